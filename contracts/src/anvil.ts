@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { TesseraError } from '@tessera/protocol';
+
+export interface AnvilOptions {
+  /** Folder for the chain state file; omitted = in-memory chain (tests). */
+  stateDir?: string;
+  /** 0 = any free port (default). */
+  port?: number;
+  chainId?: number;
+  /** Mine a block every N seconds instead of on every transaction. */
+  blockTimeSeconds?: number;
+  startTimeoutMs?: number;
+}
+
+export interface AnvilChain {
+  rpcUrl: string;
+  wsUrl: string;
+  port: number;
+  chainId: number;
+  pid: number;
+  /** Graceful stop (SIGTERM, anvil writes its state), then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** Immediate SIGKILL, for crash tests. */
+  kill(): Promise<void>;
+  readonly exited: Promise<number | null>;
+}
+
+/** Anvil's default chain id. */
+export const ANVIL_CHAIN_ID = 31337;
+/** Anvil's first dev account (the well-known test mnemonic). Only ever used to fund on the embedded chain. */
+export const ANVIL_FUNDER_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+
+/** Path of the anvil binary shipped inside the platform package of `@foundry-rs/anvil` (no download). */
+export function anvilBinaryPath(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = `@foundry-rs/anvil-${process.platform}-${process.arch === 'x64' ? 'amd64' : process.arch}`;
+  try {
+    return join(dirname(require.resolve(`${pkg}/package.json`)), 'bin', 'anvil');
+  } catch (cause) {
+    throw new TesseraError('ERR_CHAIN_START_FAILED', `anvil binary package ${pkg} is not installed (run npm install)`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Start anvil as a child process on loopback. With `stateDir`, blocks, logs and accounts persist across
+ * restarts and kills (`--state FILE --state-interval 1`, DESIGN §9).
+ */
+export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilChain> {
+  const chainId = options.chainId ?? ANVIL_CHAIN_ID;
+  const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--chain-id', String(chainId)];
+  if (options.stateDir) {
+    mkdirSync(options.stateDir, { recursive: true });
+    args.push('--state', join(options.stateDir, 'anvil-state.json'), '--state-interval', '1');
+  }
+  if (options.blockTimeSeconds) args.push('--block-time', String(options.blockTimeSeconds));
+  const child: ChildProcess = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new TesseraError('ERR_CHAIN_START_FAILED', `anvil did not start within ${options.startTimeoutMs ?? 15000} ms`),
+      );
+    }, options.startTimeoutMs ?? 15_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stdout?.resume(); // keep draining so anvil never blocks on a full pipe
+        resolve(Number(m[1]));
+      }
+      if (out.length > 64 * 1024) out = out.slice(-4096);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.once('error', (cause) => {
+      clearTimeout(timer);
+      reject(new TesseraError('ERR_CHAIN_START_FAILED', `anvil could not be spawned: ${cause.message}`, { cause }));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const tail = out.trim().split('\n').slice(-3).join(' | ');
+      reject(new TesseraError('ERR_CHAIN_START_FAILED', `anvil exited with code ${code} before listening: ${tail}`));
+    });
+  });
+
+  const stop = async (graceMs = 5000) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(t);
+  };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return {
+    rpcUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    port,
+    chainId,
+    pid: child.pid!,
+    stop,
+    kill,
+    exited,
+  };
+}

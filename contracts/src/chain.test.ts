@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Wallet } from 'ethers';
+import { getCreateAddress, keccak256 } from 'ethers';
+import registryPackage from 'ethr-did-registry';
+import { startAnvil as launch, ANVIL_FUNDER_KEY, type AnvilChain, type AnvilOptions } from './anvil.js';
+import { writeFileAtomic } from './files.js';
+import { connectChain, makeProvider } from './chain.js';
+import { ensureDeployed } from './deploy.js';
+import { TesseraError } from '@tessera/protocol';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tessera-chain-'));
+  dirs.push(d);
+  return d;
+};
+const chains: AnvilChain[] = [];
+const startAnvil = async (o: AnvilOptions) => {
+  const c = await launch(o);
+  chains.push(c);
+  return c;
+};
+after(async () => {
+  for (const c of chains) await c.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('embedded chain and deployment', () => {
+  it('deploys once, records addresses, and does not redeploy after a restart of anvil (state persisted)', async () => {
+    const dir = tmp();
+    let chain = await startAnvil({ stateDir: dir });
+    let provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const deployer = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const file = join(dir, 'deployments.json');
+    const first = await ensureDeployed({ provider, deployer, chainId: chain.chainId, file, allowDeploy: true });
+    assert.match(first.EthereumDIDRegistry, /^0x[0-9a-f]{40}$/);
+    assert.notEqual(await provider.getCode(first.TesseraAnchor), '0x');
+    const nonceAfterDeploy = await provider.getTransactionCount(deployer.address);
+    await chain.stop();
+    provider.destroy();
+
+    chain = await startAnvil({ stateDir: dir });
+    provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const second = await ensureDeployed({
+      provider,
+      deployer: deployer.connect(provider),
+      chainId: chain.chainId,
+      file,
+      allowDeploy: true,
+    });
+    assert.deepEqual(second, first);
+    assert.equal(
+      await provider.getTransactionCount(deployer.address),
+      nonceAfterDeploy,
+      'no new deployment transaction',
+    );
+    assert.ok(JSON.parse(readFileSync(file, 'utf8'))[String(chain.chainId)].EthereumDIDRegistry.blockNumber >= 1);
+    await chain.stop();
+    provider.destroy();
+  });
+
+  it('keeps state after anvil is killed with SIGKILL (state interval 1 s)', async () => {
+    const dir = tmp();
+    let chain = await startAnvil({ stateDir: dir });
+    let provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const deployer = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const file = join(dir, 'deployments.json');
+    const first = await ensureDeployed({ provider, deployer, chainId: chain.chainId, file, allowDeploy: true });
+    await new Promise((r) => setTimeout(r, 1500)); // one state interval
+    await chain.kill();
+    provider.destroy();
+    chain = await startAnvil({ stateDir: dir });
+    provider = makeProvider(chain.rpcUrl, chain.chainId);
+    assert.notEqual(await provider.getCode(first.EthereumDIDRegistry), '0x');
+    await chain.stop();
+    provider.destroy();
+  });
+
+  it('finishes an interrupted deployment from the stored signed transaction instead of deploying twice', async () => {
+    const dir = tmp();
+    const chain = await startAnvil({});
+    const provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const deployer = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const file = join(dir, 'deployments.json');
+    // Simulate a crash right after the record was written and before broadcast: write the pending record by hand.
+    const nonce = await provider.getTransactionCount(deployer.address);
+    const registry = registryPackage.EthereumDIDRegistry;
+    const fee = await provider.getFeeData();
+    const rawTx = await deployer.signTransaction({
+      data: registry.bytecode,
+      nonce,
+      chainId: chain.chainId,
+      type: 2,
+      gasLimit: 3_000_000n,
+      maxFeePerGas: fee.maxFeePerGas,
+      maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
+    });
+    const address = getCreateAddress({ from: deployer.address, nonce }).toLowerCase();
+    writeFileAtomic(
+      file,
+      JSON.stringify({
+        [chain.chainId]: { EthereumDIDRegistry: { address, txHash: keccak256(rawTx), pending: { nonce, rawTx } } },
+      }),
+    );
+    const out = await ensureDeployed({ provider, deployer, chainId: chain.chainId, file, allowDeploy: true });
+    assert.equal(out.EthereumDIDRegistry, address, 'the interrupted deployment is the one kept');
+    assert.equal(await provider.getTransactionCount(deployer.address), nonce + 2, 'registry once, anchor once');
+    await chain.stop();
+    provider.destroy();
+  });
+
+  it('an external chain without the registry is a clear ERR_CHAIN_NO_REGISTRY, not a hang', async () => {
+    const chain = await startAnvil({});
+    const conn = await connectChain(chain.rpcUrl);
+    const deployer = new Wallet(ANVIL_FUNDER_KEY, conn.provider);
+    await assert.rejects(
+      ensureDeployed({
+        provider: conn.provider,
+        deployer,
+        chainId: conn.chainId,
+        file: join(tmp(), 'd.json'),
+        allowDeploy: false,
+      }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_CHAIN_NO_REGISTRY',
+    );
+    await assert.rejects(
+      ensureDeployed({
+        provider: conn.provider,
+        deployer,
+        chainId: conn.chainId,
+        file: join(tmp(), 'd.json'),
+        allowDeploy: false,
+        overrides: { EthereumDIDRegistry: '0x000000000000000000000000000000000000dead' },
+      }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_CHAIN_NO_REGISTRY' && /0x0+dead/.test(e.message),
+    );
+    conn.provider.destroy();
+    await chain.stop();
+  });
+
+  it('an unreachable chain URL is ERR_CHAIN_UNREACHABLE within the timeout', async () => {
+    const t0 = Date.now();
+    await assert.rejects(connectChain('http://127.0.0.1:1', { timeoutMs: 1000 }), (e: unknown) => {
+      return e instanceof TesseraError && e.code === 'ERR_CHAIN_UNREACHABLE' && /TESSERA_CHAIN_RPC_URL/.test(e.message);
+    });
+    assert.ok(Date.now() - t0 < 5000);
+    await assert.rejects(
+      connectChain('not a url'),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_CONFIG_INVALID',
+    );
+  });
+});

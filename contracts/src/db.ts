@@ -1,0 +1,75 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TesseraError } from '@tessera/protocol';
+import { DataSource, type DataSourceOptions, type EntitySchema, type MixedList } from 'typeorm';
+
+export interface DatabaseConfig {
+  /** `postgres://…` selects PostgreSQL; otherwise `sqlitePath` is used. */
+  url?: string;
+  sqlitePath?: string;
+}
+
+export interface DatabaseParts {
+  // biome-ignore lint/complexity/noBannedTypes: typeorm's own entity/migration list types
+  entities: MixedList<Function | string | EntitySchema>;
+  // biome-ignore lint/complexity/noBannedTypes: typeorm's own entity/migration list types
+  migrations: MixedList<Function | string>;
+}
+
+/** Which engine a DataSource runs on; SQL that differs between the two branches on it. */
+export const dialectOf = (ds: DataSource): 'sqlite' | 'postgres' =>
+  ds.options.type === 'postgres' ? 'postgres' : 'sqlite';
+
+/**
+ * Open the one database of a process (SQLite file by default, PostgreSQL when a URL is given) with every part's
+ * entities and migrations, and run pending migrations. Schema changes only ever happen through migrations,
+ * never `synchronize` (DESIGN §3).
+ */
+export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts): Promise<DataSource> {
+  let options: DataSourceOptions;
+  if (config.url) {
+    if (!/^postgres(ql)?:\/\//.test(config.url)) {
+      throw new TesseraError(
+        'ERR_CONFIG_INVALID',
+        'TESSERA_DATABASE_URL must start with postgres:// (SQLite is the default)',
+      );
+    }
+    options = {
+      type: 'postgres',
+      url: config.url,
+      entities: parts.entities,
+      migrations: parts.migrations,
+      migrationsRun: false,
+      synchronize: false,
+      logging: false,
+      extra: { max: 10, connectionTimeoutMillis: 5000 },
+    };
+  } else {
+    if (!config.sqlitePath)
+      throw new TesseraError('ERR_CONFIG_INVALID', 'either a database URL or a SQLite path is required');
+    if (config.sqlitePath !== ':memory:') mkdirSync(dirname(config.sqlitePath), { recursive: true });
+    options = {
+      type: 'better-sqlite3',
+      database: config.sqlitePath,
+      entities: parts.entities,
+      migrations: parts.migrations,
+      migrationsRun: false,
+      synchronize: false,
+      logging: false,
+      prepareDatabase: (db: { pragma(s: string): unknown }) => {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('busy_timeout = 5000');
+        db.pragma('foreign_keys = ON');
+      },
+    };
+  }
+  const ds = new DataSource(options);
+  try {
+    await ds.initialize();
+  } catch (cause) {
+    throw new TesseraError('ERR_UNAVAILABLE', `database could not be opened: ${(cause as Error).message}`, { cause });
+  }
+  await ds.runMigrations({ transaction: 'each' });
+  return ds;
+}

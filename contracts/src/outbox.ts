@@ -1,0 +1,342 @@
+import { TesseraError } from '@tessera/protocol';
+import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
+
+/**
+ * The outbox for the services' own on-chain writes (DESIGN §3).
+ *
+ * An intended write is recorded under a caller-chosen idempotency key before anything is sent. It is then
+ * signed locally, and the signed transaction (with its hash and nonce) is stored BEFORE it is broadcast. Because
+ * a signed transaction can be mined at most once, re-sending the stored bytes after a crash can never double it,
+ * and a crash at any point leaves a row that `reconcile()` finishes at start:
+ *   pending  → sign and send;            signed → receipt? mined : (nonce used by another tx? re-sign : re-send);
+ *   mined    → recently mined rows are re-checked, since an embedded chain killed hard may lose its last second.
+ * The outbox must be the only user of its account (one relayer key per replica).
+ */
+export type OutboxStatus = 'pending' | 'signed' | 'mined' | 'failed';
+
+export interface OutboxRow {
+  id: string;
+  kind: string;
+  target: string;
+  data: string;
+  value: string;
+  status: OutboxStatus;
+  nonce: number | null;
+  rawTx: string | null;
+  txHash: string | null;
+  blockNumber: number | null;
+  error: string | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const OutboxEntity = new EntitySchema<OutboxRow>({
+  name: 'OutboxRow',
+  tableName: 'tessera_outbox',
+  columns: {
+    id: { type: 'varchar', length: 200, primary: true },
+    kind: { type: 'varchar', length: 64 },
+    target: { type: 'varchar', length: 42 },
+    data: { type: 'text' },
+    value: { type: 'varchar', length: 80 },
+    status: { type: 'varchar', length: 16 },
+    nonce: { type: 'integer', nullable: true },
+    rawTx: { name: 'raw_tx', type: 'text', nullable: true },
+    txHash: { name: 'tx_hash', type: 'varchar', length: 66, nullable: true },
+    blockNumber: { name: 'block_number', type: 'integer', nullable: true },
+    error: { type: 'text', nullable: true },
+    attempts: { type: 'integer' },
+    createdAt: { name: 'created_at', type: 'varchar', length: 32 },
+    updatedAt: { name: 'updated_at', type: 'varchar', length: 32 },
+  },
+});
+
+export class OutboxMigration1700000000000 implements MigrationInterface {
+  name = 'OutboxMigration1700000000000';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE tessera_outbox (
+      id varchar(200) PRIMARY KEY, kind varchar(64) NOT NULL, target varchar(42) NOT NULL, data text NOT NULL,
+      value varchar(80) NOT NULL, status varchar(16) NOT NULL, nonce integer NULL, raw_tx text NULL,
+      tx_hash varchar(66) NULL, block_number integer NULL, error text NULL, attempts integer NOT NULL,
+      created_at varchar(32) NOT NULL, updated_at varchar(32) NOT NULL)`);
+    await q.query('CREATE INDEX tessera_outbox_status ON tessera_outbox (status, created_at)');
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE tessera_outbox');
+  }
+}
+
+export const outboxDatabaseParts = { entities: [OutboxEntity], migrations: [OutboxMigration1700000000000] };
+
+export interface OutboxWrite {
+  kind: string;
+  to: string;
+  data: string;
+  value?: bigint;
+}
+
+/** Test seam for crash injection: a hook that throws stops processing exactly at that point. */
+export interface OutboxHooks {
+  afterSign?(row: OutboxRow): Promise<void> | void;
+  afterBroadcast?(row: OutboxRow): Promise<void> | void;
+}
+
+export interface OutboxOptions {
+  dataSource: DataSource;
+  /** The relayer key, connected to the provider. */
+  signer: Wallet;
+  provider: JsonRpcProvider;
+  chainId: number;
+  hooks?: OutboxHooks;
+  receiptTimeoutMs?: number;
+  onError?(error: unknown): void;
+}
+
+const now = () => new Date().toISOString();
+const KEY = /^[A-Za-z0-9:._\-/]{1,200}$/;
+
+export class Outbox {
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly waiters = new Map<string, ((row: OutboxRow) => void)[]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: OutboxOptions) {}
+
+  private get repo() {
+    return this.options.dataSource.getRepository(OutboxEntity);
+  }
+
+  get address(): string {
+    return this.options.signer.address;
+  }
+
+  /** Serialise everything that touches nonces. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Record an intended write. Idempotent: the same key returns the existing row and never writes twice.
+   * Nothing is sent until `flush()` (or the background loop) runs.
+   */
+  async enqueue(key: string, write: OutboxWrite): Promise<OutboxRow> {
+    if (!KEY.test(key)) throw new TesseraError('ERR_BAD_REQUEST', `invalid outbox key '${key.slice(0, 60)}'`);
+    const existing = await this.repo.findOneBy({ id: key });
+    if (existing) return existing;
+    const row: OutboxRow = {
+      id: key,
+      kind: write.kind,
+      target: write.to.toLowerCase(),
+      data: write.data,
+      value: (write.value ?? 0n).toString(),
+      status: 'pending',
+      nonce: null,
+      rawTx: null,
+      txHash: null,
+      blockNumber: null,
+      error: null,
+      attempts: 0,
+      createdAt: now(),
+      updatedAt: now(),
+    };
+    try {
+      await this.repo.insert(row);
+    } catch (cause) {
+      const again = await this.repo.findOneBy({ id: key }); // lost a race with another enqueue of the same key
+      if (again) return again;
+      throw cause;
+    }
+    return row;
+  }
+
+  /** Enqueue, send and wait until mined; returns the final row (status mined or failed). */
+  async submit(key: string, write: OutboxWrite): Promise<OutboxRow> {
+    const row = await this.enqueue(key, write);
+    if (row.status === 'mined' || row.status === 'failed') return row;
+    const done = this.waitFor(key);
+    await this.flush();
+    return done;
+  }
+
+  get(key: string): Promise<OutboxRow | null> {
+    return this.repo.findOneBy({ id: key });
+  }
+
+  async counts(): Promise<Record<OutboxStatus, number>> {
+    const rows = (await this.repo
+      .createQueryBuilder('o')
+      .select('o.status', 'status')
+      .addSelect('COUNT(*)', 'n')
+      .groupBy('o.status')
+      .getRawMany()) as { status: OutboxStatus; n: string | number }[];
+    const out: Record<OutboxStatus, number> = { pending: 0, signed: 0, mined: 0, failed: 0 };
+    for (const r of rows) out[r.status] = Number(r.n);
+    return out;
+  }
+
+  /** Resolves when the row reaches mined or failed. */
+  waitFor(key: string, timeoutMs = 60_000): Promise<OutboxRow> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new TesseraError('ERR_CHAIN_TX_FAILED', `outbox write '${key}' not final after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const list = this.waiters.get(key) ?? [];
+      list.push((row) => {
+        clearTimeout(t);
+        resolve(row);
+      });
+      this.waiters.set(key, list);
+      void this.repo.findOneBy({ id: key }).then((row) => {
+        if (row && (row.status === 'mined' || row.status === 'failed')) this.notify(row);
+      });
+    });
+  }
+
+  private notify(row: OutboxRow) {
+    const list = this.waiters.get(row.id);
+    if (!list) return;
+    this.waiters.delete(row.id);
+    for (const fn of list) fn(row);
+  }
+
+  private async save(row: OutboxRow, patch: Partial<OutboxRow>): Promise<OutboxRow> {
+    Object.assign(row, patch, { updatedAt: now() });
+    await this.repo.update({ id: row.id }, { ...patch, updatedAt: row.updatedAt });
+    if (row.status === 'mined' || row.status === 'failed') this.notify(row);
+    return row;
+  }
+
+  private async finishFromReceipt(row: OutboxRow, receipt: TransactionReceipt): Promise<void> {
+    await this.save(
+      row,
+      receipt.status === 1
+        ? { status: 'mined', blockNumber: receipt.blockNumber, error: null }
+        : { status: 'failed', blockNumber: receipt.blockNumber, error: 'transaction reverted' },
+    );
+  }
+
+  /**
+   * Finish what a previous process left: run once at start, before new writes are sent.
+   * Returns how many rows were re-sent, re-signed and confirmed.
+   */
+  reconcile(): Promise<{ resent: number; resigned: number; confirmed: number }> {
+    return this.exclusive(async () => {
+      const { provider } = this.options;
+      const stats = { resent: 0, resigned: 0, confirmed: 0 };
+      // Mined rows of the last 10 minutes are re-checked: a chain that lost its tail loses their receipts.
+      const since = new Date(Date.now() - 10 * 60_000).toISOString();
+      const recent = (
+        await this.repo.find({ where: { status: 'mined' }, order: { updatedAt: 'DESC' }, take: 1000 })
+      ).filter((r) => r.updatedAt >= since);
+      for (const row of recent) {
+        if (!(await provider.getTransactionReceipt(row.txHash!)))
+          await this.save(row, { status: 'signed', blockNumber: null });
+      }
+      const signed = await this.repo.find({ where: { status: 'signed' }, order: { nonce: 'ASC' } });
+      let chainNonce = await provider.getTransactionCount(this.address, 'latest');
+      let resetRest = false;
+      for (const row of signed) {
+        const receipt = await provider.getTransactionReceipt(row.txHash!);
+        if (receipt) {
+          await this.finishFromReceipt(row, receipt);
+          stats.confirmed++;
+          continue;
+        }
+        if (resetRest || row.nonce! < chainNonce) {
+          // The nonce went to another transaction, so this signed one can never be mined: sign it anew.
+          resetRest = true;
+          await this.save(row, { status: 'pending', nonce: null, rawTx: null, txHash: null });
+          stats.resigned++;
+          continue;
+        }
+        await this.broadcast(row);
+        stats.resent++;
+        chainNonce++;
+      }
+      await this.waitReceipts(await this.repo.find({ where: { status: 'signed' }, order: { nonce: 'ASC' } }));
+      return stats;
+    });
+  }
+
+  private async broadcast(row: OutboxRow): Promise<void> {
+    try {
+      await this.options.provider.broadcastTransaction(row.rawTx!);
+    } catch (e) {
+      const msg = String((e as Error).message ?? e);
+      // Already known / already mined are fine: the receipt decides.
+      if (!/already known|nonce too low|known transaction|already imported/i.test(msg)) throw e;
+    }
+  }
+
+  private async waitReceipts(rows: OutboxRow[]): Promise<void> {
+    const timeout = this.options.receiptTimeoutMs ?? 30_000;
+    for (const row of rows) {
+      const receipt = await this.options.provider.waitForTransaction(row.txHash!, 1, timeout);
+      if (receipt) await this.finishFromReceipt(row, receipt);
+    }
+  }
+
+  /** Sign, store and send every pending write in order, then wait for their receipts. */
+  flush(): Promise<number> {
+    return this.exclusive(async () => {
+      const { signer, provider, chainId, hooks } = this.options;
+      const pending = await this.repo.find({ where: { status: 'pending' }, order: { createdAt: 'ASC', id: 'ASC' } });
+      if (pending.length === 0) return 0;
+      let nonce = await provider.getTransactionCount(this.address, 'pending');
+      const fee = await provider.getFeeData();
+      const sent: OutboxRow[] = [];
+      for (const row of pending) {
+        const tx = { to: row.target, data: row.data, value: BigInt(row.value), chainId, nonce, type: 2 as const };
+        let gasLimit: bigint;
+        try {
+          gasLimit = await provider.estimateGas({ ...tx, from: this.address });
+        } catch (e) {
+          // It would revert now; record why instead of burning a nonce on it.
+          await this.save(row, {
+            status: 'failed',
+            error: `would revert: ${String((e as Error).message).slice(0, 300)}`,
+          });
+          continue;
+        }
+        const rawTx = await signer.signTransaction({
+          ...tx,
+          gasLimit: (gasLimit * 12n) / 10n,
+          maxFeePerGas: fee.maxFeePerGas ?? undefined,
+          maxPriorityFeePerGas: fee.maxPriorityFeePerGas ?? undefined,
+        });
+        await this.save(row, { status: 'signed', nonce, rawTx, txHash: keccak256(rawTx), attempts: row.attempts + 1 });
+        await hooks?.afterSign?.(row);
+        await this.broadcast(row);
+        await hooks?.afterBroadcast?.(row);
+        sent.push(row);
+        nonce++;
+      }
+      await this.waitReceipts(sent);
+      return sent.length;
+    });
+  }
+
+  /** Flush in the background every `intervalMs`; errors go to `onError` and the loop goes on. */
+  start(intervalMs = 1000): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.flush()
+        .catch((e) => this.options.onError?.(e))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+}

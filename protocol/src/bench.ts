@@ -1,0 +1,54 @@
+/**
+ * The bench report format (DESIGN §8): a readable table, then as the last line one JSON object
+ * `{"bench": NAME, "figures": {...}, "baselines": {...}, "ratios": {...}, "machine": {...}}`.
+ * Figures are named with their unit (`resolutions_per_s`, `p99_ms`, `gas_per_transfer`).
+ */
+export interface BenchReport {
+  bench: string;
+  figures: Record<string, number>;
+  baselines: Record<string, number>;
+  ratios: Record<string, number>;
+  machine: Record<string, string | number>;
+  notes?: string[];
+}
+
+/** A ratio rounded for reading; `higherIsBetter` false inverts it so that > 1 always means "we are better". */
+export function ratio(ours: number, baseline: number, higherIsBetter = true): number {
+  if (!(ours > 0) || !(baseline > 0)) return 0;
+  const r = higherIsBetter ? ours / baseline : baseline / ours;
+  return Math.round(r * 100) / 100;
+}
+
+function fmt(n: number | undefined): string {
+  if (n === undefined) return '';
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
+  return n >= 100 ? n.toFixed(0) : n >= 1 ? n.toFixed(2) : n.toPrecision(3);
+}
+
+/** Render a report as a fixed-width table: one row per figure, with its baseline and ratio where there is one. */
+export function formatBenchTable(reports: BenchReport[]): string {
+  const rows: string[][] = [['bench', 'figure', 'value', 'baseline', 'ratio']];
+  for (const r of reports) {
+    for (const [name, value] of Object.entries(r.figures)) {
+      rows.push([
+        r.bench,
+        name,
+        fmt(value),
+        fmt(r.baselines[name]),
+        r.ratios[name] === undefined ? '' : `${fmt(r.ratios[name])}×`,
+      ]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) =>
+    row.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ');
+  const sep = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
+}
+
+/** Percentile of a sample (nearest-rank). */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx]!;
+}

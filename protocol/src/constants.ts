@@ -1,0 +1,10 @@
+/** Protocol constants, each with its unit in the name. */
+
+/** Default upper bound for JSON request bodies on every HTTP endpoint. */
+export const MAX_HTTP_BODY_BYTES = 64 * 1024;
+/** Upper bound for a compact JWT (credential or presentation). */
+export const MAX_JWT_BYTES = 16 * 1024;
+/** DID resolution cache capacity (documents). */
+export const DID_CACHE_MAX_ENTRIES = 10_000;
+/** How often the chain watcher polls for registry events when no WebSocket is available. */
+export const CHAIN_POLL_INTERVAL_MS = 250;

@@ -1,0 +1,136 @@
+/**
+ * The one registry of error codes. A code, once published, keeps its meaning forever; add new codes,
+ * never repurpose old ones. `status` is the HTTP status a boundary maps the code to; MQTT and CLI
+ * boundaries use the code itself. `docs/errors.md` is generated from (and tested against) this table.
+ */
+export const ERROR_CODES = {
+  // generic boundary errors
+  ERR_INTERNAL: { status: 500, summary: 'Unexpected internal error; the cause is logged, not returned.' },
+  ERR_BAD_REQUEST: { status: 400, summary: 'The request is malformed; the message says which field.' },
+  ERR_JSON_MALFORMED: { status: 400, summary: 'The body is not valid JSON.' },
+  ERR_BODY_TOO_LARGE: { status: 413, summary: 'The body is larger than the configured limit.' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
+  ERR_NOT_FOUND: { status: 404, summary: 'No such resource.' },
+  ERR_VALIDATION: { status: 422, summary: 'The input fails its schema; details list every problem.' },
+  ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after the indicated delay.' },
+  ERR_CONFLICT: { status: 409, summary: 'The request conflicts with the current state.' },
+  ERR_UNAVAILABLE: { status: 503, summary: 'A dependency is not ready; retry shortly.' },
+
+  // configuration and startup
+  ERR_CONFIG_INVALID: { status: 500, summary: 'Configuration is invalid; every problem is listed with its variable.' },
+  ERR_PORT_IN_USE: { status: 500, summary: 'A port is already in use; the message names the variable to change.' },
+  ERR_DATA_DIR: { status: 500, summary: 'The data directory cannot be created or is not writable.' },
+
+  // chain
+  ERR_CHAIN_UNREACHABLE: { status: 503, summary: 'The chain RPC endpoint does not answer.' },
+  ERR_CHAIN_START_FAILED: { status: 500, summary: 'The embedded anvil chain could not be started.' },
+  ERR_CHAIN_NO_REGISTRY: { status: 503, summary: 'No ERC-1056 DID registry is deployed at the configured address.' },
+  ERR_CHAIN_NO_CONTRACT: { status: 503, summary: 'A required contract is not deployed on the configured chain.' },
+  ERR_CHAIN_TX_FAILED: { status: 502, summary: 'An on-chain transaction reverted or could not be sent.' },
+  ERR_ARTIFACT_STALE: { status: 500, summary: 'Compiled contract artifacts do not match the Solidity sources.' },
+
+  // DIDs
+  ERR_DID_MALFORMED: { status: 400, summary: 'The string is not a syntactically valid DID (DID Core §3.1).' },
+  ERR_DID_METHOD_UNSUPPORTED: { status: 400, summary: 'The DID method is not supported by this resolver.' },
+  ERR_DID_NOT_FOUND: { status: 404, summary: 'The DID does not resolve on the configured network.' },
+  ERR_DID_NETWORK_UNKNOWN: { status: 400, summary: 'The did:ethr network is not the configured chain.' },
+  ERR_DID_RESOLUTION_FAILED: { status: 502, summary: 'DID resolution failed for an infrastructure reason.' },
+
+  // auth (admins, operators, wallet access tokens)
+  ERR_AUTH_REQUIRED: { status: 401, summary: 'No credentials were presented.' },
+  ERR_AUTH_INVALID: { status: 401, summary: 'The access token is malformed or its signature is invalid.' },
+  ERR_AUTH_EXPIRED: { status: 401, summary: 'The access token has expired.' },
+  ERR_AUTH_REPLAYED: { status: 401, summary: 'The token or nonce was already used.' },
+  ERR_FORBIDDEN: { status: 403, summary: 'The caller is authenticated but lacks the required role or scope.' },
+
+  // credentials and presentations
+  ERR_JWT_MALFORMED: { status: 400, summary: 'The JWT is not three base64url parts with a JSON header and payload.' },
+  ERR_JWT_TOO_LARGE: { status: 413, summary: 'The JWT exceeds the size limit.' },
+  ERR_JWT_ALG_UNSUPPORTED: { status: 401, summary: "The JWT algorithm is not allowed ('none' and HMAC never are)." },
+  ERR_JWT_SIGNATURE: { status: 401, summary: 'The JWT signature does not verify against the DID document.' },
+  ERR_VC_EXPIRED: { status: 401, summary: 'The credential has expired.' },
+  ERR_VC_NOT_YET_VALID: { status: 401, summary: 'The credential is not yet valid.' },
+  ERR_VC_REVOKED: { status: 401, summary: 'The credential has been revoked.' },
+  ERR_VC_SUSPENDED: { status: 401, summary: 'The credential is suspended.' },
+  ERR_VC_STATUS_UNAVAILABLE: { status: 503, summary: 'The credential status list could not be obtained.' },
+  ERR_VC_UNTRUSTED_ISSUER: { status: 401, summary: 'The issuer is not trusted for this credential type.' },
+  ERR_VC_TYPE_UNKNOWN: { status: 400, summary: 'The credential type is not one Tessera issues.' },
+  ERR_VC_CLAIMS_INVALID: { status: 422, summary: 'The credential claims fail the schema for their type.' },
+  ERR_VC_SUBJECT_MISMATCH: { status: 401, summary: 'The presenter is not the subject of the credential.' },
+  ERR_VC_MALFORMED: { status: 400, summary: 'The credential is not a well-formed W3C Verifiable Credential.' },
+  ERR_VP_MALFORMED: { status: 400, summary: 'The presentation is not a well-formed Verifiable Presentation.' },
+  ERR_VP_NO_CREDENTIAL: { status: 400, summary: 'The presentation carries no credential.' },
+  ERR_VP_NONCE: { status: 401, summary: 'The presentation nonce is unknown, expired or already used.' },
+  ERR_VP_AUDIENCE: { status: 401, summary: 'The presentation audience is not this verifier.' },
+  ERR_VP_EXPIRED: { status: 401, summary: 'The presentation has expired.' },
+  ERR_POLICY_DENIED: {
+    status: 403,
+    summary: 'The credentials do not meet the policy; the message says which requirement failed.',
+  },
+  ERR_POLICY_INVALID: { status: 500, summary: 'The policy file fails validation.' },
+
+  // audit trail
+  ERR_AUDIT_TAMPERED: { status: 500, summary: 'The audit trail hash chain does not verify.' },
+
+  // devices and the handshake
+  ERR_DEVICE_UNKNOWN: { status: 404, summary: 'No such device.' },
+  ERR_DEVICE_STATE: { status: 409, summary: 'The lifecycle transition is not allowed from the current state.' },
+  ERR_HANDSHAKE_DENIED: {
+    status: 401,
+    summary: 'Device authentication denied (the precise reason is logged, not returned).',
+  },
+  ERR_HANDSHAKE_MALFORMED: { status: 400, summary: 'A handshake message fails its schema.' },
+  ERR_HANDSHAKE_EXPIRED: { status: 401, summary: 'The handshake challenge has expired.' },
+  ERR_HANDSHAKE_LOCKED: { status: 429, summary: 'Too many failures; the device or source is locked out for a while.' },
+  ERR_HANDSHAKE_SERVER_PROOF: {
+    status: 401,
+    summary: 'The server could not prove knowledge of the device secret (rogue server).',
+  },
+  ERR_TOPIC_FORBIDDEN: { status: 403, summary: 'Publishing or subscribing on this topic is not permitted.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Plain, serialisable error shape carried by results and HTTP bodies. */
+export interface ErrorShape {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}
+
+/**
+ * A coded error for infrastructure faults and boundary rejections. Expected outcomes are
+ * returned as `Result` values instead; throw this only where the caller cannot continue.
+ */
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TesseraError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  toJSON(): ErrorShape {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** Normalise anything thrown into a TesseraError, keeping the original as `cause`. */
+export function toTesseraError(thrown: unknown, fallback: ErrorCode = 'ERR_INTERNAL'): TesseraError {
+  if (thrown instanceof TesseraError) return thrown;
+  const message = fallback === 'ERR_INTERNAL' ? 'internal error' : String((thrown as Error)?.message ?? thrown);
+  return new TesseraError(fallback, message, { cause: thrown });
+}
