@@ -56,7 +56,7 @@ export async function ensureDeployed(opts: EnsureDeployedOptions): Promise<Recor
   const { provider, deployer, chainId, file } = opts;
   const all = readAll(file);
   all[String(chainId)] ??= {};
-  const mine: Deployments = all[String(chainId)];
+  const mine: Deployments = all[String(chainId)]!;
   const persist = () => writeFileAtomic(file, `${JSON.stringify(all, null, 2)}\n`);
   const out: Partial<Record<ContractName, string>> = {};
 
