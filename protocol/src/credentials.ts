@@ -1,0 +1,268 @@
+import { z } from 'zod';
+import { parseDid } from './did.js';
+import { err, ok, type Result } from './result.js';
+
+/**
+ * The credential types Tessera issues (DESIGN §4), the schema of each type's claims, and how long each is valid.
+ * The claims are the `credentialSubject` of the credential without its `id` (the subject DID is carried apart).
+ * Schemas are strict: an unknown claim is refused rather than signed, so nothing unvalidated ever gets a signature.
+ */
+
+const SECOND = 1;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** ISO 3166-1 alpha-2 codes officially assigned (249 entries). */
+const ISO_3166_ALPHA2 = new Set(
+  (
+    'AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ ' +
+    'CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR ' +
+    'GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO ' +
+    'JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR ' +
+    'MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO ' +
+    'RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV ' +
+    'TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW'
+  ).split(' '),
+);
+
+/** ISO 17442 Legal Entity Identifier: 18 alphanumerics and 2 check digits, valid under ISO 7064 MOD 97-10. */
+export function isValidLei(lei: string): boolean {
+  if (!/^[0-9A-Z]{18}[0-9]{2}$/.test(lei)) return false;
+  let rem = 0;
+  for (const ch of lei) {
+    const digits = /[0-9]/.test(ch) ? ch : String(ch.charCodeAt(0) - 55);
+    for (const d of digits) rem = (rem * 10 + Number(d)) % 97;
+  }
+  return rem === 1;
+}
+
+const text = (max = 200) => z.string().trim().min(1).max(max);
+const did = () =>
+  z
+    .string()
+    .max(512)
+    .refine((s) => parseDid(s).ok, 'must be a DID (did:<method>:<id>)');
+const country = () => z.string().refine((s) => ISO_3166_ALPHA2.has(s), 'must be an ISO 3166-1 alpha-2 country code');
+const bytes32Hex = () => z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex digits');
+const isoDate = () => z.iso.datetime({ offset: true }).or(z.iso.date());
+/** MQTT topic filters as granted to a session (MQTT 3.1.1 §4.7); checked for shape only. */
+const topicFilter = () =>
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((t) => !t.includes('\u0000'), 'must not contain NUL');
+
+export const DeviceIdentityClaims = z.strictObject({
+  /** Canonical hash of the device's characteristics (model, serial, hardware revision, firmware hash…). */
+  fingerprint: bytes32Hex(),
+  manufacturer: did(),
+  owner: did().optional(),
+  deviceClass: z.enum(['smart-meter-gateway', 'ev-charger', 'home-battery', 'heat-pump', 'pv-inverter', 'other']),
+  model: text(100),
+  serialNumber: text(100),
+  hardwareRevision: text(50).optional(),
+  firmwareVersion: text(50).optional(),
+});
+
+export const DeviceSessionClaims = z.strictObject({
+  sessionId: text(100),
+  /** The MQTT client id the session is bound to. */
+  clientId: text(100),
+  fingerprint: bytes32Hex().optional(),
+  publish: z.array(topicFilter()).max(256).optional(),
+  subscribe: z.array(topicFilter()).max(256).optional(),
+});
+
+export const AdminClaims = z.strictObject({
+  name: text(),
+  email: z.email().optional(),
+  /** The root admin is created on first start; others are issued by an admin. */
+  root: z.boolean().optional(),
+});
+
+export const OperatorClaims = z.strictObject({
+  name: text(),
+  email: z.email().optional(),
+  /** Grid or service areas this operator acts for; none = all. */
+  areas: z.array(text(64)).max(100).optional(),
+});
+
+export const ManufacturerClaims = z.strictObject({
+  legalName: text(),
+  country: country(),
+  /** Short code printed in device serials, for example `ACME`. */
+  manufacturerCode: z.string().regex(/^[A-Z0-9]{2,16}$/, 'must be 2 to 16 uppercase letters or digits'),
+  registrationId: text(64).optional(),
+});
+
+export const DeviceOwnerClaims = z.strictObject({
+  device: did(),
+  /** When ownership began (ISO 8601). */
+  since: isoDate().optional(),
+});
+
+export const EnergyProsumerClaims = z
+  .strictObject({
+    /** Metering point id (for example a German MaLo/MeLo or a UK MPAN), as printed on the meter. */
+    meterId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$/, 'must be 3 to 64 letters, digits, . _ : -'),
+    role: z.enum(['producer', 'consumer', 'prosumer']),
+    /** Peak generation capacity of the installation in kW. */
+    nameplateKw: z.number().finite().min(0).max(100_000).optional(),
+    /** Usable storage capacity in kWh. */
+    storageKwh: z.number().finite().min(0).max(1_000_000).optional(),
+    /** Market or grid area the meter belongs to. */
+    marketArea: text(64).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.role !== 'consumer' && !(c.nameplateKw !== undefined && c.nameplateKw > 0)) {
+      ctx.addIssue({ code: 'custom', path: ['nameplateKw'], message: `a ${c.role} must declare nameplateKw > 0` });
+    }
+  });
+
+export const AccreditedInvestorClaims = z.strictObject({
+  jurisdiction: country(),
+  investorType: z.enum(['individual', 'entity']),
+  accreditationLevel: z.enum(['accredited', 'qualified', 'professional', 'institutional']),
+  kycLevel: z.enum(['basic', 'standard', 'enhanced']),
+  /** Optional cap on a single subscription, in minor units of `currency`. */
+  investmentLimit: z
+    .strictObject({ amount: z.number().int().positive(), currency: z.string().regex(/^[A-Z]{3}$/) })
+    .optional(),
+});
+
+export const DataPartnerClaims = z
+  .strictObject({
+    organisationName: text(),
+    lei: z.string().refine(isValidLei, 'must be a valid ISO 17442 LEI').optional(),
+    registrationId: text(64).optional(),
+    country: country().optional(),
+    /** The data space the partner is admitted to. */
+    dataspace: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,63}$/, 'must be 2 to 64 lowercase letters, digits, . _ -'),
+    roles: z
+      .array(z.enum(['provider', 'consumer', 'intermediary']))
+      .min(1)
+      .max(3)
+      .optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.lei === undefined && c.registrationId === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['lei'], message: 'either lei or registrationId is required' });
+    }
+  });
+
+export interface CredentialTypeSpec<S extends z.ZodType = z.ZodType> {
+  claims: S;
+  /** Validity when the issuer is not told otherwise, in seconds. */
+  defaultValiditySeconds: number;
+  /** Longest validity an issuer may grant, in seconds. */
+  maxValiditySeconds: number;
+  /** Role credentials grant permissions to people and organisations; the others describe devices. */
+  kind: 'device' | 'role';
+}
+
+/** Every credential type Tessera issues, keyed by its VC `type` (the second entry after `VerifiableCredential`). */
+export const CREDENTIAL_TYPES = {
+  DeviceIdentityCredential: {
+    claims: DeviceIdentityClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 10 * 365 * DAY,
+    kind: 'device',
+  },
+  // Short-lived and bound to the device key (DESIGN §5: minutes, not days).
+  DeviceSessionCredential: {
+    claims: DeviceSessionClaims,
+    defaultValiditySeconds: 15 * MINUTE,
+    maxValiditySeconds: 1 * HOUR,
+    kind: 'device',
+  },
+  AdminCredential: {
+    claims: AdminClaims,
+    defaultValiditySeconds: 90 * DAY,
+    maxValiditySeconds: 365 * DAY,
+    kind: 'role',
+  },
+  OperatorCredential: {
+    claims: OperatorClaims,
+    defaultValiditySeconds: 90 * DAY,
+    maxValiditySeconds: 365 * DAY,
+    kind: 'role',
+  },
+  ManufacturerCredential: {
+    claims: ManufacturerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 5 * 365 * DAY,
+    kind: 'role',
+  },
+  DeviceOwnerCredential: {
+    claims: DeviceOwnerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 10 * 365 * DAY,
+    kind: 'role',
+  },
+  EnergyProsumerCredential: {
+    claims: EnergyProsumerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 5 * 365 * DAY,
+    kind: 'role',
+  },
+  // Accreditation is typically re-confirmed yearly.
+  AccreditedInvestorCredential: {
+    claims: AccreditedInvestorClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 365 * DAY,
+    kind: 'role',
+  },
+  DataPartnerCredential: {
+    claims: DataPartnerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 3 * 365 * DAY,
+    kind: 'role',
+  },
+} as const satisfies Record<string, CredentialTypeSpec>;
+
+export type CredentialType = keyof typeof CREDENTIAL_TYPES;
+export type ClaimsOf<T extends CredentialType> = z.output<(typeof CREDENTIAL_TYPES)[T]['claims']>;
+
+export const CREDENTIAL_TYPE_NAMES = Object.keys(CREDENTIAL_TYPES) as CredentialType[];
+
+export function isCredentialType(value: unknown): value is CredentialType {
+  return typeof value === 'string' && Object.hasOwn(CREDENTIAL_TYPES, value);
+}
+
+/** One problem found in claims: where and what. */
+export interface ClaimIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * Validate the claims of a credential of `type` against its schema.
+ *
+ * @returns the parsed claims, or ERR_VC_TYPE_UNKNOWN, or ERR_VC_CLAIMS_INVALID with every problem in `details`.
+ * @example validateClaims('EnergyProsumerCredential', { meterId: 'DE0001', role: 'consumer' })
+ */
+export function validateClaims<T extends CredentialType>(type: T, claims: unknown): Result<ClaimsOf<T>>;
+export function validateClaims(type: string, claims: unknown): Result<Record<string, unknown>>;
+export function validateClaims(type: string, claims: unknown): Result<Record<string, unknown>> {
+  if (!isCredentialType(type)) {
+    return err(
+      'ERR_VC_TYPE_UNKNOWN',
+      `'${String(type).slice(0, 80)}' is not a credential type Tessera issues (known: ${CREDENTIAL_TYPE_NAMES.join(', ')})`,
+    );
+  }
+  const parsed = (CREDENTIAL_TYPES[type].claims as z.ZodType).safeParse(claims);
+  if (!parsed.success) {
+    const issues: ClaimIssue[] = parsed.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || '(claims)',
+      message: i.message,
+    }));
+    return err(
+      'ERR_VC_CLAIMS_INVALID',
+      `claims of ${type} fail its schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+  return ok(parsed.data as Record<string, unknown>);
+}
