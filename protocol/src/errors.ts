@@ -87,6 +87,14 @@ export const ERROR_CODES = {
     summary: 'The server could not prove knowledge of the device secret (rogue server).',
   },
   ERR_TOPIC_FORBIDDEN: { status: 403, summary: 'Publishing or subscribing on this topic is not permitted.' },
+  ERR_OCRA_SUITE_INVALID: {
+    status: 500,
+    summary: 'The OCRA suite string is not valid or not supported (RFC 6287 §6).',
+  },
+  ERR_OCRA_INPUT_INVALID: {
+    status: 400,
+    summary: 'An OCRA input (challenge, counter, PIN, session, timestamp) does not fit the suite (RFC 6287 §5.1).',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
