@@ -34,10 +34,18 @@ function countCalls(p: JsonRpcProvider): { readonly n: number; stop(): void } {
 }
 
 async function newIdentity(): Promise<{ wallet: Wallet; did: string; controller: EthrDidController }> {
-  const wallet = Wallet.createRandom().connect(provider);
+  const wallet = new Wallet(Wallet.createRandom().privateKey, provider);
   await (await funder.sendTransaction({ to: wallet.address, value: 10n ** 18n })).wait();
   const did = ethrDid(chain.chainId, wallet.address);
-  const controller = new EthrDidController(did, undefined, wallet, undefined, provider, undefined, registry);
+  const controller = new EthrDidController(
+    did,
+    undefined,
+    wallet as never,
+    undefined,
+    provider as never,
+    undefined,
+    registry,
+  );
   return { wallet, did, controller };
 }
 
@@ -53,7 +61,7 @@ before(async () => {
     allowDeploy: true,
   });
   registry = deployed.EthereumDIDRegistry;
-  watcher = new RegistryWatcher({ registry, wsUrl: chain.wsUrl });
+  watcher = new RegistryWatcher({ registry, provider: makeProvider(chain.rpcUrl, chain.chainId), wsUrl: chain.wsUrl });
   await watcher.start();
   // A separate provider for resolution, so that the counter sees only the resolver's calls.
   resolver = new CachedDidResolver({
@@ -78,14 +86,16 @@ describe('cached did:ethr resolver', () => {
     const baseMethods = d0.value.verificationMethod?.length ?? 0;
 
     const key = Wallet.createRandom().signingKey.compressedPublicKey;
-    await controller.setAttribute('did/pub/Secp256k1/veriKey/hex', key, 86400);
+    await watcher.waitForBlock(
+      (await controller.setAttribute('did/pub/Secp256k1/veriKey/hex', key, 86400)).blockNumber,
+    );
     const d1 = await resolver.resolveDocument(did);
     assert.ok(d1.ok);
     assert.equal(d1.value.verificationMethod?.length, baseMethods + 1, 'the added key is in the document');
     assert.ok(JSON.stringify(d1.value).includes(key.slice(2)), 'the key material is the one written');
 
     const delegate = Wallet.createRandom().address;
-    await controller.addDelegate('veriKey', delegate, 86400);
+    await watcher.waitForBlock((await controller.addDelegate('veriKey', delegate, 86400)).blockNumber);
     const d2 = await resolver.resolveDocument(did);
     assert.ok(d2.ok);
     assert.ok(
@@ -93,7 +103,9 @@ describe('cached did:ethr resolver', () => {
       'the delegate is listed',
     );
 
-    await controller.setAttribute('did/svc/MessagingService', 'https://tessera.example/msg', 86400);
+    await watcher.waitForBlock(
+      (await controller.setAttribute('did/svc/MessagingService', 'https://tessera.example/msg', 86400)).blockNumber,
+    );
     const d3 = await resolver.resolveDocument(did);
     assert.ok(d3.ok);
     assert.equal(d3.value.service?.[0]?.serviceEndpoint, 'https://tessera.example/msg');
@@ -101,7 +113,9 @@ describe('cached did:ethr resolver', () => {
 
   it('a second resolve of an unchanged DID makes no chain call', async () => {
     const { did, controller } = await newIdentity();
-    await controller.setAttribute('did/svc/Hub', 'https://hub.example', 86400);
+    await watcher.waitForBlock(
+      (await controller.setAttribute('did/svc/Hub', 'https://hub.example', 86400)).blockNumber,
+    );
     const first = await resolver.resolveDocument(did);
     assert.ok(first.ok);
     const calls = countCalls((resolver as unknown as { options: { provider: JsonRpcProvider } }).options.provider);
@@ -119,13 +133,32 @@ describe('cached did:ethr resolver', () => {
     const b = await newIdentity();
     await resolver.resolveDocument(a.did);
     await resolver.resolveDocument(b.did);
-    await a.controller.setAttribute('did/svc/X', 'https://x.example', 86400);
+    await watcher.waitForBlock((await a.controller.setAttribute('did/svc/X', 'https://x.example', 86400)).blockNumber);
     const calls = countCalls((resolver as unknown as { options: { provider: JsonRpcProvider } }).options.provider);
     await resolver.resolveDocument(b.did);
     calls.stop();
     assert.equal(calls.n, 0);
     const a2 = await resolver.resolveDocument(a.did);
     assert.ok(a2.ok && a2.value.service?.some((s) => s.serviceEndpoint === 'https://x.example'));
+  });
+
+  it('learns of a change by push alone, without being asked to wait for its block', async () => {
+    const { did, controller } = await newIdentity();
+    await resolver.resolveDocument(did);
+    const receipt = await controller.setAttribute('did/svc/Push', 'https://push.example', 86400);
+    const seen = await new Promise<boolean>((resolve) => {
+      const deadline = setTimeout(() => resolve(false), 3000);
+      const check = () => {
+        if (watcher.processedBlock >= receipt.blockNumber) {
+          clearTimeout(deadline);
+          resolve(true);
+        } else setTimeout(check, 5);
+      };
+      check();
+    });
+    assert.ok(seen, 'the watcher processed the block from the newHeads push');
+    const r = await resolver.resolveDocument(did);
+    assert.ok(r.ok && r.value.service?.some((s) => s.serviceEndpoint === 'https://push.example'));
   });
 
   it('stays bounded', async () => {
@@ -153,7 +186,9 @@ describe('cached did:ethr resolver', () => {
 
   it('a DID whose owner was set to the null address resolves as deactivated (ERR_DID_NOT_FOUND)', async () => {
     const { did, controller } = await newIdentity();
-    await controller.changeOwner('0x0000000000000000000000000000000000000000');
+    await watcher.waitForBlock(
+      (await controller.changeOwner('0x0000000000000000000000000000000000000000')).blockNumber,
+    );
     const r = await resolver.resolveDocument(did);
     assert.ok(!r.ok);
     assert.equal(r.error.code, 'ERR_DID_NOT_FOUND');

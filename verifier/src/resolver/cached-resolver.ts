@@ -46,7 +46,10 @@ export class CachedDidResolver implements Resolvable {
     this.networkNames = [hex, String(options.chainId)];
     this.inner = new Resolver(
       getResolver({
-        networks: [{ name: hex, chainId: options.chainId, provider: options.provider, registry: options.registry }],
+        // ethr-did-resolver's typings point at ethers' CommonJS build; the runtime object is the same ethers 6 provider.
+        networks: [
+          { name: hex, chainId: options.chainId, provider: options.provider as never, registry: options.registry },
+        ],
       }),
     );
     this.cache = new LRUCache({

@@ -18,28 +18,31 @@ export interface IdentityChange {
 
 export interface RegistryWatcherOptions {
   registry: string;
-  /** Push: `eth_subscribe` over WebSocket (anvil, geth, Besu). */
+  /** Used for `eth_getLogs` (and for polling when there is no WebSocket). */
+  provider: JsonRpcProvider;
+  /** Push: `eth_subscribe newHeads` over WebSocket (anvil, geth, Besu); without it the watcher polls. */
   wsUrl?: string;
-  /** Pull fallback: `eth_getLogs` on this provider every `pollIntervalMs`. */
-  provider?: JsonRpcProvider;
   pollIntervalMs?: number;
   onError?(error: unknown): void;
 }
 
 /**
  * Watches the ERC-1056 registry and emits `change` for every identity whose owner, delegates or attributes
- * changed, and `reset` when events may have been missed (a dropped subscription): the cache then forgets all.
- * Events: 'change' (IdentityChange), 'block' (number), 'reset'.
+ * changed. A new head (pushed over WebSocket, or polled) triggers one `eth_getLogs` for the blocks not yet
+ * processed; only after a block's logs are applied does it count as processed, so `waitForBlock(n)` guarantees
+ * that every change mined in block n has been emitted. A dropped subscription is caught up from the last
+ * processed block on reconnect, so nothing is missed. Events: 'change' (IdentityChange), 'block' (number).
  */
 export class RegistryWatcher extends EventEmitter {
   private ws: WebSocket | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastBlock = -1;
+  private targetBlock = -1;
   private retryMs = 250;
-  private nextId = 1;
-  private readyResolve: (() => void) | undefined;
-  /** Highest block whose logs have been seen. */
+  private processing: Promise<void> = Promise.resolve();
+
+  /** Highest block whose registry logs have all been emitted. */
   get processedBlock(): number {
     return this.lastBlock;
   }
@@ -48,127 +51,98 @@ export class RegistryWatcher extends EventEmitter {
     super();
   }
 
-  /** Resolves once the subscription (or the first poll) is live. */
-  start(): Promise<void> {
+  /** Start from the current head; resolves once the push subscription (or polling) is live. */
+  async start(): Promise<void> {
     this.stopped = false;
-    const ready = new Promise<void>((resolve) => {
-      this.readyResolve = resolve;
-    });
-    if (this.options.wsUrl) this.connect();
-    else if (this.options.provider) void this.poll();
-    else throw new Error('RegistryWatcher needs a wsUrl or a provider');
-    return ready;
+    this.lastBlock = await this.options.provider.getBlockNumber();
+    this.targetBlock = this.lastBlock;
+    if (this.options.wsUrl) await this.connect();
+    else this.schedulePoll();
   }
 
-  private markReady() {
-    this.readyResolve?.();
-    this.readyResolve = undefined;
+  private connect(): Promise<void> {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(this.options.wsUrl!);
+      this.ws = ws;
+      ws.on('open', () => {
+        this.retryMs = 250;
+        ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] }));
+      });
+      ws.on('message', (data) => {
+        let msg: { id?: number; method?: string; params?: { result?: { number?: string } } };
+        try {
+          msg = JSON.parse(String(data));
+        } catch {
+          return;
+        }
+        if (msg.id === 1) {
+          resolve();
+          this.catchUp(); // blocks mined while we were (re)connecting
+          return;
+        }
+        const n = msg.method === 'eth_subscription' ? msg.params?.result?.number : undefined;
+        if (n) this.catchUp(Number(BigInt(n)));
+      });
+      ws.on('error', (e) => this.options.onError?.(e));
+      ws.on('close', () => {
+        resolve();
+        if (this.stopped) return;
+        setTimeout(() => !this.stopped && void this.connect(), this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, 5000);
+      });
+    });
   }
 
-  private connect() {
-    const ws = new WebSocket(this.options.wsUrl!);
-    this.ws = ws;
-    const pending = new Map<number, string>();
-    const subs = new Map<string, 'logs' | 'heads'>();
-    const send = (method: string, params: unknown[], kind: string) => {
-      const id = this.nextId++;
-      pending.set(id, kind);
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
-    };
-    ws.on('open', () => {
-      this.retryMs = 250;
-      send('eth_subscribe', ['logs', { address: this.options.registry, topics: [REGISTRY_EVENT_TOPICS] }], 'logs');
-      send('eth_subscribe', ['newHeads'], 'heads');
-    });
-    ws.on('message', (data) => {
-      let msg: { id?: number; result?: unknown; method?: string; params?: { subscription: string; result: any } };
-      try {
-        msg = JSON.parse(String(data));
-      } catch {
-        return;
-      }
-      if (msg.id !== undefined) {
-        const kind = pending.get(msg.id);
-        pending.delete(msg.id);
-        if (typeof msg.result === 'string') subs.set(msg.result, kind as 'logs' | 'heads');
-        if (subs.size === 2) this.markReady();
-        return;
-      }
-      if (msg.method !== 'eth_subscription' || !msg.params) return;
-      const kind = subs.get(msg.params.subscription);
-      const r = msg.params.result;
-      if (kind === 'logs') this.handleLog(r);
-      else if (kind === 'heads') {
-        const n = Number(BigInt(r.number));
-        if (n > this.lastBlock) this.lastBlock = n;
-        this.emit('block', n);
-      }
-    });
-    ws.on('error', (e) => this.options.onError?.(e));
-    ws.on('close', () => {
+  /** Apply registry logs up to `head` (or the chain's head), one range at a time, in order. */
+  private catchUp(head?: number): Promise<void> {
+    if (head !== undefined && head > this.targetBlock) this.targetBlock = head;
+    this.processing = this.processing.then(async () => {
       if (this.stopped) return;
-      // Events may have been missed while disconnected: everybody must forget what they cached.
-      this.emit('reset');
-      setTimeout(() => !this.stopped && this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 5000);
-    });
-  }
-
-  private handleLog(log: { topics: string[]; blockNumber: string; transactionHash: string; removed?: boolean }) {
-    const topic = log.topics?.[1];
-    if (!topic) return;
-    const blockNumber = Number(BigInt(log.blockNumber));
-    const change: IdentityChange = {
-      identity: `0x${topic.slice(-40)}`.toLowerCase(),
-      blockNumber,
-      txHash: log.transactionHash,
-    };
-    this.emit('change', change);
-  }
-
-  private async poll() {
-    const provider = this.options.provider!;
-    try {
-      const head = await provider.getBlockNumber();
-      if (this.lastBlock < 0) this.lastBlock = head;
-      else if (head > this.lastBlock) {
-        const logs = await provider.send('eth_getLogs', [
+      try {
+        const to = head === undefined ? await this.options.provider.getBlockNumber() : this.targetBlock;
+        if (to <= this.lastBlock) return;
+        const logs = (await this.options.provider.send('eth_getLogs', [
           {
             address: this.options.registry,
             topics: [REGISTRY_EVENT_TOPICS],
             fromBlock: `0x${(this.lastBlock + 1).toString(16)}`,
-            toBlock: `0x${head.toString(16)}`,
+            toBlock: `0x${to.toString(16)}`,
           },
-        ]);
+        ])) as { topics: string[]; blockNumber: string; transactionHash: string }[];
         for (const log of logs) this.handleLog(log);
-        this.lastBlock = head;
-        this.emit('block', head);
+        this.lastBlock = to;
+        this.emit('block', to);
+      } catch (e) {
+        this.options.onError?.(e);
       }
-      this.markReady();
-    } catch (e) {
-      this.options.onError?.(e);
-    }
-    if (!this.stopped)
-      this.pollTimer = setTimeout(() => void this.poll(), this.options.pollIntervalMs ?? CHAIN_POLL_INTERVAL_MS);
+    });
+    return this.processing;
   }
 
-  /** Resolves once block `n` (or a later one) has been seen by the watcher. */
-  waitForBlock(n: number, timeoutMs = 5000): Promise<void> {
-    if (this.lastBlock >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.off('block', onBlock);
-        reject(new Error(`block ${n} not seen within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onBlock = (b: number) => {
-        if (b >= n) {
-          clearTimeout(t);
-          this.off('block', onBlock);
-          resolve();
-        }
-      };
-      this.on('block', onBlock);
-    });
+  private handleLog(log: { topics: string[]; blockNumber: string; transactionHash: string }) {
+    const topic = log.topics?.[1];
+    if (!topic) return;
+    this.emit('change', {
+      identity: `0x${topic.slice(-40)}`.toLowerCase(),
+      blockNumber: Number(BigInt(log.blockNumber)),
+      txHash: log.transactionHash,
+    } satisfies IdentityChange);
+  }
+
+  private schedulePoll() {
+    if (this.stopped) return;
+    this.pollTimer = setTimeout(() => {
+      void this.catchUp().finally(() => this.schedulePoll());
+    }, this.options.pollIntervalMs ?? CHAIN_POLL_INTERVAL_MS);
+  }
+
+  /**
+   * Resolves once every registry change up to block `n` has been emitted. Callers that know the block of a
+   * change (from its receipt) use this to read their own writes without waiting for the push.
+   */
+  async waitForBlock(n: number): Promise<void> {
+    if (this.lastBlock >= n) return;
+    await this.catchUp(n);
   }
 
   async stop(): Promise<void> {
