@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   ERR_VP_NONCE: { status: 401, summary: 'The presentation nonce is unknown, expired or already used.' },
   ERR_VP_AUDIENCE: { status: 401, summary: 'The presentation audience is not this verifier.' },
   ERR_VP_EXPIRED: { status: 401, summary: 'The presentation has expired.' },
+  ERR_VP_NOT_YET_VALID: { status: 401, summary: 'The presentation is not yet valid (its nbf is in the future).' },
   ERR_POLICY_DENIED: {
     status: 403,
     summary: 'The credentials do not meet the policy; the message says which requirement failed.',
