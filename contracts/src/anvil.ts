@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
@@ -13,6 +13,11 @@ export interface AnvilOptions {
   /** Mine a block every N seconds instead of on every transaction. */
   blockTimeSeconds?: number;
   startTimeoutMs?: number;
+  /**
+   * Pid file for crash recovery: if the stack was killed hard, its anvil child outlives it; the next start finds
+   * it here and stops it gracefully (so it writes its state) before starting a new one on the same state file.
+   */
+  pidFile?: string;
 }
 
 export interface AnvilChain {
@@ -46,6 +51,33 @@ export function anvilBinaryPath(): string {
   }
 }
 
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Stop an anvil left running by a previous, hard-killed run (only if the pid really is an anvil). */
+async function stopOrphan(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!cmdline.includes('anvil')) return;
+  process.kill(pid, 'SIGTERM'); // anvil dumps its state on SIGTERM
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 /**
  * Start anvil as a child process on loopback. With `stateDir`, blocks, logs and accounts persist across
  * restarts and kills (`--state FILE --state-interval 1`, DESIGN §9).
@@ -58,7 +90,13 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilChain
     args.push('--state', join(options.stateDir, 'anvil-state.json'), '--state-interval', '1');
   }
   if (options.blockTimeSeconds) args.push('--block-time', String(options.blockTimeSeconds));
+  if (options.pidFile) await stopOrphan(options.pidFile);
   const child: ChildProcess = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (options.pidFile) {
+    writeFileSync(options.pidFile, String(child.pid));
+    const pidFile = options.pidFile;
+    child.once('exit', () => rmSync(pidFile, { force: true }));
+  }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const port = await new Promise<number>((resolve, reject) => {

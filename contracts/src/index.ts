@@ -24,3 +24,4 @@ export {
 } from './outbox.js';
 export { EthereumDIDRegistry__factory, TesseraAnchor__factory } from './generated/index.js';
 export type { EthereumDIDRegistry, TesseraAnchor } from './generated/index.js';
+export { signSetAttribute, type RegistryWrite } from './did-registry.js';

@@ -8,3 +8,21 @@ export const MAX_JWT_BYTES = 16 * 1024;
 export const DID_CACHE_MAX_ENTRIES = 10_000;
 /** How often the chain watcher polls for registry events when no WebSocket is available. */
 export const CHAIN_POLL_INTERVAL_MS = 250;
+/** Log fields that never reach a log line (pino redact paths). */
+export const LOG_REDACT_PATHS = [
+  'privateKey',
+  '*.privateKey',
+  'secret',
+  '*.secret',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'accessToken',
+  '*.accessToken',
+  'authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'masterKey',
+  '*.masterKey',
+];

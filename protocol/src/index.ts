@@ -51,6 +51,7 @@ export {
   type OcraInput,
   type OcraMutualInput,
 } from './ocra.js';
+export { silentLogger, type Logger } from './logger.js';
 export {
   DEVICE_ID_PATTERN,
   HANDSHAKE_OCRA_SUITE,
@@ -100,3 +101,4 @@ export {
   type HandshakeMessage,
   type HandshakeTranscript,
 } from './device.js';
+export { httpError } from './http.js';

@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+import { TesseraError } from '@tessera/protocol';
+import { z } from 'zod';
+
+const port = (name: string, fallback: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be an integer`)
+    .min(0, `${name} must be between 0 and 65535`)
+    .max(65535, `${name} must be between 0 and 65535`)
+    .default(fallback);
+
+const optionalUrl = (name: string, protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .refine(
+      (v) => {
+        if (v === undefined || v === '') return true;
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `${name} must be a ${protocols.join(' or ')} URL`,
+    )
+    .transform((v) => (v === '' ? undefined : v));
+
+const address = (name: string) =>
+  z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/, `${name} must be a 0x-prefixed 20-byte hex address`)
+    .optional();
+
+/**
+ * Every option of the stack, with its default (the only place defaults live). Read once from the environment,
+ * every problem reported at once, the result frozen. Secrets have no defaults. docs/configuration.md lists them.
+ */
+export const StackConfigSchema = z.object({
+  TESSERA_DATA_DIR: z.string().min(1).default('./.tessera'),
+  TESSERA_HOST: z.string().min(1).default('127.0.0.1'),
+  TESSERA_HTTP_PORT: port('TESSERA_HTTP_PORT', 8080),
+  TESSERA_MQTT_PORT: port('TESSERA_MQTT_PORT', 1883),
+  TESSERA_PUBLIC_URL: optionalUrl('TESSERA_PUBLIC_URL', ['http:', 'https:']),
+  TESSERA_CHAIN_RPC_URL: optionalUrl('TESSERA_CHAIN_RPC_URL', ['http:', 'https:']),
+  TESSERA_CHAIN_WS_URL: optionalUrl('TESSERA_CHAIN_WS_URL', ['ws:', 'wss:']),
+  TESSERA_DID_REGISTRY_ADDRESS: address('TESSERA_DID_REGISTRY_ADDRESS'),
+  TESSERA_DATABASE_URL: optionalUrl('TESSERA_DATABASE_URL', ['postgres:', 'postgresql:']),
+  TESSERA_REDIS_URL: optionalUrl('TESSERA_REDIS_URL', ['redis:', 'rediss:']),
+  TESSERA_MASTER_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'TESSERA_MASTER_KEY must be 64 hex characters')
+    .optional(),
+  TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface StackConfig {
+  dataDir: string;
+  host: string;
+  httpPort: number;
+  mqttPort: number;
+  publicUrl?: string;
+  chain: { rpcUrl?: string; wsUrl?: string; registryAddress?: string };
+  databaseUrl?: string;
+  redisUrl?: string;
+  masterKey?: string;
+  logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
+}
+
+/** Parse the environment; throws ERR_CONFIG_INVALID listing every problem with its variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<StackConfig> {
+  const picked = Object.fromEntries(
+    Object.keys(StackConfigSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = StackConfigSchema.safeParse(picked);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${String(i.path[0] ?? '')}: ${i.message}`);
+    throw new TesseraError('ERR_CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
+      details: problems,
+    });
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    dataDir: resolve(c.TESSERA_DATA_DIR),
+    host: c.TESSERA_HOST,
+    httpPort: c.TESSERA_HTTP_PORT,
+    mqttPort: c.TESSERA_MQTT_PORT,
+    ...(c.TESSERA_PUBLIC_URL ? { publicUrl: c.TESSERA_PUBLIC_URL.replace(/\/$/, '') } : {}),
+    chain: Object.freeze({
+      ...(c.TESSERA_CHAIN_RPC_URL ? { rpcUrl: c.TESSERA_CHAIN_RPC_URL } : {}),
+      ...(c.TESSERA_CHAIN_WS_URL ? { wsUrl: c.TESSERA_CHAIN_WS_URL } : {}),
+      ...(c.TESSERA_DID_REGISTRY_ADDRESS ? { registryAddress: c.TESSERA_DID_REGISTRY_ADDRESS.toLowerCase() } : {}),
+    }),
+    ...(c.TESSERA_DATABASE_URL ? { databaseUrl: c.TESSERA_DATABASE_URL } : {}),
+    ...(c.TESSERA_REDIS_URL ? { redisUrl: c.TESSERA_REDIS_URL } : {}),
+    ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
+    logLevel: c.TESSERA_LOG_LEVEL,
+  });
+}

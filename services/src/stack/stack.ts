@@ -1,0 +1,250 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import {
+  ANVIL_FUNDER_KEY,
+  type AnvilChain,
+  type ContractName,
+  Keystore,
+  Outbox,
+  connectChain,
+  deploymentsFile,
+  dialectOf,
+  ensureDeployed,
+  makeProvider,
+  openDatabase,
+  outboxDatabaseParts,
+  startAnvil,
+} from '@tessera/contracts';
+import { type Logger, TesseraError } from '@tessera/protocol';
+import { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
+import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import type { StackConfig } from './config.js';
+import { type HealthReport, buildStackApp } from './http.js';
+import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
+import { assertPortFree, portError } from './ports.js';
+
+export interface RunningStack {
+  urls: { http: string; healthz: string; metrics: string; chainRpc: string };
+  chainId: number;
+  embeddedChain: boolean;
+  contracts: Record<ContractName, string>;
+  identities: Record<StackActor, ActorIdentity>;
+  resolver: CachedDidResolver;
+  health(): Promise<HealthReport>;
+  stop(): Promise<void>;
+}
+
+/** Keep the relayer comfortably funded on the embedded chain (dev ether from anvil's first account). */
+async function fundRelayer(provider: JsonRpcProvider, relayer: string, log: Logger) {
+  const balance = await provider.getBalance(relayer);
+  if (balance >= parseEther('100')) return;
+  const funder = new Wallet(ANVIL_FUNDER_KEY, provider);
+  const tx = await funder.sendTransaction({ to: relayer, value: parseEther('1000') });
+  await tx.wait();
+  log.info({ relayer }, 'funded the relayer account on the embedded chain');
+}
+
+/**
+ * The composition root: start every part on the embedded defaults (anvil, SQLite) or on the configured external
+ * infrastructure, in dependency order, and stop them in reverse. A failure half-way stops what was started.
+ */
+export async function startStack(config: StackConfig, deps: { log: Logger }): Promise<RunningStack> {
+  const { log } = deps;
+  const closers: { name: string; close: () => Promise<void> | void }[] = [];
+  const stop = async () => {
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        await c.close();
+      } catch (e) {
+        log.warn({ err: e, part: c.name }, 'error while stopping');
+      }
+    }
+  };
+  try {
+    try {
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      accessSync(config.dataDir, constants.W_OK);
+    } catch (cause) {
+      throw new TesseraError('ERR_DATA_DIR', `data directory ${config.dataDir} is not writable; set TESSERA_DATA_DIR`, {
+        cause,
+      });
+    }
+    await assertPortFree(config.host, config.httpPort, 'TESSERA_HTTP_PORT');
+
+    // chain
+    let anvil: AnvilChain | undefined;
+    let provider: JsonRpcProvider;
+    let chainId: number;
+    let rpcUrl: string;
+    let wsUrl: string | undefined;
+    if (config.chain.rpcUrl) {
+      const conn = await connectChain(config.chain.rpcUrl);
+      ({ provider, chainId, rpcUrl } = conn);
+      wsUrl = config.chain.wsUrl;
+      log.info({ rpcUrl, chainId }, 'using external chain');
+    } else {
+      const chainDir = join(config.dataDir, 'chain');
+      anvil = await startAnvil({ stateDir: chainDir, pidFile: join(chainDir, 'anvil.pid') });
+      const a = anvil;
+      closers.push({ name: 'anvil', close: () => a.stop() });
+      ({ rpcUrl, wsUrl, chainId } = anvil);
+      provider = makeProvider(rpcUrl, chainId);
+      log.info({ rpcUrl, chainId, pid: anvil.pid }, 'embedded anvil chain started');
+    }
+    closers.push({ name: 'provider', close: () => provider.destroy() });
+
+    // keys, contracts
+    const keystore = Keystore.open(join(config.dataDir, 'keys'), config.masterKey);
+    const relayer = keystore.getOrCreate('relayer').connect(provider);
+    if (anvil) await fundRelayer(provider, relayer.address, log);
+    else if ((await provider.getBalance(relayer.address)) === 0n) {
+      log.warn(
+        { relayer: relayer.address },
+        'the relayer account has no funds on the external chain; on-chain writes will fail',
+      );
+    }
+    const contracts = await ensureDeployed({
+      provider,
+      deployer: relayer,
+      chainId,
+      file: deploymentsFile(config.dataDir),
+      allowDeploy: anvil !== undefined,
+      ...(config.chain.registryAddress ? { overrides: { EthereumDIDRegistry: config.chain.registryAddress } } : {}),
+      log: (msg) => log.info(msg),
+    });
+
+    // database and outbox
+    const db: DataSource = await openDatabase(
+      {
+        ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
+        sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+      },
+      { entities: [...outboxDatabaseParts.entities], migrations: [...outboxDatabaseParts.migrations] },
+    );
+    closers.push({ name: 'database', close: () => db.destroy() });
+    const outbox = new Outbox({
+      dataSource: db,
+      signer: relayer,
+      provider,
+      chainId,
+      onError: (e) => log.warn({ err: e }, 'outbox flush failed; will retry'),
+    });
+    const reconciled = await outbox.reconcile();
+    if (reconciled.resent + reconciled.resigned + reconciled.confirmed > 0) log.info(reconciled, 'outbox reconciled');
+    outbox.start(500);
+    closers.push({ name: 'outbox', close: () => outbox.stop() });
+
+    // DID resolution, invalidated by registry events
+    const watcher = new RegistryWatcher({
+      registry: contracts.EthereumDIDRegistry,
+      provider,
+      ...(wsUrl ? { wsUrl } : {}),
+      onError: (e) => log.warn({ err: e }, 'registry watcher error'),
+    });
+    await watcher.start();
+    closers.push({ name: 'watcher', close: () => watcher.stop() });
+    const resolver = new CachedDidResolver({ chainId, provider, registry: contracts.EthereumDIDRegistry, watcher });
+
+    // HTTP
+    const httpUrlFor = (port: number) =>
+      `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics, prefix: 'tessera_' });
+    let lastBlock = 0;
+    const health = async (): Promise<HealthReport> => {
+      const parts: HealthReport['parts'] = {};
+      try {
+        lastBlock = await provider.getBlockNumber();
+        parts.chain = { ok: true, chainId, block: lastBlock, rpcUrl, embedded: anvil !== undefined };
+      } catch (e) {
+        parts.chain = { ok: false, chainId, rpcUrl, error: (e as Error).message };
+      }
+      try {
+        await db.query('SELECT 1');
+        parts.database = { ok: true, dialect: dialectOf(db) };
+      } catch (e) {
+        parts.database = { ok: false, error: (e as Error).message };
+      }
+      const counts = await outbox.counts().catch(() => undefined);
+      parts.outbox = { ok: counts !== undefined, relayer: outbox.address, ...(counts ?? {}) };
+      parts.resolver = { ok: true, processedBlock: watcher.processedBlock, ...resolver.stats };
+      parts.contracts = { ok: true, ...contracts };
+      parts.identities = { ok: true, ...Object.fromEntries(Object.entries(identities).map(([k, v]) => [k, v.did])) };
+      return { ok: Object.values(parts).every((p) => p.ok), parts };
+    };
+    new Gauge({
+      name: 'tessera_chain_block',
+      help: 'Latest block seen by the stack',
+      registers: [metrics],
+      collect() {
+        this.set(lastBlock);
+      },
+    });
+    new Gauge({
+      name: 'tessera_outbox_rows',
+      help: 'Outbox rows by status',
+      labelNames: ['status'],
+      registers: [metrics],
+      async collect() {
+        const c = await outbox.counts();
+        for (const [status, n] of Object.entries(c)) this.set({ status }, n);
+      },
+    });
+    new Gauge({
+      name: 'tessera_did_cache',
+      help: 'DID resolution cache counters',
+      labelNames: ['counter'],
+      registers: [metrics],
+      collect() {
+        for (const [counter, n] of Object.entries(resolver.stats)) this.set({ counter }, n);
+      },
+    });
+
+    const app = buildStackApp({ log, health, metrics });
+    const server: Server = await new Promise((resolve, reject) => {
+      const s = app.listen(config.httpPort, config.host);
+      s.once('listening', () => resolve(s));
+      s.once('error', (e: NodeJS.ErrnoException) =>
+        reject(portError(config.host, config.httpPort, 'TESSERA_HTTP_PORT', e)),
+      );
+    });
+    closers.push({
+      name: 'http',
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    });
+    const address = server.address();
+    const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+    const httpUrl = httpUrlFor(httpPort);
+
+    // identities are anchored against the URL people reach the stack on
+    const identities = await ensureActorIdentities({
+      keystore,
+      outbox,
+      provider,
+      registry: contracts.EthereumDIDRegistry,
+      chainId,
+      publicUrl: config.publicUrl ?? httpUrl,
+    });
+
+    return {
+      urls: { http: httpUrl, healthz: `${httpUrl}/healthz`, metrics: `${httpUrl}/metrics`, chainRpc: rpcUrl },
+      chainId,
+      embeddedChain: anvil !== undefined,
+      contracts,
+      identities,
+      resolver,
+      health,
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
