@@ -1,0 +1,15 @@
+export { ALLOWED_JWT_ALGS, parseJwt, type AllowedJwtAlg, type ParsedJwt } from './jwt.js';
+export { SignatureVerifier, type ProofPurpose, type SignatureVerifierStats } from './keys.js';
+export { MemoryNonceStore, RedisNonceStore, newNonce, type NonceStore } from './nonce-store.js';
+export { InMemoryStatusListProvider, type StatusListProvider, type StatusListSnapshot } from './status.js';
+export { isTrustedIssuer, normaliseDid, parseTrustList, type TrustList } from './trust.js';
+export {
+  DEFAULT_CLOCK_SKEW_S,
+  DEFAULT_NONCE_TTL_MS,
+  MAX_CREDENTIALS_PER_PRESENTATION,
+  PresentationVerifier,
+  type PresentationRequest,
+  type VerifiedCredential,
+  type VerifiedPresentation,
+  type VerifierOptions,
+} from './verify.js';

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * Presentation nonces: issued by this verifier, short-lived, usable once (DESIGN §1, the wallet flow). A store shared by
+ * replicas (Redis) makes the single use hold across all of them.
+ */
+export interface NonceStore {
+  /**
+   * Remember `nonce` for `ttlMs`, bound to `context` (the audience it was issued for).
+   * Returns false when the nonce already exists (it is never overwritten).
+   */
+  put(nonce: string, context: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Atomically take `nonce`: the first call returns its context, every later call (on any replica) and any call for an
+   * unknown or expired nonce returns undefined.
+   */
+  consume(nonce: string): Promise<string | undefined>;
+}
+
+/** 128 random bits, base64url: unguessable, and short enough for a QR code. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** Single-process nonce store (the embedded default). `now` is injectable so tests use a fake clock. */
+export class MemoryNonceStore implements NonceStore {
+  private readonly entries = new Map<string, { context: string; expiresAt: number }>();
+  private readonly now: () => number;
+  private readonly maxEntries: number;
+
+  constructor(options: { now?: () => number; maxEntries?: number } = {}) {
+    this.now = options.now ?? Date.now;
+    this.maxEntries = options.maxEntries ?? 1_000_000;
+  }
+
+  async put(nonce: string, context: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    const existing = this.entries.get(nonce);
+    if (existing && existing.expiresAt > now) return false;
+    if (this.entries.size >= this.maxEntries) this.sweep(now);
+    if (this.entries.size >= this.maxEntries) throw new Error('nonce store is full');
+    this.entries.set(nonce, { context, expiresAt: now + ttlMs });
+    return true;
+  }
+
+  async consume(nonce: string): Promise<string | undefined> {
+    const entry = this.entries.get(nonce);
+    if (!entry) return undefined;
+    this.entries.delete(nonce); // synchronous get-and-delete: nothing can run in between
+    return entry.expiresAt > this.now() ? entry.context : undefined;
+  }
+
+  /** Number of live entries (expired ones are dropped first). */
+  size(): number {
+    this.sweep(this.now());
+    return this.entries.size;
+  }
+
+  private sweep(now: number): void {
+    for (const [k, v] of this.entries) if (v.expiresAt <= now) this.entries.delete(k);
+  }
+}
+
+/**
+ * Nonce store shared by verifier replicas through Redis. `put` is `SET key ctx PX ttl NX` (never overwrites); `consume`
+ * is `GETDEL` (Redis ≥ 6.2), one atomic command, so of two replicas racing for the same nonce exactly one wins.
+ * Expiry is Redis's own (PX), so replicas need no synchronised clocks.
+ */
+export class RedisNonceStore implements NonceStore {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, options: { prefix?: string } = {}) {
+    this.redis = redis;
+    this.prefix = options.prefix ?? 'tessera:vp-nonce:';
+  }
+
+  async put(nonce: string, context: string, ttlMs: number): Promise<boolean> {
+    const r = await this.redis.set(this.prefix + nonce, context, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+    return r === 'OK';
+  }
+
+  async consume(nonce: string): Promise<string | undefined> {
+    const v = await this.redis.getdel(this.prefix + nonce);
+    return v ?? undefined;
+  }
+}

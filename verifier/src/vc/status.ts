@@ -1,0 +1,58 @@
+import { type Bitstring, decodeStatusList, type StatusPurpose } from '@tessera/protocol';
+
+/** A decoded status list as the verifier uses it (Bitstring Status List §2.2, one list per purpose). */
+export interface StatusListSnapshot {
+  statusPurpose: StatusPurpose;
+  bits: Bitstring;
+  /** DID of the list's issuer, when known: a credential's list must come from the credential's issuer. */
+  issuer?: string;
+}
+
+/**
+ * Where the verifier gets status lists. The hot path asks for a list by its `statusListCredential` URL and must not
+ * wait on the network when nothing changed: implementations keep lists current from the issuer's change notifications.
+ * Return undefined when the list is unknown (the credential is then refused with ERR_VC_STATUS_UNAVAILABLE).
+ */
+export interface StatusListProvider {
+  getStatusList(url: string): Promise<StatusListSnapshot | undefined> | StatusListSnapshot | undefined;
+}
+
+/**
+ * Status lists held in memory and updated by push: the issuer (or a subscriber to its notifications) calls `put` with
+ * the published `encodedList`, or `setStatus` for a single flip. The next verification sees the change; nothing expires.
+ */
+export class InMemoryStatusListProvider implements StatusListProvider {
+  private readonly lists = new Map<string, StatusListSnapshot>();
+
+  getStatusList(url: string): StatusListSnapshot | undefined {
+    return this.lists.get(url);
+  }
+
+  /**
+   * Install or replace the list published at `url`, from its `encodedList`.
+   * Throws a TesseraError-shaped result message on an undecodable list (the previous list stays in place).
+   */
+  put(url: string, statusPurpose: StatusPurpose, encodedList: string, issuer?: string): void {
+    const decoded = decodeStatusList(encodedList);
+    if (!decoded.ok) throw new Error(`status list ${url}: ${decoded.error.message}`);
+    this.lists.set(url, { statusPurpose, bits: decoded.value, ...(issuer === undefined ? {} : { issuer }) });
+  }
+
+  /** Install a list from its bits (copied, so later changes by the caller do not leak in). */
+  putBits(url: string, statusPurpose: StatusPurpose, bits: Bitstring, issuer?: string): void {
+    const copy = decodeStatusList(bits.encode());
+    if (!copy.ok) throw new Error(`status list ${url}: ${copy.error.message}`);
+    this.lists.set(url, { statusPurpose, bits: copy.value, ...(issuer === undefined ? {} : { issuer }) });
+  }
+
+  /** Flip one entry of a known list (a push notification for a single revocation, suspension or resumption). */
+  setStatus(url: string, index: number, value: boolean): void {
+    const list = this.lists.get(url);
+    if (!list) throw new Error(`status list ${url} is not known`);
+    list.bits.set(index, value);
+  }
+
+  delete(url: string): void {
+    this.lists.delete(url);
+  }
+}

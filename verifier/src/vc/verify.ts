@@ -1,0 +1,320 @@
+import {
+  type BitstringStatusListEntry,
+  err,
+  MAX_JWT_BYTES,
+  ok,
+  parseDid,
+  parseStatusListEntries,
+  type Result,
+} from '@tessera/protocol';
+import type { DIDDocument, Resolvable } from 'did-resolver';
+import { parseJwt, type ParsedJwt } from './jwt.js';
+import { type ProofPurpose, SignatureVerifier } from './keys.js';
+import { newNonce, type NonceStore } from './nonce-store.js';
+import type { StatusListProvider } from './status.js';
+import { isTrustedIssuer, normaliseDid, type TrustList } from './trust.js';
+
+/** How long a presentation request's nonce stays usable, unless configured otherwise. */
+export const DEFAULT_NONCE_TTL_MS = 5 * 60 * 1000;
+/** Tolerated clock difference between issuer, holder and verifier when reading exp / nbf, in seconds. */
+export const DEFAULT_CLOCK_SKEW_S = 30;
+/** Most credentials one presentation may carry. */
+export const MAX_CREDENTIALS_PER_PRESENTATION = 16;
+const MAX_NONCE_LENGTH = 256;
+
+const VC_BASE_TYPE = 'VerifiableCredential';
+const VP_BASE_TYPE = 'VerifiablePresentation';
+
+export interface VerifierOptions {
+  /** Resolves DIDs (the event-invalidated cache in production; any did-resolver `Resolvable`). */
+  resolver: Resolvable;
+  /** Issuers trusted per credential type. */
+  trust: TrustList;
+  statusLists: StatusListProvider;
+  nonces: NonceStore;
+  /** The audience presentations must name: this verifier's identifier (a URL or DID). */
+  audience: string;
+  nonceTtlMs?: number;
+  clockSkewSeconds?: number;
+  /** Refuse credentials without a credentialStatus (DESIGN §4: every credential carries one). Default true. */
+  requireStatus?: boolean;
+  maxJwtBytes?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+/** A credential whose signature, issuer trust, validity period and status were all checked. */
+export interface VerifiedCredential {
+  jwt: string;
+  /** `jti`, when the issuer set one. */
+  id?: string;
+  issuer: string;
+  subject: string;
+  /** VC types other than `VerifiableCredential`. */
+  types: string[];
+  /** `credentialSubject` without its `id`. */
+  claims: Record<string, unknown>;
+  issuedAt?: number;
+  notBefore?: number;
+  expiresAt?: number;
+  status: BitstringStatusListEntry[];
+}
+
+/** A presentation whose signature, audience, nonce and every credential inside were checked. */
+export interface VerifiedPresentation {
+  holder: string;
+  audience: string;
+  nonce: string;
+  expiresAt?: number;
+  credentials: VerifiedCredential[];
+}
+
+export interface PresentationRequest {
+  nonce: string;
+  audience: string;
+  /** Seconds since the epoch after which the nonce is refused. */
+  expiresAt: number;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optionalTime = (v: unknown): v is number | undefined =>
+  v === undefined || (typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * Verifies JWT credentials and presentations (VC Data Model 1.1 §6.3.1, JWT encoding) and everything around them that
+ * the libraries leave to the caller: the nonce and audience of the presentation, and each embedded credential's
+ * signature, issuer trust, validity period, status and holder binding. Every refusal is a result with a stable code.
+ *
+ * Order of checks: size and structure, then the algorithm allow-list, then trust (so an untrusted issuer's DID is never
+ * resolved), then the signature, then the claims; the nonce is spent only for an authentic presentation.
+ */
+export class PresentationVerifier {
+  readonly signatures = new SignatureVerifier();
+  private readonly o: Required<Omit<VerifierOptions, 'now'>> & { now: () => number };
+
+  constructor(options: VerifierOptions) {
+    this.o = {
+      nonceTtlMs: DEFAULT_NONCE_TTL_MS,
+      clockSkewSeconds: DEFAULT_CLOCK_SKEW_S,
+      requireStatus: true,
+      maxJwtBytes: MAX_JWT_BYTES,
+      now: Date.now,
+      ...options,
+    };
+  }
+
+  /** Issue a single-use nonce for a presentation request addressed to this verifier. */
+  async createRequest(): Promise<PresentationRequest> {
+    const nonce = newNonce();
+    if (!(await this.o.nonces.put(nonce, this.o.audience, this.o.nonceTtlMs))) {
+      throw new Error('nonce collision'); // 128 random bits: a bug or a broken RNG, not an expected outcome
+    }
+    return { nonce, audience: this.o.audience, expiresAt: Math.floor((this.o.now() + this.o.nonceTtlMs) / 1000) };
+  }
+
+  /** Verify a presentation JWT and every credential inside it. */
+  async verifyPresentation(jwt: unknown): Promise<Result<VerifiedPresentation>> {
+    const parsed = parseJwt(jwt, this.o.maxJwtBytes);
+    if (!parsed.ok) return parsed;
+    const { payload } = parsed.value;
+    const vp = payload.vp;
+    if (!isRecord(vp)) return err('ERR_VP_MALFORMED', 'the JWT has no vp claim (VC Data Model 1.1 §6.3.1)');
+    if (!Array.isArray(vp.type) || !vp.type.includes(VP_BASE_TYPE)) {
+      return err('ERR_VP_MALFORMED', `vp.type must include ${VP_BASE_TYPE}`);
+    }
+    const holder = payload.iss;
+    if (typeof holder !== 'string' || !parseDid(holder).ok) return err('ERR_VP_MALFORMED', 'vp iss must be a DID');
+    if (
+      vp.holder !== undefined &&
+      (typeof vp.holder !== 'string' || normaliseDid(vp.holder) !== normaliseDid(holder))
+    ) {
+      return err('ERR_VP_MALFORMED', 'vp.holder differs from iss');
+    }
+    if (!optionalTime(payload.exp) || !optionalTime(payload.nbf)) {
+      return err('ERR_VP_MALFORMED', 'exp and nbf must be NumericDate values (RFC 7519 §2)');
+    }
+    const vcs = vp.verifiableCredential;
+    if (vcs === undefined || (Array.isArray(vcs) && vcs.length === 0)) {
+      return err('ERR_VP_NO_CREDENTIAL', 'the presentation carries no credential');
+    }
+    const list = Array.isArray(vcs) ? vcs : [vcs];
+    if (list.length > MAX_CREDENTIALS_PER_PRESENTATION) {
+      return err('ERR_VP_MALFORMED', `a presentation carries at most ${MAX_CREDENTIALS_PER_PRESENTATION} credentials`);
+    }
+
+    const signed = await this.checkSignature(parsed.value, holder, 'authentication');
+    if (!signed.ok) return signed;
+
+    const aud = payload.aud;
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (!audiences.includes(this.o.audience)) {
+      return err('ERR_VP_AUDIENCE', `the presentation is addressed to ${JSON.stringify(aud)}, not to this verifier`);
+    }
+    const now = this.o.now() / 1000;
+    const skew = this.o.clockSkewSeconds;
+    if (payload.nbf !== undefined && payload.nbf > now + skew) {
+      return err('ERR_VP_NOT_YET_VALID', 'the presentation is not valid yet (nbf)');
+    }
+    if (payload.exp !== undefined && payload.exp <= now - skew) {
+      return err('ERR_VP_EXPIRED', 'the presentation has expired (exp)');
+    }
+    const nonce = payload.nonce;
+    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH) {
+      return err('ERR_VP_NONCE', 'the presentation carries no nonce from this verifier');
+    }
+    // Spent here, once the presentation is known to be authentic and for us: a second use fails on every replica.
+    const issuedFor = await this.o.nonces.consume(nonce);
+    if (issuedFor === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
+    if (issuedFor !== this.o.audience) return err('ERR_VP_NONCE', 'the nonce was issued for another audience');
+
+    const credentials: VerifiedCredential[] = [];
+    for (const [i, item] of list.entries()) {
+      const vcJwt = typeof item === 'string' ? item : isRecord(item) && isRecord(item.proof) ? item.proof.jwt : item;
+      const vc = await this.verifyCredential(vcJwt);
+      if (!vc.ok) return err(vc.error.code, `credential ${i}: ${vc.error.message}`, vc.error.details);
+      // VC Data Model 1.1 §C (subject-holder relationship): only the subject may present its credential.
+      if (normaliseDid(vc.value.subject) !== normaliseDid(holder)) {
+        return err('ERR_VC_SUBJECT_MISMATCH', `credential ${i}: its subject is not the presenter`);
+      }
+      credentials.push(vc.value);
+    }
+    return ok({
+      holder,
+      audience: this.o.audience,
+      nonce,
+      ...(payload.exp === undefined ? {} : { expiresAt: payload.exp }),
+      credentials,
+    });
+  }
+
+  /** Verify one credential JWT: signature, issuer trusted for its types, validity period and status. */
+  async verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>> {
+    const parsed = parseJwt(jwt, this.o.maxJwtBytes);
+    if (!parsed.ok) return parsed;
+    const { payload } = parsed.value;
+    const vc = payload.vc;
+    if (!isRecord(vc)) return err('ERR_VC_MALFORMED', 'the JWT has no vc claim (VC Data Model 1.1 §6.3.1)');
+    if (!Array.isArray(vc.type) || !vc.type.every((t) => typeof t === 'string') || !vc.type.includes(VC_BASE_TYPE)) {
+      return err('ERR_VC_MALFORMED', `vc.type must be a list of strings including ${VC_BASE_TYPE}`);
+    }
+    const types = (vc.type as string[]).filter((t) => t !== VC_BASE_TYPE);
+    if (types.length === 0) return err('ERR_VC_MALFORMED', 'the credential has no type beyond VerifiableCredential');
+    const subjectClaims = vc.credentialSubject;
+    if (!isRecord(subjectClaims)) return err('ERR_VC_MALFORMED', 'vc.credentialSubject must be one object');
+    const issuer = payload.iss;
+    if (typeof issuer !== 'string' || !parseDid(issuer).ok) return err('ERR_VC_MALFORMED', 'iss must be a DID');
+    const subject = payload.sub ?? subjectClaims.id;
+    if (typeof subject !== 'string' || !parseDid(subject).ok) return err('ERR_VC_MALFORMED', 'sub must be a DID');
+    if (subjectClaims.id !== undefined && subjectClaims.id !== subject) {
+      return err('ERR_VC_MALFORMED', 'sub and credentialSubject.id differ');
+    }
+    if (!optionalTime(payload.exp) || !optionalTime(payload.nbf) || !optionalTime(payload.iat)) {
+      return err('ERR_VC_MALFORMED', 'exp, nbf and iat must be NumericDate values (RFC 7519 §2)');
+    }
+    let status: BitstringStatusListEntry[] = [];
+    if (vc.credentialStatus !== undefined) {
+      const s = parseStatusListEntries(vc.credentialStatus);
+      if (!s.ok) return s;
+      status = s.value;
+    } else if (this.o.requireStatus) {
+      return err('ERR_VC_MALFORMED', 'the credential has no credentialStatus, so its revocation cannot be checked');
+    }
+
+    // DESIGN §4: the issuer must be trusted for every type the credential claims to be.
+    for (const type of types) {
+      if (!isTrustedIssuer(this.o.trust, type, issuer)) {
+        return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);
+      }
+    }
+
+    const signed = await this.checkSignature(parsed.value, issuer, 'assertionMethod');
+    if (!signed.ok) return signed;
+
+    const now = this.o.now() / 1000;
+    const skew = this.o.clockSkewSeconds;
+    if (payload.nbf !== undefined && payload.nbf > now + skew) {
+      return err('ERR_VC_NOT_YET_VALID', 'the credential is not valid yet (nbf)');
+    }
+    if (payload.exp !== undefined && payload.exp <= now - skew) {
+      return err('ERR_VC_EXPIRED', 'the credential has expired (exp)');
+    }
+
+    const statusChecked = await this.checkStatus(status, issuer);
+    if (!statusChecked.ok) return statusChecked;
+
+    const { id: _id, ...claims } = subjectClaims;
+    return ok({
+      jwt: parsed.value.raw,
+      ...(typeof payload.jti === 'string' ? { id: payload.jti } : {}),
+      issuer,
+      subject,
+      types,
+      claims,
+      ...(payload.iat === undefined ? {} : { issuedAt: payload.iat }),
+      ...(payload.nbf === undefined ? {} : { notBefore: payload.nbf }),
+      ...(payload.exp === undefined ? {} : { expiresAt: payload.exp }),
+      status,
+    });
+  }
+
+  private async resolve(did: string): Promise<Result<DIDDocument>> {
+    let result: Awaited<ReturnType<Resolvable['resolve']>>;
+    try {
+      result = await this.o.resolver.resolve(did);
+    } catch (cause) {
+      return err('ERR_DID_RESOLUTION_FAILED', `resolving ${did} failed: ${(cause as Error).message}`);
+    }
+    const error = result.didResolutionMetadata?.error;
+    if (error || !result.didDocument) {
+      const notFound = ['notFound', 'invalidDid', 'unknownNetwork', 'unsupportedDidMethod', 'methodNotSupported'];
+      return error === undefined || notFound.includes(error)
+        ? err('ERR_DID_NOT_FOUND', `${did} does not resolve here (${error ?? 'no document'})`)
+        : err('ERR_DID_RESOLUTION_FAILED', `resolving ${did} failed: ${error}`);
+    }
+    // DID Core §7.1.2: a deactivated DID (ERC-1056 owner set to 0x0) signs nothing any more.
+    if (result.didDocumentMetadata?.deactivated) return err('ERR_DID_NOT_FOUND', `${did} is deactivated`);
+    return ok(result.didDocument);
+  }
+
+  private async checkSignature(jwt: ParsedJwt, did: string, purpose: ProofPurpose): Promise<Result<true>> {
+    const doc = await this.resolve(did);
+    if (!doc.ok) return doc;
+    if (!this.signatures.verify(jwt, doc.value, purpose)) {
+      return err('ERR_JWT_SIGNATURE', `the signature does not verify against the ${purpose} keys of ${did}`);
+    }
+    return ok(true);
+  }
+
+  private async checkStatus(entries: BitstringStatusListEntry[], issuer: string): Promise<Result<true>> {
+    // Revocation first: a credential both revoked and suspended reports the permanent state.
+    const ordered = [...entries].sort((a, b) =>
+      a.statusPurpose === 'revocation' ? -1 : b.statusPurpose === 'revocation' ? 1 : 0,
+    );
+    for (const entry of ordered) {
+      const list = await this.o.statusLists.getStatusList(entry.statusListCredential);
+      if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
+      if (list.statusPurpose !== entry.statusPurpose) {
+        return err(
+          'ERR_VC_STATUS_UNAVAILABLE',
+          `status list ${entry.statusListCredential} is not a ${entry.statusPurpose} list`,
+        );
+      }
+      if (list.issuer !== undefined && normaliseDid(list.issuer) !== normaliseDid(issuer)) {
+        return err(
+          'ERR_VC_STATUS_UNAVAILABLE',
+          `status list ${entry.statusListCredential} is not the credential issuer's`,
+        );
+      }
+      const index = Number(entry.statusListIndex);
+      if (index >= list.bits.length) {
+        return err('ERR_VC_MALFORMED', `statusListIndex ${index} is outside the list (${list.bits.length} entries)`);
+      }
+      if (list.bits.get(index)) {
+        return entry.statusPurpose === 'revocation'
+          ? err('ERR_VC_REVOKED', 'the credential has been revoked')
+          : err('ERR_VC_SUSPENDED', 'the credential is suspended');
+      }
+    }
+    return ok(true);
+  }
+}
