@@ -24,12 +24,12 @@ export const ARTIFACTS_DIR = join(CONTRACTS_ROOT, 'artifacts');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** Compile every `solidity/*.sol` with the solc npm package (wasm; nothing is downloaded). */
-export function compileSources(): Artifact[] {
-  const files = readdirSync(SOLIDITY_DIR)
+export function compileSources(dir = SOLIDITY_DIR): Artifact[] {
+  const files = readdirSync(dir)
     .filter((f) => f.endsWith('.sol'))
     .sort();
   const sources: Record<string, { content: string }> = {};
-  for (const f of files) sources[f] = { content: readFileSync(join(SOLIDITY_DIR, f), 'utf8') };
+  for (const f of files) sources[f] = { content: readFileSync(join(dir, f), 'utf8') };
   const input = {
     language: 'Solidity',
     sources,

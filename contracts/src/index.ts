@@ -8,7 +8,7 @@ export {
 } from './anvil.js';
 export { connectChain, makeProvider, type ChainConnection } from './chain.js';
 export { ensureDeployed, deploymentsFile, DEPLOYABLES, type ContractName, type Deployments } from './deploy.js';
-export { compileSources, loadArtifact, listArtifacts, ARTIFACTS_DIR, type Artifact } from './artifacts.js';
+export { compileSources, loadArtifact, listArtifacts, ARTIFACTS_DIR, SOLIDITY_DIR, type Artifact } from './artifacts.js';
 export { Keystore } from './keystore.js';
 export { writeFileAtomic } from './files.js';
 export { openDatabase, dialectOf, type DatabaseConfig, type DatabaseParts } from './db.js';
@@ -22,6 +22,14 @@ export {
   type OutboxWrite,
   type OutboxHooks,
 } from './outbox.js';
-export { EthereumDIDRegistry__factory, TesseraAnchor__factory } from './generated/index.js';
-export type { EthereumDIDRegistry, TesseraAnchor } from './generated/index.js';
+export { DeviceRegistry__factory, EthereumDIDRegistry__factory, TesseraAnchor__factory } from './generated/index.js';
+export type { DeviceRegistry, EthereumDIDRegistry, TesseraAnchor } from './generated/index.js';
+export {
+  buildDeviceBatch,
+  deviceLeaf,
+  DeviceRegistryState,
+  type DeviceBatchTree,
+  type DeviceLeafInput,
+} from './device-registry.js';
+export { measureRegistrationGas, type RegistrationGas } from './device-registry-gas.js';
 export { signSetAttribute, type RegistryWrite } from './did-registry.js';
