@@ -1,0 +1,35 @@
+export {
+  buildIssuer,
+  IssuerEvents,
+  type Issuer,
+  type IssuerDeps,
+  type IssueRequest,
+  type IssuedCredential,
+  type IssuedEvent,
+  type ActionContext,
+  type CredentialQuery,
+  type CredentialPage,
+  type StatusChange,
+  type StatusChangeEvent,
+  type StatusListCredential,
+  type AnchorResult,
+} from './issuer.js';
+export {
+  parseIssuerConfig,
+  issuerConfigFromEnv,
+  IssuerConfigSchema,
+  type IssuerConfig,
+  type IssuerConfigInput,
+} from './config.js';
+export { issuerDatabaseParts, openIssuerDatabase, type CredentialStatus } from './store.js';
+export {
+  verifyAuditTrail,
+  canonicalJson,
+  auditHash,
+  GENESIS_HASH,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditVerification,
+} from './audit.js';
+export { loadSecretBoxKey, SECRET_BOX_KEY_FILE } from './keys.js';
+export { createIssuerAgent, type IssuerAgent } from './agent.js';
