@@ -26,9 +26,10 @@ export interface Deployable {
 export const DEPLOYABLES: Deployable[] = [
   { name: 'EthereumDIDRegistry', bytecode: () => registryPackage.EthereumDIDRegistry.bytecode },
   { name: 'TesseraAnchor', bytecode: () => loadArtifact('TesseraAnchor').bytecode },
+  { name: 'DeviceRegistry', bytecode: () => loadArtifact('DeviceRegistry').bytecode },
 ];
 
-export type ContractName = 'EthereumDIDRegistry' | 'TesseraAnchor';
+export type ContractName = 'EthereumDIDRegistry' | 'TesseraAnchor' | 'DeviceRegistry';
 
 export interface EnsureDeployedOptions {
   provider: JsonRpcProvider;
