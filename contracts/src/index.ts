@@ -8,7 +8,14 @@ export {
 } from './anvil.js';
 export { connectChain, makeProvider, type ChainConnection } from './chain.js';
 export { ensureDeployed, deploymentsFile, DEPLOYABLES, type ContractName, type Deployments } from './deploy.js';
-export { compileSources, loadArtifact, listArtifacts, ARTIFACTS_DIR, SOLIDITY_DIR, type Artifact } from './artifacts.js';
+export {
+  compileSources,
+  loadArtifact,
+  listArtifacts,
+  ARTIFACTS_DIR,
+  SOLIDITY_DIR,
+  type Artifact,
+} from './artifacts.js';
 export { Keystore } from './keystore.js';
 export { writeFileAtomic } from './files.js';
 export { openDatabase, dialectOf, type DatabaseConfig, type DatabaseParts } from './db.js';
