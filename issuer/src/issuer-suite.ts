@@ -3,9 +3,11 @@
  * (SQLite in issuer.test.ts, PostgreSQL in issuer.services.test.ts) on a real anvil chain.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import {
   ANVIL_FUNDER_KEY,
@@ -409,6 +411,65 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(more.ok);
       assert.equal((await verifyCredential(more.value.jwt, resolver)).issuer, did, 'still signs with the same key');
       assert.equal(more.value.statusList, listId);
+      await env.stop();
+    });
+
+    it('a SIGKILL in the middle of issuing loses no committed credential or status change and half-writes nothing', async () => {
+      const env = await setup();
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./testing/issue-until-killed.ts', import.meta.url)),
+          JSON.stringify({
+            dataDir: env.dataDir,
+            db: env.db,
+            rpcUrl: chain.rpcUrl,
+            chainId: chain.chainId,
+            registryAddress: addresses.EthereumDIDRegistry,
+          }),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const committed = new Map<string, string>();
+      let buffered = '';
+      // Kill once 20 operations have committed, whatever the child is doing at that instant.
+      await new Promise<void>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+        child.stdout!.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString();
+          const lines = buffered.split('\n');
+          buffered = lines.pop()!;
+          for (const line of lines) {
+            const [what, id] = line.split(' ');
+            committed.set(id!, what === 'suspended' ? 'suspended' : 'active');
+          }
+          if (committed.size >= 15 && [...committed.values()].includes('suspended')) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+      });
+      await exited;
+      const { issuer } = await env.start();
+      for (const [id, status] of committed) {
+        const got = await issuer.get(id);
+        assert.ok(got.ok, `committed credential ${id} survives`);
+        if (status === 'suspended') assert.equal(got.value.status, 'suspended');
+      }
+      const all = await issuer.list({ limit: 500 });
+      assert.ok(all.ok);
+      assert.ok(all.value.items.length >= committed.size);
+      assert.ok(
+        all.value.items.length <= committed.size + 1,
+        'at most the one in flight, committed but not yet printed',
+      );
+      const audit = await issuer.verifyAudit();
+      assert.ok(audit.ok, 'the audit trail is intact');
+      const issues = (await issuer.audit({ limit: 1000 })).filter((e) => e.what === 'credential.issue');
+      assert.equal(issues.length, all.value.items.length, 'one audit entry per stored credential, no more, no less');
       await env.stop();
     });
 
