@@ -32,3 +32,17 @@ export {
   type VerifiedPresentation,
   type VerifierOptions,
 } from './vc/index.js';
+export {
+  PolicyEngine,
+  loadPolicyFile,
+  parsePolicySet,
+  type AccessRequest,
+  type ClaimConstraint,
+  type DenialReason,
+  type Policy,
+  type PolicyDecision,
+  type PolicyDenial,
+  type PolicyProblem,
+  type PolicySet,
+  type Requirement,
+} from './policy/index.js';

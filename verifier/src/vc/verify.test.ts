@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   ANVIL_FUNDER_KEY,
   type AnvilChain,
@@ -18,6 +19,8 @@ import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from '
 import { Resolver } from 'did-resolver';
 import { getResolver } from 'ethr-did-resolver';
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import { PolicyEngine } from '../policy/engine.js';
+import { loadPolicyFile } from '../policy/schema.js';
 import { MemoryNonceStore } from './nonce-store.js';
 import { InMemoryStatusListProvider } from './status.js';
 import { parseTrustList, type TrustList } from './trust.js';
@@ -448,5 +451,31 @@ describe('presentation verification: every refusal has its own code and is never
       });
       assertRefused(await verifier.verifyPresentation(vp), 'ERR_VP_NO_CREDENTIAL');
     }
+  });
+
+  it('refuses a credential type the policy does not accept (a valid DataPartnerCredential for an energy order)', async () => {
+    const policies = loadPolicyFile(
+      join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'policies', 'default.json'),
+    );
+    assert.ok(policies.ok);
+    const engine = new PolicyEngine(policies.value, { trust });
+    const order = { resource: '/energy/meters/DE0001/orders', action: 'POST' };
+
+    const partner = await issue({
+      issuer: dataAuthority,
+      type: 'DataPartnerCredential',
+      claims: { organisationName: 'Acme', registrationId: 'HRB-1', dataspace: 'tessera' },
+    });
+    const verified = await verifier.verifyPresentation(await present([partner.jwt]));
+    assert.ok(verified.ok, 'the presentation itself is valid');
+    const decision = engine.evaluate(order, verified.value.credentials);
+    assert.ok(!decision.ok && decision.error.code === 'ERR_POLICY_DENIED', JSON.stringify(decision));
+    assert.match(decision.error.message, /needs a credential of type EnergyProsumerCredential/);
+    assert.ok(engine.evaluate({ resource: '/data/exchanges', action: 'POST' }, verified.value.credentials).ok);
+
+    const prosumer = await issue();
+    const ok = await verifier.verifyPresentation(await present([prosumer.jwt]));
+    assert.ok(ok.ok);
+    assert.ok(engine.evaluate(order, ok.value.credentials).ok, 'the right credential passes the same policy');
   });
 });
