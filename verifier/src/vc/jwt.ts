@@ -62,11 +62,15 @@ export function parseJwt(input: unknown, maxBytes: number = MAX_JWT_BYTES): Resu
   const payload = decodeJsonPart(p, 'payload');
   if (!payload.ok) return payload;
   if (s.length === 0 || !B64URL.test(s)) return err('ERR_JWT_MALFORMED', 'JWT signature is not base64url');
+  const signature = Buffer.from(s, 'base64url');
+  // Only the canonical encoding (RFC 7515 §2, no padding, zero trailing bits): one signature, one token string.
+  if (signature.toString('base64url') !== s)
+    return err('ERR_JWT_MALFORMED', 'JWT signature is not canonical base64url');
   return ok({
     header: header.value as ParsedJwt['header'],
     payload: payload.value,
     signingInput: `${h}.${p}`,
-    signature: Buffer.from(s, 'base64url'),
+    signature,
     raw: input,
   });
 }

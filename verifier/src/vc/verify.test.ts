@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,11 +14,11 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { Bitstring, type ErrorCode, type Result, statusListEntry } from '@tessera/protocol';
-import { createJWT, ES256KSigner } from 'did-jwt';
+import { createJWT, EdDSASigner, ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
 import { getResolver } from 'ethr-did-resolver';
-import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import { encodeBytes32String, type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import { PolicyEngine } from '../policy/engine.js';
 import { loadPolicyFile } from '../policy/schema.js';
 import { MemoryNonceStore } from './nonce-store.js';
@@ -412,6 +412,13 @@ describe('presentation verification: every refusal has its own code and is never
       await verifier.verifyPresentation(`${b64({ alg: 'ES256K', crit: ['b64'] })}.${b64({})}.c2ln`),
       'ERR_JWT_MALFORMED',
     );
+    // a second spelling of the same signature (the unused low bits of the last base64url character set)
+    const [vh, vpp, vs] = parts(await present([(await issue()).jwt]));
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(vs.at(-1)!);
+    const respelled = `${vs.slice(0, -1)}${alphabet[last | 0b1111]}`;
+    assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(vs, 'base64url'), 'same bytes');
+    assertRefused(await verifier.verifyPresentation(`${vh}.${vpp}.${respelled}`), 'ERR_JWT_MALFORMED');
     const notAVp = await signedVp({ aud: AUDIENCE, nonce: 'x' });
     assertRefused(await verifier.verifyPresentation(notAVp), 'ERR_VP_MALFORMED');
     const { jwt } = await issue();
@@ -422,6 +429,12 @@ describe('presentation verification: every refusal has its own code and is never
       { alg: 'ES256K' },
     );
     assertRefused(await verifier.verifyPresentation(await present([noVc])), 'ERR_VC_MALFORMED');
+    const otherIssuer = await createJWT(
+      { ...decode(p), vc: { ...(decode(p).vc as object), issuer: rogue.did } },
+      { issuer: certifier.did, signer: certifier.signer },
+      { alg: 'ES256K' },
+    );
+    assertRefused(await verifier.verifyPresentation(await present([otherIssuer])), 'ERR_VC_MALFORMED');
   });
 
   it('refuses an oversized JWT without parsing it', async () => {
@@ -477,5 +490,74 @@ describe('presentation verification: every refusal has its own code and is never
     const ok = await verifier.verifyPresentation(await present([prosumer.jwt]));
     assert.ok(ok.ok);
     assert.ok(engine.evaluate(order, ok.value.credentials).ok, 'the right credential passes the same policy');
+  });
+});
+
+describe('keys come from the DID document on chain now (ERC-1056)', () => {
+  it('accepts keys added as attributes (secp256k1 hex, Ed25519 base64) and refuses a rotated-out owner key', async () => {
+    const funder = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const owner = new Wallet(Wallet.createRandom().privateKey, provider);
+    await (await funder.sendTransaction({ to: owner.address, value: parseEther('1') })).wait();
+    const issuer = actor(owner);
+    const t = parseTrustList({ EnergyProsumerCredential: [issuer.did] });
+    assert.ok(t.ok);
+    const v = new PresentationVerifier({
+      resolver,
+      trust: t.value,
+      statusLists,
+      nonces: new MemoryNonceStore(),
+      audience: AUDIENCE,
+    });
+    const reg = EthereumDIDRegistry__factory.connect(registry, owner);
+    const accepted = async (jwt: string) => v.verifyPresentation(await present([jwt], {}, v));
+
+    // the owner's own key (address only in the document: recovered once)
+    const byOwner = await issue({ issuer });
+    assert.ok((await accepted(byOwner.jwt)).ok);
+
+    // a secp256k1 assertion key published as hex (publicKeyHex path, no recovery needed)
+    const delegate = actor();
+    await (
+      await reg.setAttribute(
+        owner.address,
+        encodeBytes32String('did/pub/Secp256k1/veriKey/hex'),
+        delegate.wallet.signingKey.compressedPublicKey,
+        86_400,
+      )
+    ).wait();
+    const byDelegate = await issue({ issuer: { ...issuer, signer: delegate.signer, wallet: delegate.wallet } });
+    const r1 = await accepted(byDelegate.jwt);
+    assert.ok(r1.ok, JSON.stringify(r1));
+
+    // an Ed25519 key published as base64, used with EdDSA
+    const ed = generateKeyPairSync('ed25519');
+    const edPublic = Buffer.from(ed.publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    const edSecret = Buffer.from(ed.privateKey.export({ format: 'jwk' }).d!, 'base64url');
+    await (
+      await reg.setAttribute(owner.address, encodeBytes32String('did/pub/Ed25519/veriKey/base64'), edPublic, 86_400)
+    ).wait();
+    const [, p] = parts(byOwner.jwt);
+    const edJwt = await createJWT(decode(p), { issuer: issuer.did, signer: EdDSASigner(edSecret) }, { alg: 'EdDSA' });
+    const r2 = await accepted(edJwt);
+    assert.ok(r2.ok, JSON.stringify(r2));
+    // the same EdDSA token under a key the document does not list fails
+    const stranger = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d!;
+    const edForged = await createJWT(
+      decode(p),
+      { issuer: issuer.did, signer: EdDSASigner(Buffer.from(stranger, 'base64url')) },
+      { alg: 'EdDSA' },
+    );
+    assertRefused(await accepted(edForged), 'ERR_JWT_SIGNATURE');
+
+    // rotate the owner: the old key, whose public key the verifier has cached, no longer signs for this DID
+    const next = new Wallet(Wallet.createRandom().privateKey, provider);
+    await (await reg.changeOwner(owner.address, next.address)).wait();
+    const byOldOwner = await issue({ issuer });
+    assertRefused(await accepted(byOldOwner.jwt), 'ERR_JWT_SIGNATURE');
+    const byNewOwner = await issue({
+      issuer: { ...issuer, wallet: next, signer: ES256KSigner(Buffer.from(next.privateKey.slice(2), 'hex')) },
+    });
+    const r3 = await accepted(byNewOwner.jwt);
+    assert.ok(r3.ok, JSON.stringify(r3));
   });
 });

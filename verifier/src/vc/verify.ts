@@ -203,6 +203,9 @@ export class PresentationVerifier {
     if (!isRecord(subjectClaims)) return err('ERR_VC_MALFORMED', 'vc.credentialSubject must be one object');
     const issuer = payload.iss;
     if (typeof issuer !== 'string' || !parseDid(issuer).ok) return err('ERR_VC_MALFORMED', 'iss must be a DID');
+    // VC Data Model 1.1 §6.3.1: iss carries the issuer; a different vc.issuer would be an unsigned-for second claim.
+    const vcIssuer = isRecord(vc.issuer) ? vc.issuer.id : vc.issuer;
+    if (vcIssuer !== undefined && vcIssuer !== issuer) return err('ERR_VC_MALFORMED', 'vc.issuer differs from iss');
     const subject = payload.sub ?? subjectClaims.id;
     if (typeof subject !== 'string' || !parseDid(subject).ok) return err('ERR_VC_MALFORMED', 'sub must be a DID');
     if (subjectClaims.id !== undefined && subjectClaims.id !== subject) {
