@@ -17,6 +17,7 @@ type Bench = (ctx: BenchContext) => Promise<BenchReport>;
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   resolve: async () => (await import('../verifier/bench/resolve.js')).run,
+  'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
 };
 
 const machine = {
