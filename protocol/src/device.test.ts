@@ -212,3 +212,33 @@ describe('mutual OCRA over the transcript', () => {
     }
   });
 });
+
+describe('handshake test vector (docs/protocol.md; cross-checked with an independent Python HMAC implementation)', () => {
+  it('pins the device id, fingerprint, commitment, transcript digest, server proof and device response', () => {
+    const key = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+    const deviceId = deviceIdOf('0x00000000000000000000000000000000000000aa', 'SN-000123');
+    assert.equal(deviceId, '0xb0e32a4463ac353493f900a2a007d351d72b53a7bc48f2c53ff1ec6ecd77f2ba');
+    const fp = deviceFingerprint(chars);
+    assert.ok(fp.ok);
+    assert.equal(fp.value, '0x9fdefe24cfcc3702557a94af417e207e6e5f95f17b74a7ef3dcae3fa8355dbf6');
+    assert.equal(
+      secretCommitment(Buffer.alloc(32, 0x5a), key),
+      '0xf6039849caa3f9849156f3a18d5961e3676e224d1d2ff4dc34ed5cbaab6f2b49',
+    );
+    const t: HandshakeTranscript = {
+      sessionId: '00112233445566778899aabbccddeeff',
+      clientId: deviceId,
+      deviceId,
+      did: 'did:ethr:0x7a69:0x00000000000000000000000000000000000000bb',
+      clientNonce: 'c0'.repeat(32),
+      serverNonce: '5e'.repeat(32),
+      fingerprint: fp.value,
+      expiresAt: 1_800_000_000_000,
+    };
+    const digest = transcriptDigest(t);
+    assert.equal(digest.toString('hex'), 'bf7bb31d33337f9b891239b02addf1667957245d84f46da10284dae965523751');
+    const m = { clientChallenge: t.clientNonce, serverChallenge: t.serverNonce, session: digest };
+    assert.equal(ocraServerProof(HANDSHAKE_SUITE, key, m), '14242415');
+    assert.equal(ocraClientResponse(HANDSHAKE_SUITE, key, m), '27172683');
+  });
+});
