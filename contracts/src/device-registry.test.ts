@@ -2,10 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { deviceFingerprint, deviceIdOf, secretCommitment } from '@tessera/protocol';
-import { type ContractTransactionResponse, type JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import { type ContractTransactionResponse, type JsonRpcProvider, parseEther, Wallet, ZeroHash } from 'ethers';
 import { ANVIL_FUNDER_KEY, type AnvilChain, startAnvil } from './anvil.js';
 import { makeProvider } from './chain.js';
-import { buildDeviceBatch, type DeviceLeafInput, DeviceRegistryState as S, deviceLeaf } from './device-registry.js';
+import {
+  buildDeviceBatch,
+  type DeviceLeafInput,
+  DeviceRegistryState as S,
+  deviceLeaf,
+  readDeviceStatus,
+} from './device-registry.js';
 import { measureRegistrationGas } from './device-registry-gas.js';
 import { type DeviceRegistry, DeviceRegistry__factory } from './generated/index.js';
 
@@ -336,6 +342,19 @@ describe('DeviceRegistry ownership and firmware', () => {
     const { devices } = await registerBatch(2);
     const pending = await registry.deviceStatus(devices[0]!.deviceId);
     assert.equal(pending.state, BigInt(S.Unknown), 'registered in a batch but not materialised: not usable yet');
+    assert.deepEqual(await readDeviceStatus(registry, d.deviceId), {
+      state: 'Active',
+      identity: d.identity.toLowerCase(),
+      fingerprint: d.fingerprint,
+      commitment: d.commitment,
+    });
+    assert.deepEqual(await readDeviceStatus(registry, devices[0]!.deviceId), {
+      state: 'Unknown',
+      fingerprint: ZeroHash,
+      commitment: ZeroHash,
+    });
+    await mined(as(operator).suspend(d.deviceId));
+    assert.equal((await readDeviceStatus(registry, d.deviceId)).state, 'Suspended');
   });
 });
 

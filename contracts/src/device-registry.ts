@@ -1,4 +1,6 @@
-import { AbiCoder, concat, getAddress, keccak256 } from 'ethers';
+import { DEVICE_STATES, type DeviceState } from '@tessera/protocol';
+import { AbiCoder, ZeroAddress, concat, getAddress, keccak256 } from 'ethers';
+import type { DeviceRegistry } from './generated/index.js';
 
 /**
  * Off-chain half of DeviceRegistry.sol's batch registration: the leaf of a device and the Merkle tree of a batch,
@@ -76,4 +78,32 @@ export function buildDeviceBatch(devices: readonly DeviceLeafInput[]): DeviceBat
     level = next;
   }
   return { root: level[0]!, leaves, proofs };
+}
+
+/** What the handshake verifier reads from the chain about one device (DeviceRegistry.deviceStatus, one eth_call). */
+export interface DeviceChainStatus {
+  state: DeviceState;
+  /** The did:ethr identity address bound at commissioning, or undefined before. */
+  identity?: string;
+  fingerprint: string;
+  commitment: string;
+}
+
+/**
+ * Read a device's state, identity, fingerprint and commitment in one call. A device never registered, or registered
+ * in a batch but not yet materialised, reads as `Unknown` (and must be refused: DESIGN §5, on-chain state decides).
+ */
+export async function readDeviceStatus(
+  registry: Pick<DeviceRegistry, 'deviceStatus'>,
+  deviceId: string,
+): Promise<DeviceChainStatus> {
+  const s = await registry.deviceStatus(deviceId);
+  const state = DEVICE_STATES[Number(s.state)];
+  if (state === undefined) throw new Error(`DeviceRegistry returned an unknown state ${s.state}`);
+  return {
+    state,
+    ...(s.identity === ZeroAddress ? {} : { identity: s.identity.toLowerCase() }),
+    fingerprint: s.fingerprint,
+    commitment: s.commitment,
+  };
 }

@@ -35,6 +35,8 @@ export {
   buildDeviceBatch,
   deviceLeaf,
   DeviceRegistryState,
+  readDeviceStatus,
+  type DeviceChainStatus,
   type DeviceBatchTree,
   type DeviceLeafInput,
 } from './device-registry.js';
