@@ -20,6 +20,8 @@ export interface SignatureVerifierStats {
   fastPath: number;
   /** Signatures that needed a public-key recovery (first sight of an address-only key). */
   recoveries: number;
+  /** Tokens already verified under the very same DID document object (a credential presented again). */
+  memoHits: number;
 }
 
 // secp256k1 group order n and n/2: signatures with s > n/2 are the malleable twin of a low-s one (BIP-62, EIP-2).
@@ -127,14 +129,32 @@ function authorisedKeys(doc: DIDDocument, purpose: ProofPurpose): AuthorisedKeys
 export class SignatureVerifier {
   private readonly byDoc = new WeakMap<DIDDocument, Partial<Record<ProofPurpose, AuthorisedKeys>>>();
   private readonly keyByAddress: LRUCache<string, KeyObject>;
-  readonly stats: SignatureVerifierStats = { fastPath: 0, recoveries: 0 };
+  /** token → the document (and purpose) it verified under; a hit needs the identical document object. */
+  private readonly verified: LRUCache<string, { doc: DIDDocument; purpose: ProofPurpose }>;
+  readonly stats: SignatureVerifierStats = { fastPath: 0, recoveries: 0, memoHits: 0 };
 
-  constructor(options: { maxAddresses?: number } = {}) {
+  constructor(options: { maxAddresses?: number; maxVerifiedTokens?: number } = {}) {
     this.keyByAddress = new LRUCache({ max: options.maxAddresses ?? 100_000 });
+    this.verified = new LRUCache({ max: options.maxVerifiedTokens ?? 10_000 });
   }
 
-  /** True when `jwt`'s signature was made by a key that `doc` authorises for `purpose`. */
+  /**
+   * True when `jwt`'s signature was made by a key that `doc` authorises for `purpose`.
+   * A credential presented again is not re-verified while its issuer's document is the same object: the verdict is a
+   * function of the token and the document's keys only. A new document version (key rotation) misses and re-verifies.
+   */
   verify(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean {
+    const seen = this.verified.get(jwt.raw);
+    if (seen && seen.doc === doc && seen.purpose === purpose) {
+      this.stats.memoHits++;
+      return true;
+    }
+    const valid = this.verifyUncached(jwt, doc, purpose);
+    if (valid) this.verified.set(jwt.raw, { doc, purpose });
+    return valid;
+  }
+
+  private verifyUncached(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean {
     let cached = this.byDoc.get(doc);
     if (!cached) {
       cached = {};

@@ -207,6 +207,46 @@ describe('presentation verification: the happy path', () => {
     assert.equal(v.signatures.stats.fastPath, fast + 6, 'three presentations, two signatures each, fast path');
   });
 
+  it('does not re-verify a credential presented again while its issuer document is unchanged, and does after a change', async () => {
+    // a resolver that hands out the same document object until told the DID changed (what the event cache does)
+    const docs = new Map<string, Awaited<ReturnType<Resolver['resolve']>>>();
+    const sameDoc = {
+      resolve: async (did: string) => {
+        let r = docs.get(did);
+        if (!r) {
+          r = await resolver.resolve(did);
+          docs.set(did, r);
+        }
+        return r;
+      },
+    };
+    const v = new PresentationVerifier({
+      resolver: sameDoc,
+      trust,
+      statusLists,
+      nonces: new MemoryNonceStore(),
+      audience: AUDIENCE,
+    });
+    const { jwt } = await issue();
+    assert.ok((await v.verifyPresentation(await present([jwt], {}, v))).ok);
+    const before = { ...v.signatures.stats };
+    assert.ok((await v.verifyPresentation(await present([jwt], {}, v))).ok);
+    assert.equal(v.signatures.stats.memoHits, before.memoHits + 1, 'the credential signature is remembered');
+    assert.equal(v.signatures.stats.fastPath, before.fastPath + 1, 'only the fresh presentation signature is checked');
+    docs.delete(certifier.did); // the issuer's document changed: a new document object
+    assert.ok((await v.verifyPresentation(await present([jwt], {}, v))).ok);
+    assert.equal(v.signatures.stats.memoHits, before.memoHits + 1, 'no memo hit under a new document');
+    assert.equal(v.signatures.stats.fastPath, before.fastPath + 3);
+    // a tampered copy never hits the memo of the genuine token
+    const [h, p, sig] = parts(jwt);
+    const claims = decode(p) as { vc: { credentialSubject: Record<string, unknown> } };
+    claims.vc.credentialSubject.meterId = 'DE4242';
+    assertRefused(
+      await v.verifyPresentation(await present([`${h}.${b64(claims)}.${sig}`], {}, v)),
+      'ERR_JWT_SIGNATURE',
+    );
+  });
+
   it('accepts ES256K-R signatures and several credentials in one presentation', async () => {
     const a = await issue({ alg: 'ES256K-R' });
     const b = await issue({ type: 'AccreditedInvestorCredential', claims: { jurisdiction: 'FR' } });
