@@ -129,8 +129,8 @@ export class CachedDidResolver implements Resolvable {
         // Cache only if nothing changed for this identity while we were reading the chain.
         if (cacheable && gen === (this.generation.get(identity) ?? 0) && global === this.globalGeneration) {
           this.cache.set(key, result);
-          let set = this.byIdentity.get(identity);
-          if (!set) this.byIdentity.set(identity, (set = new Set()));
+          const set = this.byIdentity.get(identity) ?? new Set<string>();
+          this.byIdentity.set(identity, set);
           set.add(key);
         }
         return result;
