@@ -45,6 +45,11 @@ export class InMemoryStatusListProvider implements StatusListProvider {
     this.lists.set(url, { statusPurpose, bits: copy.value, ...(issuer === undefined ? {} : { issuer }) });
   }
 
+  /** Install a list already decoded and authenticated, e.g. by `PresentationVerifier.verifyStatusListCredential`. */
+  set(url: string, snapshot: StatusListSnapshot): void {
+    this.lists.set(url, snapshot);
+  }
+
   /** Flip one entry of a known list (a push notification for a single revocation, suspension or resumption). */
   setStatus(url: string, index: number, value: boolean): void {
     const list = this.lists.get(url);

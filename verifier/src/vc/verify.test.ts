@@ -13,7 +13,7 @@ import {
   makeProvider,
   startAnvil,
 } from '@tessera/contracts';
-import { Bitstring, type ErrorCode, type Result, statusListEntry } from '@tessera/protocol';
+import { Bitstring, type ErrorCode, type Result, statusListEntry, statusListSubject } from '@tessera/protocol';
 import { createJWT, EdDSASigner, ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
@@ -387,6 +387,60 @@ describe('presentation verification: every refusal has its own code and is never
     assertRefused(await verifier.verifyPresentation(await present([suspended.jwt])), 'ERR_VC_SUSPENDED');
     statusLists.setStatus(SUSPENSION_LIST, suspended.index, false);
     assert.ok((await verifier.verifyPresentation(await present([suspended.jwt]))).ok, 'resumed');
+  });
+
+  it('installs status lists only from an authentic status list credential of the credential issuer', async () => {
+    const url = 'https://issuer.tessera.test/status-lists/7/revocation';
+    const publish = async (signer: Actor, bits: Bitstring, claimedIssuer: Actor = signer) => {
+      const { id: _id, ...subject } = { ...statusListSubject(url, 'revocation', bits) };
+      const jwt = await createVerifiableCredentialJwt(
+        {
+          jti: url,
+          sub: `${url}#list`,
+          vc: {
+            '@context': CONTEXT,
+            type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+            credentialSubject: subject,
+          } as never,
+        },
+        { did: claimedIssuer.did, signer: signer.signer, alg: 'ES256K' },
+      );
+      return jwt;
+    };
+    const lists = new InMemoryStatusListProvider();
+    const v = new PresentationVerifier({
+      resolver,
+      trust,
+      statusLists: lists,
+      nonces: new MemoryNonceStore(),
+      audience: AUDIENCE,
+    });
+    const [, p] = parts((await issue({ index: 5 })).jwt);
+    const payload = decode(p) as { vc: Record<string, unknown> };
+    payload.vc.credentialStatus = statusListEntry(url, 5, 'revocation');
+    const vcJwt = await createJWT(payload, { issuer: certifier.did, signer: certifier.signer }, { alg: 'ES256K' });
+
+    const bits = Bitstring.create();
+    const installed = await v.verifyStatusListCredential(await publish(certifier, bits), url);
+    assert.ok(installed.ok, JSON.stringify(installed));
+    lists.set(installed.value.url, installed.value.snapshot);
+    assert.ok((await v.verifyPresentation(await present([vcJwt], {}, v))).ok);
+
+    bits.set(5, true);
+    const next = await v.verifyStatusListCredential(await publish(certifier, bits), url);
+    assert.ok(next.ok);
+    lists.set(url, next.value.snapshot);
+    assertRefused(await v.verifyPresentation(await present([vcJwt], {}, v)), 'ERR_VC_REVOKED');
+
+    // a list forged in the certifier's name, one served at another URL, and a genuine list by another issuer
+    const forged = await v.verifyStatusListCredential(await publish(rogue, Bitstring.create(), certifier), url);
+    assert.ok(!forged.ok && forged.error.code === 'ERR_JWT_SIGNATURE');
+    const moved = await v.verifyStatusListCredential(await publish(certifier, Bitstring.create()), `${url}-other`);
+    assert.ok(!moved.ok && moved.error.code === 'ERR_VC_MALFORMED');
+    const foreign = await v.verifyStatusListCredential(await publish(rogue, Bitstring.create()), url);
+    assert.ok(foreign.ok);
+    lists.set(url, foreign.value.snapshot); // the rogue's all-clear list must not un-revoke the certifier's credential
+    assertRefused(await v.verifyPresentation(await present([vcJwt], {}, v)), 'ERR_VC_STATUS_UNAVAILABLE');
   });
 
   it('refuses a credential whose status list is unknown', async () => {

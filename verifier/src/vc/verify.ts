@@ -1,17 +1,22 @@
 import {
   type BitstringStatusListEntry,
+  decodeStatusList,
   err,
   MAX_JWT_BYTES,
   ok,
   parseDid,
   parseStatusListEntries,
   type Result,
+  STATUS_LIST_CREDENTIAL_TYPE,
+  STATUS_LIST_SUBJECT_TYPE,
+  STATUS_PURPOSES,
+  type StatusPurpose,
 } from '@tessera/protocol';
 import type { DIDDocument, Resolvable } from 'did-resolver';
 import { parseJwt, type ParsedJwt } from './jwt.js';
 import { type ProofPurpose, SignatureVerifier } from './keys.js';
 import { newNonce, type NonceStore } from './nonce-store.js';
-import type { StatusListProvider } from './status.js';
+import type { StatusListProvider, StatusListSnapshot } from './status.js';
 import { isTrustedIssuer, normaliseDid, type TrustList } from './trust.js';
 
 /** How long a presentation request's nonce stays usable, unless configured otherwise. */
@@ -21,6 +26,8 @@ export const DEFAULT_CLOCK_SKEW_S = 30;
 /** Most credentials one presentation may carry. */
 export const MAX_CREDENTIALS_PER_PRESENTATION = 16;
 const MAX_NONCE_LENGTH = 256;
+/** A status list credential carries a compressed 16 KiB+ bitstring: allow it more room than a credential. */
+const STATUS_LIST_MAX_JWT_BYTES = 1024 * 1024;
 
 const VC_BASE_TYPE = 'VerifiableCredential';
 const VP_BASE_TYPE = 'VerifiablePresentation';
@@ -258,6 +265,53 @@ export class PresentationVerifier {
       ...(payload.exp === undefined ? {} : { expiresAt: payload.exp }),
       status,
     });
+  }
+
+  /**
+   * Verify a BitstringStatusListCredential JWT as the issuer publishes it (Bitstring Status List §2.2) and decode it,
+   * ready for `InMemoryStatusListProvider.set`. The snapshot keeps the list's issuer, so a list signed by anyone else
+   * than a credential's issuer is never used for that credential.
+   *
+   * @param expectedUrl the URL the list was fetched from or announced at; a list claiming another id is refused.
+   */
+  async verifyStatusListCredential(
+    jwt: unknown,
+    expectedUrl?: string,
+  ): Promise<Result<{ url: string; snapshot: StatusListSnapshot }>> {
+    const parsed = parseJwt(jwt, STATUS_LIST_MAX_JWT_BYTES);
+    if (!parsed.ok) return parsed;
+    const { payload } = parsed.value;
+    const vc = payload.vc;
+    if (!isRecord(vc) || !Array.isArray(vc.type) || !vc.type.includes(STATUS_LIST_CREDENTIAL_TYPE)) {
+      return err('ERR_VC_MALFORMED', `not a ${STATUS_LIST_CREDENTIAL_TYPE}`);
+    }
+    const url = payload.jti ?? vc.id;
+    if (typeof url !== 'string' || !URL.canParse(url)) return err('ERR_VC_MALFORMED', 'the status list has no URL id');
+    if (expectedUrl !== undefined && url !== expectedUrl) {
+      return err('ERR_VC_MALFORMED', `the status list at ${expectedUrl} claims to be ${url}`);
+    }
+    const subject = vc.credentialSubject;
+    if (!isRecord(subject) || subject.type !== STATUS_LIST_SUBJECT_TYPE) {
+      return err('ERR_VC_MALFORMED', `the status list subject is not a ${STATUS_LIST_SUBJECT_TYPE}`);
+    }
+    const purpose = subject.statusPurpose;
+    if (typeof purpose !== 'string' || !(STATUS_PURPOSES as readonly string[]).includes(purpose)) {
+      return err('ERR_VC_MALFORMED', `status purpose '${String(purpose)}' is not supported`);
+    }
+    const issuer = payload.iss;
+    if (typeof issuer !== 'string' || !parseDid(issuer).ok) return err('ERR_VC_MALFORMED', 'iss must be a DID');
+    if (!optionalTime(payload.exp) || !optionalTime(payload.nbf)) {
+      return err('ERR_VC_MALFORMED', 'exp and nbf must be NumericDate values (RFC 7519 §2)');
+    }
+    const signed = await this.checkSignature(parsed.value, issuer, 'assertionMethod');
+    if (!signed.ok) return signed;
+    const now = this.o.now() / 1000;
+    if (payload.exp !== undefined && payload.exp <= now - this.o.clockSkewSeconds) {
+      return err('ERR_VC_EXPIRED', 'the status list credential has expired');
+    }
+    const bits = decodeStatusList(subject.encodedList);
+    if (!bits.ok) return bits;
+    return ok({ url, snapshot: { statusPurpose: purpose as StatusPurpose, bits: bits.value, issuer } });
   }
 
   private async resolve(did: string): Promise<Result<DIDDocument>> {
