@@ -529,6 +529,21 @@ describe('presentation verification: every refusal has its own code and is never
       { alg: 'ES256K' },
     );
     assertRefused(await verifier.verifyPresentation(await present([otherIssuer])), 'ERR_VC_MALFORMED');
+    // a DID URL as subject would be a second spelling of the holder; a credential without status cannot be revoked
+    const didUrlSubject = await createJWT(
+      { ...decode(p), sub: `${alice.did}#controller` },
+      { issuer: certifier.did, signer: certifier.signer },
+      { alg: 'ES256K' },
+    );
+    assertRefused(await verifier.verifyPresentation(await present([didUrlSubject])), 'ERR_VC_MALFORMED');
+    const noStatus = await createJWT(
+      { ...decode(p), vc: { ...(decode(p).vc as object), credentialStatus: undefined } },
+      { issuer: certifier.did, signer: certifier.signer },
+      { alg: 'ES256K' },
+    );
+    const r = await verifier.verifyPresentation(await present([noStatus]));
+    assertRefused(r, 'ERR_VC_MALFORMED');
+    assert.match(!r.ok ? r.error.message : '', /credentialStatus/);
   });
 
   it('refuses an oversized JWT without parsing it', async () => {

@@ -84,6 +84,11 @@ export interface PresentationRequest {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A DID, not a DID URL: a path, query or fragment would make two spellings of one party. */
+const isPlainDid = (v: unknown): v is string => {
+  const p = parseDid(v);
+  return p.ok && p.value.did === v;
+};
 const optionalTime = (v: unknown): v is number | undefined =>
   v === undefined || (typeof v === 'number' && Number.isFinite(v));
 
@@ -130,7 +135,7 @@ export class PresentationVerifier {
       return err('ERR_VP_MALFORMED', `vp.type must include ${VP_BASE_TYPE}`);
     }
     const holder = payload.iss;
-    if (typeof holder !== 'string' || !parseDid(holder).ok) return err('ERR_VP_MALFORMED', 'vp iss must be a DID');
+    if (!isPlainDid(holder)) return err('ERR_VP_MALFORMED', 'vp iss must be a DID');
     if (
       vp.holder !== undefined &&
       (typeof vp.holder !== 'string' || normaliseDid(vp.holder) !== normaliseDid(holder))
@@ -209,12 +214,12 @@ export class PresentationVerifier {
     const subjectClaims = vc.credentialSubject;
     if (!isRecord(subjectClaims)) return err('ERR_VC_MALFORMED', 'vc.credentialSubject must be one object');
     const issuer = payload.iss;
-    if (typeof issuer !== 'string' || !parseDid(issuer).ok) return err('ERR_VC_MALFORMED', 'iss must be a DID');
+    if (!isPlainDid(issuer)) return err('ERR_VC_MALFORMED', 'iss must be a DID');
     // VC Data Model 1.1 §6.3.1: iss carries the issuer; a different vc.issuer would be an unsigned-for second claim.
     const vcIssuer = isRecord(vc.issuer) ? vc.issuer.id : vc.issuer;
     if (vcIssuer !== undefined && vcIssuer !== issuer) return err('ERR_VC_MALFORMED', 'vc.issuer differs from iss');
     const subject = payload.sub ?? subjectClaims.id;
-    if (typeof subject !== 'string' || !parseDid(subject).ok) return err('ERR_VC_MALFORMED', 'sub must be a DID');
+    if (!isPlainDid(subject)) return err('ERR_VC_MALFORMED', 'sub must be a DID');
     if (subjectClaims.id !== undefined && subjectClaims.id !== subject) {
       return err('ERR_VC_MALFORMED', 'sub and credentialSubject.id differ');
     }
@@ -299,7 +304,7 @@ export class PresentationVerifier {
       return err('ERR_VC_MALFORMED', `status purpose '${String(purpose)}' is not supported`);
     }
     const issuer = payload.iss;
-    if (typeof issuer !== 'string' || !parseDid(issuer).ok) return err('ERR_VC_MALFORMED', 'iss must be a DID');
+    if (!isPlainDid(issuer)) return err('ERR_VC_MALFORMED', 'iss must be a DID');
     if (!optionalTime(payload.exp) || !optionalTime(payload.nbf)) {
       return err('ERR_VC_MALFORMED', 'exp and nbf must be NumericDate values (RFC 7519 §2)');
     }
