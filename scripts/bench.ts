@@ -17,6 +17,7 @@ type Bench = (ctx: BenchContext) => Promise<BenchReport>;
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   resolve: async () => (await import('../verifier/bench/resolve.js')).run,
+  'vp-verify': async () => (await import('../verifier/bench/vp-verify.js')).run,
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
 };
 
