@@ -2,6 +2,7 @@ export { ALLOWED_JWT_ALGS, parseJwt, type AllowedJwtAlg, type ParsedJwt } from '
 export { SignatureVerifier, type ProofPurpose, type SignatureVerifierStats } from './keys.js';
 export { MemoryNonceStore, RedisNonceStore, newNonce, type NonceStore } from './nonce-store.js';
 export { InMemoryStatusListProvider, type StatusListProvider, type StatusListSnapshot } from './status.js';
+export { StatusListSync, type StatusListSyncOptions } from './status-sync.js';
 export { isTrustedIssuer, normaliseDid, parseTrustList, type TrustList } from './trust.js';
 export {
   DEFAULT_CLOCK_SKEW_S,

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { statusListEntry } from '@tessera/protocol';
+import { type Bitstring, type StatusPurpose, statusListEntry, statusListSubject } from '@tessera/protocol';
 import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
@@ -100,5 +100,27 @@ export async function presentTestCredentials(
     { vp: { '@context': CONTEXT, type: ['VerifiablePresentation'], verifiableCredential: credentials } } as never,
     { did: holder.did, signer: holder.signer, alg: 'ES256K' },
     { challenge: request.nonce, domain: request.audience },
+  );
+}
+
+/** A BitstringStatusListCredential JWT as the issuer publishes it (Veramo's JWT encoding: id → jti). */
+export async function publishTestStatusList(
+  issuer: TestActor,
+  url: string,
+  purpose: StatusPurpose,
+  bits: Bitstring,
+): Promise<string> {
+  const { id: _id, ...subject } = statusListSubject(url, purpose, bits);
+  return createVerifiableCredentialJwt(
+    {
+      jti: url,
+      sub: `${url}#list`,
+      vc: {
+        '@context': CONTEXT,
+        type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+        credentialSubject: subject,
+      } as never,
+    },
+    { did: issuer.did, signer: issuer.signer, alg: 'ES256K' },
   );
 }
