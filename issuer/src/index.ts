@@ -33,3 +33,12 @@ export {
 } from './audit.js';
 export { loadSecretBoxKey, SECRET_BOX_KEY_FILE } from './keys.js';
 export { createIssuerAgent, type IssuerAgent } from './agent.js';
+export { buildIssuerApp, type IssuerHttpConfig, type IssuerHttpDeps } from './http/app.js';
+export { createAdminAuth, ADMIN_ROLES, type AdminAuth, type AdminRole, type Principal } from './http/auth.js';
+export { issuerOpenApi } from './http/openapi.js';
+export {
+  ensureRootAdmin,
+  readWallet,
+  ROOT_ADMIN_WALLET_FILE,
+  type HolderWallet,
+} from './root-admin.js';

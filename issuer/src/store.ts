@@ -117,10 +117,71 @@ export class IssuerTables1763700000000 implements MigrationInterface {
   }
 }
 
+/** A server nonce handed out for an admin presentation; single use (`usedAt` set atomically). */
+export interface AuthNonceRow {
+  nonce: string;
+  expiresAt: string;
+  usedAt: string | null;
+}
+
+/** A short-lived access token, stored by hash only. */
+export interface AccessTokenRow {
+  tokenHash: string;
+  holder: string;
+  /** Comma-separated credential types the holder presented, e.g. `AdminCredential`. */
+  roles: string;
+  credentialIds: string;
+  expiresAt: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export const AuthNonceEntity = new EntitySchema<AuthNonceRow>({
+  name: 'IssuerAuthNonce',
+  tableName: 'issuer_auth_nonces',
+  columns: {
+    nonce: { type: 'varchar', length: 64, primary: true },
+    expiresAt: { name: 'expires_at', type: 'varchar', length: 32 },
+    usedAt: { name: 'used_at', type: 'varchar', length: 32, nullable: true },
+  },
+});
+
+export const AccessTokenEntity = new EntitySchema<AccessTokenRow>({
+  name: 'IssuerAccessToken',
+  tableName: 'issuer_access_tokens',
+  columns: {
+    tokenHash: { name: 'token_hash', type: 'varchar', length: 64, primary: true },
+    holder: { type: 'varchar', length: 512 },
+    roles: { type: 'varchar', length: 200 },
+    credentialIds: { name: 'credential_ids', type: 'text' },
+    expiresAt: { name: 'expires_at', type: 'varchar', length: 32 },
+    createdAt: { name: 'created_at', type: 'varchar', length: 32 },
+    revokedAt: { name: 'revoked_at', type: 'varchar', length: 32, nullable: true },
+  },
+});
+
+export class IssuerAuth1763700000001 implements MigrationInterface {
+  name = 'IssuerAuth1763700000001';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE issuer_auth_nonces (
+      nonce varchar(64) PRIMARY KEY, expires_at varchar(32) NOT NULL, used_at varchar(32) NULL)`);
+    await q.query('CREATE INDEX issuer_auth_nonces_expiry ON issuer_auth_nonces (expires_at)');
+    await q.query(`CREATE TABLE issuer_access_tokens (
+      token_hash varchar(64) PRIMARY KEY, holder varchar(512) NOT NULL, roles varchar(200) NOT NULL,
+      credential_ids text NOT NULL, expires_at varchar(32) NOT NULL, created_at varchar(32) NOT NULL,
+      revoked_at varchar(32) NULL)`);
+    await q.query('CREATE INDEX issuer_access_tokens_expiry ON issuer_access_tokens (expires_at)');
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE issuer_access_tokens');
+    await q.query('DROP TABLE issuer_auth_nonces');
+  }
+}
+
 /** Entities and migrations to pass to `openDatabase` (Veramo's own first; never `synchronize`). */
 export const issuerDatabaseParts = {
-  entities: [...VeramoEntities, CredentialEntity, StatusListEntity, AuditEntity],
-  migrations: [...veramoMigrations, IssuerTables1763700000000],
+  entities: [...VeramoEntities, CredentialEntity, StatusListEntity, AuditEntity, AuthNonceEntity, AccessTokenEntity],
+  migrations: [...veramoMigrations, IssuerTables1763700000000, IssuerAuth1763700000001],
 };
 
 /**

@@ -1,0 +1,271 @@
+import {
+  ERROR_CODES,
+  type ErrorShape,
+  err,
+  isErrorCode,
+  MAX_HTTP_BODY_BYTES,
+  type Result,
+  TesseraError,
+  CREDENTIAL_TYPE_NAMES,
+  CREDENTIAL_TYPES,
+} from '@tessera/protocol';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import pino, { type Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import type { Issuer, StatusChangeEvent } from '../issuer.js';
+import { type AdminRole, createAdminAuth, type Principal } from './auth.js';
+import { docsPage, issuerOpenApi } from './openapi.js';
+
+export interface IssuerHttpConfig {
+  /** Body size limit in bytes. */
+  maxBodyBytes?: number;
+  /** Lifetime of an admin challenge nonce. */
+  nonceTtlSeconds?: number;
+  /** Lifetime of an access token. */
+  tokenTtlSeconds?: number;
+}
+
+export interface IssuerHttpDeps {
+  issuer: Issuer;
+  dataSource: DataSource;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+const sendError = (res: Response, e: ErrorShape) => {
+  res.status(ERROR_CODES[e.code].status).json({ error: e });
+};
+
+const send = <T>(res: Response, r: Result<T>, status = 200) => {
+  if (r.ok) res.status(status).json(r.value);
+  else sendError(res, r.error);
+};
+
+const IssueBody = z.strictObject({
+  type: z.string().max(64),
+  subject: z.string().max(512),
+  claims: z.unknown(),
+  validitySeconds: z.number().int().optional(),
+});
+const ReasonBody = z.strictObject({ reason: z.string().max(500).optional() }).optional();
+const ListQuery = z.strictObject({
+  type: z.string().max(64).optional(),
+  subject: z.string().max(512).optional(),
+  status: z.enum(['active', 'suspended', 'revoked']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().max(400).optional(),
+});
+const AuditQuery = z.strictObject({
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+const invalid = (what: string, e: z.ZodError): ErrorShape => ({
+  code: 'ERR_VALIDATION',
+  message: `${what}: ${e.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+  details: e.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+});
+
+/**
+ * The issuer's HTTP API as an express app (no listener: `main.ts` or a test calls `listen`). Every error is
+ * `{ error: { code, message, details? } }` with the status of its code; nothing else leaks (no stacks).
+ */
+export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): express.Express {
+  const { issuer } = deps;
+  const log = deps.logger ?? pino({ level: 'warn' });
+  const now = deps.now ?? (() => new Date());
+  const auth = createAdminAuth({
+    dataSource: deps.dataSource,
+    issuer,
+    audience: issuer.config.publicBaseUrl,
+    nonceTtlSeconds: config.nonceTtlSeconds ?? 120,
+    tokenTtlSeconds: config.tokenTtlSeconds ?? 600,
+    now,
+  });
+  const spec = issuerOpenApi(issuer.config.publicBaseUrl);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  // Bodies are JSON or nothing.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !req.is('application/json')) {
+      next(new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json'));
+      return;
+    }
+    next();
+  });
+  app.use(express.json({ limit: config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES, strict: true }));
+
+  /** Authenticate and require one of `roles`. */
+  const guard =
+    (...roles: AdminRole[]) =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      const p = await auth.authenticate(req.headers.authorization);
+      if (!p.ok) {
+        sendError(res, p.error);
+        return;
+      }
+      if (!p.value.roles.some((r) => roles.includes(r))) {
+        sendError(res, {
+          code: 'ERR_FORBIDDEN',
+          message: `this needs one of: ${roles.join(', ')} (you have ${p.value.roles.join(', ') || 'none'})`,
+        });
+        return;
+      }
+      res.locals.principal = p.value;
+      next();
+    };
+  const actor = (res: Response) => (res.locals.principal as Principal).did;
+
+  app.get('/openapi.json', (_req, res) => {
+    res.json(spec);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage(spec));
+  });
+  app.get('/credential-types', (_req, res) => {
+    res.json(
+      Object.fromEntries(
+        CREDENTIAL_TYPE_NAMES.map((t) => [
+          t,
+          {
+            kind: CREDENTIAL_TYPES[t].kind,
+            defaultValiditySeconds: CREDENTIAL_TYPES[t].defaultValiditySeconds,
+            maxValiditySeconds: CREDENTIAL_TYPES[t].maxValiditySeconds,
+            claims: { $ref: `/openapi.json#/components/schemas/${t}Claims` },
+          },
+        ]),
+      ),
+    );
+  });
+
+  app.post('/auth/challenge', async (_req, res) => {
+    res.status(201).json(await auth.challenge());
+  });
+  app.post('/auth/token', async (req, res) => {
+    const body = z.strictObject({ presentation: z.string() }).safeParse(req.body);
+    if (!body.success) {
+      sendError(res, { code: 'ERR_VP_MALFORMED', message: 'the body is { "presentation": "<JWT VP>" }' });
+      return;
+    }
+    const r = await auth.exchange(body.data.presentation);
+    if (!r.ok) log.info({ code: r.error.code, reason: r.error.message }, 'admin login refused');
+    send(res, r.ok ? { ok: true, value: { ...r.value, tokenType: 'Bearer' } } : r);
+  });
+  app.post('/auth/logout', async (req, res) => {
+    const r = await auth.logout(req.headers.authorization);
+    if (r.ok) res.status(204).end();
+    else sendError(res, r.error);
+  });
+
+  app.post('/credentials', guard('AdminCredential'), async (req, res) => {
+    const body = IssueBody.safeParse(req.body);
+    if (!body.success) {
+      sendError(res, invalid('invalid issue request', body.error));
+      return;
+    }
+    const { validitySeconds, ...rest } = body.data;
+    send(
+      res,
+      await issuer.issue(
+        { ...rest, ...(validitySeconds === undefined ? {} : { validitySeconds }) },
+        { actor: actor(res) },
+      ),
+      201,
+    );
+  });
+  app.get('/credentials', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+    const q = ListQuery.safeParse(req.query);
+    if (!q.success) {
+      sendError(res, invalid('invalid query', q.error));
+      return;
+    }
+    const query = Object.fromEntries(Object.entries(q.data).filter(([, v]) => v !== undefined));
+    send(res, await issuer.list(query));
+  });
+  app.get('/credentials/:id', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+    send(res, await issuer.get(String(req.params.id)));
+  });
+  for (const action of ['suspend', 'resume', 'revoke'] as const) {
+    app.post(`/credentials/:id/${action}`, guard('OperatorCredential'), async (req, res) => {
+      const body = ReasonBody.safeParse(req.body);
+      if (!body.success) {
+        sendError(res, invalid('invalid body', body.error));
+        return;
+      }
+      const ctx = { actor: actor(res), ...(body.data?.reason ? { reason: body.data.reason } : {}) };
+      send(res, await issuer[action](String(req.params.id), ctx));
+    });
+  }
+
+  app.get('/status-lists/:id/:purpose', async (req, res) => {
+    const id = /^[1-9][0-9]{0,8}$/.test(String(req.params.id)) ? Number(req.params.id) : Number.NaN;
+    const purpose = req.params.purpose;
+    if (Number.isNaN(id) || (purpose !== 'revocation' && purpose !== 'suspension')) {
+      sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such status list' });
+      return;
+    }
+    const r = await issuer.statusListCredential(id, purpose);
+    if (!r.ok) {
+      sendError(res, r.error);
+      return;
+    }
+    res.setHeader('cache-control', 'no-cache');
+    res.setHeader('etag', `"${id}-${purpose}-${r.value.version}"`);
+    res.type('application/vc+jwt').send(r.value.jwt);
+  });
+  // Verifiers learn of changes at once (DESIGN §6). Only the list URLs are published, never who changed.
+  app.get('/status-events', (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.write(': tessera status events\n\n');
+    const onStatus = (e: StatusChangeEvent) => {
+      res.write(
+        `event: status\ndata: ${JSON.stringify({ statusListCredentials: e.statusListCredentials, listVersion: e.listVersion, at: e.at })}\n\n`,
+      );
+    };
+    issuer.events.on('status', onStatus);
+    req.on('close', () => issuer.events.off('status', onStatus));
+  });
+
+  app.get('/audit', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+    const q = AuditQuery.safeParse(req.query);
+    if (!q.success) {
+      sendError(res, invalid('invalid query', q.error));
+      return;
+    }
+    const query = Object.fromEntries(Object.entries(q.data).filter(([, v]) => v !== undefined));
+    res.json({ items: await issuer.audit(query) });
+  });
+  app.get('/audit/verify', guard('AdminCredential', 'OperatorCredential'), async (_req, res) => {
+    send(res, await issuer.verifyAudit({ checkAnchor: true }));
+  });
+
+  app.use((_req: Request, res: Response) => {
+    sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such resource' });
+  });
+  // One place turns anything thrown into a coded error; causes are logged, never returned.
+  app.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const type = (e as { type?: string })?.type;
+    let shape: ErrorShape;
+    if (type === 'entity.parse.failed') shape = { code: 'ERR_JSON_MALFORMED', message: 'the body is not valid JSON' };
+    else if (type === 'entity.too.large')
+      shape = {
+        code: 'ERR_BODY_TOO_LARGE',
+        message: `the body is larger than ${config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES} bytes`,
+      };
+    else if (e instanceof TesseraError && isErrorCode(e.code) && e.code !== 'ERR_INTERNAL') shape = e.toJSON();
+    else {
+      log.error({ err: e, method: req.method, path: req.path }, 'unhandled error');
+      shape = err('ERR_INTERNAL', 'internal error').error;
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendError(res, shape);
+  });
+  return app;
+}

@@ -1,0 +1,313 @@
+import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, ERROR_CODES } from '@tessera/protocol';
+import { z } from 'zod';
+
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+const errorResponse = (description: string) => ({ description, content: json({ $ref: '#/components/schemas/Error' }) });
+const errors = (...codes: number[]) =>
+  Object.fromEntries(
+    codes.map((s) => [
+      String(s),
+      errorResponse(
+        Object.entries(ERROR_CODES)
+          .filter(([, v]) => v.status === s)
+          .map(([k]) => k)
+          .join(', '),
+      ),
+    ]),
+  );
+const secured = [{ bearer: [] }];
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+
+/** The issuer's HTTP API, OpenAPI 3.1. Claim schemas are generated from the protocol's zod schemas. */
+export function issuerOpenApi(serverUrl: string) {
+  const claimSchemas = Object.fromEntries(
+    CREDENTIAL_TYPE_NAMES.map((t) => {
+      const { $schema: _ignored, ...schema } = z.toJSONSchema(CREDENTIAL_TYPES[t].claims, { unrepresentable: 'any' });
+      return [`${t}Claims`, schema];
+    }),
+  );
+  const statusChange = (verb: string) => ({
+    post: {
+      summary: `${verb} a credential (Operator)`,
+      security: secured,
+      parameters: [idParam],
+      requestBody: { required: false, content: json({ type: 'object', properties: { reason: { type: 'string' } } }) },
+      responses: {
+        '200': {
+          description: 'The credential after the change',
+          content: json({ $ref: '#/components/schemas/StatusChange' }),
+        },
+        ...errors(401, 403, 404, 409),
+      },
+    },
+  });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tessera issuer',
+      version: '0.1.0',
+      description:
+        'Issue, list, suspend, resume and revoke W3C Verifiable Credentials (JWT, VC Data Model 1.1) with W3C Bitstring ' +
+        'Status Lists, and read the hash-chained audit trail. Admins and operators authenticate by presenting their ' +
+        'role credential over a server nonce (POST /auth/challenge, then POST /auth/token).',
+    },
+    servers: [{ url: serverUrl }],
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Access token from POST /auth/token' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+                message: { type: 'string' },
+                details: {},
+              },
+            },
+          },
+        },
+        IssueRequest: {
+          type: 'object',
+          required: ['type', 'subject', 'claims'],
+          properties: {
+            type: { type: 'string', enum: CREDENTIAL_TYPE_NAMES },
+            subject: { type: 'string', description: 'DID of the holder' },
+            claims: { type: 'object', description: 'credentialSubject without id; schema per type (…Claims)' },
+            validitySeconds: { type: 'integer', minimum: 1 },
+          },
+        },
+        Credential: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            type: { type: 'string', enum: CREDENTIAL_TYPE_NAMES },
+            subject: { type: 'string' },
+            issuer: { type: 'string' },
+            status: { type: 'string', enum: ['active', 'suspended', 'revoked'] },
+            claims: { type: 'object' },
+            jwt: { type: 'string' },
+            issuedAt: { type: 'string', format: 'date-time' },
+            expiresAt: { type: 'string', format: 'date-time' },
+            updatedAt: { type: 'string', format: 'date-time' },
+            statusList: { type: 'integer' },
+            statusIndex: { type: 'integer' },
+            credentialStatus: { type: 'array', items: { type: 'object' } },
+          },
+        },
+        StatusChange: {
+          type: 'object',
+          properties: { credential: { $ref: '#/components/schemas/Credential' }, changed: { type: 'boolean' } },
+        },
+        AuditEntry: {
+          type: 'object',
+          properties: {
+            seq: { type: 'integer' },
+            when: { type: 'string', format: 'date-time' },
+            who: { type: 'string' },
+            what: { type: 'string' },
+            details: { type: 'object' },
+            prevHash: { type: 'string' },
+            hash: { type: 'string' },
+          },
+        },
+        ...claimSchemas,
+      },
+    },
+    paths: {
+      '/auth/challenge': {
+        post: {
+          summary: 'Get a single-use nonce and the audience for an admin presentation',
+          responses: {
+            '201': {
+              description: 'The challenge',
+              content: json({
+                type: 'object',
+                properties: { nonce: { type: 'string' }, audience: { type: 'string' }, expiresAt: { type: 'string' } },
+              }),
+            },
+          },
+        },
+      },
+      '/auth/token': {
+        post: {
+          summary:
+            'Exchange a presentation (JWT VP with nonce and aud) of Admin/Operator credentials for an access token',
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['presentation'],
+              properties: { presentation: { type: 'string' } },
+            }),
+          },
+          responses: {
+            '200': {
+              description: 'A short-lived access token',
+              content: json({
+                type: 'object',
+                properties: {
+                  accessToken: { type: 'string' },
+                  tokenType: { const: 'Bearer' },
+                  expiresAt: { type: 'string' },
+                  did: { type: 'string' },
+                  roles: { type: 'array', items: { type: 'string' } },
+                },
+              }),
+            },
+            ...errors(400, 401, 403, 413),
+          },
+        },
+      },
+      '/auth/logout': {
+        post: {
+          summary: 'End the access token',
+          security: secured,
+          responses: { '204': { description: 'Done' }, ...errors(401) },
+        },
+      },
+      '/credential-types': {
+        get: {
+          summary: 'The credential types, their default and maximum validity and claim schemas',
+          responses: { '200': { description: 'Types', content: json({ type: 'object' }) } },
+        },
+      },
+      '/credentials': {
+        post: {
+          summary: 'Issue a credential (Admin)',
+          security: secured,
+          requestBody: { required: true, content: json({ $ref: '#/components/schemas/IssueRequest' }) },
+          responses: {
+            '201': { description: 'The issued credential', content: json({ $ref: '#/components/schemas/Credential' }) },
+            ...errors(400, 401, 403, 413, 415, 422),
+          },
+        },
+        get: {
+          summary: 'List issued credentials, newest first (Admin or Operator)',
+          security: secured,
+          parameters: [
+            { name: 'type', in: 'query', schema: { type: 'string', enum: CREDENTIAL_TYPE_NAMES } },
+            { name: 'subject', in: 'query', schema: { type: 'string' } },
+            { name: 'status', in: 'query', schema: { type: 'string', enum: ['active', 'suspended', 'revoked'] } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': {
+              description: 'A page',
+              content: json({
+                type: 'object',
+                properties: {
+                  items: { type: 'array', items: { $ref: '#/components/schemas/Credential' } },
+                  nextCursor: { type: 'string' },
+                },
+              }),
+            },
+            ...errors(400, 401, 403, 422),
+          },
+        },
+      },
+      '/credentials/{id}': {
+        get: {
+          summary: 'One issued credential (Admin or Operator)',
+          security: secured,
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'The credential', content: json({ $ref: '#/components/schemas/Credential' }) },
+            ...errors(401, 403, 404),
+          },
+        },
+      },
+      '/credentials/{id}/suspend': statusChange('Suspend'),
+      '/credentials/{id}/resume': statusChange('Resume'),
+      '/credentials/{id}/revoke': statusChange('Revoke (final)'),
+      '/status-lists/{id}/{purpose}': {
+        get: {
+          summary: 'The signed BitstringStatusListCredential (JWT) with the current bits; public',
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'integer' } },
+            {
+              name: 'purpose',
+              in: 'path',
+              required: true,
+              schema: { type: 'string', enum: ['revocation', 'suspension'] },
+            },
+          ],
+          responses: {
+            '200': { description: 'Compact JWT', content: { 'application/vc+jwt': { schema: { type: 'string' } } } },
+            ...errors(404),
+          },
+        },
+      },
+      '/status-events': {
+        get: {
+          summary: 'Server-sent events: one `status` event per change, naming the status list URLs to refetch; public',
+          responses: {
+            '200': {
+              description: 'text/event-stream',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+          },
+        },
+      },
+      '/audit': {
+        get: {
+          summary: 'Read the audit trail in order (Admin or Operator)',
+          security: secured,
+          parameters: [
+            { name: 'afterSeq', in: 'query', schema: { type: 'integer', minimum: 0 } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+          ],
+          responses: {
+            '200': {
+              description: 'Entries',
+              content: json({
+                type: 'object',
+                properties: { items: { type: 'array', items: { $ref: '#/components/schemas/AuditEntry' } } },
+              }),
+            },
+            ...errors(401, 403),
+          },
+        },
+      },
+      '/audit/verify': {
+        get: {
+          summary: 'Verify the hash chain (and the head anchored on chain, when anchoring is configured)',
+          security: secured,
+          responses: {
+            '200': { description: 'The trail verifies', content: json({ type: 'object' }) },
+            ...errors(401, 403, 500),
+          },
+        },
+      },
+      '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/docs': { get: { summary: 'Human-readable API page', responses: { '200': { description: 'HTML' } } } },
+    },
+  };
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A small self-contained HTML page listing the operations of the spec (no external scripts). */
+export function docsPage(spec: ReturnType<typeof issuerOpenApi>): string {
+  const rows = Object.entries(spec.paths)
+    .flatMap(([path, ops]) =>
+      Object.entries(ops as Record<string, { summary: string; security?: unknown }>).map(
+        ([method, op]) =>
+          `<tr><td><code>${method.toUpperCase()}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary)}</td><td>${op.security ? 'bearer' : 'public'}</td></tr>`,
+      ),
+    )
+    .join('\n');
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(spec.info.title)} API</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}td,th{padding:.3rem .6rem;text-align:left;vertical-align:top}tr:nth-child(even){background:#f4f4f4}</style>
+</head><body><h1>${esc(spec.info.title)} API</h1><p>${esc(spec.info.description)}</p>
+<p>Machine-readable: <a href="openapi.json">openapi.json</a> (OpenAPI ${spec.openapi}).</p>
+<table><thead><tr><th>method</th><th>path</th><th>what</th><th>auth</th></tr></thead><tbody>
+${rows}
+</tbody></table></body></html>`;
+}
