@@ -96,6 +96,25 @@ export const ERROR_CODES = {
     status: 400,
     summary: 'An OCRA input (challenge, counter, PIN, session, timestamp) does not fit the suite (RFC 6287 §5.1).',
   },
+
+  // energy market
+  ERR_MARKET_ORDER_INVALID: { status: 422, summary: 'The order fails its schema; details list every problem.' },
+  ERR_MARKET_AMOUNT_OUT_OF_RANGE: {
+    status: 422,
+    summary: 'An energy amount or price is negative, zero where it must be positive, fractional or absurdly large.',
+  },
+  ERR_MARKET_DUPLICATE_ORDER: { status: 409, summary: 'An order with this id was already submitted for the period.' },
+  ERR_MARKET_PERIOD_CLOSED: { status: 409, summary: 'The trading period is closed (cleared); no more orders.' },
+  ERR_MARKET_PERIOD_MISMATCH: { status: 422, summary: 'The order or reading names another trading period.' },
+  ERR_MARKET_TOO_MANY_ORDERS: {
+    status: 429,
+    summary: 'The participant already has the maximum orders for the period.',
+  },
+  ERR_MARKET_READING_MISSING: { status: 422, summary: 'A meter in the period has no reading to reconcile against.' },
+  ERR_MARKET_READING_INVALID: {
+    status: 422,
+    summary: 'A meter reading is malformed, negative, or above what its nameplate can deliver in the slot.',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
