@@ -160,7 +160,10 @@ export class PresentationVerifier {
     const aud = payload.aud;
     const audiences = Array.isArray(aud) ? aud : [aud];
     if (!audiences.includes(this.o.audience)) {
-      return err('ERR_VP_AUDIENCE', `the presentation is addressed to ${JSON.stringify(aud)}, not to this verifier`);
+      return err(
+        'ERR_VP_AUDIENCE',
+        `the presentation is addressed to ${String(JSON.stringify(aud)).slice(0, 200)}, not to this verifier`,
+      );
     }
     const now = this.o.now() / 1000;
     const skew = this.o.clockSkewSeconds;
