@@ -108,7 +108,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       const db = await backend.freshDatabase(dataDir);
       const slot = { ds: undefined as unknown as DataSource };
       open.push(slot);
-      const start = async (extra: { secretBoxKey?: string; withOutbox?: boolean } = {}) => {
+      const start = async (extra: { secretBoxKey?: string; withOutbox?: boolean; issuerPrivateKey?: string } = {}) => {
         slot.ds = await openIssuerDatabase(db);
         const outbox = extra.withOutbox
           ? new Outbox({
@@ -130,6 +130,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
             chainId: chain.chainId,
             registryAddress: addresses.EthereumDIDRegistry,
             ...(outbox ? { outbox, anchorAddress: addresses.TesseraAnchor } : {}),
+            ...(extra.issuerPrivateKey ? { issuerPrivateKey: extra.issuerPrivateKey } : {}),
           },
         );
         return { issuer, ds: slot.ds };
@@ -470,6 +471,31 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(audit.ok, 'the audit trail is intact');
       const issues = (await issuer.audit({ limit: 1000 })).filter((e) => e.what === 'credential.issue');
       assert.equal(issues.length, all.value.items.length, 'one audit entry per stored credential, no more, no less');
+      await env.stop();
+    });
+
+    it('adopts a given issuer key as an address-form did:ethr, keeps it sealed, and refuses another key later', async () => {
+      const env = await setup();
+      const key = Wallet.createRandom();
+      const { issuer, ds } = await env.start({ issuerPrivateKey: key.privateKey });
+      assert.equal(issuer.did, `did:ethr:0x7a69:${key.address.toLowerCase()}`);
+      const r = await issuer.issue({
+        type: 'AdminCredential',
+        subject: SUBJECT,
+        claims: SAMPLE_CLAIMS.AdminCredential,
+      });
+      assert.ok(r.ok);
+      assert.equal((await verifyCredential(r.value.jwt, resolver)).issuer, issuer.did);
+      const sealed = JSON.stringify(await ds.query('SELECT * FROM "private-key"'));
+      assert.equal(sealed.includes(key.privateKey.slice(2)), false, 'the imported key is stored sealed');
+      await env.stop();
+      const again = await env.start({ issuerPrivateKey: key.privateKey });
+      assert.equal(again.issuer.did, issuer.did);
+      await env.stop();
+      await assert.rejects(
+        env.start({ issuerPrivateKey: Wallet.createRandom().privateKey }),
+        (e: Error & { code?: string }) => e.code === 'ERR_CONFIG_INVALID',
+      );
       await env.stop();
     });
 

@@ -7,6 +7,7 @@ import {
   CREDENTIAL_TYPES,
   type CredentialType,
   err,
+  ethrDid,
   isCredentialType,
   ok,
   parseDid,
@@ -18,7 +19,7 @@ import {
   TesseraError,
   validateClaims,
 } from '@tessera/protocol';
-import { type JsonRpcProvider, keccak256, toUtf8Bytes } from 'ethers';
+import { computeAddress, type JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes } from 'ethers';
 import type { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { createIssuerAgent, ethrProviderName, type IssuerAgent } from './agent.js';
@@ -52,6 +53,12 @@ export interface IssuerDeps {
   /** For anchoring the audit head on chain; both or neither. */
   outbox?: Outbox;
   anchorAddress?: string;
+  /**
+   * Adopt an existing secp256k1 key (0x hex) as the issuer's DID, in address form `did:ethr:0x<chain>:0x<address>`
+   * (the stack's keystore key whose DID carries the issuer's service endpoint). Imported into the sealed key store on
+   * first start; later starts only check that it is still the same key. Omitted: Veramo creates a key.
+   */
+  issuerPrivateKey?: string;
   /** Clock seam; defaults to the system clock. */
   now?: () => Date;
 }
@@ -233,16 +240,44 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     }
   };
 
+  const adopted = deps.issuerPrivateKey === undefined ? undefined : new SigningKey(deps.issuerPrivateKey);
+  const adoptedDid = adopted && ethrDid(deps.chainId, computeAddress(adopted.publicKey));
   let identifier: Awaited<ReturnType<IssuerAgent['didManagerGet']>>;
   const existing = await agent.didManagerFind({ alias: config.issuerAlias, provider: providerName });
   if (existing[0]) {
     identifier = existing[0];
+    if (adoptedDid && identifier.did !== adoptedDid) {
+      throw new TesseraError(
+        'ERR_CONFIG_INVALID',
+        `the issuer store holds ${identifier.did}, not the configured issuer key's ${adoptedDid}`,
+      );
+    }
   } else {
-    identifier = await agent.didManagerCreate({ alias: config.issuerAlias, provider: providerName });
+    if (adopted && adoptedDid) {
+      const publicKeyHex = adopted.publicKey.slice(2);
+      identifier = await agent.didManagerImport({
+        did: adoptedDid,
+        provider: providerName,
+        alias: config.issuerAlias,
+        controllerKeyId: publicKeyHex,
+        keys: [
+          {
+            kid: publicKeyHex,
+            kms: 'local',
+            type: 'Secp256k1',
+            privateKeyHex: adopted.privateKey.slice(2),
+            publicKeyHex,
+          },
+        ],
+        services: [],
+      });
+    } else {
+      identifier = await agent.didManagerCreate({ alias: config.issuerAlias, provider: providerName });
+    }
     await write((m) =>
       appendAudit(m, {
         who: 'issuer',
-        what: 'issuer.create-did',
+        what: adopted ? 'issuer.import-did' : 'issuer.create-did',
         when: now().toISOString(),
         details: { did: identifier.did },
       }),
