@@ -109,6 +109,7 @@ describe('Bitstring Status List codec', () => {
       { ...good, statusListIndex: '-1' },
       { ...good, statusListIndex: '007' },
       { ...good, statusListCredential: 'not a url' },
+      { ...good, statusSize: 2 },
     ]) {
       const r = parseStatusListEntries(bad);
       assert.ok(!r.ok && r.error.code === 'ERR_VC_MALFORMED', JSON.stringify(bad));

@@ -172,6 +172,13 @@ export function parseStatusListEntries(value: unknown): Result<BitstringStatusLi
     if (typeof index !== 'string' || !/^(0|[1-9][0-9]{0,9})$/.test(index)) {
       return err('ERR_VC_MALFORMED', 'credentialStatus statusListIndex must be a base-10 integer string');
     }
+    // §2.1 statusSize: only one-bit entries are read here; a wider entry read as one bit would misreport its status.
+    if (item.statusSize !== undefined && item.statusSize !== 1) {
+      return err(
+        'ERR_VC_MALFORMED',
+        `credentialStatus statusSize ${String(item.statusSize)} is not supported (only 1)`,
+      );
+    }
     const url = item.statusListCredential;
     if (typeof url !== 'string' || !URL.canParse(url)) {
       return err('ERR_VC_MALFORMED', 'credentialStatus statusListCredential must be a URL');
