@@ -247,6 +247,17 @@ describe('presentation verification: the happy path', () => {
     );
   });
 
+  it('accepts a holder whose did:ethr is its public key, checking it without any recovery', async () => {
+    const w = new Wallet(Wallet.createRandom().privateKey);
+    const keyHolder: Actor = { ...actor(w), did: `did:ethr:0x7a69:${w.signingKey.compressedPublicKey}` };
+    const { jwt } = await issue({ subject: keyHolder });
+    const recoveries = verifier.signatures.stats.recoveries;
+    const r = await verifier.verifyPresentation(await present([jwt], { holder: keyHolder }));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.value.holder, keyHolder.did);
+    assert.equal(verifier.signatures.stats.recoveries, recoveries, 'publicKeyHex is used directly');
+  });
+
   it('accepts ES256K-R signatures and several credentials in one presentation', async () => {
     const a = await issue({ alg: 'ES256K-R' });
     const b = await issue({ type: 'AccreditedInvestorCredential', claims: { jurisdiction: 'FR' } });
