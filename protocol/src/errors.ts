@@ -115,6 +115,18 @@ export const ERROR_CODES = {
     status: 422,
     summary: 'A meter reading is malformed, negative, or above what its nameplate can deliver in the slot.',
   },
+
+  // MQTT broker administration (Mosquitto dynamic security)
+  ERR_BROKER_UNREACHABLE: { status: 503, summary: 'The MQTT broker refused the connection or closed it.' },
+  ERR_BROKER_CONTROL_TIMEOUT: {
+    status: 504,
+    summary: 'The broker did not answer a dynamic-security control command in time.',
+  },
+  ERR_BROKER_CONTROL_FAILED: {
+    status: 502,
+    summary: "The broker refused a dynamic-security control command; details carry the command and the broker's error.",
+  },
+  ERR_BROKER_START_FAILED: { status: 500, summary: 'A dedicated Mosquitto instance could not be started.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
