@@ -42,3 +42,4 @@ export {
   ROOT_ADMIN_WALLET_FILE,
   type HolderWallet,
 } from './root-admin.js';
+export { startIssuerService, type IssuerService, type IssuerServiceOptions } from './service.js';

@@ -1,16 +1,16 @@
 import {
-  ERROR_CODES,
-  type ErrorShape,
-  err,
-  isErrorCode,
-  MAX_HTTP_BODY_BYTES,
-  type Result,
-  TesseraError,
   CREDENTIAL_TYPE_NAMES,
   CREDENTIAL_TYPES,
+  ERROR_CODES,
+  type ErrorShape,
+  httpError,
+  type Logger,
+  MAX_HTTP_BODY_BYTES,
+  type Result,
+  silentLogger,
+  TesseraError,
 } from '@tessera/protocol';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import pino, { type Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import type { Issuer, StatusChangeEvent } from '../issuer.js';
@@ -73,7 +73,7 @@ const invalid = (what: string, e: z.ZodError): ErrorShape => ({
  */
 export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): express.Express {
   const { issuer } = deps;
-  const log = deps.logger ?? pino({ level: 'warn' });
+  const log = deps.logger ?? silentLogger;
   const now = deps.now ?? (() => new Date());
   const auth = createAdminAuth({
     dataSource: deps.dataSource,
@@ -246,26 +246,15 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   app.use((_req: Request, res: Response) => {
     sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such resource' });
   });
-  // One place turns anything thrown into a coded error; causes are logged, never returned.
+  // One place turns anything thrown into a coded error (protocol's httpError); causes are logged, never returned.
   app.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const type = (e as { type?: string })?.type;
-    let shape: ErrorShape;
-    if (type === 'entity.parse.failed') shape = { code: 'ERR_JSON_MALFORMED', message: 'the body is not valid JSON' };
-    else if (type === 'entity.too.large')
-      shape = {
-        code: 'ERR_BODY_TOO_LARGE',
-        message: `the body is larger than ${config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES} bytes`,
-      };
-    else if (e instanceof TesseraError && isErrorCode(e.code) && e.code !== 'ERR_INTERNAL') shape = e.toJSON();
-    else {
-      log.error({ err: e, method: req.method, path: req.path }, 'unhandled error');
-      shape = err('ERR_INTERNAL', 'internal error').error;
-    }
+    const mapped = httpError(e);
+    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in request');
     if (res.headersSent) {
       res.end();
       return;
     }
-    sendError(res, shape);
+    res.status(mapped.status).json(mapped.body);
   });
   return app;
 }
