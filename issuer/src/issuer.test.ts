@@ -1,8 +1,4 @@
-import { join } from 'node:path';
 import { issuerStoreSuite } from './issuer-suite.js';
+import { sqliteBackend } from './testing/backends.js';
 
-issuerStoreSuite({
-  name: 'SQLite',
-  freshDatabase: async (dataDir) => ({ sqlitePath: join(dataDir, 'issuer.sqlite') }),
-  cleanup: async () => {},
-});
+issuerStoreSuite(sqliteBackend());

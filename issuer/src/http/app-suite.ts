@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
+import { decodeStatusList, ethrDid } from '@tessera/protocol';
+import { ES256KSigner, hexToBytes } from 'did-jwt';
+import { createVerifiablePresentationJwt } from 'did-jwt-vc';
+import { type JsonRpcProvider, Wallet } from 'ethers';
+import type { DataSource } from 'typeorm';
+import { buildIssuer, type Issuer } from '../issuer.js';
+import { ensureRootAdmin, type HolderWallet, ROOT_ADMIN_WALLET_FILE, readWallet } from '../root-admin.js';
+import type { StoreBackend } from '../issuer-suite.js';
+import { openIssuerDatabase } from '../store.js';
+import { buildIssuerApp } from './app.js';
+
+const PERSON = `did:ethr:0x7a69:0x${'d4'.repeat(20)}`;
+const PROSUMER = { meterId: 'DE000777', role: 'prosumer', nameplateKw: 7.5 };
+
+/** The HTTP API's conformance suite, run on every store (SQLite in app.test.ts, PostgreSQL in app.services.test.ts). */
+export function issuerHttpSuite(backend: StoreBackend): void {
+  describe(`issuer HTTP API on ${backend.name}`, () => {
+    let chain: AnvilChain;
+    let provider: JsonRpcProvider;
+    let ds: DataSource;
+    let issuer: Issuer;
+    let server: Server;
+    let base: string;
+    let dataDir: string;
+    let root: HolderWallet;
+    const clock = { offsetMs: 0 };
+
+    before(async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tessera-issuer-http-'));
+      chain = await startAnvil({});
+      provider = makeProvider(chain.rpcUrl, chain.chainId);
+      const addresses = await ensureDeployed({
+        provider,
+        deployer: new Wallet(ANVIL_FUNDER_KEY, provider),
+        chainId: chain.chainId,
+        file: join(dataDir, 'deployments.json'),
+        allowDeploy: true,
+      });
+      ds = await openIssuerDatabase(await backend.freshDatabase(dataDir));
+      issuer = await buildIssuer(
+        { dataDir, publicBaseUrl: 'https://issuer.example' },
+        { dataSource: ds, provider, chainId: chain.chainId, registryAddress: addresses.EthereumDIDRegistry },
+      );
+      const boot = await ensureRootAdmin(issuer, { dataDir, chainId: chain.chainId });
+      assert.ok(boot.created);
+      root = readWallet(boot.file);
+      const app = buildIssuerApp(
+        { maxBodyBytes: 16 * 1024, tokenTtlSeconds: 300 },
+        { issuer, dataSource: ds, now: () => new Date(Date.now() + clock.offsetMs) },
+      );
+      server = app.listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    after(async () => {
+      server?.close();
+      if (ds?.isInitialized) await ds.destroy();
+      provider?.destroy();
+      await chain?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+      await backend.cleanup();
+    });
+
+    const call = async (
+      method: string,
+      path: string,
+      opts: { token?: string; body?: unknown; raw?: string; type?: string } = {},
+    ) => {
+      const headers: Record<string, string> = {};
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: string | undefined;
+      if (opts.raw !== undefined) body = opts.raw;
+      else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined) headers['content-type'] = opts.type ?? 'application/json';
+      const res = await fetch(base + path, { method, headers, ...(body === undefined ? {} : { body }) });
+      const text = await res.text();
+      // biome-ignore lint/suspicious/noExplicitAny: the tests read response bodies loosely
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json, text, headers: res.headers };
+    };
+
+    const present = async (
+      wallet: { did: string; privateKey: string; credentials: string[] },
+      opts: { nonce?: string; audience?: string; alg?: string } = {},
+    ) => {
+      let nonce = opts.nonce;
+      let audience = opts.audience;
+      if (nonce === undefined) {
+        const c = await call('POST', '/auth/challenge');
+        assert.equal(c.status, 201);
+        nonce = c.json.nonce as string;
+        audience ??= c.json.audience as string;
+      }
+      const jwt = await createVerifiablePresentationJwt(
+        {
+          vp: {
+            '@context': ['https://www.w3.org/2018/credentials/v1'],
+            type: ['VerifiablePresentation'],
+            verifiableCredential: wallet.credentials,
+          },
+          nonce,
+          aud: audience ?? 'https://issuer.example',
+        },
+        { did: wallet.did, signer: ES256KSigner(hexToBytes(wallet.privateKey)), alg: 'ES256K' },
+      );
+      return { jwt, nonce };
+    };
+    const login = async (wallet: { did: string; privateKey: string; credentials: string[] }) => {
+      const { jwt } = await present(wallet);
+      const r = await call('POST', '/auth/token', { body: { presentation: jwt } });
+      assert.equal(r.status, 200, r.text);
+      return r.json.accessToken as string;
+    };
+    /** A fresh holder key with the given role credentials issued by the root admin over the API. */
+    const holderWith = async (adminToken: string, types: string[]) => {
+      const key = Wallet.createRandom();
+      const did = ethrDid(chain.chainId, key.address);
+      const credentials: string[] = [];
+      for (const type of types) {
+        const r = await call('POST', '/credentials', {
+          token: adminToken,
+          body: { type, subject: did, claims: { name: `${type} holder` } },
+        });
+        assert.equal(r.status, 201, r.text);
+        credentials.push(r.json.jwt);
+      }
+      return { did, privateKey: key.privateKey, credentials };
+    };
+
+    it('creates the root admin wallet once, 0600, with an Admin credential for its DID', async () => {
+      const file = join(dataDir, ROOT_ADMIN_WALLET_FILE);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(root.credentials.length, 1);
+      const again = await ensureRootAdmin(issuer, { dataDir, chainId: chain.chainId });
+      assert.equal(again.created, false);
+      assert.equal(readWallet(file).credentials.length, 1);
+    });
+
+    it('walks through: admin issues an EnergyProsumer credential, operator suspends, resumes and revokes it', async () => {
+      const admin = await login(root);
+      const issued = await call('POST', '/credentials', {
+        token: admin,
+        body: { type: 'EnergyProsumerCredential', subject: PERSON, claims: PROSUMER },
+      });
+      assert.equal(issued.status, 201, issued.text);
+      assert.equal(issued.json.status, 'active');
+      const listed = await call(
+        'GET',
+        `/credentials?type=EnergyProsumerCredential&subject=${encodeURIComponent(PERSON)}`,
+        {
+          token: admin,
+        },
+      );
+      assert.equal(listed.status, 200);
+      assert.deepEqual(
+        listed.json.items.map((c: { id: string }) => c.id),
+        [issued.json.id],
+      );
+
+      const denied = await call('POST', `/credentials/${issued.json.id}/suspend`, { token: admin });
+      assert.equal(denied.status, 403, 'an Admin does not suspend');
+      assert.equal(denied.json.error.code, 'ERR_FORBIDDEN');
+
+      const operator = await login(await holderWith(admin, ['OperatorCredential']));
+      const cannotIssue = await call('POST', '/credentials', {
+        token: operator,
+        body: { type: 'EnergyProsumerCredential', subject: PERSON, claims: PROSUMER },
+      });
+      assert.equal(cannotIssue.status, 403, 'an Operator does not issue');
+
+      const { statusList, statusIndex } = issued.json as { statusList: number; statusIndex: number };
+      const bit = async (purpose: string) => {
+        const r = await call('GET', `/status-lists/${statusList}/${purpose}`);
+        assert.equal(r.status, 200);
+        assert.match(r.headers.get('content-type') ?? '', /application\/vc\+jwt/);
+        const payload = JSON.parse(Buffer.from(r.text.split('.')[1]!, 'base64url').toString());
+        const bits = decodeStatusList(payload.vc.credentialSubject.encodedList);
+        assert.ok(bits.ok);
+        return bits.value.get(statusIndex);
+      };
+      const s = await call('POST', `/credentials/${issued.json.id}/suspend`, {
+        token: operator,
+        body: { reason: 'audit' },
+      });
+      assert.equal(s.status, 200, s.text);
+      assert.equal(s.json.credential.status, 'suspended');
+      assert.equal(await bit('suspension'), true);
+      const r = await call('POST', `/credentials/${issued.json.id}/resume`, { token: operator });
+      assert.equal(r.json.credential.status, 'active');
+      assert.equal(await bit('suspension'), false);
+      const v = await call('POST', `/credentials/${issued.json.id}/revoke`, { token: operator });
+      assert.equal(v.json.credential.status, 'revoked');
+      assert.equal(await bit('revocation'), true);
+
+      const trail = await call('GET', '/audit?limit=1000', { token: operator });
+      assert.equal(trail.status, 200);
+      const mine = trail.json.items.filter((e: { details: { id?: string } }) => e.details.id === issued.json.id);
+      assert.deepEqual(
+        mine.map((e: { what: string }) => e.what),
+        ['credential.issue', 'credential.suspend', 'credential.resume', 'credential.revoke'],
+      );
+      assert.equal(mine[0].who, root.did, 'the admin who issued is recorded');
+      const verify = await call('GET', '/audit/verify', { token: admin });
+      assert.equal(verify.status, 200, verify.text);
+    });
+
+    it('refuses bad issue requests with stable codes and issues nothing', async () => {
+      const admin = await login(root);
+      const count = async () => (await call('GET', '/credentials?limit=500', { token: admin })).json.items.length;
+      const before = await count();
+      const bad = await call('POST', '/credentials', {
+        token: admin,
+        body: { type: 'EnergyProsumerCredential', subject: PERSON, claims: { meterId: 'x', role: 'trader' } },
+      });
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json.error.code, 'ERR_VC_CLAIMS_INVALID');
+      const unknown = await call('POST', '/credentials', {
+        token: admin,
+        body: { type: 'SudoCredential', subject: PERSON, claims: {} },
+      });
+      assert.equal(unknown.status, 400);
+      assert.equal(unknown.json.error.code, 'ERR_VC_TYPE_UNKNOWN');
+      const malformed = await call('POST', '/credentials', { token: admin, raw: '{"type": "Admin' });
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.json.error.code, 'ERR_JSON_MALFORMED');
+      const huge = await call('POST', '/credentials', {
+        token: admin,
+        body: { type: 'AdminCredential', subject: PERSON, claims: { name: 'x'.repeat(20_000) } },
+      });
+      assert.equal(huge.status, 413);
+      assert.equal(huge.json.error.code, 'ERR_BODY_TOO_LARGE');
+      const text = await call('POST', '/credentials', {
+        token: admin,
+        raw: 'type=AdminCredential',
+        type: 'text/plain',
+      });
+      assert.equal(text.status, 415);
+      assert.equal(text.json.error.code, 'ERR_UNSUPPORTED_MEDIA_TYPE');
+      const noAuth = await call('POST', '/credentials', {
+        body: { type: 'AdminCredential', subject: PERSON, claims: { name: 'x' } },
+      });
+      assert.equal(noAuth.status, 401);
+      assert.equal(noAuth.json.error.code, 'ERR_AUTH_REQUIRED');
+      assert.equal(await count(), before, 'nothing was issued');
+      assert.equal(bad.text.includes('at '), false, 'no stack traces');
+    });
+
+    it('refuses replayed nonces, wrong audiences, alg none, other people’s credentials and unknown nonces', async () => {
+      const { jwt } = await present(root);
+      assert.equal((await call('POST', '/auth/token', { body: { presentation: jwt } })).status, 200);
+      const replay = await call('POST', '/auth/token', { body: { presentation: jwt } });
+      assert.equal(replay.status, 401);
+      assert.equal(replay.json.error.code, 'ERR_AUTH_REPLAYED');
+
+      const wrongAud = await present(root, { audience: 'https://evil.example' });
+      const aud = await call('POST', '/auth/token', { body: { presentation: wrongAud.jwt } });
+      assert.equal(aud.json.error.code, 'ERR_VP_AUDIENCE');
+      const retry = await present(root, { nonce: wrongAud.nonce, audience: 'https://issuer.example' });
+      assert.equal(
+        (await call('POST', '/auth/token', { body: { presentation: retry.jwt } })).status,
+        200,
+        'a misdirected presentation does not burn the nonce',
+      );
+
+      const unknown = await present(root, { nonce: 'never-issued', audience: 'https://issuer.example' });
+      assert.equal(
+        (await call('POST', '/auth/token', { body: { presentation: unknown.jwt } })).json.error.code,
+        'ERR_VP_NONCE',
+      );
+
+      const none = (await present(root)).jwt.split('.');
+      const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${none[1]}.`;
+      const alg = await call('POST', '/auth/token', { body: { presentation: unsigned } });
+      assert.equal(alg.json.error.code, 'ERR_JWT_ALG_UNSUPPORTED');
+
+      const thief = Wallet.createRandom();
+      const stolen = await present({
+        did: ethrDid(chain.chainId, thief.address),
+        privateKey: thief.privateKey,
+        credentials: root.credentials,
+      });
+      const s = await call('POST', '/auth/token', { body: { presentation: stolen.jwt } });
+      assert.equal(s.status, 401);
+      assert.equal(s.json.error.code, 'ERR_VC_SUBJECT_MISMATCH');
+
+      const forged = await present({ did: root.did, privateKey: thief.privateKey, credentials: root.credentials });
+      assert.equal(
+        (await call('POST', '/auth/token', { body: { presentation: forged.jwt } })).json.error.code,
+        'ERR_JWT_SIGNATURE',
+      );
+      assert.equal(
+        (await call('POST', '/auth/token', { body: { presentation: 'not.a.jwt' } })).json.error.code,
+        'ERR_JWT_MALFORMED',
+      );
+    });
+
+    it('refuses expired, logged-out and garbage tokens, and tokens whose role credential was revoked', async () => {
+      const token = await login(root);
+      assert.equal((await call('GET', '/credentials', { token })).status, 200);
+      clock.offsetMs = 301_000;
+      try {
+        const expired = await call('GET', '/credentials', { token });
+        assert.equal(expired.status, 401);
+        assert.equal(expired.json.error.code, 'ERR_AUTH_EXPIRED');
+      } finally {
+        clock.offsetMs = 0;
+      }
+      const other = await login(root);
+      assert.equal((await call('POST', '/auth/logout', { token: other })).status, 204);
+      const loggedOut = await call('GET', '/credentials', { token: other });
+      assert.equal(loggedOut.json.error.code, 'ERR_AUTH_REPLAYED');
+      assert.equal((await call('GET', '/credentials', { token: 'tsa_garbage' })).json.error.code, 'ERR_AUTH_INVALID');
+
+      const admin2 = await holderWith(token, ['AdminCredential', 'OperatorCredential']);
+      const t2 = await login(admin2);
+      const operator = await login(await holderWith(token, ['OperatorCredential']));
+      const adminVcId = JSON.parse(Buffer.from(admin2.credentials[0]!.split('.')[1]!, 'base64url').toString()).jti;
+      assert.equal((await call('POST', `/credentials/${adminVcId}/revoke`, { token: operator })).status, 200);
+      const after = await call('GET', '/credentials', { token: t2 });
+      assert.equal(after.status, 401);
+      assert.equal(after.json.error.code, 'ERR_VC_REVOKED', 'a revoked admin loses access at once');
+      const relogin = await present(admin2);
+      assert.equal(
+        (await call('POST', '/auth/token', { body: { presentation: relogin.jwt } })).json.error.code,
+        'ERR_VC_REVOKED',
+      );
+    });
+
+    it('serves OpenAPI 3.1, a docs page, and 404s in the error shape', async () => {
+      const spec = await call('GET', '/openapi.json');
+      assert.equal(spec.json.openapi, '3.1.0');
+      assert.ok(spec.json.paths['/credentials'].post);
+      assert.ok(spec.json.components.schemas.EnergyProsumerCredentialClaims.properties.meterId);
+      const docs = await call('GET', '/docs');
+      assert.match(docs.text, /<table>/);
+      const missing = await call('GET', '/nowhere');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.json.error.code, 'ERR_NOT_FOUND');
+      assert.equal((await call('GET', '/status-lists/999/revocation')).status, 404);
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { postgresBackend } from '../testing/backends.js';
+import { issuerHttpSuite } from './app-suite.js';
+
+issuerHttpSuite(postgresBackend());
