@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type { Order } from './order.js';
+import type { Tariffs } from './units.js';
+
+/** Uniform price (pay-as-clear, everyone trades at one price) or pay-as-bid (each trade at its buyer's bid). */
+export type PricingRule = 'uniform' | 'pay-as-bid';
+
+/** One matched quantity between a bid and an offer. */
+export interface Trade {
+  bidId: string;
+  offerId: string;
+  buyer: string;
+  seller: string;
+  buyerMeter: string;
+  sellerMeter: string;
+  energyWh: number;
+  /** µ€/kWh */
+  price: number;
+}
+
+export interface Clearing {
+  rule: PricingRule;
+  /** The uniform clearing price (µ€/kWh); null when nothing matched or under pay-as-bid. */
+  price: number | null;
+  trades: Trade[];
+  volumeWh: number;
+  /** Filled energy per order id (orders with no fill are absent). */
+  filledWh: Map<string, number>;
+}
+
+interface Entry {
+  order: Order;
+  /** Submission position: the time-priority tie-break between equal prices. */
+  seq: number;
+  /** Limit clipped into the tariff band: a bid above retail is worth retail, an offer below feed-in is worth feed-in. */
+  lim: number;
+  rem: number;
+}
+
+/** Price priority first (bids high to low, offers low to high), then time priority (earlier submission first). */
+export function sortBook(orders: readonly Order[], tariffs: Tariffs): { bids: Entry[]; offers: Entry[] } {
+  const bids: Entry[] = [];
+  const offers: Entry[] = [];
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i]!;
+    if (o.side === 'bid') bids.push({ order: o, seq: i, lim: Math.min(o.limitPrice, tariffs.retail), rem: o.energyWh });
+    else offers.push({ order: o, seq: i, lim: Math.max(o.limitPrice, tariffs.feedIn), rem: o.energyWh });
+  }
+  bids.sort((a, b) => b.order.limitPrice - a.order.limitPrice || a.seq - b.seq);
+  offers.sort((a, b) => a.order.limitPrice - b.order.limitPrice || a.seq - b.seq);
+  return { bids, offers };
+}
+
+export const clampPrice = (p: number, t: Tariffs): number => Math.min(t.retail, Math.max(t.feedIn, p));
+
+/** Uniform price: the midpoint of the last (marginal) matched pair, rounded down to a whole µ€/kWh, in the band. */
+export const marginalPrice = (bidLim: number, offerLim: number, t: Tariffs): number =>
+  clampPrice(Math.floor((bidLim + offerLim) / 2), t);
+
+/**
+ * Clear one trading period as a two-sided call auction (SERVICES.md, energy market).
+ *
+ * Bids are walked from the highest price down; each takes energy from the cheapest remaining offer of another
+ * participant while bid ≥ offer (limits clipped into [feed-in, retail] first, so a trade never leaves the band and
+ * nobody pays more than the grid would charge). Orders fill partially. A participant never matches itself: its own
+ * offers are skipped for its bids and stay available to others. The walk stops as soon as the cheapest remaining offer
+ * is dearer than the current bid, since every later bid is lower. Cost: O(n log n) for the sort plus O(n) for the walk
+ * (self-skips are bounded by MAX_ORDERS_PER_PARTICIPANT).
+ *
+ * Under `uniform` every trade is at the midpoint of the last matched pair; under `pay-as-bid` each trade is at its
+ * buyer's (clipped) bid. Orders that do not fill are settled against the grid later, from the meter readings.
+ */
+export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingRule = 'uniform'): Clearing {
+  const { bids, offers } = sortBook(orders, tariffs);
+  const trades: Trade[] = [];
+  const filledWh = new Map<string, number>();
+  let head = 0;
+  let lastBid = 0;
+  let lastOffer = 0;
+  let volumeWh = 0;
+  walk: for (const b of bids) {
+    while (b.rem > 0) {
+      while (head < offers.length && offers[head]!.rem === 0) head++;
+      if (head === offers.length || offers[head]!.lim > b.lim) break walk;
+      let k = head;
+      const me = b.order.participant;
+      while (k < offers.length && (offers[k]!.rem === 0 || offers[k]!.order.participant === me)) k++;
+      if (k === offers.length || offers[k]!.lim > b.lim) break; // only own offers are cheap enough: next bid
+      const s = offers[k]!;
+      const e = b.rem < s.rem ? b.rem : s.rem;
+      b.rem -= e;
+      s.rem -= e;
+      volumeWh += e;
+      filledWh.set(b.order.id, (filledWh.get(b.order.id) ?? 0) + e);
+      filledWh.set(s.order.id, (filledWh.get(s.order.id) ?? 0) + e);
+      trades.push({
+        bidId: b.order.id,
+        offerId: s.order.id,
+        buyer: me,
+        seller: s.order.participant,
+        buyerMeter: b.order.meterId,
+        sellerMeter: s.order.meterId,
+        energyWh: e,
+        price: b.lim,
+      });
+      lastBid = b.lim;
+      lastOffer = s.lim;
+    }
+  }
+  let price: number | null = null;
+  if (rule === 'uniform' && trades.length > 0) {
+    price = marginalPrice(lastBid, lastOffer, tariffs);
+    for (const t of trades) t.price = price;
+  }
+  return { rule, price, trades, volumeWh, filledWh };
+}
+
+const sha256 = (s: string) => `0x${createHash('sha256').update(s).digest('hex')}`;
+
+/** bytes32 digest of the order book (orders in submission order, canonical fields): what settlement commits to. */
+export function orderBookHash(periodId: number, orders: readonly Order[]): string {
+  const lines = orders.map((o) => [o.id, o.participant, o.meterId, o.side, o.energyWh, o.limitPrice].join('|'));
+  return sha256(`tessera.energy.book.v1\n${periodId}\n${lines.join('\n')}`);
+}
+
+/** bytes32 digest of the allocation (rule, price and every trade in match order). */
+export function allocationHash(periodId: number, c: Clearing): string {
+  const lines = c.trades.map((t) => [t.bidId, t.offerId, t.energyWh, t.price].join('|'));
+  return sha256(`tessera.energy.allocation.v1\n${periodId}\n${c.rule}\n${c.price ?? ''}\n${lines.join('\n')}`);
+}
