@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   resolve: async () => (await import('../verifier/bench/resolve.js')).run,
   'vp-verify': async () => (await import('../verifier/bench/vp-verify.js')).run,
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
+  token: async () => (await import('../contracts/bench/token.js')).run,
   issue: async () => (await import('../issuer/bench/issue.js')).run,
 };
 

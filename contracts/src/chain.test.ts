@@ -9,7 +9,7 @@ import registryPackage from 'ethr-did-registry';
 import { startAnvil as launch, ANVIL_FUNDER_KEY, type AnvilChain, type AnvilOptions } from './anvil.js';
 import { writeFileAtomic } from './files.js';
 import { connectChain, makeProvider } from './chain.js';
-import { ensureDeployed } from './deploy.js';
+import { DEPLOYABLES, ensureDeployed } from './deploy.js';
 import { TesseraError } from '@tessera/protocol';
 
 const dirs: string[] = [];
@@ -110,8 +110,8 @@ describe('embedded chain and deployment', () => {
     assert.equal(out.EthereumDIDRegistry, address, 'the interrupted deployment is the one kept');
     assert.equal(
       await provider.getTransactionCount(deployer.address),
-      nonce + 3,
-      'registry once, anchor once, device registry once',
+      nonce + DEPLOYABLES.length,
+      'registry once, then every other deployable once',
     );
     await chain.stop();
     provider.destroy();

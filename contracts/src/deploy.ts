@@ -27,9 +27,11 @@ export const DEPLOYABLES: Deployable[] = [
   { name: 'EthereumDIDRegistry', bytecode: () => registryPackage.EthereumDIDRegistry.bytecode },
   { name: 'TesseraAnchor', bytecode: () => loadArtifact('TesseraAnchor').bytecode },
   { name: 'DeviceRegistry', bytecode: () => loadArtifact('DeviceRegistry').bytecode },
+  // One registry of eligible investor wallets, shared by every offering's SecurityToken (tokens are per offering).
+  { name: 'EligibilityRegistry', bytecode: () => loadArtifact('EligibilityRegistry').bytecode },
 ];
 
-export type ContractName = 'EthereumDIDRegistry' | 'TesseraAnchor' | 'DeviceRegistry';
+export type ContractName = 'EthereumDIDRegistry' | 'TesseraAnchor' | 'DeviceRegistry' | 'EligibilityRegistry';
 
 export interface EnsureDeployedOptions {
   provider: JsonRpcProvider;

@@ -29,8 +29,22 @@ export {
   type OutboxWrite,
   type OutboxHooks,
 } from './outbox.js';
-export { DeviceRegistry__factory, EthereumDIDRegistry__factory, TesseraAnchor__factory } from './generated/index.js';
-export type { DeviceRegistry, EthereumDIDRegistry, TesseraAnchor } from './generated/index.js';
+export {
+  DeviceRegistry__factory,
+  EligibilityRegistry__factory,
+  EthereumDIDRegistry__factory,
+  PlainERC20__factory,
+  SecurityToken__factory,
+  TesseraAnchor__factory,
+} from './generated/index.js';
+export type {
+  DeviceRegistry,
+  EligibilityRegistry,
+  EthereumDIDRegistry,
+  PlainERC20,
+  SecurityToken,
+  TesseraAnchor,
+} from './generated/index.js';
 export {
   buildDeviceBatch,
   deviceLeaf,
@@ -42,3 +56,15 @@ export {
 } from './device-registry.js';
 export { measureRegistrationGas, type RegistrationGas } from './device-registry-gas.js';
 export { signSetAttribute, type RegistryWrite } from './did-registry.js';
+export {
+  countryCode,
+  deploySecurityToken,
+  identityHash,
+  readEligibility,
+  RESTRICTION_ERROR,
+  TransferRestriction,
+  type EligibilityRecord,
+  type SecurityTokenParams,
+  type TransferRestrictionName,
+} from './security-token.js';
+export { measureTokenGas, type TokenGas } from './security-token-gas.js';
