@@ -52,16 +52,65 @@ export function parseIssuerConfig(input: IssuerConfigInput): IssuerConfig {
   return Object.freeze(r.data);
 }
 
-/** Read the issuer's options from environment variables (the only place that does). */
-export function issuerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IssuerConfig {
+/** Options of the stand-alone issuer process (`issuer/src/main.ts`); the stack passes its own. */
+export const IssuerMainConfigSchema = z.strictObject({
+  issuer: IssuerConfigSchema,
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8081),
+  /** External EVM chain; omitted = embedded anvil with its state in `<dataDir>/chain`. */
+  chainRpcUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** ERC-1056 registry and TesseraAnchor on an external chain. */
+  registryAddress: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
+  anchorAddress: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
+  /** Master key of the keystore holding the relayer key (64 hex); omitted = `<dataDir>/keys/master.key`. */
+  masterKey: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/)
+    .optional(),
+  /** How often the audit head is anchored on chain, in ms; 0 = never. */
+  anchorIntervalMs: z.number().int().min(0).default(60_000),
+  /** True when no public URL was configured: it is then the listening address (known after listen for port 0). */
+  publicUrlFromListener: z.boolean().default(false),
+});
+export type IssuerMainConfig = Readonly<z.output<typeof IssuerMainConfigSchema>>;
+
+/** Read the stand-alone issuer's options from environment variables (the only place that does). */
+export function issuerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): IssuerMainConfig {
   const num = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
-  const input: Record<string, unknown> = {
-    dataDir: env.TESSERA_DATA_DIR ?? '.tessera',
-    publicBaseUrl: env.TESSERA_ISSUER_PUBLIC_URL,
-    secretBoxKey: env.TESSERA_ISSUER_SECRET_BOX_KEY,
-    databaseUrl: env.TESSERA_DATABASE_URL,
-    statusListSize: num(env.TESSERA_STATUS_LIST_SIZE),
-  };
-  for (const k of Object.keys(input)) if (input[k] === undefined || input[k] === '') delete input[k];
-  return parseIssuerConfig(input as IssuerConfigInput);
+  const prune = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+  const dataDir = env.TESSERA_DATA_DIR ?? './.tessera';
+  const host = env.TESSERA_HOST ?? '127.0.0.1';
+  const port = num(env.TESSERA_ISSUER_PORT) ?? 8081;
+  const input = prune({
+    issuer: prune({
+      dataDir,
+      publicBaseUrl: env.TESSERA_ISSUER_PUBLIC_URL ?? `http://${host}:${port}`,
+      secretBoxKey: env.TESSERA_ISSUER_SECRET_BOX_KEY,
+      databaseUrl: env.TESSERA_DATABASE_URL,
+      statusListSize: num(env.TESSERA_STATUS_LIST_SIZE),
+    }),
+    host,
+    port,
+    chainRpcUrl: env.TESSERA_CHAIN_RPC_URL,
+    registryAddress: env.TESSERA_DID_REGISTRY_ADDRESS,
+    anchorAddress: env.TESSERA_ANCHOR_ADDRESS,
+    masterKey: env.TESSERA_MASTER_KEY,
+    anchorIntervalMs: num(env.TESSERA_AUDIT_ANCHOR_INTERVAL_MS),
+    publicUrlFromListener: !env.TESSERA_ISSUER_PUBLIC_URL,
+  });
+  const r = IssuerMainConfigSchema.safeParse(input);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new TesseraError('ERR_CONFIG_INVALID', `issuer configuration is invalid: ${problems.join('; ')}`, {
+      details: problems,
+    });
+  }
+  return Object.freeze(r.data);
 }

@@ -18,6 +18,8 @@ export {
   parseIssuerConfig,
   issuerConfigFromEnv,
   IssuerConfigSchema,
+  IssuerMainConfigSchema,
+  type IssuerMainConfig,
   type IssuerConfig,
   type IssuerConfigInput,
 } from './config.js';
