@@ -32,6 +32,7 @@ export {
 export {
   DeviceRegistry__factory,
   EligibilityRegistry__factory,
+  EnergyCredit__factory,
   EthereumDIDRegistry__factory,
   PlainERC20__factory,
   SecurityToken__factory,
@@ -40,6 +41,7 @@ export {
 export type {
   DeviceRegistry,
   EligibilityRegistry,
+  EnergyCredit,
   EthereumDIDRegistry,
   PlainERC20,
   SecurityToken,
