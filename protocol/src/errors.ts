@@ -116,6 +116,47 @@ export const ERROR_CODES = {
     summary: 'A meter reading is malformed, negative, or above what its nameplate can deliver in the slot.',
   },
 
+  // token offerings
+  ERR_OFFERING_TERMS_INVALID: {
+    status: 422,
+    summary: 'The offering terms fail their schema; details list every problem.',
+  },
+  ERR_OFFERING_NOT_FOUND: { status: 404, summary: 'No such offering.' },
+  ERR_OFFERING_EXISTS: { status: 409, summary: 'An offering with this id already exists.' },
+  ERR_OFFERING_STATE: {
+    status: 409,
+    summary: 'The offering is not in a state that allows this (for example allocating before the close date).',
+  },
+  ERR_OFFERING_NOT_CERTIFIED: {
+    status: 409,
+    summary: 'The offering needs a certification by a certifier before it accepts subscriptions.',
+  },
+  ERR_OFFERING_CERTIFICATION_INVALID: {
+    status: 422,
+    summary: 'The certification does not refer to this offering, or its certifier or credential is not acceptable.',
+  },
+  ERR_OFFERING_NOT_OPEN: { status: 409, summary: 'The subscription period has not started yet.' },
+  ERR_OFFERING_CLOSED: { status: 409, summary: 'The subscription period is over or the offering is closed.' },
+  ERR_OFFERING_BELOW_MINIMUM: { status: 422, summary: 'The subscription is below the minimum ticket.' },
+  ERR_OFFERING_ABOVE_MAXIMUM: { status: 422, summary: 'The subscription is above the maximum ticket.' },
+  ERR_OFFERING_SOLD_OUT: {
+    status: 409,
+    summary: 'The subscription exceeds what remains of the offering (including the allowed oversubscription).',
+  },
+  ERR_OFFERING_ALREADY_SUBSCRIBED: { status: 409, summary: 'This investor already subscribed to the offering.' },
+  ERR_OFFERING_JURISDICTION: {
+    status: 403,
+    summary: "The investor's jurisdiction (from its AccreditedInvestor credential) is not allowed by the offering.",
+  },
+  ERR_OFFERING_INVESTOR_NOT_ACCREDITED: {
+    status: 403,
+    summary: 'The credential is not an AccreditedInvestor credential at a level the offering accepts.',
+  },
+  ERR_OFFERING_INVESTOR_LIMIT: {
+    status: 422,
+    summary: "The subscription's price exceeds the investment limit stated in the investor's credential.",
+  },
+
   // MQTT broker administration (Mosquitto dynamic security)
   ERR_BROKER_UNREACHABLE: { status: 503, summary: 'The MQTT broker refused the connection or closed it.' },
   ERR_BROKER_CONTROL_TIMEOUT: {
