@@ -48,3 +48,28 @@ export {
   type PolicySet,
   type Requirement,
 } from './policy/index.js';
+export {
+  DynsecClient,
+  DYNSEC_ERRORS,
+  dynsecErrorOf,
+  type DynsecAcl,
+  type DynsecAclType,
+  type DynsecClientInfo,
+  type DynsecCommand,
+  type DynsecConnectOptions,
+  type DynsecResponse,
+  type DynsecRoleInfo,
+} from './broker/dynsec.js';
+export {
+  MosquittoBrokerAdapter,
+  VERIFIER_TOPIC_PERMISSIONS,
+  aclsFor,
+  deviceRoleName,
+  type MosquittoAdapterOptions,
+} from './broker/mosquitto.js';
+export {
+  mosquittoAvailable,
+  startMosquitto,
+  type MosquittoInstance,
+  type StartMosquittoOptions,
+} from './broker/mosquitto-instance.js';

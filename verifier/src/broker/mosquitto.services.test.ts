@@ -1,0 +1,448 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { deviceIdOf, deviceTopicPermissions, TesseraError, topics } from '@tessera/protocol';
+import mqtt, { type MqttClient } from 'mqtt';
+import { DynsecClient } from './dynsec.js';
+import { deviceRoleName, MosquittoBrokerAdapter } from './mosquitto.js';
+import { type MosquittoInstance, startMosquitto } from './mosquitto-instance.js';
+
+// Against a dedicated Mosquitto 2 with dynamic security, started by this file on a free port (never the system one).
+// Absence of delivery is shown without timing: after the forbidden message the same client sends a permitted one
+// on the same path, and the observer checks that the permitted one arrived and the forbidden one did not (one
+// connection's QoS 1 messages reach a subscriber in order, MQTT 3.1.1 §4.6).
+
+const BOUND_MS = 10_000; // generous upper bound for awaited events; never a pass/fail criterion on speed
+
+let broker: MosquittoInstance;
+let adapter: MosquittoBrokerAdapter;
+let admin: DynsecClient;
+const clients: MqttClient[] = [];
+const received: { topic: string; payload: string; clientId: string | undefined }[] = [];
+
+const newDevice = () => ({
+  deviceId: deviceIdOf('acme', randomBytes(8).toString('hex')),
+  password: randomBytes(32).toString('base64url'),
+});
+
+async function connectDevice(deviceId: string, password: string, clientId = deviceId): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(broker.url, {
+    clientId,
+    username: deviceId,
+    password,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: BOUND_MS,
+  });
+  clients.push(c);
+  return c;
+}
+
+/** CONNECT that must fail: resolves to the CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
+async function refusedConnect(username: string, password: string, clientId: string): Promise<number> {
+  try {
+    const c = await connectDevice(username, password, clientId);
+    await c.endAsync(true);
+  } catch (e) {
+    return (e as { code: number }).code;
+  }
+  assert.fail(`${clientId} was allowed to connect`);
+}
+
+/** SUBACK return codes (0x80 = failure, MQTT 3.1.1 §3.9.3). */
+function subscribeCodes(c: MqttClient, filter: string): Promise<number[]> {
+  return new Promise((resolve) => {
+    c.subscribe(filter, { qos: 1 }, (err, granted) => {
+      // mqtt.js fails the call on any failure code and carries the SUBACK on the error.
+      if (err) resolve((err as { packet?: { granted?: number[] } }).packet?.granted ?? [-1]);
+      else resolve((granted ?? []).map((g) => g.qos));
+    });
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + BOUND_MS;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const seen = (topic: string, payload: string) => received.some((m) => m.topic === topic && m.payload === payload);
+
+/** Publish `forbidden` then `marker` from `c`; resolve once the marker reached the verifier. */
+async function publishThenMarker(c: MqttClient, forbidden: string, marker: string, payload: string) {
+  await c.publishAsync(forbidden, payload, { qos: 1 });
+  await c.publishAsync(marker, payload, { qos: 1 });
+  await waitFor(`${marker} at the verifier`, () => (seen(marker, payload) ? true : undefined));
+}
+
+function closed(c: MqttClient): Promise<number> {
+  return new Promise((resolve) => {
+    if (!c.connected) resolve(performance.now());
+    c.once('close', () => resolve(performance.now()));
+  });
+}
+
+describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () => {
+  before(async () => {
+    broker = await startMosquitto();
+    adapter = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin });
+    await adapter.start();
+    await adapter.subscribe('tessera/v1/devices/#', (topic, payload, clientId) => {
+      received.push({ topic, payload: payload.toString('utf8'), clientId });
+    });
+    admin = await DynsecClient.connect({ url: broker.url, ...broker.admin });
+  });
+
+  after(async () => {
+    for (const c of clients) await c.endAsync(true).catch(() => {});
+    await admin?.close();
+    await adapter?.stop();
+    await broker?.stop();
+  });
+
+  it('sets the broker defaults to deny publish, subscribe and delivery', async () => {
+    const d = await admin.getDefaultACLAccess();
+    assert.deepEqual(
+      { send: d.publishClientSend, receive: d.publishClientReceive, subscribe: d.subscribe },
+      { send: false, receive: false, subscribe: false },
+    );
+  });
+
+  it('an enrolled device connects and may publish its hello and subscribe its challenge, nothing else', async () => {
+    const a = newDevice();
+    const b = newDevice();
+    await adapter.enrol(a);
+    await adapter.enrol(b);
+    const client = await connectDevice(a.deviceId, a.password);
+
+    // Its own handshake topics.
+    assert.deepEqual(await subscribeCodes(client, topics.handshake(a.deviceId, 'challenge')), [1]);
+    assert.deepEqual(await subscribeCodes(client, topics.handshake(a.deviceId, 'result')), [1]);
+    const challenge = new Promise<string>((resolve) =>
+      client.on('message', (t, p) => {
+        if (t === topics.handshake(a.deviceId, 'challenge')) resolve(p.toString());
+      }),
+    );
+    await adapter.publish(topics.handshake(b.deviceId, 'challenge'), 'for-b');
+    await adapter.publish(topics.handshake(a.deviceId, 'challenge'), 'for-a');
+    assert.equal(await challenge, 'for-a');
+
+    const p = randomBytes(4).toString('hex');
+    await client.publishAsync(topics.handshake(a.deviceId, 'hello'), p, { qos: 1 });
+    const hello = await waitFor('hello', () => received.find((m) => m.payload === p));
+    assert.equal(hello.topic, topics.handshake(a.deviceId, 'hello'));
+    assert.equal(hello.clientId, a.deviceId, 'the broker pins who may publish a hello, so the adapter names it');
+
+    // Another device's topics, its own non-handshake topics, and the broker's topics are refused.
+    for (const f of [
+      topics.handshake(b.deviceId, 'challenge'),
+      'tessera/v1/devices/+/handshake/challenge',
+      topics.command(a.deviceId, 'reboot'),
+      '#',
+      '$CONTROL/dynamic-security/v1/response',
+    ]) {
+      assert.deepEqual(await subscribeCodes(client, f), [0x80], `subscribe ${f}`);
+    }
+    const marker = topics.handshake(a.deviceId, 'hello');
+    for (const t of [
+      topics.handshake(b.deviceId, 'hello'),
+      topics.handshake(b.deviceId, 'response'),
+      topics.telemetry(a.deviceId, 'power'),
+      topics.status(a.deviceId),
+      topics.handshake(a.deviceId, 'challenge'),
+    ]) {
+      const payload = randomBytes(4).toString('hex');
+      await publishThenMarker(client, t, marker, payload);
+      assert.equal(seen(t, payload), false, `publish to ${t} was delivered`);
+    }
+    // A forged control command from a device is dropped too: the device still exists afterwards.
+    await client.publishAsync(
+      '$CONTROL/dynamic-security/v1',
+      JSON.stringify({ commands: [{ command: 'deleteClient', username: b.deviceId }] }),
+      { qos: 1 },
+    );
+    await publishThenMarker(client, topics.handshake(b.deviceId, 'hello'), marker, 'after-forgery');
+    assert.equal((await admin.getClient(b.deviceId)).username, b.deviceId);
+  });
+
+  it('refuses a wrong password, an unenrolled device and enrolled credentials under another client id', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const stranger = newDevice();
+    // MQTT 3.1.1 §3.2.2.3: 4 bad user name or password, 5 not authorized (Mosquitto 2 answers 5).
+    assert.ok([4, 5].includes(await refusedConnect(a.deviceId, `${a.password}x`, a.deviceId)));
+    assert.ok([4, 5].includes(await refusedConnect(stranger.deviceId, stranger.password, stranger.deviceId)));
+    const other = newDevice().deviceId;
+    assert.ok([4, 5].includes(await refusedConnect(a.deviceId, a.password, other)), 'client id is pinned');
+    // The right credentials still work.
+    const ok = await connectDevice(a.deviceId, a.password);
+    assert.equal(ok.connected, true);
+  });
+
+  it('enrol is idempotent: enrolling a connected device again keeps its session', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const client = await connectDevice(a.deviceId, a.password);
+    let dropped = false;
+    client.on('close', () => {
+      dropped = true;
+    });
+    await adapter.enrol(a);
+    await adapter.enrol(a);
+    const p = randomBytes(4).toString('hex');
+    await client.publishAsync(topics.handshake(a.deviceId, 'hello'), p, { qos: 1 });
+    await waitFor('hello after re-enrol', () => (seen(topics.handshake(a.deviceId, 'hello'), p) ? true : undefined));
+    assert.equal(dropped, false);
+  });
+
+  it('grant widens the device to exactly the granted topics, live', async () => {
+    const a = newDevice();
+    const b = newDevice();
+    await adapter.enrol(a);
+    await adapter.enrol(b);
+    const client = await connectDevice(a.deviceId, a.password);
+    const marker = topics.handshake(a.deviceId, 'hello');
+    const telemetry = topics.telemetry(a.deviceId, 'power');
+
+    const before = randomBytes(4).toString('hex');
+    await publishThenMarker(client, telemetry, marker, before);
+    assert.equal(seen(telemetry, before), false, 'telemetry before the grant');
+
+    const own = deviceTopicPermissions(a.deviceId);
+    const extra = topics.command(b.deviceId, 'set-limit');
+    await adapter.grant({
+      deviceId: a.deviceId,
+      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+      permissions: { publish: [...own.publish, extra], subscribe: own.subscribe },
+      expiresAt: Date.now() + 60_000,
+    });
+
+    // Now allowed, on the same connection: own telemetry, the one extra topic, own commands subtree.
+    const after1 = randomBytes(4).toString('hex');
+    await publishThenMarker(client, telemetry, marker, after1);
+    assert.equal(seen(telemetry, after1), true, 'telemetry after the grant');
+    await publishThenMarker(client, extra, marker, after1);
+    assert.equal(seen(extra, after1), true, 'the granted extra topic');
+    assert.deepEqual(await subscribeCodes(client, `${topics.command(a.deviceId, 'x').replace(/x$/, '#')}`), [1]);
+    const cmd = new Promise<string>((resolve) =>
+      client.on('message', (t, p) => {
+        if (t.startsWith(topics.command(a.deviceId, 'x').replace(/x$/, ''))) resolve(`${t} ${p}`);
+      }),
+    );
+    await adapter.publish(topics.command(a.deviceId, 'reboot'), 'now');
+    assert.equal(await cmd, `${topics.command(a.deviceId, 'reboot')} now`);
+
+    // Still refused: the topics next to the granted ones.
+    const still = randomBytes(4).toString('hex');
+    for (const t of [
+      topics.command(b.deviceId, 'other'),
+      topics.telemetry(b.deviceId, 'power'),
+      topics.command(a.deviceId, 'self'),
+    ]) {
+      await publishThenMarker(client, t, marker, still);
+      assert.equal(seen(t, still), false, `publish to ${t} after the grant`);
+    }
+    assert.deepEqual(await subscribeCodes(client, topics.command(b.deviceId, 'set-limit')), [0x80]);
+    assert.deepEqual(await subscribeCodes(client, 'tessera/v1/devices/+/commands/#'), [0x80]);
+  });
+
+  it('a grant ends at expiresAt: the role is back to the handshake topics', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const client = await connectDevice(a.deviceId, a.password);
+    await adapter.grant({
+      deviceId: a.deviceId,
+      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+      permissions: deviceTopicPermissions(a.deviceId),
+      expiresAt: Date.now() + 300,
+    });
+    const telemetry = topics.telemetry(a.deviceId, 'power');
+    const marker = topics.handshake(a.deviceId, 'hello');
+    // Wait for the event (the role changing back), not for a duration.
+    await waitFor('the grant to expire', async () => {
+      const role = await admin.getRole(deviceRoleName(a.deviceId));
+      return role.acls.some((x) => x.topic === telemetry.replace(/power$/, '#')) ? undefined : true;
+    });
+    const p = randomBytes(4).toString('hex');
+    await publishThenMarker(client, telemetry, marker, p);
+    assert.equal(seen(telemetry, p), false);
+  });
+
+  it('revoke (suspend) drops a live session at once and refuses reconnects; enrol again lets it back in', async (t) => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    await adapter.grant({
+      deviceId: a.deviceId,
+      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+      permissions: deviceTopicPermissions(a.deviceId),
+      expiresAt: Date.now() + 60_000,
+    });
+    const client = await connectDevice(a.deviceId, a.password);
+    const gone = closed(client);
+    const t0 = performance.now();
+    await adapter.revoke(a.deviceId, { permanent: false, reason: 'operator suspended the device' });
+    const t1 = await Promise.race([
+      gone,
+      new Promise<number>((_, reject) => setTimeout(() => reject(new Error('session not dropped')), BOUND_MS)),
+    ]);
+    t.diagnostic(
+      `mosquitto revoke(suspend) → session closed: ${(t1 - t0).toFixed(1)} ms (including the dynsec round trip)`,
+    );
+    assert.equal(client.connected, false);
+    assert.ok([4, 5].includes(await refusedConnect(a.deviceId, a.password, a.deviceId)), 'suspended device refused');
+    assert.equal((await admin.getClient(a.deviceId)).disabled, true);
+
+    // Resume: enrol again; it may connect, and it is back to the handshake topics (the old grant is gone).
+    await adapter.enrol(a);
+    const back = await connectDevice(a.deviceId, a.password);
+    const telemetry = topics.telemetry(a.deviceId, 'power');
+    const p = randomBytes(4).toString('hex');
+    await publishThenMarker(back, telemetry, topics.handshake(a.deviceId, 'hello'), p);
+    assert.equal(seen(telemetry, p), false, 'a resumed device must handshake again before it gets its topics');
+  });
+
+  it('revoke (permanent) drops the session and deletes the client and its role', async (t) => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const client = await connectDevice(a.deviceId, a.password);
+    const gone = closed(client);
+    const t0 = performance.now();
+    await adapter.revoke(a.deviceId, { permanent: true, reason: 'decommissioned' });
+    const t1 = await Promise.race([
+      gone,
+      new Promise<number>((_, reject) => setTimeout(() => reject(new Error('session not dropped')), BOUND_MS)),
+    ]);
+    t.diagnostic(`mosquitto revoke(permanent) → session closed: ${(t1 - t0).toFixed(1)} ms`);
+    assert.ok([4, 5].includes(await refusedConnect(a.deviceId, a.password, a.deviceId)));
+    const [c, r] = await admin.execute([
+      { command: 'getClient', username: a.deviceId },
+      { command: 'getRole', rolename: deviceRoleName(a.deviceId) },
+    ]);
+    assert.equal(c?.error, 'Client not found');
+    assert.equal(r?.error, 'Role not found');
+    // Revoking again, or revoking an unknown device, is a no-op, not an error.
+    await adapter.revoke(a.deviceId, { permanent: true, reason: 'again' });
+    await adapter.revoke(newDevice().deviceId, { permanent: false, reason: 'unknown' });
+  });
+
+  it('grant for a device that is not enrolled fails with ERR_DEVICE_UNKNOWN', async () => {
+    const a = newDevice();
+    await assert.rejects(
+      adapter.grant({
+        deviceId: a.deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+      }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_DEVICE_UNKNOWN',
+    );
+  });
+
+  it('the verifier may not publish a device hello (so a hello names its device)', async () => {
+    const a = newDevice();
+    await assert.rejects(
+      adapter.publish(topics.handshake(a.deviceId, 'hello'), 'forged'),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_TOPIC_FORBIDDEN',
+    );
+  });
+});
+
+describe('DynsecClient', () => {
+  let broker2: MosquittoInstance;
+  before(async () => {
+    broker2 = await startMosquitto();
+  });
+  after(async () => {
+    await broker2?.stop();
+  });
+
+  it('returns coded errors with the broker message for refused commands', async () => {
+    const c = await DynsecClient.connect({ url: broker2.url, ...broker2.admin });
+    try {
+      await assert.rejects(c.getClient('nobody'), (e: unknown) => {
+        assert.ok(e instanceof TesseraError);
+        assert.equal(e.code, 'ERR_BROKER_CONTROL_FAILED');
+        assert.deepEqual(e.details, { command: 'getClient', error: 'Client not found' });
+        return true;
+      });
+      await c.createRole({ rolename: 'r', acls: [{ acltype: 'publishClientSend', topic: 'a/b', allow: true }] });
+      await c.addRoleACL('r', { acltype: 'subscribeLiteral', topic: 'a/c', allow: true });
+      await c.removeRoleACL('r', { acltype: 'publishClientSend', topic: 'a/b' });
+      assert.deepEqual(
+        (await c.getRole('r')).acls.map((a) => `${a.acltype} ${a.topic}`),
+        ['subscribeLiteral a/c'],
+      );
+      await c.createClient({ username: 'u', password: 'p', clientid: 'u' });
+      await c.addClientRole('u', 'r');
+      assert.deepEqual((await c.getClient('u')).roles, [{ rolename: 'r' }]);
+      await c.removeClientRole('u', 'r');
+      assert.deepEqual((await c.getClient('u')).roles, []);
+      assert.ok((await c.listClients()).some((x) => x.username === 'u'));
+      await c.disableClient('u');
+      assert.equal((await c.getClient('u')).disabled, true);
+      await c.enableClient('u');
+      assert.notEqual((await c.getClient('u')).disabled, true);
+      // One message, answers in order, each with its own outcome.
+      const rs = await c.execute([
+        { command: 'createClient', username: 'u', password: 'p' },
+        { command: 'deleteClient', username: 'u' },
+        { command: 'deleteRole', rolename: 'r' },
+      ]);
+      assert.deepEqual(
+        rs.map((r) => r.error),
+        ['Client already exists', undefined, undefined],
+      );
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('correlates answers between admin connections sharing the broker', async () => {
+    const one = await DynsecClient.connect({ url: broker2.url, ...broker2.admin });
+    const two = await DynsecClient.connect({ url: broker2.url, ...broker2.admin });
+    try {
+      const names = Array.from({ length: 20 }, (_, i) => `c${i}`);
+      await Promise.all(names.map((n, i) => (i % 2 ? one : two).createClient({ username: n, textname: n })));
+      const got = await Promise.all(names.map((n, i) => (i % 2 ? two : one).getClient(n)));
+      assert.deepEqual(
+        got.map((g) => g.username),
+        names,
+      );
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it('times out with ERR_BROKER_CONTROL_TIMEOUT when the broker stops answering', async () => {
+    const c = await DynsecClient.connect({ url: broker2.url, ...broker2.admin, timeoutMs: 300 });
+    process.kill(broker2.pid, 'SIGSTOP');
+    try {
+      await assert.rejects(
+        c.listClients(),
+        (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_CONTROL_TIMEOUT',
+      );
+    } finally {
+      process.kill(broker2.pid, 'SIGCONT');
+      await c.close();
+    }
+  });
+
+  it('refuses a login that may not use the control API', async () => {
+    const c = await DynsecClient.connect({ url: broker2.url, ...broker2.admin });
+    await c.createClient({ username: 'plain', password: 'pw' });
+    await c.close();
+    await assert.rejects(
+      DynsecClient.connect({ url: broker2.url, username: 'plain', password: 'pw' }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_CONTROL_FAILED',
+    );
+    await assert.rejects(
+      DynsecClient.connect({ url: broker2.url, username: 'plain', password: 'wrong', connectTimeoutMs: 2_000 }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_UNREACHABLE',
+    );
+  });
+});

@@ -1,0 +1,473 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  DEVICE_ID_PATTERN,
+  deviceIdFromTopic,
+  handshakeTopicPermissions,
+  TesseraError,
+  TOPIC_ROOT,
+  type TopicPermissions,
+  topicMatches,
+} from '@tessera/protocol';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { BrokerAdapter, DeviceBrokerCredentials, DeviceSessionGrant, InboundHandler } from './adapter.js';
+import { type DynsecAcl, DynsecClient, type DynsecCommand, DYNSEC_ERRORS, type DynsecResponse } from './dynsec.js';
+
+/**
+ * The Mosquitto 2 broker adapter (DESIGN §3, §6): devices connect to an external Mosquitto with the
+ * dynamic-security plugin, and this adapter manages them through `$CONTROL/dynamic-security/v1`.
+ *
+ * - Deny by default: at start the broker-wide default ACL access is set to deny publish, subscribe and delivery
+ *   (unsubscribe stays allowed: it can only remove what was granted).
+ * - One dynsec client per device: username = client id = device id (the client id is pinned, so the credentials
+ *   cannot be used under another id), password = the derived broker password.
+ * - One role per device with literal topics (Mosquitto 2.0.11 does not substitute %u/%c in ACL topics): the
+ *   handshake topics after `enrol`, the granted permissions after `grant`, back to the handshake topics when the grant
+ *   expires. A role change applies to live sessions at once.
+ * - `revoke`: `disableClient` (suspend; the broker drops the live session within milliseconds and refuses CONNECT)
+ *   or `deleteClient` + `deleteRole` (permanent). `enrol` after a suspension re-enables the client.
+ * - The verifier's own traffic goes through a privileged dynsec client (role `tessera-verifier`) over MQTT 5.
+ *
+ * @example
+ * const adapter = new MosquittoBrokerAdapter({ url: 'mqtt://broker:1883', admin: { username: 'admin', password } });
+ * await adapter.start();
+ * await adapter.enrol({ deviceId, password: brokerPassword });
+ */
+
+export interface MosquittoAdapterOptions {
+  /** mqtt:// URL devices connect to; the adapter's own connections use it too. */
+  url: string;
+  /** A dynsec admin (created with `mosquitto_ctrl dynsec init`). */
+  admin: { username: string; password: string };
+  /**
+   * The verifier's own MQTT login. Default: a fresh client `tessera-verifier-<random>` with a random password,
+   * created at start and deleted at stop (so replicas never share or reset each other's password).
+   */
+  verifier?: { username: string; password: string };
+  /** What the verifier's client may do; default VERIFIER_TOPIC_PERMISSIONS. */
+  verifierPermissions?: TopicPermissions;
+  /** Per dynsec command; default 5 s. */
+  controlTimeoutMs?: number;
+}
+
+const DEVICES = `${TOPIC_ROOT}/devices`;
+
+/**
+ * The verifier observes the whole device tree (hello and response above all) and publishes what the verifier sends
+ * to devices: handshake challenges and results, session notices, commands.
+ */
+export const VERIFIER_TOPIC_PERMISSIONS: TopicPermissions = {
+  publish: [
+    `${DEVICES}/+/handshake/challenge`,
+    `${DEVICES}/+/handshake/result`,
+    `${DEVICES}/+/session`,
+    `${DEVICES}/+/commands/#`,
+  ],
+  subscribe: [`${DEVICES}/#`],
+};
+
+export const VERIFIER_ROLE = 'tessera-verifier';
+/** The dynsec role of one device. */
+export const deviceRoleName = (deviceId: string) => `tessera-device-${deviceId}`;
+
+/**
+ * ACLs for a set of permissions. Publish filters become `publishClientSend`; subscribe filters become
+ * `subscribeLiteral` (the exact filter), `subscribePattern` (narrower filters inside it, e.g. one command under
+ * `commands/#`) and `publishClientReceive` (delivery is denied by default too, so narrowing a role also stops
+ * delivery on subscriptions made before).
+ */
+export function aclsFor(permissions: TopicPermissions): DynsecAcl[] {
+  const acls: DynsecAcl[] = [];
+  const seen = new Set<string>();
+  const add = (acltype: DynsecAcl['acltype'], topic: string) => {
+    const key = `${acltype} ${topic}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    acls.push({ acltype, topic, allow: true });
+  };
+  for (const t of permissions.publish) add('publishClientSend', checkFilter(t));
+  for (const t of permissions.subscribe) {
+    add('subscribeLiteral', checkFilter(t));
+    add('subscribePattern', t);
+    add('publishClientReceive', t);
+  }
+  return acls;
+}
+
+// MQTT 3.1.1 §4.7.1: '#' only as the whole last level, '+' only as a whole level; '$' topics are the broker's.
+function checkFilter(filter: string): string {
+  const levels = filter.split('/');
+  const ok =
+    filter.length > 0 &&
+    !filter.startsWith('$') &&
+    !filter.includes('\u0000') &&
+    levels.every(
+      (l, i) => (l === '#' && i === levels.length - 1) || l === '+' || (!l.includes('#') && !l.includes('+')),
+    );
+  if (!ok) throw new TesseraError('ERR_VALIDATION', `'${filter.slice(0, 80)}' is not a valid topic filter for a grant`);
+  return filter;
+}
+
+const union = (a: TopicPermissions, b: TopicPermissions): TopicPermissions => ({
+  publish: [...new Set([...a.publish, ...b.publish])],
+  subscribe: [...new Set([...a.subscribe, ...b.subscribe])],
+});
+const digest = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function checkDeviceId(deviceId: string): void {
+  if (!DEVICE_ID_PATTERN.test(deviceId))
+    throw new TesseraError('ERR_VALIDATION', `'${deviceId.slice(0, 80)}' is not a device id`);
+}
+
+function handshakeStepOf(topic: string): string | undefined {
+  const parts = topic.split('/');
+  return parts.length === 6 && parts[4] === 'handshake' ? parts[5] : undefined;
+}
+
+interface Subscription {
+  id: number;
+  handlers: InboundHandler[];
+}
+
+export class MosquittoBrokerAdapter implements BrokerAdapter {
+  readonly kind = 'mosquitto' as const;
+  readonly url: string;
+
+  private dynsec: DynsecClient | undefined;
+  private client: MqttClient | undefined;
+  private verifierLogin: { username: string; password: string; ephemeral: boolean } | undefined;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private nextSubscriptionId = 1;
+  private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
+  /** sha256 of the password this adapter last set per device (to notice a changed password without kicking). */
+  private readonly passwords = new Map<string, string>();
+
+  constructor(private readonly options: MosquittoAdapterOptions) {
+    this.url = options.url;
+  }
+
+  async start(): Promise<void> {
+    if (this.dynsec) return;
+    const dynsec = await DynsecClient.connect({
+      url: this.url,
+      username: this.options.admin.username,
+      password: this.options.admin.password,
+      ...(this.options.controlTimeoutMs === undefined ? {} : { timeoutMs: this.options.controlTimeoutMs }),
+    });
+    try {
+      await dynsec.setDefaultACLAccess([
+        { acltype: 'publishClientSend', allow: false },
+        { acltype: 'publishClientReceive', allow: false },
+        { acltype: 'subscribe', allow: false },
+        { acltype: 'unsubscribe', allow: true },
+      ]);
+      const verifierAcls = aclsFor(this.options.verifierPermissions ?? VERIFIER_TOPIC_PERMISSIONS);
+      await dynsec.batch(
+        [
+          { command: 'createRole', rolename: VERIFIER_ROLE, acls: verifierAcls },
+          { command: 'modifyRole', rolename: VERIFIER_ROLE, acls: verifierAcls },
+        ],
+        [DYNSEC_ERRORS.roleExists],
+      );
+      const login = this.options.verifier
+        ? { ...this.options.verifier, ephemeral: false }
+        : {
+            username: `tessera-verifier-${randomBytes(8).toString('hex')}`,
+            password: randomBytes(24).toString('base64url'),
+            ephemeral: true,
+          };
+      const [created] = await dynsec.batch(
+        [
+          {
+            command: 'createClient',
+            username: login.username,
+            password: login.password,
+            textname: 'Tessera verifier',
+            roles: [{ rolename: VERIFIER_ROLE }],
+          },
+        ],
+        [DYNSEC_ERRORS.clientExists],
+      );
+      if (created?.error) {
+        // An operator-provisioned verifier login: make sure it holds the role, without resetting its password.
+        const info = await dynsec.getClient(login.username);
+        if (!info.roles.some((r) => r.rolename === VERIFIER_ROLE))
+          await dynsec.addClientRole(login.username, VERIFIER_ROLE);
+        if (info.disabled) await dynsec.enableClient(login.username);
+      }
+      this.verifierLogin = login;
+      this.dynsec = dynsec;
+      this.client = await this.connectVerifier(login);
+    } catch (e) {
+      this.dynsec = undefined;
+      await dynsec.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.expiryTimers.values()) clearTimeout(t);
+    this.expiryTimers.clear();
+    const client = this.client;
+    const dynsec = this.dynsec;
+    this.client = undefined;
+    this.dynsec = undefined;
+    this.subscriptions.clear();
+    if (client) await client.endAsync().catch(() => {});
+    if (dynsec) {
+      if (this.verifierLogin?.ephemeral)
+        await dynsec
+          .batch([{ command: 'deleteClient', username: this.verifierLogin.username }], [DYNSEC_ERRORS.clientNotFound])
+          .catch(() => {});
+      await dynsec.close();
+    }
+  }
+
+  /**
+   * Create the device's client and role (handshake topics only), or re-enable it after a suspension (back to the
+   * handshake topics, password set again). For a device that is enrolled and enabled nothing changes, so a live
+   * session and its grant survive; a password different from the one this adapter set is applied (which makes
+   * Mosquitto drop the session, as it should for changed credentials).
+   */
+  async enrol(credentials: DeviceBrokerCredentials): Promise<void> {
+    const { deviceId, password } = credentials;
+    checkDeviceId(deviceId);
+    const dynsec = this.control();
+    const role = deviceRoleName(deviceId);
+    const handshakeAcls = aclsFor(handshakeTopicPermissions(deviceId));
+    const resetRole: DynsecCommand[] = [
+      { command: 'createRole', rolename: role, acls: handshakeAcls },
+      { command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' },
+    ];
+    const [found] = await dynsec.execute([{ command: 'getClient', username: deviceId }]);
+    if (found?.error === DYNSEC_ERRORS.clientNotFound) {
+      this.clearExpiry(deviceId);
+      await dynsec.batch(
+        [
+          ...resetRole,
+          {
+            command: 'createClient',
+            username: deviceId,
+            clientid: deviceId,
+            password,
+            textname: 'Tessera device',
+            roles: [{ rolename: role }],
+          },
+        ],
+        [DYNSEC_ERRORS.roleExists],
+      );
+      this.passwords.set(deviceId, digest(password));
+      return;
+    }
+    if (!found || found.error) throw refusedResponse(found);
+    const info = (found.data as { client: { disabled?: boolean; clientid?: string; roles?: { rolename: string }[] } })
+      .client;
+    const commands: DynsecCommand[] = [];
+    const hasRole = (info.roles ?? []).some((r) => r.rolename === role);
+    if (info.disabled) {
+      this.clearExpiry(deviceId);
+      commands.push(...resetRole);
+    } else if (!hasRole) {
+      commands.push(resetRole[0]!);
+    }
+    if (!hasRole) commands.push({ command: 'addClientRole', username: deviceId, rolename: role });
+    if (info.clientid !== deviceId) commands.push({ command: 'setClientId', username: deviceId, clientid: deviceId });
+    const known = this.passwords.get(deviceId);
+    if (info.disabled || (known !== undefined && known !== digest(password)))
+      commands.push({ command: 'setClientPassword', username: deviceId, password });
+    if (info.disabled) commands.push({ command: 'enableClient', username: deviceId });
+    await dynsec.batch(commands, [DYNSEC_ERRORS.roleExists]);
+    if (info.disabled || known !== undefined) this.passwords.set(deviceId, digest(password));
+  }
+
+  /**
+   * Replace the device role's ACLs with the granted permissions (plus its handshake topics, so it can refresh) until
+   * `expiresAt`; then the role goes back to the handshake topics unless a later grant extended it. The expiry is kept
+   * in the role's description, so a replica's timer never cuts short another replica's refresh.
+   */
+  async grant(grant: DeviceSessionGrant): Promise<void> {
+    checkDeviceId(grant.deviceId);
+    const dynsec = this.control();
+    const acls = aclsFor(union(handshakeTopicPermissions(grant.deviceId), grant.permissions));
+    const [r] = await dynsec.execute([
+      {
+        command: 'modifyRole',
+        rolename: deviceRoleName(grant.deviceId),
+        acls,
+        textdescription: JSON.stringify({ did: grant.did, expiresAt: grant.expiresAt }),
+      },
+    ]);
+    if (r?.error === DYNSEC_ERRORS.roleDoesNotExist)
+      throw new TesseraError('ERR_DEVICE_UNKNOWN', 'the device is not enrolled on the broker', {
+        details: { deviceId: grant.deviceId },
+      });
+    if (!r || r.error) throw refusedResponse(r);
+    this.scheduleExpiry(grant.deviceId, grant.expiresAt);
+  }
+
+  async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
+    checkDeviceId(deviceId);
+    const dynsec = this.control();
+    this.clearExpiry(deviceId);
+    const role = deviceRoleName(deviceId);
+    // One message: the plugin applies both commands before it handles any client traffic.
+    const commands: DynsecCommand[] = options.permanent
+      ? [
+          { command: 'deleteClient', username: deviceId },
+          { command: 'deleteRole', rolename: role },
+        ]
+      : [
+          { command: 'disableClient', username: deviceId },
+          {
+            command: 'modifyRole',
+            rolename: role,
+            acls: aclsFor(handshakeTopicPermissions(deviceId)),
+            textdescription: JSON.stringify({ revoked: options.reason.slice(0, 200) }),
+          },
+        ];
+    await dynsec.batch(commands, [
+      DYNSEC_ERRORS.clientNotFound,
+      DYNSEC_ERRORS.roleNotFound,
+      DYNSEC_ERRORS.roleDoesNotExist,
+    ]);
+    if (options.permanent) this.passwords.delete(deviceId);
+  }
+
+  /**
+   * Receive what is published on `filter` (within the verifier's permissions; otherwise ERR_TOPIC_FORBIDDEN).
+   * MQTT does not tell a subscriber who published; the handler gets the device id as `clientId` for handshake
+   * hello and response messages, because the broker lets only the client pinned to that id publish there.
+   */
+  async subscribe(filter: string, handler: InboundHandler): Promise<void> {
+    const client = this.mqtt();
+    const existing = this.subscriptions.get(filter);
+    if (existing) {
+      existing.handlers.push(handler);
+      return;
+    }
+    const id = this.nextSubscriptionId++;
+    const sub: Subscription = { id, handlers: [handler] };
+    this.subscriptions.set(filter, sub);
+    try {
+      const granted = await client.subscribeAsync(filter, { qos: 1, properties: { subscriptionIdentifier: id } });
+      if (granted.some((g) => g.qos > 2)) throw Object.assign(new Error('refused'), { code: granted[0]?.qos });
+    } catch (cause) {
+      this.subscriptions.delete(filter);
+      throw new TesseraError('ERR_TOPIC_FORBIDDEN', `the broker refused the verifier's subscription to ${filter}`, {
+        cause,
+      });
+    }
+  }
+
+  async publish(topic: string, payload: string | Buffer): Promise<void> {
+    const client = this.mqtt();
+    const options: IClientPublishOptions = { qos: 1 };
+    try {
+      await client.publishAsync(topic, payload, options);
+    } catch (cause) {
+      const code = (cause as { code?: unknown }).code;
+      // MQTT 5 §3.4.2.1: PUBACK 0x87 Not authorized.
+      if (code === 0x87)
+        throw new TesseraError('ERR_TOPIC_FORBIDDEN', `the broker refused the verifier's publish to ${topic}`, {
+          cause,
+        });
+      throw new TesseraError('ERR_BROKER_UNREACHABLE', `publish to ${topic} failed`, { cause });
+    }
+  }
+
+  // ---- internals
+
+  private control(): DynsecClient {
+    if (!this.dynsec) throw new TesseraError('ERR_UNAVAILABLE', 'the Mosquitto adapter is not started');
+    return this.dynsec;
+  }
+  private mqtt(): MqttClient {
+    if (!this.client) throw new TesseraError('ERR_UNAVAILABLE', 'the Mosquitto adapter is not started');
+    return this.client;
+  }
+
+  private async connectVerifier(login: { username: string; password: string }): Promise<MqttClient> {
+    let client: MqttClient;
+    try {
+      client = await mqtt.connectAsync(
+        this.url,
+        {
+          protocolVersion: 5,
+          username: login.username,
+          password: login.password,
+          clientId: `${login.username}-${randomBytes(4).toString('hex')}`,
+          clean: true,
+          reconnectPeriod: 1_000,
+          connectTimeout: 5_000,
+        },
+        false,
+      );
+    } catch (cause) {
+      throw new TesseraError('ERR_BROKER_UNREACHABLE', `the verifier cannot connect to ${this.url}`, { cause });
+    }
+    client.on('message', (topic, payload, packet) => {
+      const ids = packet.properties?.subscriptionIdentifier;
+      const idList = ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids];
+      const step = handshakeStepOf(topic);
+      const clientId = step === 'hello' || step === 'response' ? deviceIdFromTopic(topic) : undefined;
+      for (const [filter, sub] of this.subscriptions) {
+        const matches = idList ? idList.includes(sub.id) : topicMatches(filter, topic);
+        if (!matches) continue;
+        for (const h of sub.handlers) {
+          try {
+            h(topic, payload, clientId);
+          } catch {
+            // A handler's fault must not stop delivery to the others; handlers normalise their own errors.
+          }
+        }
+      }
+    });
+    return client;
+  }
+
+  private scheduleExpiry(deviceId: string, expiresAt: number): void {
+    this.clearExpiry(deviceId);
+    // setTimeout holds at most 2^31-1 ms; a longer grant is re-checked then.
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
+    const timer = setTimeout(() => {
+      this.expiryTimers.delete(deviceId);
+      this.expire(deviceId).catch(() => {
+        // The broker is unreachable: the next grant, enrol or revoke sets the role again.
+      });
+    }, delay);
+    timer.unref();
+    this.expiryTimers.set(deviceId, timer);
+  }
+
+  private clearExpiry(deviceId: string): void {
+    const t = this.expiryTimers.get(deviceId);
+    if (t) clearTimeout(t);
+    this.expiryTimers.delete(deviceId);
+  }
+
+  /** Back to the handshake topics, unless the role's recorded expiry moved on (a refresh, maybe by a replica). */
+  private async expire(deviceId: string): Promise<void> {
+    const dynsec = this.dynsec;
+    if (!dynsec) return;
+    const role = await dynsec.getRole(deviceRoleName(deviceId));
+    let expiresAt: unknown;
+    try {
+      expiresAt = (JSON.parse(role.textdescription ?? '{}') as { expiresAt?: unknown }).expiresAt;
+    } catch {}
+    if (typeof expiresAt !== 'number') return;
+    if (expiresAt > Date.now()) {
+      this.scheduleExpiry(deviceId, expiresAt);
+      return;
+    }
+    await dynsec.modifyRole({
+      rolename: deviceRoleName(deviceId),
+      acls: aclsFor(handshakeTopicPermissions(deviceId)),
+      textdescription: '',
+    });
+  }
+}
+
+function refusedResponse(r: DynsecResponse | undefined): TesseraError {
+  return new TesseraError('ERR_BROKER_CONTROL_FAILED', `dynsec ${r?.command ?? 'command'} refused: ${r?.error}`, {
+    details: { command: r?.command, error: r?.error },
+  });
+}
