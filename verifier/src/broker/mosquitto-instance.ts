@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TesseraError } from '@tessera/protocol';
+import { MosquittoBrokerAdapter } from './mosquitto.js';
 
 /**
  * Start and stop a dedicated Mosquitto 2 with the dynamic-security plugin, for tests and local operations: its own
@@ -149,6 +150,32 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
   throw lastError instanceof TesseraError
     ? lastError
     : new TesseraError('ERR_BROKER_START_FAILED', 'Mosquitto did not start', { cause: lastError });
+}
+
+/** A MosquittoBrokerAdapter that owns a dedicated instance: stopping the adapter stops the broker too. */
+export class DedicatedMosquittoAdapter extends MosquittoBrokerAdapter {
+  constructor(readonly instance: MosquittoInstance) {
+    super({ url: instance.url, admin: instance.admin });
+  }
+
+  override async stop(): Promise<void> {
+    try {
+      await super.stop();
+    } finally {
+      await this.instance.stop();
+    }
+  }
+}
+
+/**
+ * Start a dedicated Mosquitto and return an adapter for it (not yet started), e.g. as a conformance-suite factory.
+ *
+ * @example handshakeConformanceSuite('mosquitto', () => startDedicatedMosquittoAdapter());
+ */
+export async function startDedicatedMosquittoAdapter(
+  options: StartMosquittoOptions = {},
+): Promise<DedicatedMosquittoAdapter> {
+  return new DedicatedMosquittoAdapter(await startMosquitto(options));
 }
 
 function freePort(): Promise<number> {
