@@ -20,6 +20,7 @@ import {
 } from '@tessera/contracts';
 import { CREDENTIAL_TYPE_NAMES, type CredentialType, decodeStatusList, type StatusPurpose } from '@tessera/protocol';
 import { SecretBox } from '@veramo/kms-local';
+import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { verifyCredential } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
 import { type JsonRpcProvider, Wallet } from 'ethers';
@@ -108,7 +109,9 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       const db = await backend.freshDatabase(dataDir);
       const slot = { ds: undefined as unknown as DataSource };
       open.push(slot);
-      const start = async (extra: { secretBoxKey?: string; withOutbox?: boolean; issuerPrivateKey?: string } = {}) => {
+      const start = async (
+        extra: { secretBoxKey?: string; withOutbox?: boolean; issuerPrivateKey?: string; now?: () => Date } = {},
+      ) => {
         slot.ds = await openIssuerDatabase(db);
         const outbox = extra.withOutbox
           ? new Outbox({
@@ -131,6 +134,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
             registryAddress: addresses.EthereumDIDRegistry,
             ...(outbox ? { outbox, anchorAddress: addresses.TesseraAnchor } : {}),
             ...(extra.issuerPrivateKey ? { issuerPrivateKey: extra.issuerPrivateKey } : {}),
+            ...(extra.now ? { now: extra.now } : {}),
           },
         );
         return { issuer, ds: slot.ds };
@@ -495,6 +499,64 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       await assert.rejects(
         env.start({ issuerPrivateKey: Wallet.createRandom().privateKey }),
         (e: Error & { code?: string }) => e.code === 'ERR_CONFIG_INVALID',
+      );
+      await env.stop();
+    });
+
+    it('delivers a credential through a one-time offer only to its subject, once, before expiry', async () => {
+      const env = await setup();
+      const clock = { offsetMs: 0 };
+      const { issuer } = await env.start({ now: () => new Date(Date.now() + clock.offsetMs) });
+      const holder = Wallet.createRandom();
+      const holderDid = `did:ethr:0x7a69:${holder.address.toLowerCase()}`;
+      const vc = await issuer.issue({
+        type: 'EnergyProsumerCredential',
+        subject: holderDid,
+        claims: SAMPLE_CLAIMS.EnergyProsumerCredential,
+      });
+      assert.ok(vc.ok);
+      const offer = await issuer.offer(vc.value.id, { actor: 'did:test:admin' });
+      assert.ok(offer.ok);
+      const proof = (key: { privateKey: string }, did: string, nonce: string, aud = 'https://issuer.example') =>
+        createJWT({ aud, nonce }, { issuer: did, signer: ES256KSigner(hexToBytes(key.privateKey)) }, { alg: 'ES256K' });
+
+      const thief = Wallet.createRandom();
+      const stolen = await issuer.redeemOffer(
+        offer.value.code,
+        await proof(thief, `did:ethr:0x7a69:${thief.address.toLowerCase()}`, offer.value.code),
+      );
+      assert.equal(!stolen.ok && stolen.error.code, 'ERR_VC_SUBJECT_MISMATCH', 'only the subject can pick it up');
+      const forged = await issuer.redeemOffer(offer.value.code, await proof(thief, holderDid, offer.value.code));
+      assert.equal(!forged.ok && forged.error.code, 'ERR_JWT_SIGNATURE');
+      const unbound = await issuer.redeemOffer(offer.value.code, await proof(holder, holderDid, 'another-code'));
+      assert.equal(!unbound.ok && unbound.error.code, 'ERR_VP_NONCE');
+      const misdirected = await issuer.redeemOffer(
+        offer.value.code,
+        await proof(holder, holderDid, offer.value.code, 'https://evil.example'),
+      );
+      assert.equal(!misdirected.ok && misdirected.error.code, 'ERR_VP_AUDIENCE');
+
+      const got = await issuer.redeemOffer(offer.value.code, await proof(holder, holderDid, offer.value.code));
+      assert.ok(got.ok, JSON.stringify(!got.ok && got.error));
+      assert.equal(got.value.jwt, vc.value.jwt);
+      const again = await issuer.redeemOffer(offer.value.code, await proof(holder, holderDid, offer.value.code));
+      assert.equal(!again.ok && again.error.code, 'ERR_AUTH_REPLAYED', 'single use');
+      const unknown = await issuer.redeemOffer('x'.repeat(43), await proof(holder, holderDid, 'x'.repeat(43)));
+      assert.equal(!unknown.ok && unknown.error.code, 'ERR_NOT_FOUND');
+
+      const late = await issuer.offer(vc.value.id, { ttlSeconds: 60 });
+      assert.ok(late.ok);
+      clock.offsetMs = 61_000;
+      const expired = await issuer.redeemOffer(late.value.code, await proof(holder, holderDid, late.value.code));
+      assert.equal(!expired.ok && expired.error.code, 'ERR_AUTH_EXPIRED');
+      clock.offsetMs = 0;
+      assert.ok((await issuer.revoke(vc.value.id)).ok);
+      const revoked = await issuer.offer(vc.value.id);
+      assert.equal(!revoked.ok && revoked.error.code, 'ERR_CONFLICT', 'a revoked credential is not offered');
+      const trail = (await issuer.audit({ limit: 1000 })).map((e) => e.what);
+      assert.deepEqual(
+        trail.filter((w) => w.startsWith('credential.offer') || w === 'credential.redeem'),
+        ['credential.offer', 'credential.redeem', 'credential.offer'],
       );
       await env.stop();
     });

@@ -1,4 +1,4 @@
-import { randomInt, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
 import {
@@ -9,6 +9,7 @@ import {
   err,
   ethrDid,
   isCredentialType,
+  MAX_JWT_BYTES,
   ok,
   parseDid,
   type Result,
@@ -19,6 +20,8 @@ import {
   TesseraError,
   validateClaims,
 } from '@tessera/protocol';
+import { verifyJWT } from 'did-jwt';
+import type { Resolvable } from 'did-resolver';
 import { computeAddress, type JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes } from 'ethers';
 import type { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
@@ -37,6 +40,7 @@ import { loadSecretBoxKey } from './keys.js';
 import {
   CredentialEntity,
   type CredentialRow,
+  OfferEntity,
   type CredentialStatus,
   StatusListEntity,
   type StatusListRow,
@@ -117,6 +121,13 @@ export interface StatusChange {
   changed: boolean;
 }
 
+export interface CredentialOffer {
+  /** Shown once; only its hash is stored. */
+  code: string;
+  credentialId: string;
+  expiresAt: string;
+}
+
 export interface StatusListCredential {
   url: string;
   listId: number;
@@ -166,6 +177,16 @@ export interface Issuer {
   suspend(id: string, ctx?: ActionContext): Promise<Result<StatusChange>>;
   resume(id: string, ctx?: ActionContext): Promise<Result<StatusChange>>;
   revoke(id: string, ctx?: ActionContext): Promise<Result<StatusChange>>;
+  /**
+   * A one-time offer of an issued, active credential to its subject (the pre-authorised code of OpenID for VC
+   * Issuance, reduced to what we need): the holder redeems the code with a proof of control of the subject DID.
+   */
+  offer(id: string, ctx?: ActionContext & { ttlSeconds?: number }): Promise<Result<CredentialOffer>>;
+  /**
+   * Redeem an offer: `proof` is a JWT (ES256K) signed by the credential's subject with `aud` = the issuer's public
+   * URL and `nonce` = the code. Single use, also across replicas.
+   */
+  redeemOffer(code: string, proof: string): Promise<Result<IssuedCredential>>;
   /** Ids of the status lists that exist. */
   statusLists(): Promise<number[]>;
   /** The signed status list credential with the current bits (cached until the list changes). */
@@ -198,6 +219,7 @@ const isUniqueViolation = (e: unknown): boolean => {
   return code === '23505' || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code === 'SQLITE_CONSTRAINT_UNIQUE';
 };
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const isoSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
 
 /**
@@ -318,6 +340,7 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
   });
 
   const credentials = () => ds.getRepository(CredentialEntity);
+  const resolver = { resolve: (didUrl: string) => agent.resolveDid({ didUrl }) } as unknown as Resolvable;
   const lists = () => ds.getRepository(StatusListEntity);
 
   /** The list new credentials go to: the newest one below its fill limit, or a new one. */
@@ -482,6 +505,92 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     });
   }
 
+  async function offer(
+    id: string,
+    ctx: ActionContext & { ttlSeconds?: number } = {},
+  ): Promise<Result<CredentialOffer>> {
+    const ttl = ctx.ttlSeconds ?? 24 * 3600;
+    if (!Number.isSafeInteger(ttl) || ttl < 60 || ttl > 30 * 24 * 3600) {
+      return err('ERR_VALIDATION', 'an offer lives from 60 seconds to 30 days');
+    }
+    const found = await get(id);
+    if (!found.ok) return found;
+    if (found.value.status !== 'active') {
+      return err('ERR_CONFLICT', `a ${found.value.status} credential cannot be offered`);
+    }
+    const code = randomBytes(32).toString('base64url');
+    const at = now();
+    const expiresAt = new Date(at.getTime() + ttl * 1000).toISOString();
+    await write(async (m) => {
+      await m.getRepository(OfferEntity).insert({
+        codeHash: sha256(code),
+        credentialId: id,
+        expiresAt,
+        createdAt: at.toISOString(),
+        redeemedAt: null,
+      });
+      await appendAudit(m, {
+        who: ctx.actor ?? 'system',
+        what: 'credential.offer',
+        when: at.toISOString(),
+        details: { id, subject: found.value.subject, expiresAt },
+      });
+    });
+    return ok({ code, credentialId: id, expiresAt });
+  }
+
+  async function redeemOffer(code: string, proof: string): Promise<Result<IssuedCredential>> {
+    if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{20,100}$/.test(code)) return err('ERR_NOT_FOUND', 'no such offer');
+    const row = await ds.getRepository(OfferEntity).findOneBy({ codeHash: sha256(code) });
+    if (!row) return err('ERR_NOT_FOUND', 'no such offer');
+    if (row.redeemedAt !== null) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
+    if (row.expiresAt <= now().toISOString()) return err('ERR_AUTH_EXPIRED', 'the offer has expired');
+    const credential = await get(row.credentialId);
+    if (!credential.ok) return credential;
+    if (typeof proof !== 'string' || proof.length > MAX_JWT_BYTES)
+      return err('ERR_JWT_MALFORMED', 'proof must be a JWT');
+    let header: { alg?: unknown };
+    try {
+      header = JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown };
+    } catch {
+      return err('ERR_JWT_MALFORMED', 'proof is not a JWT');
+    }
+    if (header?.alg !== 'ES256K')
+      return err('ERR_JWT_ALG_UNSUPPORTED', `proof algorithm '${String(header?.alg)}' is not allowed`);
+    let verified: Awaited<ReturnType<typeof verifyJWT>>;
+    try {
+      verified = await verifyJWT(proof, { resolver, audience: config.publicBaseUrl });
+    } catch (e) {
+      const msg = String((e as Error).message);
+      if (/audience/i.test(msg)) return err('ERR_VP_AUDIENCE', 'the proof is not addressed to this issuer');
+      if (/expired/i.test(msg)) return err('ERR_VP_EXPIRED', 'the proof has expired');
+      return err('ERR_JWT_SIGNATURE', 'the proof does not verify');
+    }
+    if (verified.payload.nonce !== code) return err('ERR_VP_NONCE', 'the proof is not bound to this offer');
+    if (verified.issuer !== credential.value.subject) {
+      return err('ERR_VC_SUBJECT_MISMATCH', 'only the credential subject can redeem the offer');
+    }
+    const at = now().toISOString();
+    const done = await write(async (m): Promise<Result<true>> => {
+      const res = await m
+        .getRepository(OfferEntity)
+        .createQueryBuilder()
+        .update()
+        .set({ redeemedAt: at })
+        .where('code_hash = :h AND redeemed_at IS NULL', { h: row.codeHash })
+        .execute();
+      if (res.affected !== 1) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
+      await appendAudit(m, {
+        who: credential.value.subject,
+        what: 'credential.redeem',
+        when: at,
+        details: { id: credential.value.id },
+      });
+      return ok(true);
+    });
+    return done.ok ? credential : done;
+  }
+
   const transitions = {
     suspend: { from: ['active'], to: 'suspended' },
     resume: { from: ['suspended'], to: 'active' },
@@ -625,6 +734,8 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     suspend: (id, ctx) => changeStatus('suspend', id, ctx),
     resume: (id, ctx) => changeStatus('resume', id, ctx),
     revoke: (id, ctx) => changeStatus('revoke', id, ctx),
+    offer,
+    redeemOffer,
     statusLists: async () => (await lists().find({ order: { id: 'ASC' } })).map((l) => l.id),
     statusListCredential,
     statusListUrl,

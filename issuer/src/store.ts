@@ -178,10 +178,53 @@ export class IssuerAuth1763700000001 implements MigrationInterface {
   }
 }
 
+/** A one-time offer of an issued credential to its holder (pre-authorised code, stored hashed). */
+export interface OfferRow {
+  codeHash: string;
+  credentialId: string;
+  expiresAt: string;
+  createdAt: string;
+  redeemedAt: string | null;
+}
+
+export const OfferEntity = new EntitySchema<OfferRow>({
+  name: 'IssuerOffer',
+  tableName: 'issuer_offers',
+  columns: {
+    codeHash: { name: 'code_hash', type: 'varchar', length: 64, primary: true },
+    credentialId: { name: 'credential_id', type: 'varchar', length: 100 },
+    expiresAt: { name: 'expires_at', type: 'varchar', length: 32 },
+    createdAt: { name: 'created_at', type: 'varchar', length: 32 },
+    redeemedAt: { name: 'redeemed_at', type: 'varchar', length: 32, nullable: true },
+  },
+});
+
+export class IssuerOffers1763700000002 implements MigrationInterface {
+  name = 'IssuerOffers1763700000002';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE issuer_offers (
+      code_hash varchar(64) PRIMARY KEY,
+      credential_id varchar(100) NOT NULL REFERENCES issuer_credentials (id),
+      expires_at varchar(32) NOT NULL, created_at varchar(32) NOT NULL, redeemed_at varchar(32) NULL)`);
+    await q.query('CREATE INDEX issuer_offers_credential ON issuer_offers (credential_id)');
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE issuer_offers');
+  }
+}
+
 /** Entities and migrations to pass to `openDatabase` (Veramo's own first; never `synchronize`). */
 export const issuerDatabaseParts = {
-  entities: [...VeramoEntities, CredentialEntity, StatusListEntity, AuditEntity, AuthNonceEntity, AccessTokenEntity],
-  migrations: [...veramoMigrations, IssuerTables1763700000000, IssuerAuth1763700000001],
+  entities: [
+    ...VeramoEntities,
+    CredentialEntity,
+    StatusListEntity,
+    AuditEntity,
+    AuthNonceEntity,
+    AccessTokenEntity,
+    OfferEntity,
+  ],
+  migrations: [...veramoMigrations, IssuerTables1763700000000, IssuerAuth1763700000001, IssuerOffers1763700000002],
 };
 
 /**

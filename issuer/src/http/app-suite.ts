@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
 import { decodeStatusList, ethrDid } from '@tessera/protocol';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
+import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
@@ -337,6 +337,45 @@ export function issuerHttpSuite(backend: StoreBackend): void {
         (await call('POST', '/auth/token', { body: { presentation: relogin.jwt } })).json.error.code,
         'ERR_VC_REVOKED',
       );
+    });
+
+    it('hands a credential to a holder who is not the caller through a one-time offer', async () => {
+      const admin = await login(root);
+      const holder = Wallet.createRandom();
+      const did = ethrDid(chain.chainId, holder.address);
+      const issued = await call('POST', '/credentials', {
+        token: admin,
+        body: {
+          type: 'AccreditedInvestorCredential',
+          subject: did,
+          claims: {
+            jurisdiction: 'LU',
+            investorType: 'entity',
+            accreditationLevel: 'institutional',
+            kycLevel: 'enhanced',
+          },
+        },
+      });
+      assert.equal(issued.status, 201, issued.text);
+      const offer = await call('POST', `/credentials/${issued.json.id}/offer`, {
+        token: admin,
+        body: { ttlSeconds: 600 },
+      });
+      assert.equal(offer.status, 201, offer.text);
+      assert.equal(offer.json.redeemUrl, 'https://issuer.example/offers/redeem');
+      const proof = await createJWT(
+        { aud: 'https://issuer.example', nonce: offer.json.code },
+        { issuer: did, signer: ES256KSigner(hexToBytes(holder.privateKey)) },
+        { alg: 'ES256K' },
+      );
+      const got = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof } });
+      assert.equal(got.status, 200, got.text);
+      assert.equal(got.json.credential, issued.json.jwt);
+      const again = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof } });
+      assert.equal(again.status, 401);
+      assert.equal(again.json.error.code, 'ERR_AUTH_REPLAYED');
+      const operatorOnly = await call('POST', `/credentials/${issued.json.id}/offer`, {});
+      assert.equal(operatorOnly.status, 401);
     });
 
     it('serves OpenAPI 3.1, a docs page, and 404s in the error shape', async () => {

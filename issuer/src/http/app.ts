@@ -201,6 +201,33 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     });
   }
 
+  // One-time delivery to a holder who is not the caller (pre-authorised code + proof of the subject DID's key).
+  app.post('/credentials/:id/offer', guard('AdminCredential'), async (req, res) => {
+    const body = z.strictObject({ ttlSeconds: z.number().int().optional() }).optional().safeParse(req.body);
+    if (!body.success) {
+      sendError(res, invalid('invalid body', body.error));
+      return;
+    }
+    const r = await issuer.offer(String(req.params.id), {
+      actor: actor(res),
+      ...(body.data?.ttlSeconds === undefined ? {} : { ttlSeconds: body.data.ttlSeconds }),
+    });
+    send(
+      res,
+      r.ok ? { ok: true, value: { ...r.value, redeemUrl: `${issuer.config.publicBaseUrl}/offers/redeem` } } : r,
+      201,
+    );
+  });
+  app.post('/offers/redeem', async (req, res) => {
+    const body = z.strictObject({ code: z.string().max(200), proof: z.string() }).safeParse(req.body);
+    if (!body.success) {
+      sendError(res, invalid('the body is { code, proof }', body.error));
+      return;
+    }
+    const r = await issuer.redeemOffer(body.data.code, body.data.proof);
+    send(res, r.ok ? { ok: true, value: { id: r.value.id, type: r.value.type, credential: r.value.jwt } } : r);
+  });
+
   app.get('/status-lists/:id/:purpose', async (req, res) => {
     const id = /^[1-9][0-9]{0,8}$/.test(String(req.params.id)) ? Number(req.params.id) : Number.NaN;
     const purpose = req.params.purpose;

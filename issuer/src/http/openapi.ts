@@ -226,6 +226,56 @@ export function issuerOpenApi(serverUrl: string) {
       '/credentials/{id}/suspend': statusChange('Suspend'),
       '/credentials/{id}/resume': statusChange('Resume'),
       '/credentials/{id}/revoke': statusChange('Revoke (final)'),
+      '/credentials/{id}/offer': {
+        post: {
+          summary: 'Make a one-time offer of the credential to its subject (Admin); returns the code to hand over',
+          security: secured,
+          parameters: [idParam],
+          requestBody: {
+            required: false,
+            content: json({ type: 'object', properties: { ttlSeconds: { type: 'integer' } } }),
+          },
+          responses: {
+            '201': {
+              description: 'The offer (the code is shown only here)',
+              content: json({
+                type: 'object',
+                properties: {
+                  code: { type: 'string' },
+                  credentialId: { type: 'string' },
+                  expiresAt: { type: 'string' },
+                  redeemUrl: { type: 'string' },
+                },
+              }),
+            },
+            ...errors(401, 403, 404, 409, 422),
+          },
+        },
+      },
+      '/offers/redeem': {
+        post: {
+          summary:
+            'Redeem an offer: `proof` is a JWT (ES256K) signed by the credential subject with aud = issuer URL and nonce = code; public',
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['code', 'proof'],
+              properties: { code: { type: 'string' }, proof: { type: 'string' } },
+            }),
+          },
+          responses: {
+            '200': {
+              description: 'The credential',
+              content: json({
+                type: 'object',
+                properties: { id: { type: 'string' }, type: { type: 'string' }, credential: { type: 'string' } },
+              }),
+            },
+            ...errors(400, 401, 404),
+          },
+        },
+      },
       '/status-lists/{id}/{purpose}': {
         get: {
           summary: 'The signed BitstringStatusListCredential (JWT) with the current bits; public',
