@@ -199,6 +199,14 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     assert.equal(dropped, false);
   });
 
+  it('concurrent enrols of a new device all succeed and leave one working client', async () => {
+    const a = newDevice();
+    await Promise.all([adapter.enrol(a), adapter.enrol(a), adapter.enrol(a)]);
+    const client = await connectDevice(a.deviceId, a.password);
+    assert.equal(client.connected, true);
+    assert.deepEqual((await admin.getClient(a.deviceId)).roles, [{ rolename: deviceRoleName(a.deviceId) }]);
+  });
+
   it('grant widens the device to exactly the granted topics, live', async () => {
     const a = newDevice();
     const b = newDevice();

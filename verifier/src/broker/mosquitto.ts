@@ -253,7 +253,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
             roles: [{ rolename: role }],
           },
         ],
-        [DYNSEC_ERRORS.roleExists],
+        // A concurrent enrol (another replica, or this one twice) may have created it first: same outcome.
+        [DYNSEC_ERRORS.roleExists, DYNSEC_ERRORS.clientExists],
       );
       this.passwords.set(deviceId, digest(password));
       return;
