@@ -73,3 +73,19 @@ export {
   type MosquittoInstance,
   type StartMosquittoOptions,
 } from './broker/mosquitto-instance.js';
+export {
+  ACCESS_TOKEN_TYP,
+  AccessTokens,
+  buildVerifierRouter,
+  DEFAULT_ACCESS_TOKEN_TTL_S,
+  fillResource,
+  requireCredentials,
+  type AccessGrant,
+  type AccessTokenOptions,
+  type GrantedCredential,
+  type GuardDeps,
+  type RequireCredentialsOptions,
+  type Scope,
+  type VerifierRouter,
+  type VerifierRouterDeps,
+} from './http/index.js';

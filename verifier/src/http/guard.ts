@@ -1,0 +1,115 @@
+import { type ErrorCode, TesseraError } from '@tessera/protocol';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { StatusListProvider } from '../vc/status.js';
+import type { AccessGrant, AccessTokens } from './tokens.js';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by `requireCredentials` once the bearer token opens this route: the holder and what it was granted on. */
+      accessGrant?: AccessGrant;
+    }
+  }
+}
+
+export interface RequireCredentialsOptions {
+  /**
+   * The resource this route is, as a pattern whose `:name` segments are filled from the route parameters (or from
+   * `params`): `/energy/meters/:meterId/orders`. The token must have been granted for exactly the filled-in resource.
+   */
+  resource: string;
+  /** Defaults to the request's HTTP method. */
+  action?: string;
+  /** Values for the pattern's parameters that are not route parameters (they take precedence over `req.params`). */
+  params?: (req: Request) => Record<string, string | undefined>;
+}
+
+export interface GuardDeps {
+  tokens: Pick<AccessTokens, 'verify'>;
+  /** When given, a token is refused as soon as a credential it was granted on is revoked or suspended. */
+  statusLists?: StatusListProvider;
+  /** Resolves once status refreshes already announced have landed (the router's push hook). */
+  settled?: () => Promise<void> | undefined;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/;
+
+/** Fill `:name` segments from `params`; undefined when one is missing (deny by default). */
+export function fillResource(pattern: string, params: Record<string, string | undefined>): string | undefined {
+  const out: string[] = [];
+  for (const seg of pattern.split('/')) {
+    if (!seg.startsWith(':')) {
+      out.push(seg);
+      continue;
+    }
+    const v = params[seg.slice(1)];
+    if (v === undefined || v === '') return undefined;
+    out.push(encodeURIComponent(v));
+  }
+  return out.join('/');
+}
+
+const refuse = (next: NextFunction, code: ErrorCode, message: string) => next(new TesseraError(code, message));
+
+/**
+ * Express middleware that guards a route with an access token from `POST /presentations` (DESIGN §7): reads
+ * `Authorization: Bearer`, checks signature, issuer and expiry, that the token was granted for this very resource and
+ * action, and (with status lists) that none of its credentials was revoked or suspended since. On success
+ * `req.accessGrant` carries the holder DID and the credentials' claims. Everything else is refused with its code:
+ * ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED (401), ERR_VC_REVOKED / ERR_VC_SUSPENDED (401),
+ * ERR_VC_STATUS_UNAVAILABLE (503), ERR_FORBIDDEN (403).
+ *
+ * @example router.post('/energy/meters/:meterId/orders', requireCredentials(deps, { resource: '/energy/meters/:meterId/orders' }), handler)
+ */
+export function requireCredentials(deps: GuardDeps, options: RequireCredentialsOptions): RequestHandler {
+  const fixedAction = options.action?.toUpperCase();
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    if (header === undefined || header === '') {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return refuse(next, 'ERR_AUTH_REQUIRED', 'this route needs an access token (Authorization: Bearer …)');
+    }
+    const m = BEARER.exec(header);
+    if (!m) return refuse(next, 'ERR_AUTH_INVALID', 'the Authorization header is not a Bearer token (RFC 6750 §2.1)');
+    const verified = deps.tokens.verify(m[1]!);
+    if (!verified.ok) {
+      res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+      return refuse(next, verified.error.code, verified.error.message);
+    }
+    const grant = verified.value;
+    const resource = fillResource(options.resource, {
+      ...(req.params as Record<string, string | undefined>),
+      ...options.params?.(req),
+    });
+    if (resource === undefined) {
+      return refuse(next, 'ERR_FORBIDDEN', `the route does not name every parameter of ${options.resource}`);
+    }
+    const action = fixedAction ?? req.method.toUpperCase();
+    if (!grant.scopes.some((s) => s.resource === resource && s.action.toUpperCase() === action)) {
+      res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
+      return refuse(next, 'ERR_FORBIDDEN', `the access token does not grant ${action} on ${resource}`);
+    }
+    if (deps.statusLists) {
+      await deps.settled?.();
+      for (const vc of grant.credentials) {
+        for (const entry of vc.status) {
+          const list = await deps.statusLists.getStatusList(entry.statusListCredential);
+          if (!list || list.statusPurpose !== entry.statusPurpose) {
+            return refuse(
+              next,
+              'ERR_VC_STATUS_UNAVAILABLE',
+              `status list ${entry.statusListCredential} is not available`,
+            );
+          }
+          if (list.bits.get(Number(entry.statusListIndex))) {
+            return entry.statusPurpose === 'revocation'
+              ? refuse(next, 'ERR_VC_REVOKED', 'a credential this token was granted on has been revoked')
+              : refuse(next, 'ERR_VC_SUSPENDED', 'a credential this token was granted on is suspended');
+          }
+        }
+      }
+    }
+    req.accessGrant = grant;
+    next();
+  };
+}

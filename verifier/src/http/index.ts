@@ -1,0 +1,11 @@
+export { fillResource, requireCredentials, type GuardDeps, type RequireCredentialsOptions } from './guard.js';
+export { buildVerifierRouter, type VerifierRouter, type VerifierRouterDeps } from './router.js';
+export {
+  ACCESS_TOKEN_TYP,
+  AccessTokens,
+  DEFAULT_ACCESS_TOKEN_TTL_S,
+  type AccessGrant,
+  type AccessTokenOptions,
+  type GrantedCredential,
+  type Scope,
+} from './tokens.js';

@@ -1,0 +1,324 @@
+import {
+  err,
+  httpError,
+  type Logger,
+  MAX_HTTP_BODY_BYTES,
+  ok,
+  type Result,
+  silentLogger,
+  TesseraError,
+} from '@tessera/protocol';
+import express, {
+  type ErrorRequestHandler,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Router,
+} from 'express';
+import { z } from 'zod';
+import type { PolicyDecision, PolicyEngine } from '../policy/engine.js';
+import type { Requirement } from '../policy/schema.js';
+import { ALLOWED_JWT_ALGS, parseJwt } from '../vc/jwt.js';
+import { MemoryNonceStore, type NonceStore } from '../vc/nonce-store.js';
+import type { InMemoryStatusListProvider } from '../vc/status.js';
+import type { StatusListSync } from '../vc/status-sync.js';
+import { DEFAULT_NONCE_TTL_MS, type PresentationVerifier, type VerifiedCredential } from '../vc/verify.js';
+import { type RequireCredentialsOptions, requireCredentials } from './guard.js';
+import type { AccessTokens, GrantedCredential, Scope } from './tokens.js';
+
+export interface VerifierRouterDeps {
+  verifier: PresentationVerifier;
+  policy: PolicyEngine;
+  tokens: AccessTokens;
+  /** The audience presentations must name: the verifier's DID, the same string the PresentationVerifier was built with. */
+  audience: string;
+  /**
+   * Where the resource and action of each presentation request wait for the presentation, keyed by its nonce. Use a
+   * store shared by replicas (RedisNonceStore with its own prefix) when the verifier runs as several. Default: memory.
+   */
+  requests?: NonceStore;
+  /** Must equal the PresentationVerifier's nonce lifetime. */
+  nonceTtlMs?: number;
+  /** Keeps status lists current from the issuer's change notifications (`onStatusChange`). */
+  statusSync?: Pick<StatusListSync, 'refresh'>;
+  /** The lists the verifier reads; a list whose refresh failed is dropped, so its credentials fail closed. */
+  statusLists?: InMemoryStatusListProvider;
+  /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
+  publicUrl?: string;
+  log?: Logger;
+}
+
+/** The router, plus the guard for services and the push hook for status changes that share its state. */
+export type VerifierRouter = Router & {
+  /** Express middleware for services' routes; see `requireCredentials`. */
+  requireCredentials(options: RequireCredentialsOptions): RequestHandler;
+  /**
+   * Status-list push hook (DESIGN §6): connect it to the issuer's status change events. Resolves once the lists are
+   * refetched, verified and installed; presentations and guarded requests arriving meanwhile wait for it, so the first
+   * one after a revocation is refused without any cache expiring.
+   */
+  onStatusChange(urls: readonly string[]): Promise<void>;
+};
+
+const RESOURCE_MAX = 256;
+const RequestBody = z.strictObject({
+  resource: z.string().min(1).max(RESOURCE_MAX),
+  action: z.string().regex(/^(\*|[A-Za-z]{1,32})$/, 'must be an HTTP method or an MQTT action'),
+});
+/** `vp_token` is OpenID4VP's name for the same field (OpenID4VP §8.1, a single JWT VP). */
+const PresentationBody = z.union([
+  z.strictObject({ vp: z.unknown() }),
+  z.strictObject({ vp_token: z.unknown() }).transform((b) => ({ vp: b.vp_token })),
+]);
+const VerifyBody = z.union([
+  z.strictObject({ jwt: z.unknown() }),
+  z.strictObject({ vp: z.unknown() }).transform((b) => ({ jwt: b.vp })),
+  z.strictObject({ vc: z.unknown() }).transform((b) => ({ jwt: b.vc })),
+]);
+
+interface BoundRequest {
+  resource: string;
+  action: string;
+}
+
+/** One spelling per resource: each segment percent-decoded and re-encoded, so scopes compare as strings. */
+function canonicalResource(resource: string): string | undefined {
+  try {
+    return resource
+      .split('/')
+      .map((s) => encodeURIComponent(decodeURIComponent(s)))
+      .join('/');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A DCQL query (OpenID4VP 1.0 §6) describing what the policy needs: one credential query per requirement, JWT VC
+ * format, by type, with the claims the constraints read. Informative: the policy engine decides, not the wallet.
+ */
+function dcqlQuery(requirements: Requirement[]) {
+  return {
+    credentials: requirements.map((r, i) => ({
+      id: `req${i}`,
+      format: 'jwt_vc_json',
+      meta: { type_values: [['VerifiableCredential', r.credentialType]] },
+      ...(r.claims.length > 0
+        ? { claims: r.claims.map((c) => ({ path: ['credentialSubject', ...c.claim.split('.')] })) }
+        : {}),
+    })),
+  };
+}
+
+const granted = (vc: VerifiedCredential): GrantedCredential => ({
+  types: vc.types,
+  issuer: vc.issuer,
+  claims: vc.claims,
+  ...(vc.expiresAt === undefined ? {} : { expiresAt: vc.expiresAt }),
+  status: vc.status,
+});
+
+function body<T>(schema: z.ZodType<T>, req: Request): T {
+  if (!req.is('application/json')) {
+    throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
+  }
+  const r = schema.safeParse(req.body);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    throw new TesseraError(
+      'ERR_VALIDATION',
+      `the body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { details: issues },
+    );
+  }
+  return r.data;
+}
+
+const fail = (e: { code: TesseraError['code']; message: string; details?: unknown }) =>
+  new TesseraError(e.code, e.message, e.details === undefined ? undefined : { details: e.details });
+
+/**
+ * The verifier's HTTP API (express 5 Router, no listen; the stack mounts it at `/verifier`):
+ *
+ * - `POST /presentation-requests` `{ resource, action }` → nonce, audience, expiry and what the policy needs
+ * - `POST /presentations` `{ vp }` → the presentation verified for the resource and action its nonce was issued for,
+ *   then an access token bound to the holder and that scope
+ * - `POST /verify` `{ jwt }` → for third parties: the coded result for a VC or a VP JWT, no token
+ * - `GET /.well-known/openid4vp-verifier` → metadata: formats, algorithms, endpoints, the token key
+ *
+ * Every refusal is `{ error: { code, message } }` with the status of the code in protocol's registry.
+ */
+export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
+  const requests = deps.requests ?? new MemoryNonceStore();
+  const ttlMs = deps.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS;
+  const log = deps.log ?? silentLogger;
+  const { verifier, policy, tokens, audience } = deps;
+
+  // Status refreshes in flight: verifications wait for them so none runs on a list older than the last change.
+  const pending = new Set<Promise<void>>();
+  const settled = (): Promise<void> | undefined =>
+    pending.size === 0 ? undefined : Promise.allSettled([...pending]).then(() => undefined);
+
+  async function onStatusChange(urls: readonly string[]): Promise<void> {
+    const sync = deps.statusSync;
+    if (!sync) throw new Error('buildVerifierRouter: onStatusChange needs statusSync');
+    const run = Promise.all(
+      [...new Set(urls)].map(async (url) => {
+        const r = await sync.refresh(url);
+        if (!r.ok) {
+          // Fail closed: a list we could not refresh may be missing a revocation; its credentials are refused with
+          // ERR_VC_STATUS_UNAVAILABLE until a later notification installs it again.
+          deps.statusLists?.delete(url);
+          log.warn({ url, code: r.error.code, reason: r.error.message }, 'status list refresh failed');
+        }
+      }),
+    ).then(() => undefined);
+    pending.add(run);
+    try {
+      await run;
+    } finally {
+      pending.delete(run);
+    }
+  }
+
+  /** Verify a presentation and evaluate it for the resource and action bound to its nonce. */
+  async function present(
+    vp: unknown,
+  ): Promise<
+    Result<{ holder: string; scope: BoundRequest; decision: PolicyDecision; credentials: VerifiedCredential[] }>
+  > {
+    await settled();
+    const verified = await verifier.verifyPresentation(vp);
+    if (!verified.ok) return verified;
+    // The nonce was just consumed by the verifier (once, on every replica): take its request binding with it.
+    const bound = await requests.consume(verified.value.nonce);
+    if (bound === undefined) return err('ERR_VP_NONCE', 'the nonce was not issued by a presentation request');
+    const scope = JSON.parse(bound) as BoundRequest;
+    const decision = policy.evaluate(scope, verified.value.credentials);
+    if (!decision.ok) return decision;
+    return ok({
+      holder: verified.value.holder,
+      scope,
+      decision: decision.value,
+      credentials: verified.value.credentials,
+    });
+  }
+
+  const router = express.Router() as VerifierRouter;
+  router.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
+
+  router.post('/presentation-requests', async (req, res) => {
+    const { resource: raw, action: rawAction } = body(RequestBody, req);
+    const resource = canonicalResource(raw);
+    if (resource === undefined) throw new TesseraError('ERR_VALIDATION', 'resource has an invalid percent-encoding');
+    const action = rawAction;
+    // Deny by default: no request is issued for what no policy grants.
+    const requirements = policy.requirementsFor(resource, action);
+    if (requirements.length === 0) {
+      throw new TesseraError('ERR_POLICY_DENIED', `no policy grants ${action} on ${resource}`, {
+        details: { reason: 'no-policy' },
+      });
+    }
+    const request = await verifier.createRequest();
+    if (!(await requests.put(request.nonce, JSON.stringify({ resource, action }), ttlMs))) {
+      throw new Error('presentation request nonce collision');
+    }
+    res.status(201).json({
+      nonce: request.nonce,
+      audience: request.audience,
+      expiresAt: request.expiresAt,
+      resource,
+      action,
+      requirements,
+      // The same request in OpenID4VP 1.0 terms (§5): a vp_token over direct_post to the presentations endpoint.
+      openid4vp: {
+        response_type: 'vp_token',
+        response_mode: 'direct_post',
+        client_id: `decentralized_identifier:${audience}`,
+        nonce: request.nonce,
+        ...(deps.publicUrl ? { response_uri: `${deps.publicUrl}/presentations` } : {}),
+        dcql_query: dcqlQuery(requirements),
+      },
+    });
+  });
+
+  router.post('/presentations', async (req, res) => {
+    const { vp } = body(PresentationBody, req);
+    const r = await present(vp);
+    if (!r.ok) throw fail(r.error);
+    const scopes: Scope[] = [{ resource: r.value.scope.resource, action: r.value.scope.action.toUpperCase() }];
+    const used = [...new Set(r.value.decision.satisfiedBy.map((s) => s.credential))].map((i) =>
+      granted(r.value.credentials[i]!),
+    );
+    const { token, grant } = tokens.issue(r.value.holder, scopes, used);
+    res.setHeader('Cache-Control', 'no-store'); // RFC 6749 §5.1
+    res.status(200).json({
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: grant.expiresAt - grant.issuedAt,
+      holder: grant.holder,
+      scopes,
+      policies: r.value.decision.policies,
+    });
+  });
+
+  router.post('/verify', async (req, res) => {
+    const { jwt } = body(VerifyBody, req);
+    const parsed = parseJwt(jwt);
+    if (!parsed.ok) throw fail(parsed.error);
+    if (parsed.value.payload.vp !== undefined) {
+      const r = await present(jwt);
+      if (!r.ok) throw fail(r.error);
+      res.json({
+        verified: true,
+        kind: 'presentation',
+        holder: r.value.holder,
+        resource: r.value.scope.resource,
+        action: r.value.scope.action,
+        policies: r.value.decision.policies,
+        credentials: r.value.credentials.map(granted),
+      });
+      return;
+    }
+    await settled();
+    const r = await verifier.verifyCredential(jwt);
+    if (!r.ok) throw fail(r.error);
+    res.json({ verified: true, kind: 'credential', subject: r.value.subject, ...granted(r.value) });
+  });
+
+  router.get('/.well-known/openid4vp-verifier', (_req, res) => {
+    const base = deps.publicUrl ?? '';
+    res.json({
+      client_id: `decentralized_identifier:${audience}`,
+      audience,
+      vp_formats_supported: {
+        jwt_vp_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
+        jwt_vc_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
+      },
+      response_types_supported: ['vp_token'],
+      response_modes_supported: ['direct_post'],
+      presentation_request_endpoint: `${base}/presentation-requests`,
+      response_uri: `${base}/presentations`,
+      verify_endpoint: `${base}/verify`,
+      access_token: {
+        issuer: tokens.did,
+        typ: 'at+jwt',
+        alg: 'ES256K',
+        ttl_seconds: tokens.ttlSeconds,
+        jwk: tokens.publicJwk,
+      },
+    });
+  });
+
+  const onError: ErrorRequestHandler = (e, req, res, _next: NextFunction) => {
+    const mapped = httpError(e);
+    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in verifier route');
+    res.status(mapped.status).json(mapped.body);
+  };
+  router.use(onError);
+
+  router.requireCredentials = (options) =>
+    requireCredentials({ tokens, ...(deps.statusLists ? { statusLists: deps.statusLists } : {}), settled }, options);
+  router.onStatusChange = onStatusChange;
+  return router;
+}

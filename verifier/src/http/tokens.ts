@@ -1,0 +1,222 @@
+import {
+  createECDH,
+  createPrivateKey,
+  createPublicKey,
+  type JsonWebKey,
+  type KeyObject,
+  randomBytes,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+} from 'node:crypto';
+import { type BitstringStatusListEntry, err, ok, type Result, TesseraError } from '@tessera/protocol';
+import { computeAddress } from 'ethers';
+
+/** How long an access token is good for, unless configured otherwise (seconds). Short: revocation also ends it. */
+export const DEFAULT_ACCESS_TOKEN_TTL_S = 300;
+/** RFC 9068 §2.1: the media type of JWT access tokens, so a credential or presentation JWT is never taken for one. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+/** Tokens are small (a few grants and the claims that met the policy); anything bigger is refused unparsed. */
+const MAX_ACCESS_TOKEN_BYTES = 8 * 1024;
+
+// secp256k1 group order n and n/2 (BIP-62 low-s: one valid signature per message, as did-jwt and ethers expect).
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const SECP256K1_HALF_N = SECP256K1_N >> 1n;
+
+/** One resource and action a token opens, as the policy granted it. */
+export interface Scope {
+  resource: string;
+  action: string;
+}
+
+/** What a credential that met the policy contributes to a token: enough to re-check its status later. */
+export interface GrantedCredential {
+  types: string[];
+  issuer: string;
+  claims: Record<string, unknown>;
+  expiresAt?: number;
+  status: BitstringStatusListEntry[];
+}
+
+/** A verified access token: who holds it, what it opens, and the credentials it was granted on. */
+export interface AccessGrant {
+  tokenId: string;
+  holder: string;
+  scopes: Scope[];
+  credentials: GrantedCredential[];
+  /** Seconds since the epoch. */
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface AccessTokenOptions {
+  /** The verifier's DID: `iss` and `aud` of every token (tokens are for services behind this verifier). */
+  did: string;
+  /** secp256k1 private key (0x hex) of the verifier's DID; omitted for a verify-only instance, see `publicKey`. */
+  privateKey?: string;
+  /** Uncompressed or compressed secp256k1 public key (0x hex), for services that only check tokens. */
+  publicKey?: string;
+  ttlSeconds?: number;
+  /** Milliseconds since the epoch; injectable for tests. */
+  now?: () => number;
+}
+
+const b64json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const SPKI_SECP256K1_UNCOMPRESSED = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex');
+const SPKI_SECP256K1_COMPRESSED = Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex');
+
+function hexBytes(hex: string, what: string): Buffer {
+  const clean = hex.replace(/^0x/, '');
+  if (!/^[0-9a-fA-F]*$/.test(clean) || clean.length % 2 !== 0) {
+    throw new TesseraError('ERR_CONFIG_INVALID', `${what} must be hex`);
+  }
+  return Buffer.from(clean, 'hex');
+}
+
+/**
+ * Short-lived access tokens (RFC 9068 JWT profile, ES256K): signed with the verifier's DID key through node:crypto, bound
+ * to the holder (`sub`) and to the scopes the policy granted. Stateless, so every replica and every service that knows
+ * the verifier's public key checks them without a store; they are refused after `exp`, and a guard given the status
+ * lists also refuses them once a credential they were granted on is revoked or suspended.
+ */
+export class AccessTokens {
+  readonly did: string;
+  readonly ttlSeconds: number;
+  /** The public key as a JWK, published in the verifier metadata. */
+  readonly publicJwk: JsonWebKey;
+  private readonly privateKey?: KeyObject;
+  private readonly publicKey: KeyObject;
+  private readonly kid: string;
+  private readonly now: () => number;
+
+  constructor(o: AccessTokenOptions) {
+    this.did = o.did;
+    this.ttlSeconds = o.ttlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_S;
+    this.now = o.now ?? Date.now;
+    this.kid = `${o.did}#controller`;
+    let point: Buffer;
+    if (o.privateKey !== undefined) {
+      const d = hexBytes(o.privateKey, 'the verifier private key');
+      if (d.length !== 32) throw new TesseraError('ERR_CONFIG_INVALID', 'the verifier private key must be 32 bytes');
+      const ecdh = createECDH('secp256k1');
+      ecdh.setPrivateKey(d);
+      point = ecdh.getPublicKey();
+      this.privateKey = createPrivateKey({
+        key: {
+          kty: 'EC',
+          crv: 'secp256k1',
+          d: d.toString('base64url'),
+          x: point.subarray(1, 33).toString('base64url'),
+          y: point.subarray(33).toString('base64url'),
+        },
+        format: 'jwk',
+      });
+      // did:ethr in address form: the key must be the DID's controller, or `kid` would name a key that is not ours.
+      const address = computeAddress(`0x${d.toString('hex')}`).toLowerCase();
+      if (o.did.startsWith('did:ethr:') && !o.did.toLowerCase().endsWith(address)) {
+        throw new TesseraError('ERR_CONFIG_INVALID', `the verifier private key does not control ${o.did}`);
+      }
+    } else if (o.publicKey !== undefined) {
+      point = hexBytes(o.publicKey, 'the verifier public key');
+    } else {
+      throw new TesseraError('ERR_CONFIG_INVALID', 'access tokens need the verifier private or public key');
+    }
+    const prefix = point.length === 33 ? SPKI_SECP256K1_COMPRESSED : SPKI_SECP256K1_UNCOMPRESSED;
+    this.publicKey = createPublicKey({ key: Buffer.concat([prefix, point]), format: 'der', type: 'spki' });
+    this.publicJwk = this.publicKey.export({ format: 'jwk' });
+  }
+
+  /** Sign a token for `holder` opening `scopes`. */
+  issue(holder: string, scopes: Scope[], credentials: GrantedCredential[]): { token: string; grant: AccessGrant } {
+    if (!this.privateKey) throw new Error('this AccessTokens instance only verifies');
+    const iat = Math.floor(this.now() / 1000);
+    const grant: AccessGrant = {
+      tokenId: randomBytes(16).toString('base64url'),
+      holder,
+      scopes,
+      credentials,
+      issuedAt: iat,
+      expiresAt: iat + this.ttlSeconds,
+    };
+    const header = b64json({ alg: 'ES256K', typ: ACCESS_TOKEN_TYP, kid: this.kid });
+    const payload = b64json({
+      iss: this.did,
+      aud: this.did,
+      sub: holder,
+      jti: grant.tokenId,
+      iat,
+      exp: grant.expiresAt,
+      scope: scopes.map((s) => `${s.action.toUpperCase()}:${s.resource}`).join(' '),
+      tessera: { scopes, credentials },
+    });
+    const input = `${header}.${payload}`;
+    const sig = cryptoSign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    if (s > SECP256K1_HALF_N) sig.set(Buffer.from((SECP256K1_N - s).toString(16).padStart(64, '0'), 'hex'), 32);
+    return { token: `${input}.${sig.toString('base64url')}`, grant };
+  }
+
+  /**
+   * Check a token's form, signature (this verifier's key only, ES256K only), issuer, audience and lifetime.
+   *
+   * @returns the grant, or ERR_AUTH_INVALID (anything not a token we signed) or ERR_AUTH_EXPIRED.
+   */
+  verify(token: string): Result<AccessGrant> {
+    if (token.length > MAX_ACCESS_TOKEN_BYTES) return err('ERR_AUTH_INVALID', 'the access token is too large');
+    const parts = token.split('.');
+    if (parts.length !== 3) return err('ERR_AUTH_INVALID', 'the access token is not a JWT');
+    const [h, p, s] = parts as [string, string, string];
+    let header: unknown;
+    let payload: unknown;
+    try {
+      header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+      payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    } catch {
+      return err('ERR_AUTH_INVALID', 'the access token is not a JWT');
+    }
+    // Algorithm pinned, never taken from the token (RFC 8725 §3.1): no `none`, no HMAC with our public key.
+    if (!isRecord(header) || header.alg !== 'ES256K' || header.typ !== ACCESS_TOKEN_TYP) {
+      return err('ERR_AUTH_INVALID', `the access token must be an ES256K ${ACCESS_TOKEN_TYP}`);
+    }
+    const sig = Buffer.from(s, 'base64url');
+    if (sig.length !== 64 || sig.toString('base64url') !== s) {
+      return err('ERR_AUTH_INVALID', 'the access token signature is malformed');
+    }
+    if (BigInt(`0x${sig.subarray(32).toString('hex')}`) > SECP256K1_HALF_N) {
+      return err('ERR_AUTH_INVALID', 'the access token signature is not low-s');
+    }
+    const good = cryptoVerify(
+      'sha256',
+      Buffer.from(`${h}.${p}`),
+      { key: this.publicKey, dsaEncoding: 'ieee-p1363' },
+      sig,
+    );
+    if (!good) return err('ERR_AUTH_INVALID', 'the access token signature does not verify');
+    if (!isRecord(payload) || payload.iss !== this.did || payload.aud !== this.did) {
+      return err('ERR_AUTH_INVALID', 'the access token was not issued by this verifier');
+    }
+    const { sub, jti, iat, exp, tessera } = payload;
+    if (
+      typeof sub !== 'string' ||
+      typeof jti !== 'string' ||
+      typeof iat !== 'number' ||
+      typeof exp !== 'number' ||
+      !isRecord(tessera) ||
+      !Array.isArray(tessera.scopes) ||
+      !Array.isArray(tessera.credentials)
+    ) {
+      return err('ERR_AUTH_INVALID', 'the access token lacks its claims');
+    }
+    // Our own clock signed it: no skew allowance.
+    if (exp <= this.now() / 1000) return err('ERR_AUTH_EXPIRED', 'the access token has expired');
+    return ok({
+      tokenId: jti,
+      holder: sub,
+      scopes: tessera.scopes as Scope[],
+      credentials: tessera.credentials as GrantedCredential[],
+      issuedAt: iat,
+      expiresAt: exp,
+    });
+  }
+}
