@@ -1,0 +1,175 @@
+/**
+ * DESIGN §6 end to end with the real issuer: its status change events drive the verifier's push hook, so a revocation
+ * at the issuer makes the very next presentation (and every token granted on the credential) fail, with no cache to
+ * wait for. Real anvil, the issuer core on SQLite, real HTTP.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildIssuer, type Issuer, openIssuerDatabase } from '@tessera/issuer';
+import { httpError } from '@tessera/protocol';
+import express from 'express';
+import type { DataSource } from 'typeorm';
+import { PolicyEngine } from '../policy/engine.js';
+import { loadPolicyFile } from '../policy/schema.js';
+import { MemoryNonceStore } from '../vc/nonce-store.js';
+import { InMemoryStatusListProvider } from '../vc/status.js';
+import { StatusListSync } from '../vc/status-sync.js';
+import { presentTestCredentials, type TestChain, startTestChain, testActor } from '../vc/testing.js';
+import { parseTrustList } from '../vc/trust.js';
+import { PresentationVerifier } from '../vc/verify.js';
+import { buildVerifierRouter } from './router.js';
+import { AccessTokens } from './tokens.js';
+
+const POLICY_FILE = new URL('../../policies/default.json', import.meta.url).pathname;
+const ORDERS = '/energy/meters/DE-MALO-0042/orders';
+
+let tc: TestChain;
+let dataDir: string;
+let ds: DataSource;
+let issuer: Issuer;
+let server: Server;
+let base: string;
+const verifierActor = testActor();
+const alice = testActor();
+const refreshErrors: string[] = [];
+
+before(async () => {
+  tc = await startTestChain();
+  dataDir = mkdtempSync(join(tmpdir(), 'tessera-verifier-revocation-'));
+  ds = await openIssuerDatabase({ sqlitePath: join(dataDir, 'issuer.sqlite') });
+  issuer = await buildIssuer(
+    { dataDir, publicBaseUrl: 'https://issuer.tessera.test' },
+    { dataSource: ds, provider: tc.provider, chainId: tc.chain.chainId, registryAddress: tc.registry },
+  );
+
+  const trust = parseTrustList({ EnergyProsumerCredential: [issuer.did] });
+  assert.ok(trust.ok);
+  const policies = loadPolicyFile(POLICY_FILE);
+  assert.ok(policies.ok, JSON.stringify(!policies.ok && policies.error));
+  const statusLists = new InMemoryStatusListProvider();
+  const verifier = new PresentationVerifier({
+    resolver: tc.resolver,
+    trust: trust.value,
+    statusLists,
+    nonces: new MemoryNonceStore(),
+    audience: verifierActor.did,
+  });
+  const statusSync = new StatusListSync({
+    verifier,
+    provider: statusLists,
+    // The issuer's published list, as its GET /status-lists/:id/:purpose serves it.
+    fetchList: async (url) => {
+      const m = /\/status-lists\/(\d+)\/(revocation|suspension)$/.exec(url);
+      if (!m) throw new Error(`not a status list URL: ${url}`);
+      const r = await issuer.statusListCredential(Number(m[1]), m[2] as 'revocation' | 'suspension');
+      if (!r.ok) throw new Error(r.error.message);
+      return r.value.jwt;
+    },
+    onError: (url, e) => refreshErrors.push(`${url}: ${e.code} ${e.message}`),
+  });
+  const router = buildVerifierRouter({
+    verifier,
+    policy: new PolicyEngine(policies.value, { trust: trust.value }),
+    tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),
+    audience: verifierActor.did,
+    statusSync,
+    statusLists,
+  });
+
+  // The connection the stack makes: every list a new credential uses, and every list a status change flips.
+  issuer.events.on('issued', (e) => {
+    void router.onStatusChange(e.credential.credentialStatus.map((s) => s.statusListCredential));
+  });
+  issuer.events.on('status', (e) => {
+    void router.onStatusChange(e.statusListCredentials);
+  });
+
+  const app = express();
+  app.use('/verifier', router);
+  app.post(
+    ORDERS.replace('DE-MALO-0042', ':meterId'),
+    router.requireCredentials({ resource: '/energy/meters/:meterId/orders' }),
+    (req, res) => {
+      res.status(201).json({ holder: req.accessGrant?.holder });
+    },
+  );
+  app.use(((e, _req, res, _next) => {
+    const m = httpError(e);
+    res.status(m.status).json(m.body);
+  }) as express.ErrorRequestHandler);
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  if (ds?.isInitialized) await ds.destroy();
+  await tc?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function post(path: string, body: unknown, token?: string) {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as { access_token?: string; error?: { code: string } } };
+}
+
+/** Ask for a request, answer it with `jwt`, submit it. */
+async function presentOnce(jwt: string) {
+  const req = await post('/verifier/presentation-requests', { resource: ORDERS, action: 'POST' });
+  assert.equal(req.status, 201, JSON.stringify(req.body));
+  const { nonce, audience } = req.body as unknown as { nonce: string; audience: string };
+  return post('/verifier/presentations', { vp: await presentTestCredentials(alice, [jwt], { nonce, audience }) });
+}
+
+describe('verifier HTTP with the real issuer: revocation reaches the next presentation', () => {
+  it('accepts, then refuses with ERR_VC_REVOKED right after the issuer revokes, tokens included', async () => {
+    const issued = await issuer.issue({
+      type: 'EnergyProsumerCredential',
+      subject: alice.did,
+      claims: { meterId: 'DE-MALO-0042', role: 'prosumer', nameplateKw: 6 },
+    });
+    assert.ok(issued.ok, JSON.stringify(!issued.ok && issued.error));
+
+    const first = await presentOnce(issued.value.jwt);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    const token = first.body.access_token!;
+    assert.equal((await post(ORDERS, { kWh: 1 }, token)).status, 201);
+
+    const revoked = await issuer.revoke(issued.value.id, { actor: 'operator', reason: 'test' });
+    assert.ok(revoked.ok && revoked.value.changed);
+    // No waiting, no refresh call: the event alone must make the next presentation fail.
+    const next = await presentOnce(issued.value.jwt);
+    assert.equal(next.status, 401);
+    assert.equal(next.body.error?.code, 'ERR_VC_REVOKED');
+    const order = await post(ORDERS, { kWh: 1 }, token);
+    assert.equal(order.status, 401);
+    assert.equal(order.body.error?.code, 'ERR_VC_REVOKED');
+    assert.deepEqual(refreshErrors, []);
+  });
+
+  it('refuses a suspended credential and accepts it again once resumed', async () => {
+    const issued = await issuer.issue({
+      type: 'EnergyProsumerCredential',
+      subject: alice.did,
+      claims: { meterId: 'DE-MALO-0042', role: 'consumer' },
+    });
+    assert.ok(issued.ok);
+    assert.equal((await presentOnce(issued.value.jwt)).status, 200);
+    assert.ok((await issuer.suspend(issued.value.id)).ok);
+    assert.equal((await presentOnce(issued.value.jwt)).body.error?.code, 'ERR_VC_SUSPENDED');
+    assert.ok((await issuer.resume(issued.value.id)).ok);
+    const again = await presentOnce(issued.value.jwt);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual(refreshErrors, []);
+  });
+});
