@@ -160,6 +160,9 @@ export const offeringsDatabaseParts = {
 
 /** Repository access for the offerings domain; every multi-row change runs in one transaction. */
 export class OfferingStore {
+  /** SQLite has one connection per process: its transactions must not interleave, so they queue here. */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly ds: DataSource) {}
 
   offerings(m: EntityManager = this.ds.manager) {
@@ -173,7 +176,11 @@ export class OfferingStore {
   }
 
   transaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
-    return this.ds.transaction(fn);
+    if (this.ds.options.type === 'postgres') return this.ds.transaction(fn);
+    const run = () => this.ds.transaction(fn);
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   /**
