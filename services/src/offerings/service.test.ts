@@ -25,7 +25,6 @@ import { offeringsDatabaseParts, OfferingStore } from './store.js';
 import { offeringUrn } from './terms.js';
 import { CERTIFIER, greenBondTerms, ISSUER, investorCredential } from './testing.js';
 
-const DAY = 86_400_000;
 let chain: AnvilChain;
 let provider: JsonRpcProvider;
 let db: DataSource;
