@@ -1,0 +1,14 @@
+export * from './market/index.js';
+export { Rng } from './rng.js';
+export { SIM_DEFAULTS, type SimParams } from './sim/params.js';
+export {
+  clearDayYield,
+  simulate,
+  yearlyYield,
+  type HouseholdBill,
+  type SimResult,
+  type SlotRecord,
+  type WeekResult,
+  type WeekSummary,
+} from './sim/simulate.js';
+export { reportJson, reportSvg, reportText } from './sim/report.js';
