@@ -200,10 +200,11 @@ contract SecurityToken {
         uint8 code = _partyCode(to, registry.packedRecord(to), false);
         if (code != SUCCESS) _revertFor(code, address(0), to, 0);
         uint256 supply = totalSupply + amount;
-        if (supply > type(uint128).max) revert SupplyOverflow();
+        // Every balance, and so every frozen amount, then fits the account slot's uint120.
+        if (supply > type(uint120).max) revert SupplyOverflow();
         totalSupply = supply;
         unchecked {
-            _accounts[to].balance += uint128(amount); // bounded by totalSupply
+            _accounts[to].balance += uint128(amount); // bounded by totalSupply < 2^120
         }
         emit Transfer(address(0), to, amount);
     }
@@ -328,7 +329,7 @@ contract SecurityToken {
 
     function _move(address from, address to, uint256 amount) private {
         unchecked {
-            // amount <= balance(from) <= totalSupply <= 2^128 - 1, checked by the caller
+            // amount <= balance(from) <= totalSupply < 2^120, checked by the caller
             _accounts[from].balance -= uint128(amount);
             _accounts[to].balance += uint128(amount);
         }

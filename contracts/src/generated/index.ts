@@ -3,6 +3,7 @@
 /* eslint-disable */
 export type { DeviceRegistry } from "./DeviceRegistry.js";
 export type { EligibilityRegistry } from "./EligibilityRegistry.js";
+export type { EnergyCredit } from "./EnergyCredit.js";
 export type { EthereumDIDRegistry } from "./EthereumDIDRegistry.js";
 export type { PlainERC20 } from "./PlainERC20.js";
 export type { SecurityToken } from "./SecurityToken.js";
@@ -10,6 +11,7 @@ export type { TesseraAnchor } from "./TesseraAnchor.js";
 export * as factories from "./factories/index.js";
 export { DeviceRegistry__factory } from "./factories/DeviceRegistry__factory.js";
 export { EligibilityRegistry__factory } from "./factories/EligibilityRegistry__factory.js";
+export { EnergyCredit__factory } from "./factories/EnergyCredit__factory.js";
 export { PlainERC20__factory } from "./factories/PlainERC20__factory.js";
 export { SecurityToken__factory } from "./factories/SecurityToken__factory.js";
 export { TesseraAnchor__factory } from "./factories/TesseraAnchor__factory.js";

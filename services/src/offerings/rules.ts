@@ -1,4 +1,5 @@
 import { type ClaimsOf, err, ok, parseDid, type Result, validateClaims } from '@tessera/protocol';
+import { normaliseDid } from '@tessera/verifier';
 import { type OfferingTerms, offeringUrn } from './terms.js';
 
 /**
@@ -102,7 +103,8 @@ export function checkInvestor(
   }
   if (!parseDid(credential.subject).ok) return err('ERR_VC_MALFORMED', 'the credential subject is not a DID');
   return ok({
-    did: credential.subject,
+    // one spelling per DID, so that the wallets of one identity share the on-chain identity hash
+    did: normaliseDid(credential.subject),
     credentialId: credential.id ?? `${credential.issuer}#${credential.subject}#${expiresAt}`,
     claims: c,
     expiresAt: Math.min(expiresAt, nowS + YEAR_S),

@@ -3,6 +3,7 @@
 /* eslint-disable */
 export { DeviceRegistry__factory } from "./DeviceRegistry__factory.js";
 export { EligibilityRegistry__factory } from "./EligibilityRegistry__factory.js";
+export { EnergyCredit__factory } from "./EnergyCredit__factory.js";
 export { EthereumDIDRegistry__factory } from "./EthereumDIDRegistry__factory.js";
 export { PlainERC20__factory } from "./PlainERC20__factory.js";
 export { SecurityToken__factory } from "./SecurityToken__factory.js";
