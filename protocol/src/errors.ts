@@ -115,6 +115,10 @@ export const ERROR_CODES = {
     status: 422,
     summary: 'A meter reading is malformed, negative, or above what its nameplate can deliver in the slot.',
   },
+  ERR_MARKET_ACCOUNT_UNKNOWN: {
+    status: 422,
+    summary: 'A participant of the period has no on-chain account to settle energy credits with.',
+  },
 
   // token offerings
   ERR_OFFERING_TERMS_INVALID: {

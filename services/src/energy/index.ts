@@ -12,3 +12,4 @@ export {
   type WeekSummary,
 } from './sim/simulate.js';
 export { reportJson, reportSvg, reportText } from './sim/report.js';
+export { EnergySettlement, ethrAccount, type EnergySettlementOptions } from './settlement.js';
