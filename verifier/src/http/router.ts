@@ -303,7 +303,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
       access_token: {
         issuer: tokens.did,
         typ: 'at+jwt',
-        alg: 'ES256K',
+        alg: tokens.alg,
         ttl_seconds: tokens.ttlSeconds,
         jwk: tokens.publicJwk,
       },

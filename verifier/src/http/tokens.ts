@@ -3,7 +3,7 @@ import {
   createPrivateKey,
   createPublicKey,
   type JsonWebKey,
-  type KeyObject,
+  KeyObject,
   randomBytes,
   sign as cryptoSign,
   verify as cryptoVerify,
@@ -48,13 +48,19 @@ export interface AccessGrant {
   expiresAt: number;
 }
 
+export type AccessTokenAlg = 'ES256K' | 'ES256';
+
 export interface AccessTokenOptions {
   /** The verifier's DID: `iss` and `aud` of every token (tokens are for services behind this verifier). */
   did: string;
-  /** secp256k1 private key (0x hex) of the verifier's DID; omitted for a verify-only instance, see `publicKey`. */
-  privateKey?: string;
-  /** Uncompressed or compressed secp256k1 public key (0x hex), for services that only check tokens. */
-  publicKey?: string;
+  /**
+   * ES256K: the secp256k1 private key (0x hex) of the verifier's DID, so anyone can check tokens against the DID
+   * document. ES256: a P-256 private key (JWK or KeyObject) dedicated to tokens, published in the verifier metadata;
+   * OpenSSL signs P-256 about ten times faster than secp256k1. Replicas must share the key.
+   */
+  privateKey?: string | JsonWebKey | KeyObject;
+  /** For a verify-only instance (a service in another process): secp256k1 point (0x hex) or P-256 public JWK. */
+  publicKey?: string | JsonWebKey;
   ttlSeconds?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
@@ -75,7 +81,8 @@ function hexBytes(hex: string, what: string): Buffer {
 }
 
 /**
- * Short-lived access tokens (RFC 9068 JWT profile, ES256K): signed with the verifier's DID key through node:crypto, bound
+ * Short-lived access tokens (RFC 9068 JWT profile; ES256K with the verifier's DID key, or ES256 with a dedicated P-256
+ * key), signed and checked through node:crypto, bound
  * to the holder (`sub`) and to the scopes the policy granted. Stateless, so every replica and every service that knows
  * the verifier's public key checks them without a store; they are refused after `exp`, and a guard given the status
  * lists also refuses them once a credential they were granted on is revoked or suspended.
@@ -85,6 +92,8 @@ export class AccessTokens {
   readonly ttlSeconds: number;
   /** The public key as a JWK, published in the verifier metadata. */
   readonly publicJwk: JsonWebKey;
+  /** ES256K with the DID key, or ES256 with a dedicated P-256 key; the only algorithm `verify` accepts. */
+  readonly alg: AccessTokenAlg;
   private readonly privateKey?: KeyObject;
   private readonly publicKey: KeyObject;
   private readonly kid: string;
@@ -94,14 +103,12 @@ export class AccessTokens {
     this.did = o.did;
     this.ttlSeconds = o.ttlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_S;
     this.now = o.now ?? Date.now;
-    this.kid = `${o.did}#controller`;
-    let point: Buffer;
-    if (o.privateKey !== undefined) {
+    if (typeof o.privateKey === 'string') {
       const d = hexBytes(o.privateKey, 'the verifier private key');
       if (d.length !== 32) throw new TesseraError('ERR_CONFIG_INVALID', 'the verifier private key must be 32 bytes');
       const ecdh = createECDH('secp256k1');
       ecdh.setPrivateKey(d);
-      point = ecdh.getPublicKey();
+      const point = ecdh.getPublicKey();
       this.privateKey = createPrivateKey({
         key: {
           kty: 'EC',
@@ -117,13 +124,25 @@ export class AccessTokens {
       if (o.did.startsWith('did:ethr:') && !o.did.toLowerCase().endsWith(address)) {
         throw new TesseraError('ERR_CONFIG_INVALID', `the verifier private key does not control ${o.did}`);
       }
+      this.publicKey = createPublicKey(this.privateKey);
+    } else if (o.privateKey !== undefined) {
+      this.privateKey =
+        o.privateKey instanceof KeyObject ? o.privateKey : createPrivateKey({ key: o.privateKey, format: 'jwk' });
+      this.publicKey = createPublicKey(this.privateKey);
+    } else if (typeof o.publicKey === 'string') {
+      const point = hexBytes(o.publicKey, 'the verifier public key');
+      const prefix = point.length === 33 ? SPKI_SECP256K1_COMPRESSED : SPKI_SECP256K1_UNCOMPRESSED;
+      this.publicKey = createPublicKey({ key: Buffer.concat([prefix, point]), format: 'der', type: 'spki' });
     } else if (o.publicKey !== undefined) {
-      point = hexBytes(o.publicKey, 'the verifier public key');
+      this.publicKey = createPublicKey({ key: o.publicKey, format: 'jwk' });
     } else {
       throw new TesseraError('ERR_CONFIG_INVALID', 'access tokens need the verifier private or public key');
     }
-    const prefix = point.length === 33 ? SPKI_SECP256K1_COMPRESSED : SPKI_SECP256K1_UNCOMPRESSED;
-    this.publicKey = createPublicKey({ key: Buffer.concat([prefix, point]), format: 'der', type: 'spki' });
+    const curve = this.publicKey.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'secp256k1') this.alg = 'ES256K';
+    else if (curve === 'prime256v1') this.alg = 'ES256';
+    else throw new TesseraError('ERR_CONFIG_INVALID', 'the access token key must be secp256k1 or P-256');
+    this.kid = this.alg === 'ES256K' ? `${o.did}#controller` : `${o.did}#access-token-key`;
     this.publicJwk = this.publicKey.export({ format: 'jwk' });
   }
 
@@ -139,7 +158,7 @@ export class AccessTokens {
       issuedAt: iat,
       expiresAt: iat + this.ttlSeconds,
     };
-    const header = b64json({ alg: 'ES256K', typ: ACCESS_TOKEN_TYP, kid: this.kid });
+    const header = b64json({ alg: this.alg, typ: ACCESS_TOKEN_TYP, kid: this.kid });
     const payload = b64json({
       iss: this.did,
       aud: this.did,
@@ -153,7 +172,8 @@ export class AccessTokens {
     const input = `${header}.${payload}`;
     const sig = cryptoSign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
     const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
-    if (s > SECP256K1_HALF_N) sig.set(Buffer.from((SECP256K1_N - s).toString(16).padStart(64, '0'), 'hex'), 32);
+    if (this.alg === 'ES256K' && s > SECP256K1_HALF_N)
+      sig.set(Buffer.from((SECP256K1_N - s).toString(16).padStart(64, '0'), 'hex'), 32);
     return { token: `${input}.${sig.toString('base64url')}`, grant };
   }
 
@@ -176,14 +196,14 @@ export class AccessTokens {
       return err('ERR_AUTH_INVALID', 'the access token is not a JWT');
     }
     // Algorithm pinned, never taken from the token (RFC 8725 §3.1): no `none`, no HMAC with our public key.
-    if (!isRecord(header) || header.alg !== 'ES256K' || header.typ !== ACCESS_TOKEN_TYP) {
-      return err('ERR_AUTH_INVALID', `the access token must be an ES256K ${ACCESS_TOKEN_TYP}`);
+    if (!isRecord(header) || header.alg !== this.alg || header.typ !== ACCESS_TOKEN_TYP) {
+      return err('ERR_AUTH_INVALID', `the access token must be an ${this.alg} ${ACCESS_TOKEN_TYP}`);
     }
     const sig = Buffer.from(s, 'base64url');
     if (sig.length !== 64 || sig.toString('base64url') !== s) {
       return err('ERR_AUTH_INVALID', 'the access token signature is malformed');
     }
-    if (BigInt(`0x${sig.subarray(32).toString('hex')}`) > SECP256K1_HALF_N) {
+    if (this.alg === 'ES256K' && BigInt(`0x${sig.subarray(32).toString('hex')}`) > SECP256K1_HALF_N) {
       return err('ERR_AUTH_INVALID', 'the access token signature is not low-s');
     }
     const good = cryptoVerify(
