@@ -1,6 +1,7 @@
 export { allocate, type Allocation, type Ticket } from './allocation.js';
 export {
   CREDENTIAL_BITS,
+  checkAccreditedInvestor,
   checkCertification,
   checkInvestor,
   checkTicket,
@@ -14,6 +15,7 @@ export {
 export {
   deployOfferingToken,
   OfferingService,
+  type Holding,
   type MintReport,
   type Offering,
   type OfferingServiceOptions,

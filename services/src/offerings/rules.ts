@@ -60,15 +60,14 @@ export interface InvestorFacts {
 const YEAR_S = 365 * 86_400;
 
 /**
- * Check that a verified credential is an AccreditedInvestor credential this offering accepts at `nowS`:
- * right type, claims valid, not expired, jurisdiction allowed, accreditation level and investor type accepted.
+ * Check that a verified credential is a live AccreditedInvestor credential at `nowS`, whatever the offering:
+ * right type, claims valid, not expired, subject a DID. What onboarding a secondary-market buyer needs.
  */
-export function checkInvestor(
-  terms: OfferingTerms,
+export function checkAccreditedInvestor(
   credential: VerifiedInvestorCredential | undefined,
   nowS: number,
 ): Result<InvestorFacts> {
-  if (!credential) return err('ERR_AUTH_REQUIRED', 'subscribing requires an AccreditedInvestor credential');
+  if (!credential) return err('ERR_AUTH_REQUIRED', 'an AccreditedInvestor credential is required');
   if (!credential.types.includes('AccreditedInvestorCredential')) {
     return err(
       'ERR_OFFERING_INVESTOR_NOT_ACCREDITED',
@@ -77,7 +76,7 @@ export function checkInvestor(
   }
   const claims = validateClaims('AccreditedInvestorCredential', credential.claims);
   if (!claims.ok) return claims;
-  // VC Data Model 1.1 §7.2 (exp): the verifier checked it; we check again at the moment of subscribing.
+  // VC Data Model 1.1 §7.2 (exp): the verifier checked it; we check again at the moment it is used.
   const expiresAt = credential.expiresAt ?? nowS + YEAR_S;
   if (expiresAt <= nowS) {
     return err(
@@ -85,7 +84,29 @@ export function checkInvestor(
       `the AccreditedInvestor credential expired at ${new Date(expiresAt * 1000).toISOString()}`,
     );
   }
-  const c = claims.value;
+  if (!parseDid(credential.subject).ok) return err('ERR_VC_MALFORMED', 'the credential subject is not a DID');
+  return ok({
+    // one spelling per DID, so that the wallets of one identity share the on-chain identity hash
+    did: normaliseDid(credential.subject),
+    credentialId: credential.id ?? `${credential.issuer}#${credential.subject}#${expiresAt}`,
+    claims: claims.value,
+    // the on-chain record never outlives the credential, nor a year (accreditation is re-confirmed yearly)
+    expiresAt: Math.min(expiresAt, nowS + YEAR_S),
+  });
+}
+
+/**
+ * Check that a verified credential is an AccreditedInvestor credential this offering accepts at `nowS`:
+ * `checkAccreditedInvestor`, then jurisdiction allowed, accreditation level and investor type accepted.
+ */
+export function checkInvestor(
+  terms: OfferingTerms,
+  credential: VerifiedInvestorCredential | undefined,
+  nowS: number,
+): Result<InvestorFacts> {
+  const inv = checkAccreditedInvestor(credential, nowS);
+  if (!inv.ok) return inv;
+  const c = inv.value.claims;
   if (!terms.allowedJurisdictions.includes(c.jurisdiction)) {
     return err(
       'ERR_OFFERING_JURISDICTION',
@@ -101,14 +122,7 @@ export function checkInvestor(
   if (!terms.investorTypes.includes(c.investorType)) {
     return err('ERR_OFFERING_INVESTOR_NOT_ACCREDITED', `investor type '${c.investorType}' is not accepted`);
   }
-  if (!parseDid(credential.subject).ok) return err('ERR_VC_MALFORMED', 'the credential subject is not a DID');
-  return ok({
-    // one spelling per DID, so that the wallets of one identity share the on-chain identity hash
-    did: normaliseDid(credential.subject),
-    credentialId: credential.id ?? `${credential.issuer}#${credential.subject}#${expiresAt}`,
-    claims: c,
-    expiresAt: Math.min(expiresAt, nowS + YEAR_S),
-  });
+  return inv;
 }
 
 export interface BookState {

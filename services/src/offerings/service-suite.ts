@@ -81,6 +81,7 @@ export function offeringServiceSuite(
       store: new OfferingStore(db),
       outbox,
       registryAddress: await registry.getAddress(),
+      provider,
       now: () => new Date(clock),
     });
   });
@@ -197,6 +198,31 @@ export function offeringServiceSuite(
       await (await t.connect(alice).transfer(bob.address, 100)).wait();
       assert.equal(await t.balanceOf(bob.address), 600n);
       await reverts(t.connect(alice).transfer(stranger.address, 1), 'NotEligible');
+
+      // a buyer on the secondary market is onboarded without subscribing; the token still applies its jurisdictions
+      const dave = await funded();
+      const us = await funded();
+      assert.equal(code(await service.onboardInvestor(dave.address, undefined)), 'ERR_AUTH_REQUIRED');
+      const onboarded = await service.onboardInvestor(
+        dave.address,
+        investorCredential(did(dave), { claims: { jurisdiction: 'IT' } }),
+      );
+      assert.ok(onboarded.ok);
+      assert.ok(
+        (await service.onboardInvestor(us.address, investorCredential(did(us), { claims: { jurisdiction: 'US' } }))).ok,
+      );
+      await outbox.flush();
+      assert.equal((await outbox.get(onboarded.value.key))?.status, 'mined');
+      await (await t.connect(bob).transfer(dave.address, 50)).wait();
+      await reverts(t.connect(bob).transfer(us.address, 1), 'JurisdictionNotAllowed');
+      const holdings = await service.holdings(id);
+      assert.ok(holdings.ok);
+      assert.deepEqual(Object.fromEntries(holdings.value.map((h) => [h.wallet, h.balance])), {
+        [alice.address.toLowerCase()]: '400',
+        [bob.address.toLowerCase()]: '550',
+        [dave.address.toLowerCase()]: '50',
+      });
+      assert.equal(holdings.value.find((h) => h.wallet === dave.address.toLowerCase())?.investor, did(dave));
 
       // revoking Alice's credential removes her record: her next transfer reverts, and none can reach her
       const revoked = await service.revokeCredential('urn:uuid:alice-ai');

@@ -9,11 +9,12 @@ import {
   SecurityToken__factory,
 } from '@tessera/contracts';
 import { err, ok, parseDid, type Result } from '@tessera/protocol';
-import { getAddress, isAddress, type Signer } from 'ethers';
+import { getAddress, isAddress, type JsonRpcProvider, type Signer } from 'ethers';
 import { type Allocation, allocate } from './allocation.js';
 import {
   type Certification,
   CREDENTIAL_BITS,
+  checkAccreditedInvestor,
   checkCertification,
   checkInvestor,
   checkTicket,
@@ -51,6 +52,14 @@ export interface SubscribeRequest {
   credential: VerifiedInvestorCredential | undefined;
 }
 
+export interface Holding {
+  wallet: string;
+  /** The investor DID the wallet was onboarded for, when this service onboarded it. */
+  investor: string | null;
+  /** Token base units, as a decimal string. */
+  balance: string;
+}
+
 export interface MintReport {
   minted: number;
   pending: number;
@@ -63,6 +72,8 @@ export interface OfferingServiceOptions {
   outbox: Outbox;
   /** The shared EligibilityRegistry (from `ensureDeployed`). */
   registryAddress: string;
+  /** For reads (holdings). */
+  provider: JsonRpcProvider;
   now?: () => Date;
 }
 
@@ -282,6 +293,49 @@ export class OfferingService {
     });
     await repo.save(row);
     return row;
+  }
+
+  /**
+   * Onboard an investor without a subscription (a buyer on the secondary market): after its AccreditedInvestor
+   * credential is checked, the wallet's eligibility record is queued for the chain. Each token still decides on
+   * chain whether the investor's jurisdiction is allowed. Returns the outbox key of the write.
+   */
+  async onboardInvestor(
+    wallet: string,
+    credential: VerifiedInvestorCredential | undefined,
+  ): Promise<Result<{ key: string }>> {
+    const inv = checkAccreditedInvestor(credential, this.nowS());
+    if (!inv.ok) return inv;
+    if (typeof wallet !== 'string' || !isAddress(wallet)) return err('ERR_VALIDATION', 'wallet must be an EVM address');
+    const w = getAddress(wallet).toLowerCase();
+    const bound = await this.o.store.eligibility().findOneBy({ wallet: w });
+    if (bound && bound.investor !== inv.value.did)
+      return err('ERR_CONFLICT', 'this wallet is bound to another identity');
+    if (bound && bound.status === 'removed' && bound.credentialId === inv.value.credentialId) {
+      return err('ERR_VC_REVOKED', 'this credential was revoked for this wallet');
+    }
+    const row = await this.ensureEligibility(w, inv.value);
+    return ok({ key: row.setKey });
+  }
+
+  /**
+   * Holders of record: every address that ever received the token (from its Transfer events), with its balance in
+   * token base units, now; zero balances are left out. Sorted by address.
+   */
+  async holdings(offeringId: string): Promise<Result<Holding[]>> {
+    const row = await this.o.store.offerings().findOneBy({ id: offeringId });
+    if (!row) return err('ERR_OFFERING_NOT_FOUND', `no offering ${offeringId}`);
+    if (!row.tokenAddress) return ok([]);
+    const token = SecurityToken__factory.connect(row.tokenAddress, this.o.provider);
+    const received = await token.queryFilter(token.filters.Transfer(), 0, 'latest');
+    const wallets = [...new Set(received.map((e) => e.args.to.toLowerCase()))].sort();
+    const investors = new Map((await this.o.store.eligibility().find()).map((e) => [e.wallet, e.investor] as const));
+    const out: Holding[] = [];
+    for (const wallet of wallets) {
+      const balance = await token.balanceOf(wallet);
+      if (balance > 0n) out.push({ wallet, investor: investors.get(wallet) ?? null, balance: balance.toString() });
+    }
+    return ok(out);
   }
 
   /**
