@@ -377,6 +377,41 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       await env.stop();
     });
 
+    it("two replicas on one database allocate distinct slots, keep one audit chain and serve each other's changes", async () => {
+      const env = await setup();
+      const { issuer: a } = await env.start();
+      const dsB = await openIssuerDatabase(env.db);
+      open.push({ ds: dsB });
+      const b = await buildIssuer(
+        { dataDir: env.dataDir, publicBaseUrl: 'https://issuer.example/' },
+        { dataSource: dsB, provider, chainId: chain.chainId, registryAddress: addresses.EthereumDIDRegistry },
+      );
+      assert.equal(b.did, a.did, 'one issuer identity');
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          (i % 2 ? a : b).issue({ type: 'AdminCredential', subject: SUBJECT, claims: { name: `Admin ${i}` } }),
+        ),
+      );
+      assert.ok(
+        results.every((r) => r.ok),
+        JSON.stringify(results.find((r) => !r.ok)),
+      );
+      const slots = results.map((r) => (r.ok ? `${r.value.statusList}:${r.value.statusIndex}` : ''));
+      assert.equal(new Set(slots).size, 30);
+      const v = await b.verifyAudit();
+      assert.ok(v.ok, JSON.stringify(!v.ok && v.error));
+      assert.equal(v.value.length, 31);
+
+      const first = results[0]!.ok ? results[0]!.value : undefined;
+      assert.ok(first);
+      // B caches the list, A revokes, B must serve the new bits (the list version moved in the database).
+      assert.equal((await bitsOf(b, first.statusList, 'revocation')).bits.get(first.statusIndex), false);
+      assert.ok((await a.revoke(first.id)).ok);
+      assert.equal((await bitsOf(b, first.statusList, 'revocation')).bits.get(first.statusIndex), true);
+      await dsB.destroy();
+      await env.stop();
+    });
+
     it('restarting from the same data directory loses no credential, status or audit entry', async () => {
       const env = await setup();
       let { issuer } = await env.start();

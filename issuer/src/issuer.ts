@@ -220,6 +220,17 @@ const isUniqueViolation = (e: unknown): boolean => {
 };
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/**
+ * Transient conflicts between writers on one database: SQLite refuses to upgrade a read transaction to a write while
+ * another connection writes (SQLITE_BUSY, without waiting, to avoid deadlock); PostgreSQL reports serialization
+ * failures and deadlocks. The whole transaction is run again.
+ */
+const isTransient = (e: unknown): boolean => {
+  const d = (e as { driverError?: { code?: string } })?.driverError ?? (e as { code?: string });
+  const code = String(d?.code ?? '');
+  return code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01';
+};
+
 const isoSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
 
 /**
@@ -257,6 +268,10 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
       try {
         return await exclusive(() => ds.transaction(fn));
       } catch (e) {
+        if (isTransient(e) && attempt < 50) {
+          await new Promise((r) => setTimeout(r, 2 + Math.random() * 20 * Math.min(attempt, 5)));
+          continue;
+        }
         if (!isUniqueViolation(e) || attempt >= 5) throw e;
       }
     }

@@ -102,6 +102,8 @@ export class DynsecClient {
     private readonly mqttClient: MqttClient,
     private readonly timeoutMs: number,
   ) {
+    noDelay(mqttClient);
+    mqttClient.on('connect', () => noDelay(mqttClient));
     mqttClient.on('message', (topic, payload) => {
       if (topic === DYNSEC_RESPONSE_TOPIC) this.onResponse(payload);
     });
@@ -132,7 +134,7 @@ export class DynsecClient {
       throw new TesseraError('ERR_BROKER_UNREACHABLE', `cannot connect to ${options.url} as dynsec admin`, { cause });
     }
     try {
-      const granted = await client.subscribeAsync(DYNSEC_RESPONSE_TOPIC, { qos: 1 });
+      const granted = await client.subscribeAsync(DYNSEC_RESPONSE_TOPIC, { qos: 0 });
       if (granted.some((g) => g.qos > 2)) throw new Error(`SUBACK ${granted.map((g) => g.qos).join(',')}`);
     } catch (cause) {
       await client.endAsync(true);
@@ -170,17 +172,18 @@ export class DynsecClient {
     );
     // Keep a timeout from becoming an unhandled rejection while an earlier answer is awaited.
     for (const a of answers) a.catch(() => {});
-    // Not awaited on its own: a broker that stops answering leaves the PUBACK pending, and the per-command timers
-    // must still fire.
-    this.mqttClient.publishAsync(DYNSEC_TOPIC, JSON.stringify({ commands: tagged }), { qos: 1 }).catch((cause) => {
-      // MQTT 5 §3.4.2.1: PUBACK 0x87, this login may not use the control topic.
-      const e =
-        (cause as { code?: unknown }).code === 0x87
-          ? new TesseraError('ERR_BROKER_CONTROL_FAILED', 'this login may not send dynsec commands', { cause })
-          : new TesseraError('ERR_BROKER_UNREACHABLE', 'could not send a dynsec command', { cause });
+    this.send(tagged);
+    return Promise.all(answers);
+  }
+
+  private send(tagged: (DynsecCommand & { correlationData: string })[]): void {
+    // QoS 0: a PUBACK followed at once by the answer would be held back by Nagle's algorithm on a broker without
+    // `set_tcp_nodelay` (Mosquitto's default), about 40 ms per command. A command lost with the connection fails with
+    // ERR_BROKER_UNREACHABLE (or times out); every command the adapter sends is safe to repeat.
+    this.mqttClient.publishAsync(DYNSEC_TOPIC, JSON.stringify({ commands: tagged }), { qos: 0 }).catch((cause) => {
+      const e = new TesseraError('ERR_BROKER_UNREACHABLE', 'could not send a dynsec command', { cause });
       for (const c of tagged) this.settle(c.correlationData, e);
     });
-    return Promise.all(answers);
   }
 
   /** Like `execute`, but throws ERR_BROKER_CONTROL_FAILED for the first refused command whose error is not in `tolerate`. */
@@ -322,6 +325,15 @@ export class DynsecClient {
   private failAll(e: Error): void {
     for (const id of [...this.pending.keys()]) this.settle(id, e);
   }
+}
+
+/**
+ * Small request/answer exchanges suffer from Nagle's algorithm meeting delayed ACKs (about 40 ms per round trip on
+ * Linux); the adapter's connections send each packet at once. (Mosquitto's own side: `set_tcp_nodelay true`.)
+ */
+export function noDelay(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
 }
 
 /** The plugin's error strings this code relies on (Mosquitto 2.0.11). */

@@ -106,6 +106,8 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
         `plugin ${plugin}`,
         `plugin_opt_config_file ${dynsecFile}`,
         'persistence false',
+        // Answer small packets at once (Nagle's algorithm against delayed ACKs costs ~40 ms per exchange).
+        'set_tcp_nodelay true',
         'log_dest stderr',
         'log_type error',
         'log_type warning',

@@ -10,7 +10,14 @@ import {
 } from '@tessera/protocol';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { BrokerAdapter, DeviceBrokerCredentials, DeviceSessionGrant, InboundHandler } from './adapter.js';
-import { type DynsecAcl, DynsecClient, type DynsecCommand, DYNSEC_ERRORS, type DynsecResponse } from './dynsec.js';
+import {
+  type DynsecAcl,
+  DynsecClient,
+  type DynsecCommand,
+  DYNSEC_ERRORS,
+  type DynsecResponse,
+  noDelay,
+} from './dynsec.js';
 
 /**
  * The Mosquitto 2 broker adapter (DESIGN §3, §6): devices connect to an external Mosquitto with the
@@ -231,7 +238,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   async enrol(credentials: DeviceBrokerCredentials): Promise<void> {
     const { deviceId, password } = credentials;
     checkDeviceId(deviceId);
-    const dynsec = this.control();
+    const dynsec = this.control('enrol');
     const role = deviceRoleName(deviceId);
     const handshakeAcls = aclsFor(handshakeTopicPermissions(deviceId));
     const resetRole: DynsecCommand[] = [
@@ -287,7 +294,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
    */
   async grant(grant: DeviceSessionGrant): Promise<void> {
     checkDeviceId(grant.deviceId);
-    const dynsec = this.control();
+    const dynsec = this.control('grant');
     const acls = aclsFor(union(handshakeTopicPermissions(grant.deviceId), grant.permissions));
     const [r] = await dynsec.execute([
       {
@@ -307,24 +314,17 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
 
   async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
     checkDeviceId(deviceId);
-    const dynsec = this.control();
+    const dynsec = this.control('revoke');
     this.clearExpiry(deviceId);
     const role = deviceRoleName(deviceId);
-    // One message: the plugin applies both commands before it handles any client traffic.
+    // Suspend is one command: the plugin rewrites its whole JSON file after every command, so each one costs time
+    // proportional to the number of clients. The role is narrowed back to the handshake topics on resume (`enrol`).
     const commands: DynsecCommand[] = options.permanent
       ? [
           { command: 'deleteClient', username: deviceId },
           { command: 'deleteRole', rolename: role },
         ]
-      : [
-          { command: 'disableClient', username: deviceId },
-          {
-            command: 'modifyRole',
-            rolename: role,
-            acls: aclsFor(handshakeTopicPermissions(deviceId)),
-            textdescription: JSON.stringify({ revoked: options.reason.slice(0, 200) }),
-          },
-        ];
+      : [{ command: 'disableClient', username: deviceId }];
     await dynsec.batch(commands, [
       DYNSEC_ERRORS.clientNotFound,
       DYNSEC_ERRORS.roleNotFound,
@@ -339,7 +339,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
    * hello and response messages, because the broker lets only the client pinned to that id publish there.
    */
   async subscribe(filter: string, handler: InboundHandler): Promise<void> {
-    const client = this.mqtt();
+    const client = this.mqtt('subscribe');
     const existing = this.subscriptions.get(filter);
     if (existing) {
       existing.handlers.push(handler);
@@ -360,7 +360,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   }
 
   async publish(topic: string, payload: string | Buffer): Promise<void> {
-    const client = this.mqtt();
+    const client = this.mqtt('publish');
     const options: IClientPublishOptions = { qos: 1 };
     try {
       await client.publishAsync(topic, payload, options);
@@ -377,12 +377,12 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
 
   // ---- internals
 
-  private control(): DynsecClient {
-    if (!this.dynsec) throw new TesseraError('ERR_UNAVAILABLE', 'the Mosquitto adapter is not started');
+  private control(operation: string): DynsecClient {
+    if (!this.dynsec) throw new TesseraError('ERR_UNAVAILABLE', `${operation}: the Mosquitto adapter is not started`);
     return this.dynsec;
   }
-  private mqtt(): MqttClient {
-    if (!this.client) throw new TesseraError('ERR_UNAVAILABLE', 'the Mosquitto adapter is not started');
+  private mqtt(operation: string): MqttClient {
+    if (!this.client) throw new TesseraError('ERR_UNAVAILABLE', `${operation}: the Mosquitto adapter is not started`);
     return this.client;
   }
 
@@ -405,6 +405,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     } catch (cause) {
       throw new TesseraError('ERR_BROKER_UNREACHABLE', `the verifier cannot connect to ${this.url}`, { cause });
     }
+    noDelay(client);
+    client.on('connect', () => noDelay(client));
     client.on('message', (topic, payload, packet) => {
       const ids = packet.properties?.subscriptionIdentifier;
       const idList = ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids];
