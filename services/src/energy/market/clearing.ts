@@ -30,6 +30,8 @@ export interface Clearing {
 
 interface Entry {
   order: Order;
+  /** The order's own limit (sort key). */
+  price: number;
   /** Submission position: the time-priority tie-break between equal prices. */
   seq: number;
   /** Limit clipped into the tariff band: a bid above retail is worth retail, an offer below feed-in is worth feed-in. */
@@ -43,11 +45,12 @@ export function sortBook(orders: readonly Order[], tariffs: Tariffs): { bids: En
   const offers: Entry[] = [];
   for (let i = 0; i < orders.length; i++) {
     const o = orders[i]!;
-    if (o.side === 'bid') bids.push({ order: o, seq: i, lim: Math.min(o.limitPrice, tariffs.retail), rem: o.energyWh });
-    else offers.push({ order: o, seq: i, lim: Math.max(o.limitPrice, tariffs.feedIn), rem: o.energyWh });
+    const price = o.limitPrice;
+    if (o.side === 'bid') bids.push({ order: o, price, seq: i, lim: Math.min(price, tariffs.retail), rem: o.energyWh });
+    else offers.push({ order: o, price, seq: i, lim: Math.max(price, tariffs.feedIn), rem: o.energyWh });
   }
-  bids.sort((a, b) => b.order.limitPrice - a.order.limitPrice || a.seq - b.seq);
-  offers.sort((a, b) => a.order.limitPrice - b.order.limitPrice || a.seq - b.seq);
+  bids.sort((a, b) => b.price - a.price || a.seq - b.seq);
+  offers.sort((a, b) => a.price - b.price || a.seq - b.seq);
   return { bids, offers };
 }
 
@@ -91,8 +94,6 @@ export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingR
       b.rem -= e;
       s.rem -= e;
       volumeWh += e;
-      filledWh.set(b.order.id, (filledWh.get(b.order.id) ?? 0) + e);
-      filledWh.set(s.order.id, (filledWh.get(s.order.id) ?? 0) + e);
       trades.push({
         bidId: b.order.id,
         offerId: s.order.id,
@@ -107,6 +108,9 @@ export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingR
       lastOffer = s.lim;
     }
   }
+  // each order's fill is what it no longer has: one map entry per filled order, not two updates per trade
+  for (const list of [bids, offers])
+    for (const x of list) if (x.rem < x.order.energyWh) filledWh.set(x.order.id, x.order.energyWh - x.rem);
   let price: number | null = null;
   if (rule === 'uniform' && trades.length > 0) {
     price = marginalPrice(lastBid, lastOffer, tariffs);

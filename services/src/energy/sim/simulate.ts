@@ -1,5 +1,5 @@
 import { type MeterReading, monthlyBills, type PeriodSettlement, settlePeriod } from '../market/billing.js';
-import { OrderBook } from '../market/book.js';
+import { type ClosedPeriod, OrderBook } from '../market/book.js';
 import { centsPerKwh, moneyOf, type Tariffs } from '../market/units.js';
 import { Rng } from '../rng.js';
 import {
@@ -14,6 +14,9 @@ import {
 import { type Household, makeHouseholds } from './household.js';
 import type { SimParams } from './params.js';
 import { dayOfYear, haurwitzGhi, planeOfArray, pvPowerKw, sunPosition } from './solar.js';
+
+/** Called after each period is cleared and settled off chain (for on-chain settlement, monitoring). */
+export type PeriodHook = (closed: ClosedPeriod, settlement: PeriodSettlement) => void;
 
 export interface SlotRecord {
   startMs: number;
@@ -145,6 +148,7 @@ function simulateWeek(
   households: Household[],
   rng: Rng,
   onProgress?: (label: string, done: number, total: number) => void,
+  onPeriod?: PeriodHook,
 ): WeekResult {
   const t = tariffsOf(p);
   const n = p.slotsPerDay;
@@ -242,6 +246,7 @@ function simulateWeek(
       if (!settled.ok) throw new Error(`settlement failed: ${settled.error.code} ${settled.error.message}`);
       const st = settled.value;
       settlements.push(st);
+      onPeriod?.(closed, st);
       const byParticipant = new Map(st.bills.map((b) => [b.participant, b]));
       for (const [i, h] of households.entries()) {
         const pb = byParticipant.get(h.participant)!;
@@ -326,11 +331,15 @@ function summarise(
  * Simulate the neighbourhood for every configured week with one seed. Deterministic: the same parameters give
  * the same result, to the n€.
  */
-export function simulate(p: SimParams, onProgress?: (label: string, done: number, total: number) => void): SimResult {
+export function simulate(
+  p: SimParams,
+  onProgress?: (label: string, done: number, total: number) => void,
+  onPeriod?: PeriodHook,
+): SimResult {
   const t0 = performance.now();
   const rng = new Rng(p.seed);
   const households = makeHouseholds(rng.fork(1), p);
-  const weeks = p.weeks.map((w, i) => simulateWeek(p, w, households, rng.fork(100 + i), onProgress));
+  const weeks = p.weeks.map((w, i) => simulateWeek(p, w, households, rng.fork(100 + i), onProgress, onPeriod));
   return { params: p, weeks, wallMs: performance.now() - t0 };
 }
 
