@@ -70,6 +70,8 @@ export const DeviceSessionClaims = z.strictObject({
   sessionId: text(100),
   /** The MQTT client id the session is bound to. */
   clientId: text(100),
+  /** The device id (DeviceRegistry key); equal to clientId for devices that follow docs/protocol.md. */
+  deviceId: bytes32Hex().optional(),
   fingerprint: bytes32Hex().optional(),
   publish: z.array(topicFilter()).max(256).optional(),
   subscribe: z.array(topicFilter()).max(256).optional(),

@@ -102,3 +102,4 @@ export {
   type HandshakeTranscript,
 } from './device.js';
 export { httpError } from './http.js';
+export { BROKER_PASSWORD_LABEL, deriveBrokerPassword, brokerPasswordsEqual } from './broker-password.js';

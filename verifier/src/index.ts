@@ -89,3 +89,31 @@ export {
   type VerifierRouter,
   type VerifierRouterDeps,
 } from './http/index.js';
+export type {
+  BrokerAdapter,
+  DeviceBrokerCredentials,
+  DeviceSessionGrant,
+  InboundHandler,
+} from './broker/adapter.js';
+export { AedesBrokerAdapter, type AedesBrokerOptions } from './broker/aedes.js';
+export {
+  DEFAULT_HANDSHAKE_LIMITS,
+  DEVICE_STATE_CHANGED_TOPIC,
+  DeviceStateWatcher,
+  FileDeviceSecretVault,
+  HandshakeResponder,
+  MemoryHandshakeLimiter,
+  RedisHandshakeLimiter,
+  authenticationAddresses,
+  dropSessionsOnRevocation,
+  lockoutMs,
+  recoverSigner,
+  secretMatchesCommitment,
+  type DeviceSecretVault,
+  type DeviceStateChange,
+  type DeviceStateWatcherOptions,
+  type HandshakeAuditEvent,
+  type HandshakeLimiter,
+  type HandshakeLimits,
+  type HandshakeResponderOptions,
+} from './handshake/index.js';

@@ -25,7 +25,11 @@ export interface DeviceBrokerCredentials {
   password: string;
 }
 
-export type InboundHandler = (topic: string, payload: Buffer, clientId: string | undefined) => void;
+/**
+ * `clientId`: the MQTT client that published, when the broker knows it (aedes in-process); `source`: its network
+ * address, when known (per-source rate limits). A broker that cannot tell passes undefined.
+ */
+export type InboundHandler = (topic: string, payload: Buffer, clientId: string | undefined, source?: string) => void;
 
 export interface BrokerAdapter {
   readonly kind: 'aedes' | 'mosquitto';

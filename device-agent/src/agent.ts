@@ -1,0 +1,319 @@
+import { EventEmitter, once } from 'node:events';
+import {
+  DEVICE_SESSION_REFRESH_BEFORE_S,
+  deriveBrokerPassword,
+  type ErrorCode,
+  type HandshakeChallenge,
+  type HandshakeHello,
+  type Logger,
+  parseHandshakeMessage,
+  silentLogger,
+  type TopicPermissions,
+  topics,
+} from '@tessera/protocol';
+import { connect, type MqttClient } from 'mqtt';
+import { answerChallenge, createHello, type DeviceIdentity } from './initiator.js';
+
+export interface DeviceSession {
+  sessionId: string;
+  credential: string;
+  expiresAt: number;
+  permissions: TopicPermissions;
+}
+
+export interface BackoffOptions {
+  /** First reconnect delay (ms). */
+  initialMs: number;
+  /** Upper bound of the delay (ms). */
+  maxMs: number;
+}
+
+export interface DeviceAgentOptions {
+  identity: DeviceIdentity;
+  brokerUrl: string;
+  log?: Logger;
+  now?: () => number;
+  backoff?: BackoffOptions;
+  /** Start a refresh handshake this many seconds before the session credential expires. */
+  refreshBeforeS?: number;
+  /** Give up on a handshake (and retry) when no result arrives within this time. */
+  handshakeTimeoutMs?: number;
+  /** Random source for jitter, in [0, 1) (injectable for tests). */
+  random?: () => number;
+}
+
+export type HandshakeOutcome =
+  | { ok: true; session: DeviceSession }
+  | { ok: false; code: ErrorCode; retryAfterMs?: number };
+
+/**
+ * Subscribe and return the granted QoS, or 128 when the broker refused (MQTT 3.1.1 §3.9.3 return code 0x80; mqtt.js 5
+ * reports that as an ErrorWithSubackPacket).
+ */
+export async function subscribeQos(client: MqttClient, filter: string): Promise<number> {
+  try {
+    const granted = await client.subscribeAsync(filter, { qos: 1 });
+    return granted[0]?.qos ?? 128;
+  } catch (e) {
+    if ((e as Error).name === 'ErrorWithSubackPacket') return 128;
+    throw e;
+  }
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 60_000 };
+
+/**
+ * Exponential backoff with "equal jitter": half of the exponential delay is fixed, the other half random, so a fleet
+ * that lost its broker at the same moment does not come back at the same moment.
+ */
+export function backoffDelay(attempt: number, o: BackoffOptions, random: () => number = Math.random): number {
+  const exp = Math.min(o.maxMs, o.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(exp / 2 + random() * (exp / 2));
+}
+
+/**
+ * The gateway runtime: one MQTT 3.1.1 connection to the broker (client id = username = device id, password derived
+ * from the secret, never the secret), the handshake as initiator, a refresh handshake before the session credential
+ * expires (on the same connection), and reconnects with exponential backoff and jitter.
+ *
+ * Events: 'connected', 'session' (DeviceSession), 'denied' ({ code, retryAfterMs }), 'rogue' (the server failed its
+ * proof; nothing was answered), 'disconnected', 'message' (topic, payload).
+ */
+export class DeviceAgent extends EventEmitter {
+  private client: MqttClient | undefined;
+  private stopped = true;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private pending:
+    | { hello: HandshakeHello; sessionId?: string; resolve: (o: HandshakeOutcome) => void; timer: NodeJS.Timeout }
+    | undefined;
+  private current: DeviceSession | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly backoff: BackoffOptions;
+  private readonly random: () => number;
+
+  constructor(private readonly options: DeviceAgentOptions) {
+    super();
+    this.log = (options.log ?? silentLogger).child({ part: 'device-agent', deviceId: options.identity.deviceId });
+    this.now = options.now ?? Date.now;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.random = options.random ?? Math.random;
+  }
+
+  get session(): DeviceSession | undefined {
+    return this.current && this.current.expiresAt > this.now() ? this.current : undefined;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Connect and keep connected (handshake on every connect, refresh before expiry) until `stop`. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connectOnce();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.refreshTimer);
+    this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
+    const c = this.client;
+    this.client = undefined;
+    if (c) await c.endAsync();
+  }
+
+  private connectOnce(): void {
+    const id = this.options.identity;
+    const client = connect(this.options.brokerUrl, {
+      protocolVersion: 4,
+      clientId: id.deviceId,
+      username: id.deviceId,
+      password: deriveBrokerPassword(id.secret),
+      clean: true,
+      reconnectPeriod: 0, // our own backoff with jitter
+      connectTimeout: 10_000,
+      will: { topic: topics.status(id.deviceId), payload: Buffer.from('offline'), qos: 1, retain: false },
+    });
+    this.client = client;
+    client.on('connect', () => {
+      this.log.info({ event: 'connected' });
+      this.emit('connected');
+      void this.afterConnect(client);
+    });
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (e) => this.log.warn({ event: 'mqtt_error', error: e.message }));
+    client.on('close', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      clearTimeout(this.refreshTimer);
+      this.current = undefined;
+      this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
+      client.removeAllListeners('message');
+      client.end(true);
+      this.emit('disconnected');
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(delayMs?: number): void {
+    if (this.stopped) return;
+    const delay = delayMs ?? backoffDelay(this.attempt++, this.backoff, this.random);
+    this.log.info({ event: 'reconnect_scheduled', delayMs: delay, attempt: this.attempt });
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => !this.stopped && this.connectOnce(), delay);
+  }
+
+  private async afterConnect(client: MqttClient): Promise<void> {
+    const id = this.options.identity.deviceId;
+    try {
+      await client.subscribeAsync([topics.handshake(id, 'challenge'), topics.handshake(id, 'result')], { qos: 1 });
+    } catch (e) {
+      this.log.warn({ event: 'subscribe_failed', error: (e as Error).message });
+      client.end(true);
+      return;
+    }
+    await this.runUntilSession();
+  }
+
+  /** Handshake until a session is granted, backing off between denials, as long as the connection lasts. */
+  private async runUntilSession(): Promise<void> {
+    while (!this.stopped && this.client?.connected) {
+      const outcome = await this.handshake();
+      if (outcome.ok) {
+        this.attempt = 0;
+        return;
+      }
+      if (!this.client?.connected || this.stopped) return;
+      const wait = outcome.retryAfterMs ?? backoffDelay(this.attempt++, this.backoff, this.random);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** Run one handshake on the current connection. */
+  handshake(): Promise<HandshakeOutcome> {
+    const client = this.client;
+    if (!client?.connected) return Promise.resolve({ ok: false, code: 'ERR_UNAVAILABLE' });
+    this.finishPending({ ok: false, code: 'ERR_HANDSHAKE_DENIED' });
+    const hello = createHello(this.options.identity);
+    return new Promise<HandshakeOutcome>((resolve) => {
+      const timer = setTimeout(
+        () => this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' }),
+        this.options.handshakeTimeoutMs ?? 15_000,
+      );
+      this.pending = { hello, resolve, timer };
+      client.publish(
+        topics.handshake(this.options.identity.deviceId, 'hello'),
+        JSON.stringify(hello),
+        { qos: 1 },
+        (e) => e && this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' }),
+      );
+    }).then((outcome) => {
+      if (outcome.ok) {
+        this.current = outcome.session;
+        this.scheduleRefresh(outcome.session);
+        this.log.info({ event: 'session', sessionId: outcome.session.sessionId, expiresAt: outcome.session.expiresAt });
+        this.emit('session', outcome.session);
+      } else if (outcome.code !== 'ERR_UNAVAILABLE') {
+        this.log.warn({ event: 'handshake_failed', code: outcome.code, retryAfterMs: outcome.retryAfterMs });
+        if (outcome.code === 'ERR_HANDSHAKE_SERVER_PROOF') this.emit('rogue');
+        else this.emit('denied', { code: outcome.code, retryAfterMs: outcome.retryAfterMs });
+      }
+      return outcome;
+    });
+  }
+
+  private finishPending(outcome: HandshakeOutcome): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    clearTimeout(p.timer);
+    p.resolve(outcome);
+  }
+
+  private scheduleRefresh(session: DeviceSession): void {
+    clearTimeout(this.refreshTimer);
+    const before = (this.options.refreshBeforeS ?? DEVICE_SESSION_REFRESH_BEFORE_S) * 1000;
+    const delay = Math.max(0, session.expiresAt - before - this.now());
+    // A refresh is a new handshake on the same connection: the broker widens the grant again, nothing is dropped.
+    this.refreshTimer = setTimeout(() => void this.runUntilSession(), delay);
+  }
+
+  /** Refresh now (tests, or after a role change). */
+  refresh(): Promise<HandshakeOutcome> {
+    return this.handshake();
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const id = this.options.identity;
+    if (topic === topics.handshake(id.deviceId, 'challenge')) this.onChallenge(payload);
+    else if (topic === topics.handshake(id.deviceId, 'result')) this.onResult(payload);
+    else this.emit('message', topic, payload);
+  }
+
+  private onChallenge(payload: Buffer): void {
+    const p = this.pending;
+    if (!p || p.sessionId) return; // not waiting for a challenge: ignore
+    const parsed = parseHandshakeMessage('challenge', payload);
+    if (!parsed.ok) {
+      this.finishPending({ ok: false, code: 'ERR_HANDSHAKE_MALFORMED' });
+      return;
+    }
+    const answer = answerChallenge(this.options.identity, p.hello, parsed.value as HandshakeChallenge);
+    if (!answer.ok) {
+      // Rogue server (or a transcript mismatch): answer nothing (DESIGN §5, mutual).
+      this.finishPending({ ok: false, code: answer.error.code });
+      return;
+    }
+    p.sessionId = parsed.value.sessionId;
+    this.client?.publish(
+      topics.handshake(this.options.identity.deviceId, 'response'),
+      JSON.stringify(answer.value.response),
+      { qos: 1 },
+    );
+  }
+
+  private onResult(payload: Buffer): void {
+    const p = this.pending;
+    if (!p) return;
+    const parsed = parseHandshakeMessage('result', payload);
+    if (!parsed.ok) return;
+    const r = parsed.value;
+    // A denial may come before a session exists (no sessionId); otherwise it must be for our session.
+    if (r.sessionId !== undefined && r.sessionId !== p.sessionId) return;
+    if (!r.ok) {
+      this.finishPending({
+        ok: false,
+        code: r.code,
+        ...(r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}),
+      });
+      return;
+    }
+    this.finishPending({
+      ok: true,
+      session: { sessionId: r.sessionId, credential: r.credential, expiresAt: r.expiresAt, permissions: r.permissions },
+    });
+  }
+
+  /** Publish on one of the device's own topics (needs a session that permits it). */
+  async publish(topic: string, payload: string | Buffer): Promise<void> {
+    const c = this.client;
+    if (!c?.connected) throw new Error('not connected');
+    await c.publishAsync(topic, payload, { qos: 1 });
+  }
+
+  async subscribe(filter: string): Promise<number> {
+    const c = this.client;
+    if (!c?.connected) throw new Error('not connected');
+    return subscribeQos(c, filter);
+  }
+
+  /** Resolves on the next event of that name (tests and the CLI). */
+  next(event: 'session' | 'denied' | 'rogue' | 'connected' | 'disconnected'): Promise<unknown[]> {
+    return once(this, event);
+  }
+}

@@ -1,0 +1,238 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  brokerPasswordsEqual,
+  handshakeTopicPermissions,
+  type Logger,
+  silentLogger,
+  type TopicPermissions,
+  topicAllowed,
+} from '@tessera/protocol';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
+import type { BrokerAdapter, DeviceBrokerCredentials, DeviceSessionGrant, InboundHandler } from './adapter.js';
+
+export interface AedesBrokerOptions {
+  /** TCP port; 0 = an ephemeral port (tests). */
+  port?: number;
+  host?: string;
+  log?: Logger;
+  /** Injectable clock for grant expiry (unix ms). */
+  now?: () => number;
+}
+
+interface DeviceEntry {
+  password: string;
+  grant?: DeviceSessionGrant;
+}
+
+/** MQTT 3.1.1 §3.2.2.3 CONNACK return codes used by the authenticate hook. */
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+function authError(message: string): AuthenticateError {
+  const e = new Error(message) as AuthenticateError;
+  e.returnCode = BAD_USERNAME_OR_PASSWORD as AuthenticateError['returnCode'];
+  return e;
+}
+
+/**
+ * The embedded broker (DESIGN §3): aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
+ *
+ * - authenticate: username must equal the client id, the client id must be an enrolled device, and the password must
+ *   equal its derived broker password (constant-time compare). Anything else gets CONNACK 4.
+ * - authorizePublish / authorizeSubscribe: against the device's current permissions: its handshake topics until a
+ *   grant, the granted topics until `expiresAt`, handshake topics again after it. A refused PUBLISH closes the
+ *   connection (MQTT 3.1.1 has no negative PUBACK); a refused SUBSCRIBE gets return code 0x80 (§3.9.3).
+ * - revoke: the live client is closed at once and the device is forgotten until enrolled again.
+ * - the verifier's own subscribe/publish run in-process (no MQTT client, no credentials).
+ */
+export class AedesBrokerAdapter implements BrokerAdapter {
+  readonly kind = 'aedes' as const;
+  private broker: Aedes | undefined;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly devices = new Map<string, DeviceEntry>();
+  private readonly clients = new Map<string, Client>();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private boundUrl = '';
+
+  constructor(private readonly options: AedesBrokerOptions = {}) {
+    this.log = (options.log ?? silentLogger).child({ part: 'aedes' });
+    this.now = options.now ?? Date.now;
+  }
+
+  get url(): string {
+    if (!this.boundUrl) throw new Error('the aedes broker is not started');
+    return this.boundUrl;
+  }
+
+  /** Number of connected MQTT clients (for tests and metrics). */
+  get connectedClients(): number {
+    return this.broker?.connectedClients ?? 0;
+  }
+
+  /** Is a device's MQTT client connected right now? */
+  isConnected(deviceId: string): boolean {
+    return this.clients.has(deviceId);
+  }
+
+  /** The permissions a device has at this moment (handshake-only without a live grant; none if not enrolled). */
+  permissionsOf(deviceId: string): TopicPermissions {
+    const entry = this.devices.get(deviceId);
+    if (!entry) return { publish: [], subscribe: [] };
+    const g = entry.grant;
+    if (g && g.expiresAt > this.now()) return g.permissions;
+    return handshakeTopicPermissions(deviceId);
+  }
+
+  async start(): Promise<void> {
+    const broker = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => {
+        if (!client) return done(null); // the verifier's own in-process publish
+        if (topicAllowed(this.permissionsOf(client.id).publish, packet.topic)) {
+          // Stamp who published it (aedes copies `clientId` onto the delivered packet); never trust a wire value.
+          const stamped = packet as typeof packet & { clientId?: string };
+          stamped.clientId = client.id;
+          return done(null);
+        }
+        this.log.warn({ event: 'publish_refused', clientId: client.id, topic: packet.topic.slice(0, 200) });
+        done(new Error('ERR_TOPIC_FORBIDDEN'));
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        if (topicAllowed(this.permissionsOf(client.id).subscribe, sub.topic) || this.exactFilter(client.id, sub.topic))
+          return done(null, sub);
+        this.log.warn({ event: 'subscribe_refused', clientId: client.id, topic: sub.topic.slice(0, 200) });
+        done(null, null); // SUBACK 0x80 (MQTT 3.1.1 §3.9.3)
+      },
+      // A grant that expires or is revoked while a subscription exists must not keep delivering: check on forward.
+      authorizeForward: (client, packet) =>
+        topicAllowed(this.permissionsOf(client.id).subscribe, packet.topic) ? packet : null,
+    });
+    broker.on('client', (client) => {
+      const previous = this.clients.get(client.id);
+      if (previous && previous !== client) previous.close();
+      this.clients.set(client.id, client);
+    });
+    broker.on('clientDisconnect', (client) => {
+      if (this.clients.get(client.id) === client) this.clients.delete(client.id);
+    });
+    broker.on('clientError', (client, error) => this.log.debug({ clientId: client.id, error: error.message }));
+    this.broker = broker;
+    const server = createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      broker.handle(socket);
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : this.options.port;
+    this.boundUrl = `mqtt://${this.options.host ?? '127.0.0.1'}:${port}`;
+    this.log.info({ url: this.boundUrl }, 'aedes broker listening');
+  }
+
+  /** The remote address of a connected device (per-source rate limits). */
+  private sourceOf(clientId: string): string | undefined {
+    const c = this.clients.get(clientId);
+    return c ? ((c.conn as Socket).remoteAddress ?? undefined) : undefined;
+  }
+
+  /** A filter that is not a wildcard but one of the permitted concrete topics also passes (it matches itself). */
+  private exactFilter(clientId: string, filter: string): boolean {
+    return this.permissionsOf(clientId).subscribe.includes(filter);
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ) {
+    const entry = this.devices.get(client.id);
+    // Always run the comparison (against a dummy when the device is unknown), so the answer time does not say which.
+    const ok = brokerPasswordsEqual(entry?.password ?? 'x'.repeat(43), password) && entry !== undefined;
+    if (!ok || username !== client.id) {
+      this.log.warn({ event: 'connect_refused', clientId: client.id.slice(0, 80), known: entry !== undefined });
+      return done(authError('bad username or password'), false);
+    }
+    done(null, true);
+  }
+
+  async stop(): Promise<void> {
+    const broker = this.broker;
+    const server = this.server;
+    this.broker = undefined;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    this.clients.clear();
+  }
+
+  async enrol(credentials: DeviceBrokerCredentials): Promise<void> {
+    const existing = this.devices.get(credentials.deviceId);
+    if (existing) existing.password = credentials.password;
+    else this.devices.set(credentials.deviceId, { password: credentials.password });
+  }
+
+  async grant(grant: DeviceSessionGrant): Promise<void> {
+    const entry = this.devices.get(grant.deviceId);
+    if (!entry) throw new Error(`device ${grant.deviceId} is not enrolled`);
+    entry.grant = grant;
+  }
+
+  async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
+    // Forget the device first, so a reconnect racing with the close is refused by authenticate.
+    this.devices.delete(deviceId);
+    const client = this.clients.get(deviceId);
+    this.clients.delete(deviceId);
+    if (client) await new Promise<void>((resolve) => client.close(() => resolve()));
+    this.log.info({ event: 'device_revoked', deviceId, permanent: options.permanent, reason: options.reason });
+  }
+
+  async subscribe(filter: string, handler: InboundHandler): Promise<void> {
+    const broker = this.requireBroker();
+    await new Promise<void>((resolve) =>
+      broker.subscribe(
+        filter,
+        (packet: AedesPublishPacket, cb: () => void) => {
+          // aedes hands in-process subscribers the publishing client's id on the packet (undefined for our own).
+          const clientId = (packet as AedesPublishPacket & { clientId?: string }).clientId;
+          const source = clientId ? this.sourceOf(clientId) : undefined;
+          try {
+            handler(packet.topic, Buffer.from(packet.payload as Buffer), clientId, source);
+          } catch (e) {
+            this.log.error({ error: (e as Error).message, topic: packet.topic }, 'inbound handler threw');
+          }
+          cb();
+        },
+        () => resolve(),
+      ),
+    );
+  }
+
+  async publish(topic: string, payload: string | Buffer): Promise<void> {
+    const broker = this.requireBroker();
+    await new Promise<void>((resolve, reject) =>
+      broker.publish(
+        {
+          cmd: 'publish',
+          topic,
+          payload: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+  }
+
+  private requireBroker(): Aedes {
+    if (!this.broker) throw new Error('the aedes broker is not started');
+    return this.broker;
+  }
+}

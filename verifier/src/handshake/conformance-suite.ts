@@ -1,0 +1,720 @@
+/**
+ * The handshake conformance suite (DESIGN §5, §6; issue 5 "Must show"): one set of behaviours every broker adapter must
+ * show with the real responder, a real anvil, a real broker over TCP and real MQTT clients. `handshake.test.ts` runs it
+ * against the embedded aedes broker; the Mosquitto adapter runs the very same function under `npm run test:services`.
+ *
+ *   import { handshakeConformanceSuite } from './conformance-suite.js';
+ *   handshakeConformanceSuite('aedes', async () => new AedesBrokerAdapter({ port: 0 }));
+ *
+ * The factory is called twice: once for the broker under test and once for a rogue broker (a server that does not know
+ * the device secret). Each returned adapter is started and stopped by the suite.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  ANVIL_FUNDER_KEY,
+  type AnvilChain,
+  buildDeviceBatch,
+  type DeviceRegistry,
+  DeviceRegistry__factory,
+  ensureDeployed,
+  makeProvider,
+  readDeviceStatus,
+  startAnvil,
+} from '@tessera/contracts';
+import {
+  answerChallenge,
+  createHello,
+  DeviceAgent,
+  type DeviceIdentity,
+  type DeviceSession,
+  deviceTranscript,
+  signDigest,
+  subscribeQos,
+} from '@tessera/device-agent';
+import {
+  DEVICE_SESSION_TTL_S,
+  deriveBrokerPassword,
+  deviceFingerprint,
+  deviceIdOf,
+  generateDeviceSecret,
+  HANDSHAKE_CHALLENGE_TTL_MS,
+  HANDSHAKE_SUITE,
+  HANDSHAKE_VERSION,
+  type HandshakeChallenge,
+  type HandshakeHello,
+  type HandshakeResponse,
+  type HandshakeResult,
+  ocraClientResponse,
+  parseHandshakeMessage,
+  secretCommitment,
+  topics,
+  transcriptDigest,
+} from '@tessera/protocol';
+import { verifyCredential } from 'did-jwt-vc';
+import { type JsonRpcProvider, Wallet } from 'ethers';
+import { connect, type MqttClient } from 'mqtt';
+import type { BrokerAdapter } from '../broker/adapter.js';
+import { CachedDidResolver } from '../resolver/cached-resolver.js';
+import { RegistryWatcher } from '../resolver/registry-watcher.js';
+import { MemoryNonceStore } from '../vc/nonce-store.js';
+import { MemoryHandshakeLimiter } from './limiter.js';
+import { HandshakeResponder } from './responder.js';
+import { type DeviceStateChange, DeviceStateWatcher, dropSessionsOnRevocation } from './revocation-watcher.js';
+import { FileDeviceSecretVault } from './vault.js';
+
+export type BrokerFactory = () => Promise<BrokerAdapter>;
+
+interface TestDevice {
+  identity: DeviceIdentity;
+  serial: string;
+}
+
+/** A raw MQTT 3.1.1 client that can send anything, for the cases an honest agent would never produce. */
+class RawDevice {
+  private readonly queues = new Map<string, Buffer[]>();
+  private readonly waiters = new Map<string, { resolve: (b: Buffer) => void; reject: (e: Error) => void }[]>();
+
+  private constructor(
+    readonly client: MqttClient,
+    readonly id: DeviceIdentity,
+  ) {
+    client.on('message', (topic, payload) => {
+      const w = this.waiters.get(topic)?.shift();
+      if (w) w.resolve(payload);
+      else this.queues.set(topic, [...(this.queues.get(topic) ?? []), payload]);
+    });
+    client.on('close', () => {
+      for (const [topic, ws] of this.waiters) for (const w of ws) w.reject(new Error(`closed waiting for ${topic}`));
+      this.waiters.clear();
+    });
+  }
+
+  /** Connect with the broker password derived from `passwordSecret` (default: the device's own secret). */
+  static async connect(url: string, id: DeviceIdentity, passwordSecret: Uint8Array = id.secret): Promise<RawDevice> {
+    const client = connect(url, {
+      protocolVersion: 4,
+      clientId: id.deviceId,
+      username: id.deviceId,
+      password: deriveBrokerPassword(passwordSecret),
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', (e) => {
+        client.end(true);
+        reject(e);
+      });
+      client.once('close', () => reject(new Error('closed before CONNACK')));
+    });
+    const d = new RawDevice(client, id);
+    await client.subscribeAsync([topics.handshake(id.deviceId, 'challenge'), topics.handshake(id.deviceId, 'result')], {
+      qos: 1,
+    });
+    return d;
+  }
+
+  next(topic: string): Promise<Buffer> {
+    const q = this.queues.get(topic);
+    if (q?.length) return Promise.resolve(q.shift()!);
+    return new Promise((resolve, reject) => {
+      this.waiters.set(topic, [...(this.waiters.get(topic) ?? []), { resolve, reject }]);
+    });
+  }
+
+  /** Send a hello; resolves with the challenge, or the denial that came instead. */
+  async hello(h: HandshakeHello = createHello(this.id)): Promise<{ hello: HandshakeHello } & Reply> {
+    await this.client.publishAsync(topics.handshake(this.id.deviceId, 'hello'), JSON.stringify(h), { qos: 1 });
+    const winner = await Promise.race([
+      this.next(topics.handshake(this.id.deviceId, 'challenge')).then((p) => ({ kind: 'challenge' as const, p })),
+      this.next(topics.handshake(this.id.deviceId, 'result')).then((p) => ({ kind: 'result' as const, p })),
+    ]);
+    // The loser of the race stays registered as a waiter; drop it so the next message is not swallowed.
+    this.waiters.clear();
+    if (winner.kind === 'challenge') {
+      const c = parseHandshakeMessage('challenge', winner.p);
+      assert.ok(c.ok, 'the challenge parses');
+      return { hello: h, challenge: c.value };
+    }
+    const r = parseHandshakeMessage('result', winner.p);
+    assert.ok(r.ok, 'the result parses');
+    return { hello: h, result: r.value };
+  }
+
+  async respond(response: HandshakeResponse): Promise<HandshakeResult> {
+    const next = this.next(topics.handshake(this.id.deviceId, 'result'));
+    await this.client.publishAsync(topics.handshake(this.id.deviceId, 'response'), JSON.stringify(response), {
+      qos: 1,
+    });
+    const r = parseHandshakeMessage('result', await next);
+    assert.ok(r.ok, 'the result parses');
+    return r.value;
+  }
+
+  /** An honest handshake; returns the successful result. */
+  async authenticate(): Promise<Extract<HandshakeResult, { ok: true }>> {
+    const { hello, challenge } = await this.hello();
+    assert.ok(challenge, 'a challenge');
+    const a = answerChallenge(this.id, hello, challenge);
+    assert.ok(a.ok, 'the server proof verifies');
+    const r = await this.respond(a.value.response);
+    assert.ok(r.ok, `granted (got ${JSON.stringify(r)})`);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    if (this.client.connected) await this.client.endAsync();
+    else this.client.end(true);
+  }
+}
+
+/** The filter of all of a device's commands (the topic builders refuse wildcards on purpose). */
+const commandsOf = (deviceId: string) => topics.command(deviceId, 'x').replace(/x$/, '#');
+
+type Reply = { challenge?: HandshakeChallenge; result?: HandshakeResult };
+
+/**
+ * What a device that ignores the server proof would send: RC and a signature over its own view of the transcript,
+ * with any part replaced (a wrong secret, another key, another fingerprint, another session).
+ */
+function forcedResponse(
+  id: DeviceIdentity,
+  hello: HandshakeHello,
+  challenge: HandshakeChallenge,
+  over: { secret?: Uint8Array; privateKey?: string; fingerprint?: string; sessionId?: string } = {},
+): HandshakeResponse {
+  const t = deviceTranscript({ ...id, fingerprint: over.fingerprint ?? id.fingerprint }, hello, challenge);
+  const digest = transcriptDigest(t);
+  return {
+    type: 'response',
+    v: HANDSHAKE_VERSION,
+    sessionId: over.sessionId ?? challenge.sessionId,
+    ocra: ocraClientResponse(HANDSHAKE_SUITE, over.secret ?? id.secret, {
+      clientChallenge: hello.clientNonce,
+      serverChallenge: challenge.serverNonce,
+      session: digest,
+    }),
+    alg: 'ES256K-R',
+    signature: signDigest(over.privateKey ?? id.privateKey, digest),
+  };
+}
+
+const denied = (r: { result?: HandshakeResult } | HandshakeResult, code = 'ERR_HANDSHAKE_DENIED') => {
+  const result = 'type' in r ? r : r.result;
+  assert.ok(result, 'a result, not a challenge');
+  assert.equal(result.ok, false, 'denied');
+  if (!result.ok) assert.equal(result.code, code);
+};
+
+/** Connecting must fail (CONNACK refusal, or the connection closed before CONNACK). */
+async function refusedConnect(url: string, id: DeviceIdentity, passwordSecret?: Uint8Array) {
+  await assert.rejects(RawDevice.connect(url, id, passwordSecret), 'the broker refuses the connection');
+}
+
+export function handshakeConformanceSuite(
+  name: string,
+  makeBroker: BrokerFactory,
+  options: { makeRogueBroker?: BrokerFactory } = {},
+): void {
+  describe(`device handshake conformance (${name})`, () => {
+    let chain: AnvilChain;
+    let provider: JsonRpcProvider;
+    let dir: string;
+    let broker: BrokerAdapter;
+    let responder: HandshakeResponder;
+    let registry: DeviceRegistry;
+    let admin: Wallet;
+    let resolver: CachedDidResolver;
+    let didWatcher: RegistryWatcher;
+    let stateWatcher: DeviceStateWatcher;
+    let vault: FileDeviceSecretVault;
+    let issuer: Wallet;
+    let clockOffset = 0;
+    const now = () => Date.now() + clockOffset;
+    let serial = 0;
+    const agents: DeviceAgent[] = [];
+    const raws: RawDevice[] = [];
+
+    const mined = async (p: Promise<{ wait(): Promise<unknown> }>) => (await p).wait();
+
+    /** Resolves once the verifier has applied a lifecycle change of this device to the broker (event, not time). */
+    const applied = new EventEmitter();
+    const changeApplied = (deviceId: string, to: string) =>
+      new Promise<void>((resolve) => {
+        const l = (id: string, state: string) => {
+          if (id === deviceId && state === to) {
+            applied.off('applied', l);
+            resolve();
+          }
+        };
+        applied.on('applied', l);
+      });
+
+    /** Register (batch of one), commission and enrol a device; `commission: false` leaves it Registered. */
+    async function provision(o: { commission?: boolean; register?: boolean } = {}): Promise<TestDevice> {
+      serial++;
+      const s = `CONF-${process.pid}-${serial}`;
+      const characteristics = {
+        model: 'SMGW-1000',
+        serial: s,
+        hardwareRevision: 'r2',
+        firmwareHash: randomBytes(32).toString('hex'),
+        mac: randomBytes(6).toString('hex'),
+      };
+      const fp = deviceFingerprint(characteristics);
+      assert.ok(fp.ok);
+      const secret = generateDeviceSecret();
+      const salt = randomBytes(32);
+      const key = Wallet.createRandom();
+      const deviceId = deviceIdOf(admin.address, s);
+      const identity: DeviceIdentity = {
+        deviceId,
+        did: `did:ethr:0x${chain.chainId.toString(16)}:${key.address.toLowerCase()}`,
+        secret,
+        privateKey: key.privateKey,
+        fingerprint: fp.value,
+      };
+      if (o.register !== false) {
+        const leaf = {
+          deviceId,
+          fingerprint: fp.value,
+          commitment: secretCommitment(salt, secret),
+          initialOwner: admin.address,
+        };
+        const tree = buildDeviceBatch([leaf]);
+        await mined(registry.registerBatch(tree.root, 1));
+        const batchId = await registry.batchCount();
+        if (o.commission === false) {
+          await mined(
+            registry.materialize(batchId, deviceId, leaf.fingerprint, leaf.commitment, admin.address, tree.proofs[0]!),
+          );
+        } else {
+          await mined(
+            registry.commissionFromBatch(
+              batchId,
+              deviceId,
+              leaf.fingerprint,
+              leaf.commitment,
+              tree.proofs[0]!,
+              key.address,
+            ),
+          );
+        }
+      }
+      await vault.put(deviceId, secret, salt);
+      assert.ok(await responder.enrol(deviceId));
+      return { identity, serial: s };
+    }
+
+    const raw = async (id: DeviceIdentity, passwordSecret?: Uint8Array) => {
+      const r = await RawDevice.connect(broker.url, id, passwordSecret);
+      raws.push(r);
+      return r;
+    };
+
+    const agent = (id: DeviceIdentity, url = broker.url, extra: { refreshBeforeS?: number } = {}) => {
+      const a = new DeviceAgent({
+        identity: id,
+        brokerUrl: url,
+        backoff: { initialMs: 20, maxMs: 200 },
+        handshakeTimeoutMs: 10_000,
+        ...extra,
+      });
+      agents.push(a);
+      return a;
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tessera-hs-'));
+      chain = await startAnvil({});
+      provider = makeProvider(chain.rpcUrl, chain.chainId);
+      admin = new Wallet(ANVIL_FUNDER_KEY, provider);
+      const addresses = await ensureDeployed({
+        provider,
+        deployer: admin,
+        chainId: chain.chainId,
+        file: join(dir, 'deployments.json'),
+        allowDeploy: true,
+      });
+      registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, admin);
+      await mined(registry.grantRole(await registry.MANUFACTURER(), admin.address));
+      await mined(registry.grantRole(await registry.OPERATOR(), admin.address));
+      didWatcher = new RegistryWatcher({
+        registry: addresses.EthereumDIDRegistry,
+        provider,
+        wsUrl: chain.wsUrl,
+      });
+      await didWatcher.start();
+      resolver = new CachedDidResolver({
+        chainId: chain.chainId,
+        provider,
+        registry: addresses.EthereumDIDRegistry,
+        watcher: didWatcher,
+      });
+      vault = new FileDeviceSecretVault(join(dir, 'device-secrets.json'), randomBytes(32));
+      broker = await makeBroker();
+      await broker.start();
+      issuer = new Wallet(Wallet.createRandom().privateKey);
+      responder = new HandshakeResponder({
+        broker,
+        readStatus: (id) => readDeviceStatus(registry, id),
+        vault,
+        resolver,
+        challenges: new MemoryNonceStore({ now }),
+        limiter: new MemoryHandshakeLimiter({ now }),
+        issuer: {
+          did: `did:ethr:0x${chain.chainId.toString(16)}:${issuer.address.toLowerCase()}`,
+          privateKey: issuer.privateKey,
+        },
+        chainId: chain.chainId,
+        now,
+      });
+      await responder.start();
+      stateWatcher = new DeviceStateWatcher({ provider, registry: addresses.DeviceRegistry, wsUrl: chain.wsUrl });
+      let lastChange: DeviceStateChange | undefined;
+      stateWatcher.on('change', (c: DeviceStateChange) => {
+        lastChange = c;
+      });
+      dropSessionsOnRevocation(stateWatcher, {
+        revoke: async (id, o) => {
+          const to = lastChange?.to;
+          await broker.revoke(id, o);
+          applied.emit('applied', id, to);
+        },
+        enrol: async (id) => {
+          await responder.enrol(id);
+          applied.emit('applied', id, 'Active');
+        },
+      });
+      await stateWatcher.start();
+    });
+
+    after(async () => {
+      for (const a of agents) await a.stop().catch(() => undefined);
+      for (const r of raws) await r.client.endAsync(true).catch(() => undefined);
+      await stateWatcher?.stop();
+      await didWatcher?.stop();
+      await broker?.stop();
+      provider?.destroy();
+      await chain?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('an honest device authenticates and receives a DeviceSessionCredential signed by the verifier', async () => {
+      const d = await provision();
+      const a = agent(d.identity);
+      const got = a.next('session');
+      a.start();
+      const [session] = (await got) as [DeviceSession];
+      const vc = await verifyCredential(session.credential, resolver);
+      assert.equal(vc.payload.sub, d.identity.did);
+      assert.ok(vc.verifiableCredential.type.includes('DeviceSessionCredential'));
+      const subject = vc.verifiableCredential.credentialSubject as Record<string, unknown>;
+      assert.equal(subject.deviceId, d.identity.deviceId);
+      assert.equal(subject.clientId, d.identity.deviceId);
+      assert.equal(subject.fingerprint, d.identity.fingerprint);
+      assert.deepEqual(subject.publish, session.permissions.publish);
+      const ttl = (vc.payload.exp ?? 0) - (vc.payload.nbf ?? 0);
+      assert.ok(ttl > 0 && ttl <= DEVICE_SESSION_TTL_S, 'minutes, not days');
+      assert.equal(session.expiresAt, (vc.payload.exp ?? 0) * 1000);
+    });
+
+    it('an authenticated device can use exactly its own topics', async () => {
+      const d = await provision();
+      const other = await provision();
+      const seen: string[] = [];
+      await broker.subscribe('tessera/v1/devices/+/telemetry/#', (topic, payload) =>
+        seen.push(`${topic} ${payload.toString()}`),
+      );
+      const a = agent(d.identity);
+      const got = a.next('session');
+      a.start();
+      await got;
+      // own telemetry reaches the verifier side
+      const mine = topics.telemetry(d.identity.deviceId, 'meter');
+      await a.publish(mine, 'reading-1');
+      // own commands reach the device
+      assert.equal(await a.subscribe(commandsOf(d.identity.deviceId)), 1);
+      const cmd = once(a, 'message');
+      await broker.publish(topics.command(d.identity.deviceId, 'reboot'), 'now');
+      const [topic, payload] = (await cmd) as [string, Buffer];
+      assert.equal(topic, topics.command(d.identity.deviceId, 'reboot'));
+      assert.equal(payload.toString(), 'now');
+      // another device's commands and everything else: SUBACK 0x80
+      assert.equal(await a.subscribe(commandsOf(other.identity.deviceId)), 128);
+      assert.equal(await a.subscribe('#'), 128);
+      assert.equal(await a.subscribe('tessera/v1/devices/+/telemetry/#'), 128);
+      assert.ok(seen.includes(`${mine} reading-1`));
+    });
+
+    it('refuses publishing and subscribing outside its permissions (before and after the handshake)', async () => {
+      const d = await provision();
+      const other = await provision();
+      const seen: string[] = [];
+      await broker.subscribe('tessera/v1/devices/+/telemetry/#', (topic, payload) =>
+        seen.push(`${topic} ${payload.toString()}`),
+      );
+      // Before the handshake (another device, so its junk sentinel does not disturb the rest): no telemetry.
+      const early = await raw(other.identity);
+      assert.equal(await subscribeQos(early.client, commandsOf(other.identity.deviceId)), 128);
+      const idle = new Promise<'closed'>((resolve) => early.client.once('close', () => resolve('closed')));
+      early.client.publish(topics.telemetry(other.identity.deviceId, 'meter'), 'too-early', { qos: 1 });
+      const earlySentinel = early.client
+        .publishAsync(topics.handshake(other.identity.deviceId, 'hello'), '{}', { qos: 1 })
+        .then(() => 'sent' as const);
+      await Promise.race([idle, earlySentinel]);
+      await early.close();
+
+      const c = await raw(d.identity);
+      await c.authenticate();
+      const foreign = topics.telemetry(other.identity.deviceId, 'meter');
+      const own = topics.telemetry(d.identity.deviceId, 'meter');
+      const closed = new Promise<'closed'>((resolve) => c.client.once('close', () => resolve('closed')));
+      // The forbidden publish, then a sentinel on the same connection (MQTT keeps per-connection order, §4.6).
+      c.client.publish(foreign, 'forged', { qos: 1 });
+      const sentinel = c.client.publishAsync(own, 'sentinel', { qos: 1 }).then(() => 'sent' as const);
+      const first = await Promise.race([closed, sentinel]);
+      if (first === 'sent') {
+        // a broker that drops refused publishes silently (Mosquitto): the sentinel arrives, the forgery never did
+        await new Promise<void>((resolve) => {
+          const check = () => (seen.includes(`${own} sentinel`) ? resolve() : setTimeout(check, 5));
+          check();
+        });
+      }
+      // a broker that closes the connection (aedes, MQTT 3.1.1 has no negative PUBACK) refused it before forwarding
+      assert.ok(!seen.includes(`${foreign} forged`), 'the forged publish was not delivered');
+      assert.ok(!seen.some((x) => x.endsWith(' too-early')), 'no telemetry before the handshake');
+    });
+
+    it('refuses a device that does not know the secret (wrong broker password, and wrong OCRA key)', async () => {
+      const d = await provision();
+      const wrong = randomBytes(32);
+      await refusedConnect(broker.url, { ...d.identity, secret: wrong });
+      // Even with the broker password (say, leaked from a broker), the OCRA response needs the secret itself.
+      const c = await raw(d.identity);
+      const { hello, challenge } = await c.hello();
+      assert.ok(challenge);
+      // a device holding the wrong secret sees the server proof fail ...
+      assert.equal(answerChallenge({ ...d.identity, secret: wrong }, hello, challenge).ok, false);
+      // ... and if it answers anyway, it is denied
+      denied(await c.respond(forcedResponse(d.identity, hello, challenge, { secret: wrong })));
+    });
+
+    it('refuses a response signed by a key that is not the device DID key', async () => {
+      const d = await provision();
+      const c = await raw(d.identity);
+      const { hello, challenge } = await c.hello();
+      assert.ok(challenge);
+      denied(
+        await c.respond(forcedResponse(d.identity, hello, challenge, { privateKey: Wallet.createRandom().privateKey })),
+      );
+    });
+
+    it('refuses a cloned secret on other hardware (wrong fingerprint), whether the clone tells the truth or lies', async () => {
+      const d = await provision();
+      const clone: DeviceIdentity = {
+        ...d.identity,
+        fingerprint: `0x${randomBytes(32).toString('hex')}`,
+      };
+      const c = await raw(clone);
+      // honest firmware on other hardware reports what it measures
+      denied(await c.hello(createHello(clone)));
+      // a clone that claims the registered fingerprint but computes over its own characteristics
+      const lie = createHello(d.identity);
+      const { challenge } = await c.hello(lie);
+      assert.ok(challenge);
+      assert.equal(answerChallenge(clone, lie, challenge).ok, false, 'the server proof does not verify for the clone');
+      denied(await c.respond(forcedResponse(clone, lie, challenge)));
+    });
+
+    it('refuses a replayed response', async () => {
+      const d = await provision();
+      const c = await raw(d.identity);
+      const { hello, challenge } = await c.hello();
+      assert.ok(challenge);
+      const a = answerChallenge(d.identity, hello, challenge);
+      assert.ok(a.ok);
+      assert.equal((await c.respond(a.value.response)).ok, true);
+      denied(await c.respond(a.value.response));
+    });
+
+    it('refuses a response after its challenge expired (fake clock)', async () => {
+      const d = await provision();
+      const c = await raw(d.identity);
+      const { hello, challenge } = await c.hello();
+      assert.ok(challenge);
+      clockOffset += HANDSHAKE_CHALLENGE_TTL_MS + 1;
+      try {
+        const a = forcedResponse(d.identity, hello, challenge);
+        denied(await c.respond(a), 'ERR_HANDSHAKE_EXPIRED');
+      } finally {
+        clockOffset = 0;
+      }
+    });
+
+    it('refuses a response relayed into another session', async () => {
+      const d = await provision();
+      const c = await raw(d.identity);
+      const first = await c.hello();
+      const second = await c.hello();
+      assert.ok(first.challenge && second.challenge);
+      const a = answerChallenge(d.identity, first.hello, first.challenge);
+      assert.ok(a.ok);
+      // the response to session 1, presented in session 2
+      denied(await c.respond({ ...a.value.response, sessionId: second.challenge.sessionId }));
+      // and session 2 is spent: the relayed attempt consumed it
+      denied(await c.respond(forcedResponse(d.identity, second.hello, second.challenge)));
+    });
+
+    it('refuses a registered but not commissioned device, and an unknown device', async () => {
+      const registered = await provision({ commission: false });
+      denied(await (await raw(registered.identity)).hello());
+      const unknown = await provision({ register: false });
+      denied(await (await raw(unknown.identity)).hello());
+    });
+
+    for (const action of ['suspend', 'revoke', 'decommission'] as const) {
+      const to = { suspend: 'Suspended', revoke: 'Revoked', decommission: 'Decommissioned' }[action];
+      it(`refuses a ${to.toLowerCase()} device at the broker and in the handshake`, async () => {
+        const d = await provision();
+        const applied = changeApplied(d.identity.deviceId, to);
+        await mined(registry[action](d.identity.deviceId));
+        await applied;
+        await refusedConnect(broker.url, d.identity);
+        // a broker that still lets it in (stale replica): the handshake itself refuses, on chain state
+        await responder.enrol(d.identity.deviceId);
+        denied(await (await raw(d.identity)).hello());
+      });
+    }
+
+    it('locks a device out after repeated failures, with backoff, and lets it in after the lockout', async () => {
+      const d = await provision();
+      const c = await raw(d.identity);
+      const codes: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const { hello, challenge, result } = await c.hello();
+        if (result) {
+          codes.push(result.ok ? 'ok' : result.code);
+          continue;
+        }
+        assert.ok(challenge);
+        const r = await c.respond(forcedResponse(d.identity, hello, challenge, { secret: randomBytes(32) }));
+        codes.push(r.ok ? 'ok' : r.code);
+      }
+      assert.ok(
+        codes.slice(0, 4).every((x) => x === 'ERR_HANDSHAKE_DENIED'),
+        codes.join(),
+      );
+      assert.ok(
+        codes.slice(4).every((x) => x === 'ERR_HANDSHAKE_LOCKED'),
+        codes.join(),
+      );
+      // even the right answer is refused while locked, and the device is told when to come back
+      const locked = await c.hello();
+      denied(locked, 'ERR_HANDSHAKE_LOCKED');
+      const retryAfterMs = locked.result && !locked.result.ok ? (locked.result.retryAfterMs ?? 0) : 0;
+      assert.ok(retryAfterMs > 0);
+      clockOffset += retryAfterMs + 1;
+      try {
+        const ok = await c.authenticate();
+        assert.equal(ok.ok, true);
+      } finally {
+        clockOffset = 0;
+      }
+    });
+
+    it('a device detects a rogue server that does not know its secret, and never answers it', async () => {
+      const d = await provision();
+      const rogue = await (options.makeRogueBroker ?? makeBroker)();
+      await rogue.start();
+      try {
+        // The rogue even has the broker password (the weakest link); it still cannot produce the OCRA proof.
+        await rogue.enrol({ deviceId: d.identity.deviceId, password: deriveBrokerPassword(d.identity.secret) });
+        const responses: Buffer[] = [];
+        await rogue.subscribe(topics.handshakeInbound('response'), (_t, p) => responses.push(p));
+        await rogue.subscribe(topics.handshakeInbound('hello'), (_t, p) => {
+          const h = parseHandshakeMessage('hello', p);
+          if (!h.ok) return;
+          const fake: HandshakeChallenge = {
+            type: 'challenge',
+            v: HANDSHAKE_VERSION,
+            sessionId: randomBytes(16).toString('hex'),
+            serverNonce: randomBytes(32).toString('hex'),
+            serverProof: String(Math.floor(Math.random() * 1e8)).padStart(8, '0'),
+            expiresAt: Date.now() + 30_000,
+          };
+          void rogue.publish(topics.handshake(h.value.deviceId, 'challenge'), JSON.stringify(fake));
+        });
+        const a = agent(d.identity, rogue.url);
+        const detected = a.next('rogue');
+        a.start();
+        await detected;
+        // Closing flushes everything the agent had sent on this connection: a response would have arrived first.
+        await a.stop();
+        assert.equal(responses.length, 0, 'the device sent nothing after the failed proof');
+        assert.equal(a.session, undefined);
+      } finally {
+        await rogue.stop();
+      }
+    });
+
+    it('refreshes the session before it expires without dropping the connection', async () => {
+      const d = await provision();
+      // refresh as soon as the first session arrives (refreshBefore ≈ the whole lifetime)
+      const a = agent(d.identity, broker.url, { refreshBeforeS: DEVICE_SESSION_TTL_S - 0.05 });
+      let disconnects = 0;
+      a.on('disconnected', () => disconnects++);
+      const sessions: DeviceSession[] = [];
+      const two = new Promise<void>((resolve) =>
+        a.on('session', (s: DeviceSession) => {
+          sessions.push(s);
+          if (sessions.length === 2) resolve();
+        }),
+      );
+      a.start();
+      await two;
+      assert.notEqual(sessions[0]!.sessionId, sessions[1]!.sessionId);
+      assert.equal(disconnects, 0, 'the connection stayed up');
+      await a.publish(topics.telemetry(d.identity.deviceId, 'meter'), 'after-refresh');
+    });
+
+    it('revoking a connected device drops its session at once and refuses its next handshake', async () => {
+      const d = await provision();
+      const a = agent(d.identity);
+      const got = a.next('session');
+      a.start();
+      await got;
+      const dropped = a.next('disconnected');
+      await mined(registry.revoke(d.identity.deviceId));
+      await dropped;
+      assert.equal(a.session, undefined);
+      await a.stop();
+      await refusedConnect(broker.url, d.identity);
+      await responder.enrol(d.identity.deviceId);
+      denied(await (await raw(d.identity)).hello());
+      assert.equal((await readDeviceStatus(registry, d.identity.deviceId)).state, 'Revoked');
+    });
+
+    it('suspending drops the session; resuming lets the device back in on its own (reconnect with backoff)', async () => {
+      const d = await provision();
+      const a = agent(d.identity);
+      const first = a.next('session');
+      a.start();
+      await first;
+      const dropped = a.next('disconnected');
+      await mined(registry.suspend(d.identity.deviceId));
+      await dropped;
+      const back = a.next('session');
+      await mined(registry.resume(d.identity.deviceId));
+      await back;
+      assert.ok(a.session);
+      await a.publish(topics.telemetry(d.identity.deviceId, 'meter'), 'resumed');
+    });
+  });
+}

@@ -1,0 +1,23 @@
+export {
+  HandshakeResponder,
+  authenticationAddresses,
+  recoverSigner,
+  type HandshakeAuditEvent,
+  type HandshakeResponderOptions,
+} from './responder.js';
+export { FileDeviceSecretVault, secretMatchesCommitment, type DeviceSecretVault } from './vault.js';
+export {
+  DEFAULT_HANDSHAKE_LIMITS,
+  MemoryHandshakeLimiter,
+  RedisHandshakeLimiter,
+  lockoutMs,
+  type HandshakeLimiter,
+  type HandshakeLimits,
+} from './limiter.js';
+export {
+  DEVICE_STATE_CHANGED_TOPIC,
+  DeviceStateWatcher,
+  dropSessionsOnRevocation,
+  type DeviceStateChange,
+  type DeviceStateWatcherOptions,
+} from './revocation-watcher.js';

@@ -1,0 +1,434 @@
+import { randomBytes } from 'node:crypto';
+import type { DeviceChainStatus } from '@tessera/contracts';
+import {
+  DEVICE_SESSION_TTL_S,
+  deriveBrokerPassword,
+  deviceIdFromTopic,
+  deviceTopicPermissions,
+  type ErrorCode,
+  HANDSHAKE_CHALLENGE_TTL_MS,
+  HANDSHAKE_SUITE,
+  HANDSHAKE_VERSION,
+  type HandshakeChallenge,
+  type HandshakeResult,
+  type HandshakeTranscript,
+  type Logger,
+  ocraClientResponse,
+  ocraResponsesEqual,
+  ocraServerProof,
+  parseEthrDid,
+  parseHandshakeMessage,
+  silentLogger,
+  type TopicPermissions,
+  topics,
+  transcriptDigest,
+} from '@tessera/protocol';
+import { ES256KSigner } from 'did-jwt';
+import { createVerifiableCredentialJwt } from 'did-jwt-vc';
+import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
+import { computeAddress, Signature, SigningKey } from 'ethers';
+import type { BrokerAdapter } from '../broker/adapter.js';
+import type { NonceStore } from '../vc/nonce-store.js';
+import { type HandshakeLimiter, MemoryHandshakeLimiter } from './limiter.js';
+import { type DeviceSecretVault, secretMatchesCommitment } from './vault.js';
+
+/** The challenge stays in the nonce store this much longer than its TTL, so a late response reads as expired. */
+const EXPIRED_GRACE_MS = 60_000;
+// secp256k1 n/2: a high-s signature is the malleable twin of a low-s one (EIP-2).
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+const CHALLENGE_PREFIX = 'tessera.hs:';
+
+export interface HandshakeResponderOptions {
+  broker: BrokerAdapter;
+  /** On-chain state of a device (contracts `readDeviceStatus` against DeviceRegistry). */
+  readStatus(deviceId: string): Promise<DeviceChainStatus>;
+  vault: DeviceSecretVault;
+  /** DID resolution as on chain now (the event-invalidated CachedDidResolver). */
+  resolver: Resolvable;
+  /** Shared by replicas (Redis) so a challenge is usable once across all of them. */
+  challenges: NonceStore;
+  limiter?: HandshakeLimiter;
+  /** The stack's verifier/issuer key that signs DeviceSessionCredentials. */
+  issuer: { did: string; privateKey: string };
+  chainId: number;
+  log?: Logger;
+  now?: () => number;
+  sessionTtlS?: number;
+  challengeTtlMs?: number;
+  /** Topics beyond the device's own (from its role credentials, by policy). Default: its own topics. */
+  permissionsFor?(device: { deviceId: string; did: string }): Promise<TopicPermissions> | TopicPermissions;
+  /** Audit sink for every outcome (precise reason included; never secrets). */
+  audit?(event: HandshakeAuditEvent): void;
+}
+
+export interface HandshakeAuditEvent {
+  event: 'handshake_challenged' | 'handshake_granted' | 'handshake_denied';
+  deviceId?: string;
+  sessionId?: string;
+  source?: string;
+  /** The coarse code the device saw. */
+  code?: ErrorCode;
+  /** The precise reason (log and audit only). */
+  reason?: string;
+}
+
+type Denial = { code: ErrorCode; reason: string; retryAfterMs?: number; sessionId?: string };
+
+const deny = (reason: string, code: ErrorCode = 'ERR_HANDSHAKE_DENIED'): Denial => ({ code, reason });
+
+/**
+ * The verifier side of the device handshake (DESIGN §5, docs/protocol.md): answers hellos with a single-use challenge
+ * and its server proof, checks responses (OCRA over the transcript, DID-key signature against the DID document as on
+ * chain now, on-chain state), then issues a DeviceSessionCredential and widens the device's broker permissions.
+ * Failures are quiet: the device gets a coarse code, the log and the audit trail get the reason.
+ */
+export class HandshakeResponder {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly limiter: HandshakeLimiter;
+  private readonly signer: ReturnType<typeof ES256KSigner>;
+  private readonly networks: Set<string>;
+  /** Sessions granted by this replica, per device (for revocation bookkeeping and tests). */
+  readonly stats = { challenges: 0, granted: 0, denied: 0 };
+
+  constructor(private readonly o: HandshakeResponderOptions) {
+    this.log = (o.log ?? silentLogger).child({ part: 'handshake' });
+    this.now = o.now ?? Date.now;
+    this.limiter = o.limiter ?? new MemoryHandshakeLimiter({ now: this.now });
+    this.signer = ES256KSigner(Buffer.from(o.issuer.privateKey.replace(/^0x/, ''), 'hex'));
+    this.networks = new Set([`0x${o.chainId.toString(16)}`, String(o.chainId)]);
+  }
+
+  /** Subscribe to every device's hello and response. */
+  async start(): Promise<void> {
+    await this.o.broker.subscribe(topics.handshakeInbound('hello'), (t, p, c, s) => void this.onHello(t, p, c, s));
+    await this.o.broker.subscribe(
+      topics.handshakeInbound('response'),
+      (t, p, c, s) => void this.onResponse(t, p, c, s),
+    );
+  }
+
+  /** Let a device connect to the broker (handshake topics only): its broker password, derived from its secret. */
+  async enrol(deviceId: string): Promise<boolean> {
+    const v = await this.o.vault.get(deviceId);
+    if (!v) return false;
+    try {
+      await this.o.broker.enrol({ deviceId, password: deriveBrokerPassword(v.secret) });
+    } finally {
+      v.secret.fill(0);
+    }
+    return true;
+  }
+
+  /** Enrol every device the vault knows (at start). */
+  async enrolAll(): Promise<number> {
+    let n = 0;
+    for (const id of await this.o.vault.list()) if (await this.enrol(id)) n++;
+    return n;
+  }
+
+  // ------------------------------------------------------------------------------------------------ hello
+
+  async onHello(topic: string, payload: Buffer, clientId?: string, source?: string): Promise<void> {
+    const topicDevice = deviceIdFromTopic(topic);
+    if (!topicDevice) return;
+    let outcome: HandshakeChallenge | Denial;
+    try {
+      outcome = await this.hello(topicDevice, payload, clientId, source);
+    } catch (e) {
+      this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
+      outcome = deny(`internal: ${(e as Error).message}`, 'ERR_HANDSHAKE_DENIED');
+    }
+    if ('type' in outcome) {
+      this.stats.challenges++;
+      this.o.audit?.({ event: 'handshake_challenged', deviceId: topicDevice, sessionId: outcome.sessionId, source });
+      await this.o.broker.publish(topics.handshake(topicDevice, 'challenge'), JSON.stringify(outcome));
+    } else await this.refuse(topicDevice, outcome, source);
+  }
+
+  private keys(deviceId: string, source?: string): string[] {
+    return source ? [`device:${deviceId}`, `source:${source}`] : [`device:${deviceId}`];
+  }
+
+  private async hello(
+    deviceId: string,
+    payload: Buffer,
+    clientId: string | undefined,
+    source: string | undefined,
+  ): Promise<HandshakeChallenge | Denial> {
+    const keys = this.keys(deviceId, source);
+    const wait = await this.limiter.admit(keys);
+    if (wait > 0) return { code: 'ERR_HANDSHAKE_LOCKED', reason: 'rate limit or lockout', retryAfterMs: wait };
+    const parsed = parseHandshakeMessage('hello', payload);
+    if (!parsed.ok) return this.failed(keys, { code: 'ERR_HANDSHAKE_MALFORMED', reason: parsed.error.message });
+    const hello = parsed.value;
+    // The client id is the device id (docs/protocol.md); brokers that report the publisher must agree with the topic.
+    if (hello.deviceId !== deviceId) return this.failed(keys, deny('hello deviceId differs from its topic'));
+    if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));
+
+    const status = await this.o.readStatus(deviceId);
+    if (status.state !== 'Active') return this.failed(keys, deny(`device state is ${status.state}`));
+    const didCheck = this.didMatchesIdentity(hello.did, status.identity);
+    if (didCheck) return this.failed(keys, deny(didCheck));
+    if (hello.fingerprint !== status.fingerprint)
+      return this.failed(keys, deny('measured fingerprint differs from the one on chain'));
+
+    const stored = await this.o.vault.get(deviceId);
+    if (!stored) return this.failed(keys, deny('no secret in the vault for this device'));
+    try {
+      if (!secretMatchesCommitment(stored.salt, stored.secret, status.commitment)) {
+        this.log.error({ event: 'vault_commitment_mismatch', deviceId }, 'vault secret does not match the chain');
+        return this.failed(keys, deny('vault secret does not match the on-chain commitment'));
+      }
+      const now = this.now();
+      const transcript: HandshakeTranscript = {
+        sessionId: randomBytes(16).toString('hex'),
+        clientId: deviceId,
+        deviceId,
+        did: hello.did,
+        clientNonce: hello.clientNonce,
+        serverNonce: randomBytes(32).toString('hex'),
+        fingerprint: status.fingerprint, // the ON-CHAIN fingerprint: a clone measuring other hardware fails
+        expiresAt: now + (this.o.challengeTtlMs ?? HANDSHAKE_CHALLENGE_TTL_MS),
+      };
+      const serverProof = ocraServerProof(HANDSHAKE_SUITE, stored.secret, {
+        clientChallenge: transcript.clientNonce,
+        serverChallenge: transcript.serverNonce,
+        session: transcriptDigest(transcript),
+      });
+      const ttl = transcript.expiresAt - now + EXPIRED_GRACE_MS;
+      if (!(await this.o.challenges.put(CHALLENGE_PREFIX + transcript.sessionId, JSON.stringify(transcript), ttl)))
+        throw new Error('session id collision');
+      return {
+        type: 'challenge',
+        v: HANDSHAKE_VERSION,
+        sessionId: transcript.sessionId,
+        serverNonce: transcript.serverNonce,
+        serverProof,
+        expiresAt: transcript.expiresAt,
+      };
+    } finally {
+      stored.secret.fill(0);
+    }
+  }
+
+  /** A DID on our chain whose identifier is the identity address bound on chain at commissioning. */
+  private didMatchesIdentity(did: string, identity: string | undefined): string | undefined {
+    if (!identity) return 'device has no identity bound on chain';
+    const p = parseEthrDid(did);
+    if (!p.ok) return `hello DID: ${p.error.message}`;
+    if (!p.value.network || !this.networks.has(p.value.network.toLowerCase())) return 'hello DID is on another chain';
+    const id = p.value.identifier;
+    const address = id.length === 42 ? id.toLowerCase() : computeAddress(id).toLowerCase();
+    return address === identity.toLowerCase() ? undefined : 'hello DID is not the identity bound on chain';
+  }
+
+  // ------------------------------------------------------------------------------------------------ response
+
+  async onResponse(topic: string, payload: Buffer, clientId?: string, source?: string): Promise<void> {
+    const topicDevice = deviceIdFromTopic(topic);
+    if (!topicDevice) return;
+    let outcome: HandshakeResult | Denial;
+    try {
+      outcome = await this.response(topicDevice, payload, clientId, source);
+    } catch (e) {
+      this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
+      outcome = deny(`internal: ${(e as Error).message}`);
+    }
+    if ('type' in outcome) {
+      this.stats.granted++;
+      await this.o.broker.publish(topics.handshake(topicDevice, 'result'), JSON.stringify(outcome));
+    } else await this.refuse(topicDevice, outcome, source);
+  }
+
+  private async response(
+    deviceId: string,
+    payload: Buffer,
+    clientId: string | undefined,
+    source: string | undefined,
+  ): Promise<HandshakeResult | Denial> {
+    const keys = this.keys(deviceId, source);
+    const wait = await this.limiter.admit(keys);
+    if (wait > 0) return { code: 'ERR_HANDSHAKE_LOCKED', reason: 'rate limit or lockout', retryAfterMs: wait };
+    const parsed = parseHandshakeMessage('response', payload);
+    if (!parsed.ok) return this.failed(keys, { code: 'ERR_HANDSHAKE_MALFORMED', reason: parsed.error.message });
+    const r = parsed.value;
+    if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));
+    // Single use, across replicas: whoever consumes the challenge first is the only one that can finish it.
+    const ctx = await this.o.challenges.consume(CHALLENGE_PREFIX + r.sessionId);
+    if (ctx === undefined) return this.failed(keys, deny('unknown, used or expired session (replay?)'));
+    const t = JSON.parse(ctx) as HandshakeTranscript;
+    const withSession = (d: Denial): Denial => ({ ...d, sessionId: r.sessionId });
+    // A response relayed into another device's session arrives on the wrong device's topic.
+    if (t.deviceId !== deviceId) return this.failed(keys, withSession(deny('session belongs to another device')));
+    if (this.now() > t.expiresAt)
+      return this.failed(keys, withSession(deny('challenge expired', 'ERR_HANDSHAKE_EXPIRED')));
+
+    // On-chain state decides at the end too: a revoke between hello and response is honoured.
+    const status = await this.o.readStatus(deviceId);
+    if (status.state !== 'Active') return this.failed(keys, withSession(deny(`device state is ${status.state}`)));
+    if (status.fingerprint !== t.fingerprint || this.didMatchesIdentity(t.did, status.identity))
+      return this.failed(keys, withSession(deny('on-chain record changed during the handshake')));
+
+    const digest = transcriptDigest(t);
+    const stored = await this.o.vault.get(deviceId);
+    if (!stored) return this.failed(keys, withSession(deny('no secret in the vault for this device')));
+    let expected: string;
+    try {
+      if (!secretMatchesCommitment(stored.salt, stored.secret, status.commitment))
+        return this.failed(keys, withSession(deny('vault secret does not match the on-chain commitment')));
+      expected = ocraClientResponse(HANDSHAKE_SUITE, stored.secret, {
+        clientChallenge: t.clientNonce,
+        serverChallenge: t.serverNonce,
+        session: digest,
+      });
+    } finally {
+      stored.secret.fill(0);
+    }
+    // RFC 6287 §7.3 step 4: the server checks RC; constant time (ocraResponsesEqual).
+    if (!ocraResponsesEqual(expected, r.ocra)) return this.failed(keys, withSession(deny('OCRA response mismatch')));
+
+    const signer = recoverSigner(digest, r.signature);
+    if (!signer) return this.failed(keys, withSession(deny('signature is malformed or high-s')));
+    const resolution = await this.o.resolver.resolve(t.did);
+    const doc = resolution.didDocument;
+    if (
+      !doc ||
+      resolution.didResolutionMetadata.error ||
+      (resolution.didDocumentMetadata as { deactivated?: boolean }).deactivated
+    )
+      return this.failed(
+        keys,
+        withSession(deny(`DID does not resolve: ${resolution.didResolutionMetadata.error ?? 'deactivated'}`)),
+      );
+    if (!authenticationAddresses(doc).has(signer))
+      return this.failed(keys, withSession(deny('signature is not by a verification method of the DID now')));
+
+    const own = { deviceId, did: t.did };
+    const permissions = this.o.permissionsFor ? await this.o.permissionsFor(own) : deviceTopicPermissions(deviceId);
+    const nowS = Math.floor(this.now() / 1000);
+    const ttlS = this.o.sessionTtlS ?? DEVICE_SESSION_TTL_S;
+    const expiresAt = (nowS + ttlS) * 1000;
+    const credential = await createVerifiableCredentialJwt(
+      {
+        sub: t.did,
+        nbf: nowS,
+        exp: nowS + ttlS,
+        jti: `urn:tessera:device-session:${t.sessionId}`,
+        vc: {
+          '@context': ['https://www.w3.org/2018/credentials/v1'],
+          type: ['VerifiableCredential', 'DeviceSessionCredential'],
+          credentialSubject: {
+            sessionId: t.sessionId,
+            clientId: t.clientId,
+            deviceId,
+            fingerprint: t.fingerprint,
+            publish: permissions.publish,
+            subscribe: permissions.subscribe,
+          },
+        },
+      },
+      { did: this.o.issuer.did, signer: this.signer, alg: 'ES256K' },
+    );
+    await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt });
+    await this.limiter.succeed([`device:${deviceId}`]);
+    this.log.info({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, expiresAt });
+    this.o.audit?.({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, source });
+    return {
+      type: 'result',
+      v: HANDSHAKE_VERSION,
+      sessionId: t.sessionId,
+      ok: true,
+      credential,
+      expiresAt,
+      permissions,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------ failures
+
+  /** Count the failure; once the lockout is in force the device learns LOCKED with the time to wait. */
+  private async failed(keys: string[], d: Denial): Promise<Denial> {
+    const locked = await this.limiter.fail(keys);
+    return locked > 0 && d.code === 'ERR_HANDSHAKE_DENIED'
+      ? { ...d, code: 'ERR_HANDSHAKE_LOCKED', retryAfterMs: locked }
+      : d;
+  }
+
+  private async refuse(deviceId: string, d: Denial, source?: string): Promise<void> {
+    this.stats.denied++;
+    // The reason is for the log and the audit trail only (DESIGN §5: quiet on failure).
+    this.log.warn({
+      event: 'handshake_denied',
+      deviceId,
+      sessionId: d.sessionId,
+      code: d.code,
+      reason: d.reason,
+      source,
+    });
+    this.o.audit?.({
+      event: 'handshake_denied',
+      deviceId,
+      sessionId: d.sessionId,
+      code: d.code,
+      reason: d.reason,
+      source,
+    });
+    const result: HandshakeResult = {
+      type: 'result',
+      v: HANDSHAKE_VERSION,
+      ...(d.sessionId ? { sessionId: d.sessionId } : {}),
+      ok: false,
+      code: d.code as 'ERR_HANDSHAKE_DENIED',
+      ...(d.retryAfterMs !== undefined ? { retryAfterMs: Math.ceil(d.retryAfterMs) } : {}),
+    };
+    await this.o.broker.publish(topics.handshake(deviceId, 'result'), JSON.stringify(result));
+  }
+}
+
+/** The address that made an ES256K-R signature (r | s | v, 65 bytes, base64url) over a digest; low-s only. */
+export function recoverSigner(digest: Uint8Array, signature: string): string | undefined {
+  const raw = Buffer.from(signature, 'base64url');
+  if (raw.length !== 65) return undefined;
+  const s = BigInt(`0x${raw.subarray(32, 64).toString('hex')}`);
+  if (s === 0n || s > SECP256K1_HALF_N) return undefined;
+  const v = raw[64]!;
+  const parity = v >= 27 ? v - 27 : v;
+  if (parity > 1) return undefined;
+  try {
+    const sig = Signature.from({
+      r: `0x${raw.subarray(0, 32).toString('hex')}`,
+      s: `0x${raw.subarray(32, 64).toString('hex')}`,
+      v: 27 + parity,
+    });
+    return computeAddress(SigningKey.recoverPublicKey(digest, sig)).toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Addresses of the DID's authentication verification methods (DID Core §5.3.1; ERC-1056 owner and sigAuth delegates). */
+export function authenticationAddresses(doc: DIDDocument): Set<string> {
+  const out = new Set<string>();
+  const byId = new Map<string, VerificationMethod>();
+  for (const vm of doc.verificationMethod ?? []) {
+    byId.set(vm.id, vm);
+    if (vm.id.startsWith('#')) byId.set(`${doc.id}${vm.id}`, vm);
+  }
+  for (const ref of doc.authentication ?? []) {
+    const vm = typeof ref === 'string' ? (byId.get(ref) ?? byId.get(`${doc.id}${ref}`)) : ref;
+    if (!vm) continue;
+    const account = vm.blockchainAccountId ?? (vm as { ethereumAddress?: string }).ethereumAddress ?? '';
+    const m = /0x[0-9a-fA-F]{40}/.exec(account);
+    if (m) out.add(m[0].toLowerCase());
+    const hex = vm.publicKeyHex;
+    if (typeof hex === 'string' && /^(0x)?(02|03|04)[0-9a-fA-F]+$/.test(hex)) {
+      try {
+        out.add(computeAddress(`0x${hex.replace(/^0x/, '')}`).toLowerCase());
+      } catch {
+        // not a secp256k1 key
+      }
+    }
+  }
+  return out;
+}
