@@ -1,0 +1,152 @@
+/**
+ * The verifier as the `verify` bench runs it: its own processes (so the load generator does not take its CPU), the
+ * HTTP router on an express app on an ephemeral port, the event-invalidated DID cache on the bench's anvil, status
+ * lists installed up front. Configured by the parent over IPC; answers `{ port }` when listening.
+ *
+ * With `workers` > 1 it runs as replicas under node:cluster sharing one port, with nonces and request bindings in Redis
+ * (RedisNonceStore), as verifier replicas behind a load balancer do (DESIGN §3); a nonce issued by one replica is
+ * spent on whichever one receives the presentation, once.
+ */
+import cluster from 'node:cluster';
+import { createPrivateKey, type JsonWebKey } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Bitstring, httpError, MAX_HTTP_BODY_BYTES } from '@tessera/protocol';
+import { makeProvider } from '@tessera/contracts';
+import express from 'express';
+import { Redis } from 'ioredis';
+import { buildVerifierRouter } from '../src/http/router.js';
+import { AccessTokens } from '../src/http/tokens.js';
+import { PolicyEngine } from '../src/policy/engine.js';
+import { parsePolicySet } from '../src/policy/schema.js';
+import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
+import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
+import { MemoryNonceStore, RedisNonceStore } from '../src/vc/nonce-store.js';
+import { InMemoryStatusListProvider } from '../src/vc/status.js';
+import { parseTrustList } from '../src/vc/trust.js';
+import { PresentationVerifier } from '../src/vc/verify.js';
+
+export interface BenchServerConfig {
+  rpcUrl: string;
+  wsUrl: string;
+  chainId: number;
+  registry: string;
+  verifierDid: string;
+  verifierKey: string;
+  issuerDid: string;
+  statusList: string;
+  /** DIDs to resolve before listening (the cache is warm, as on a running verifier). */
+  warm: string[];
+  /** Replicas (node:cluster); more than one needs `redisUrl`. */
+  workers: number;
+  redisUrl?: string;
+  /** P-256 private JWK of the access token key, shared by the replicas. */
+  tokenKey: JsonWebKey;
+}
+
+async function start(c: BenchServerConfig): Promise<number> {
+  const watcher = new RegistryWatcher({
+    registry: c.registry,
+    provider: makeProvider(c.rpcUrl, c.chainId),
+    wsUrl: c.wsUrl,
+  });
+  await watcher.start();
+  const resolver = new CachedDidResolver({
+    chainId: c.chainId,
+    provider: makeProvider(c.rpcUrl, c.chainId),
+    registry: c.registry,
+    watcher,
+  });
+  for (const did of c.warm) await resolver.resolve(did);
+  const trust = parseTrustList({ EnergyProsumerCredential: [c.issuerDid] });
+  if (!trust.ok) throw new Error(trust.error.message);
+  const policies = parsePolicySet({
+    version: 1,
+    policies: [
+      {
+        id: 'energy.order.place',
+        resource: '/energy/meters/:meterId/orders',
+        actions: ['POST'],
+        require: [
+          { credentialType: 'EnergyProsumerCredential', claims: [{ claim: 'meterId', equalsParam: 'meterId' }] },
+        ],
+      },
+    ],
+  });
+  if (!policies.ok) throw new Error(policies.error.message);
+  const statusLists = new InMemoryStatusListProvider();
+  statusLists.putBits(c.statusList, 'revocation', Bitstring.create(), c.issuerDid);
+  const redis = c.workers > 1 ? new Redis(c.redisUrl ?? 'redis://127.0.0.1:6379') : undefined;
+  const nonces = redis
+    ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` })
+    : new MemoryNonceStore();
+  const requests = redis ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:r:` }) : undefined;
+  const verifier = new PresentationVerifier({
+    resolver,
+    trust: trust.value,
+    statusLists,
+    nonces,
+    audience: c.verifierDid,
+  });
+  const router = buildVerifierRouter({
+    verifier,
+    policy: new PolicyEngine(policies.value, { trust: trust.value }),
+    // ES256 with a dedicated P-256 token key: OpenSSL signs it about ten times faster than secp256k1.
+    tokens: new AccessTokens({
+      did: c.verifierDid,
+      privateKey: createPrivateKey({ key: c.tokenKey, format: 'jwk' }),
+    }),
+    audience: c.verifierDid,
+    ...(requests ? { requests } : {}),
+    statusLists,
+  });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true })); // as the stack's app does
+  app.use('/verifier', router);
+  app.post('/stats', (_req, res) => {
+    res.json({ signatures: verifier.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });
+  });
+  app.use(((e, _req, res, _next) => {
+    const m = httpError(e);
+    res.status(m.status).json(m.body);
+  }) as express.ErrorRequestHandler);
+  const server = app.listen(0, '127.0.0.1');
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => server.once('listening', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+if (cluster.isWorker) {
+  start(JSON.parse(process.env.TESSERA_BENCH_CONFIG!) as BenchServerConfig).then(
+    (port) => process.send?.({ port }),
+    (e: Error) => {
+      process.send?.({ error: e.message });
+      process.exit(1);
+    },
+  );
+} else {
+  process.once('message', (c: BenchServerConfig) => {
+    if (c.workers <= 1) {
+      start(c).then(
+        (port) => process.send?.({ port }),
+        (e: Error) => {
+          process.send?.({ error: e.message });
+          process.exit(1);
+        },
+      );
+      return;
+    }
+    const ports: number[] = [];
+    for (let i = 0; i < c.workers; i++) {
+      const w = cluster.fork({ TESSERA_BENCH_CONFIG: JSON.stringify(c) });
+      w.on('message', (m: { port?: number; error?: string }) => {
+        if (m.error) process.send?.(m);
+        else if (m.port !== undefined && ports.push(m.port) === c.workers) process.send?.({ port: m.port });
+      });
+    }
+  });
+  process.on('disconnect', () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill();
+    process.exit(0);
+  });
+}

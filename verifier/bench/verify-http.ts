@@ -1,0 +1,303 @@
+/**
+ * `npm run bench -- verify`: verified presentations per second THROUGH HTTP. The verifier (router + event-invalidated
+ * DID cache + pushed status lists) runs in its own process (verify-http-server.ts); this process is the load generator
+ * (node:http, keep-alive agent, CONCURRENCY requests in flight). Each presentation carries one credential and answers a
+ * fresh nonce; the nonces are obtained beforehand through `POST /presentation-requests` (also timed), then every
+ * presentation is signed, then `POST /presentations` is timed: each one is verified (presentation, credential, trust,
+ * status, nonce), evaluated against the policy, and answered with an access token.
+ *
+ * Baselines, same run, on the same presentations (a sample, in this process, no HTTP, which favours them):
+ * (a) did-jwt-vc verifyPresentation + verifyCredential on each embedded credential with plain ethr-did-resolver;
+ * (b) a Veramo 7 agent (credential-w3c + credential-jwt + did-resolver plugin with ethr-did-resolver):
+ *     verifyPresentation (challenge + domain) + verifyCredential on each embedded credential.
+ */
+import { fork } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
+import { type BenchReport, percentile, ratio, statusListEntry } from '@tessera/protocol';
+import { createAgent, type ICredentialPlugin, type IResolver } from '@veramo/core';
+import { CredentialProviderJWT } from '@veramo/credential-jwt';
+import { CredentialPlugin } from '@veramo/credential-w3c';
+import { DIDResolverPlugin } from '@veramo/did-resolver';
+import { ES256KSigner } from 'did-jwt';
+import {
+  createVerifiableCredentialJwt,
+  createVerifiablePresentationJwt,
+  verifyCredential,
+  verifyPresentation,
+} from 'did-jwt-vc';
+import { Resolver } from 'did-resolver';
+import { Wallet } from 'ethers';
+import { getResolver } from 'ethr-did-resolver';
+import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchServerConfig } from './verify-http-server.js';
+
+const HOLDERS = 50;
+const WARMUP = 500;
+const PRESENTATIONS = 4000;
+const BASELINE_PRESENTATIONS = 150;
+const CONCURRENCY = 32;
+const BASELINE_CONCURRENCY = 8;
+/** Verifier replicas (node:cluster, nonces in Redis); 1 = one process with in-memory nonces. */
+const WORKERS = Number(process.env.TESSERA_BENCH_VERIFY_WORKERS ?? 1);
+const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
+const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
+
+const actor = () => {
+  const w = Wallet.createRandom();
+  return {
+    key: w.privateKey,
+    did: `did:ethr:0x7a69:${w.address.toLowerCase()}`,
+    signer: ES256KSigner(Buffer.from(w.privateKey.slice(2), 'hex')),
+  };
+};
+
+function client(port: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  return (path: string, body: unknown) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const data = Buffer.from(JSON.stringify(body));
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': data.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+}
+
+async function measure<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        const s = performance.now();
+        await fn(item);
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: items.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+export async function run(ctx: BenchContext): Promise<BenchReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-verify-'));
+  const chain = await startAnvil({});
+  const server = fork(fileURLToPath(new URL('./verify-http-server.ts', import.meta.url)), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [
+      ...process.execArgv,
+      ...(process.env.TESSERA_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TESSERA_BENCH_PROF}`] : []),
+    ],
+  });
+  try {
+    const provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const { EthereumDIDRegistry: registry } = await ensureDeployed({
+      provider,
+      deployer: new Wallet(ANVIL_FUNDER_KEY, provider),
+      chainId: chain.chainId,
+      file: join(dir, 'deployments.json'),
+      allowDeploy: true,
+    });
+    const issuer = actor();
+    const verifierActor = actor();
+    const holders = Array.from({ length: HOLDERS }, actor);
+    const audience = verifierActor.did;
+
+    const config: BenchServerConfig = {
+      rpcUrl: chain.rpcUrl,
+      wsUrl: chain.wsUrl,
+      chainId: chain.chainId,
+      registry,
+      verifierDid: verifierActor.did,
+      verifierKey: verifierActor.key,
+      issuerDid: issuer.did,
+      statusList: STATUS_LIST,
+      warm: [issuer.did, ...holders.map((h) => h.did)],
+      workers: WORKERS,
+      ...(process.env.TESSERA_BENCH_REDIS_URL ? { redisUrl: process.env.TESSERA_BENCH_REDIS_URL } : {}),
+      tokenKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
+    };
+    const ready = new Promise<number>((resolve, reject) => {
+      server.once('message', (m: { port?: number; error?: string }) =>
+        m.port ? resolve(m.port) : reject(new Error(`verifier process: ${m.error}`)),
+      );
+      server.once('exit', (code) => reject(new Error(`verifier process exited (${code})`)));
+    });
+    server.send(config);
+    const post = client(await ready);
+
+    const now = Math.floor(Date.now() / 1000);
+    const meter = (i: number) => `DE${String(i).padStart(6, '0')}`;
+    const credentials = await Promise.all(
+      holders.map((h, i) =>
+        createVerifiableCredentialJwt(
+          {
+            sub: h.did,
+            nbf: now - 60,
+            exp: now + 3600,
+            vc: {
+              '@context': CONTEXT,
+              type: ['VerifiableCredential', 'EnergyProsumerCredential'],
+              credentialSubject: { meterId: meter(i), role: 'consumer' },
+              credentialStatus: statusListEntry(STATUS_LIST, i, 'revocation'),
+            } as never,
+          },
+          { did: issuer.did, signer: issuer.signer, alg: 'ES256K' },
+        ),
+      ),
+    );
+
+    // Nonces first, through HTTP: each presentation request names the meter the holder's credential is for.
+    const total = WARMUP + PRESENTATIONS;
+    const nonces: string[] = new Array(total);
+    const indexes = Array.from({ length: total }, (_, i) => i);
+    const requests = await measure(indexes, CONCURRENCY, async (i) => {
+      const r = await post('/verifier/presentation-requests', {
+        resource: `/energy/meters/${meter(i % HOLDERS)}/orders`,
+        action: 'POST',
+      });
+      if (r.status !== 201) throw new Error(`presentation request refused: ${JSON.stringify(r.body)}`);
+      nonces[i] = r.body.nonce as string;
+    });
+
+    const presentations: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const h = i % HOLDERS;
+      presentations.push(
+        await createVerifiablePresentationJwt(
+          {
+            vp: { '@context': CONTEXT, type: ['VerifiablePresentation'], verifiableCredential: [credentials[h]!] },
+          } as never,
+          { did: holders[h]!.did, signer: holders[h]!.signer, alg: 'ES256K' },
+          { challenge: nonces[i]!, domain: audience },
+        ),
+      );
+      if (i % 250 === 249) ctx.progress('signing presentations', i + 1, total);
+    }
+
+    let refused = 0;
+    let firstRefusal = '';
+    const submit = async (vp: string) => {
+      const r = await post('/verifier/presentations', { vp });
+      if (r.status !== 200 || typeof r.body.access_token !== 'string') {
+        refused++;
+        firstRefusal ||= JSON.stringify(r.body);
+      }
+    };
+    ctx.progress('warm-up', 0, 1);
+    await measure(presentations.slice(0, WARMUP), CONCURRENCY, submit);
+    ctx.progress('this verifier over HTTP', 0, 3);
+    const timed = presentations.slice(WARMUP);
+    const cpu0 = process.cpuUsage();
+    const ours = await measure(timed, CONCURRENCY, submit);
+    const cpu1 = process.cpuUsage(cpu0);
+    const clientCpuMs = (cpu1.user + cpu1.system) / 1000 / PRESENTATIONS;
+    if (refused > 0) throw new Error(`${refused} presentations were refused, first: ${firstRefusal}`);
+
+    // Baselines on the first presentations of the timed set (their nonces are spent; the libraries do not track any).
+    const sample = timed.slice(0, BASELINE_PRESENTATIONS);
+    const network = { name: '0x7a69', chainId: chain.chainId, provider: provider as never, registry };
+    const plain = new Resolver(getResolver({ networks: [network] }));
+    let baselineFailures = 0;
+    ctx.progress('did-jwt-vc, plain resolver', 1, 3);
+    const a = await measure(sample, BASELINE_CONCURRENCY, async (jwt) => {
+      const vp = await verifyPresentation(jwt, plain, { domain: audience });
+      for (const vc of vp.verifiablePresentation.verifiableCredential ?? []) {
+        const proof = (vc as { proof?: { jwt?: string } }).proof;
+        await verifyCredential(proof?.jwt ?? String(vc), plain);
+      }
+    });
+
+    const veramo = createAgent<IResolver & ICredentialPlugin>({
+      plugins: [
+        new DIDResolverPlugin({ ...getResolver({ networks: [network] }) }),
+        new CredentialPlugin([new CredentialProviderJWT()]),
+      ],
+    });
+    const nonceOf = new Map(timed.map((vp, i) => [vp, nonces[WARMUP + i]!]));
+    let veramoError = '';
+    ctx.progress('Veramo agent', 2, 3);
+    const b = await measure(sample, BASELINE_CONCURRENCY, async (jwt) => {
+      const vp = await veramo.verifyPresentation({ presentation: jwt, challenge: nonceOf.get(jwt)!, domain: audience });
+      if (!vp.verified) {
+        baselineFailures++;
+        veramoError ||= JSON.stringify(vp.error);
+        return;
+      }
+      const payload = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as {
+        vp: { verifiableCredential: string[] };
+      };
+      for (const vc of payload.vp.verifiableCredential) {
+        const r = await veramo.verifyCredential({ credential: vc });
+        if (!r.verified) {
+          baselineFailures++;
+          veramoError ||= JSON.stringify(r.error);
+        }
+      }
+    });
+    if (baselineFailures > 0) throw new Error(`the Veramo agent refused ${baselineFailures}: ${veramoError}`);
+    ctx.progress('Veramo agent', 3, 3);
+
+    return {
+      bench: 'verify',
+      figures: {
+        presentations_per_s: Math.round(ours.perSecond),
+        p50_ms: Number(ours.p50.toFixed(3)),
+        p99_ms: Number(ours.p99.toFixed(3)),
+        presentations_per_s_vs_veramo: Math.round(ours.perSecond),
+        presentation_requests_per_s: Math.round(requests.perSecond),
+      },
+      baselines: {
+        presentations_per_s: Math.round(a.perSecond),
+        p50_ms: Number(a.p50.toFixed(3)),
+        p99_ms: Number(a.p99.toFixed(3)),
+        presentations_per_s_vs_veramo: Math.round(b.perSecond),
+      },
+      ratios: {
+        presentations_per_s: ratio(ours.perSecond, a.perSecond),
+        p50_ms: ratio(ours.p50, a.p50, false),
+        p99_ms: ratio(ours.p99, a.p99, false),
+        presentations_per_s_vs_veramo: ratio(ours.perSecond, b.perSecond),
+      },
+      machine: ctx.machine,
+      notes: [
+        `this verifier: ${PRESENTATIONS} presentations (after ${WARMUP} warm-up) through HTTP, POST /presentations, ${CONCURRENCY} in flight over keep-alive connections; verifier in its own process, load generator in this one (${ctx.machine.cpus} cores shared); each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, full checks (signatures, trust, status, nonce, audience, holder binding, policy) and an access token in the answer`,
+        `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation`,
+        `presentation requests (nonces) through HTTP: ${Math.round(requests.perSecond)}/s`,
+        `baselines on ${BASELINE_PRESENTATIONS} of the same presentations, in this process without HTTP, ${BASELINE_CONCURRENCY} concurrent: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5; (b) Veramo 7.0.1 agent verifyPresentation (challenge, domain) + verifyCredential per embedded credential. Neither checks trust, status, nonce single use or holder binding.`,
+      ],
+    };
+  } finally {
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    if (server.connected) server.disconnect();
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    server.kill();
+    await chain.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
