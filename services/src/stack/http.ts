@@ -1,4 +1,4 @@
-import { MAX_HTTP_BODY_BYTES, TesseraError, httpError, type Logger } from '@tessera/protocol';
+import { TesseraError, httpError, type Logger } from '@tessera/protocol';
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 
@@ -11,8 +11,11 @@ export interface StackAppDeps {
   log: Logger;
   health(): Promise<HealthReport>;
   metrics: Registry;
-  /** Routers of the parts that exist, mounted at their prefix. */
-  routers?: { prefix: string; router: Router }[];
+  /**
+   * Parts mounted after the listener is up (their public URLs depend on the bound port); they go on this router,
+   * which sits before the 404 handler.
+   */
+  parts: Router;
 }
 
 /** The stack's HTTP surface; built without listening so tests can use it directly. */
@@ -20,8 +23,8 @@ export function buildStackApp(deps: StackAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
 
+  // Each part parses its own bodies with its own limits; the stack's routes take none.
   app.get('/healthz', async (_req, res) => {
     const report = await deps.health();
     res.status(report.ok ? 200 : 503).json(report);
@@ -29,7 +32,7 @@ export function buildStackApp(deps: StackAppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.contentType).send(await deps.metrics.metrics());
   });
-  for (const { prefix, router } of deps.routers ?? []) app.use(prefix, router);
+  app.use(deps.parts);
 
   app.use((req, _res, next) => next(new TesseraError('ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`)));
   const onError: ErrorRequestHandler = (err, req, res, _next) => {

@@ -31,6 +31,11 @@ try {
   );
   console.log(`  data directory ${config.dataDir}`);
   for (const [actor, id] of Object.entries(stack.identities)) console.log(`  ${actor.padEnd(9)} ${id.did}`);
+  console.log(
+    `  issuer API ${stack.urls.http}/issuer  (OpenAPI ${stack.urls.http}/issuer/openapi.json, docs ${stack.urls.http}/issuer/docs)`,
+  );
+  const admin = stack.issuer.rootAdmin;
+  console.log(`  root admin wallet ${admin.file}${admin.created ? ' (created now; keep it safe, mode 0600)' : ''}`);
   log.info({ ms, urls: stack.urls, contracts: stack.contracts }, 'ready');
 
   const shutdown = async (signal: string) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +102,11 @@ describe('npm start (the composition root)', () => {
       assert.equal(h1.body.parts[part]?.ok, true, part);
     }
     const { contracts, identities } = h1.body.parts;
+    // the issuer is mounted, described by OpenAPI, and its root admin wallet is private to the user
+    const spec = (await (await fetch(`${first.http}/issuer/openapi.json`)).json()) as { openapi: string };
+    assert.match(spec.openapi, /^3\.1/);
+    assert.equal(statSync(join(dir, 'root-admin-wallet.json')).mode & 0o777, 0o600);
+    assert.match(first.out(), /root admin wallet .*root-admin-wallet\.json/);
     assert.match(String(identities!.issuer), /^did:ethr:0x7a69:0x[0-9a-f]{40}$/);
     const minedBefore = h1.body.parts.outbox!.mined;
     await new Promise((r) => setTimeout(r, 1200)); // anvil persists its state every second

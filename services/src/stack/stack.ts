@@ -17,7 +17,9 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { type Logger, TesseraError } from '@tessera/protocol';
+import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
 import { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
+import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
@@ -33,6 +35,7 @@ export interface RunningStack {
   contracts: Record<ContractName, string>;
   identities: Record<StackActor, ActorIdentity>;
   resolver: CachedDidResolver;
+  issuer: IssuerService;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
 }
@@ -122,7 +125,10 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
         ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
         sqlitePath: join(config.dataDir, 'tessera.sqlite'),
       },
-      { entities: [...outboxDatabaseParts.entities], migrations: [...outboxDatabaseParts.migrations] },
+      {
+        entities: [...outboxDatabaseParts.entities, ...issuerDatabaseParts.entities],
+        migrations: [...outboxDatabaseParts.migrations, ...issuerDatabaseParts.migrations],
+      },
     );
     closers.push({ name: 'database', close: () => db.destroy() });
     const outbox = new Outbox({
@@ -203,7 +209,8 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       },
     });
 
-    const app = buildStackApp({ log, health, metrics });
+    const parts = Router();
+    const app = buildStackApp({ log, health, metrics, parts });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.httpPort, config.host);
       s.once('listening', () => resolve(s));
@@ -232,6 +239,41 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       chainId,
       publicUrl: config.publicUrl ?? httpUrl,
     });
+    parts.get('/', (_req, res) => {
+      res.json({
+        name: 'tessera',
+        issuer: `${config.publicUrl ?? httpUrl}/issuer`,
+        healthz: '/healthz',
+        metrics: '/metrics',
+      });
+    });
+
+    // issuer: its DID is the stack's issuer actor (one key, sealed in the keystore and imported into its agent)
+    const publicUrl = config.publicUrl ?? httpUrl;
+    const issuer = await startIssuerService({
+      config: {
+        dataDir: config.dataDir,
+        publicBaseUrl: `${publicUrl}/issuer`,
+        ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+      },
+      dataSource: db,
+      provider,
+      chainId,
+      registryAddress: contracts.EthereumDIDRegistry,
+      outbox,
+      anchorAddress: contracts.TesseraAnchor,
+      anchorIntervalMs: 60_000,
+      issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
+      log: log.child({ part: 'issuer' }),
+    });
+    closers.push({ name: 'issuer', close: () => issuer.stop() });
+    if (issuer.issuer.did !== identities.issuer.did) {
+      throw new TesseraError(
+        'ERR_INTERNAL',
+        `issuer DID ${issuer.issuer.did} is not the stack's issuer ${identities.issuer.did}`,
+      );
+    }
+    parts.use('/issuer', issuer.app);
 
     return {
       urls: { http: httpUrl, healthz: `${httpUrl}/healthz`, metrics: `${httpUrl}/metrics`, chainRpc: rpcUrl },
@@ -240,6 +282,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       contracts,
       identities,
       resolver,
+      issuer,
       health,
       stop,
     };
