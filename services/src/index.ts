@@ -1,0 +1,2 @@
+// The services package's public entry point: each service adds its exports here.
+export * from './offerings/index.js';
