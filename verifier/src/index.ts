@@ -68,7 +68,9 @@ export {
   type MosquittoAdapterOptions,
 } from './broker/mosquitto.js';
 export {
+  DedicatedMosquittoAdapter,
   mosquittoAvailable,
+  startDedicatedMosquittoAdapter,
   startMosquitto,
   type MosquittoInstance,
   type StartMosquittoOptions,
