@@ -83,6 +83,7 @@ export {
   fillResource,
   requireCredentials,
   type AccessGrant,
+  type AccessTokenAlg,
   type AccessTokenOptions,
   type GrantedCredential,
   type GuardDeps,

@@ -5,6 +5,7 @@ export {
   AccessTokens,
   DEFAULT_ACCESS_TOKEN_TTL_S,
   type AccessGrant,
+  type AccessTokenAlg,
   type AccessTokenOptions,
   type GrantedCredential,
   type Scope,
