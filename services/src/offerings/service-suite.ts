@@ -290,6 +290,22 @@ export function offeringServiceSuite(
       assert.equal((await service.listSubscriptions('gb-race')).length, 10);
     });
 
+    it('reconcile queues an eligibility write lost between the database commit and the outbox', async () => {
+      clock = Date.now();
+      const w = await funded();
+      const onboarded = await service.onboardInvestor(w.address, investorCredential(did(w), { id: 'urn:uuid:lost-1' }));
+      assert.ok(onboarded.ok);
+      // the crash: the row is committed, the outbox never got the write
+      await db.getRepository(OutboxEntity).delete({ id: onboarded.value.key });
+      assert.deepEqual(await service.reconcile(), { queued: 1 });
+      assert.deepEqual(await service.reconcile(), { queued: 0 }, 'idempotent');
+      await outbox.flush();
+      assert.equal((await readEligibility(registry, w.address)).country, 'FR');
+      // and a wallet bound to one identity is refused to another
+      const other = investorCredential(`did:ethr:0x7a69:0x${'cd'.repeat(20)}`);
+      assert.equal(code(await service.onboardInvestor(w.address, other)), 'ERR_CONFLICT');
+    });
+
     it('refuses to mint before allocation and without a token', async () => {
       clock = Date.now();
       const created = await service.createOffering(

@@ -8,7 +8,8 @@ import {
   type OutboxRow,
   SecurityToken__factory,
 } from '@tessera/contracts';
-import { err, ok, parseDid, type Result } from '@tessera/protocol';
+import { err, ok, parseDid, type Result, TesseraError } from '@tessera/protocol';
+import type { EntityManager } from 'typeorm';
 import { getAddress, isAddress, type JsonRpcProvider, type Signer } from 'ethers';
 import { type Allocation, allocate } from './allocation.js';
 import {
@@ -235,6 +236,7 @@ export class OfferingService {
       updatedAt: at,
     };
     let refused: Result<never> | undefined;
+    let eligibility: EligibilityRow | undefined;
     try {
       await this.o.store.transaction(async (m) => {
         if (!(await this.o.store.takeFromBook(m, row.id, req.quantity, cap, at))) {
@@ -247,25 +249,32 @@ export class OfferingService {
           return;
         }
         await this.o.store.subscriptions(m).insert(sub);
+        eligibility = await this.recordEligibility(m, wallet, investor.value);
       });
     } catch (e) {
+      if (e instanceof TesseraError && e.code === 'ERR_CONFLICT') return err(e.code, e.message);
       if (isUniqueViolation(e)) {
         return err('ERR_OFFERING_ALREADY_SUBSCRIBED', `${investor.value.did} already subscribed to ${row.id}`);
       }
       throw e;
     }
     if (refused) return refused;
-    await this.ensureEligibility(wallet, investor.value);
+    if (eligibility) await this.queueEligibility(eligibility);
     return ok(sub);
   }
 
   /**
-   * Queue the wallet's eligibility record (setEligibility) unless the same credential already put it there.
-   * Idempotent: the outbox key is derived from the wallet and the credential.
+   * The eligibility record this credential gives the wallet, saved in the caller's transaction (with `m`) unless the
+   * same credential already gave it. The outbox write is queued after commit by `queueEligibility`; `reconcile`
+   * re-queues it if the process died in between, since the row holds everything the write needs.
    */
-  private async ensureEligibility(wallet: string, inv: InvestorFacts): Promise<EligibilityRow> {
-    const repo = this.o.store.eligibility();
+  private async recordEligibility(m: EntityManager, wallet: string, inv: InvestorFacts): Promise<EligibilityRow> {
+    const repo = this.o.store.eligibility(m);
     const current = await repo.findOneBy({ wallet });
+    // Checked before too; again here, inside the transaction, for a race between two identities on one wallet.
+    if (current && current.investor !== inv.did) {
+      throw new TesseraError('ERR_CONFLICT', 'this wallet is bound to another identity');
+    }
     if (current && current.status === 'active' && current.credentialId === inv.credentialId) return current;
     const row: EligibilityRow = {
       wallet,
@@ -280,19 +289,46 @@ export class OfferingService {
       removeKey: null,
       updatedAt: this.stamp(),
     };
-    await this.o.outbox.enqueue(row.setKey, {
+    await repo.save(row);
+    return row;
+  }
+
+  /** Queue the on-chain write a (saved) eligibility row stands for. Idempotent: the outbox key comes from the row. */
+  private async queueEligibility(row: EligibilityRow): Promise<OutboxRow> {
+    if (row.status === 'removed') {
+      return this.o.outbox.enqueue(row.removeKey!, {
+        kind: 'eligibility.remove',
+        to: this.o.registryAddress,
+        data: registryIface.encodeFunctionData('removeEligibility', [row.wallet]),
+      });
+    }
+    return this.o.outbox.enqueue(row.setKey, {
       kind: 'eligibility.set',
       to: this.o.registryAddress,
       data: registryIface.encodeFunctionData('setEligibility', [
-        wallet,
+        row.wallet,
         row.identity,
         countryCode(row.country),
         row.bits,
         row.expiresAt,
       ]),
     });
-    await repo.save(row);
-    return row;
+  }
+
+  /**
+   * Finish what a previous process left: queue the on-chain write of every eligibility row (a crash between the
+   * database commit and the outbox enqueue loses nothing). Run at start, before the outbox's own reconcile.
+   */
+  async reconcile(): Promise<{ queued: number }> {
+    let queued = 0;
+    for (const row of await this.o.store.eligibility().find()) {
+      const before = await this.o.outbox.get(row.status === 'removed' ? row.removeKey! : row.setKey);
+      if (!before) {
+        await this.queueEligibility(row);
+        queued++;
+      }
+    }
+    return { queued };
   }
 
   /**
@@ -314,7 +350,14 @@ export class OfferingService {
     if (bound && bound.status === 'removed' && bound.credentialId === inv.value.credentialId) {
       return err('ERR_VC_REVOKED', 'this credential was revoked for this wallet');
     }
-    const row = await this.ensureEligibility(w, inv.value);
+    let row: EligibilityRow;
+    try {
+      row = await this.o.store.transaction((m) => this.recordEligibility(m, w, inv.value));
+    } catch (e) {
+      if (e instanceof TesseraError && e.code === 'ERR_CONFLICT') return err(e.code, e.message);
+      throw e;
+    }
+    await this.queueEligibility(row);
     return ok({ key: row.setKey });
   }
 
@@ -343,19 +386,18 @@ export class OfferingService {
    * chain, so every token refuses that investor's next transfer. Returns the wallets.
    */
   async revokeCredential(credentialId: string): Promise<Result<{ wallets: string[] }>> {
-    const repo = this.o.store.eligibility();
-    const rows = await repo.findBy({ credentialId, status: 'active' });
-    for (const row of rows) {
-      row.status = 'removed';
-      row.removeKey = `elig:del:${row.wallet}:${short(credentialId)}`;
-      row.updatedAt = this.stamp();
-      await this.o.outbox.enqueue(row.removeKey, {
-        kind: 'eligibility.remove',
-        to: this.o.registryAddress,
-        data: registryIface.encodeFunctionData('removeEligibility', [row.wallet]),
-      });
-      await repo.save(row);
-    }
+    const rows = await this.o.store.transaction(async (m) => {
+      const repo = this.o.store.eligibility(m);
+      const active = await repo.findBy({ credentialId, status: 'active' });
+      for (const row of active) {
+        row.status = 'removed';
+        row.removeKey = `elig:del:${row.wallet}:${short(credentialId)}`;
+        row.updatedAt = this.stamp();
+        await repo.save(row);
+      }
+      return active;
+    });
+    for (const row of rows) await this.queueEligibility(row);
     return ok({ wallets: rows.map((r) => r.wallet) });
   }
 
@@ -422,7 +464,12 @@ export class OfferingService {
     const subs = (await this.listSubscriptions(offeringId)).filter(
       (s) => s.status === 'allocated' || s.status === 'minted' || s.status === 'mint-failed',
     );
-    await this.o.outbox.flush(); // eligibility writes queued at subscription time go first
+    // Eligibility writes go first (re-queued if a crash lost them: idempotent), and must be mined before a mint.
+    for (const s of subs) {
+      const elig = await this.o.store.eligibility().findOneBy({ wallet: s.wallet });
+      if (elig?.status === 'active') await this.queueEligibility(elig);
+    }
+    await this.o.outbox.flush();
     const report: MintReport = { minted: 0, pending: 0, failed: [] };
     const todo: SubscriptionRow[] = [];
     for (const s of subs) {
