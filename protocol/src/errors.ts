@@ -161,6 +161,48 @@ export const ERROR_CODES = {
     summary: "The subscription's price exceeds the investment limit stated in the investor's credential.",
   },
 
+  // trusted data exchange
+  ERR_EXCHANGE_NOT_PARTNER: {
+    status: 403,
+    summary: 'A party of the exchange (sender or recipient) does not hold a DataPartner credential for the data space.',
+  },
+  ERR_EXCHANGE_MESSAGE_INVALID: {
+    status: 422,
+    summary: 'The exchange message is malformed or does not fit its kind; details list every problem.',
+  },
+  ERR_EXCHANGE_BAD_SIGNATURE: {
+    status: 401,
+    summary: "A message or acknowledgement is not signed by the DID it names (JWS ES256K against the DID's keys).",
+  },
+  ERR_EXCHANGE_NOT_FOUND: { status: 404, summary: 'No such exchange, consent or process.' },
+  ERR_EXCHANGE_DUPLICATE: { status: 409, summary: 'A message with this id was already recorded.' },
+  ERR_EXCHANGE_NOT_RECIPIENT: {
+    status: 403,
+    summary: 'Only the recipient of a message acknowledges it, and only once.',
+  },
+  ERR_EXCHANGE_ANSWER_INVALID: {
+    status: 422,
+    summary: "The answer does not match the questionnaire's schema; details list every problem.",
+  },
+  ERR_EXCHANGE_NO_CONSENT: {
+    status: 403,
+    summary: 'Forwarding needs a consent from the original sender that allows disclosure to this third party.',
+  },
+  ERR_EXCHANGE_CONSENT_REVOKED: {
+    status: 403,
+    summary: 'The consent was revoked; nothing more may be forwarded under it.',
+  },
+  ERR_EXCHANGE_CONSENT_EXPIRED: { status: 403, summary: 'The consent has expired.' },
+  ERR_EXCHANGE_PROCESS_STEP: {
+    status: 409,
+    summary: 'The message is not the next step of its process, or comes from the wrong party.',
+  },
+  ERR_EXCHANGE_TRAIL_TAMPERED: {
+    status: 500,
+    summary:
+      'The exchange trail does not verify: an entry was edited or deleted, or the head differs from the chain anchor.',
+  },
+
   // MQTT broker administration (Mosquitto dynamic security)
   ERR_BROKER_UNREACHABLE: { status: 503, summary: 'The MQTT broker refused the connection or closed it.' },
   ERR_BROKER_CONTROL_TIMEOUT: {
