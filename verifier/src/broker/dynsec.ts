@@ -97,6 +97,8 @@ interface Pending {
 export class DynsecClient {
   private readonly pending = new Map<string, Pending>();
   private closed = false;
+  /** The last connection error (the client keeps reconnecting), for diagnostics. */
+  lastError: Error | undefined;
 
   private constructor(
     private readonly mqttClient: MqttClient,
@@ -104,6 +106,11 @@ export class DynsecClient {
   ) {
     noDelay(mqttClient);
     mqttClient.on('connect', () => noDelay(mqttClient));
+    // mqtt.js emits socket errors (ECONNREFUSED while the broker restarts) as 'error': without a listener they would
+    // crash the process. It keeps reconnecting; commands meanwhile fail or time out.
+    mqttClient.on('error', (e) => {
+      this.lastError = e;
+    });
     mqttClient.on('message', (topic, payload) => {
       if (topic === DYNSEC_RESPONSE_TOPIC) this.onResponse(payload);
     });
@@ -288,6 +295,11 @@ export class DynsecClient {
       acls: { acltype: DynsecDefaultAclType; allow: boolean }[];
     };
     return Object.fromEntries(data.acls.map((a) => [a.acltype, a.allow])) as Record<DynsecDefaultAclType, boolean>;
+  }
+
+  /** Is the admin connection up right now? */
+  get connected(): boolean {
+    return this.mqttClient.connected;
   }
 
   async close(): Promise<void> {

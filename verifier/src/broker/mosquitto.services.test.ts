@@ -453,4 +453,20 @@ describe('DynsecClient', () => {
       (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_UNREACHABLE',
     );
   });
+
+  it('fails commands in flight with ERR_BROKER_UNREACHABLE when the broker goes away (last: it kills the broker)', async () => {
+    const c = await DynsecClient.connect({ url: broker2.url, ...broker2.admin, timeoutMs: 60_000 });
+    try {
+      process.kill(broker2.pid, 'SIGSTOP');
+      const pending = c.listClients();
+      process.kill(broker2.pid, 'SIGKILL');
+      await assert.rejects(pending, (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_UNREACHABLE');
+      // It keeps trying to reconnect; the refused reconnects are recorded, not thrown (an 'error' event without a
+      // listener would crash the process).
+      await waitFor('a refused reconnect', () => c.lastError);
+      assert.equal(c.connected, false);
+    } finally {
+      await c.close();
+    }
+  });
 });

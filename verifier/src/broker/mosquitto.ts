@@ -147,6 +147,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   private readonly expiryTimers = new Map<string, NodeJS.Timeout>();
   /** sha256 of the password this adapter last set per device (to notice a changed password without kicking). */
   private readonly passwords = new Map<string, string>();
+  /** The last error of the verifier's MQTT connection (it keeps reconnecting), for diagnostics. */
+  lastError: Error | undefined;
 
   constructor(private readonly options: MosquittoAdapterOptions) {
     this.url = options.url;
@@ -407,6 +409,11 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     }
     noDelay(client);
     client.on('connect', () => noDelay(client));
+    // Socket errors while the broker is away come as 'error' events; without a listener they would crash the
+    // process. mqtt.js reconnects and resubscribes (with the same subscription identifiers).
+    client.on('error', (e) => {
+      this.lastError = e;
+    });
     client.on('message', (topic, payload, packet) => {
       const ids = packet.properties?.subscriptionIdentifier;
       const idList = ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids];
