@@ -15,7 +15,7 @@ import { fork } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
@@ -214,7 +214,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     ctx.progress('this verifier over HTTP', 0, 3);
     const timed = presentations.slice(WARMUP);
     const cpu0 = process.cpuUsage();
+    const load0 = loadavg()[0]!;
     const ours = await measure(timed, CONCURRENCY, submit);
+    const load1 = loadavg()[0]!;
     const cpu1 = process.cpuUsage(cpu0);
     const clientCpuMs = (cpu1.user + cpu1.system) / 1000 / PRESENTATIONS;
     if (refused > 0) throw new Error(`${refused} presentations were refused, first: ${firstRefusal}`);
@@ -287,7 +289,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       machine: ctx.machine,
       notes: [
         `this verifier: ${PRESENTATIONS} presentations (after ${WARMUP} warm-up) through HTTP, POST /presentations, ${CONCURRENCY} in flight over keep-alive connections; verifier in its own process, load generator in this one (${ctx.machine.cpus} cores shared); each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, full checks (signatures, trust, status, nonce, audience, holder binding, policy) and an access token in the answer`,
-        `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation`,
+        `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed run (other work on the machine takes cores from both sides)`,
         `presentation requests (nonces) through HTTP: ${Math.round(requests.perSecond)}/s`,
         `baselines on ${BASELINE_PRESENTATIONS} of the same presentations, in this process without HTTP, ${BASELINE_CONCURRENCY} concurrent: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5; (b) Veramo 7.0.1 agent verifyPresentation (challenge, domain) + verifyCredential per embedded credential. Neither checks trust, status, nonce single use or holder binding.`,
       ],
