@@ -45,3 +45,4 @@ export {
   type HolderWallet,
 } from './root-admin.js';
 export { startIssuerService, type IssuerService, type IssuerServiceOptions } from './service.js';
+export { createParties, PartyInput, type Party, type Parties } from './parties.js';

@@ -192,6 +192,17 @@ export interface Issuer {
   /** The signed status list credential with the current bits (cached until the list changes). */
   statusListCredential(listId: number, purpose: StatusPurpose): Promise<Result<StatusListCredential>>;
   statusListUrl(listId: number, purpose: StatusPurpose): string;
+  /**
+   * Run `fn` in one of the issuer's write transactions (serialised in this process, re-run on transient conflicts),
+   * with `audit` appending to the trail in the same transaction: for the issuer's other records (parties, devices).
+   * `fn` may run more than once; it must only touch the database.
+   */
+  transaction<T>(
+    fn: (
+      m: EntityManager,
+      audit: (what: string, details: Record<string, unknown>, ctx?: ActionContext) => Promise<AuditEntry>,
+    ) => Promise<T>,
+  ): Promise<T>;
   /** Record an admin action that is not an issuance or a status change (e.g. a login). */
   recordAction(what: string, details: Record<string, unknown>, ctx?: ActionContext): Promise<AuditEntry>;
   audit(query?: AuditQuery): Promise<AuditEntry[]>;
@@ -751,6 +762,12 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     revoke: (id, ctx) => changeStatus('revoke', id, ctx),
     offer,
     redeemOffer,
+    transaction: (fn) =>
+      write((m) =>
+        fn(m, (what, details, ctx = {}) =>
+          appendAudit(m, { who: ctx.actor ?? 'system', what, when: now().toISOString(), details }),
+        ),
+      ),
     statusLists: async () => (await lists().find({ order: { id: 'ASC' } })).map((l) => l.id),
     statusListCredential,
     statusListUrl,

@@ -1,5 +1,6 @@
 import { Entities as VeramoEntities, migrations as veramoMigrations } from '@veramo/data-store';
 import { type DatabaseConfig, openDatabase, outboxDatabaseParts } from '@tessera/contracts';
+import { IssuerParties1763700000003, PartyEntity } from './parties.js';
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
@@ -223,8 +224,15 @@ export const issuerDatabaseParts = {
     AuthNonceEntity,
     AccessTokenEntity,
     OfferEntity,
+    PartyEntity,
   ],
-  migrations: [...veramoMigrations, IssuerTables1763700000000, IssuerAuth1763700000001, IssuerOffers1763700000002],
+  migrations: [
+    ...veramoMigrations,
+    IssuerTables1763700000000,
+    IssuerAuth1763700000001,
+    IssuerOffers1763700000002,
+    IssuerParties1763700000003,
+  ],
 };
 
 /**

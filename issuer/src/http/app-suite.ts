@@ -378,6 +378,48 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       assert.equal(operatorOnly.status, 401);
     });
 
+    it('registers people and organisations, refuses duplicates and bad input, and shows their credentials', async () => {
+      const admin = await login(root);
+      const org = {
+        did: `did:ethr:0x7a69:0x${'f6'.repeat(20)}`,
+        kind: 'organisation',
+        name: 'Grid Data Ltd',
+        country: 'GB',
+        registrationId: '01234567',
+      };
+      const created = await call('POST', '/parties', { token: admin, body: org });
+      assert.equal(created.status, 201, created.text);
+      assert.equal(created.json.createdBy, root.did);
+      const dup = await call('POST', '/parties', { token: admin, body: org });
+      assert.equal(dup.status, 409);
+      assert.equal(dup.json.error.code, 'ERR_CONFLICT');
+      const bad = await call('POST', '/parties', { token: admin, body: { did: 'nope', kind: 'person', name: '' } });
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json.error.code, 'ERR_VALIDATION');
+      await call('POST', '/credentials', {
+        token: admin,
+        body: {
+          type: 'DataPartnerCredential',
+          subject: org.did,
+          claims: { organisationName: org.name, registrationId: org.registrationId, dataspace: 'energy-ds' },
+        },
+      });
+      const one = await call('GET', `/parties/${encodeURIComponent(org.did)}`, { token: admin });
+      assert.equal(one.status, 200, one.text);
+      assert.deepEqual(
+        one.json.credentials.map((c: { type: string }) => c.type),
+        ['DataPartnerCredential'],
+      );
+      const orgs = await call('GET', '/parties?kind=organisation', { token: admin });
+      assert.ok(orgs.json.some((p: { did: string }) => p.did === org.did));
+      const trail = await call('GET', '/audit?limit=1000', { token: admin });
+      assert.ok(
+        trail.json.items.some(
+          (e: { what: string; details: { did?: string } }) => e.what === 'party.register' && e.details.did === org.did,
+        ),
+      );
+    });
+
     it('serves OpenAPI 3.1, a docs page, and 404s in the error shape', async () => {
       const spec = await call('GET', '/openapi.json');
       assert.equal(spec.json.openapi, '3.1.0');

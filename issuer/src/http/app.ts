@@ -14,6 +14,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import type { Issuer, StatusChangeEvent } from '../issuer.js';
+import { createParties } from '../parties.js';
 import { type AdminRole, createAdminAuth, type Principal } from './auth.js';
 import { docsPage, issuerOpenApi } from './openapi.js';
 
@@ -84,6 +85,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     now,
   });
   const spec = issuerOpenApi(issuer.config.publicBaseUrl);
+  const parties = createParties(issuer);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -200,6 +202,44 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       send(res, await issuer[action](String(req.params.id), ctx));
     });
   }
+
+  // People and organisations (their DIDs come from their own wallets).
+  app.post('/parties', guard('AdminCredential'), async (req, res) => {
+    send(res, await parties.register(req.body, { actor: actor(res) }), 201);
+  });
+  app.get('/parties', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+    const q = z
+      .strictObject({
+        kind: z.string().optional(),
+        limit: z.coerce.number().int().min(1).max(500).optional(),
+        after: z.string().max(512).optional(),
+      })
+      .safeParse(req.query);
+    if (!q.success) {
+      sendError(res, invalid('invalid query', q.error));
+      return;
+    }
+    send(
+      res,
+      await parties.list({
+        ...(q.data.kind ? { kind: q.data.kind } : {}),
+        ...(q.data.limit ? { limit: q.data.limit } : {}),
+        ...(q.data.after ? { afterDid: q.data.after } : {}),
+      }),
+    );
+  });
+  app.get('/parties/:did', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+    const party = await parties.get(String(req.params.did));
+    if (!party.ok) {
+      sendError(res, party.error);
+      return;
+    }
+    const credentials = await issuer.list({ subject: party.value.did, limit: 500 });
+    send(
+      res,
+      credentials.ok ? { ok: true, value: { ...party.value, credentials: credentials.value.items } } : credentials,
+    );
+  });
 
   // One-time delivery to a holder who is not the caller (pre-authorised code + proof of the subject DID's key).
   app.post('/credentials/:id/offer', guard('AdminCredential'), async (req, res) => {

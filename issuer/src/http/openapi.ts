@@ -1,5 +1,6 @@
 import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, ERROR_CODES } from '@tessera/protocol';
 import { z } from 'zod';
+import { PartyInput } from '../parties.js';
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 const errorResponse = (description: string) => ({ description, content: json({ $ref: '#/components/schemas/Error' }) });
@@ -116,6 +117,9 @@ export function issuerOpenApi(serverUrl: string) {
             hash: { type: 'string' },
           },
         },
+        PartyInput: (({ $schema: _s, ...rest }) => rest)(
+          z.toJSONSchema(PartyInput, { unrepresentable: 'any', io: 'input' }),
+        ),
         ...claimSchemas,
       },
     },
@@ -226,6 +230,38 @@ export function issuerOpenApi(serverUrl: string) {
       '/credentials/{id}/suspend': statusChange('Suspend'),
       '/credentials/{id}/resume': statusChange('Resume'),
       '/credentials/{id}/revoke': statusChange('Revoke (final)'),
+      '/parties': {
+        post: {
+          summary: 'Register a person or an organisation by its DID (Admin)',
+          security: secured,
+          requestBody: { required: true, content: json({ $ref: '#/components/schemas/PartyInput' }) },
+          responses: {
+            '201': { description: 'The party', content: json({ type: 'object' }) },
+            ...errors(401, 403, 409, 413, 415, 422),
+          },
+        },
+        get: {
+          summary: 'List parties by DID (Admin or Operator)',
+          security: secured,
+          parameters: [
+            { name: 'kind', in: 'query', schema: { type: 'string', enum: ['person', 'organisation'] } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+            { name: 'after', in: 'query', schema: { type: 'string' }, description: 'last DID of the previous page' },
+          ],
+          responses: { '200': { description: 'Parties', content: json({ type: 'array' }) }, ...errors(401, 403, 422) },
+        },
+      },
+      '/parties/{did}': {
+        get: {
+          summary: 'One party with the credentials issued to it (Admin or Operator)',
+          security: secured,
+          parameters: [{ name: 'did', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'The party', content: json({ type: 'object' }) },
+            ...errors(401, 403, 404),
+          },
+        },
+      },
       '/credentials/{id}/offer': {
         post: {
           summary: 'Make a one-time offer of the credential to its subject (Admin); returns the code to hand over',
