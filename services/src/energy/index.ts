@@ -13,3 +13,10 @@ export {
 } from './sim/simulate.js';
 export { reportJson, reportSvg, reportText } from './sim/report.js';
 export { EnergySettlement, ethrAccount, type EnergySettlementOptions } from './settlement.js';
+export {
+  EnergyMarket,
+  type EnergyMarketOptions,
+  type MeterRegistration,
+  type PeriodOutcome,
+} from './market-service.js';
+export { buildEnergyRouter, type EnergyRouterDeps } from './http.js';

@@ -1,0 +1,91 @@
+import { httpError, type Logger, silentLogger, TesseraError } from '@tessera/protocol';
+import { type GuardDeps, requireCredentials } from '@tessera/verifier';
+import express, { type ErrorRequestHandler, type Request, type Response, Router } from 'express';
+import type { EnergyMarket } from './market-service.js';
+
+export interface EnergyRouterDeps {
+  market: EnergyMarket;
+  /** The verifier's access-token check (and status lists, so a revoked credential stops trading at once). */
+  guard: GuardDeps;
+  logger?: Logger;
+}
+
+const ORDERS = '/energy/meters/:meterId/orders';
+
+const money = (n: bigint) => n.toString();
+
+/**
+ * The market's HTTP API. `POST /energy/meters/:meterId/orders` needs an access token granted for that very meter
+ * (policy `energy.order.place`: an EnergyProsumer credential whose meterId is the route's); the holder DID becomes the
+ * order's participant, and only a producer or prosumer credential may sell. `GET /energy/periods/:periodId` shows a
+ * closed period: price, volume, digests and the on-chain settlement's outbox state.
+ */
+export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
+  const log = deps.logger ?? silentLogger;
+  const router = Router();
+
+  // the token is checked before the body is even parsed
+  const guard = requireCredentials(deps.guard, { resource: ORDERS });
+  router.post(ORDERS, guard, express.json({ limit: '4kb' }), (req: Request, res: Response) => {
+    const grant = req.accessGrant!;
+    const meterId = String(req.params['meterId']);
+    // defence in depth: the policy granted this route, and the claims must say so too
+    const credential = grant.credentials.find(
+      (c) => c.types.includes('EnergyProsumerCredential') && c.claims['meterId'] === meterId,
+    );
+    if (!credential)
+      throw new TesseraError('ERR_POLICY_DENIED', `no EnergyProsumer credential for meter ${meterId} in this token`);
+    const body = req.body as Record<string, unknown> | undefined;
+    if (body?.['side'] === 'offer' && credential.claims['role'] === 'consumer')
+      throw new TesseraError(
+        'ERR_POLICY_DENIED',
+        'a consumer meter cannot sell: offers need a producer or prosumer credential',
+      );
+    const r = deps.market.submitOrder(grant.holder, meterId, body);
+    if (!r.ok) {
+      res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
+      return;
+    }
+    res.status(201).json(r.value);
+  });
+
+  router.get('/energy/periods/:periodId', (req: Request, res: Response) => {
+    const id = Number(req.params['periodId']);
+    const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
+    if (!o)
+      throw new TesseraError('ERR_NOT_FOUND', `period ${String(req.params['periodId']).slice(0, 20)} is not closed`);
+    res.json({
+      periodId: id,
+      rule: o.closed.clearing.rule,
+      priceMicroEurPerKwh: o.closed.clearing.price,
+      volumeWh: o.closed.clearing.volumeWh,
+      orders: o.closed.orders.length,
+      trades: o.closed.clearing.trades.length,
+      bookHash: o.closed.bookHash,
+      allocationHash: o.closed.allocationHash,
+      grid: {
+        importWh: o.settlement.grid.importWh,
+        exportWh: o.settlement.grid.exportWh,
+        receivedNanoEur: money(o.settlement.grid.received),
+        paidNanoEur: money(o.settlement.grid.paid),
+      },
+      bills: o.settlement.bills.map((b) => ({
+        participant: b.participant,
+        boughtWh: b.boughtWh,
+        soldWh: b.soldWh,
+        gridImportWh: b.gridImportWh,
+        gridExportWh: b.gridExportWh,
+        netNanoEur: money(b.net),
+      })),
+      settlement: o.outbox ? { status: o.outbox.status, txHash: o.outbox.txHash } : null,
+    });
+  });
+
+  const onError: ErrorRequestHandler = (e, req, res, _next) => {
+    const mapped = httpError(e);
+    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in energy route');
+    res.status(mapped.status).json(mapped.body);
+  };
+  router.use(onError);
+  return router;
+}

@@ -1,0 +1,208 @@
+import type { OutboxRow } from '@tessera/contracts';
+import { err, ok, type Result } from '@tessera/protocol';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { z } from 'zod';
+import { type MeterReading, type PeriodSettlement, parseReading, settlePeriod } from './market/billing.js';
+import { type ClosedPeriod, OrderBook } from './market/book.js';
+import type { PricingRule } from './market/clearing.js';
+import type { Order } from './market/order.js';
+import { DEFAULT_TARIFFS, type Tariffs } from './market/units.js';
+import type { EnergySettlement } from './settlement.js';
+
+/** A metering point admitted to the market: who trades for it and what it can deliver. */
+export interface MeterRegistration {
+  meterId: string;
+  participant: string;
+  /** Generation nameplate in W (0 for a consumer); readings above nameplate × period are refused. */
+  nameplateW: number;
+}
+
+export interface EnergyMarketOptions {
+  tariffs?: Tariffs;
+  rule?: PricingRule;
+  /** Trading period length; 15 minutes by default, shorter in simulations. */
+  periodMs?: number;
+  now?: () => number;
+  /** When given, every closed period is settled on chain through the outbox. */
+  settlement?: EnergySettlement;
+  metrics?: Registry;
+}
+
+export interface PeriodOutcome {
+  closed: ClosedPeriod;
+  settlement: PeriodSettlement;
+  /** The outbox row of the on-chain settlement, when settlement is on chain. */
+  outbox?: OutboxRow;
+}
+
+const OrderBody = z.object({ periodId: z.number().int().min(0).optional() }).passthrough();
+const ReadingBody = z.strictObject({
+  meterId: z.string().min(3).max(64),
+  periodId: z.number().int().min(0),
+  consumedWh: z.unknown(),
+  producedWh: z.unknown(),
+});
+
+/**
+ * The energy market as a service: one order book per trading period, meter readings per period, and closing a
+ * period clears it, bills it against the readings and (optionally) settles it on chain. Who may call what is decided
+ * at the boundary (HTTP guard for orders, the device's authenticated identity for readings); this class enforces the
+ * market's own rules: orders only for the current or a future period, readings only for a meter's own period.
+ */
+export class EnergyMarket {
+  readonly tariffs: Tariffs;
+  readonly periodMs: number;
+  private readonly rule: PricingRule;
+  private readonly now: () => number;
+  private readonly books = new Map<number, OrderBook>();
+  private readonly readings = new Map<number, Map<string, MeterReading>>();
+  private readonly meters = new Map<string, MeterRegistration>();
+  private readonly outcomes = new Map<number, PeriodOutcome>();
+  private readonly m: {
+    orders: Counter<'side'>;
+    refused: Counter<'code'>;
+    trades: Counter;
+    volume: Counter;
+    price: Gauge;
+    periods: Counter;
+  };
+
+  constructor(private readonly options: EnergyMarketOptions = {}) {
+    this.tariffs = options.tariffs ?? DEFAULT_TARIFFS;
+    this.rule = options.rule ?? 'uniform';
+    this.periodMs = options.periodMs ?? 900_000;
+    this.now = options.now ?? Date.now;
+    const registers = [options.metrics ?? new Registry()];
+    this.m = {
+      orders: new Counter({
+        name: 'tessera_energy_orders_total',
+        help: 'Orders accepted',
+        labelNames: ['side'],
+        registers,
+      }),
+      refused: new Counter({
+        name: 'tessera_energy_refusals_total',
+        help: 'Orders and readings refused, by code',
+        labelNames: ['code'],
+        registers,
+      }),
+      trades: new Counter({ name: 'tessera_energy_trades_total', help: 'Matched trades', registers }),
+      volume: new Counter({ name: 'tessera_energy_traded_wh_total', help: 'Energy traded locally (Wh)', registers }),
+      price: new Gauge({ name: 'tessera_energy_clearing_price', help: 'Last clearing price (µ€/kWh)', registers }),
+      periods: new Counter({ name: 'tessera_energy_periods_closed_total', help: 'Periods cleared', registers }),
+    };
+  }
+
+  /** The period trading now: floor(now / period length). */
+  currentPeriod(): number {
+    return Math.floor(this.now() / this.periodMs);
+  }
+
+  registerMeter(meter: MeterRegistration): void {
+    this.meters.set(meter.meterId, meter);
+  }
+
+  private refuse<T>(r: Result<T>): Result<T> {
+    if (!r.ok) this.m.refused.inc({ code: r.error.code });
+    return r;
+  }
+
+  private openBook(periodId: number): Result<OrderBook> {
+    if (periodId < this.currentPeriod() || this.outcomes.has(periodId))
+      return err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is no longer open for orders`);
+    let book = this.books.get(periodId);
+    if (!book) {
+      book = new OrderBook(periodId, this.tariffs, this.rule);
+      this.books.set(periodId, book);
+    }
+    return ok(book);
+  }
+
+  /**
+   * Place an order for `meterId` on behalf of `participant` (the authenticated holder); `body` carries the order
+   * fields and optionally `periodId` (default: the current period).
+   */
+  submitOrder(participant: string, meterId: string, body: unknown): Result<{ order: Order; periodId: number }> {
+    const parsed = OrderBody.safeParse(body);
+    if (!parsed.success) return this.refuse(err('ERR_MARKET_ORDER_INVALID', 'the order must be a JSON object'));
+    const { periodId = this.currentPeriod(), ...fields } = parsed.data;
+    const book = this.openBook(periodId);
+    if (!book.ok) return this.refuse(book);
+    const r = book.value.submit({ ...fields, participant, meterId });
+    if (!r.ok) return this.refuse(r);
+    this.m.orders.inc({ side: r.value.side });
+    return ok({ order: r.value, periodId });
+  }
+
+  /**
+   * Record a reading published by the device authenticated as `deviceMeterId`: a device reports only its own meter
+   * (`ERR_TOPIC_FORBIDDEN` otherwise), only for a registered meter and a period that has not been settled, within
+   * its nameplate; a second reading for the same meter and period is a conflict.
+   */
+  recordReading(deviceMeterId: string, payload: unknown): Result<MeterReading> {
+    const body = ReadingBody.safeParse(payload);
+    if (!body.success)
+      return this.refuse(
+        err('ERR_MARKET_READING_INVALID', body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')),
+      );
+    const { meterId, periodId, consumedWh, producedWh } = body.data;
+    if (meterId !== deviceMeterId)
+      return this.refuse(
+        err('ERR_TOPIC_FORBIDDEN', `a device for meter ${deviceMeterId} cannot report meter ${meterId}`),
+      );
+    const meter = this.meters.get(meterId);
+    if (!meter) return this.refuse(err('ERR_MARKET_READING_INVALID', `meter ${meterId} is not registered`));
+    if (this.outcomes.has(periodId))
+      return this.refuse(err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is settled`));
+    if (periodId > this.currentPeriod())
+      return this.refuse(err('ERR_MARKET_READING_INVALID', `period ${periodId} has not started`));
+    const reading = parseReading(
+      { participant: meter.participant, meterId, consumedWh, producedWh },
+      { nameplateW: meter.nameplateW, slotSeconds: this.periodMs / 1000 },
+    );
+    if (!reading.ok) return this.refuse(reading);
+    let byMeter = this.readings.get(periodId);
+    if (!byMeter) {
+      byMeter = new Map();
+      this.readings.set(periodId, byMeter);
+    }
+    if (byMeter.has(meterId))
+      return this.refuse(err('ERR_CONFLICT', `meter ${meterId} already reported period ${periodId}`));
+    byMeter.set(meterId, reading.value);
+    return ok(reading.value);
+  }
+
+  /**
+   * Close a past period: clear its book, bill it against its readings and, with on-chain settlement, enqueue its
+   * settlement in the outbox. Idempotent: closing a closed period returns its outcome.
+   */
+  async closePeriod(periodId: number): Promise<Result<PeriodOutcome>> {
+    const done = this.outcomes.get(periodId);
+    if (done) return ok(done);
+    if (periodId >= this.currentPeriod())
+      return err('ERR_CONFLICT', `period ${periodId} is still trading; it closes when period ${periodId + 1} begins`);
+    const book = this.books.get(periodId) ?? new OrderBook(periodId, this.tariffs, this.rule);
+    const closed = book.close();
+    const readings = [...(this.readings.get(periodId)?.values() ?? [])];
+    const settled = settlePeriod(periodId, periodId * this.periodMs, closed.clearing, readings, this.tariffs);
+    if (!settled.ok) return settled;
+    const outcome: PeriodOutcome = { closed, settlement: settled.value };
+    if (this.options.settlement) {
+      const row = await this.options.settlement.enqueue(closed, settled.value);
+      if (!row.ok) return row;
+      outcome.outbox = row.value;
+    }
+    this.outcomes.set(periodId, outcome);
+    this.books.delete(periodId);
+    this.readings.delete(periodId);
+    this.m.periods.inc();
+    this.m.trades.inc(closed.clearing.trades.length);
+    this.m.volume.inc(closed.clearing.volumeWh);
+    if (closed.clearing.price !== null) this.m.price.set(closed.clearing.price);
+    return ok(outcome);
+  }
+
+  outcome(periodId: number): PeriodOutcome | undefined {
+    return this.outcomes.get(periodId);
+  }
+}
