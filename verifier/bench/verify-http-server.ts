@@ -22,6 +22,7 @@ import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
 import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
 import { MemoryNonceStore, RedisNonceStore } from '../src/vc/nonce-store.js';
 import { InMemoryStatusListProvider } from '../src/vc/status.js';
+import { StatusListSync } from '../src/vc/status-sync.js';
 import { parseTrustList } from '../src/vc/trust.js';
 import { PresentationVerifier } from '../src/vc/verify.js';
 
@@ -97,6 +98,14 @@ async function start(c: BenchServerConfig): Promise<number> {
     }),
     audience: c.verifierDid,
     ...(requests ? { requests } : {}),
+    // The lists are installed up front and never change during the run; nothing is ever notified.
+    statusSync: new StatusListSync({
+      verifier,
+      provider: statusLists,
+      fetchList: async (url) => {
+        throw new Error(`the bench publishes no status list at ${url}`);
+      },
+    }),
     statusLists,
   });
   const app = express();

@@ -16,7 +16,14 @@ import { PolicyEngine } from '../policy/engine.js';
 import { parsePolicySet } from '../policy/schema.js';
 import { RedisNonceStore } from '../vc/nonce-store.js';
 import { InMemoryStatusListProvider } from '../vc/status.js';
-import { presentTestCredentials, type TestChain, startTestChain, testActor } from '../vc/testing.js';
+import { StatusListSync } from '../vc/status-sync.js';
+import {
+  presentTestCredentials,
+  publishTestStatusList,
+  type TestChain,
+  startTestChain,
+  testActor,
+} from '../vc/testing.js';
 import { parseTrustList } from '../vc/trust.js';
 import { PresentationVerifier } from '../vc/verify.js';
 import { buildVerifierRouter } from './router.js';
@@ -57,13 +64,19 @@ before(async () => {
     redis.push(r);
     const statusLists = new InMemoryStatusListProvider();
     statusLists.putBits(LIST, 'revocation', Bitstring.create());
+    const verifier = new PresentationVerifier({
+      resolver: tc.resolver,
+      trust: trust.value,
+      statusLists,
+      nonces: new RedisNonceStore(r, { prefix: `${prefix}n:` }),
+      audience: verifierActor.did,
+    });
     const router = buildVerifierRouter({
-      verifier: new PresentationVerifier({
-        resolver: tc.resolver,
-        trust: trust.value,
-        statusLists,
-        nonces: new RedisNonceStore(r, { prefix: `${prefix}n:` }),
-        audience: verifierActor.did,
+      verifier,
+      statusSync: new StatusListSync({
+        verifier,
+        provider: statusLists,
+        fetchList: () => publishTestStatusList(certifier, LIST, 'revocation', Bitstring.create()),
       }),
       policy: new PolicyEngine(policies.value, { trust: trust.value }),
       tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),

@@ -40,7 +40,7 @@ export interface VerifierRouterDeps {
   /** Must equal the PresentationVerifier's nonce lifetime. */
   nonceTtlMs?: number;
   /** Keeps status lists current from the issuer's change notifications (`onStatusChange`). */
-  statusSync?: Pick<StatusListSync, 'refresh'>;
+  statusSync: Pick<StatusListSync, 'refresh'>;
   /** The lists the verifier reads; a list whose refresh failed is dropped, so its credentials fail closed. */
   statusLists?: InMemoryStatusListProvider;
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
@@ -161,7 +161,6 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
 
   async function onStatusChange(urls: readonly string[]): Promise<void> {
     const sync = deps.statusSync;
-    if (!sync) throw new Error('buildVerifierRouter: onStatusChange needs statusSync');
     const run = Promise.all(
       [...new Set(urls)].map(async (url) => {
         const r = await sync.refresh(url);
