@@ -96,6 +96,7 @@ contract SecurityToken {
     error FrozenAmountAboveBalance(address wallet, uint256 balance, uint256 frozenAmount);
     error IdentityMismatch(address lostWallet, address newWallet);
     error NothingToRecover(address lostWallet);
+    error SameWallet();
     error SupplyOverflow();
 
     constructor(
@@ -276,6 +277,7 @@ contract SecurityToken {
     ///         identity. The attester must have written the new wallet's record with the same identity hash; the
     ///         lost wallet is frozen in this token afterwards.
     function recoveryAddress(address lostWallet, address newWallet) external onlyAgent returns (bool) {
+        if (lostWallet == newWallet) revert SameWallet();
         (uint256 rl, uint256 rn) = registry.packedRecords(lostWallet, newWallet);
         bytes16 identity = recordIdentity(rl);
         if (identity == bytes16(0) || identity != recordIdentity(rn)) revert IdentityMismatch(lostWallet, newWallet);

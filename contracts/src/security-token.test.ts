@@ -271,6 +271,7 @@ describe('SecurityToken agent powers', () => {
     await reverts(token.connect(lost).recoveryAddress(lost.address, fresh.address), 'NotAgent');
     await reverts(token.connect(owner).recoveryAddress(lost.address, fresh.address), 'NotAgent');
     await reverts(token.connect(agent).recoveryAddress(lost.address, other.address), 'IdentityMismatch');
+    await reverts(token.connect(agent).recoveryAddress(lost.address, lost.address), 'SameWallet');
     await reverts(
       token.connect(agent).recoveryAddress(lost.address, Wallet.createRandom().address),
       'IdentityMismatch',
