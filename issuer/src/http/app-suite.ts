@@ -420,6 +420,35 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       );
     });
 
+    it('streams status changes as server-sent events naming the lists to refetch, without subjects', async () => {
+      const admin = await login(root);
+      const operator = await login(await holderWith(admin, ['OperatorCredential']));
+      const issued = await call('POST', '/credentials', {
+        token: admin,
+        body: { type: 'EnergyProsumerCredential', subject: PERSON, claims: PROSUMER },
+      });
+      const controller = new AbortController();
+      const res = await fetch(`${base}/status-events`, { signal: controller.signal });
+      assert.equal(res.headers.get('content-type'), 'text/event-stream');
+      const reader = res.body!.getReader();
+      let text = '';
+      const first = await reader.read(); // the opening comment: the subscription is in place
+      text += Buffer.from(first.value!).toString();
+      assert.equal((await call('POST', `/credentials/${issued.json.id}/suspend`, { token: operator })).status, 200);
+      while (!text.includes('event: status')) {
+        const chunk = await reader.read();
+        assert.equal(chunk.done, false);
+        text += Buffer.from(chunk.value!).toString();
+      }
+      while (!/event: status\ndata: .*\n\n/.test(text)) text += Buffer.from((await reader.read()).value!).toString();
+      controller.abort();
+      const data = JSON.parse(/event: status\ndata: (.*)\n/.exec(text)![1]!);
+      assert.deepEqual(data.statusListCredentials, [
+        `https://issuer.example/status-lists/${issued.json.statusList}/suspension`,
+      ]);
+      assert.equal(text.includes(PERSON), false, 'no subject in the public stream');
+    });
+
     it('serves OpenAPI 3.1, a docs page, and 404s in the error shape', async () => {
       const spec = await call('GET', '/openapi.json');
       assert.equal(spec.json.openapi, '3.1.0');
