@@ -219,6 +219,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     const load1 = loadavg()[0]!;
     const cpu1 = process.cpuUsage(cpu0);
     const clientCpuMs = (cpu1.user + cpu1.system) / 1000 / PRESENTATIONS;
+    const stats = (await post('/stats', {})).body;
     if (refused > 0) throw new Error(`${refused} presentations were refused, first: ${firstRefusal}`);
 
     // Baselines on the first presentations of the timed set (their nonces are spent; the libraries do not track any).
@@ -291,6 +292,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         `this verifier: ${PRESENTATIONS} presentations (after ${WARMUP} warm-up) through HTTP, POST /presentations, ${CONCURRENCY} in flight over keep-alive connections; verifier in its own process, load generator in this one (${ctx.machine.cpus} cores shared); each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, full checks (signatures, trust, status, nonce, audience, holder binding, policy) and an access token in the answer`,
         `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed run (other work on the machine takes cores from both sides)`,
         `presentation requests (nonces) through HTTP: ${Math.round(requests.perSecond)}/s`,
+        `signature paths${WORKERS > 1 ? ' (one replica)' : ''}: ${JSON.stringify(stats.signatures)}; DID cache: ${JSON.stringify(stats.resolver)}`,
         `baselines on ${BASELINE_PRESENTATIONS} of the same presentations, in this process without HTTP, ${BASELINE_CONCURRENCY} concurrent: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5; (b) Veramo 7.0.1 agent verifyPresentation (challenge, domain) + verifyCredential per embedded credential. Neither checks trust, status, nonce single use or holder binding.`,
       ],
     };
