@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { buildIssuer, type Issuer, openIssuerDatabase } from '@tessera/issuer';
 import { httpError } from '@tessera/protocol';
 import express from 'express';
@@ -62,8 +63,10 @@ before(async () => {
   const statusSync = new StatusListSync({
     verifier,
     provider: statusLists,
-    // The issuer's published list, as its GET /status-lists/:id/:purpose serves it.
+    // The issuer's published list, as its GET /status-lists/:id/:purpose serves it, over a slow network: the refresh
+    // is still running when the next presentation arrives, which must wait for it rather than race it.
     fetchList: async (url) => {
+      await delay(50);
       const m = /\/status-lists\/(\d+)\/(revocation|suspension)$/.exec(url);
       if (!m) throw new Error(`not a status list URL: ${url}`);
       const r = await issuer.statusListCredential(Number(m[1]), m[2] as 'revocation' | 'suspension');
@@ -123,12 +126,17 @@ async function post(path: string, body: unknown, token?: string) {
   return { status: res.status, body: (await res.json()) as { access_token?: string; error?: { code: string } } };
 }
 
-/** Ask for a request, answer it with `jwt`, submit it. */
-async function presentOnce(jwt: string) {
+/** Ask for a request and answer it with `jwt` (not submitted yet). */
+async function answer(jwt: string): Promise<string> {
   const req = await post('/verifier/presentation-requests', { resource: ORDERS, action: 'POST' });
   assert.equal(req.status, 201, JSON.stringify(req.body));
   const { nonce, audience } = req.body as unknown as { nonce: string; audience: string };
-  return post('/verifier/presentations', { vp: await presentTestCredentials(alice, [jwt], { nonce, audience }) });
+  return presentTestCredentials(alice, [jwt], { nonce, audience });
+}
+
+/** Ask for a request, answer it with `jwt`, submit it. */
+async function presentOnce(jwt: string) {
+  return post('/verifier/presentations', { vp: await answer(jwt) });
 }
 
 describe('verifier HTTP with the real issuer: revocation reaches the next presentation', () => {
@@ -145,10 +153,12 @@ describe('verifier HTTP with the real issuer: revocation reaches the next presen
     const token = first.body.access_token!;
     assert.equal((await post(ORDERS, { kWh: 1 }, token)).status, 201);
 
+    // Ready before the revocation and submitted the moment it returns: no waiting, no refresh call, the event alone
+    // must make this presentation fail (it waits for the refresh the event started, not for any cache).
+    const ready = await answer(issued.value.jwt);
     const revoked = await issuer.revoke(issued.value.id, { actor: 'operator', reason: 'test' });
     assert.ok(revoked.ok && revoked.value.changed);
-    // No waiting, no refresh call: the event alone must make the next presentation fail.
-    const next = await presentOnce(issued.value.jwt);
+    const next = await post('/verifier/presentations', { vp: ready });
     assert.equal(next.status, 401);
     assert.equal(next.body.error?.code, 'ERR_VC_REVOKED');
     const order = await post(ORDERS, { kWh: 1 }, token);
