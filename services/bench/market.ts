@@ -6,20 +6,7 @@
  * on-chain settlement (issue 7: target under 60 s): every period enqueued through the outbox (SQLite) as one
  * EnergyCredit.settle transaction on a real anvil, the wall time covering simulation, enqueue, send and receipts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  ANVIL_FUNDER_KEY,
-  EnergyCredit__factory,
-  makeProvider,
-  Outbox,
-  openDatabase,
-  outboxDatabaseParts,
-  startAnvil,
-} from '@tessera/contracts';
 import { type BenchReport, percentile, ratio } from '@tessera/protocol';
-import { getAddress, keccak256, NonceManager, parseEther, toUtf8Bytes, Wallet } from 'ethers';
 import type { BenchContext } from '../../scripts/bench.js';
 import { allocationHash, clear } from '../src/energy/market/clearing.js';
 import { clearNaive } from '../src/energy/market/naive.js';
@@ -27,7 +14,7 @@ import { randomBook } from '../src/energy/market/testing.js';
 import type { ClosedPeriod } from '../src/energy/market/book.js';
 import type { PeriodSettlement } from '../src/energy/market/billing.js';
 import { DEFAULT_TARIFFS } from '../src/energy/market/units.js';
-import { EnergySettlement } from '../src/energy/settlement.js';
+import { settleOnAnvil } from '../src/energy/sim/chain.js';
 import { SIM_DEFAULTS } from '../src/energy/sim/params.js';
 import { simulate } from '../src/energy/sim/simulate.js';
 
@@ -105,81 +92,21 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   };
 }
 
-/** A participant's deterministic benchmark account. */
-const accountOf = (participant: string) => getAddress(`0x${keccak256(toUtf8Bytes(participant)).slice(-40)}`);
-
-/** One simulated summer day, every period settled on a real anvil through the outbox; the wall time covers it all. */
+/** One simulated summer day with every period settled on a real anvil through the outbox. */
 async function onChainDay(ctx: BenchContext) {
-  const chain = await startAnvil({});
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-market-'));
-  const provider = makeProvider(chain.rpcUrl, chain.chainId);
-  const db = await openDatabase({ sqlitePath: join(dir, 'outbox.sqlite') }, outboxDatabaseParts);
-  try {
-    const funder = new NonceManager(new Wallet(ANVIL_FUNDER_KEY, provider));
-    const relayer = new Wallet(Wallet.createRandom().privateKey, provider);
-    const grid = Wallet.createRandom().address;
-    await (await funder.sendTransaction({ to: relayer.address, value: parseEther('100') })).wait();
-    const credit = await new EnergyCredit__factory(funder).deploy();
-    await credit.waitForDeployment();
-    await (await credit.grantRole(await credit.OPERATOR(), relayer.address)).wait();
-    // setup, not timed: every household and the grid hold 1,000 € of credits
-    const accounts = [
-      grid,
-      ...Array.from(
-        { length: SIM_DEFAULTS.households },
-        (_, i) => `did:sim:household-${String(i + 1).padStart(4, '0')}`,
-      ).map(accountOf),
-    ];
-    let last: Promise<unknown> = Promise.resolve();
-    for (const [i, a] of accounts.entries()) {
-      const tx = await credit.mint(a, 1000n * 1_000_000_000n);
-      last = tx.wait();
-      ctx.progress('market: minting credits', i + 1, accounts.length);
-    }
-    await last;
-    const outbox = new Outbox({ dataSource: db, signer: relayer, provider, chainId: chain.chainId });
-    const settlement = new EnergySettlement({
-      outbox,
-      creditAddress: await credit.getAddress(),
-      gridAccount: grid,
-      accountOf,
-    });
-    const startBlock = await provider.getBlockNumber();
-    const t0 = performance.now();
-    const periods: [ClosedPeriod, PeriodSettlement][] = [];
-    simulate({ ...SIM_DEFAULTS, weeks: [{ ...SIM_DEFAULTS.weeks[0]!, days: 1 }] }, undefined, (closed, s) =>
-      periods.push([closed, s]),
-    );
-    for (const [i, [closed, s]] of periods.entries()) {
-      const r = await settlement.enqueue(closed, s);
-      if (!r.ok) throw new Error(`${r.error.code}: ${r.error.message}`);
-      ctx.progress('market: settling on chain', i, periods.length);
-    }
-    await outbox.flush();
-    const wallMs = performance.now() - t0;
-    ctx.progress('market: settling on chain', periods.length, periods.length);
-    let gas = 0n;
-    let moved = 0;
-    for (const [closed] of periods) {
-      const row = await outbox.get(settlement.key(closed.periodId));
-      if (row?.status !== 'mined')
-        throw new Error(`period ${closed.periodId} not settled: ${row?.status} ${row?.error}`);
-      const receipt = await provider.getTransactionReceipt(row.txHash!);
-      gas += receipt!.gasUsed;
-      moved += Number((await credit.settlementOf(closed.periodId)).accounts);
-    }
-    if ((await credit.settledPeriods()) !== BigInt(periods.length)) throw new Error('not every period settled');
-    return {
-      wallMs,
-      gas: Number(gas),
-      periods: periods.length,
-      accounts: moved,
-      blocks: (await provider.getBlockNumber()) - startBlock,
-    };
-  } finally {
-    await db.destroy();
-    provider.destroy();
-    await chain.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const periods: [ClosedPeriod, PeriodSettlement][] = [];
+  const sim = simulate({ ...SIM_DEFAULTS, weeks: [{ ...SIM_DEFAULTS.weeks[0]!, days: 1 }] }, undefined, (closed, s) =>
+    periods.push([closed, s]),
+  );
+  const participants = sim.weeks[0]!.bills.map((b) => b.participant);
+  const chain = await settleOnAnvil(periods, participants, (label, done, total) =>
+    ctx.progress(`market: ${label}`, done, total),
+  );
+  return {
+    wallMs: sim.wallMs + chain.settleMs,
+    gas: chain.gasTotal,
+    periods: chain.transactions,
+    accounts: chain.accountMovements,
+    blocks: chain.blocks,
+  };
 }

@@ -1,3 +1,4 @@
+import type { ChainFigures } from './chain.js';
 import type { SimParams } from './params.js';
 import type { SimResult, WeekResult, WeekSummary } from './simulate.js';
 
@@ -35,10 +36,11 @@ export function aggregate(runs: SimResult[]): Record<string, Record<string, { me
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** The machine-readable report: parameters, figures per seed and aggregated, per-slot series and bills of the first seed. */
-export function reportJson(runs: SimResult[]): unknown {
+export function reportJson(runs: SimResult[], chain: Record<string, ChainFigures> = {}): unknown {
   const first = runs[0]!;
   return {
     params: first.params,
+    chain,
     seeds: runs.map((r) => r.params.seed),
     aggregate: aggregate(runs),
     runs: runs.map((r) => ({
@@ -72,7 +74,7 @@ export function reportJson(runs: SimResult[]): unknown {
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 /** The human-readable final report. */
-export function reportText(runs: SimResult[]): string {
+export function reportText(runs: SimResult[], chain: Record<string, ChainFigures> = {}): string {
   const agg = aggregate(runs);
   const lines: string[] = [];
   const p = runs[0]!.params;
@@ -98,6 +100,13 @@ export function reportText(runs: SimResult[]): string {
     lines.push(`  community bill       ${fmt(f.communityBillEur!, (x) => `${x.toFixed(2)} €`)}`);
     lines.push(`  saved vs no market   ${fmt(f.savingsEur!, (x) => `${x.toFixed(2)} €`)}`);
     lines.push(`  balance check        energy ${w.energyImbalanceWh} Wh, money ${w.moneyImbalance} n€`);
+    const ch = chain[label];
+    if (ch)
+      lines.push(
+        `  on chain (seed ${p.seed})   ${ch.transactions} settle transactions in ${ch.blocks} blocks, ` +
+          `gas ${ch.gasPerPeriodMean.toLocaleString('en-US')} per period (max ${ch.gasPerPeriodMax.toLocaleString('en-US')}), ` +
+          `${ch.gasPerAccount.toLocaleString('en-US')} per account movement, ${(ch.settleMs / 1000).toFixed(1)} s to settle`,
+      );
     const bills = runs[0]!.weeks.find((x) => x.summary.label === label)!.bills.map((b) => Number(b.net) / 1e9);
     bills.sort((a, b) => a - b);
     lines.push(

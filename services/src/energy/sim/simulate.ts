@@ -16,7 +16,7 @@ import type { SimParams } from './params.js';
 import { dayOfYear, haurwitzGhi, planeOfArray, pvPowerKw, sunPosition } from './solar.js';
 
 /** Called after each period is cleared and settled off chain (for on-chain settlement, monitoring). */
-export type PeriodHook = (closed: ClosedPeriod, settlement: PeriodSettlement) => void;
+export type PeriodHook = (closed: ClosedPeriod, settlement: PeriodSettlement, week: string) => void;
 
 export interface SlotRecord {
   startMs: number;
@@ -246,7 +246,7 @@ function simulateWeek(
       if (!settled.ok) throw new Error(`settlement failed: ${settled.error.code} ${settled.error.message}`);
       const st = settled.value;
       settlements.push(st);
-      onPeriod?.(closed, st);
+      onPeriod?.(closed, st, week.label);
       const byParticipant = new Map(st.bills.map((b) => [b.participant, b]));
       for (const [i, h] of households.entries()) {
         const pb = byParticipant.get(h.participant)!;
