@@ -350,6 +350,16 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     );
   });
 
+  it('the verifier may not subscribe outside its permissions (ERR_TOPIC_FORBIDDEN)', async () => {
+    for (const f of ['#', 'tessera/v1/market/orders', '$SYS/#']) {
+      await assert.rejects(
+        adapter.subscribe(f, () => {}),
+        (e: unknown) => e instanceof TesseraError && e.code === 'ERR_TOPIC_FORBIDDEN',
+        f,
+      );
+    }
+  });
+
   it('the verifier may not publish a device hello (so a hello names its device)', async () => {
     const a = newDevice();
     await assert.rejects(
