@@ -110,7 +110,13 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       const slot = { ds: undefined as unknown as DataSource };
       open.push(slot);
       const start = async (
-        extra: { secretBoxKey?: string; withOutbox?: boolean; issuerPrivateKey?: string; now?: () => Date } = {},
+        extra: {
+          secretBoxKey?: string;
+          withOutbox?: boolean;
+          issuerPrivateKey?: string;
+          now?: () => Date;
+          statusListMaxFill?: number;
+        } = {},
       ) => {
         slot.ds = await openIssuerDatabase(db);
         const outbox = extra.withOutbox
@@ -126,6 +132,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
             dataDir,
             publicBaseUrl: 'https://issuer.example/',
             ...(extra.secretBoxKey ? { secretBoxKey: extra.secretBoxKey } : {}),
+            ...(extra.statusListMaxFill ? { statusListMaxFill: extra.statusListMaxFill } : {}),
           },
           {
             dataSource: slot.ds,
@@ -317,6 +324,26 @@ export function issuerStoreSuite(backend: StoreBackend): void {
         ['credential.suspend', 'credential.resume', 'credential.revoke'],
       );
       assert.equal(trail.find((e) => e.what === 'credential.suspend')?.details.reason, 'meter tampering');
+      await env.stop();
+    });
+
+    it('opens a new status list when the current one reaches its fill limit', async () => {
+      const env = await setup();
+      // floor(131072 * 0.00005) = 6 credentials per list
+      const { issuer } = await env.start({ statusListMaxFill: 0.00005 });
+      const made = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await issuer.issue({ type: 'AdminCredential', subject: SUBJECT, claims: { name: `Admin ${i}` } });
+        assert.ok(r.ok);
+        made.push(r.value);
+      }
+      assert.deepEqual(await issuer.statusLists(), [1, 2]);
+      assert.equal(made.filter((c) => c.statusList === 1).length, 6);
+      const last = made[9]!;
+      assert.equal(last.statusList, 2);
+      assert.ok((await issuer.revoke(last.id)).ok);
+      assert.equal((await bitsOf(issuer, 2, 'revocation')).bits.get(last.statusIndex), true);
+      assert.equal((await bitsOf(issuer, 1, 'revocation')).bits.get(last.statusIndex), false, 'only on its own list');
       await env.stop();
     });
 

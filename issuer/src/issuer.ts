@@ -369,12 +369,21 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
   const resolver = { resolve: (didUrl: string) => agent.resolveDid({ didUrl }) } as unknown as Resolvable;
   const lists = () => ds.getRepository(StatusListEntity);
 
-  /** The list new credentials go to: the newest one below its fill limit, or a new one. */
+  /**
+   * The list new credentials go to: the newest one below its fill limit, or a new one. The fill is counted again
+   * every RECOUNT_EVERY issuances of this process (the limit is soft: replicas may overshoot it by a little).
+   */
+  const RECOUNT_EVERY = 256;
+  let fill: { listId: number; used: number; sinceCount: number } | undefined;
   const currentList = async (): Promise<StatusListRow> => {
     const newest = (await lists().find({ order: { id: 'DESC' }, take: 1 }))[0];
     if (newest) {
-      const used = await credentials().countBy({ statusList: newest.id });
-      if (used < Math.floor(newest.size * config.statusListMaxFill)) return newest;
+      if (!fill || fill.listId !== newest.id || fill.sinceCount >= RECOUNT_EVERY) {
+        fill = { listId: newest.id, used: await credentials().countBy({ statusList: newest.id }), sinceCount: 0 };
+      }
+      fill.used++;
+      fill.sinceCount++;
+      if (fill.used <= Math.floor(newest.size * config.statusListMaxFill)) return newest;
     }
     const at = now().toISOString();
     const row: StatusListRow = {

@@ -78,11 +78,16 @@ export function createAdminAuth(o: AuthOptions) {
 
   async function challenge(): Promise<{ nonce: string; audience: string; expiresAt: string }> {
     const now = o.now();
-    // Expired nonces are only clutter; drop them while we are here.
+    // Expired nonces and tokens are only clutter; drop them while we are here.
     await nonces()
       .createQueryBuilder()
       .delete()
       .where('expires_at < :t', { t: new Date(now.getTime() - 3600_000).toISOString() })
+      .execute();
+    await tokens()
+      .createQueryBuilder()
+      .delete()
+      .where('expires_at < :t', { t: new Date(now.getTime() - 86_400_000).toISOString() })
       .execute();
     const nonce = randomBytes(24).toString('base64url');
     const expiresAt = new Date(now.getTime() + o.nonceTtlSeconds * 1000).toISOString();
