@@ -52,6 +52,8 @@ export const StackConfigSchema = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'TESSERA_MASTER_KEY must be 64 hex characters')
     .optional(),
+  TESSERA_POLICY_FILE: z.string().min(1).optional(),
+  TESSERA_TRUST_LIST_FILE: z.string().min(1).optional(),
   TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -65,6 +67,8 @@ export interface StackConfig {
   databaseUrl?: string;
   redisUrl?: string;
   masterKey?: string;
+  policyFile?: string;
+  trustListFile?: string;
   logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
 }
 
@@ -95,6 +99,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(c.TESSERA_DATABASE_URL ? { databaseUrl: c.TESSERA_DATABASE_URL } : {}),
     ...(c.TESSERA_REDIS_URL ? { redisUrl: c.TESSERA_REDIS_URL } : {}),
     ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
+    ...(c.TESSERA_POLICY_FILE ? { policyFile: resolve(c.TESSERA_POLICY_FILE) } : {}),
+    ...(c.TESSERA_TRUST_LIST_FILE ? { trustListFile: resolve(c.TESSERA_TRUST_LIST_FILE) } : {}),
     logLevel: c.TESSERA_LOG_LEVEL,
   });
 }

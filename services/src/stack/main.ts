@@ -34,6 +34,7 @@ try {
   console.log(
     `  issuer API ${stack.urls.http}/issuer  (OpenAPI ${stack.urls.http}/issuer/openapi.json, docs ${stack.urls.http}/issuer/docs)`,
   );
+  console.log(`  verifier API ${stack.urls.http}/verifier`);
   const admin = stack.issuer.rootAdmin;
   console.log(`  root admin wallet ${admin.file}${admin.created ? ' (created now; keep it safe, mode 0600)' : ''}`);
   log.info({ ms, urls: stack.urls, contracts: stack.contracts }, 'ready');

@@ -27,6 +27,7 @@ import type { StackConfig } from './config.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
 import { assertPortFree, portError } from './ports.js';
+import { type VerifierPart, startVerifierPart } from './verifier-part.js';
 
 export interface RunningStack {
   urls: { http: string; healthz: string; metrics: string; chainRpc: string };
@@ -36,6 +37,7 @@ export interface RunningStack {
   identities: Record<StackActor, ActorIdentity>;
   resolver: CachedDidResolver;
   issuer: IssuerService;
+  verifier: VerifierPart;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
 }
@@ -275,6 +277,21 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     }
     parts.use('/issuer', issuer.app);
 
+    const verifierKey = keystore.getOrCreate('verifier');
+    const verifier = await startVerifierPart({
+      resolver,
+      issuer: issuer.issuer,
+      verifierDid: identities.verifier.did,
+      verifierPrivateKey: verifierKey.privateKey,
+      publicUrl: `${publicUrl}/verifier`,
+      ...(config.policyFile ? { policyFile: config.policyFile } : {}),
+      ...(config.trustListFile ? { trustListFile: config.trustListFile } : {}),
+      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+      log: log.child({ part: 'verifier' }),
+    });
+    closers.push({ name: 'verifier', close: () => verifier.stop() });
+    parts.use('/verifier', verifier.router);
+
     return {
       urls: { http: httpUrl, healthz: `${httpUrl}/healthz`, metrics: `${httpUrl}/metrics`, chainRpc: rpcUrl },
       chainId,
@@ -283,6 +300,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       identities,
       resolver,
       issuer,
+      verifier,
       health,
       stop,
     };
