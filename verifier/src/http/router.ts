@@ -39,8 +39,11 @@ export interface VerifierRouterDeps {
   requests?: NonceStore;
   /** Must equal the PresentationVerifier's nonce lifetime. */
   nonceTtlMs?: number;
-  /** Keeps status lists current from the issuer's change notifications (`onStatusChange`). */
-  statusSync: Pick<StatusListSync, 'refresh'>;
+  /**
+   * Keeps status lists current from the issuer's change notifications (`onStatusChange`). Without it a notification
+   * can only drop the named lists from `statusLists` (fail closed) and log an error.
+   */
+  statusSync?: Pick<StatusListSync, 'refresh'>;
   /** The lists the verifier reads; a list whose refresh failed is dropped, so its credentials fail closed. */
   statusLists?: InMemoryStatusListProvider;
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
@@ -161,6 +164,14 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
 
   async function onStatusChange(urls: readonly string[]): Promise<void> {
     const sync = deps.statusSync;
+    if (!sync) {
+      for (const url of urls) deps.statusLists?.delete(url);
+      log.error(
+        { urls },
+        'status change notified but the verifier router has no statusSync: lists dropped, not refreshed',
+      );
+      return;
+    }
     const run = Promise.all(
       [...new Set(urls)].map(async (url) => {
         const r = await sync.refresh(url);
