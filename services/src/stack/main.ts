@@ -35,6 +35,7 @@ try {
     `  issuer API ${stack.urls.http}/issuer  (OpenAPI ${stack.urls.http}/issuer/openapi.json, docs ${stack.urls.http}/issuer/docs)`,
   );
   console.log(`  verifier API ${stack.urls.http}/verifier`);
+  for (const [name, url] of Object.entries(stack.services.urls)) console.log(`  ${name} ${url}`);
   const admin = stack.issuer.rootAdmin;
   console.log(`  root admin wallet ${admin.file}${admin.created ? ' (created now; keep it safe, mode 0600)' : ''}`);
   log.info({ ms, urls: stack.urls, contracts: stack.contracts }, 'ready');

@@ -5,6 +5,7 @@ import {
   ANVIL_FUNDER_KEY,
   type AnvilChain,
   type ContractName,
+  type DatabaseParts,
   Keystore,
   Outbox,
   connectChain,
@@ -27,6 +28,7 @@ import type { StackConfig } from './config.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
 import { assertPortFree, portError } from './ports.js';
+import { type RunningServices, SERVICE_DATABASE_PARTS, startServices } from './services-part.js';
 import { type VerifierPart, startVerifierPart } from './verifier-part.js';
 
 export interface RunningStack {
@@ -38,6 +40,7 @@ export interface RunningStack {
   resolver: CachedDidResolver;
   issuer: IssuerService;
   verifier: VerifierPart;
+  services: RunningServices;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
 }
@@ -128,8 +131,16 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
         sqlitePath: join(config.dataDir, 'tessera.sqlite'),
       },
       {
-        entities: [...outboxDatabaseParts.entities, ...issuerDatabaseParts.entities],
-        migrations: [...outboxDatabaseParts.migrations, ...issuerDatabaseParts.migrations],
+        entities: [
+          ...outboxDatabaseParts.entities,
+          ...issuerDatabaseParts.entities,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.entities as unknown[]),
+        ] as DatabaseParts['entities'],
+        migrations: [
+          ...outboxDatabaseParts.migrations,
+          ...issuerDatabaseParts.migrations,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.migrations as unknown[]),
+        ] as DatabaseParts['migrations'],
       },
     );
     closers.push({ name: 'database', close: () => db.destroy() });
@@ -292,6 +303,24 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     closers.push({ name: 'verifier', close: () => verifier.stop() });
     parts.use('/verifier', verifier.router);
 
+    const services = await startServices({
+      config,
+      parts,
+      publicUrl,
+      db,
+      outbox,
+      provider,
+      chainId,
+      contracts,
+      keystore,
+      identities,
+      resolver,
+      issuer,
+      verifier,
+      log,
+    });
+    closers.push({ name: 'services', close: () => services.stop() });
+
     return {
       urls: { http: httpUrl, healthz: `${httpUrl}/healthz`, metrics: `${httpUrl}/metrics`, chainRpc: rpcUrl },
       chainId,
@@ -301,6 +330,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       resolver,
       issuer,
       verifier,
+      services,
       health,
       stop,
     };

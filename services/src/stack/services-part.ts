@@ -1,0 +1,57 @@
+import type { ContractName, DatabaseParts, Keystore, Outbox } from '@tessera/contracts';
+import type { IssuerService } from '@tessera/issuer';
+import type { Logger } from '@tessera/protocol';
+import type { CachedDidResolver } from '@tessera/verifier';
+import type { JsonRpcProvider } from 'ethers';
+import type { Router } from 'express';
+import type { DataSource } from 'typeorm';
+import type { StackConfig } from './config.js';
+import type { ActorIdentity, StackActor } from './identities.js';
+import type { VerifierPart } from './verifier-part.js';
+
+/**
+ * The one place where the credential-gated services join the stack: their tables (added to the stack's database
+ * before migrations run) and their routers (mounted under `/services/<name>` behind the verifier's guard).
+ * Each service adds one entry to SERVICE_DATABASE_PARTS and one block to startServices; nothing else in the
+ * composition root changes when a service is added.
+ */
+export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [];
+
+export interface ServicesContext {
+  config: Readonly<StackConfig>;
+  /** Mount routers here (already behind the stack's error handler and 404). */
+  parts: Router;
+  publicUrl: string;
+  db: DataSource;
+  outbox: Outbox;
+  provider: JsonRpcProvider;
+  chainId: number;
+  contracts: Record<ContractName, string>;
+  keystore: Keystore;
+  identities: Record<StackActor, ActorIdentity>;
+  resolver: CachedDidResolver;
+  issuer: IssuerService;
+  verifier: VerifierPart;
+  log: Logger;
+}
+
+export interface RunningServices {
+  /** Mount points, for the ready line and `/`. */
+  urls: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startServices(ctx: ServicesContext): Promise<RunningServices> {
+  const urls: Record<string, string> = {};
+  const stops: (() => Promise<void> | void)[] = [];
+  // Services register here: build the router with ctx.verifier.router.requireCredentials guards, then
+  //   ctx.parts.use('/services/<name>', router); urls.<name> = `${ctx.publicUrl}/services/<name>`;
+  //   stops.push(() => service.stop());
+  void ctx;
+  return {
+    urls,
+    async stop() {
+      for (const s of stops.reverse()) await s();
+    },
+  };
+}
