@@ -15,6 +15,8 @@ export interface MeterRegistration {
   participant: string;
   /** Generation nameplate in W (0 for a consumer); readings above nameplate × period are refused. */
   nameplateW: number;
+  /** The meter gateway's device id: the only device whose readings count for this meter. */
+  deviceId?: string;
 }
 
 export interface EnergyMarketOptions {
@@ -57,6 +59,7 @@ export class EnergyMarket {
   private readonly books = new Map<number, OrderBook>();
   private readonly readings = new Map<number, Map<string, MeterReading>>();
   private readonly meters = new Map<string, MeterRegistration>();
+  private readonly meterOfDevice = new Map<string, string>();
   private readonly outcomes = new Map<number, PeriodOutcome>();
   private readonly m: {
     orders: Counter<'side'>;
@@ -100,6 +103,17 @@ export class EnergyMarket {
 
   registerMeter(meter: MeterRegistration): void {
     this.meters.set(meter.meterId, meter);
+    if (meter.deviceId) this.meterOfDevice.set(meter.deviceId, meter.meterId);
+  }
+
+  /** The meter a device reports for, if it is a registered meter gateway. */
+  meterOf(deviceId: string): string | undefined {
+    return this.meterOfDevice.get(deviceId);
+  }
+
+  /** Count a refusal made at a boundary (MQTT handler) in the market's figures. */
+  countRefusal(code: string): void {
+    this.m.refused.inc({ code });
   }
 
   private refuse<T>(r: Result<T>): Result<T> {
