@@ -242,6 +242,13 @@ const isTransient = (e: unknown): boolean => {
   return code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01';
 };
 
+/** A collision on the audit sequence number: another replica appended first; the transaction is run again. */
+const isAuditSeqCollision = (e: unknown): boolean => {
+  if (!isUniqueViolation(e)) return false;
+  const d = (e as { driverError?: { constraint?: string; message?: string } }).driverError;
+  return (d?.constraint ?? '').startsWith('issuer_audit') || /issuer_audit\./.test(d?.message ?? '');
+};
+
 const isoSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
 
 /**
@@ -283,7 +290,7 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
           await new Promise((r) => setTimeout(r, 2 + Math.random() * 20 * Math.min(attempt, 5)));
           continue;
         }
-        if (!isUniqueViolation(e) || attempt >= 5) throw e;
+        if (!isAuditSeqCollision(e) || attempt >= 10) throw e;
       }
     }
   };
