@@ -260,6 +260,22 @@ describe('verifier HTTP: the wallet flow', () => {
     assert.deepEqual(r.body.vp_formats_supported.jwt_vp_json.alg_values_supported, ['ES256K', 'ES256K-R', 'EdDSA']);
     assert.equal(r.body.access_token.jwk.crv, 'secp256k1');
   });
+
+  it('describes itself in OpenAPI 3.1, with the refusal codes of each endpoint', async () => {
+    const r = await call('GET', '/verifier/openapi.json');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.openapi, '3.1.0');
+    assert.deepEqual(Object.keys(r.body.paths).sort(), [
+      '/.well-known/openid4vp-verifier',
+      '/presentation-requests',
+      '/presentations',
+      '/verify',
+    ]);
+    const responses = r.body.paths['/presentations'].post.responses;
+    assert.match(responses['401'].description, /ERR_VC_REVOKED/);
+    assert.match(responses['413'].description, /ERR_JWT_TOO_LARGE/);
+    assert.match(responses['403'].description, /ERR_POLICY_DENIED/);
+  });
 });
 
 describe('verifier HTTP: access tokens at the gated route', () => {

@@ -24,6 +24,7 @@ import type { InMemoryStatusListProvider } from '../vc/status.js';
 import type { StatusListSync } from '../vc/status-sync.js';
 import { DEFAULT_NONCE_TTL_MS, type PresentationVerifier, type VerifiedCredential } from '../vc/verify.js';
 import { type RequireCredentialsOptions, requireCredentials } from './guard.js';
+import { verifierOpenApi } from './openapi.js';
 import type { AccessTokens, GrantedCredential, Scope } from './tokens.js';
 
 export interface VerifierRouterDeps {
@@ -148,6 +149,7 @@ const fail = (e: { code: TesseraError['code']; message: string; details?: unknow
  *   then an access token bound to the holder and that scope
  * - `POST /verify` `{ jwt }` → for third parties: the coded result for a VC or a VP JWT, no token
  * - `GET /.well-known/openid4vp-verifier` → metadata: formats, algorithms, endpoints, the token key
+ * - `GET /openapi.json` → this API as OpenAPI 3.1
  *
  * Every refusal is `{ error: { code, message } }` with the status of the code in protocol's registry.
  */
@@ -294,6 +296,10 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     const r = await verifier.verifyCredential(jwt);
     if (!r.ok) throw fail(r.error);
     res.json({ verified: true, kind: 'credential', subject: r.value.subject, ...granted(r.value) });
+  });
+
+  router.get('/openapi.json', (_req, res) => {
+    res.json(verifierOpenApi(deps.publicUrl ?? '/verifier'));
   });
 
   router.get('/.well-known/openid4vp-verifier', (_req, res) => {
