@@ -82,6 +82,7 @@ export {
   DEFAULT_ACCESS_TOKEN_TTL_S,
   fillResource,
   requireCredentials,
+  verifierOpenApi,
   type AccessGrant,
   type AccessTokenAlg,
   type AccessTokenOptions,

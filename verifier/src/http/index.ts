@@ -1,5 +1,6 @@
 export { fillResource, requireCredentials, type GuardDeps, type RequireCredentialsOptions } from './guard.js';
 export { buildVerifierRouter, type VerifierRouter, type VerifierRouterDeps } from './router.js';
+export { verifierOpenApi } from './openapi.js';
 export {
   ACCESS_TOKEN_TYP,
   AccessTokens,
