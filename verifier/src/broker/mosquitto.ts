@@ -243,16 +243,23 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     const dynsec = this.control('enrol');
     const role = deviceRoleName(deviceId);
     const handshakeAcls = aclsFor(handshakeTopicPermissions(deviceId));
-    const resetRole: DynsecCommand[] = [
-      { command: 'createRole', rolename: role, acls: handshakeAcls },
-      { command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' },
-    ];
+    // The plugin rewrites its whole file after every successful change, so send only the commands that change
+    // something (a refused command, such as creating a role that exists, costs nothing).
+    const ensureRole = async (reset: boolean) => {
+      const [created] = await dynsec.batch(
+        [{ command: 'createRole', rolename: role, acls: handshakeAcls }],
+        [DYNSEC_ERRORS.roleExists],
+      );
+      if (created?.error && reset)
+        await dynsec.batch([{ command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' }]);
+    };
     const [found] = await dynsec.execute([{ command: 'getClient', username: deviceId }]);
     if (found?.error === DYNSEC_ERRORS.clientNotFound) {
       this.clearExpiry(deviceId);
+      // A role left over from an interrupted permanent revoke is reset to the handshake topics.
+      await ensureRole(true);
       await dynsec.batch(
         [
-          ...resetRole,
           {
             command: 'createClient',
             username: deviceId,
@@ -263,7 +270,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
           },
         ],
         // A concurrent enrol (another replica, or this one twice) may have created it first: same outcome.
-        [DYNSEC_ERRORS.roleExists, DYNSEC_ERRORS.clientExists],
+        [DYNSEC_ERRORS.clientExists],
       );
       this.passwords.set(deviceId, digest(password));
       return;
@@ -271,21 +278,24 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     if (!found || found.error) throw refusedResponse(found);
     const info = (found.data as { client: { disabled?: boolean; clientid?: string; roles?: { rolename: string }[] } })
       .client;
-    const commands: DynsecCommand[] = [];
     const hasRole = (info.roles ?? []).some((r) => r.rolename === role);
     if (info.disabled) {
+      // Resume: back to the handshake topics before the client may connect again.
       this.clearExpiry(deviceId);
-      commands.push(...resetRole);
-    } else if (!hasRole) {
-      commands.push(resetRole[0]!);
+      if (hasRole)
+        await dynsec.batch([{ command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' }]);
     }
-    if (!hasRole) commands.push({ command: 'addClientRole', username: deviceId, rolename: role });
+    if (!hasRole) {
+      await ensureRole(info.disabled === true);
+      await dynsec.batch([{ command: 'addClientRole', username: deviceId, rolename: role }]);
+    }
+    const commands: DynsecCommand[] = [];
     if (info.clientid !== deviceId) commands.push({ command: 'setClientId', username: deviceId, clientid: deviceId });
     const known = this.passwords.get(deviceId);
     if (info.disabled || (known !== undefined && known !== digest(password)))
       commands.push({ command: 'setClientPassword', username: deviceId, password });
     if (info.disabled) commands.push({ command: 'enableClient', username: deviceId });
-    await dynsec.batch(commands, [DYNSEC_ERRORS.roleExists]);
+    await dynsec.batch(commands);
     if (info.disabled || known !== undefined) this.passwords.set(deviceId, digest(password));
   }
 
