@@ -214,6 +214,28 @@ export const ERROR_CODES = {
     summary: "The broker refused a dynamic-security control command; details carry the command and the broker's error.",
   },
   ERR_BROKER_START_FAILED: { status: 500, summary: 'A dedicated Mosquitto instance could not be started.' },
+
+  // the reference wallet (CLI and library in verifier/src/wallet)
+  ERR_WALLET_NOT_FOUND: { status: 404, summary: 'No wallet in the wallet directory; run `wallet init` first.' },
+  ERR_WALLET_EXISTS: { status: 409, summary: 'The wallet directory already holds a wallet; it is never overwritten.' },
+  ERR_WALLET_LOCKED: {
+    status: 401,
+    summary: "The wallet's key cannot be unsealed: wrong passphrase, or its key file is missing or changed.",
+  },
+  ERR_WALLET_MALFORMED: { status: 400, summary: 'The wallet file is not a Tessera wallet (damaged or edited).' },
+  ERR_WALLET_INSECURE: {
+    status: 400,
+    summary: 'The wallet file or its key file can be read by other users; chmod 600 it.',
+  },
+  ERR_WALLET_OFFER_MALFORMED: {
+    status: 400,
+    summary: 'The credential offer is neither an offer URL, an offer JSON nor a code with --issuer.',
+  },
+  ERR_WALLET_NO_MATCHING_CREDENTIAL: {
+    status: 422,
+    summary: 'The wallet holds no credential that meets a requirement of the presentation request.',
+  },
+  ERR_WALLET_NO_TOKEN: { status: 401, summary: 'The wallet holds no unexpired access token for that URL.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
