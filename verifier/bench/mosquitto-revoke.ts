@@ -121,7 +121,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       machine: ctx.machine,
       notes: [
         `Mosquitto 2 with dynamic security on 127.0.0.1, ${total} enrolled, granted and connected devices (MQTT 3.1.1); latency = revoke call to the device's socket closing`,
-        `ours: MosquittoBrokerAdapter.revoke (disableClient + role narrowed, one control message on the verifier's admin connection), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
+        `ours: MosquittoBrokerAdapter.revoke (one disableClient on the verifier's open admin connection), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
         `baseline: mosquitto_ctrl dynsec disableClient per device (new admin connection each time), ${BASELINE} one after another`,
       ],
     };
