@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -640,6 +640,18 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       );
       assert.ok(issuer.did);
       await env.stop();
+      const configured = await setup();
+      const key = await SecretBox.createSecretKey();
+      const { issuer: withKey } = await configured.start({ secretBoxKey: key });
+      assert.equal(
+        existsSync(join(configured.dataDir, SECRET_BOX_KEY_FILE)),
+        false,
+        'a configured key writes no key file',
+      );
+      assert.ok((await withKey.issue({ type: 'AdminCredential', subject: SUBJECT, claims: { name: 'A' } })).ok);
+      await configured.stop();
+      assert.equal((await configured.start({ secretBoxKey: key })).issuer.did, withKey.did);
+      await configured.stop();
       await assert.rejects(env.start({ secretBoxKey: 'ab'.repeat(32) }), (e: Error & { code?: string }) => {
         return e.code === 'ERR_CONFIG_INVALID' && /secret-box key/.test(e.message);
       });
