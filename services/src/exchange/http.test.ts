@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import express from 'express';
+import { buildExchangeRouter } from './http.js';
+import { signAck, signMessage } from './messages.js';
+import { SUPPLIER_QUESTIONNAIRE } from './questionnaire.js';
+import {
+  type ExchangeFixture,
+  newOrg,
+  type Org,
+  startExchangeFixture,
+  startVerifier,
+  type VerifierFixture,
+} from './testing.js';
+
+let fx: ExchangeFixture;
+let vf: VerifierFixture;
+let server: Server;
+let base = '';
+const buyer = newOrg('Acme Buyer GmbH');
+const supplier = newOrg('Solar Parts SARL');
+const outsider = newOrg('Untrusted Ltd');
+const tokens = new Map<Org, string>();
+
+async function call(org: Org | undefined, method: string, path: string, body?: unknown) {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const t = org && tokens.get(org);
+  if (t) headers.authorization = `Bearer ${t}`;
+  const r = await fetch(`${base}/data/exchange${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: the tests read whatever JSON the API answered
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+}
+
+before(async () => {
+  fx = await startExchangeFixture();
+  fx.keyring.add(buyer).add(supplier);
+  const app = express();
+  vf = await startVerifier(fx.resolver, app, () => base);
+  app.use(
+    '/data/exchange',
+    buildExchangeRouter({ service: fx.service, requireCredentials: (o) => vf.router.requireCredentials(o) }),
+  );
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  for (const org of [buyer, supplier]) {
+    const t = await vf.token(org, [await vf.credential(org)]);
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    tokens.set(org, t.body.access_token as string);
+  }
+});
+after(async () => {
+  server?.close();
+  await fx?.close();
+});
+
+describe('data exchange HTTP API behind the verifier guard', () => {
+  it('refuses a caller without a DataPartner credential from a trusted certifier', async () => {
+    assert.equal((await call(undefined, 'GET', '/partners')).body.error.code, 'ERR_AUTH_REQUIRED');
+    // A credential from an issuer the verifier does not trust, or for another data space, gets no token.
+    const untrusted = await vf.token(outsider, [await vf.credential(outsider, { dataspace: 'tessera' }, outsider)]);
+    assert.equal((untrusted.body.error as { code: string }).code, 'ERR_VC_UNTRUSTED_ISSUER');
+    const otherSpace = await vf.token(outsider, [await vf.credential(outsider, { dataspace: 'elsewhere' })]);
+    assert.equal(
+      (otherSpace.body.error as { code: string }).code,
+      'ERR_POLICY_DENIED',
+      JSON.stringify(otherSpace.body),
+    );
+    // A token for another resource does not open the exchange.
+    const elsewhere = await vf.token(outsider, [await vf.credential(outsider)], '/data/other');
+    assert.equal(elsewhere.status, 200);
+    tokens.set(outsider, elsewhere.body.access_token as string);
+    assert.equal((await call(outsider, 'GET', '/partners')).body.error.code, 'ERR_FORBIDDEN');
+    tokens.delete(outsider);
+  });
+
+  it('exchanges signed messages and signed acknowledgements, and reports the trail', async () => {
+    for (const org of [buyer, supplier]) {
+      const r = await call(org, 'POST', '/partners', { name: org.name });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    assert.equal((await call(buyer, 'GET', '/partners')).body.partners.length, 2);
+    const jws = await signMessage(buyer, supplier.did, { kind: 'request', questionnaire: SUPPLIER_QUESTIONNAIRE });
+    const sent = await call(buyer, 'POST', '/messages', { jws });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    // Only its signer may submit it.
+    assert.equal((await call(supplier, 'POST', '/messages', { jws })).body.error.code, 'ERR_EXCHANGE_BAD_SIGNATURE');
+    const ack = await call(supplier, 'POST', `/messages/${sent.body.id}/ack`, {
+      jws: await signAck(supplier, { id: sent.body.id, from: buyer.did, jws }),
+    });
+    assert.equal(ack.status, 200, JSON.stringify(ack.body));
+    assert.equal(ack.body.status, 'acknowledged');
+
+    const bad = await call(supplier, 'POST', '/messages/hosted', {
+      to: buyer.did,
+      body: { kind: 'answer', requestId: sent.body.id, answers: { legalName: 7 } },
+    });
+    assert.equal(bad.status, 422);
+    assert.equal(bad.body.error.code, 'ERR_EXCHANGE_ANSWER_INVALID');
+
+    const sigs = await call(buyer, 'GET', `/messages/${sent.body.id}/signatures`);
+    assert.deepEqual([sigs.body.message.signer, sigs.body.ack.signer], [buyer.did, supplier.did]);
+    const trail = await call(supplier, 'GET', '/trail');
+    assert.deepEqual(
+      trail.body.entries.map((e: { what: string }) => e.what),
+      ['partner.register', 'message.request', 'message.ack'],
+    );
+    assert.equal((await call(buyer, 'GET', '/trail/verify')).body.verified, true);
+    assert.equal((await call(buyer, 'GET', '/messages/nope-0000')).body.error.code, 'ERR_EXCHANGE_NOT_FOUND');
+  });
+});
