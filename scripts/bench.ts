@@ -19,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   resolve: async () => (await import('../verifier/bench/resolve.js')).run,
   'vp-verify': async () => (await import('../verifier/bench/vp-verify.js')).run,
   verify: async () => (await import('../verifier/bench/verify-http.js')).run,
+  handshake: async () => (await import('../verifier/bench/handshake.js')).run,
   'mosquitto-revoke': async () => (await import('../verifier/bench/mosquitto-revoke.js')).run,
   market: async () => (await import('../services/bench/market.js')).run,
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,

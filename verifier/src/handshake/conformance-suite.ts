@@ -66,6 +66,7 @@ import { MemoryNonceStore } from '../vc/nonce-store.js';
 import { MemoryHandshakeLimiter } from './limiter.js';
 import { HandshakeResponder } from './responder.js';
 import { type DeviceStateChange, DeviceStateWatcher, dropSessionsOnRevocation } from './revocation-watcher.js';
+import { DeviceStatusCache } from './status-cache.js';
 import { FileDeviceSecretVault } from './vault.js';
 
 export type BrokerFactory = () => Promise<BrokerAdapter>;
@@ -361,9 +362,13 @@ export function handshakeConformanceSuite(
       broker = await makeBroker();
       await broker.start();
       issuer = new Wallet(Wallet.createRandom().privateKey);
+      // Device records behind the event-invalidated cache, as the stack runs them: the revocation cases below also
+      // show that no stale state is served.
+      stateWatcher = new DeviceStateWatcher({ provider, registry: addresses.DeviceRegistry, wsUrl: chain.wsUrl });
+      const statusCache = new DeviceStatusCache((id) => readDeviceStatus(registry, id), stateWatcher);
       responder = new HandshakeResponder({
         broker,
-        readStatus: (id) => readDeviceStatus(registry, id),
+        readStatus: statusCache.readStatus,
         vault,
         resolver,
         challenges: new MemoryNonceStore({ now }),
@@ -376,7 +381,6 @@ export function handshakeConformanceSuite(
         now,
       });
       await responder.start();
-      stateWatcher = new DeviceStateWatcher({ provider, registry: addresses.DeviceRegistry, wsUrl: chain.wsUrl });
       let lastChange: DeviceStateChange | undefined;
       stateWatcher.on('change', (c: DeviceStateChange) => {
         lastChange = c;
@@ -627,6 +631,26 @@ export function handshakeConformanceSuite(
       } finally {
         clockOffset = 0;
       }
+    });
+
+    it('a firmware update on chain (new fingerprint) takes effect at the next handshake', async () => {
+      const d = await provision();
+      await (await raw(d.identity)).authenticate(); // the device record is now cached
+      const updated = `0x${randomBytes(32).toString('hex')}`;
+      const recorded = new Promise<void>((resolve) => {
+        const l = (id: string) => {
+          if (id === d.identity.deviceId) {
+            stateWatcher.off('record', l);
+            resolve();
+          }
+        };
+        stateWatcher.on('record', l);
+      });
+      await mined(registry.updateFirmware(d.identity.deviceId, updated));
+      await recorded;
+      denied(await (await raw(d.identity)).hello(), 'ERR_HANDSHAKE_DENIED');
+      const c = await raw({ ...d.identity, fingerprint: updated });
+      assert.equal((await c.authenticate()).ok, true);
     });
 
     it('a device detects a rogue server that does not know its secret, and never answers it', async () => {

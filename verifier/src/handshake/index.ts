@@ -15,9 +15,12 @@ export {
   type HandshakeLimits,
 } from './limiter.js';
 export {
+  DEVICE_RECORD_TOPICS,
   DEVICE_STATE_CHANGED_TOPIC,
   DeviceStateWatcher,
   dropSessionsOnRevocation,
   type DeviceStateChange,
   type DeviceStateWatcherOptions,
 } from './revocation-watcher.js';
+export { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
+export { DeviceStatusCache } from './status-cache.js';

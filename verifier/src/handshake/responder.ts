@@ -21,14 +21,16 @@ import {
   silentLogger,
   type TopicPermissions,
   topics,
+  transcriptBytes,
   transcriptDigest,
 } from '@tessera/protocol';
-import { ES256KSigner } from 'did-jwt';
+import type { Signer } from 'did-jwt';
 import { createVerifiableCredentialJwt } from 'did-jwt-vc';
 import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
 import { computeAddress, Signature, SigningKey } from 'ethers';
 import type { BrokerAdapter } from '../broker/adapter.js';
 import type { NonceStore } from '../vc/nonce-store.js';
+import { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
 import { type HandshakeLimiter, MemoryHandshakeLimiter } from './limiter.js';
 import { type DeviceSecretVault, secretMatchesCommitment } from './vault.js';
 
@@ -86,7 +88,10 @@ export class HandshakeResponder {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly limiter: HandshakeLimiter;
-  private readonly signer: ReturnType<typeof ES256KSigner>;
+  private readonly signer: Signer;
+  private readonly signatures = new HandshakeSignatureChecker();
+  /** Authentication addresses per DID document object (the cached resolver returns the same object until a change). */
+  private readonly addressesByDoc = new WeakMap<DIDDocument, Set<string>>();
   private readonly networks: Set<string>;
   /** Sessions granted by this replica, per device (for revocation bookkeeping and tests). */
   readonly stats = { challenges: 0, granted: 0, denied: 0 };
@@ -95,7 +100,7 @@ export class HandshakeResponder {
     this.log = (o.log ?? silentLogger).child({ part: 'handshake' });
     this.now = o.now ?? Date.now;
     this.limiter = o.limiter ?? new MemoryHandshakeLimiter({ now: this.now });
-    this.signer = ES256KSigner(Buffer.from(o.issuer.privateKey.replace(/^0x/, ''), 'hex'));
+    this.signer = nodeES256KSigner(o.issuer.privateKey);
     this.networks = new Set([`0x${o.chainId.toString(16)}`, String(o.chainId)]);
   }
 
@@ -106,6 +111,15 @@ export class HandshakeResponder {
       topics.handshakeInbound('response'),
       (t, p, c, s) => void this.onResponse(t, p, c, s),
     );
+  }
+
+  private addressesOf(doc: DIDDocument): Set<string> {
+    let a = this.addressesByDoc.get(doc);
+    if (!a) {
+      a = authenticationAddresses(doc);
+      this.addressesByDoc.set(doc, a);
+    }
+    return a;
   }
 
   /** Let a device connect to the broker (handshake topics only): its broker password, derived from its secret. */
@@ -288,8 +302,6 @@ export class HandshakeResponder {
     // RFC 6287 §7.3 step 4: the server checks RC; constant time (ocraResponsesEqual).
     if (!ocraResponsesEqual(expected, r.ocra)) return this.failed(keys, withSession(deny('OCRA response mismatch')));
 
-    const signer = recoverSigner(digest, r.signature);
-    if (!signer) return this.failed(keys, withSession(deny('signature is malformed or high-s')));
     const resolution = await this.o.resolver.resolve(t.did);
     const doc = resolution.didDocument;
     if (
@@ -301,8 +313,12 @@ export class HandshakeResponder {
         keys,
         withSession(deny(`DID does not resolve: ${resolution.didResolutionMetadata.error ?? 'deactivated'}`)),
       );
-    if (!authenticationAddresses(doc).has(signer))
-      return this.failed(keys, withSession(deny('signature is not by a verification method of the DID now')));
+    // DID Core §5.3.1: the key must be an authentication method of the DID as resolved now.
+    if (!this.signatures.signerAmong(transcriptBytes(t), digest, r.signature, this.addressesOf(doc)))
+      return this.failed(
+        keys,
+        withSession(deny('signature is malformed, high-s, or not by an authentication key of the DID now')),
+      );
 
     const own = { deviceId, did: t.did };
     const permissions = this.o.permissionsFor ? await this.o.permissionsFor(own) : deviceTopicPermissions(deviceId);

@@ -5,6 +5,14 @@ import WebSocket from 'ws';
 
 /** DeviceRegistry's `DeviceStateChanged(bytes32 indexed deviceId, State from, State to, address indexed by)`. */
 export const DEVICE_STATE_CHANGED_TOPIC = topicOf('DeviceStateChanged(bytes32,uint8,uint8,address)');
+/** Every DeviceRegistry event that changes what `deviceStatus` returns; each has the device id as first indexed topic. */
+export const DEVICE_RECORD_TOPICS = [
+  DEVICE_STATE_CHANGED_TOPIC,
+  topicOf('DeviceRegistered(bytes32,uint64,address,address,bytes32,bytes32)'),
+  topicOf('DeviceCommissioned(bytes32,address,address)'),
+  topicOf('FirmwareUpdated(bytes32,bytes32,bytes32,address)'),
+  topicOf('DeviceOwnershipTransferred(bytes32,address,address)'),
+];
 
 export interface DeviceStateChange {
   deviceId: string;
@@ -38,7 +46,8 @@ interface RawLog {
  * Streams DeviceRegistry lifecycle changes (DESIGN §6: verifiers learn of changes from chain events, never by waiting
  * for a cache to expire). Over WebSocket the node pushes each log as its block is mined (`eth_subscribe logs`); after a
  * (re)connect the blocks missed meanwhile are fetched with `eth_getLogs`, so no change is lost. Emits 'change'
- * (DeviceStateChange) once per log.
+ * (DeviceStateChange) once per lifecycle change, 'record' (deviceId) for every event that changes a device's record
+ * (state, commissioning, firmware, owner), and 'live' (boolean) when the push subscription comes up or goes down.
  */
 export class DeviceStateWatcher extends EventEmitter {
   private ws: WebSocket | undefined;
@@ -47,6 +56,18 @@ export class DeviceStateWatcher extends EventEmitter {
   private lastBlock = -1;
   private readonly seen = new Set<string>();
   private retryMs = 250;
+  private live = false;
+
+  /** True while the push subscription is up (every change reaches us as its block is mined). */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  private setLive(live: boolean): void {
+    if (this.live === live) return;
+    this.live = live;
+    this.emit('live', live);
+  }
 
   constructor(private readonly o: DeviceStateWatcherOptions) {
     super();
@@ -61,6 +82,7 @@ export class DeviceStateWatcher extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.setLive(false);
     clearTimeout(this.timer);
     const ws = this.ws;
     this.ws = undefined;
@@ -83,7 +105,7 @@ export class DeviceStateWatcher extends EventEmitter {
             jsonrpc: '2.0',
             id: 1,
             method: 'eth_subscribe',
-            params: ['logs', { address: this.o.registry, topics: [DEVICE_STATE_CHANGED_TOPIC] }],
+            params: ['logs', { address: this.o.registry, topics: [DEVICE_RECORD_TOPICS] }],
           }),
         );
       });
@@ -95,8 +117,11 @@ export class DeviceStateWatcher extends EventEmitter {
           return;
         }
         if (msg.id === 1) {
-          resolve();
-          void this.catchUp(); // changes mined while we were (re)connecting
+          // Live only after the blocks missed while (re)connecting are applied.
+          void this.catchUp().then(() => {
+            if (this.ws === ws) this.setLive(true);
+            resolve();
+          });
           return;
         }
         const log = msg.method === 'eth_subscription' ? msg.params?.result : undefined;
@@ -104,6 +129,7 @@ export class DeviceStateWatcher extends EventEmitter {
       });
       ws.on('error', (e) => this.o.onError?.(e));
       ws.on('close', () => {
+        this.setLive(false);
         resolve();
         if (this.stopped) return;
         setTimeout(() => !this.stopped && void this.connect(), this.retryMs);
@@ -119,7 +145,7 @@ export class DeviceStateWatcher extends EventEmitter {
       const logs = (await this.o.provider.send('eth_getLogs', [
         {
           address: this.o.registry,
-          topics: [DEVICE_STATE_CHANGED_TOPIC],
+          topics: [DEVICE_RECORD_TOPICS],
           fromBlock: `0x${(this.lastBlock + 1).toString(16)}`,
           toBlock: `0x${head.toString(16)}`,
         },
@@ -146,6 +172,9 @@ export class DeviceStateWatcher extends EventEmitter {
     if (this.seen.size > 10_000) this.seen.delete(this.seen.values().next().value as string);
     const blockNumber = Number(BigInt(log.blockNumber));
     if (blockNumber > this.lastBlock && this.ws === undefined) this.lastBlock = blockNumber;
+    if (!log.topics[1]) return;
+    this.emit('record', log.topics[1].toLowerCase());
+    if (log.topics[0] !== DEVICE_STATE_CHANGED_TOPIC) return;
     const data = log.data.replace(/^0x/, '');
     const from = DEVICE_STATES[Number(BigInt(`0x${data.slice(0, 64)}`))];
     const to = DEVICE_STATES[Number(BigInt(`0x${data.slice(64, 128)}`))];
