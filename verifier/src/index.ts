@@ -102,8 +102,12 @@ export type {
 export { AedesBrokerAdapter, type AedesBrokerOptions } from './broker/aedes.js';
 export {
   DEFAULT_HANDSHAKE_LIMITS,
+  DEVICE_RECORD_TOPICS,
   DEVICE_STATE_CHANGED_TOPIC,
   DeviceStateWatcher,
+  DeviceStatusCache,
+  HandshakeSignatureChecker,
+  nodeES256KSigner,
   FileDeviceSecretVault,
   HandshakeResponder,
   MemoryHandshakeLimiter,
