@@ -46,7 +46,7 @@ label{display:block;margin:.3rem 0}input,select,textarea{font:inherit;width:100%
 button{font:inherit;background:#0f766e;color:#fff;border:0;border-radius:4px;padding:.3rem .8rem;margin-top:.4rem;cursor:pointer}
 .notice{background:#dcfce7;border:1px solid #86efac;padding:.5rem 1rem;margin:1rem 1.2rem 0}.error{background:#fee2e2;border:1px solid #fca5a5;padding:.5rem 1rem;margin:1rem 1.2rem 0}
 .state-acknowledged,.state-completed,.ok{color:#15803d;font-weight:600}.state-open,.state-sent,.state-running{color:#b45309;font-weight:600}.state-rejected,.state-revoked,.bad{color:#b91c1c;font-weight:600}
-code{font-size:12px;word-break:break-all}.inline{display:inline}.inline button{margin:0}`;
+#messages{grid-column:span 2}code{font-size:12px;word-break:break-all}.inline{display:inline}.inline button{margin:0}`;
 
 function page(title: string, body: string, flash: { notice?: string; error?: string } = {}): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
