@@ -53,7 +53,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       assert.ok(boot.created);
       root = readWallet(boot.file);
       const app = buildIssuerApp(
-        { maxBodyBytes: 16 * 1024, tokenTtlSeconds: 300 },
+        { maxBodyBytes: 16 * 1024, tokenTtlSeconds: 300, authRequestsPerMinute: 100 },
         { issuer, dataSource: ds, now: () => new Date(Date.now() + clock.offsetMs) },
       );
       server = app.listen(0, '127.0.0.1');
@@ -447,6 +447,23 @@ export function issuerHttpSuite(backend: StoreBackend): void {
         `https://issuer.example/status-lists/${issued.json.statusList}/suspension`,
       ]);
       assert.equal(text.includes(PERSON), false, 'no subject in the public stream');
+    });
+
+    it('rate-limits the unauthenticated login endpoints per source address', async () => {
+      clock.offsetMs = 120_000; // a fresh window, whatever the other tests used
+      try {
+        const codes: number[] = [];
+        for (let i = 0; i < 101; i++) codes.push((await call('POST', '/auth/challenge')).status);
+        assert.equal(codes.filter((c) => c === 201).length, 100);
+        const last = await call('POST', '/auth/challenge');
+        assert.equal(last.status, 429);
+        assert.equal(last.json.error.code, 'ERR_RATE_LIMITED');
+        assert.ok(Number(last.headers.get('retry-after')) > 0);
+        clock.offsetMs = 181_000; // the next window
+        assert.equal((await call('POST', '/auth/challenge')).status, 201);
+      } finally {
+        clock.offsetMs = 0;
+      }
     });
 
     it('serves OpenAPI 3.1, a docs page, and 404s in the error shape', async () => {

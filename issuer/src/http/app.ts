@@ -25,6 +25,11 @@ export interface IssuerHttpConfig {
   nonceTtlSeconds?: number;
   /** Lifetime of an access token. */
   tokenTtlSeconds?: number;
+  /**
+   * Requests per minute and source address on the unauthenticated endpoints that spend work or guesses
+   * (/auth/*, /offers/redeem). In-process; replicas behind a balancer each count their own.
+   */
+  authRequestsPerMinute?: number;
 }
 
 export interface IssuerHttpDeps {
@@ -101,6 +106,23 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   });
   app.use(express.json({ limit: config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES, strict: true }));
 
+  // Fixed one-minute windows per source address; the map is cleared each window, so it cannot grow without bound.
+  const perMinute = config.authRequestsPerMinute ?? 60;
+  let window = { startedAt: 0, counts: new Map<string, number>() };
+  const limited = (req: Request, res: Response, next: NextFunction) => {
+    const t = now().getTime();
+    if (t - window.startedAt >= 60_000 || t < window.startedAt) window = { startedAt: t, counts: new Map() };
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const n = (window.counts.get(source) ?? 0) + 1;
+    window.counts.set(source, n);
+    if (n > perMinute) {
+      res.setHeader('retry-after', String(Math.ceil((window.startedAt + 60_000 - t) / 1000)));
+      sendError(res, { code: 'ERR_RATE_LIMITED', message: `more than ${perMinute} requests a minute; retry later` });
+      return;
+    }
+    next();
+  };
+
   /** Authenticate and require one of `roles`. */
   const guard =
     (...roles: AdminRole[]) =>
@@ -144,10 +166,10 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     );
   });
 
-  app.post('/auth/challenge', async (_req, res) => {
+  app.post('/auth/challenge', limited, async (_req, res) => {
     res.status(201).json(await auth.challenge());
   });
-  app.post('/auth/token', async (req, res) => {
+  app.post('/auth/token', limited, async (req, res) => {
     const body = z.strictObject({ presentation: z.string() }).safeParse(req.body);
     if (!body.success) {
       sendError(res, { code: 'ERR_VP_MALFORMED', message: 'the body is { "presentation": "<JWT VP>" }' });
@@ -258,7 +280,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       201,
     );
   });
-  app.post('/offers/redeem', async (req, res) => {
+  app.post('/offers/redeem', limited, async (req, res) => {
     const body = z.strictObject({ code: z.string().max(200), proof: z.string() }).safeParse(req.body);
     if (!body.success) {
       sendError(res, invalid('the body is { code, proof }', body.error));
