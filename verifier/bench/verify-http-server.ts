@@ -113,7 +113,7 @@ async function start(c: BenchServerConfig): Promise<number> {
   app.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true })); // as the stack's app does
   app.use('/verifier', router);
   app.post('/stats', (_req, res) => {
-    res.json({ signatures: verifier.signatures.stats, resolver: resolver.stats });
+    res.json({ signatures: verifier.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });
   });
   app.use(((e, _req, res, _next) => {
     const m = httpError(e);

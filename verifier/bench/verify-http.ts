@@ -269,6 +269,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     const aMeter = new Meter();
     const bMeter = new Meter();
     let clientCpuUs = 0;
+    let serverCpuUs = 0; // one replica's, when there are several
     const load0 = loadavg()[0]!;
     const share = PRESENTATIONS / ROUNDS;
     const sampleShare = BASELINE_PRESENTATIONS / ROUNDS;
@@ -276,9 +277,12 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ctx.progress('rounds', r, ROUNDS);
       const chunk = timed.slice(r * share, (r + 1) * share);
       const cpu0 = process.cpuUsage();
+      const server0 = (await post('/stats', {})).body.cpu as NodeJS.CpuUsage;
       await oursMeter.run(chunk, CONCURRENCY, submit);
+      const server1 = (await post('/stats', {})).body.cpu as NodeJS.CpuUsage;
       const cpu = process.cpuUsage(cpu0);
       clientCpuUs += cpu.user + cpu.system;
+      serverCpuUs += server1.user + server1.system - server0.user - server0.system;
       // Baselines on presentations this verifier just accepted (their nonces are spent; the libraries track none).
       await aMeter.run(chunk.slice(0, sampleShare), BASELINE_CONCURRENCY, library);
       await bMeter.run(chunk.slice(0, sampleShare), BASELINE_CONCURRENCY, agent);
@@ -301,6 +305,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         p99_ms: Number(ours.p99.toFixed(3)),
         presentations_per_s_vs_veramo: Math.round(ours.perSecond),
         presentation_requests_per_s: Math.round(requests.perSecond),
+        ...(WORKERS === 1
+          ? { server_cpu_ms_per_presentation: Number((serverCpuUs / 1000 / PRESENTATIONS).toFixed(3)) }
+          : {}),
       },
       baselines: {
         presentations_per_s: Math.round(a.perSecond),
