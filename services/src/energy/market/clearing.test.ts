@@ -48,6 +48,24 @@ describe('uniform-price call auction', () => {
     assert.ok(r.trades.every((t) => t.buyer !== t.seller));
   });
 
+  it('prices self-excluded matches so that no limit is crossed, dropping a crossed marginal match', () => {
+    // P's bid skips P's own cheap offer and takes Q's; R then takes P's offer. Uniform price: midpoint of the lowest
+    // matched bid (19) and the highest matched offer (18), not of the last pair (19 / 10), which would pay Q below 18.
+    const r = clear([bid('P', 1000, 20), offer('P', 1000, 10), offer('Q', 1000, 18), bid('R', 1000, 19)], T);
+    assert.deepEqual(pairs(r), ['P<Q:1000@185000', 'R<P:1000@185000']);
+    // with R at 15 no single price fits both matches (15 < 18): the crossed match R<P is dropped
+    const crossed = clear([bid('P', 1000, 20), offer('P', 1000, 10), offer('Q', 1000, 18), bid('R', 1000, 15)], T);
+    assert.deepEqual(pairs(crossed), ['P<Q:1000@190000']);
+    assert.equal(crossed.volumeWh, 1000);
+    assert.equal(crossed.filledWh.size, 2, 'R and P’s offer are left unfilled');
+    const payAsBid = clear(
+      [bid('P', 1000, 20), offer('P', 1000, 10), offer('Q', 1000, 18), bid('R', 1000, 15)],
+      T,
+      'pay-as-bid',
+    );
+    assert.equal(payAsBid.trades.length, 2, 'pay-as-bid keeps every match at its own bid');
+  });
+
   it('keeps the price between feed-in and retail: limits beyond the band count as the band edge', () => {
     const r = clear([bid('A', 100, 40), offer('B', 100, 1)], T);
     assert.equal(r.price, Math.floor((T.retail + T.feedIn) / 2));
@@ -89,9 +107,10 @@ describe('uniform-price call auction', () => {
     }
   });
 
-  it('holds the auction invariants on 200 random books', () => {
+  it('holds the auction invariants on 200 random books (one- and two-sided)', () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const book = randomBook(seed * 7919, 10 + (seed % 13) * 25);
+      const twoSided = seed % 2 === 0;
+      const book = randomBook(seed * 7919, 10 + (seed % 13) * 25, twoSided);
       const r = clear(book, T);
       const byId = new Map(book.map((o) => [o.id, o]));
       let sum = 0;
@@ -112,7 +131,9 @@ describe('uniform-price call auction', () => {
         assert.ok(Math.min(byId.get(t.bidId)!.limitPrice, T.retail) >= r.price, `seed ${seed}: bid below price`);
         assert.ok(Math.max(byId.get(t.offerId)!.limitPrice, T.feedIn) <= r.price, `seed ${seed}: offer above price`);
       }
-      // efficient: no remaining bid and remaining offer of different participants could still trade
+      // efficient: no remaining bid and remaining offer of different participants could still trade (one-sided books;
+      // with two-sided participants a crossed marginal match may have been dropped on purpose)
+      if (twoSided) continue;
       const rem = (o: Order) => o.energyWh - (r.filledWh.get(o.id) ?? 0);
       const openBids = book.filter((o) => o.side === 'bid' && rem(o) > 0);
       const openOffers = book.filter((o) => o.side === 'offer' && rem(o) > 0);

@@ -28,7 +28,7 @@ export interface Clearing {
   filledWh: Map<string, number>;
 }
 
-interface Entry {
+export interface Entry {
   order: Order;
   /** The order's own limit (sort key). */
   price: number;
@@ -60,6 +60,71 @@ export const clampPrice = (p: number, t: Tariffs): number => Math.min(t.retail, 
 export const marginalPrice = (bidLim: number, offerLim: number, t: Tariffs): number =>
   clampPrice(Math.floor((bidLim + offerLim) / 2), t);
 
+/** One matched quantity between two book entries, in walk order (bids from the highest down). */
+export interface Match {
+  bid: Entry;
+  offer: Entry;
+  energyWh: number;
+}
+
+/**
+ * Turn the walk's matches into the clearing. Under `uniform` one price must respect every matched limit, so the
+ * allocation is the longest prefix of the matches whose lowest bid is not below its highest offer, priced at the
+ * midpoint of that marginal pair (for books where nobody both buys and sells this is every match, and the pair is
+ * simply the last one matched). Only self-exclusion can make a later, lower bid take an offer that an earlier bid
+ * skipped as its own; such crossed matches are dropped rather than priced outside someone's limit.
+ * Under `pay-as-bid` every match stands, at its buyer's clipped bid.
+ */
+export function finish(
+  rule: PricingRule,
+  matches: Match[],
+  bids: Entry[],
+  offers: Entry[],
+  tariffs: Tariffs,
+): Clearing {
+  let keep = matches.length;
+  let maxOffer = 0;
+  if (rule === 'uniform') {
+    keep = 0;
+    for (const [i, m] of matches.entries()) {
+      if (m.offer.lim > maxOffer) maxOffer = m.offer.lim;
+      if (m.bid.lim < maxOffer) break;
+      keep = i + 1;
+    }
+    for (let i = keep; i < matches.length; i++) {
+      const m = matches[i]!;
+      m.bid.rem += m.energyWh;
+      m.offer.rem += m.energyWh;
+    }
+    if (keep > 0) {
+      maxOffer = 0;
+      for (let i = 0; i < keep; i++) if (matches[i]!.offer.lim > maxOffer) maxOffer = matches[i]!.offer.lim;
+    }
+  }
+  const price = rule === 'uniform' && keep > 0 ? marginalPrice(matches[keep - 1]!.bid.lim, maxOffer, tariffs) : null;
+  const trades: Trade[] = new Array(keep);
+  let volumeWh = 0;
+  for (let i = 0; i < keep; i++) {
+    const { bid, offer, energyWh } = matches[i]!;
+    volumeWh += energyWh;
+    trades[i] = {
+      bidId: bid.order.id,
+      offerId: offer.order.id,
+      buyer: bid.order.participant,
+      seller: offer.order.participant,
+      buyerMeter: bid.order.meterId,
+      sellerMeter: offer.order.meterId,
+      energyWh,
+      price: price ?? bid.lim,
+    };
+  }
+  // each order's fill is what it no longer has: one map entry per filled order
+  const filledWh = new Map<string, number>();
+  for (const list of [bids, offers])
+    for (const x of list) if (x.rem < x.order.energyWh) filledWh.set(x.order.id, x.order.energyWh - x.rem);
+  return { rule, price, trades, volumeWh, filledWh };
+}
+
 /**
  * Clear one trading period as a two-sided call auction (SERVICES.md, energy market).
  *
@@ -70,17 +135,14 @@ export const marginalPrice = (bidLim: number, offerLim: number, t: Tariffs): num
  * is dearer than the current bid, since every later bid is lower. Cost: O(n log n) for the sort plus O(n) for the walk
  * (self-skips are bounded by MAX_ORDERS_PER_PARTICIPANT).
  *
- * Under `uniform` every trade is at the midpoint of the last matched pair; under `pay-as-bid` each trade is at its
- * buyer's (clipped) bid. Orders that do not fill are settled against the grid later, from the meter readings.
+ * Under `uniform` every trade is at the midpoint of the last (marginal) matched pair; under `pay-as-bid` each trade is
+ * at its buyer's (clipped) bid (see `finish`). Orders that do not fill are settled against the grid later, from the
+ * meter readings.
  */
 export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingRule = 'uniform'): Clearing {
   const { bids, offers } = sortBook(orders, tariffs);
-  const trades: Trade[] = [];
-  const filledWh = new Map<string, number>();
+  const matches: Match[] = [];
   let head = 0;
-  let lastBid = 0;
-  let lastOffer = 0;
-  let volumeWh = 0;
   walk: for (const b of bids) {
     while (b.rem > 0) {
       while (head < offers.length && offers[head]!.rem === 0) head++;
@@ -93,30 +155,10 @@ export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingR
       const e = b.rem < s.rem ? b.rem : s.rem;
       b.rem -= e;
       s.rem -= e;
-      volumeWh += e;
-      trades.push({
-        bidId: b.order.id,
-        offerId: s.order.id,
-        buyer: me,
-        seller: s.order.participant,
-        buyerMeter: b.order.meterId,
-        sellerMeter: s.order.meterId,
-        energyWh: e,
-        price: b.lim,
-      });
-      lastBid = b.lim;
-      lastOffer = s.lim;
+      matches.push({ bid: b, offer: s, energyWh: e });
     }
   }
-  // each order's fill is what it no longer has: one map entry per filled order, not two updates per trade
-  for (const list of [bids, offers])
-    for (const x of list) if (x.rem < x.order.energyWh) filledWh.set(x.order.id, x.order.energyWh - x.rem);
-  let price: number | null = null;
-  if (rule === 'uniform' && trades.length > 0) {
-    price = marginalPrice(lastBid, lastOffer, tariffs);
-    for (const t of trades) t.price = price;
-  }
-  return { rule, price, trades, volumeWh, filledWh };
+  return finish(rule, matches, bids, offers, tariffs);
 }
 
 const sha256 = (s: string) => `0x${createHash('sha256').update(s).digest('hex')}`;

@@ -1,4 +1,4 @@
-import { type Clearing, marginalPrice, type PricingRule, sortBook, type Trade } from './clearing.js';
+import { type Clearing, finish, type Match, type PricingRule, sortBook } from './clearing.js';
 import type { Order } from './order.js';
 import type { Tariffs } from './units.js';
 
@@ -16,11 +16,7 @@ export function clearNaive(orders: readonly Order[], tariffs: Tariffs, rule: Pri
   const better = (x: (typeof bids)[number], y: (typeof bids)[number] | undefined) =>
     y === undefined || rank.get(x)! < rank.get(y)!;
   const done = new Set<object>();
-  const trades: Trade[] = [];
-  const filledWh = new Map<string, number>();
-  let volumeWh = 0;
-  let lastBid = 0;
-  let lastOffer = 0;
+  const matches: Match[] = [];
   for (;;) {
     let b: (typeof bids)[number] | undefined;
     for (const x of bids) if (x.rem > 0 && !done.has(x) && better(x, b)) b = x;
@@ -40,26 +36,7 @@ export function clearNaive(orders: readonly Order[], tariffs: Tariffs, rule: Pri
     const e = Math.min(b.rem, other.rem);
     b.rem -= e;
     other.rem -= e;
-    volumeWh += e;
-    filledWh.set(b.order.id, (filledWh.get(b.order.id) ?? 0) + e);
-    filledWh.set(other.order.id, (filledWh.get(other.order.id) ?? 0) + e);
-    trades.push({
-      bidId: b.order.id,
-      offerId: other.order.id,
-      buyer: b.order.participant,
-      seller: other.order.participant,
-      buyerMeter: b.order.meterId,
-      sellerMeter: other.order.meterId,
-      energyWh: e,
-      price: b.lim,
-    });
-    lastBid = b.lim;
-    lastOffer = other.lim;
+    matches.push({ bid: b, offer: other, energyWh: e });
   }
-  let price: number | null = null;
-  if (rule === 'uniform' && trades.length > 0) {
-    price = marginalPrice(lastBid, lastOffer, tariffs);
-    for (const t of trades) t.price = price;
-  }
-  return { rule, price, trades, volumeWh, filledWh };
+  return finish(rule, matches, bids, offers, tariffs);
 }
