@@ -46,6 +46,21 @@ describe('access tokens', () => {
     assert.ok(!r.ok && r.error.code === 'ERR_AUTH_INVALID');
   });
 
+  it('never outlives the credentials it was granted on', () => {
+    const now = Date.now();
+    const tokens = new AccessTokens({ did, privateKey: wallet.privateKey, ttlSeconds: 300, now: () => now });
+    const vc = (expiresAt?: number) => ({
+      types: ['EnergyProsumerCredential'],
+      issuer: did,
+      claims: {},
+      status: [],
+      ...(expiresAt ? { expiresAt } : {}),
+    });
+    const soon = Math.floor(now / 1000) + 42;
+    assert.equal(tokens.issue(holder, scopes, [vc(), vc(soon)]).grant.expiresAt, soon);
+    assert.equal(tokens.issue(holder, scopes, [vc()]).grant.expiresAt, Math.floor(now / 1000) + 300);
+  });
+
   it('refuses a key that does not control the DID', () => {
     assert.throws(
       () => new AccessTokens({ did, privateKey: Wallet.createRandom().privateKey }),

@@ -146,7 +146,7 @@ export class AccessTokens {
     this.publicJwk = this.publicKey.export({ format: 'jwk' });
   }
 
-  /** Sign a token for `holder` opening `scopes`. */
+  /** Sign a token for `holder` opening `scopes`; it expires no later than the first of `credentials` to expire. */
   issue(holder: string, scopes: Scope[], credentials: GrantedCredential[]): { token: string; grant: AccessGrant } {
     if (!this.privateKey) throw new Error('this AccessTokens instance only verifies');
     const iat = Math.floor(this.now() / 1000);
@@ -156,7 +156,7 @@ export class AccessTokens {
       scopes,
       credentials,
       issuedAt: iat,
-      expiresAt: iat + this.ttlSeconds,
+      expiresAt: Math.min(iat + this.ttlSeconds, ...credentials.map((c) => c.expiresAt ?? Number.POSITIVE_INFINITY)),
     };
     const header = b64json({ alg: this.alg, typ: ACCESS_TOKEN_TYP, kid: this.kid });
     const payload = b64json({
