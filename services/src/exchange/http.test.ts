@@ -115,4 +115,31 @@ describe('data exchange HTTP API behind the verifier guard', () => {
     assert.equal((await call(buyer, 'GET', '/trail/verify')).body.verified, true);
     assert.equal((await call(buyer, 'GET', '/messages/nope-0000')).body.error.code, 'ERR_EXCHANGE_NOT_FOUND');
   });
+
+  it('serves its OpenAPI 3.1 document, with the message kinds generated from the schemas', async () => {
+    const spec = await call(undefined, 'GET', '/openapi.json');
+    assert.equal(spec.status, 200);
+    assert.equal(spec.body.openapi, '3.1.0');
+    assert.equal(spec.body.servers[0].url, `${base}/data/exchange`);
+    const schemas = spec.body.components.schemas;
+    const kinds = (schemas.MessageBody.oneOf as { properties: { kind: { const: string } } }[]).map(
+      (b) => b.properties.kind.const,
+    );
+    assert.deepEqual(kinds.sort(), [
+      'answer',
+      'consent.grant',
+      'consent.revoke',
+      'data',
+      'decision',
+      'forward',
+      'request',
+    ]);
+    // Every reference resolves inside the document.
+    for (const [, name] of JSON.stringify(spec.body).matchAll(/"#\/components\/schemas\/([^"]+)"/g)) {
+      assert.ok(schemas[name!], `${name} is defined`);
+    }
+    for (const path of ['/messages', '/messages/{id}/ack', '/trail/verify', '/processes/{id}']) {
+      assert.ok(spec.body.paths[path], path);
+    }
+  });
 });

@@ -10,6 +10,7 @@ import {
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
+import { exchangeOpenApi } from './openapi.js';
 import type { Actor, ExchangeService } from './service.js';
 import { buildExchangeUi } from './ui.js';
 
@@ -81,7 +82,7 @@ const param = (req: Request, name: string): string => String((req.params as Reco
  * - `GET /messages`, `GET /messages/:id`, `GET /messages/:id/provenance`, `GET /messages/:id/signatures`
  * - `GET /consents`, `GET /processes`, `GET /processes/:id`
  * - `GET /trail` (the caller's entries, the audit report to export), `GET /trail/verify` (hash chain and chain anchor)
- * - `GET /ui` … the HTML interface for the same features (see ui.ts)
+ * - `GET /ui` … the HTML interface for the same features (see ui.ts); `GET /openapi.json` this API, OpenAPI 3.1
  *
  * Refusals are `{ error: { code, message, details? } }` with the status of the code in protocol's registry.
  */
@@ -91,6 +92,9 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
   const guard = deps.requireCredentials({ resource: deps.resource ?? DEFAULT_EXCHANGE_RESOURCE, action: '*' });
   const router = express.Router();
 
+  router.get('/openapi.json', (req, res) => {
+    res.json(exchangeOpenApi(`${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`));
+  });
   router.use('/ui', buildExchangeUi({ service, guard, log }));
 
   const api = express.Router();
