@@ -115,6 +115,18 @@ before(async () => {
       res.json([]);
     },
   );
+  // The meter comes from the query string here, not from a route parameter.
+  app.post(
+    '/orders',
+    router.requireCredentials({
+      resource: ORDERS(':meterId'),
+      action: 'POST',
+      params: (req) => ({ meterId: typeof req.query.meter === 'string' ? req.query.meter : undefined }),
+    }),
+    (req, res) => {
+      res.status(201).json({ holder: req.accessGrant?.holder });
+    },
+  );
   app.use(((e, _req, res, _next) => {
     const m = httpError(e);
     res.status(m.status).json(m.body);
@@ -299,6 +311,16 @@ describe('verifier HTTP: access tokens at the gated route', () => {
     assert.deepEqual([get.status, get.body.error.code], [403, 'ERR_FORBIDDEN'], 'granted for POST, not GET');
     const app = await order('DE0001', token);
     assert.equal(app.status, 201, 'the same token still opens its own meter');
+  });
+
+  it('fills the resource from params(req), and refuses when a parameter is missing', async () => {
+    const token = await tokenFor('DE0003');
+    const auth = { authorization: `Bearer ${token}` };
+    assert.equal((await call('POST', '/orders?meter=DE0003', {}, auth)).status, 201);
+    const other = await call('POST', '/orders?meter=DE0004', {}, auth);
+    assert.deepEqual([other.status, other.body.error.code], [403, 'ERR_FORBIDDEN']);
+    const missing = await call('POST', '/orders', {}, auth);
+    assert.deepEqual([missing.status, missing.body.error.code], [403, 'ERR_FORBIDDEN']);
   });
 
   it('refuses a tampered token, a token signed by another key, and HS256 keyed with our public key', async () => {
