@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import {
   ANVIL_FUNDER_KEY,
   type AnvilChain,
+  type DatabaseParts,
   ensureDeployed,
   makeProvider,
   openDatabase,
@@ -97,7 +98,13 @@ export interface ExchangeFixture {
   close(): Promise<void>;
 }
 
-export async function startExchangeFixture(): Promise<ExchangeFixture> {
+export interface FixtureOptions {
+  /** The database (SQLite in a temporary directory by default). */
+  openDb?(parts: DatabaseParts): Promise<DataSource>;
+  closeDb?(ds: DataSource): Promise<void>;
+}
+
+export async function startExchangeFixture(options: FixtureOptions = {}): Promise<ExchangeFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-exchange-'));
   const chain = await startAnvil({});
   const provider = makeProvider(chain.rpcUrl, chain.chainId);
@@ -124,13 +131,13 @@ export async function startExchangeFixture(): Promise<ExchangeFixture> {
     registry: deployed.EthereumDIDRegistry,
   };
   const resolver = new Resolver(getResolver({ networks: [network] }));
-  const db = await openDatabase(
-    { sqlitePath: join(dir, 'exchange.sqlite') },
-    {
-      entities: [...outboxDatabaseParts.entities, ...exchangeDatabaseParts.entities],
-      migrations: [...outboxDatabaseParts.migrations, ...exchangeDatabaseParts.migrations],
-    },
-  );
+  const parts: DatabaseParts = {
+    entities: [...outboxDatabaseParts.entities, ...exchangeDatabaseParts.entities],
+    migrations: [...outboxDatabaseParts.migrations, ...exchangeDatabaseParts.migrations],
+  };
+  const db = options.openDb
+    ? await options.openDb(parts)
+    : await openDatabase({ sqlitePath: join(dir, 'exchange.sqlite') }, parts);
   const outbox = new Outbox({ dataSource: db, signer: relayer, provider, chainId: chain.chainId });
   const keyring = new MemoryKeyring();
   const service = new ExchangeService({
@@ -153,7 +160,8 @@ export async function startExchangeFixture(): Promise<ExchangeFixture> {
     close: async () => {
       service.stop();
       await outbox.stop();
-      await db.destroy();
+      if (options.closeDb) await options.closeDb(db);
+      else await db.destroy();
       provider.destroy();
       await chain.stop();
       rmSync(dir, { recursive: true, force: true });
