@@ -43,7 +43,8 @@ const PRESENTATIONS = 4000;
 const BASELINE_PRESENTATIONS = 160;
 const ROUNDS = 4;
 const CONCURRENCY = 32;
-const BASELINE_CONCURRENCY = 8;
+// The same number in flight as this verifier gets: the baselines wait on the chain, more concurrency helps them.
+const BASELINE_CONCURRENCY = CONCURRENCY;
 /** Verifier replicas (node:cluster, nonces in Redis); 1 = one process with in-memory nonces. */
 const WORKERS = Number(process.env.TESSERA_BENCH_VERIFY_WORKERS ?? 1);
 const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
@@ -327,7 +328,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed rounds (other work on the machine takes cores from both sides)`,
         `presentation requests (nonces) through HTTP: ${Math.round(requests.perSecond)}/s`,
         `signature paths${WORKERS > 1 ? ' (one replica)' : ''}: ${JSON.stringify(stats.signatures)}; DID cache: ${JSON.stringify(stats.resolver)}`,
-        `baselines on ${BASELINE_PRESENTATIONS} of the same presentations, in this process without HTTP, ${BASELINE_CONCURRENCY} concurrent, interleaved with this verifier in ${ROUNDS} rounds: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5; (b) Veramo 7.0.1 agent verifyPresentation (challenge, domain) + verifyCredential per embedded credential. Neither checks trust, status, nonce single use or holder binding.`,
+        `baselines on ${BASELINE_PRESENTATIONS} of the same presentations, in this process without HTTP, ${BASELINE_CONCURRENCY} in flight like this verifier, interleaved with this verifier in ${ROUNDS} rounds: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5; (b) Veramo 7.0.1 agent verifyPresentation (challenge, domain) + verifyCredential per embedded credential. Neither checks trust, status, nonce single use or holder binding.`,
       ],
     };
   } finally {
