@@ -215,6 +215,22 @@ describe('energy market over HTTP, settled on chain', () => {
     assert.equal(await code(r), 'ERR_VC_REVOKED');
   });
 
+  it('describes itself as OpenAPI 3.1, with the order schema from the domain and every refusal code', async () => {
+    const doc = (await (await fetch(`${base}/energy/openapi.json`)).json()) as {
+      openapi: string;
+      components: { schemas: { OrderBody: { required: string[]; properties: Record<string, { maximum?: number }> } } };
+      paths: Record<string, { post?: { responses: Record<string, { description: string }> } }>;
+    };
+    assert.equal(doc.openapi, '3.1.0');
+    const body = doc.components.schemas.OrderBody;
+    assert.deepEqual([...body.required].sort(), ['energyWh', 'id', 'limitPrice', 'side']);
+    assert.equal(body.properties['energyWh']?.maximum, 1_000_000);
+    assert.equal(body.properties['participant'], undefined, 'the participant comes from the token');
+    const post = doc.paths['/energy/meters/{meterId}/orders']!.post!;
+    assert.match(post.responses['422']!.description, /ERR_MARKET_AMOUNT_OUT_OF_RANGE/);
+    assert.match(post.responses['401']!.description, /ERR_VC_REVOKED/);
+  });
+
   it('refuses a reading from a device for a meter that is not its own, above nameplate, or twice', () => {
     const period = market.currentPeriod();
     const other = market.recordReading(bob.meterId, {

@@ -2,6 +2,7 @@ import { httpError, type Logger, silentLogger, TesseraError } from '@tessera/pro
 import { type GuardDeps, type RequireCredentialsOptions, requireCredentials } from '@tessera/verifier';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import type { EnergyMarket } from './market-service.js';
+import { energyOpenApi } from './openapi.js';
 
 export interface EnergyRouterDeps {
   market: EnergyMarket;
@@ -11,6 +12,8 @@ export interface EnergyRouterDeps {
    */
   guard: GuardDeps | ((options: RequireCredentialsOptions) => RequestHandler);
   logger?: Logger;
+  /** Absolute URL the router is mounted at, for the OpenAPI document's server. */
+  publicUrl?: string;
 }
 
 const ORDERS = '/energy/meters/:meterId/orders';
@@ -21,7 +24,8 @@ const money = (n: bigint) => n.toString();
  * The market's HTTP API. `POST /energy/meters/:meterId/orders` needs an access token granted for that very meter
  * (policy `energy.order.place`: an EnergyProsumer credential whose meterId is the route's); the holder DID becomes the
  * order's participant, and only a producer or prosumer credential may sell. `GET /energy/periods/:periodId` shows a
- * closed period: price, volume, digests and the on-chain settlement's outbox state.
+ * closed period: price, volume, digests and the on-chain settlement's outbox state; `GET /energy/openapi.json`
+ * describes the API.
  */
 export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
   const log = deps.logger ?? silentLogger;
@@ -53,6 +57,10 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
       return;
     }
     res.status(201).json(r.value);
+  });
+
+  router.get('/energy/openapi.json', (_req: Request, res: Response) => {
+    res.json(energyOpenApi(deps.publicUrl ?? '/'));
   });
 
   router.get('/energy/periods/:periodId', (req: Request, res: Response) => {
