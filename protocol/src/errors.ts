@@ -160,6 +160,11 @@ export const ERROR_CODES = {
     status: 422,
     summary: "The subscription's price exceeds the investment limit stated in the investor's credential.",
   },
+  ERR_OFFERING_WALLET_NOT_HOLDER: {
+    status: 403,
+    summary:
+      "The wallet is not the address of the presenting holder's did:ethr; tokens go only to the holder's own wallet.",
+  },
 
   // trusted data exchange
   ERR_EXCHANGE_NOT_PARTNER: {

@@ -5,6 +5,8 @@ import type { CachedDidResolver } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
 import type { DataSource } from 'typeorm';
+import { startOfferingsPart } from '../offerings/http/part.js';
+import { offeringsDatabaseParts } from '../offerings/store.js';
 import type { StackConfig } from './config.js';
 import type { ActorIdentity, StackActor } from './identities.js';
 import type { VerifierPart } from './verifier-part.js';
@@ -15,7 +17,7 @@ import type { VerifierPart } from './verifier-part.js';
  * Each service adds one entry to SERVICE_DATABASE_PARTS and one block to startServices; nothing else in the
  * composition root changes when a service is added.
  */
-export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [];
+export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [offeringsDatabaseParts];
 
 export interface ServicesContext {
   config: Readonly<StackConfig>;
@@ -47,7 +49,13 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   // Services register here: build the router with ctx.verifier.router.requireCredentials guards, then
   //   ctx.parts.use('/services/<name>', router); urls.<name> = `${ctx.publicUrl}/services/<name>`;
   //   stops.push(() => service.stop());
-  void ctx;
+
+  // token offerings (issue 8): outbox account made attester, lost eligibility writes re-queued, revocations followed
+  const offerings = await startOfferingsPart(ctx);
+  ctx.parts.use('/services/offerings', offerings.router);
+  urls.offerings = `${ctx.publicUrl}/services/offerings`;
+  stops.push(() => offerings.stop());
+
   return {
     urls,
     async stop() {

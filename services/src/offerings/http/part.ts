@@ -1,0 +1,109 @@
+import { EligibilityRegistry__factory, type Outbox } from '@tessera/contracts';
+import type { Logger } from '@tessera/protocol';
+import { type JsonRpcProvider, parseEther, type Wallet } from 'ethers';
+import type { Router } from 'express';
+import type { ServicesContext } from '../../stack/services-part.js';
+import { deployOfferingToken, type Offering, OfferingService } from '../service.js';
+import { OfferingStore } from '../store.js';
+import { buildOfferingsRouter, connectRevocations } from './router.js';
+
+/**
+ * Make the outbox account an attester of the EligibilityRegistry. The stack's relayer deploys the registry, and its
+ * constructor makes the deployer both admin and attester; on a registry deployed by someone else that handed the
+ * admin role to the relayer, the relayer appoints itself through the outbox. Otherwise the registry's admin must do
+ * it, and eligibility writes will fail until then (logged).
+ */
+export async function ensureAttester(
+  registryAddress: string,
+  outbox: Outbox,
+  provider: JsonRpcProvider,
+  log: Logger,
+): Promise<'already' | 'appointed' | 'not-admin'> {
+  const registry = EligibilityRegistry__factory.connect(registryAddress, provider);
+  if (await registry.isAttester(outbox.address)) return 'already';
+  if ((await registry.admin()).toLowerCase() !== outbox.address.toLowerCase()) {
+    log.warn(
+      { registry: registryAddress, relayer: outbox.address },
+      "the outbox account is not an attester of the EligibilityRegistry and not its admin: the registry's admin must call setAttester",
+    );
+    return 'not-admin';
+  }
+  await outbox.enqueue(`offerings:attester:${registryAddress.toLowerCase()}:${outbox.address.toLowerCase()}`, {
+    kind: 'eligibility.attester',
+    to: registryAddress,
+    data: EligibilityRegistry__factory.createInterface().encodeFunctionData('setAttester', [outbox.address, true]),
+  });
+  await outbox.flush();
+  return (await registry.isAttester(outbox.address)) ? 'appointed' : 'not-admin';
+}
+
+/**
+ * Deploys offering tokens with a key of its own (its transactions must not compete with the outbox's nonces), kept
+ * funded by the outbox, one deployment at a time. The key owns the tokens; the outbox account is their agent.
+ */
+export function tokenDeployer(o: {
+  deployer: Wallet;
+  outbox: Outbox;
+  provider: JsonRpcProvider;
+  registryAddress: string;
+}): (offering: Offering) => Promise<string> {
+  let tail: Promise<unknown> = Promise.resolve();
+  const deploy = async (offering: Offering) => {
+    const balance = await o.provider.getBalance(o.deployer.address);
+    if (balance < parseEther('0.5')) {
+      // keyed by the deployer's nonce: one top-up per spending stage, never two for one shortfall
+      const nonce = await o.provider.getTransactionCount(o.deployer.address);
+      await o.outbox.enqueue(`offerings:fund-deployer:${o.deployer.address.toLowerCase()}:${nonce}`, {
+        kind: 'offerings.fund',
+        to: o.deployer.address,
+        data: '0x',
+        value: parseEther('2'),
+      });
+      await o.outbox.flush();
+    }
+    return deployOfferingToken(o.deployer, offering, o.registryAddress, o.outbox.address);
+  };
+  return (offering) => {
+    const run = tail.then(
+      () => deploy(offering),
+      () => deploy(offering),
+    );
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+export interface OfferingsPart {
+  router: Router;
+  service: OfferingService;
+  stop(): void;
+}
+
+/** Token offerings as the stack runs them (mounted by services-part.ts at `/services/offerings`). */
+export async function startOfferingsPart(ctx: ServicesContext): Promise<OfferingsPart> {
+  const log = ctx.log.child({ part: 'offerings' });
+  const registryAddress = ctx.contracts.EligibilityRegistry;
+  const attester = await ensureAttester(registryAddress, ctx.outbox, ctx.provider, log);
+  if (attester === 'appointed') log.info({ relayer: ctx.outbox.address }, 'outbox account appointed attester');
+  const store = new OfferingStore(ctx.db);
+  const service = new OfferingService({ store, outbox: ctx.outbox, registryAddress, provider: ctx.provider });
+  const reconciled = await service.reconcile();
+  if (reconciled.queued > 0) log.info(reconciled, 'offerings: eligibility writes re-queued');
+  const revocations = connectRevocations(ctx.issuer.issuer, service, log);
+  const router = buildOfferingsRouter({
+    service,
+    store,
+    provider: ctx.provider,
+    requireCredentials: (options) => ctx.verifier.router.requireCredentials(options),
+    resolver: ctx.resolver,
+    deployToken: tokenDeployer({
+      deployer: ctx.keystore.getOrCreate('offerings').connect(ctx.provider),
+      outbox: ctx.outbox,
+      provider: ctx.provider,
+      registryAddress,
+    }),
+    publicUrl: `${ctx.publicUrl}/services/offerings`,
+    log,
+  });
+  return { router, service, stop: () => revocations.stop() };
+}

@@ -1,0 +1,361 @@
+import { createHash } from 'node:crypto';
+import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
+import type { Issuer } from '@tessera/issuer';
+import {
+  type ErrorCode,
+  httpError,
+  type Logger,
+  MAX_HTTP_BODY_BYTES,
+  type Result,
+  silentLogger,
+  TesseraError,
+} from '@tessera/protocol';
+import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
+import { verifyCredential } from 'did-jwt-vc';
+import type { Resolvable } from 'did-resolver';
+import { computeAddress, getAddress, isAddress, type JsonRpcProvider } from 'ethers';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
+import type { Certification, VerifiedInvestorCredential } from '../rules.js';
+import type { Offering, OfferingService } from '../service.js';
+import type { OfferingStore } from '../store.js';
+import { offeringUrn } from '../terms.js';
+import { offeringsOpenApi } from './openapi.js';
+
+/** The VC type a certifier signs about an offering (subject `urn:tessera:offering:<id>`). */
+export const OFFERING_CERTIFICATION_CREDENTIAL = 'OfferingCertificationCredential';
+
+/** The resources of verifier/policies/default.json that guard these routes (the policy decides what they need). */
+export const OFFERING_RESOURCES = {
+  create: '/offerings',
+  subscribe: '/offerings/:offeringId/subscriptions',
+  allocate: '/offerings/:offeringId/allocation',
+  mySubscriptions: '/offerings/me/subscriptions',
+} as const;
+
+export interface OfferingsRouterDeps {
+  service: OfferingService;
+  store: OfferingStore;
+  /** For the ERC-1404 pre-flight reads. */
+  provider: JsonRpcProvider;
+  /** The verifier's guard (`verifierRouter.requireCredentials`). */
+  requireCredentials(options: RequireCredentialsOptions): RequestHandler;
+  /** Resolves certifiers' DIDs to check the signature of a certification credential. */
+  resolver: Resolvable;
+  /** Deploy the offering's SecurityToken (owner: the platform's deployer key; agent: the outbox account). */
+  deployToken(offering: Offering): Promise<string>;
+  /** Absolute URL the router is mounted at, for the OpenAPI document. */
+  publicUrl?: string;
+  log?: Logger;
+}
+
+const Quantity = z.number().int('must be whole units').min(1).max(1_000_000_000_000);
+const SubscribeBody = z.strictObject({
+  quantity: Quantity,
+  /** Defaults to the address of the holder's did:ethr; any other wallet is refused. */
+  wallet: z
+    .string()
+    .refine((s) => isAddress(s), 'must be an EVM address')
+    .optional(),
+});
+const CreateBody = z.strictObject({ terms: z.unknown() });
+const CertifyBody = z.strictObject({
+  credential: z
+    .string()
+    .min(1)
+    .max(16 * 1024),
+});
+const AddressQ = z.string().refine((s) => isAddress(s), 'must be an EVM address');
+const TransferCheckQuery = z.strictObject({
+  from: AddressQ,
+  to: AddressQ,
+  /** Token base units, decimal. */
+  amount: z.string().regex(/^[0-9]{1,78}$/, 'must be a whole number of token base units'),
+});
+const OfferingIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{2,63}$/, 'not an offering id');
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({
+    path: i.path.map(String).join('.') || `(${where})`,
+    message: i.message,
+  }));
+  throw new TesseraError(
+    'ERR_VALIDATION',
+    `the ${where} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { details: issues },
+  );
+}
+
+function jsonBody<T>(schema: z.ZodType<T>, req: Request): T {
+  if (!req.is('application/json'))
+    throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
+  return parse(schema, req.body, 'body');
+}
+
+/** A Result's error as a coded throw, mapped to its status by the error handler. */
+function unwrap<T>(r: Result<T>): T {
+  if (r.ok) return r.value;
+  throw new TesseraError(
+    r.error.code as ErrorCode,
+    r.error.message,
+    r.error.details === undefined ? undefined : { details: r.error.details },
+  );
+}
+
+const DID_ETHR = /^did:ethr:(?:[^:]+:)?(0x[0-9a-fA-F]{40}|0x0[23][0-9a-fA-F]{64})$/;
+
+/** The wallet a did:ethr controls at creation (its address, or the address of its public key); undefined otherwise. */
+export function walletOfDid(did: string): string | undefined {
+  const m = DID_ETHR.exec(did);
+  if (!m) return undefined;
+  const id = m[1]!;
+  return (id.length === 42 ? getAddress(id) : computeAddress(id)).toLowerCase();
+}
+
+/**
+ * The identifier of a credential the offerings keep for revocation: its revocation status entry (list URL and index,
+ * W3C Bitstring Status List §2.1), which the issuer's status events name too.
+ */
+export function credentialKey(statusListCredential: string, index: number | string): string {
+  return `${statusListCredential}#${index}`;
+}
+
+/** The AccreditedInvestor credential of a verified access token, as the offering domain reads it. */
+export function investorCredentialOf(grant: AccessGrant): VerifiedInvestorCredential | undefined {
+  const vc = grant.credentials.find((c) => c.types.includes('AccreditedInvestorCredential'));
+  if (!vc) return undefined;
+  const revocation = vc.status.find((s) => s.statusPurpose === 'revocation');
+  return {
+    ...(revocation ? { id: credentialKey(revocation.statusListCredential, revocation.statusListIndex) } : {}),
+    issuer: vc.issuer,
+    subject: grant.holder,
+    types: vc.types,
+    claims: vc.claims,
+    ...(vc.expiresAt === undefined ? {} : { expiresAt: vc.expiresAt }),
+  };
+}
+
+function grantOf(req: Request): AccessGrant {
+  // requireCredentials ran before every handler that calls this; absent would be a wiring bug.
+  if (!req.accessGrant) throw new TesseraError('ERR_AUTH_REQUIRED', 'this route needs an access token');
+  return req.accessGrant;
+}
+
+const restrictionNames = Object.fromEntries(Object.entries(TransferRestriction).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
+
+/**
+ * The token-offering HTTP API (express 5 Router, no listen; the stack mounts it at `/services/offerings`):
+ *
+ * - `GET /` offerings; `GET /:offeringId` one offering (with `certified`)
+ * - `POST /` create (AdminCredential holder = the issuer organisation); the offering's token is deployed with it
+ * - `POST /:offeringId/certification` `{ credential }` a certification credential signed by the certifier
+ * - `POST /:offeringId/subscriptions` `{ quantity }` (AccreditedInvestorCredential; claims from the verified token)
+ * - `GET /me/subscriptions` the holder's subscriptions (AccreditedInvestorCredential)
+ * - `POST /:offeringId/allocation` close, allocate and mint through the outbox (the offering's issuer)
+ * - `GET /:offeringId/holdings` holders of record; `GET /:offeringId/transfer-check` ERC-1404 pre-flight
+ * - `GET /openapi.json`
+ *
+ * Every refusal is `{ error: { code, message } }` with the status protocol's registry gives the code.
+ */
+export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
+  const { service, store } = deps;
+  const log = deps.log ?? silentLogger;
+  const guard = (resource: string, action: string) => deps.requireCredentials({ resource, action });
+
+  const view = (o: Offering) => ({ ...o, certified: service.isCertified(o) });
+  const offeringParam = (req: Request) => parse(OfferingIdParam, req.params.offeringId, 'path');
+  const mustGet = async (id: string) => unwrap(await service.get(id));
+
+  /** The offering's token, deploying it if an earlier attempt failed. */
+  async function ensureToken(o: Offering): Promise<Offering> {
+    if (o.tokenAddress) return o;
+    const address = await deps.deployToken(o);
+    return unwrap(await service.attachToken(o.id, address));
+  }
+
+  const router = express.Router();
+  router.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
+
+  router.get('/openapi.json', (_req, res) => {
+    res.json(offeringsOpenApi(deps.publicUrl ?? '/services/offerings'));
+  });
+
+  router.get('/', async (_req, res) => {
+    const rows = await store.offerings().find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const items: ReturnType<typeof view>[] = [];
+    for (const row of rows) items.push(view(await mustGet(row.id)));
+    res.json({ items });
+  });
+
+  router.post('/', guard(OFFERING_RESOURCES.create, 'POST'), async (req, res) => {
+    const { terms } = jsonBody(CreateBody, req);
+    const issuer = normaliseDid(grantOf(req).holder);
+    let offering = unwrap(await service.createOffering(issuer, terms));
+    try {
+      offering = await ensureToken(offering);
+    } catch (e) {
+      // The offering stands; allocation deploys the token if it is still missing.
+      log.warn({ err: e, offering: offering.id }, 'token deployment failed; retried at allocation');
+    }
+    res
+      .status(201)
+      .location(`${deps.publicUrl ?? ''}/${offering.id}`)
+      .json(view(offering));
+  });
+
+  router.get('/me/subscriptions', guard(OFFERING_RESOURCES.mySubscriptions, 'GET'), async (req, res) => {
+    const investor = normaliseDid(grantOf(req).holder);
+    const items = await store.subscriptions().find({ where: { investor }, order: { createdAt: 'ASC', id: 'ASC' } });
+    res.json({ items });
+  });
+
+  router.get('/:offeringId', async (req, res) => {
+    res.json(view(await mustGet(offeringParam(req))));
+  });
+
+  router.post('/:offeringId/certification', async (req, res) => {
+    const id = offeringParam(req);
+    const { credential } = jsonBody(CertifyBody, req);
+    const offering = await mustGet(id);
+    const bad = (m: string) => new TesseraError('ERR_OFFERING_CERTIFICATION_INVALID', m);
+    let vc: Awaited<ReturnType<typeof verifyCredential>>;
+    try {
+      // Signature against the certifier's DID document as it is on chain now, expiry and not-before (VC-JWT §6.3.1).
+      vc = await verifyCredential(credential, deps.resolver);
+    } catch (e) {
+      throw bad(`the certification credential does not verify: ${(e as Error).message.slice(0, 200)}`);
+    }
+    const payload = vc.verifiableCredential;
+    const types = ([] as string[]).concat(payload.type ?? []);
+    if (!types.includes(OFFERING_CERTIFICATION_CREDENTIAL)) {
+      throw bad(`the credential is not an ${OFFERING_CERTIFICATION_CREDENTIAL}`);
+    }
+    const subject = (
+      Array.isArray(payload.credentialSubject) ? payload.credentialSubject[0] : payload.credentialSubject
+    ) as Record<string, unknown> | undefined;
+    const certifier = typeof payload.issuer === 'string' ? payload.issuer : payload.issuer?.id;
+    const docs = subject?.documentsSha256;
+    const certification: Certification = {
+      certifier: normaliseDid(String(certifier ?? '')),
+      credentialId: payload.id ?? createHash('sha256').update(credential).digest('hex'),
+      subject: String(subject?.id ?? ''),
+      ...(typeof subject?.scheme === 'string' ? { scheme: subject.scheme.slice(0, 200) } : {}),
+      ...(Array.isArray(docs) && docs.every((d) => typeof d === 'string') ? { documentsSha256: docs as string[] } : {}),
+      ...(payload.expirationDate ? { expiresAt: Math.floor(Date.parse(payload.expirationDate) / 1000) } : {}),
+    };
+    if (certification.subject !== offeringUrn(offering.id)) {
+      throw bad(`the certification is about ${certification.subject || 'nothing'}, not ${offeringUrn(offering.id)}`);
+    }
+    res.json(view(unwrap(await service.certify(id, certification))));
+  });
+
+  router.post('/:offeringId/subscriptions', guard(OFFERING_RESOURCES.subscribe, 'POST'), async (req, res) => {
+    const offeringId = offeringParam(req);
+    const { quantity, wallet } = jsonBody(SubscribeBody, req);
+    const grant = grantOf(req);
+    const own = walletOfDid(grant.holder);
+    if (!own) {
+      throw new TesseraError(
+        'ERR_OFFERING_WALLET_NOT_HOLDER',
+        'the holder is not a did:ethr, so it has no wallet here',
+      );
+    }
+    if (wallet !== undefined && wallet.toLowerCase() !== own) {
+      throw new TesseraError(
+        'ERR_OFFERING_WALLET_NOT_HOLDER',
+        `tokens go to the holder's own wallet ${own}, not to ${wallet.toLowerCase()}`,
+      );
+    }
+    const sub = unwrap(
+      await service.subscribe({ offeringId, wallet: own, quantity, credential: investorCredentialOf(grant) }),
+    );
+    res.status(201).json(sub);
+  });
+
+  router.post('/:offeringId/allocation', guard(OFFERING_RESOURCES.allocate, 'POST'), async (req, res) => {
+    const id = offeringParam(req);
+    let offering = await mustGet(id);
+    if (normaliseDid(grantOf(req).holder) !== offering.issuer) {
+      throw new TesseraError('ERR_FORBIDDEN', `only the issuer of ${id} allocates it`);
+    }
+    const allocations = unwrap(await service.allocate(id));
+    offering = await ensureToken(offering);
+    const mint = unwrap(await service.mintAllocations(id));
+    res.json({ offering: view(await mustGet(id)), allocations, mint });
+  });
+
+  router.get('/:offeringId/holdings', async (req, res) => {
+    const holdings = unwrap(await service.holdings(offeringParam(req)));
+    // Wallets and balances are public on chain; which identity holds a wallet is not.
+    res.json({ items: holdings.map(({ wallet, balance }) => ({ wallet, balance })) });
+  });
+
+  router.get('/:offeringId/transfer-check', async (req, res) => {
+    const offering = await mustGet(offeringParam(req));
+    const q = parse(TransferCheckQuery, { ...req.query }, 'query');
+    if (!offering.tokenAddress)
+      throw new TesseraError('ERR_OFFERING_STATE', `offering ${offering.id} has no token yet`);
+    const token = SecurityToken__factory.connect(offering.tokenAddress, deps.provider);
+    const code = Number(await token.detectTransferRestriction(q.from, q.to, BigInt(q.amount)));
+    res.json({
+      allowed: code === 0,
+      code,
+      name: restrictionNames[code] ?? 'UNKNOWN',
+      message: await token.messageForTransferRestriction(code),
+      ...(code === 0 ? {} : { revertsWith: RESTRICTION_ERROR[code] ?? null }),
+    });
+  });
+
+  const onError: ErrorRequestHandler = (e, req, res, _next) => {
+    const mapped = httpError(e);
+    if (mapped.internal)
+      log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in offerings route');
+    res.status(mapped.status).json(mapped.body);
+  };
+  router.use(onError);
+  return router;
+}
+
+export interface RevocationLink {
+  /** Resolves once every revocation seen so far is queued for the chain. */
+  idle(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Connect the issuer's status events to the offerings: a revoked AccreditedInvestor credential removes the on-chain
+ * eligibility of every wallet it put there (queued in the outbox), so the investor's next transfer reverts.
+ */
+export function connectRevocations(
+  issuer: Pick<Issuer, 'events' | 'statusListUrl'>,
+  service: Pick<OfferingService, 'revokeCredential'>,
+  log: Logger = silentLogger,
+): RevocationLink {
+  const pending = new Set<Promise<void>>();
+  const onStatus = (e: { status: string; type: string; statusList: number; statusIndex: number }) => {
+    if (e.status !== 'revoked' || e.type !== 'AccreditedInvestorCredential') return;
+    const key = credentialKey(issuer.statusListUrl(e.statusList, 'revocation'), e.statusIndex);
+    const run = service
+      .revokeCredential(key)
+      .then((r) => {
+        if (r.ok && r.value.wallets.length > 0) log.info({ wallets: r.value.wallets }, 'investor eligibility removed');
+      })
+      .catch((err) => log.error({ err, credential: key }, 'removing eligibility after a revocation failed'))
+      .finally(() => pending.delete(run));
+    pending.add(run);
+  };
+  issuer.events.on('status', onStatus);
+  return {
+    idle: async () => {
+      await Promise.allSettled([...pending]);
+    },
+    stop: () => {
+      issuer.events.off('status', onStatus);
+    },
+  };
+}
