@@ -38,6 +38,7 @@ import {
 import { type IssuerConfig, type IssuerConfigInput, parseIssuerConfig } from './config.js';
 import { loadSecretBoxKey } from './keys.js';
 import {
+  AuditEntity,
   CredentialEntity,
   type CredentialRow,
   OfferEntity,
@@ -329,15 +330,23 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     } else {
       identifier = await agent.didManagerCreate({ alias: config.issuerAlias, provider: providerName });
     }
-    await write((m) =>
-      appendAudit(m, {
-        who: 'issuer',
-        what: adopted ? 'issuer.import-did' : 'issuer.create-did',
-        when: now().toISOString(),
-        details: { did: identifier.did },
-      }),
-    );
   }
+  // Veramo stores the identifier in its own transaction; the audit entry is written (or, after a crash in between,
+  // completed on the next start) right after it.
+  await write(async (m) => {
+    const seen = await m
+      .getRepository(AuditEntity)
+      .createQueryBuilder('a')
+      .where('a.action IN (:...actions)', { actions: ['issuer.create-did', 'issuer.import-did'] })
+      .getCount();
+    if (seen > 0) return;
+    await appendAudit(m, {
+      who: 'issuer',
+      what: adopted ? 'issuer.import-did' : 'issuer.create-did',
+      when: now().toISOString(),
+      details: { did: identifier.did },
+    });
+  });
   // Fail at start, not at the first issuance, when the secret-box key is not the one the keys were sealed with.
   try {
     await agent.keyManagerSign({ keyRef: identifier.controllerKeyId!, data: 'tessera-issuer-self-check' });
