@@ -5,11 +5,13 @@
  * → VP → access token → a guarded route; replay, another meter, revoke, suspend and resume refused with their codes.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { httpError, silentLogger } from '@tessera/protocol';
 import {
@@ -250,5 +252,83 @@ describe('wallet flows through the stack (DESIGN §1)', () => {
     const order = await callGated(wallet, `${guardedUrl}${ordersOf(M)}`, { data: { kWh: 1 }, token: accessToken });
     assert.deepEqual(refusal(order), { code: 'ERR_VC_REVOKED', status: 401 });
     assert.equal(await publishedStatus(wallet.credentials[0]!), 'revoked');
+  });
+});
+
+const CLI = fileURLToPath(new URL('../../../verifier/src/wallet/cli.ts', import.meta.url));
+
+/** `npm run wallet -- …` as a person runs it, against this stack (TESSERA_URL) and a wallet directory of its own. */
+async function wallet$(dir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { TESSERA_WALLET_PASSPHRASE: _p, ...env } = process.env;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLI, ...args],
+      { env: { ...env, TESSERA_URL: stack.urls.http, TESSERA_WALLET_DIR: dir } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, out: stdout, err: stderr }),
+    );
+  });
+}
+
+describe('the wallet CLI through the stack (the README walk-through)', () => {
+  const meter = 'DE-MALO-4713';
+  let dir: string;
+  let adminToken: string;
+  let operatorToken: string;
+
+  before(async () => {
+    dir = join(dataDir, 'cli-wallet');
+    const admin = JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet;
+    adminToken = await login(admin);
+    const op = await asAdmin<{ jwt: string }>(adminToken, '/credentials', {
+      type: 'OperatorCredential',
+      subject: admin.did,
+      claims: { name: 'cli operator' },
+    });
+    operatorToken = await login({ ...admin, credentials: [...admin.credentials, op.jwt] });
+  });
+
+  it('init, did, receive, list, present, call; refusals print their code and exit 1', async () => {
+    assert.match((await wallet$(dir, 'did')).err, /^error ERR_WALLET_NOT_FOUND: /m);
+    const init = await wallet$(dir, 'init', '--chain-id', String(stack.chainId));
+    assert.equal(init.code, 0, init.err);
+    const did = init.out.trim();
+    assert.match(did, /^did:ethr:0x[0-9a-f]+:0x[0-9a-f]{40}$/);
+    assert.equal(statSync(join(dir, 'wallet.json')).mode & 0o777, 0o600);
+    assert.equal((await wallet$(dir, 'did')).out.trim(), did);
+    assert.match((await wallet$(dir, 'init')).err, /^error ERR_WALLET_EXISTS: /m);
+
+    const vc = await asAdmin<{ id: string }>(adminToken, '/credentials', {
+      type: 'EnergyProsumerCredential',
+      subject: did,
+      claims: { meterId: meter, role: 'consumer' },
+    });
+    const offer = await asAdmin<{ code: string; redeemUrl: string }>(adminToken, `/credentials/${vc.id}/offer`);
+    const bad = await wallet$(dir, 'receive', 'not-an-offer');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /^error ERR_WALLET_OFFER_MALFORMED: /m);
+    const received = await wallet$(dir, 'receive', JSON.stringify(offer));
+    assert.equal(received.code, 0, received.err);
+    assert.match(received.out, /received EnergyProsumerCredential/);
+
+    const list = await wallet$(dir, 'list');
+    assert.match(list.out, /EnergyProsumerCredential\s+active\s+expires \S+\s+issuer did:ethr:/);
+
+    const present = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST');
+    assert.equal(present.code, 0, present.err);
+    assert.equal(present.out.trim().split('.').length, 3);
+    const call = await wallet$(dir, 'call', `${guardedUrl}${ordersOf(meter)}`, '--data', '{"side":"bid","kWh":1}');
+    assert.equal(call.code, 0, call.err);
+    assert.deepEqual(JSON.parse(call.out), { meterId: meter, holder: did, order: { side: 'bid', kWh: 1 } });
+    assert.match(
+      (await wallet$(dir, 'call', `${guardedUrl}${ordersOf(M)}`, '--data', '{}')).err,
+      /ERR_WALLET_NO_TOKEN/,
+    );
+
+    await asAdmin(operatorToken, `/credentials/${vc.id}/revoke`);
+    const refused = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST');
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /^error ERR_VC_REVOKED: /m);
+    assert.match((await wallet$(dir, 'list')).out, /EnergyProsumerCredential\s+revoked/);
   });
 });
