@@ -61,6 +61,7 @@ export class EnergyMarket {
   private readonly meters = new Map<string, MeterRegistration>();
   private readonly meterOfDevice = new Map<string, string>();
   private readonly outcomes = new Map<number, PeriodOutcome>();
+  private timer: NodeJS.Timeout | undefined;
   private readonly m: {
     orders: Counter<'side'>;
     refused: Counter<'code'>;
@@ -214,6 +215,44 @@ export class EnergyMarket {
     this.m.volume.inc(closed.clearing.volumeWh);
     if (closed.clearing.price !== null) this.m.price.set(closed.clearing.price);
     return ok(outcome);
+  }
+
+  /**
+   * Close every past period that has orders or readings, oldest first. A period that cannot close yet (a trading
+   * participant's reading is missing, an account is unknown) is reported and retried on the next call, so a late
+   * reading still gets billed.
+   */
+  async closeDuePeriods(): Promise<{ closed: number[]; pending: { periodId: number; code: string }[] }> {
+    const current = this.currentPeriod();
+    const due = [...new Set([...this.books.keys(), ...this.readings.keys()])]
+      .filter((p) => p < current)
+      .sort((a, b) => a - b);
+    const closed: number[] = [];
+    const pending: { periodId: number; code: string }[] = [];
+    for (const p of due) {
+      const r = await this.closePeriod(p);
+      if (r.ok) closed.push(p);
+      else pending.push({ periodId: p, code: r.error.code });
+    }
+    return { closed, pending };
+  }
+
+  /** Close due periods every `intervalMs` (errors go to `onError`; the loop goes on). */
+  start(intervalMs = 5_000, onError?: (e: unknown) => void): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.closeDuePeriods()
+        .catch((e) => onError?.(e))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   outcome(periodId: number): PeriodOutcome | undefined {
