@@ -24,3 +24,8 @@ export {
 } from './revocation-watcher.js';
 export { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
 export { DeviceStatusCache } from './status-cache.js';
+export {
+  startDeviceHandshakeService,
+  type DeviceHandshakeService,
+  type DeviceHandshakeServiceOptions,
+} from './service.js';

@@ -134,10 +134,16 @@ export class HandshakeResponder {
     return true;
   }
 
-  /** Enrol every device the vault knows (at start). */
+  /**
+   * Enrol every device the vault knows that is Active on chain (at start). Others are enrolled when the chain says they
+   * became Active (commissioned or resumed), through the revocation watcher.
+   */
   async enrolAll(): Promise<number> {
     let n = 0;
-    for (const id of await this.o.vault.list()) if (await this.enrol(id)) n++;
+    for (const id of await this.o.vault.list()) {
+      const status = await this.o.readStatus(id);
+      if (status.state === 'Active' && (await this.enrol(id))) n++;
+    }
     return n;
   }
 
