@@ -64,10 +64,10 @@ import { CachedDidResolver } from '../resolver/cached-resolver.js';
 import { RegistryWatcher } from '../resolver/registry-watcher.js';
 import { MemoryNonceStore } from '../vc/nonce-store.js';
 import { MemoryHandshakeLimiter } from './limiter.js';
-import { HandshakeResponder } from './responder.js';
-import { type DeviceStateChange, DeviceStateWatcher, dropSessionsOnRevocation } from './revocation-watcher.js';
-import { DeviceStatusCache } from './status-cache.js';
+import type { HandshakeResponder } from './responder.js';
+import type { DeviceStateWatcher } from './revocation-watcher.js';
 import { FileDeviceSecretVault } from './vault.js';
+import { type DeviceHandshakeService, startDeviceHandshakeService } from './service.js';
 
 export type BrokerFactory = () => Promise<BrokerAdapter>;
 
@@ -234,6 +234,7 @@ export function handshakeConformanceSuite(
     let resolver: CachedDidResolver;
     let didWatcher: RegistryWatcher;
     let stateWatcher: DeviceStateWatcher;
+    let service: DeviceHandshakeService;
     let vault: FileDeviceSecretVault;
     let issuer: Wallet;
     let clockOffset = 0;
@@ -362,13 +363,14 @@ export function handshakeConformanceSuite(
       broker = await makeBroker();
       await broker.start();
       issuer = new Wallet(Wallet.createRandom().privateKey);
-      // Device records behind the event-invalidated cache, as the stack runs them: the revocation cases below also
-      // show that no stale state is served.
-      stateWatcher = new DeviceStateWatcher({ provider, registry: addresses.DeviceRegistry, wsUrl: chain.wsUrl });
-      const statusCache = new DeviceStatusCache((id) => readDeviceStatus(registry, id), stateWatcher);
-      responder = new HandshakeResponder({
+      // The service as the stack composes it: device records behind the event-invalidated cache (the revocation cases
+      // below also show that no stale state is served), lifecycle changes applied to the broker.
+      service = await startDeviceHandshakeService({
         broker,
-        readStatus: statusCache.readStatus,
+        provider,
+        chainId: chain.chainId,
+        deviceRegistry: addresses.DeviceRegistry,
+        wsUrl: chain.wsUrl,
         vault,
         resolver,
         challenges: new MemoryNonceStore({ now }),
@@ -377,32 +379,17 @@ export function handshakeConformanceSuite(
           did: `did:ethr:0x${chain.chainId.toString(16)}:${issuer.address.toLowerCase()}`,
           privateKey: issuer.privateKey,
         },
-        chainId: chain.chainId,
         now,
+        onApplied: (c) => applied.emit('applied', c.deviceId, c.to),
       });
-      await responder.start();
-      let lastChange: DeviceStateChange | undefined;
-      stateWatcher.on('change', (c: DeviceStateChange) => {
-        lastChange = c;
-      });
-      dropSessionsOnRevocation(stateWatcher, {
-        revoke: async (id, o) => {
-          const to = lastChange?.to;
-          await broker.revoke(id, o);
-          applied.emit('applied', id, to);
-        },
-        enrol: async (id) => {
-          await responder.enrol(id);
-          applied.emit('applied', id, 'Active');
-        },
-      });
-      await stateWatcher.start();
+      responder = service.responder;
+      stateWatcher = service.watcher;
     });
 
     after(async () => {
       for (const a of agents) await a.stop().catch(() => undefined);
       for (const r of raws) await r.client.endAsync(true).catch(() => undefined);
-      await stateWatcher?.stop();
+      await service?.stop();
       await didWatcher?.stop();
       await broker?.stop();
       provider?.destroy();

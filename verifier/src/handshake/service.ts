@@ -6,7 +6,7 @@ import type { BrokerAdapter } from '../broker/adapter.js';
 import { MemoryNonceStore, type NonceStore } from '../vc/nonce-store.js';
 import type { HandshakeLimiter } from './limiter.js';
 import { type HandshakeAuditEvent, HandshakeResponder } from './responder.js';
-import { DeviceStateWatcher, dropSessionsOnRevocation } from './revocation-watcher.js';
+import { type DeviceStateChange, DeviceStateWatcher, dropSessionsOnRevocation } from './revocation-watcher.js';
 import { DeviceStatusCache } from './status-cache.js';
 import type { DeviceSecretVault } from './vault.js';
 
@@ -29,8 +29,12 @@ export interface DeviceHandshakeServiceOptions {
   /** The stack's verifier/issuer key that signs DeviceSessionCredentials. */
   issuer: { did: string; privateKey: string };
   log?: Logger;
+  /** Injectable clock (unix ms) for challenge expiry and lockouts. */
+  now?: () => number;
   audit?(event: HandshakeAuditEvent): void;
   permissionsFor?(device: { deviceId: string; did: string }): Promise<TopicPermissions> | TopicPermissions;
+  /** Called once a lifecycle change has been applied to the broker (sessions dropped, or device enrolled again). */
+  onApplied?(change: DeviceStateChange): void;
 }
 
 export interface DeviceHandshakeService {
@@ -73,12 +77,27 @@ export async function startDeviceHandshakeService(o: DeviceHandshakeServiceOptio
     issuer: o.issuer,
     chainId: o.chainId,
     log,
+    ...(o.now ? { now: o.now } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.permissionsFor ? { permissionsFor: o.permissionsFor } : {}),
   });
+  // The change being applied (listeners run synchronously in registration order, this one first).
+  let current: DeviceStateChange | undefined;
+  watcher.on('change', (c: DeviceStateChange) => {
+    current = c;
+  });
+  const applied = (c: DeviceStateChange | undefined) => c && o.onApplied?.(c);
   const unwire = dropSessionsOnRevocation(watcher, {
-    revoke: (id, opts) => o.broker.revoke(id, opts),
-    enrol: (id) => responder.enrol(id),
+    revoke: async (id, opts) => {
+      const c = current;
+      await o.broker.revoke(id, opts);
+      applied(c);
+    },
+    enrol: async (id) => {
+      const c = current;
+      await responder.enrol(id);
+      applied(c);
+    },
     onError: (e, c) =>
       log.error({ event: 'revocation_apply_failed', deviceId: c.deviceId, to: c.to, error: (e as Error).message }),
   });
