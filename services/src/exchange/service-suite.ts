@@ -304,6 +304,36 @@ export function exchangeServiceSuite(name: string, db: FixtureOptions = {}) {
       value(await fx.service.verifyTrail());
     });
 
+    it('records one of two messages racing for the same process step and refuses the other', async () => {
+      const processId = 'onb-race-0001';
+      const q = await exchange(buyer, supplier, {
+        kind: 'request',
+        questionnaire: SUPPLIER_QUESTIONNAIRE,
+        processId,
+        template: 'supplier-onboarding',
+      });
+      const answers = {
+        legalName: 'Solar Parts SARL',
+        vatId: 'FR12345678901',
+        employees: 42,
+        iso14001: true,
+        country: 'FR',
+      };
+      const racing = await Promise.all(
+        [1, 2].map(async () =>
+          fx.service.submit(
+            supplier.actor,
+            await signMessage(supplier, buyer.did, { kind: 'answer', requestId: q.id, answers, processId }),
+          ),
+        ),
+      );
+      assert.deepEqual(racing.map(code).sort(), ['ERR_EXCHANGE_DUPLICATE', 'ok']);
+      const p = value(await fx.service.process(processId, buyer.did));
+      assert.equal(p.steps[1]!.state, 'sent');
+      assert.equal((await fx.service.messages(buyer.did, { processId })).length, 2);
+      value(await fx.service.verifyTrail());
+    });
+
     it('detects an edited entry, a deleted entry, an edited message, and a truncated tail against the anchor', async () => {
       value(await fx.service.anchorTrail());
       const trail = fx.db.getRepository(TrailEntity);

@@ -201,6 +201,9 @@ export class ExchangeService {
     if (!vc.ok) return vc;
     const at = this.now().toISOString();
     const validUntil = vc.value.expiresAt === undefined ? null : iso(vc.value.expiresAt);
+    const known = await this.ds.getRepository(PartnerEntity).findOneBy({ did: actor.did });
+    // Acting again with the same credential changes nothing: no write on every message.
+    if (known && known.validUntil === validUntil && (name === undefined || name === known.name)) return ok(known);
     return this.o.store.transaction(async (m) => {
       const repo = m.getRepository(PartnerEntity);
       const existing = await repo.findOneBy({ did: actor.did });

@@ -205,6 +205,26 @@ export const exchangeDatabaseParts = {
   migrations: [ExchangeMigration1763790000000],
 };
 
+/**
+ * Conflicts between writers that are settled by running the transaction again: two replicas appending the same trail
+ * seq (primary key), PostgreSQL serialization failures and deadlocks, SQLite's busy refusal. The re-run re-reads
+ * everything, so a message that lost the race is then checked against what the winner wrote.
+ */
+export function isRetryable(e: unknown): boolean {
+  const d =
+    (e as { driverError?: { code?: string; constraint?: string; message?: string } })?.driverError ??
+    (e as { code?: string; constraint?: string; message?: string });
+  const code = String(d?.code ?? '');
+  if (code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01') return true;
+  const trailKey =
+    (d?.constraint ?? '').startsWith('tessera_exchange_trail') || /tessera_exchange_trail\./.test(d?.message ?? '');
+  return trailKey && (code === '23505' || code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+const MAX_ATTEMPTS = 5;
+/** The PostgreSQL advisory lock of the exchange's writers (any constant, unique among the stack's advisory locks). */
+export const EXCHANGE_LOCK_KEY = 0x7e55_e4a0;
+
 /** Transactions of the exchange domain: a message, its effects and its trail entry commit together. */
 export class ExchangeStore {
   /** SQLite has one connection per process: its transactions must not interleave, so they queue here. */
@@ -213,8 +233,25 @@ export class ExchangeStore {
   constructor(readonly ds: DataSource) {}
 
   transaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {
-    if (this.ds.options.type === 'postgres') return this.ds.transaction(fn);
-    const run = () => this.ds.transaction(fn);
+    const pg = this.ds.options.type === 'postgres';
+    // The checks of a message read what earlier messages wrote (answered? consent revoked? step open?): writers take
+    // turns on a transaction-scoped advisory lock, so no check runs on a state another writer is changing. Under READ
+    // COMMITTED each statement after the lock then sees everything committed before it.
+    const once = () =>
+      this.ds.transaction(async (m) => {
+        if (pg) await m.query('SELECT pg_advisory_xact_lock($1)', [EXCHANGE_LOCK_KEY]);
+        return fn(m);
+      });
+    const run = async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await once();
+        } catch (e) {
+          if (attempt >= MAX_ATTEMPTS || !isRetryable(e)) throw e;
+        }
+      }
+    };
+    if (pg) return run();
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
