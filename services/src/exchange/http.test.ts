@@ -40,7 +40,7 @@ async function call(org: Org | undefined, method: string, path: string, body?: u
 
 before(async () => {
   fx = await startExchangeFixture();
-  fx.keyring.add(buyer).add(supplier);
+  fx.keyring.add(buyer).addPrivateKey(supplier.did, supplier.wallet.privateKey);
   const app = express();
   vf = await startVerifier(fx.resolver, app, () => base);
   app.use(

@@ -24,6 +24,7 @@ export {
   type VerifiedAck,
   type VerifiedMessage,
 } from './messages.js';
+export { MemoryKeyring } from './keyring.js';
 export { exchangeOpenApi } from './openapi.js';
 export {
   PROCESS_TEMPLATES,

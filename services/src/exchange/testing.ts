@@ -39,7 +39,8 @@ import { getResolver } from 'ethr-did-resolver';
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import type { Express } from 'express';
 import type { DataSource } from 'typeorm';
-import { type Actor, DATA_PARTNER_CREDENTIAL, type ExchangeKeyring, ExchangeService } from './service.js';
+import { MemoryKeyring } from './keyring.js';
+import { type Actor, DATA_PARTNER_CREDENTIAL, ExchangeService } from './service.js';
 import { ExchangeStore, exchangeDatabaseParts } from './store.js';
 
 export interface Org {
@@ -72,18 +73,6 @@ export function newOrg(name: string, chainIdHex = '0x7a69', partner = true): Org
         : [],
     },
   };
-}
-
-/** Keys the service signs with for the HTML interface. */
-export class MemoryKeyring implements ExchangeKeyring {
-  private readonly keys = new Map<string, Signer>();
-  add(org: Org): this {
-    this.keys.set(org.did, org.signer);
-    return this;
-  }
-  signerFor(did: string): Signer | undefined {
-    return this.keys.get(did);
-  }
 }
 
 export interface ExchangeFixture {
