@@ -211,6 +211,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(sessions.ok && sessions.value.items.length === 1);
       const session = await issuer.get(sessions.value.items[0]!.id);
       assert.ok(session.ok);
+      assert.equal(session.value.expired, false);
       const lifetime = Date.parse(session.value.expiresAt) - Date.parse(session.value.issuedAt);
       assert.equal(lifetime, 15 * 60_000, 'session credentials default to 15 minutes');
       const audit = await issuer.audit({ limit: 1000 });
@@ -608,7 +609,16 @@ export function issuerStoreSuite(backend: StoreBackend): void {
 
       const late = await issuer.offer(vc.value.id, { ttlSeconds: 60 });
       assert.ok(late.ok);
+      const short = await issuer.issue({
+        type: 'DeviceSessionCredential',
+        subject: holderDid,
+        claims: SAMPLE_CLAIMS.DeviceSessionCredential,
+        validitySeconds: 60,
+      });
+      assert.ok(short.ok && !short.value.expired);
       clock.offsetMs = 61_000;
+      const shortNow = await issuer.get(short.value.id);
+      assert.ok(shortNow.ok && shortNow.value.expired && shortNow.value.status === 'active', 'expired, not revoked');
       const expired = await issuer.redeemOffer(late.value.code, await proof(holder, holderDid, late.value.code));
       assert.equal(!expired.ok && expired.error.code, 'ERR_AUTH_EXPIRED');
       clock.offsetMs = 0;

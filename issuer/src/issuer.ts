@@ -96,6 +96,8 @@ export interface IssuedCredential {
   jwt: string;
   issuedAt: string;
   expiresAt: string;
+  /** Past `expiresAt` now (the status stays what it was: expiry needs no status change). */
+  expired: boolean;
   updatedAt: string;
   statusList: number;
   statusIndex: number;
@@ -375,6 +377,7 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     jwt: r.jwt,
     issuedAt: r.issuedAt,
     expiresAt: r.expiresAt,
+    expired: r.expiresAt <= now().toISOString(),
     updatedAt: r.updatedAt,
     statusList: r.statusList,
     statusIndex: r.statusIndex,

@@ -95,6 +95,7 @@ export function issuerOpenApi(serverUrl: string) {
             jwt: { type: 'string' },
             issuedAt: { type: 'string', format: 'date-time' },
             expiresAt: { type: 'string', format: 'date-time' },
+            expired: { type: 'boolean' },
             updatedAt: { type: 'string', format: 'date-time' },
             statusList: { type: 'integer' },
             statusIndex: { type: 'integer' },
