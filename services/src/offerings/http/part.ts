@@ -5,7 +5,8 @@ import type { Router } from 'express';
 import type { ServicesContext } from '../../stack/services-part.js';
 import { deployOfferingToken, type Offering, OfferingService } from '../service.js';
 import { OfferingStore } from '../store.js';
-import { buildOfferingsRouter, connectRevocations } from './router.js';
+import { buildOfferingsRouter } from './router.js';
+import { connectRevocations, reconcileRevocations } from './revocations.js';
 
 /**
  * Make the outbox account an attester of the EligibilityRegistry. The stack's relayer deploys the registry, and its
@@ -89,7 +90,17 @@ export async function startOfferingsPart(ctx: ServicesContext): Promise<Offering
   const service = new OfferingService({ store, outbox: ctx.outbox, registryAddress, provider: ctx.provider });
   const reconciled = await service.reconcile();
   if (reconciled.queued > 0) log.info(reconciled, 'offerings: eligibility writes re-queued');
-  const revocations = connectRevocations(ctx.issuer.issuer, service, log);
+  // follow the issuer first, then catch up on what a stopped process may have missed (both idempotent)
+  const revocations = connectRevocations({
+    issuer: ctx.issuer.issuer,
+    service,
+    store,
+    outbox: ctx.outbox,
+    registryAddress,
+    log,
+  });
+  const caughtUp = await reconcileRevocations(ctx.issuer.issuer, service);
+  if (caughtUp.removed > 0) log.info(caughtUp, 'offerings: eligibility of revoked investors removed');
   const router = buildOfferingsRouter({
     service,
     store,

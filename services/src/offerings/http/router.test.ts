@@ -38,12 +38,8 @@ import { OfferingStore, offeringsDatabaseParts } from '../store.js';
 import { offeringUrn } from '../terms.js';
 import { greenBondTerms } from '../testing.js';
 import { ensureAttester, tokenDeployer } from './part.js';
-import {
-  buildOfferingsRouter,
-  connectRevocations,
-  OFFERING_CERTIFICATION_CREDENTIAL,
-  type RevocationLink,
-} from './router.js';
+import { buildOfferingsRouter, OFFERING_CERTIFICATION_CREDENTIAL } from './router.js';
+import { connectRevocations, type RevocationLink, reconcileRevocations } from './revocations.js';
 
 interface Actor {
   wallet: Wallet;
@@ -137,7 +133,13 @@ before(async () => {
     provider,
     now: () => new Date(clock),
   });
-  revocations = connectRevocations(issuer, service);
+  revocations = connectRevocations({
+    issuer,
+    service,
+    store,
+    outbox,
+    registryAddress: contracts.EligibilityRegistry,
+  });
   const router = buildOfferingsRouter({
     service,
     store,
@@ -400,6 +402,19 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       code(await call('GET', '/services/offerings/me/subscriptions', undefined, mineToken)),
       'ERR_VC_REVOKED',
     );
+
+    // suspending Bob's credential freezes his wallet for every token; resuming it unfreezes it
+    assert.ok((await issuer.suspend(bobVc.id, { actor: 'operator', reason: 'KYC review' })).ok);
+    await revocations.idle();
+    await outbox.flush();
+    const frozen = await check(bob, bob, 1);
+    assert.deepEqual([frozen.body.code, frozen.body.name], [6, 'SENDER_FROZEN']);
+    await reverts(token.connect(bob.wallet.connect(provider)).transfer(bob.wallet.address, 1), 'WalletFrozen');
+    assert.ok((await issuer.resume(bobVc.id, { actor: 'operator', reason: 'KYC review done' })).ok);
+    await revocations.idle();
+    await outbox.flush();
+    assert.equal((await check(bob, bob, 1)).body.allowed, true);
+    await (await token.connect(bob.wallet.connect(provider)).transfer(bob.wallet.address, 1)).wait();
   });
 
   describe('refusals', () => {
@@ -507,5 +522,38 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       assert.equal(doc.body.openapi, '3.1.0');
       assert.ok((doc.body.paths as Record<string, unknown>)['/{offeringId}/subscriptions']);
     });
+  });
+
+  it('removes at start the eligibility of a credential revoked while nobody listened', async () => {
+    clock = Date.now();
+    const gina = actor();
+    const vc = await issue('AccreditedInvestorCredential', gina, investorClaims('FR'));
+    const resource = '/offerings/gb-refusals/subscriptions';
+    const sub = await call(
+      'POST',
+      `/services${resource}`,
+      { quantity: 20 },
+      await tokenFor(gina, vc.jwt, resource, 'POST'),
+    );
+    assert.equal(sub.status, 201, JSON.stringify(sub.body));
+    await outbox.flush();
+    const registry = EligibilityRegistry__factory.connect(contracts.EligibilityRegistry, provider);
+    assert.notEqual((await readEligibility(registry, gina.wallet.address)).expiry, 0);
+    revocations.stop();
+    try {
+      assert.ok((await issuer.revoke(vc.id, { actor: 'operator', reason: 'while the services were down' })).ok);
+      assert.deepEqual(await reconcileRevocations(issuer, service), { removed: 1 });
+      assert.deepEqual(await reconcileRevocations(issuer, service), { removed: 0 }, 'idempotent');
+      await outbox.flush();
+      assert.equal((await readEligibility(registry, gina.wallet.address)).expiry, 0);
+    } finally {
+      revocations = connectRevocations({
+        issuer,
+        service,
+        store: new OfferingStore(db),
+        outbox,
+        registryAddress: contracts.EligibilityRegistry,
+      });
+    }
   });
 });

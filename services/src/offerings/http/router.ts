@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
-import type { Issuer } from '@tessera/issuer';
 import {
   type ErrorCode,
   httpError,
@@ -21,6 +20,7 @@ import type { Offering, OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
 import { offeringUrn } from '../terms.js';
 import { offeringsOpenApi } from './openapi.js';
+import { credentialKey } from './revocations.js';
 
 /** The VC type a certifier signs about an offering (subject `urn:tessera:offering:<id>`). */
 export const OFFERING_CERTIFICATION_CREDENTIAL = 'OfferingCertificationCredential';
@@ -112,14 +112,6 @@ export function walletOfDid(did: string): string | undefined {
   if (!m) return undefined;
   const id = m[1]!;
   return (id.length === 42 ? getAddress(id) : computeAddress(id)).toLowerCase();
-}
-
-/**
- * The identifier of a credential the offerings keep for revocation: its revocation status entry (list URL and index,
- * W3C Bitstring Status List §2.1), which the issuer's status events name too.
- */
-export function credentialKey(statusListCredential: string, index: number | string): string {
-  return `${statusListCredential}#${index}`;
 }
 
 /** The AccreditedInvestor credential of a verified access token, as the offering domain reads it. */
@@ -319,43 +311,4 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   };
   router.use(onError);
   return router;
-}
-
-export interface RevocationLink {
-  /** Resolves once every revocation seen so far is queued for the chain. */
-  idle(): Promise<void>;
-  stop(): void;
-}
-
-/**
- * Connect the issuer's status events to the offerings: a revoked AccreditedInvestor credential removes the on-chain
- * eligibility of every wallet it put there (queued in the outbox), so the investor's next transfer reverts.
- */
-export function connectRevocations(
-  issuer: Pick<Issuer, 'events' | 'statusListUrl'>,
-  service: Pick<OfferingService, 'revokeCredential'>,
-  log: Logger = silentLogger,
-): RevocationLink {
-  const pending = new Set<Promise<void>>();
-  const onStatus = (e: { status: string; type: string; statusList: number; statusIndex: number }) => {
-    if (e.status !== 'revoked' || e.type !== 'AccreditedInvestorCredential') return;
-    const key = credentialKey(issuer.statusListUrl(e.statusList, 'revocation'), e.statusIndex);
-    const run = service
-      .revokeCredential(key)
-      .then((r) => {
-        if (r.ok && r.value.wallets.length > 0) log.info({ wallets: r.value.wallets }, 'investor eligibility removed');
-      })
-      .catch((err) => log.error({ err, credential: key }, 'removing eligibility after a revocation failed'))
-      .finally(() => pending.delete(run));
-    pending.add(run);
-  };
-  issuer.events.on('status', onStatus);
-  return {
-    idle: async () => {
-      await Promise.allSettled([...pending]);
-    },
-    stop: () => {
-      issuer.events.off('status', onStatus);
-    },
-  };
 }
