@@ -319,6 +319,16 @@ export function exchangeServiceSuite(name: string, db: FixtureOptions = {}) {
         iso14001: true,
         country: 'FR',
       };
+      // An answer to a process's questionnaire belongs to the process.
+      assert.equal(
+        code(
+          await fx.service.submit(
+            supplier.actor,
+            await signMessage(supplier, buyer.did, { kind: 'answer', requestId: q.id, answers }),
+          ),
+        ),
+        'ERR_EXCHANGE_PROCESS_STEP',
+      );
       const racing = await Promise.all(
         [1, 2].map(async () =>
           fx.service.submit(

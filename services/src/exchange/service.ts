@@ -319,6 +319,9 @@ export class ExchangeService {
       if (!request || request.sender !== msg.to || request.recipient !== msg.from) {
         return err('ERR_EXCHANGE_NOT_FOUND', `no request ${b.requestId} from ${msg.to} to ${msg.from}`);
       }
+      if (request.processId !== null && b.processId !== request.processId) {
+        return err('ERR_EXCHANGE_PROCESS_STEP', `request ${b.requestId} is a step of process ${request.processId}`);
+      }
       if (await messages.existsBy({ refId: b.requestId, kind: 'answer' })) {
         return err('ERR_EXCHANGE_DUPLICATE', `request ${b.requestId} was already answered`);
       }
