@@ -379,5 +379,21 @@ export function exchangeServiceSuite(name: string, db: FixtureOptions = {}) {
       await trail.insert(tail);
       value(await fx.service.verifyTrail({ checkAnchor: true }));
     });
+
+    it('anchors the head periodically once it moved', async () => {
+      await exchange(buyer, supplier, { kind: 'data', label: 'late news', payload: { ok: true } });
+      const head = value(await fx.service.verifyTrail()).head;
+      assert.ok(head.seq > (await fx.service.anchoredHead()).seq);
+      fx.service.startAnchoring(20);
+      try {
+        // Waits for the outbox write the timer enqueues (event, not elapsed time, decides).
+        const row = await fx.outbox.waitFor(`exchange-trail-anchor:${head.seq}`);
+        assert.equal(row.status, 'mined');
+      } finally {
+        fx.service.stop();
+      }
+      assert.deepEqual(await fx.service.anchoredHead(), head);
+      value(await fx.service.verifyTrail({ checkAnchor: true }));
+    });
   });
 }
