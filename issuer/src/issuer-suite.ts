@@ -125,6 +125,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
               signer: new Wallet(ANVIL_FUNDER_KEY, provider),
               provider,
               chainId: chain.chainId,
+              receiptTimeoutMs: 120_000, // generous: a loaded CI machine, not a test of speed
             })
           : undefined;
         const issuer = await buildIssuer(

@@ -42,6 +42,7 @@ describe('issuer service mounted under a prefix, driven by the CLI', () => {
       signer: new Wallet(ANVIL_FUNDER_KEY, provider),
       provider,
       chainId: chain.chainId,
+      receiptTimeoutMs: 120_000, // generous: a loaded CI machine, not a test of speed
     });
 
     // The outer app parses JSON first, as the stack's does; the issuer app must still work mounted under it.
