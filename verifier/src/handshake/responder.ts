@@ -159,11 +159,16 @@ export class HandshakeResponder {
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
       outcome = deny(`internal: ${(e as Error).message}`, 'ERR_HANDSHAKE_DENIED');
     }
-    if ('type' in outcome) {
-      this.stats.challenges++;
-      this.o.audit?.({ event: 'handshake_challenged', deviceId: topicDevice, sessionId: outcome.sessionId, source });
-      await this.o.broker.publish(topics.handshake(topicDevice, 'challenge'), JSON.stringify(outcome));
-    } else await this.refuse(topicDevice, outcome, source);
+    try {
+      if ('type' in outcome) {
+        this.stats.challenges++;
+        this.o.audit?.({ event: 'handshake_challenged', deviceId: topicDevice, sessionId: outcome.sessionId, source });
+        await this.o.broker.publish(topics.handshake(topicDevice, 'challenge'), JSON.stringify(outcome));
+      } else await this.refuse(topicDevice, outcome, source);
+    } catch (e) {
+      // The MQTT boundary: nothing may escape as an unhandled rejection (the broker may be stopping).
+      this.log.error({ event: 'handshake_reply_failed', deviceId: topicDevice, error: (e as Error).message });
+    }
   }
 
   private keys(deviceId: string, source?: string): string[] {
@@ -255,10 +260,14 @@ export class HandshakeResponder {
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
       outcome = deny(`internal: ${(e as Error).message}`);
     }
-    if ('type' in outcome) {
-      this.stats.granted++;
-      await this.o.broker.publish(topics.handshake(topicDevice, 'result'), JSON.stringify(outcome));
-    } else await this.refuse(topicDevice, outcome, source);
+    try {
+      if ('type' in outcome) {
+        this.stats.granted++;
+        await this.o.broker.publish(topics.handshake(topicDevice, 'result'), JSON.stringify(outcome));
+      } else await this.refuse(topicDevice, outcome, source);
+    } catch (e) {
+      this.log.error({ event: 'handshake_reply_failed', deviceId: topicDevice, error: (e as Error).message });
+    }
   }
 
   private async response(
