@@ -281,6 +281,24 @@ export function buildExchangeUi(deps: ExchangeUiDeps): Router {
     res.redirect(303, `${base(req)}/${q ? `?${q}` : ''}`);
   };
 
+  // Forms are posted only from these pages: a POST whose Origin is another site is refused (login CSRF included),
+  // on top of the SameSite=Strict cookie.
+  ui.use((req, res, next) => {
+    const origin = req.headers.origin;
+    if (req.method !== 'POST' || origin === undefined) return next();
+    let host: string | undefined;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = undefined;
+    }
+    if (host !== req.headers.host) {
+      res.status(403).type('text').send('ERR_FORBIDDEN: cross-site form post refused');
+      return;
+    }
+    next();
+  });
+
   ui.get('/login', (req, res) => {
     res.type('html').send(
       page(
