@@ -15,7 +15,7 @@ import { fork } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
@@ -34,6 +34,7 @@ import {
 import { Resolver } from 'did-resolver';
 import { Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
+import { Redis } from 'ioredis';
 import type { BenchContext } from '../../scripts/bench.js';
 import type { BenchServerConfig } from './verify-http-server.js';
 
@@ -45,8 +46,27 @@ const ROUNDS = 4;
 const CONCURRENCY = 32;
 // The same number in flight as this verifier gets: the baselines wait on the chain, more concurrency helps them.
 const BASELINE_CONCURRENCY = CONCURRENCY;
-/** Verifier replicas (node:cluster, nonces in Redis); 1 = one process with in-memory nonces. */
-const WORKERS = Number(process.env.TESSERA_BENCH_VERIFY_WORKERS ?? 1);
+/**
+ * Verifier replicas under node:cluster with nonces in Redis, one per core, when Redis answers (as replicas are deployed,
+ * DESIGN §3); otherwise one process with in-memory nonces. TESSERA_BENCH_VERIFY_WORKERS overrides.
+ */
+async function replicas(): Promise<number> {
+  if (process.env.TESSERA_BENCH_VERIFY_WORKERS) return Number(process.env.TESSERA_BENCH_VERIFY_WORKERS);
+  const redis = new Redis(process.env.TESSERA_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', {
+    lazyConnect: true,
+    connectTimeout: 500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG' ? Math.max(1, cpus().length) : 1;
+  } catch {
+    return 1;
+  } finally {
+    redis.disconnect();
+  }
+}
 const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
 const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
 
@@ -121,6 +141,7 @@ const measure = async <T>(items: T[], concurrency: number, fn: (item: T) => Prom
   (await new Meter().run(items, concurrency, fn)).result;
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
+  const WORKERS = await replicas();
   const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-verify-'));
   const chain = await startAnvil({});
   const server = fork(fileURLToPath(new URL('./verify-http-server.ts', import.meta.url)), {
@@ -324,7 +345,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       },
       machine: ctx.machine,
       notes: [
-        `this verifier: ${PRESENTATIONS} presentations (after ${WARMUP} warm-up) through HTTP, POST /presentations, ${CONCURRENCY} in flight over keep-alive connections; verifier in its own process, load generator in this one (${ctx.machine.cpus} cores shared); each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, full checks (signatures, trust, status, nonce, audience, holder binding, policy) and an access token in the answer`,
+        `this verifier: ${PRESENTATIONS} presentations (after ${WARMUP} warm-up) through HTTP, POST /presentations, ${CONCURRENCY} in flight over keep-alive connections; verifier in its own process(es), load generator in this one (${ctx.machine.cpus} cores shared); each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, full checks (signatures, trust, status, nonce, audience, holder binding, policy) and an access token in the answer`,
         `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces and request bindings in Redis`}; access tokens ES256 (P-256 token key); load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed rounds (other work on the machine takes cores from both sides)`,
         `presentation requests (nonces) through HTTP: ${Math.round(requests.perSecond)}/s`,
         `signature paths${WORKERS > 1 ? ' (one replica)' : ''}: ${JSON.stringify(stats.signatures)}; DID cache: ${JSON.stringify(stats.resolver)}`,
