@@ -140,6 +140,8 @@ export class DeviceAgent extends EventEmitter {
       will: { topic: topics.status(id.deviceId), payload: Buffer.from('offline'), qos: 1, retain: false },
     });
     this.client = client;
+    // The handshake is a few small messages each way: without this, Nagle + delayed ACK add ~40 ms per round trip.
+    (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     client.on('connect', () => {
       this.log.info({ event: 'connected' });
       this.emit('connected');

@@ -26,6 +26,7 @@ export class BenchDevice {
       password: deriveBrokerPassword(id.secret),
       reconnectPeriod: 0,
     });
+    (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);
