@@ -188,7 +188,7 @@ async function call(method: string, path: string, body?: unknown, token?: string
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  return { status: res.status, body: (await res.json()) as Body };
+  return { status: res.status, location: res.headers.get('location'), body: (await res.json()) as Body };
 }
 const code = (r: { status: number; body: Body }) => r.body.error?.code ?? `ok ${r.status}`;
 
@@ -286,6 +286,7 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     const created = await call('POST', '/services/offerings', { terms }, createToken);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(created.body.issuer, orgAdmin.did);
+    assert.equal(created.location, `/services/offerings/${ID}`);
     assert.equal(created.body.certified, false);
     const tokenAddress = created.body.tokenAddress as string;
     assert.match(tokenAddress, /^0x[0-9a-f]{40}$/);

@@ -196,7 +196,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     }
     res
       .status(201)
-      .location(`${deps.publicUrl ?? ''}/${offering.id}`)
+      .location(`${deps.publicUrl ?? req.baseUrl}/${offering.id}`)
       .json(view(offering));
   });
 

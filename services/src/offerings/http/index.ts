@@ -1,0 +1,11 @@
+export { offeringsOpenApi } from './openapi.js';
+export { ensureAttester, type OfferingsPart, startOfferingsPart, tokenDeployer } from './part.js';
+export { connectRevocations, credentialKey, reconcileRevocations, type RevocationLink } from './revocations.js';
+export {
+  buildOfferingsRouter,
+  investorCredentialOf,
+  OFFERING_CERTIFICATION_CREDENTIAL,
+  OFFERING_RESOURCES,
+  type OfferingsRouterDeps,
+  walletOfDid,
+} from './router.js';
