@@ -85,6 +85,8 @@ export class DeviceAgent extends EventEmitter {
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
   private pending:
     | { hello: HandshakeHello; sessionId?: string; resolve: (o: HandshakeOutcome) => void; timer: NodeJS.Timeout }
     | undefined;
@@ -121,6 +123,9 @@ export class DeviceAgent extends EventEmitter {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.retryTimer);
+    this.wake?.();
+    this.wake = undefined;
     this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
     const c = this.client;
     this.client = undefined;
@@ -182,6 +187,17 @@ export class DeviceAgent extends EventEmitter {
     await this.runUntilSession();
   }
 
+  /** A wait that `stop` cuts short (a lockout may ask for minutes). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.retryTimer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = resolve;
+    });
+  }
+
   /** Handshake until a session is granted, backing off between denials, as long as the connection lasts. */
   private async runUntilSession(): Promise<void> {
     while (!this.stopped && this.client?.connected) {
@@ -192,7 +208,7 @@ export class DeviceAgent extends EventEmitter {
       }
       if (!this.client?.connected || this.stopped) return;
       const wait = outcome.retryAfterMs ?? backoffDelay(this.attempt++, this.backoff, this.random);
-      await new Promise((r) => setTimeout(r, wait));
+      await this.sleep(wait);
     }
   }
 

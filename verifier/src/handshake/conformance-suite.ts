@@ -22,6 +22,7 @@ import {
   buildDeviceBatch,
   type DeviceRegistry,
   DeviceRegistry__factory,
+  EthereumDIDRegistry__factory,
   ensureDeployed,
   makeProvider,
   readDeviceStatus,
@@ -233,6 +234,7 @@ export function handshakeConformanceSuite(
     let admin: Wallet;
     let resolver: CachedDidResolver;
     let didWatcher: RegistryWatcher;
+    let didRegistry: string;
     let stateWatcher: DeviceStateWatcher;
     let service: DeviceHandshakeService;
     let vault: FileDeviceSecretVault;
@@ -345,6 +347,7 @@ export function handshakeConformanceSuite(
         allowDeploy: true,
       });
       registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, admin);
+      didRegistry = addresses.EthereumDIDRegistry;
       await mined(registry.grantRole(await registry.MANUFACTURER(), admin.address));
       await mined(registry.grantRole(await registry.OPERATOR(), admin.address));
       didWatcher = new RegistryWatcher({
@@ -640,6 +643,27 @@ export function handshakeConformanceSuite(
       assert.equal((await c.authenticate()).ok, true);
     });
 
+    it('checks the DID key against the DID document as it is on chain now (ERC-1056 owner change)', async () => {
+      const d = await provision();
+      await (await raw(d.identity)).authenticate(); // the DID document is now cached
+      // The device's identity rotates its key: the new owner controls the DID from the next block on.
+      const oldKey = new Wallet(d.identity.privateKey, provider);
+      await mined(admin.sendTransaction({ to: oldKey.address, value: 10n ** 17n }));
+      const newKey = Wallet.createRandom();
+      const receipt = await (
+        await EthereumDIDRegistry__factory.connect(didRegistry, oldKey).changeOwner(oldKey.address, newKey.address)
+      ).wait();
+      await didWatcher.waitForBlock(receipt!.blockNumber);
+      // signed with the old key: refused, though it is the key the DID was created with
+      const c = await raw(d.identity);
+      const { hello, challenge } = await c.hello();
+      assert.ok(challenge);
+      denied(await c.respond(forcedResponse(d.identity, hello, challenge)));
+      // signed with the new owner key: granted (same DID, same on-chain identity)
+      const rotated = await raw({ ...d.identity, privateKey: newKey.privateKey });
+      assert.equal((await rotated.authenticate()).ok, true);
+    });
+
     it('a device detects a rogue server that does not know its secret, and never answers it', async () => {
       const d = await provision();
       const rogue = await (options.makeRogueBroker ?? makeBroker)();
@@ -693,6 +717,7 @@ export function handshakeConformanceSuite(
       assert.notEqual(sessions[0]!.sessionId, sessions[1]!.sessionId);
       assert.equal(disconnects, 0, 'the connection stayed up');
       await a.publish(topics.telemetry(d.identity.deviceId, 'meter'), 'after-refresh');
+      await a.stop(); // it would refresh every 50 ms
     });
 
     it('revoking a connected device drops its session at once and refuses its next handshake', async () => {
