@@ -1,3 +1,4 @@
+import { EnergyMarket, buildEnergyRouter } from '../energy/index.js';
 import type { ContractName, DatabaseParts, Keystore, Outbox } from '@tessera/contracts';
 import type { IssuerService } from '@tessera/issuer';
 import type { Logger } from '@tessera/protocol';
@@ -55,6 +56,19 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   ctx.parts.use('/services/offerings', offerings.router);
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
+
+  // energy market (issue 7): credential-gated orders per meter. Meter readings over MQTT and on-chain settlement
+  // are not wired into the stack yet (no embedded broker in the stack, EnergyCredit not deployed by it), so books
+  // collect orders and a period stays open until its readings exist.
+  const market = new EnergyMarket({});
+  const energy = buildEnergyRouter({
+    market,
+    guard: (o) => ctx.verifier.router.requireCredentials(o),
+    logger: ctx.log.child({ part: 'energy' }),
+    publicUrl: `${ctx.publicUrl}/services/energy`,
+  });
+  ctx.parts.use('/services/energy', energy);
+  urls.energy = `${ctx.publicUrl}/services/energy`;
 
   return {
     urls,
