@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { err, ok, type Result } from '@tessera/protocol';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, EntitySchema } from 'typeorm';
 import { AuditEntity, type AuditRow } from './store.js';
 
 /**
@@ -51,7 +51,14 @@ export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
-const toEntry = (r: AuditRow): AuditEntry => ({
+/**
+ * A table that holds a hash-chained trail: the issuer's audit trail, and any other trail with the same columns (the
+ * data exchange keeps its own). The chain mechanics below are the one implementation of that concept.
+ */
+export type ChainTable = EntitySchema<AuditRow>;
+
+/** A stored chain row as an entry (details parsed; throws if they are not JSON). */
+export const chainEntry = (r: AuditRow): AuditEntry => ({
   seq: r.seq,
   when: r.at,
   who: r.actor,
@@ -65,16 +72,26 @@ const toEntry = (r: AuditRow): AuditEntry => ({
  * Append one entry inside the caller's transaction, so the entry and the change it records commit together.
  * Two writers racing for the same `seq` collide on the primary key; the loser's transaction fails and is retried.
  */
-export async function appendAudit(
+export function appendAudit(
   manager: EntityManager,
   entry: { who: string; what: string; when: string; details: Record<string, unknown> },
 ): Promise<AuditEntry> {
-  const last = await manager.getRepository(AuditEntity).find({ order: { seq: 'DESC' }, take: 1 });
+  return appendChainEntry(manager, AuditEntity, entry);
+}
+
+/** Append one entry to the trail in `table`, inside the caller's transaction (a racing writer collides on `seq`). */
+export async function appendChainEntry(
+  manager: EntityManager,
+  table: ChainTable,
+  entry: { who: string; what: string; when: string; details: Record<string, unknown> },
+): Promise<AuditEntry> {
+  const repo = manager.getRepository(table);
+  const last = await repo.find({ order: { seq: 'DESC' }, take: 1 });
   const seq = (last[0]?.seq ?? 0) + 1;
   const prevHash = last[0]?.hash ?? GENESIS_HASH;
   const details = JSON.parse(canonicalJson(entry.details)) as Record<string, unknown>;
   const hash = auditHash({ seq, prevHash, ...entry, details });
-  await manager.getRepository(AuditEntity).insert({
+  await repo.insert({
     seq,
     at: entry.when,
     actor: entry.who,
@@ -98,11 +115,16 @@ export async function readAudit(ds: DataSource, q: AuditQuery = {}): Promise<Aud
     .orderBy('a.seq', 'ASC')
     .take(Math.min(Math.max(q.limit ?? 100, 1), 1000));
   if (q.afterSeq !== undefined) qb.where('a.seq > :after', { after: q.afterSeq });
-  return (await qb.getMany()).map(toEntry);
+  return (await qb.getMany()).map(chainEntry);
 }
 
-export async function auditHead(ds: DataSource): Promise<{ seq: number; hash: string }> {
-  const last = await ds.getRepository(AuditEntity).find({ order: { seq: 'DESC' }, take: 1 });
+export function auditHead(ds: DataSource): Promise<{ seq: number; hash: string }> {
+  return chainHead(ds, AuditEntity);
+}
+
+/** The last entry's seq and hash (seq 0 and the genesis hash for an empty trail). */
+export async function chainHead(ds: DataSource, table: ChainTable): Promise<{ seq: number; hash: string }> {
+  const last = await ds.getRepository(table).find({ order: { seq: 'DESC' }, take: 1 });
   return { seq: last[0]?.seq ?? 0, hash: last[0]?.hash ?? GENESIS_HASH };
 }
 
@@ -147,7 +169,7 @@ export async function verifyAuditTrail(
       if (row.prevHash !== prevHash) return tampered('does not link to the previous entry');
       let entry: AuditEntry;
       try {
-        entry = toEntry(row);
+        entry = chainEntry(row);
       } catch {
         return tampered('details are not JSON');
       }

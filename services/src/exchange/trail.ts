@@ -1,8 +1,8 @@
-import { type AuditEntry, auditHash, canonicalJson, GENESIS_HASH } from '@tessera/issuer';
+import { type AuditEntry, appendChainEntry, auditHash, chainEntry, chainHead, GENESIS_HASH } from '@tessera/issuer';
 import { err, ok, type Result } from '@tessera/protocol';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sha256Hex } from './messages.js';
-import { MessageEntity, type MessageRow, TrailEntity, type TrailRow } from './store.js';
+import { MessageEntity, type MessageRow, TrailEntity } from './store.js';
 
 /**
  * The exchange trail: append-only and hash-chained exactly like the issuer's audit trail (same entry fields, same
@@ -14,37 +14,12 @@ import { MessageEntity, type MessageRow, TrailEntity, type TrailRow } from './st
 
 export type TrailEntry = AuditEntry;
 
-const toEntry = (r: TrailRow): TrailEntry => ({
-  seq: r.seq,
-  when: r.at,
-  who: r.actor,
-  what: r.action,
-  details: JSON.parse(r.details) as Record<string, unknown>,
-  prevHash: r.prevHash,
-  hash: r.hash,
-});
-
 /** Append one entry inside the caller's transaction; a racing writer collides on `seq` (primary key) and fails. */
-export async function appendTrail(
+export function appendTrail(
   m: EntityManager,
   entry: { who: string; what: string; when: string; details: Record<string, unknown> },
 ): Promise<TrailEntry> {
-  const repo = m.getRepository(TrailEntity);
-  const last = await repo.find({ order: { seq: 'DESC' }, take: 1 });
-  const seq = (last[0]?.seq ?? 0) + 1;
-  const prevHash = last[0]?.hash ?? GENESIS_HASH;
-  const details = JSON.parse(canonicalJson(entry.details)) as Record<string, unknown>;
-  const hash = auditHash({ seq, prevHash, ...entry, details });
-  await repo.insert({
-    seq,
-    at: entry.when,
-    actor: entry.who,
-    action: entry.what,
-    details: canonicalJson(details),
-    prevHash,
-    hash,
-  });
-  return { seq, prevHash, hash, ...entry, details };
+  return appendChainEntry(m, TrailEntity, entry);
 }
 
 export async function readTrail(
@@ -64,12 +39,11 @@ export async function readTrail(
       named: `%${JSON.stringify(q.party)}%`,
     });
   }
-  return (await qb.getMany()).map(toEntry);
+  return (await qb.getMany()).map(chainEntry);
 }
 
-export async function trailHead(ds: DataSource): Promise<{ seq: number; hash: string }> {
-  const last = await ds.getRepository(TrailEntity).find({ order: { seq: 'DESC' }, take: 1 });
-  return { seq: last[0]?.seq ?? 0, hash: last[0]?.hash ?? GENESIS_HASH };
+export function trailHead(ds: DataSource): Promise<{ seq: number; hash: string }> {
+  return chainHead(ds, TrailEntity);
 }
 
 export interface TrailVerification {
@@ -124,7 +98,7 @@ export async function verifyTrail(
       if (row.prevHash !== prevHash) return tampered('does not link to the previous entry');
       let entry: TrailEntry;
       try {
-        entry = toEntry(row);
+        entry = chainEntry(row);
       } catch {
         return tampered('details are not JSON');
       }
