@@ -1,17 +1,8 @@
 import { randomBytes, scryptSync } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+// only the file helper: the contracts entry point would load chain libraries into every wallet command
+import { writeFileAtomic } from '@tessera/contracts/files';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type BitstringStatusListEntry,
   err,
@@ -82,23 +73,6 @@ export interface OpenOptions {
 }
 
 const aadFor = (did: string) => `tessera-wallet:${did}`;
-
-/**
- * Write through a temporary file and rename, so a crash never leaves half a wallet (as contracts' atomic write does;
- * importing that package would cost the CLI seconds per command).
- */
-function writePrivateFile(path: string, data: string): void {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-}
 
 /** 0600 or stricter: nobody but the owner reads a wallet or its key (like ssh with a private key). */
 function checkPrivate(path: string): Result<true> {
@@ -200,7 +174,7 @@ export class TesseraWallet {
       protection = { protection: 'passphrase', sealed: '', salt };
     } else {
       key = randomBytes(32);
-      writePrivateFile(join(dir, WALLET_KEY_FILE), `${key.toString('hex')}\n`);
+      writeFileAtomic(join(dir, WALLET_KEY_FILE), `${key.toString('hex')}\n`, 0o600);
       protection = { protection: 'key-file', sealed: '' };
     }
     const privateKey = Buffer.from(account.privateKey.slice(2), 'hex');
@@ -302,6 +276,6 @@ export class TesseraWallet {
   }
 
   private save(): void {
-    writePrivateFile(this.file, `${JSON.stringify(this.data, null, 2)}\n`);
+    writeFileAtomic(this.file, `${JSON.stringify(this.data, null, 2)}\n`, 0o600);
   }
 }
