@@ -63,6 +63,14 @@ export const SAMPLE_CLAIMS: Record<CredentialType, Record<string, unknown>> = {
     kycLevel: 'enhanced',
   },
   DataPartnerCredential: { organisationName: 'Grid Data Ltd', registrationId: 'HRB 12345', dataspace: 'energy-ds' },
+  OfferingIssuerCredential: { legalName: 'Marseille Solar Bonds SA', registrationId: 'RCS 123', jurisdiction: 'FR' },
+  CertifierCredential: {
+    legalName: 'Green Assurance BV',
+    registrationId: 'KvK 456',
+    jurisdiction: 'NL',
+    certifiesOfferings: true,
+    accreditsInvestors: false,
+  },
 };
 
 const decodeJwt = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, isValidLei, validateClaims } from './credentials.js';
 
 describe('credential types and claim schemas', () => {
-  it('knows the nine types of DESIGN §4, each with a default validity within its maximum', () => {
-    assert.equal(CREDENTIAL_TYPE_NAMES.length, 9);
+  it('knows the types of DESIGN §4 and the two offering roles, each with a default validity within its maximum', () => {
+    assert.equal(CREDENTIAL_TYPE_NAMES.length, 11);
     for (const t of CREDENTIAL_TYPE_NAMES) {
       const spec = CREDENTIAL_TYPES[t];
       assert.ok(spec.defaultValiditySeconds > 0 && spec.defaultValiditySeconds <= spec.maxValiditySeconds, t);
@@ -62,5 +62,23 @@ describe('credential types and claim schemas', () => {
     const r = validateClaims('DeviceOwnerCredential', { device: 'not-a-did' });
     assert.equal(!r.ok && r.error.code, 'ERR_VC_CLAIMS_INVALID');
     assert.ok(validateClaims('DeviceOwnerCredential', { device: 'did:ethr:0x7a69:0x' + '1'.repeat(40) }).ok);
+  });
+
+  it('describes issuer organisations and certifiers by legal name, LEI or registration id, and jurisdiction', () => {
+    const org = { legalName: 'Marseille Solar Bonds SA', registrationId: 'RCS 123', jurisdiction: 'FR' };
+    assert.ok(validateClaims('OfferingIssuerCredential', { ...org, offeringKinds: ['green-bond'] }).ok);
+    const noId = validateClaims('OfferingIssuerCredential', { legalName: 'X', jurisdiction: 'FR' });
+    assert.equal(!noId.ok && noId.error.code, 'ERR_VC_CLAIMS_INVALID');
+    assert.equal(validateClaims('OfferingIssuerCredential', { ...org, lei: '5299000J2N45DDNE4Y00' }).ok, false);
+    assert.equal(validateClaims('OfferingIssuerCredential', { ...org, offeringKinds: ['loan'] }).ok, false);
+    const certifier = { ...org, certifiesOfferings: true, accreditsInvestors: true, schemes: ['Climate Bonds v4'] };
+    assert.ok(validateClaims('CertifierCredential', certifier).ok);
+    const idle = validateClaims('CertifierCredential', {
+      ...certifier,
+      certifiesOfferings: false,
+      accreditsInvestors: false,
+    });
+    assert.equal(!idle.ok && idle.error.code, 'ERR_VC_CLAIMS_INVALID');
+    assert.equal(validateClaims('CertifierCredential', { ...org, certifiesOfferings: true }).ok, false);
   });
 });

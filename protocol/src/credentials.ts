@@ -44,6 +44,7 @@ const did = () =>
     .max(512)
     .refine((s) => parseDid(s).ok, 'must be a DID (did:<method>:<id>)');
 const country = () => z.string().refine((s) => ISO_3166_ALPHA2.has(s), 'must be an ISO 3166-1 alpha-2 country code');
+const lei = () => z.string().refine(isValidLei, 'must be a valid ISO 17442 LEI');
 const bytes32Hex = () => z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex digits');
 const isoDate = () => z.iso.datetime({ offset: true }).or(z.iso.date());
 /** MQTT topic filters as granted to a session (MQTT 3.1.1 §4.7); checked for shape only. */
@@ -134,10 +135,27 @@ export const AccreditedInvestorClaims = z.strictObject({
     .optional(),
 });
 
+/** An organisation's identity as regulators register it: a legal name, an LEI or a registration number, a country. */
+const organisation = {
+  legalName: text(),
+  lei: lei().optional(),
+  /** National register number (for example `RCS Marseille 123 456 789`) when the organisation has no LEI. */
+  registrationId: text(64).optional(),
+  jurisdiction: country(),
+};
+const leiOrRegistration = (
+  c: { lei?: string | undefined; registrationId?: string | undefined },
+  ctx: z.RefinementCtx,
+) => {
+  if (c.lei === undefined && c.registrationId === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['lei'], message: 'either lei or registrationId is required' });
+  }
+};
+
 export const DataPartnerClaims = z
   .strictObject({
     organisationName: text(),
-    lei: z.string().refine(isValidLei, 'must be a valid ISO 17442 LEI').optional(),
+    lei: lei().optional(),
     registrationId: text(64).optional(),
     country: country().optional(),
     /** The data space the partner is admitted to. */
@@ -148,9 +166,34 @@ export const DataPartnerClaims = z
       .max(3)
       .optional(),
   })
+  .superRefine(leiOrRegistration);
+
+const OFFERING_KINDS = ['green-bond', 'bond', 'equity', 'fund', 'other'] as const;
+
+/** An issuer organisation: may create token offerings (of the listed kinds; none listed = any kind). */
+export const OfferingIssuerClaims = z
+  .strictObject({
+    ...organisation,
+    offeringKinds: z.array(z.enum(OFFERING_KINDS)).min(1).max(OFFERING_KINDS.length).optional(),
+  })
+  .superRefine(leiOrRegistration);
+
+/**
+ * A certifier organisation: may certify offerings (for a green bond, against a scheme such as the Climate Bonds
+ * Standard) and may vouch for investors' accreditation. Booleans, not a list, so that a policy can require one.
+ */
+export const CertifierClaims = z
+  .strictObject({
+    ...organisation,
+    certifiesOfferings: z.boolean(),
+    accreditsInvestors: z.boolean(),
+    /** Certification schemes it is approved for; none listed = any. */
+    schemes: z.array(text(200)).min(1).max(50).optional(),
+  })
   .superRefine((c, ctx) => {
-    if (c.lei === undefined && c.registrationId === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['lei'], message: 'either lei or registrationId is required' });
+    leiOrRegistration(c, ctx);
+    if (!c.certifiesOfferings && !c.accreditsInvestors) {
+      ctx.addIssue({ code: 'custom', path: ['certifiesOfferings'], message: 'a certifier must certify or accredit' });
     }
   });
 
@@ -218,6 +261,18 @@ export const CREDENTIAL_TYPES = {
   },
   DataPartnerCredential: {
     claims: DataPartnerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 3 * 365 * DAY,
+    kind: 'role',
+  },
+  OfferingIssuerCredential: {
+    claims: OfferingIssuerClaims,
+    defaultValiditySeconds: 365 * DAY,
+    maxValiditySeconds: 3 * 365 * DAY,
+    kind: 'role',
+  },
+  CertifierCredential: {
+    claims: CertifierClaims,
     defaultValiditySeconds: 365 * DAY,
     maxValiditySeconds: 3 * 365 * DAY,
     kind: 'role',
