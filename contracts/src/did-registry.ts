@@ -7,7 +7,10 @@ import {
   type Wallet,
   hexlify,
 } from 'ethers';
+import { type AddDelegateRequest, addDelegateDigest } from './did-delegate.js';
 import { EthereumDIDRegistry__factory } from './generated/index.js';
+
+export { type AddDelegateRequest, addDelegateDigest };
 
 const registryInterface = EthereumDIDRegistry__factory.createInterface();
 
@@ -56,6 +59,35 @@ export async function signSetAttribute(opts: {
       name,
       value,
       opts.validitySeconds,
+    ]),
+  };
+}
+
+/** Read the owner's nonce and build the request an owner will sign. */
+export async function prepareAddDelegate(
+  provider: Provider,
+  o: Omit<AddDelegateRequest, 'nonce'>,
+): Promise<AddDelegateRequest & { owner: string }> {
+  const registry = EthereumDIDRegistry__factory.connect(o.registry, provider);
+  const owner = await registry.identityOwner(o.identity);
+  return { ...o, nonce: await registry.nonce(owner), owner };
+}
+
+/** The `addDelegateSigned` call for a signature over `addDelegateDigest(r)` (0x r‖s‖v, 65 bytes). */
+export function addDelegateSignedWrite(
+  r: AddDelegateRequest,
+  signature: { v: number; r: string; s: string },
+): RegistryWrite {
+  return {
+    to: r.registry,
+    data: registryInterface.encodeFunctionData('addDelegateSigned', [
+      r.identity,
+      signature.v,
+      signature.r,
+      signature.s,
+      encodeBytes32String(r.delegateType),
+      r.delegate,
+      r.validitySeconds,
     ]),
   };
 }

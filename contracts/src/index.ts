@@ -57,7 +57,14 @@ export {
   type DeviceLeafInput,
 } from './device-registry.js';
 export { measureRegistrationGas, type RegistrationGas } from './device-registry-gas.js';
-export { signSetAttribute, type RegistryWrite } from './did-registry.js';
+export {
+  addDelegateDigest,
+  addDelegateSignedWrite,
+  prepareAddDelegate,
+  signSetAttribute,
+  type AddDelegateRequest,
+  type RegistryWrite,
+} from './did-registry.js';
 export {
   countryCode,
   deploySecurityToken,

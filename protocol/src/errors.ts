@@ -241,6 +241,38 @@ export const ERROR_CODES = {
     summary: 'The wallet holds no credential that meets a requirement of the presentation request.',
   },
   ERR_WALLET_NO_TOKEN: { status: 401, summary: 'The wallet holds no unexpired access token for that URL.' },
+
+  // token offerings: issuer organisations, certifiers, coupons and redemption
+  ERR_OFFERING_ISSUER_NOT_AUTHORISED: {
+    status: 403,
+    summary: "The issuer organisation's OfferingIssuerCredential does not allow offerings of this kind.",
+  },
+  ERR_OFFERING_CERTIFIER_NOT_TRUSTED: {
+    status: 403,
+    summary:
+      'The certification is not signed by the certifier who presented a trusted CertifierCredential, or that credential does not cover its scheme.',
+  },
+  ERR_OFFERING_COUPON_UNKNOWN: {
+    status: 404,
+    summary: "The offering's terms have no coupon schedule, or no coupon with this number.",
+  },
+
+  // device lifecycle through the issuer (registration batches, commissioning, operator actions)
+  ERR_DEVICE_EXISTS: { status: 409, summary: 'A device with this id is already registered.' },
+  ERR_DEVICE_ID_INVALID: { status: 400, summary: 'A device id must be 0x and 64 lowercase hex digits.' },
+  ERR_DEVICE_BATCH_TOO_LARGE: {
+    status: 413,
+    summary: 'A registration batch holds more devices than the limit (MAX_DEVICE_BATCH).',
+  },
+  ERR_DEVICE_NOT_OWNER: {
+    status: 403,
+    summary:
+      "The caller holds no DeviceOwner credential for this device's DID, or the device is assigned to another owner.",
+  },
+  ERR_WALLET_DELEGATION_REFUSED: {
+    status: 400,
+    summary: 'The wallet refuses to sign a delegation that is not for its own identity or not of the expected form.',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -132,6 +132,7 @@ export {
   TesseraWallet,
   WALLET_FILE,
   WALLET_KEY_FILE,
+  authoriseHostedKey,
   buildPresentation,
   callGated,
   describeCredential,

@@ -10,6 +10,7 @@ import {
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
+import type { HostedKeyring } from './hosted-keys.js';
 import { exchangeOpenApi } from './openapi.js';
 import type { Actor, ExchangeService } from './service.js';
 import { buildExchangeUi } from './ui.js';
@@ -23,6 +24,8 @@ export interface ExchangeRouterDeps {
    * verifier/policies/default.json (`/data/**`, DataPartnerCredential with dataspace "tessera").
    */
   resource?: string;
+  /** Keys the stack holds for organisations, authorised on chain as delegates of their DIDs (see hosted-keys.ts). */
+  hostedKeys?: HostedKeyring;
   log?: Logger;
 }
 
@@ -59,6 +62,9 @@ function body<T>(schema: z.ZodType<T>, req: Request): T {
 
 const Jws = z.strictObject({ jws: z.string().min(1).max(MAX_HTTP_BODY_BYTES) });
 const Hosted = z.strictObject({ to: z.string().min(1).max(300), body: z.record(z.string(), z.unknown()) });
+const DelegationSignature = z.strictObject({
+  signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, '65 bytes of 0x hex'),
+});
 const Partner = z.strictObject({ name: z.string().min(1).max(200).optional() });
 const Query = z.object({
   kind: z.string().max(32).optional(),
@@ -75,6 +81,8 @@ const param = (req: Request, name: string): string => String((req.params as Reco
  * resource `/data/exchange`, action `*`; the caller acts as the token's holder DID.
  *
  * - `POST /partners` `{ name? }` register (or refresh) the caller as a partner others can address; `GET /partners`
+ * - `POST /partners/hosted-key` the delegation the caller's owner key signs to let the service sign for it (the HTML
+ *   interface), `POST /partners/hosted-key/confirm` `{ signature }` relays it on chain (when `hostedKeys` is given)
  * - `POST /messages` `{ jws }` a message signed by the caller → 201 the record; `POST /messages/:id/ack` `{ jws }` the
  *   recipient's signed acknowledgement
  * - `POST /messages/hosted` `{ to, body }` and `POST /messages/:id/ack/hosted`: signed with the key the service holds
@@ -107,6 +115,15 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
   api.post('/partners', async (req, res) => {
     const { name } = body(Partner, req);
     res.json(unwrap(await service.registerPartner(actorOf(req), name)));
+  });
+  api.post('/partners/hosted-key', async (req, res) => {
+    if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
+    res.json(unwrap(await deps.hostedKeys.offer(actorOf(req).did)));
+  });
+  api.post('/partners/hosted-key/confirm', async (req, res) => {
+    if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
+    const { signature } = body(DelegationSignature, req);
+    res.json(unwrap(await deps.hostedKeys.confirm(actorOf(req).did, signature)));
   });
   api.post('/messages', async (req, res) => {
     const { jws } = body(Jws, req);

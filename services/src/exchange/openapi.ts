@@ -219,6 +219,38 @@ export function exchangeOpenApi(serverUrl: string) {
           responses: { '200': { description: 'The partner', content: json(ref('Partner')) }, ...errors(401, 403, 422) },
         },
       },
+      '/partners/hosted-key': {
+        post: {
+          summary: 'The delegation that lets this service sign for the caller (HTML interface)',
+          description:
+            'Creates (once) a key the service holds for the caller and returns the ERC-1056 addDelegateSigned request ' +
+            '(registry, nonce, identity, delegateType veriKey, delegate, validitySeconds) and its digest, which the ' +
+            "caller's owner key signs after recomputing it. Nothing is written until /confirm.",
+          responses: {
+            '200': { description: 'The offer', content: json({ type: 'object' }) },
+            ...errors(401, 403, 422),
+          },
+        },
+      },
+      '/partners/hosted-key/confirm': {
+        post: {
+          summary:
+            "Relay the owner's signature over the offer on chain; from then on the service can sign for the caller",
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['signature'],
+              additionalProperties: false,
+              properties: { signature: { type: 'string', pattern: '^0x[0-9a-fA-F]{130}$' } },
+            }),
+          },
+          responses: {
+            '200': { description: 'Mined', content: json({ type: 'object' }) },
+            ...errors(401, 403, 404, 422, 502),
+          },
+        },
+      },
       '/messages': {
         get: {
           summary: "The caller's messages (sent and received), newest first",

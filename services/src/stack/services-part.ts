@@ -6,6 +6,8 @@ import type { CachedDidResolver } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
 import type { DataSource } from 'typeorm';
+import { type ExchangePart, startExchangePart } from '../exchange/part.js';
+import { exchangeDatabaseParts } from '../exchange/store.js';
 import { startOfferingsPart } from '../offerings/http/part.js';
 import { offeringsDatabaseParts } from '../offerings/store.js';
 import type { StackConfig } from './config.js';
@@ -18,7 +20,7 @@ import type { VerifierPart } from './verifier-part.js';
  * Each service adds one entry to SERVICE_DATABASE_PARTS and one block to startServices; nothing else in the
  * composition root changes when a service is added.
  */
-export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [offeringsDatabaseParts];
+export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [offeringsDatabaseParts, exchangeDatabaseParts];
 
 export interface ServicesContext {
   config: Readonly<StackConfig>;
@@ -41,6 +43,8 @@ export interface ServicesContext {
 export interface RunningServices {
   /** Mount points, for the ready line and `/`. */
   urls: Record<string, string>;
+  /** The data exchange (its trail can be anchored on demand, e.g. before a shutdown or in a test). */
+  exchange: ExchangePart;
   stop(): Promise<void>;
 }
 
@@ -70,8 +74,16 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   ctx.parts.use('/services/energy', energy);
   urls.energy = `${ctx.publicUrl}/services/energy`;
 
+  // trusted data exchange (issue 9): API, HTML interface at /services/exchange/ui, trail anchored every minute
+  const exchange = await startExchangePart(ctx, ctx.log.child({ part: 'exchange' }));
+  ctx.parts.use('/services/exchange', exchange.router);
+  urls.exchange = `${ctx.publicUrl}/services/exchange`;
+  urls.exchangeUi = `${ctx.publicUrl}/services/exchange/ui`;
+  stops.push(() => exchange.stop());
+
   return {
     urls,
+    exchange,
     async stop() {
       for (const s of stops.reverse()) await s();
     },

@@ -8,6 +8,8 @@
  *   list [--offline]                          held credentials: type, issuer, expiry, status
  *   present --resource R --action A [--verifier URL]   answer the verifier's presentation request, keep the token
  *   call <url> [--method POST] [--data JSON]  call a gated endpoint with the kept token
+ *   delegate <url> [--resource R]             let a service (the data exchange's HTML interface) sign for the holder DID
+ *                                             through an on-chain veriKey delegation the wallet checks and signs
  *
  * Every command takes --dir (default TESSERA_WALLET_DIR or ~/.tessera-wallet). TESSERA_WALLET_PASSPHRASE seals the
  * key with a passphrase instead of a key file; TESSERA_URL is the stack (default http://127.0.0.1:8080).
@@ -16,7 +18,7 @@
 import { parseArgs } from 'node:util';
 import { type ErrorShape, type Result, TesseraError } from '@tessera/protocol';
 import { loadWalletConfig } from './config.js';
-import { callGated, present, publishedStatus, receiveOffer } from './flows.js';
+import { authoriseHostedKey, callGated, present, publishedStatus, receiveOffer } from './flows.js';
 import { TesseraWallet } from './store.js';
 
 const USAGE = `usage: npm run wallet -- <command> [--dir DIR]
@@ -25,7 +27,8 @@ const USAGE = `usage: npm run wallet -- <command> [--dir DIR]
   receive <offer URL | offer JSON | code --issuer URL>
   list [--offline]
   present --resource /energy/meters/M/orders --action POST [--verifier URL]
-  call <url> [--method POST] [--data '{"kWh":1}'] [--token JWT]`;
+  call <url> [--method POST] [--data '{"kWh":1}'] [--token JWT]
+  delegate <url of …/partners/hosted-key> [--resource /data/exchange] [--token JWT]`;
 
 function usage(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -141,6 +144,23 @@ async function main(): Promise<void> {
         }),
       );
       console.log(typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2));
+      return;
+    }
+    case 'delegate': {
+      if (arg === undefined) usage("delegate needs the URL of the service's hosted-key endpoint");
+      const w = unwrap(TesseraWallet.open(dir, secret));
+      const r = unwrap(
+        await authoriseHostedKey(w, arg, {
+          ...(values.token ? { token: values.token } : {}),
+          ...(values.resource ? { resource: values.resource } : {}),
+        }),
+      );
+      console.log(JSON.stringify(r));
+      console.error(
+        r.alreadyActive
+          ? `${r.delegate} already signs for ${w.did}`
+          : `${r.delegate} now signs for ${w.did} (veriKey delegate, tx ${r.txHash}); revoke it on chain to end it`,
+      );
       return;
     }
     default:

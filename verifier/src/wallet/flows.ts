@@ -294,3 +294,83 @@ export async function publishedStatus(vc: HeldCredential, options: FlowOptions =
 }
 
 const trimSlash = (u: string) => u.replace(/\/+$/, '');
+
+/** What a service answers when asked for the delegation that lets it sign for the holder (ERC-1056 veriKey). */
+interface HostedKeyOffer {
+  did: string;
+  owner: string;
+  digest: string;
+  active: boolean;
+  request: {
+    registry: string;
+    nonce: string;
+    identity: string;
+    delegateType: string;
+    delegate: string;
+    validitySeconds: number;
+  };
+}
+
+/** The longest delegation the wallet signs without being asked differently (two years). */
+export const MAX_DELEGATION_SECONDS = 2 * 365 * 24 * 3600;
+
+/**
+ * Let a service sign for the holder's DID (the data exchange's HTML interface): ask `url` (…/partners/hosted-key)
+ * for the delegation, check it is a `veriKey` delegation of this wallet's own identity for at most two years,
+ * sign it with the holder key (the digest is recomputed by the wallet) and post the signature to `url/confirm`,
+ * where the service relays it on chain. `token` is an access token for the service (default: the wallet's latest
+ * token for `resource`).
+ */
+export async function authoriseHostedKey(
+  wallet: TesseraWallet,
+  url: string,
+  init: { token?: string; resource?: string } = {},
+  options: FlowOptions = {},
+): Promise<Result<{ delegate: string; txHash: string | null; alreadyActive: boolean }>> {
+  const resource = init.resource ?? '/data/exchange';
+  const token =
+    init.token ??
+    wallet.tokens.filter((t) => Date.parse(t.expiresAt) > Date.now() && t.resource === resource).at(-1)?.token;
+  if (token === undefined) {
+    return err(
+      'ERR_WALLET_NO_TOKEN',
+      `no unexpired token for ${resource}; run \`wallet present --verifier <url> --resource ${resource} --action '*'\``,
+    );
+  }
+  const base = url.replace(/\/+$/, '');
+  const asked = await httpJson<HostedKeyOffer>(base, { method: 'POST', token, body: {} }, options);
+  if (!asked.ok) return asked;
+  const offer = asked.value.body;
+  const r = offer?.request;
+  if (
+    r?.delegateType !== 'veriKey' ||
+    !Number.isInteger(r.validitySeconds) ||
+    r.validitySeconds <= 0 ||
+    r.validitySeconds > MAX_DELEGATION_SECONDS ||
+    !/^\d{1,78}$/.test(String(r.nonce)) ||
+    !/^0x[0-9a-fA-F]{40}$/.test(String(r.delegate)) ||
+    !/^0x[0-9a-fA-F]{40}$/.test(String(r.registry))
+  ) {
+    return err(
+      'ERR_WALLET_DELEGATION_REFUSED',
+      'the service asked for something other than a veriKey delegation of at most two years',
+    );
+  }
+  if (offer.active) return ok({ delegate: r.delegate, txHash: null, alreadyActive: true });
+  const signature = wallet.signDelegation({
+    registry: r.registry,
+    nonce: BigInt(r.nonce),
+    identity: r.identity,
+    delegateType: 'veriKey',
+    delegate: r.delegate,
+    validitySeconds: r.validitySeconds,
+  });
+  if (!signature.ok) return signature;
+  const confirmed = await httpJson<{ delegate: string; txHash: string | null }>(
+    `${base}/confirm`,
+    { method: 'POST', token, body: { signature: signature.value } },
+    options,
+  );
+  if (!confirmed.ok) return confirmed;
+  return ok({ ...confirmed.value.body, alreadyActive: false });
+}

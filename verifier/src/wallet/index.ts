@@ -4,6 +4,7 @@ export {
   type DisplayStatus,
   type FlowOptions,
   type PresentationRequest,
+  authoriseHostedKey,
   buildPresentation,
   callGated,
   httpJson,

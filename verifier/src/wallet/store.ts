@@ -1,6 +1,7 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 // only the file helper: the contracts entry point would load chain libraries into every wallet command
 import { writeFileAtomic } from '@tessera/contracts/files';
+import { type AddDelegateRequest, addDelegateDigest } from '@tessera/contracts/did-delegate';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -246,6 +247,22 @@ export class TesseraWallet {
   /** did-jwt ES256K signer over the holder key (kept in memory only). */
   signer() {
     return ES256KSigner(this.privateKey);
+  }
+
+  /**
+   * Authorise `request.delegate` to sign for this wallet's DID (ERC-1056 addDelegateSigned). The digest is computed
+   * here from the request's fields, never taken from whoever asks, and only for this wallet's own identity.
+   * Returns the 65-byte signature (0x r‖s‖v).
+   */
+  signDelegation(request: AddDelegateRequest): Result<string> {
+    const own = new EthersWallet(`0x${Buffer.from(this.privateKey).toString('hex')}`);
+    if (request.identity.toLowerCase() !== own.address.toLowerCase()) {
+      return err(
+        'ERR_WALLET_DELEGATION_REFUSED',
+        `the delegation is for ${request.identity}, not this wallet (${own.address})`,
+      );
+    }
+    return ok(own.signingKey.sign(addDelegateDigest(request)).serialized);
   }
 
   /** Store a credential JWT (idempotent by id); it must name this wallet's DID as its subject. */

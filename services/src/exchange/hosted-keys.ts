@@ -1,0 +1,156 @@
+import {
+  type AddDelegateRequest,
+  addDelegateDigest,
+  addDelegateSignedWrite,
+  EthereumDIDRegistry__factory,
+  type Keystore,
+  type Outbox,
+  prepareAddDelegate,
+} from '@tessera/contracts';
+import { err, ok, parseEthrDid, type Result } from '@tessera/protocol';
+import { ES256KSigner, type Signer } from 'did-jwt';
+import { encodeBytes32String, getAddress, type JsonRpcProvider, recoverAddress, Signature } from 'ethers';
+import type { ExchangeKeyring } from './service.js';
+
+/** A hosted key signs JWTs for the organisation's DID: an ERC-1056 `veriKey` delegate. */
+export const HOSTED_DELEGATE_TYPE = 'veriKey' as const;
+/** How long a delegation lasts on chain (the organisation renews it the same way). */
+export const HOSTED_KEY_VALIDITY_S = 365 * 24 * 3600;
+const KEY_PREFIX = 'exchange-hosted-';
+
+/** What an organisation signs, with every field shown so its wallet can recompute the digest before signing. */
+export interface HostedKeyOffer {
+  did: string;
+  request: Omit<AddDelegateRequest, 'nonce'> & { nonce: string };
+  /** The identity's current owner: the key that must sign. */
+  owner: string;
+  /** addDelegateDigest(request), for wallets that check and then sign it. */
+  digest: string;
+  /** Whether the delegation is already valid on chain (the HTML interface can sign for this DID). */
+  active: boolean;
+}
+
+/**
+ * Keys the stack holds for organisations that want to use the HTML interface (DESIGN §7: each organisation acts
+ * through its own DID). The organisation never hands over its own key: the stack creates a key for it (sealed in
+ * the stack's keystore) and the organisation's owner key authorises that key as a `veriKey` delegate of its DID
+ * with an ERC-1056 `addDelegateSigned` meta-transaction, which the stack relays through the outbox. From then on
+ * the DID document lists the hosted key, so signatures made with it verify as the organisation's, and the
+ * organisation can end it at any time by revoking the delegate on chain (the resolver follows registry events).
+ */
+export class HostedKeyring implements ExchangeKeyring {
+  private readonly active = new Map<string, Signer>();
+
+  constructor(
+    private readonly o: {
+      keystore: Keystore;
+      outbox: Outbox;
+      provider: JsonRpcProvider;
+      registry: string;
+      /** Called once a delegation is mined so the next resolution sees it (CachedDidResolver.invalidateIdentity). */
+      invalidate?(identity: string): void;
+    },
+  ) {}
+
+  private identityOf(did: string): Result<string> {
+    const p = parseEthrDid(did);
+    if (!p.ok) return p;
+    if (!/^0x[0-9a-fA-F]{40}$/.test(p.value.identifier))
+      return err('ERR_DID_MALFORMED', 'a hosted key needs a did:ethr whose identifier is an address');
+    return ok(getAddress(p.value.identifier));
+  }
+
+  private keyName(identity: string) {
+    return `${KEY_PREFIX}${identity.slice(2).toLowerCase()}`;
+  }
+
+  private registry() {
+    return EthereumDIDRegistry__factory.connect(this.o.registry, this.o.provider);
+  }
+
+  private async isDelegated(identity: string, delegate: string): Promise<boolean> {
+    return this.registry().validDelegate(identity, encodeBytes32String(HOSTED_DELEGATE_TYPE), delegate);
+  }
+
+  /** At start: sign again for every organisation whose delegation is still valid on chain. */
+  async load(): Promise<number> {
+    for (const name of this.o.keystore.names()) {
+      if (!name.startsWith(KEY_PREFIX)) continue;
+      const identity = getAddress(`0x${name.slice(KEY_PREFIX.length)}`);
+      const key = this.o.keystore.getOrCreate(name);
+      if (await this.isDelegated(identity, key.address))
+        this.active.set(identity, ES256KSigner(Buffer.from(key.privateKey.slice(2), 'hex')));
+    }
+    return this.active.size;
+  }
+
+  /** The delegation the organisation `did` is asked to sign (the hosted key is created on first ask). */
+  async offer(did: string): Promise<Result<HostedKeyOffer>> {
+    const identity = this.identityOf(did);
+    if (!identity.ok) return identity;
+    const key = this.o.keystore.getOrCreate(this.keyName(identity.value));
+    const r = await prepareAddDelegate(this.o.provider, {
+      registry: this.o.registry,
+      identity: identity.value,
+      delegateType: HOSTED_DELEGATE_TYPE,
+      delegate: key.address,
+      validitySeconds: HOSTED_KEY_VALIDITY_S,
+    });
+    const { owner, ...request } = r;
+    return ok({
+      did,
+      request: { ...request, nonce: request.nonce.toString() },
+      owner,
+      digest: addDelegateDigest(request),
+      active: await this.isDelegated(identity.value, key.address),
+    });
+  }
+
+  /**
+   * Relay the owner's signature over the current offer and wait until it is mined: the signature must recover to
+   * the identity's owner, or nothing is sent.
+   */
+  async confirm(did: string, signature: string): Promise<Result<{ delegate: string; txHash: string | null }>> {
+    const identity = this.identityOf(did);
+    if (!identity.ok) return identity;
+    const name = this.keyName(identity.value);
+    if (!this.o.keystore.has(name))
+      return err('ERR_EXCHANGE_NOT_FOUND', 'ask for a hosted key first (POST …/hosted-key)');
+    const delegate = this.o.keystore.getOrCreate(name).address;
+    const { owner, ...request } = await prepareAddDelegate(this.o.provider, {
+      registry: this.o.registry,
+      identity: identity.value,
+      delegateType: HOSTED_DELEGATE_TYPE,
+      delegate,
+      validitySeconds: HOSTED_KEY_VALIDITY_S,
+    });
+    let sig: Signature;
+    try {
+      sig = Signature.from(signature);
+    } catch {
+      return err('ERR_EXCHANGE_BAD_SIGNATURE', 'the signature must be 65 bytes of 0x hex (r‖s‖v)');
+    }
+    const digest = addDelegateDigest(request);
+    if (recoverAddress(digest, sig) !== owner)
+      return err(
+        'ERR_EXCHANGE_BAD_SIGNATURE',
+        `the signature is not by ${owner}, the owner of ${did}, over the current offer (ask for it again if the owner's nonce moved)`,
+      );
+    const idem = `exchange:hosted-key:${identity.value.toLowerCase()}:${delegate.toLowerCase()}:${request.nonce}`;
+    const row = await this.o.outbox.submit(idem, {
+      kind: 'did.addDelegate',
+      ...addDelegateSignedWrite(request, { v: sig.v, r: sig.r, s: sig.s }),
+    });
+    if (row.status !== 'mined')
+      return err('ERR_CHAIN_TX_FAILED', `the delegation was not mined: ${row.error ?? row.status}`);
+    this.o.invalidate?.(identity.value);
+    const key = this.o.keystore.getOrCreate(name);
+    this.active.set(identity.value, ES256KSigner(Buffer.from(key.privateKey.slice(2), 'hex')));
+    return ok({ delegate, txHash: row.txHash });
+  }
+
+  signerFor(did: string): Signer | undefined {
+    const identity = this.identityOf(did);
+    return identity.ok ? this.active.get(identity.value) : undefined;
+  }
+}
