@@ -50,3 +50,14 @@ export {
 } from './root-admin.js';
 export { startIssuerService, type IssuerService, type IssuerServiceOptions } from './service.js';
 export { createParties, PartyInput, type Party, type Parties } from './parties.js';
+export {
+  createDeviceLifecycle,
+  parseDeviceId,
+  type DeviceLifecycle,
+  type DeviceLifecycleOptions,
+  type DeviceCaller,
+  type DeviceBundle,
+  type DeviceView,
+  type RegisteredBatch,
+} from './devices/lifecycle.js';
+export { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';

@@ -5,7 +5,10 @@ import type { JsonRpcProvider } from 'ethers';
 import type { DataSource } from 'typeorm';
 import type { IssuerConfigInput } from './config.js';
 import { buildIssuerApp, type IssuerHttpConfig } from './http/app.js';
+import { createDeviceLifecycle, type DeviceLifecycle } from './devices/lifecycle.js';
+import { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';
 import { buildIssuer, type Issuer } from './issuer.js';
+import { loadSecretBoxKey } from './keys.js';
 import { ensureRootAdmin } from './root-admin.js';
 
 export interface IssuerServiceOptions {
@@ -20,6 +23,10 @@ export interface IssuerServiceOptions {
   /** Anchor the audit head every this many ms (needs outbox and anchorAddress); 0 = never. */
   anchorIntervalMs?: number;
   issuerPrivateKey?: string;
+  /** DeviceRegistry address: with the outbox, enables the device lifecycle (/devices). */
+  deviceRegistryAddress?: string;
+  /** The MQTT URL written into device provisioning files. */
+  deviceBrokerUrl?: string;
   http?: IssuerHttpConfig;
   log?: Logger;
 }
@@ -29,6 +36,8 @@ export interface IssuerService {
   /** Mount it where `config.publicBaseUrl` points (for example `/issuer`), so status list URLs resolve. */
   app: express.Express;
   rootAdmin: { file: string; did: string; created: boolean };
+  /** The device lifecycle and its secret vault, when configured (`deviceRegistryAddress` and `outbox`). */
+  devices?: DeviceLifecycle;
   stop(): Promise<void>;
 }
 
@@ -48,7 +57,29 @@ export async function startIssuerService(o: IssuerServiceOptions): Promise<Issue
   });
   const rootAdmin = await ensureRootAdmin(issuer, { dataDir: issuer.config.dataDir, chainId: o.chainId });
   if (rootAdmin.created) log.info({ wallet: rootAdmin.file, did: rootAdmin.did }, 'root admin wallet created');
-  const app = buildIssuerApp(o.http ?? {}, { issuer, dataSource: o.dataSource, logger: log });
+  let devices: DeviceLifecycle | undefined;
+  if (o.outbox && o.deviceRegistryAddress) {
+    // Device secrets are sealed under a key derived from the issuer's secret-box key (kept outside the database).
+    const key = deviceVaultKey(await loadSecretBoxKey(issuer.config.dataDir, issuer.config.secretBoxKey));
+    devices = createDeviceLifecycle({
+      issuer,
+      dataSource: o.dataSource,
+      vault: new DbDeviceSecretVault(o.dataSource, key),
+      outbox: o.outbox,
+      provider: o.provider,
+      chainId: o.chainId,
+      deviceRegistry: o.deviceRegistryAddress,
+      ...(o.deviceBrokerUrl ? { brokerUrl: o.deviceBrokerUrl } : {}),
+    });
+    const roles = await devices.ensureRegistryRoles();
+    if (!roles.ok) log.warn({ code: roles.error.code, reason: roles.error.message }, 'device registry roles missing');
+  }
+  const app = buildIssuerApp(o.http ?? {}, {
+    issuer,
+    dataSource: o.dataSource,
+    logger: log,
+    ...(devices ? { devices } : {}),
+  });
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
@@ -69,6 +100,7 @@ export async function startIssuerService(o: IssuerServiceOptions): Promise<Issue
     issuer,
     app,
     rootAdmin,
+    ...(devices ? { devices } : {}),
     async stop() {
       if (timer) clearInterval(timer);
       await running;

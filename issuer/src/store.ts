@@ -1,5 +1,6 @@
 import { Entities as VeramoEntities, migrations as veramoMigrations } from '@veramo/data-store';
 import { type DatabaseConfig, openDatabase, outboxDatabaseParts } from '@tessera/contracts';
+import { DeviceEntity, DeviceSecretEntity, IssuerDevices1763700000004 } from './devices/store.js';
 import { IssuerParties1763700000003, PartyEntity } from './parties.js';
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 
@@ -225,6 +226,8 @@ export const issuerDatabaseParts = {
     AccessTokenEntity,
     OfferEntity,
     PartyEntity,
+    DeviceEntity,
+    DeviceSecretEntity,
   ],
   migrations: [
     ...veramoMigrations,
@@ -232,6 +235,7 @@ export const issuerDatabaseParts = {
     IssuerAuth1763700000001,
     IssuerOffers1763700000002,
     IssuerParties1763700000003,
+    IssuerDevices1763700000004,
   ],
 };
 

@@ -40,6 +40,8 @@ export const DEVICE_SESSION_REFRESH_BEFORE_S = 2 * 60;
 export const DEVICE_SECRET_BYTES = 32;
 /** Salt length of the secret commitment. */
 export const DEVICE_COMMITMENT_SALT_BYTES = 32;
+/** Most devices one registration batch (one Merkle root, one transaction) may hold. */
+export const MAX_DEVICE_BATCH = 1000;
 
 /** Lifecycle states as numbered in DeviceRegistry.sol (`enum State`); 0 means no record. */
 export const DEVICE_STATES = ['Unknown', 'Registered', 'Active', 'Suspended', 'Revoked', 'Decommissioned'] as const;
@@ -144,6 +146,14 @@ export function deviceFingerprint(input: DeviceCharacteristics): Result<string> 
 /** A fresh pre-shared secret (256 random bits), generated at manufacture and shown once. */
 export function generateDeviceSecret(): Buffer {
   return randomBytes(DEVICE_SECRET_BYTES);
+}
+
+/**
+ * The AAD under which a verifier's vault seals a device secret (protocol `seal`): it names the device, so a sealed
+ * secret cannot be moved into another device's slot. Every vault (file or database) uses it.
+ */
+export function deviceSecretAad(deviceId: string): string {
+  return `tessera.device-secret.v1:${deviceId.toLowerCase()}`;
 }
 
 /**

@@ -13,9 +13,11 @@ import {
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
+import type { DeviceLifecycle } from '../devices/lifecycle.js';
 import type { Issuer, StatusChangeEvent } from '../issuer.js';
 import { createParties } from '../parties.js';
 import { type AdminRole, createAdminAuth, type Principal } from './auth.js';
+import { DEVICE_BATCH_PATH, deviceRoutes } from './devices.js';
 import { docsPage, issuerOpenApi } from './openapi.js';
 
 export interface IssuerHttpConfig {
@@ -35,6 +37,8 @@ export interface IssuerHttpConfig {
 export interface IssuerHttpDeps {
   issuer: Issuer;
   dataSource: DataSource;
+  /** The device lifecycle (needs the outbox and a DeviceRegistry); without it /devices answers ERR_UNAVAILABLE. */
+  devices?: DeviceLifecycle;
   logger?: Logger;
   now?: () => Date;
 }
@@ -104,7 +108,11 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     }
     next();
   });
-  app.use(express.json({ limit: config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES, strict: true }));
+  const json = express.json({ limit: config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES, strict: true });
+  // A registration batch has its own, larger limit (routes in devices.ts).
+  app.use((req: Request, res: Response, next: NextFunction) =>
+    req.path === DEVICE_BATCH_PATH ? next() : json(req, res, next),
+  );
 
   // Fixed one-minute windows per source address; the map is cleared each window, so it cannot grow without bound.
   const perMinute = config.authRequestsPerMinute ?? 60;
@@ -331,6 +339,8 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   app.get('/audit/verify', guard('AdminCredential', 'OperatorCredential'), async (_req, res) => {
     send(res, await issuer.verifyAudit({ checkAnchor: true }));
   });
+
+  app.use(deviceRoutes({ issuer, ...(deps.devices ? { devices: deps.devices } : {}), guard, send, sendError }));
 
   app.use((_req: Request, res: Response) => {
     sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such resource' });

@@ -6,8 +6,16 @@ import type { DataSource } from 'typeorm';
 import type { Issuer } from '../issuer.js';
 import { AccessTokenEntity, AuthNonceEntity } from '../store.js';
 
-/** Role credentials that open the admin API, and what each allows. */
-export const ADMIN_ROLES = ['AdminCredential', 'OperatorCredential'] as const satisfies readonly CredentialType[];
+/**
+ * Role credentials that open the issuer's API; each route names the ones it accepts (deny by default). Manufacturers
+ * register devices, device owners commission and decommission theirs.
+ */
+export const ADMIN_ROLES = [
+  'AdminCredential',
+  'OperatorCredential',
+  'ManufacturerCredential',
+  'DeviceOwnerCredential',
+] as const satisfies readonly CredentialType[];
 export type AdminRole = (typeof ADMIN_ROLES)[number];
 
 export interface Principal {
@@ -174,7 +182,9 @@ export function createAdminAuth(o: AuthOptions) {
         credentialIds.push(record.value.id);
       }
     }
-    if (roles.size === 0) return err('ERR_FORBIDDEN', 'an Admin or Operator credential is required');
+    if (roles.size === 0) {
+      return err('ERR_FORBIDDEN', 'an Admin, Operator, Manufacturer or DeviceOwner credential is required');
+    }
 
     const accessToken = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const expiresAt = new Date(now.getTime() + o.tokenTtlSeconds * 1000).toISOString();

@@ -1,7 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '@tessera/contracts';
-import { DEVICE_COMMITMENT_SALT_BYTES, secretCommitment, seal, TesseraError, unseal } from '@tessera/protocol';
+import {
+  DEVICE_COMMITMENT_SALT_BYTES,
+  deviceSecretAad as aadOf,
+  secretCommitment,
+  seal,
+  TesseraError,
+  unseal,
+} from '@tessera/protocol';
 
 /**
  * Where the verifier keeps device pre-shared secrets: sealed at rest (AES-256-GCM with protocol `seal`, the AAD names
@@ -16,8 +23,6 @@ export interface DeviceSecretVault {
   /** Device ids with a stored secret (enrol them with the broker at start). */
   list(): Promise<string[]>;
 }
-
-const aadOf = (deviceId: string) => `tessera.device-secret.v1:${deviceId.toLowerCase()}`;
 
 interface VaultFile {
   version: 1;
