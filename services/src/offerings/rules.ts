@@ -222,3 +222,54 @@ export function checkCertification(
   }
   return ok(c);
 }
+
+/** The claims of a verified credential of `type` in an access grant, validated against protocol's schema. */
+function grantClaims<T extends 'OfferingIssuerCredential' | 'CertifierCredential'>(
+  type: T,
+  credential: { types: string[]; claims: Record<string, unknown> } | undefined,
+): Result<ClaimsOf<T>> {
+  if (!credential?.types.includes(type)) return err('ERR_AUTH_REQUIRED', `a ${type} is required`);
+  return validateClaims(type, credential.claims);
+}
+
+/**
+ * May the organisation holding this (verified, trusted) OfferingIssuerCredential issue an offering of `kind`?
+ * A credential that lists `offeringKinds` allows only those kinds.
+ */
+export function checkOfferingIssuer(
+  credential: { types: string[]; claims: Record<string, unknown> } | undefined,
+  kind: OfferingTerms['kind'],
+): Result<ClaimsOf<'OfferingIssuerCredential'>> {
+  const claims = grantClaims('OfferingIssuerCredential', credential);
+  if (!claims.ok) return claims;
+  if (claims.value.offeringKinds && !claims.value.offeringKinds.includes(kind)) {
+    return err(
+      'ERR_OFFERING_ISSUER_NOT_AUTHORISED',
+      `${claims.value.legalName} may issue ${claims.value.offeringKinds.join(', ')} offerings, not ${kind}`,
+    );
+  }
+  return claims;
+}
+
+/**
+ * Is the certification signed by the certifier who presented the (verified, trusted) CertifierCredential, and within
+ * what that credential allows (certifying offerings; its schemes when it lists them)?
+ */
+export function checkCertifier(
+  credential: { types: string[]; claims: Record<string, unknown> } | undefined,
+  holder: string,
+  c: Pick<Certification, 'certifier' | 'scheme'>,
+): Result<ClaimsOf<'CertifierCredential'>> {
+  const claims = grantClaims('CertifierCredential', credential);
+  if (!claims.ok) return claims;
+  const refuse = (m: string) => err('ERR_OFFERING_CERTIFIER_NOT_TRUSTED', m);
+  if (!claims.value.certifiesOfferings) return refuse(`${claims.value.legalName} is not a certifier of offerings`);
+  if (normaliseDid(c.certifier) !== normaliseDid(holder)) {
+    return refuse(`the certification is signed by ${c.certifier}, not by the presenting certifier ${holder}`);
+  }
+  const schemes = claims.value.schemes;
+  if (schemes && (c.scheme === undefined || !schemes.includes(c.scheme))) {
+    return refuse(`${claims.value.legalName} certifies under ${schemes.join(', ')}, not ${c.scheme ?? 'no scheme'}`);
+  }
+  return claims;
+}

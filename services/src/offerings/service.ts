@@ -363,19 +363,19 @@ export class OfferingService {
 
   /**
    * Holders of record: every address that ever received the token (from its Transfer events), with its balance in
-   * token base units, now; zero balances are left out. Sorted by address.
+   * token base units, now or at the end of block `atBlock`; zero balances are left out. Sorted by address.
    */
-  async holdings(offeringId: string): Promise<Result<Holding[]>> {
+  async holdings(offeringId: string, atBlock?: number): Promise<Result<Holding[]>> {
     const row = await this.o.store.offerings().findOneBy({ id: offeringId });
     if (!row) return err('ERR_OFFERING_NOT_FOUND', `no offering ${offeringId}`);
     if (!row.tokenAddress) return ok([]);
     const token = SecurityToken__factory.connect(row.tokenAddress, this.o.provider);
-    const received = await token.queryFilter(token.filters.Transfer(), 0, 'latest');
+    const received = await token.queryFilter(token.filters.Transfer(), 0, atBlock ?? 'latest');
     const wallets = [...new Set(received.map((e) => e.args.to.toLowerCase()))].sort();
     const investors = new Map((await this.o.store.eligibility().find()).map((e) => [e.wallet, e.investor] as const));
     const out: Holding[] = [];
     for (const wallet of wallets) {
-      const balance = await token.balanceOf(wallet);
+      const balance = await token.balanceOf(wallet, { blockTag: atBlock ?? 'latest' });
       if (balance > 0n) out.push({ wallet, investor: investors.get(wallet) ?? null, balance: balance.toString() });
     }
     return ok(out);

@@ -6,7 +6,7 @@ import { type DataSource, EntitySchema, type EntityManager, type MigrationInterf
  * PostgreSQL: varchar, text and bigint only, no engine-specific syntax; quantities are bigints read back as numbers.
  */
 
-export type OfferingStatus = 'open' | 'allocated' | 'cancelled';
+export type OfferingStatus = 'open' | 'allocated' | 'redeemed' | 'cancelled';
 export type SubscriptionStatus = 'subscribed' | 'allocated' | 'minted' | 'unallocated' | 'mint-failed';
 
 export interface OfferingRow {
@@ -57,6 +57,29 @@ export interface EligibilityRow {
   setKey: string;
   removeKey: string | null;
   updatedAt: string;
+}
+
+/** What one holder of record is owed: one coupon, or the principal at redemption. */
+export interface PaymentRow {
+  /** `<offering>:coupon:<n>:<wallet>` or `<offering>:redemption:<wallet>`. */
+  id: string;
+  offeringId: string;
+  kind: 'coupon' | 'redemption';
+  /** The coupon's number; 0 for the redemption. */
+  coupon: number;
+  /** The block whose balances the record was taken from. */
+  blockNumber: number;
+  wallet: string;
+  /** Token base units held at that block, decimal. */
+  balance: string;
+  /** Minor units of `currency`, rounded down. */
+  amount: number;
+  currency: string;
+  /** `withheld`: the wallet was not eligible (no record, expired or frozen) at the record block; paid once it is. */
+  status: 'due' | 'withheld';
+  /** Outbox key of the burn (redemption only). */
+  burnKey: string | null;
+  createdAt: string;
 }
 
 /** bigint columns come back as strings from PostgreSQL and numbers from SQLite. */
@@ -117,6 +140,25 @@ export const EligibilityEntity = new EntitySchema<EligibilityRow>({
   },
 });
 
+export const PaymentEntity = new EntitySchema<PaymentRow>({
+  name: 'OfferingPaymentRow',
+  tableName: 'tessera_offering_payment',
+  columns: {
+    id: { type: 'varchar', length: 120, primary: true },
+    offeringId: { name: 'offering_id', type: 'varchar', length: 64 },
+    kind: { type: 'varchar', length: 16 },
+    coupon: { type: 'bigint', transformer: asNumber },
+    blockNumber: { name: 'block_number', type: 'bigint', transformer: asNumber },
+    wallet: { type: 'varchar', length: 42 },
+    balance: { type: 'varchar', length: 80 },
+    amount: { type: 'bigint', transformer: asNumber },
+    currency: { type: 'varchar', length: 3 },
+    status: { type: 'varchar', length: 16 },
+    burnKey: { name: 'burn_key', type: 'varchar', length: 200, nullable: true },
+    createdAt: { name: 'created_at', type: 'varchar', length: 32 },
+  },
+});
+
 export class OfferingsMigration1763780000000 implements MigrationInterface {
   name = 'OfferingsMigration1763780000000';
   async up(q: QueryRunner): Promise<void> {
@@ -153,9 +195,27 @@ export class OfferingsMigration1763780000000 implements MigrationInterface {
   }
 }
 
+/** Coupon and redemption records (issue 8, second step). */
+export class OfferingPaymentsMigration1763790000000 implements MigrationInterface {
+  name = 'OfferingPaymentsMigration1763790000000';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE tessera_offering_payment (
+      id varchar(120) PRIMARY KEY, offering_id varchar(64) NOT NULL REFERENCES tessera_offering (id),
+      kind varchar(16) NOT NULL, coupon bigint NOT NULL, block_number bigint NOT NULL, wallet varchar(42) NOT NULL,
+      balance varchar(80) NOT NULL, amount bigint NOT NULL, currency varchar(3) NOT NULL, status varchar(16) NOT NULL,
+      burn_key varchar(200) NULL, created_at varchar(32) NOT NULL)`);
+    await q.query(
+      'CREATE INDEX tessera_offering_payment_offering ON tessera_offering_payment (offering_id, kind, coupon)',
+    );
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE tessera_offering_payment');
+  }
+}
+
 export const offeringsDatabaseParts = {
-  entities: [OfferingEntity, SubscriptionEntity, EligibilityEntity],
-  migrations: [OfferingsMigration1763780000000],
+  entities: [OfferingEntity, SubscriptionEntity, EligibilityEntity, PaymentEntity],
+  migrations: [OfferingsMigration1763780000000, OfferingPaymentsMigration1763790000000],
 };
 
 /** Repository access for the offerings domain; every multi-row change runs in one transaction. */
@@ -173,6 +233,9 @@ export class OfferingStore {
   }
   eligibility(m: EntityManager = this.ds.manager) {
     return m.getRepository(EligibilityEntity);
+  }
+  payments(m: EntityManager = this.ds.manager) {
+    return m.getRepository(PaymentEntity);
   }
 
   transaction<T>(fn: (m: EntityManager) => Promise<T>): Promise<T> {

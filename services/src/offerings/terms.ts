@@ -39,6 +39,17 @@ export const OfferingDocumentSchema = z.strictObject({
   uri: z.url().max(2048).optional(),
 });
 
+/**
+ * A fixed-rate coupon (for a bond): paid every 12 / `perYear` months counted from the issue date (`closesAt`), the
+ * last on `maturesAt`, to the holders of record `recordDays` days before each payment.
+ */
+export const CouponTermsSchema = z.strictObject({
+  /** Yearly rate in basis points of the unit price (350 = 3.50 %). */
+  rateBps: z.number().int().min(1).max(10_000),
+  perYear: z.union([z.literal(1), z.literal(2), z.literal(4)]),
+  recordDays: z.number().int().min(0).max(30).default(1),
+});
+
 export const OfferingTermsSchema = z
   .strictObject({
     id: z.string().regex(OFFERING_ID_PATTERN, 'must be 3 to 64 lowercase letters, digits and dashes'),
@@ -77,6 +88,9 @@ export const OfferingTermsSchema = z
     /** Certifiers whose certification counts; empty: any certifier other than the issuer. */
     certifiers: z.array(did()).max(50).default([]),
     documents: z.array(OfferingDocumentSchema).min(1, 'at least the prospectus').max(50),
+    /** When the units are redeemed at their unit price (bonds); none: no redemption. */
+    maturesAt: isoDateTime().optional(),
+    coupon: CouponTermsSchema.optional(),
   })
   .superRefine((t, ctx) => {
     if (t.minSubscription > t.maxSubscription) {
@@ -91,12 +105,57 @@ export const OfferingTermsSchema = z
     if (new Set(t.allowedJurisdictions).size !== t.allowedJurisdictions.length) {
       ctx.addIssue({ code: 'custom', path: ['allowedJurisdictions'], message: 'must not repeat a country' });
     }
+    if (t.maturesAt !== undefined && Date.parse(t.maturesAt) <= Date.parse(t.closesAt)) {
+      ctx.addIssue({ code: 'custom', path: ['maturesAt'], message: 'must be after closesAt' });
+    }
+    if (t.coupon && t.maturesAt === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['maturesAt'], message: 'a coupon needs a maturity date' });
+    } else if (
+      t.coupon &&
+      t.maturesAt !== undefined &&
+      couponDates(t.closesAt, t.maturesAt, t.coupon.perYear) === null
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maturesAt'],
+        message: `must fall on a coupon date: a whole number of ${12 / t.coupon.perYear}-month periods after closesAt (at most 100 periods)`,
+      });
+    }
     if (t.amount * t.unitPrice.amount > Number.MAX_SAFE_INTEGER) {
       ctx.addIssue({ code: 'custom', path: ['unitPrice'], message: 'amount × unitPrice is too large to be exact' });
     }
   });
 
 export type OfferingTerms = z.output<typeof OfferingTermsSchema>;
+export type CouponTerms = z.output<typeof CouponTermsSchema>;
+
+/** `iso` plus `months` calendar months (UTC), the day clamped to the month's last day (31 Jan + 1 month = 28/29 Feb). */
+export function addMonths(iso: string, months: number): Date {
+  const d = new Date(iso);
+  const target = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + months, 1));
+  const lastDay = new Date(Date.UTC(target.getUTCFullYear(), target.getUTCMonth() + 1, 0)).getUTCDate();
+  target.setUTCDate(Math.min(d.getUTCDate(), lastDay));
+  target.setUTCHours(d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), d.getUTCMilliseconds());
+  return target;
+}
+
+/**
+ * The payment dates of a coupon paid `perYear` times from `issuedAt` to `maturesAt` (both ISO 8601): every
+ * 12 / perYear months, counted from the issue date each time (no drift from clamped days). Null when `maturesAt`
+ * is not one of those dates, or more than 100 periods away.
+ */
+export function couponDates(issuedAt: string, maturesAt: string, perYear: 1 | 2 | 4): Date[] | null {
+  const step = 12 / perYear;
+  const end = Date.parse(maturesAt);
+  const dates: Date[] = [];
+  for (let k = 1; k <= 100; k++) {
+    const d = addMonths(issuedAt, k * step);
+    if (d.getTime() > end) return null;
+    dates.push(d);
+    if (d.getTime() === end) return dates;
+  }
+  return null;
+}
 export type OfferingTermsInput = z.input<typeof OfferingTermsSchema>;
 export type OfferingDocument = z.output<typeof OfferingDocumentSchema>;
 

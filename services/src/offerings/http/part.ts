@@ -3,6 +3,7 @@ import type { Logger } from '@tessera/protocol';
 import { type JsonRpcProvider, parseEther, type Wallet } from 'ethers';
 import type { Router } from 'express';
 import type { ServicesContext } from '../../stack/services-part.js';
+import { OfferingPayments } from '../payments.js';
 import { deployOfferingToken, type Offering, OfferingService } from '../service.js';
 import { OfferingStore } from '../store.js';
 import { buildOfferingsRouter } from './router.js';
@@ -99,10 +100,27 @@ export async function startOfferingsPart(ctx: ServicesContext): Promise<Offering
     registryAddress,
     log,
   });
-  const caughtUp = await reconcileRevocations(ctx.issuer.issuer, service);
-  if (caughtUp.removed > 0) log.info(caughtUp, 'offerings: eligibility of revoked investors removed');
+  const caughtUp = await reconcileRevocations({
+    issuer: ctx.issuer.issuer,
+    service,
+    store,
+    outbox: ctx.outbox,
+    registryAddress,
+    provider: ctx.provider,
+  });
+  if (caughtUp.removed + caughtUp.frozen + caughtUp.unfrozen > 0) {
+    log.info(caughtUp, 'offerings: investor credential statuses missed while stopped applied on chain');
+  }
+  const payments = new OfferingPayments({
+    store,
+    outbox: ctx.outbox,
+    provider: ctx.provider,
+    registryAddress,
+    holdings: (id, atBlock) => service.holdings(id, atBlock),
+  });
   const router = buildOfferingsRouter({
     service,
+    payments,
     store,
     provider: ctx.provider,
     requireCredentials: (options) => ctx.verifier.router.requireCredentials(options),

@@ -1,6 +1,7 @@
-import { EligibilityRegistry__factory, type Outbox } from '@tessera/contracts';
+import { EligibilityRegistry__factory, type Outbox, readEligibility } from '@tessera/contracts';
 import type { Issuer } from '@tessera/issuer';
 import { type Logger, silentLogger } from '@tessera/protocol';
+import type { JsonRpcProvider } from 'ethers';
 import type { OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
 
@@ -26,6 +27,31 @@ export interface RevocationLinkOptions {
   log?: Logger;
 }
 
+/** Freeze (or unfreeze) in the registry every wallet the credential `key` put on chain; `tag` makes the outbox keys. */
+async function freezeWallets(
+  o: Pick<RevocationLinkOptions, 'store' | 'outbox' | 'registryAddress'>,
+  key: string,
+  frozen: boolean,
+  tag: string,
+): Promise<string[]> {
+  const rows = await o.store.eligibility().findBy({ credentialId: key, status: 'active' });
+  for (const row of rows) await enqueueFreeze(o, row.wallet, frozen, `elig:freeze:${row.wallet}:${tag}`);
+  return rows.map((r) => r.wallet);
+}
+
+function enqueueFreeze(
+  o: Pick<RevocationLinkOptions, 'outbox' | 'registryAddress'>,
+  wallet: string,
+  frozen: boolean,
+  outboxKey: string,
+) {
+  return o.outbox.enqueue(outboxKey, {
+    kind: frozen ? 'eligibility.freeze' : 'eligibility.unfreeze',
+    to: o.registryAddress,
+    data: registryIface.encodeFunctionData('setFrozen', [wallet, frozen]),
+  });
+}
+
 export interface RevocationLink {
   /** Resolves once every status change seen so far is queued for the chain. */
   idle(): Promise<void>;
@@ -43,15 +69,8 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
   const pending = new Set<Promise<void>>();
 
   async function freeze(key: string, frozen: boolean, auditSeq: number) {
-    const rows = await o.store.eligibility().findBy({ credentialId: key, status: 'active' });
-    for (const row of rows) {
-      await o.outbox.enqueue(`elig:freeze:${row.wallet}:${auditSeq}`, {
-        kind: frozen ? 'eligibility.freeze' : 'eligibility.unfreeze',
-        to: o.registryAddress,
-        data: registryIface.encodeFunctionData('setFrozen', [row.wallet, frozen]),
-      });
-    }
-    if (rows.length > 0) log.info({ wallets: rows.map((r) => r.wallet), frozen }, 'investor wallets (un)frozen');
+    const wallets = await freezeWallets(o, key, frozen, String(auditSeq));
+    if (wallets.length > 0) log.info({ wallets, frozen }, 'investor wallets (un)frozen');
   }
 
   const onStatus = (e: {
@@ -92,26 +111,61 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
   };
 }
 
-/**
- * At start: remove the eligibility of every AccreditedInvestor credential the issuer has revoked, in case a process
- * stopped between the issuer's commit and the event handler above. Idempotent (only active records are touched).
- */
-export async function reconcileRevocations(
+/** Every credential of the issuer of `type` with `status`, by its key (`credentialKey`). */
+async function credentialKeys(
   issuer: Pick<Issuer, 'list' | 'statusListUrl'>,
-  service: Pick<OfferingService, 'revokeCredential'>,
-): Promise<{ removed: number }> {
-  let removed = 0;
+  status: 'revoked' | 'suspended',
+): Promise<string[]> {
+  const keys: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await issuer.list({ type: INVESTOR, status: 'revoked', limit: 500, ...(cursor ? { cursor } : {}) });
-    if (!page.ok) throw new Error(`listing revoked credentials: ${page.error.message}`);
+    const page = await issuer.list({ type: INVESTOR, status, limit: 500, ...(cursor ? { cursor } : {}) });
+    if (!page.ok) throw new Error(`listing ${status} credentials: ${page.error.message}`);
     for (const c of page.value.items) {
-      const r = await service.revokeCredential(
-        credentialKey(issuer.statusListUrl(c.statusList, 'revocation'), c.statusIndex),
-      );
-      if (r.ok) removed += r.value.wallets.length;
+      keys.push(credentialKey(issuer.statusListUrl(c.statusList, 'revocation'), c.statusIndex));
     }
     cursor = page.value.nextCursor;
   } while (cursor);
-  return { removed };
+  return keys;
+}
+
+export interface ReconcileOptions extends Pick<RevocationLinkOptions, 'store' | 'outbox' | 'registryAddress'> {
+  issuer: Pick<Issuer, 'list' | 'statusListUrl'>;
+  service: Pick<OfferingService, 'revokeCredential'>;
+  /** Reads the registry's frozen flags. */
+  provider: JsonRpcProvider;
+}
+
+/**
+ * At start, catch up on what a stopped process missed between the issuer's commit and the event handler above
+ * (DESIGN §6), from the issuer's current statuses rather than from events:
+ * - every revoked AccreditedInvestor credential: its wallets' eligibility removed (only active records are touched);
+ * - every wallet still eligible: frozen in the registry exactly when its credential is suspended now, so a suspension
+ *   and a resumption while nobody listened both take effect. Only the suspension path sets the registry's frozen
+ *   flag, so the flag on chain is compared with the issuer's status and written only where they differ.
+ * Idempotent: a second run finds nothing to do once the first run's writes are mined.
+ */
+export async function reconcileRevocations(
+  o: ReconcileOptions,
+): Promise<{ removed: number; frozen: number; unfrozen: number }> {
+  let removed = 0;
+  for (const key of await credentialKeys(o.issuer, 'revoked')) {
+    const r = await o.service.revokeCredential(key);
+    if (r.ok) removed += r.value.wallets.length;
+  }
+  const suspended = new Set(await credentialKeys(o.issuer, 'suspended'));
+  const registry = EligibilityRegistry__factory.connect(o.registryAddress, o.provider);
+  const at = Date.now();
+  let frozen = 0;
+  let unfrozen = 0;
+  for (const row of await o.store.eligibility().findBy({ status: 'active' })) {
+    const want = suspended.has(row.credentialId);
+    const onChain = await readEligibility(registry, row.wallet);
+    // a record not mined yet is frozen by its writer's own event path; nothing to compare with
+    if (onChain.expiry === 0 || onChain.frozen === want) continue;
+    await enqueueFreeze(o, row.wallet, want, `elig:freeze:${row.wallet}:start:${at}`);
+    if (want) frozen++;
+    else unfrozen++;
+  }
+  return { removed, frozen, unfrozen };
 }

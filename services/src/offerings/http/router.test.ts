@@ -1,266 +1,32 @@
 /**
- * The token-offering HTTP API end to end (issue 8): real anvil with the stack's contracts, the real issuer signing the
- * credentials, the real verifier (the stack's verifier part: trust list, default policies, status lists pushed by the
- * issuer's events) handing out access tokens for real presentations, SQLite, the outbox, HTTP on an ephemeral port.
+ * The token-offering HTTP API end to end (issue 8), in the environment of test-env.ts: real anvil, the real issuer
+ * and verifier, SQLite, the outbox, HTTP on an ephemeral port.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import {
-  ANVIL_FUNDER_KEY,
-  type AnvilChain,
-  type ContractName,
-  EligibilityRegistry__factory,
-  ensureDeployed,
-  makeProvider,
-  openDatabase,
-  Outbox,
-  outboxDatabaseParts,
-  readEligibility,
-  SecurityToken__factory,
-  startAnvil,
-} from '@tessera/contracts';
-import { buildIssuer, type Issuer, openIssuerDatabase } from '@tessera/issuer';
-import { httpError, silentLogger } from '@tessera/protocol';
-import { CachedDidResolver } from '@tessera/verifier';
-import { ES256KSigner } from 'did-jwt';
-import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
-import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
-import express from 'express';
-import type { DataSource } from 'typeorm';
-import { startVerifierPart, type VerifierPart } from '../../stack/verifier-part.js';
-import { OfferingService } from '../service.js';
-import { OfferingStore, offeringsDatabaseParts } from '../store.js';
-import { offeringUrn } from '../terms.js';
+import { before, describe, it } from 'node:test';
+import { EligibilityRegistry__factory, readEligibility, SecurityToken__factory } from '@tessera/contracts';
 import { greenBondTerms } from '../testing.js';
-import { ensureAttester, tokenDeployer } from './part.js';
-import { buildOfferingsRouter, OFFERING_CERTIFICATION_CREDENTIAL } from './router.js';
-import { connectRevocations, type RevocationLink, reconcileRevocations } from './revocations.js';
+import { reconcileRevocations } from './revocations.js';
+import {
+  type Actor,
+  type Body,
+  actor,
+  call,
+  certification,
+  certifierClaims,
+  certify,
+  code,
+  fund,
+  investorClaims,
+  issue,
+  issuerOrgClaims,
+  present,
+  reverts,
+  tokenFor,
+  useOfferingsHttp,
+} from './test-env.js';
 
-interface Actor {
-  wallet: Wallet;
-  did: string;
-}
-
-let chain: AnvilChain;
-let provider: JsonRpcProvider;
-let funder: Wallet;
-let contracts: Record<ContractName, string>;
-let dir: string;
-let issuerDb: DataSource;
-let db: DataSource;
-let issuer: Issuer;
-let verifier: VerifierPart;
-let outbox: Outbox;
-let service: OfferingService;
-let revocations: RevocationLink;
-let server: Server;
-let base: string;
-/** The offerings' clock (the verifier and the chain keep real time). */
-let clock = Date.now();
-/** The issuer's clock: set back to issue a credential that has already expired. */
-let issuerClock: number | undefined;
-
-const actor = (): Actor => {
-  const wallet = new Wallet(Wallet.createRandom().privateKey);
-  return { wallet, did: `did:ethr:0x7a69:${wallet.address.toLowerCase()}` };
-};
-
-async function fund(a: Actor) {
-  const r = await (await funder.sendTransaction({ to: a.wallet.address, value: parseEther('1') })).wait();
-  assert.equal(r?.status, 1);
-}
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'tessera-offerings-http-'));
-  chain = await startAnvil({});
-  provider = makeProvider(chain.rpcUrl, chain.chainId);
-  funder = new Wallet(ANVIL_FUNDER_KEY, provider);
-  contracts = await ensureDeployed({
-    provider,
-    deployer: funder,
-    chainId: chain.chainId,
-    file: join(dir, 'deployments.json'),
-    allowDeploy: true,
-  });
-  const relayer = new Wallet(Wallet.createRandom().privateKey, provider);
-  await (await funder.sendTransaction({ to: relayer.address, value: parseEther('10') })).wait();
-  // the registry was deployed by someone else, who handed its admin role to the relayer: ensureAttester appoints it
-  const registry = EligibilityRegistry__factory.connect(contracts.EligibilityRegistry, funder);
-  await (await registry.transferAdmin(relayer.address)).wait();
-
-  issuerDb = await openIssuerDatabase({ sqlitePath: join(dir, 'issuer.sqlite') });
-  issuer = await buildIssuer(
-    { dataDir: dir, publicBaseUrl: 'https://issuer.tessera.test' },
-    {
-      dataSource: issuerDb,
-      provider,
-      chainId: chain.chainId,
-      registryAddress: contracts.EthereumDIDRegistry,
-      now: () => new Date(issuerClock ?? Date.now()),
-    },
-  );
-  const resolver = new CachedDidResolver({ chainId: chain.chainId, provider, registry: contracts.EthereumDIDRegistry });
-  const verifierActor = actor();
-  verifier = await startVerifierPart({
-    resolver,
-    issuer,
-    verifierDid: verifierActor.did,
-    verifierPrivateKey: verifierActor.wallet.privateKey,
-    publicUrl: 'http://127.0.0.1/verifier',
-    log: silentLogger,
-  });
-
-  db = await openDatabase(
-    { sqlitePath: join(dir, 'offerings.sqlite') },
-    {
-      entities: [...outboxDatabaseParts.entities, ...offeringsDatabaseParts.entities],
-      migrations: [...outboxDatabaseParts.migrations, ...offeringsDatabaseParts.migrations],
-    },
-  );
-  outbox = new Outbox({ dataSource: db, signer: relayer, provider, chainId: chain.chainId });
-  assert.equal(await ensureAttester(contracts.EligibilityRegistry, outbox, provider, silentLogger), 'appointed');
-  assert.equal(await ensureAttester(contracts.EligibilityRegistry, outbox, provider, silentLogger), 'already');
-  const store = new OfferingStore(db);
-  service = new OfferingService({
-    store,
-    outbox,
-    registryAddress: contracts.EligibilityRegistry,
-    provider,
-    now: () => new Date(clock),
-  });
-  revocations = connectRevocations({
-    issuer,
-    service,
-    store,
-    outbox,
-    registryAddress: contracts.EligibilityRegistry,
-  });
-  const router = buildOfferingsRouter({
-    service,
-    store,
-    provider,
-    requireCredentials: (o) => verifier.router.requireCredentials(o),
-    resolver,
-    deployToken: tokenDeployer({
-      deployer: new Wallet(Wallet.createRandom().privateKey, provider),
-      outbox,
-      provider,
-      registryAddress: contracts.EligibilityRegistry,
-    }),
-  });
-  const app = express();
-  app.use('/verifier', verifier.router);
-  app.use('/services/offerings', router);
-  app.use(((e, _req, res, _next) => {
-    const m = httpError(e);
-    res.status(m.status).json(m.body);
-  }) as express.ErrorRequestHandler);
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-after(async () => {
-  revocations?.stop();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-  await verifier?.stop();
-  await outbox?.stop();
-  if (db?.isInitialized) await db.destroy();
-  if (issuerDb?.isInitialized) await issuerDb.destroy();
-  provider?.destroy();
-  await chain?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-type Body = Record<string, unknown> & { error?: { code: string; message: string } };
-
-async function call(method: string, path: string, body?: unknown, token?: string) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, location: res.headers.get('location'), body: (await res.json()) as Body };
-}
-const code = (r: { status: number; body: Body }) => r.body.error?.code ?? `ok ${r.status}`;
-
-/** Present `jwt` as `holder` for `action` on `resource` through the verifier; the verifier's answer. */
-async function present(holder: Actor, jwt: string, resource: string, action: string) {
-  const req = await call('POST', '/verifier/presentation-requests', { resource, action });
-  assert.equal(req.status, 201, JSON.stringify(req.body));
-  const vp = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: [jwt],
-      },
-    } as never,
-    { did: holder.did, signer: ES256KSigner(Buffer.from(holder.wallet.privateKey.slice(2), 'hex')), alg: 'ES256K' },
-    { challenge: req.body.nonce as string, domain: req.body.audience as string },
-  );
-  return call('POST', '/verifier/presentations', { vp });
-}
-
-async function tokenFor(holder: Actor, jwt: string, resource: string, action: string): Promise<string> {
-  const r = await present(holder, jwt, resource, action);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.access_token as string;
-}
-
-async function issue(type: string, subject: Actor, claims: Record<string, unknown>, validitySeconds?: number) {
-  const r = await issuer.issue({ type, subject: subject.did, claims, ...(validitySeconds ? { validitySeconds } : {}) });
-  assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
-  return r.value;
-}
-
-const investorClaims = (jurisdiction: string) => ({
-  jurisdiction,
-  investorType: 'individual',
-  accreditationLevel: 'accredited',
-  kycLevel: 'standard',
-});
-
-/** A certification credential signed by the certifier's own DID key, about the offering. */
-async function certification(certifier: Actor, offeringId: string, over: Record<string, unknown> = {}) {
-  return createVerifiableCredentialJwt(
-    {
-      sub: offeringUrn(offeringId),
-      jti: `urn:uuid:cert-${offeringId}`,
-      nbf: Math.floor(Date.now() / 1000) - 60,
-      exp: Math.floor(Date.now() / 1000) + 365 * 86_400,
-      vc: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiableCredential', OFFERING_CERTIFICATION_CREDENTIAL],
-        credentialSubject: { scheme: 'Climate Bonds Standard v4', documentsSha256: ['a'.repeat(64)], ...over },
-      },
-    } as never,
-    {
-      did: certifier.did,
-      signer: ES256KSigner(Buffer.from(certifier.wallet.privateKey.slice(2), 'hex')),
-      alg: 'ES256K',
-    },
-  );
-}
-
-/** Expect a revert with the named custom error of the token. */
-const reverts = (p: Promise<unknown>, name: string) =>
-  assert.rejects(p, (e: unknown) => {
-    const data = (e as { data?: string }).data;
-    const got =
-      (e as { revert?: { name?: string } }).revert?.name ??
-      (data ? SecurityToken__factory.createInterface().parseError(data)?.name : undefined);
-    assert.equal(got, name, `expected revert ${name}, got ${got ?? String(e).slice(0, 200)}`);
-    return true;
-  });
+const env = useOfferingsHttp();
 
 describe('token offerings over HTTP with the real issuer, verifier and chain', () => {
   const orgAdmin = actor();
@@ -270,13 +36,14 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
   const subscriptions = `/offerings/${ID}/subscriptions`;
 
   it('creates, certifies, subscribes two investors, allocates and mints, trades, and revocation blocks a transfer', async () => {
-    clock = Date.now();
+    env.clock = Date.now();
     await fund(alice);
     await fund(bob);
-    const adminVc = await issue('AdminCredential', orgAdmin, { name: 'Marseille Solar Bonds SA' });
+    const adminVc = await issue('OfferingIssuerCredential', orgAdmin, issuerOrgClaims());
+    const certifierVc = await issue('CertifierCredential', certifier, certifierClaims());
 
-    // create: without a credential, refused; with the issuer organisation's AdminCredential, the offering and its token
-    const terms = greenBondTerms({ id: ID, allowedJurisdictions: ['FR', 'DE'] }, clock);
+    // create: without a credential, refused; with the issuer organisation's credential, the offering and its token
+    const terms = greenBondTerms({ id: ID, allowedJurisdictions: ['FR', 'DE'] }, env.clock);
     assert.equal(code(await call('POST', '/services/offerings', { terms })), 'ERR_AUTH_REQUIRED');
     const createToken = await tokenFor(orgAdmin, adminVc.jwt, '/offerings', 'POST');
     assert.equal(
@@ -302,15 +69,15 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       'ERR_OFFERING_NOT_CERTIFIED',
     );
 
-    // certify: a credential about another offering, or signed by the issuer itself, is refused; the certifier's is not
-    const cert = `/services/offerings/${ID}/certification`;
-    const other = await call('POST', cert, { credential: await certification(certifier, 'gb-other') });
+    // certify: a credential about another offering, a forged one, or the issuer certifying itself (even with a
+    // CertifierCredential) is refused; the trusted certifier's is not
+    const other = await certify(certifier, certifierVc.jwt, ID, await certification(certifier, 'gb-other'));
     assert.equal(code(other), 'ERR_OFFERING_CERTIFICATION_INVALID');
-    const self = await call('POST', cert, { credential: await certification(orgAdmin, ID) });
-    assert.equal(code(self), 'ERR_OFFERING_CERTIFICATION_INVALID');
+    const orgAsCertifier = await issue('CertifierCredential', orgAdmin, certifierClaims({ legalName: 'Self' }));
+    assert.equal(code(await certify(orgAdmin, orgAsCertifier.jwt, ID)), 'ERR_OFFERING_CERTIFICATION_INVALID');
     const forged = (await certification(certifier, ID)).replace(/\.[^.]+$/, `.${'A'.repeat(86)}`);
-    assert.equal(code(await call('POST', cert, { credential: forged })), 'ERR_OFFERING_CERTIFICATION_INVALID');
-    const certified = await call('POST', cert, { credential: await certification(certifier, ID) });
+    assert.equal(code(await certify(certifier, certifierVc.jwt, ID, forged)), 'ERR_OFFERING_CERTIFICATION_INVALID');
+    const certified = await certify(certifier, certifierVc.jwt, ID);
     assert.equal(certified.status, 200, JSON.stringify(certified.body));
     assert.equal(certified.body.certified, true);
     assert.equal((certified.body.certification as { certifier: string }).certifier, certifier.did);
@@ -343,11 +110,11 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     const allocToken = await tokenFor(orgAdmin, adminVc.jwt, alloc, 'POST');
     assert.equal(code(await call('POST', `/services${alloc}`, undefined, allocToken)), 'ERR_OFFERING_STATE');
     const otherAdmin = actor();
-    const otherVc = await issue('AdminCredential', otherAdmin, { name: 'Someone Else' });
+    const otherVc = await issue('OfferingIssuerCredential', otherAdmin, issuerOrgClaims({ legalName: 'Someone Else' }));
     const otherToken = await tokenFor(otherAdmin, otherVc.jwt, alloc, 'POST');
     assert.equal(code(await call('POST', `/services${alloc}`, undefined, otherToken)), 'ERR_FORBIDDEN');
     assert.equal(code(await present(bob, bobVc.jwt, alloc, 'POST')), 'ERR_POLICY_DENIED');
-    clock = Date.parse(terms.closesAt) + 1000;
+    env.clock = Date.parse(terms.closesAt) + 1000;
     const allocated = await call('POST', `/services${alloc}`, undefined, allocToken);
     assert.equal(allocated.status, 200, JSON.stringify(allocated.body));
     assert.deepEqual(
@@ -355,7 +122,7 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       [500, 500],
     );
     assert.deepEqual(allocated.body.mint, { minted: 2, pending: 0, failed: [] });
-    const token = SecurityToken__factory.connect(tokenAddress, provider);
+    const token = SecurityToken__factory.connect(tokenAddress, env.provider);
     assert.equal(await token.balanceOf(alice.wallet.address), 500n);
     assert.equal(await token.balanceOf(bob.wallet.address), 500n);
     const again = await call('POST', `/services${alloc}`, undefined, allocToken);
@@ -369,14 +136,17 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
         `/services/offerings/${ID}/transfer-check?from=${from.wallet.address}&to=${to.wallet.address}&amount=${amount}`,
       );
     assert.equal((await check(alice, bob, 100)).body.allowed, true);
-    await (await token.connect(alice.wallet.connect(provider)).transfer(bob.wallet.address, 100)).wait();
+    await (await token.connect(alice.wallet.connect(env.provider)).transfer(bob.wallet.address, 100)).wait();
     assert.equal(await token.balanceOf(bob.wallet.address), 600n);
     const toStranger = await check(alice, stranger, 1);
     assert.deepEqual(
       [toStranger.body.allowed, toStranger.body.code, toStranger.body.name, toStranger.body.revertsWith],
       [false, 3, 'RECEIVER_NOT_ELIGIBLE', 'NotEligible'],
     );
-    await reverts(token.connect(alice.wallet.connect(provider)).transfer(stranger.wallet.address, 1), 'NotEligible');
+    await reverts(
+      token.connect(alice.wallet.connect(env.provider)).transfer(stranger.wallet.address, 1),
+      'NotEligible',
+    );
     const holdings = await call('GET', `/services/offerings/${ID}/holdings`);
     assert.deepEqual(
       holdings.body.items,
@@ -387,17 +157,17 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     );
 
     // revoking Alice's credential at the issuer removes her eligibility on chain: her next transfer reverts
-    const revoked = await issuer.revoke(aliceVc.id, { actor: 'operator', reason: 'accreditation withdrawn' });
+    const revoked = await env.issuer.revoke(aliceVc.id, { actor: 'operator', reason: 'accreditation withdrawn' });
     assert.ok(revoked.ok && revoked.value.changed);
-    await revocations.idle();
-    await outbox.flush();
-    const registry = EligibilityRegistry__factory.connect(contracts.EligibilityRegistry, provider);
+    await env.revocations.idle();
+    await env.outbox.flush();
+    const registry = EligibilityRegistry__factory.connect(env.contracts.EligibilityRegistry, env.provider);
     assert.equal((await readEligibility(registry, alice.wallet.address)).expiry, 0);
     assert.equal((await readEligibility(registry, bob.wallet.address)).country, 'DE', 'Bob keeps his record');
     const blocked = await check(alice, bob, 1);
     assert.deepEqual([blocked.body.code, blocked.body.name], [2, 'SENDER_NOT_ELIGIBLE']);
-    await reverts(token.connect(alice.wallet.connect(provider)).transfer(bob.wallet.address, 1), 'NotEligible');
-    await (await token.connect(bob.wallet.connect(provider)).transfer(bob.wallet.address, 1)).wait();
+    await reverts(token.connect(alice.wallet.connect(env.provider)).transfer(bob.wallet.address, 1), 'NotEligible');
+    await (await token.connect(bob.wallet.connect(env.provider)).transfer(bob.wallet.address, 1)).wait();
     // and her old token no longer opens anything
     assert.equal(
       code(await call('GET', '/services/offerings/me/subscriptions', undefined, mineToken)),
@@ -405,17 +175,17 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     );
 
     // suspending Bob's credential freezes his wallet for every token; resuming it unfreezes it
-    assert.ok((await issuer.suspend(bobVc.id, { actor: 'operator', reason: 'KYC review' })).ok);
-    await revocations.idle();
-    await outbox.flush();
+    assert.ok((await env.issuer.suspend(bobVc.id, { actor: 'operator', reason: 'KYC review' })).ok);
+    await env.revocations.idle();
+    await env.outbox.flush();
     const frozen = await check(bob, bob, 1);
     assert.deepEqual([frozen.body.code, frozen.body.name], [6, 'SENDER_FROZEN']);
-    await reverts(token.connect(bob.wallet.connect(provider)).transfer(bob.wallet.address, 1), 'WalletFrozen');
-    assert.ok((await issuer.resume(bobVc.id, { actor: 'operator', reason: 'KYC review done' })).ok);
-    await revocations.idle();
-    await outbox.flush();
+    await reverts(token.connect(bob.wallet.connect(env.provider)).transfer(bob.wallet.address, 1), 'WalletFrozen');
+    assert.ok((await env.issuer.resume(bobVc.id, { actor: 'operator', reason: 'KYC review done' })).ok);
+    await env.revocations.idle();
+    await env.outbox.flush();
     assert.equal((await check(bob, bob, 1)).body.allowed, true);
-    await (await token.connect(bob.wallet.connect(provider)).transfer(bob.wallet.address, 1)).wait();
+    await (await token.connect(bob.wallet.connect(env.provider)).transfer(bob.wallet.address, 1)).wait();
   });
 
   describe('refusals', () => {
@@ -424,12 +194,12 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     let adminVcJwt: string;
 
     before(async () => {
-      clock = Date.now();
-      adminVcJwt = (await issue('AdminCredential', orgAdmin, { name: 'Marseille Solar Bonds SA' })).jwt;
+      env.clock = Date.now();
+      adminVcJwt = (await issue('OfferingIssuerCredential', orgAdmin, issuerOrgClaims())).jwt;
       const t = await tokenFor(orgAdmin, adminVcJwt, '/offerings', 'POST');
       const terms = greenBondTerms(
         { id: OPEN, allowedJurisdictions: ['FR', 'DE'], certificationRequired: false, maxSubscription: 100 },
-        clock,
+        env.clock,
       );
       assert.equal((await call('POST', '/services/offerings', { terms }, t)).status, 201);
     });
@@ -438,7 +208,7 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       call('POST', `/services${path}`, { quantity, ...extra }, token);
 
     it('refuses a subscription without a credential', async () => {
-      clock = Date.now();
+      env.clock = Date.now();
       assert.equal(code(await subscribe(undefined)), 'ERR_AUTH_REQUIRED');
       assert.equal(code(await subscribe('not-a-token')), 'ERR_AUTH_INVALID');
       // a credential of another type does not meet the policy
@@ -448,28 +218,28 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     });
 
     it('refuses an expired credential', async () => {
-      clock = Date.now();
+      env.clock = Date.now();
       const carol = actor();
-      issuerClock = Date.now() - 2 * 86_400_000;
+      env.issuerClock = Date.now() - 2 * 86_400_000;
       const vc = await issue('AccreditedInvestorCredential', carol, investorClaims('FR'), 86_400).finally(() => {
-        issuerClock = undefined;
+        env.issuerClock = undefined;
       });
       assert.ok(Date.parse(vc.expiresAt) < Date.now());
       assert.equal(code(await present(carol, vc.jwt, path, 'POST')), 'ERR_VC_EXPIRED');
     });
 
     it('refuses a revoked credential, at presentation and with a token obtained before', async () => {
-      clock = Date.now();
+      env.clock = Date.now();
       const dave = actor();
       const vc = await issue('AccreditedInvestorCredential', dave, investorClaims('FR'));
       const token = await tokenFor(dave, vc.jwt, path, 'POST');
-      assert.ok((await issuer.revoke(vc.id, { actor: 'operator', reason: 'test' })).ok);
+      assert.ok((await env.issuer.revoke(vc.id, { actor: 'operator', reason: 'test' })).ok);
       assert.equal(code(await subscribe(token)), 'ERR_VC_REVOKED');
       assert.equal(code(await present(dave, vc.jwt, path, 'POST')), 'ERR_VC_REVOKED');
     });
 
     it('refuses a jurisdiction the offering does not allow, and one no policy allows', async () => {
-      clock = Date.now();
+      env.clock = Date.now();
       const erin = actor();
       const it_ = await issue('AccreditedInvestorCredential', erin, investorClaims('IT'));
       const res = await subscribe(await tokenFor(erin, it_.jwt, path, 'POST'));
@@ -484,11 +254,11 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       const vc = await issue('AccreditedInvestorCredential', frank, investorClaims('DE'));
       const token = await tokenFor(frank, vc.jwt, path, 'POST');
       const terms = greenBondTerms({ id: OPEN }, Date.now());
-      clock = Date.parse(terms.opensAt) - 86_400_000;
+      env.clock = Date.parse(terms.opensAt) - 86_400_000;
       assert.equal(code(await subscribe(token)), 'ERR_OFFERING_NOT_OPEN');
-      clock = Date.parse(terms.closesAt) + 1;
+      env.clock = Date.parse(terms.closesAt) + 1;
       assert.equal(code(await subscribe(token)), 'ERR_OFFERING_CLOSED');
-      clock = Date.now();
+      env.clock = Date.now();
       const above = await subscribe(token, 101);
       assert.deepEqual([above.status, code(above)], [422, 'ERR_OFFERING_ABOVE_MAXIMUM']);
       assert.equal(code(await subscribe(token, 5)), 'ERR_OFFERING_BELOW_MINIMUM');
@@ -505,7 +275,7 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     });
 
     it('answers bad input with coded errors', async () => {
-      const res = await fetch(`${base}/services/offerings${path}`, {
+      const res = await fetch(`${env.base}/services/offerings${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{"quantity":',
@@ -525,36 +295,50 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     });
   });
 
-  it('removes at start the eligibility of a credential revoked while nobody listened', async () => {
-    clock = Date.now();
-    const gina = actor();
-    const vc = await issue('AccreditedInvestorCredential', gina, investorClaims('FR'));
+  it('applies at start the revocations, suspensions and resumptions made while nobody listened', async () => {
+    env.clock = Date.now();
     const resource = '/offerings/gb-refusals/subscriptions';
-    const sub = await call(
-      'POST',
-      `/services${resource}`,
-      { quantity: 20 },
-      await tokenFor(gina, vc.jwt, resource, 'POST'),
-    );
-    assert.equal(sub.status, 201, JSON.stringify(sub.body));
-    await outbox.flush();
-    const registry = EligibilityRegistry__factory.connect(contracts.EligibilityRegistry, provider);
-    assert.notEqual((await readEligibility(registry, gina.wallet.address)).expiry, 0);
-    revocations.stop();
-    try {
-      assert.ok((await issuer.revoke(vc.id, { actor: 'operator', reason: 'while the services were down' })).ok);
-      assert.deepEqual(await reconcileRevocations(issuer, service), { removed: 1 });
-      assert.deepEqual(await reconcileRevocations(issuer, service), { removed: 0 }, 'idempotent');
-      await outbox.flush();
-      assert.equal((await readEligibility(registry, gina.wallet.address)).expiry, 0);
-    } finally {
-      revocations = connectRevocations({
-        issuer,
-        service,
-        store: new OfferingStore(db),
-        outbox,
-        registryAddress: contracts.EligibilityRegistry,
+    const [gina, hank, ivy] = [actor(), actor(), actor()];
+    const vcs = [];
+    for (const who of [gina, hank, ivy]) {
+      const vc = await issue('AccreditedInvestorCredential', who, investorClaims('FR'));
+      const token = await tokenFor(who, vc.jwt, resource, 'POST');
+      const sub = await call('POST', `/services${resource}`, { quantity: 20 }, token);
+      assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      vcs.push(vc);
+    }
+    await env.outbox.flush();
+    const registry = EligibilityRegistry__factory.connect(env.contracts.EligibilityRegistry, env.provider);
+    const record = (a: Actor) => readEligibility(registry, a.wallet.address);
+    assert.notEqual((await record(gina)).expiry, 0);
+    const reconcile = () =>
+      reconcileRevocations({
+        issuer: env.issuer,
+        service: env.service,
+        store: env.store,
+        outbox: env.outbox,
+        registryAddress: env.contracts.EligibilityRegistry,
+        provider: env.provider,
       });
+    env.disconnect();
+    try {
+      const down = { actor: 'operator', reason: 'while the services were down' };
+      assert.ok((await env.issuer.revoke(vcs[0]!.id, down)).ok);
+      assert.ok((await env.issuer.suspend(vcs[1]!.id, down)).ok);
+      assert.deepEqual(await reconcile(), { removed: 1, frozen: 1, unfrozen: 0 });
+      await env.outbox.flush();
+      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 0 }, 'idempotent once mined');
+      assert.equal((await record(gina)).expiry, 0, 'revoked: eligibility removed');
+      assert.equal((await record(hank)).frozen, true, 'suspended: frozen');
+      assert.equal((await record(ivy)).frozen, false, 'the others untouched');
+      // the suspension is lifted while still down: the next start unfreezes
+      assert.ok((await env.issuer.resume(vcs[1]!.id, down)).ok);
+      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 1 });
+      await env.outbox.flush();
+      assert.equal((await record(hank)).frozen, false, 'resumed: unfrozen');
+      assert.notEqual((await record(hank)).expiry, 0);
+    } finally {
+      env.reconnect();
     }
   });
 });

@@ -15,10 +15,11 @@ import type { Resolvable } from 'did-resolver';
 import { computeAddress, getAddress, isAddress, type JsonRpcProvider } from 'ethers';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { Certification, VerifiedInvestorCredential } from '../rules.js';
+import { type Certification, checkCertifier, checkOfferingIssuer, type VerifiedInvestorCredential } from '../rules.js';
+import type { OfferingPayments } from '../payments.js';
 import type { Offering, OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
-import { offeringUrn } from '../terms.js';
+import { offeringUrn, parseTerms } from '../terms.js';
 import { offeringsOpenApi } from './openapi.js';
 import { credentialKey } from './revocations.js';
 
@@ -28,13 +29,18 @@ export const OFFERING_CERTIFICATION_CREDENTIAL = 'OfferingCertificationCredentia
 /** The resources of verifier/policies/default.json that guard these routes (the policy decides what they need). */
 export const OFFERING_RESOURCES = {
   create: '/offerings',
+  certify: '/offerings/:offeringId/certification',
   subscribe: '/offerings/:offeringId/subscriptions',
   allocate: '/offerings/:offeringId/allocation',
+  recordCoupon: '/offerings/:offeringId/coupons/:coupon/record',
+  redeem: '/offerings/:offeringId/redemption',
   mySubscriptions: '/offerings/me/subscriptions',
 } as const;
 
 export interface OfferingsRouterDeps {
   service: OfferingService;
+  /** Coupons and redemption. */
+  payments: OfferingPayments;
   store: OfferingStore;
   /** For the ERC-1404 pre-flight reads. */
   provider: JsonRpcProvider;
@@ -73,6 +79,7 @@ const TransferCheckQuery = z.strictObject({
   amount: z.string().regex(/^[0-9]{1,78}$/, 'must be a whole number of token base units'),
 });
 const OfferingIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{2,63}$/, 'not an offering id');
+const CouponParam = z.coerce.number().int().min(1).max(100);
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const r = schema.safeParse(value);
@@ -129,6 +136,9 @@ export function investorCredentialOf(grant: AccessGrant): VerifiedInvestorCreden
   };
 }
 
+/** The verified credential of `type` in an access grant (types and claims), if the holder presented one. */
+const credentialOf = (grant: AccessGrant, type: string) => grant.credentials.find((c) => c.types.includes(type));
+
 function grantOf(req: Request): AccessGrant {
   // requireCredentials ran before every handler that calls this; absent would be a wiring bug.
   if (!req.accessGrant) throw new TesseraError('ERR_AUTH_REQUIRED', 'this route needs an access token');
@@ -144,12 +154,16 @@ const restrictionNames = Object.fromEntries(Object.entries(TransferRestriction).
  * The token-offering HTTP API (express 5 Router, no listen; the stack mounts it at `/services/offerings`):
  *
  * - `GET /` offerings; `GET /:offeringId` one offering (with `certified`)
- * - `POST /` create (AdminCredential holder = the issuer organisation); the offering's token is deployed with it
- * - `POST /:offeringId/certification` `{ credential }` a certification credential signed by the certifier
+ * - `POST /` create (OfferingIssuerCredential holder = the issuer organisation); the offering's token is deployed with it
+ * - `POST /:offeringId/certification` `{ credential }` a certification credential signed by the certifier, who presents
+ *   a trusted CertifierCredential
  * - `POST /:offeringId/subscriptions` `{ quantity }` (AccreditedInvestorCredential; claims from the verified token)
  * - `GET /me/subscriptions` the holder's subscriptions (AccreditedInvestorCredential)
  * - `POST /:offeringId/allocation` close, allocate and mint through the outbox (the offering's issuer)
  * - `GET /:offeringId/holdings` holders of record; `GET /:offeringId/transfer-check` ERC-1404 pre-flight
+ * - `GET /:offeringId/coupons` the schedule; `POST /:offeringId/coupons/:coupon/record` (the issuer) the holders of
+ *   record and what each is owed; `GET /:offeringId/coupons/:coupon/payments`
+ * - `POST /:offeringId/redemption` (the issuer, at maturity) pause, record principal owed, burn; `GET` the records
  * - `GET /openapi.json`
  *
  * Every refusal is `{ error: { code, message } }` with the status protocol's registry gives the code.
@@ -162,6 +176,14 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   const view = (o: Offering) => ({ ...o, certified: service.isCertified(o) });
   const offeringParam = (req: Request) => parse(OfferingIdParam, req.params.offeringId, 'path');
   const mustGet = async (id: string) => unwrap(await service.get(id));
+  /** The offering, when the request's holder is its issuer organisation. */
+  async function asIssuer(req: Request, what: string): Promise<Offering> {
+    const offering = await mustGet(offeringParam(req));
+    if (normaliseDid(grantOf(req).holder) !== offering.issuer) {
+      throw new TesseraError('ERR_FORBIDDEN', `only the issuer of ${offering.id} ${what}`);
+    }
+    return offering;
+  }
 
   /** The offering's token, deploying it if an earlier attempt failed. */
   async function ensureToken(o: Offering): Promise<Offering> {
@@ -186,7 +208,11 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
 
   router.post('/', guard(OFFERING_RESOURCES.create, 'POST'), async (req, res) => {
     const { terms } = jsonBody(CreateBody, req);
-    const issuer = normaliseDid(grantOf(req).holder);
+    const grant = grantOf(req);
+    const issuer = normaliseDid(grant.holder);
+    const parsed = unwrap(parseTerms(terms));
+    // the policy checked the credential's issuer against the trust list; its claims may narrow the kinds allowed
+    unwrap(checkOfferingIssuer(credentialOf(grant, 'OfferingIssuerCredential'), parsed.kind));
     let offering = unwrap(await service.createOffering(issuer, terms));
     try {
       offering = await ensureToken(offering);
@@ -210,7 +236,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     res.json(view(await mustGet(offeringParam(req))));
   });
 
-  router.post('/:offeringId/certification', async (req, res) => {
+  router.post('/:offeringId/certification', guard(OFFERING_RESOURCES.certify, 'POST'), async (req, res) => {
     const id = offeringParam(req);
     const { credential } = jsonBody(CertifyBody, req);
     const offering = await mustGet(id);
@@ -243,6 +269,9 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     if (certification.subject !== offeringUrn(offering.id)) {
       throw bad(`the certification is about ${certification.subject || 'nothing'}, not ${offeringUrn(offering.id)}`);
     }
+    // the certifier is the holder of a CertifierCredential the trust list trusts (the policy), and signed this
+    const grant = grantOf(req);
+    unwrap(checkCertifier(credentialOf(grant, 'CertifierCredential'), grant.holder, certification));
     res.json(view(unwrap(await service.certify(id, certification))));
   });
 
@@ -270,11 +299,8 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   });
 
   router.post('/:offeringId/allocation', guard(OFFERING_RESOURCES.allocate, 'POST'), async (req, res) => {
-    const id = offeringParam(req);
-    let offering = await mustGet(id);
-    if (normaliseDid(grantOf(req).holder) !== offering.issuer) {
-      throw new TesseraError('ERR_FORBIDDEN', `only the issuer of ${id} allocates it`);
-    }
+    let offering = await asIssuer(req, 'allocates it');
+    const id = offering.id;
     const allocations = unwrap(await service.allocate(id));
     offering = await ensureToken(offering);
     const mint = unwrap(await service.mintAllocations(id));
@@ -285,6 +311,39 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     const holdings = unwrap(await service.holdings(offeringParam(req)));
     // Wallets and balances are public on chain; which identity holds a wallet is not.
     res.json({ items: holdings.map(({ wallet, balance }) => ({ wallet, balance })) });
+  });
+
+  router.get('/:offeringId/coupons', async (req, res) => {
+    res.json({ items: unwrap(await deps.payments.schedule(offeringParam(req))) });
+  });
+
+  router.post(
+    '/:offeringId/coupons/:coupon/record',
+    guard(OFFERING_RESOURCES.recordCoupon, 'POST'),
+    async (req, res) => {
+      const offering = await asIssuer(req, 'records its coupons');
+      const n = parse(CouponParam, req.params.coupon, 'path');
+      res.json(unwrap(await deps.payments.recordCoupon(offering.id, n)));
+    },
+  );
+
+  router.get('/:offeringId/coupons/:coupon/payments', async (req, res) => {
+    const id = offeringParam(req);
+    const n = parse(CouponParam, req.params.coupon, 'path');
+    const coupon = unwrap(await deps.payments.schedule(id)).find((c) => c.number === n);
+    if (!coupon) throw new TesseraError('ERR_OFFERING_COUPON_UNKNOWN', `offering ${id} has no coupon ${n}`);
+    res.json({ coupon, items: await deps.payments.couponPayments(id, n) });
+  });
+
+  router.post('/:offeringId/redemption', guard(OFFERING_RESOURCES.redeem, 'POST'), async (req, res) => {
+    const offering = await asIssuer(req, 'redeems it');
+    const report = unwrap(await deps.payments.redeem(offering.id));
+    res.json({ offering: view(await mustGet(offering.id)), ...report });
+  });
+
+  router.get('/:offeringId/redemption', async (req, res) => {
+    await mustGet(offeringParam(req));
+    res.json({ items: await deps.payments.redemptionPayments(offeringParam(req)) });
   });
 
   router.get('/:offeringId/transfer-check', async (req, res) => {
