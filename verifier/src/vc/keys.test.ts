@@ -147,4 +147,45 @@ describe('SignatureVerifier: keys from DID documents (DID Core §5)', () => {
     ]);
     assert.ok(!v.verify({ ...t, raw: `${t.raw}x`, signature: high }, doc, 'assertionMethod'));
   });
+
+  it('libsecp256k1 and OpenSSL agree: valid, tampered, wrong key, high-s, r or s out of range, zero', async () => {
+    const k = secp();
+    const stranger = secp();
+    const doc = (hex: string): DIDDocument => ({
+      id: DID,
+      verificationMethod: [{ id: '#k', type: 'EcdsaSecp256k1VerificationKey2019', controller: DID, publicKeyHex: hex }],
+      authentication: ['#k'],
+    });
+    const mine = doc(k.w.signingKey.compressedPublicKey.slice(2));
+    const theirs = doc(stranger.w.signingKey.publicKey.slice(2));
+    const t = await token('ES256K', k.signer);
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const hex32 = (x: bigint) => Buffer.from(x.toString(16).padStart(64, '0'), 'hex');
+    const r = t.signature.subarray(0, 32);
+    const s = BigInt(`0x${t.signature.subarray(32).toString('hex')}`);
+    const variants: [string, typeof t, DIDDocument, boolean][] = [
+      ['valid', t, mine, true],
+      ['another key', t, theirs, false],
+      ['tampered payload', { ...t, signingInput: `${t.signingInput}A` }, mine, false],
+      ['high-s twin', { ...t, signature: Buffer.concat([r, hex32(n - s)]) }, mine, false],
+      ['r = n', { ...t, signature: Buffer.concat([hex32(n), hex32(s)]) }, mine, false],
+      [
+        'r = r + n',
+        { ...t, signature: Buffer.concat([hex32(BigInt(`0x${r.toString('hex')}`) + n), hex32(s)]) },
+        mine,
+        false,
+      ],
+      ['r = 0', { ...t, signature: Buffer.concat([hex32(0n), hex32(s)]) }, mine, false],
+      ['s = 0', { ...t, signature: Buffer.concat([r, hex32(0n)]) }, mine, false],
+    ];
+    const native = new SignatureVerifier();
+    const openssl = new SignatureVerifier({ engine: 'openssl' });
+    assert.equal(openssl.stats.engine, 'openssl');
+    for (const [what, jwt, d, expected] of variants) {
+      // distinct raw strings, so no remembered verdict answers for another variant
+      const fresh = { ...jwt, raw: `${jwt.raw}#${what}` };
+      assert.equal(openssl.verify(fresh, d, 'authentication'), expected, `openssl: ${what}`);
+      assert.equal(native.verify(fresh, d, 'authentication'), expected, `${native.stats.engine}: ${what}`);
+    }
+  });
 });
