@@ -17,9 +17,10 @@ import {
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import type { DatabaseParts } from '@tessera/contracts';
 import type { DataSource } from 'typeorm';
+import { OfferingPayments } from './payments.js';
 import { deployOfferingToken, OfferingService } from './service.js';
 import { offeringsDatabaseParts, OfferingStore } from './store.js';
-import { offeringUrn } from './terms.js';
+import { addMonths, offeringUrn } from './terms.js';
 import { CERTIFIER, greenBondTerms, ISSUER, investorCredential } from './testing.js';
 
 /**
@@ -318,6 +319,78 @@ export function offeringServiceSuite(
       assert.ok((await service.allocate('gb-notoken')).ok);
       assert.equal(code(await service.mintAllocations('gb-notoken')), 'ERR_OFFERING_STATE');
       assert.equal(code(await service.mintAllocations('nope')), 'ERR_OFFERING_NOT_FOUND');
+    });
+
+    it('keeps coupon and redemption records with amounts beyond 32 bits exact', async () => {
+      clock = Date.now();
+      const base = greenBondTerms(
+        {
+          id: 'gb-big',
+          amount: 1_000_000,
+          maxSubscription: 1_000_000,
+          maxOversubscription: 1,
+          certificationRequired: false,
+          token: { name: 'Big GB', symbol: 'BIGGB', decimals: 2 },
+        },
+        clock,
+      );
+      const terms = {
+        ...base,
+        maturesAt: addMonths(base.closesAt, 12).toISOString(),
+        coupon: { rateBps: 500, perYear: 1 as const },
+      };
+      const created = await service.createOffering(ISSUER, terms);
+      assert.ok(created.ok, JSON.stringify(!created.ok && created.error));
+      const token = await deployOfferingToken(issuerKey, created.value, await registry.getAddress(), relayer.address);
+      assert.ok((await service.attachToken('gb-big', token)).ok);
+      const [alice, bob] = [await funded(), await funded()];
+      for (const [w, q] of [
+        [alice, 700_000],
+        [bob, 300_000],
+      ] as const) {
+        const r = await service.subscribe({
+          offeringId: 'gb-big',
+          wallet: w.address,
+          quantity: q,
+          credential: investorCredential(did(w)),
+        });
+        assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+      }
+      clock = Date.parse(terms.closesAt) + 1;
+      assert.ok((await service.allocate('gb-big')).ok);
+      assert.deepEqual(await service.mintAllocations('gb-big'), {
+        ok: true,
+        value: { minted: 2, pending: 0, failed: [] },
+      });
+
+      const payments = new OfferingPayments({
+        store: new OfferingStore(db),
+        outbox,
+        provider,
+        registryAddress: await registry.getAddress(),
+        holdings: (id, atBlock) => service.holdings(id, atBlock),
+        now: () => new Date(clock),
+      });
+      clock = Date.parse(terms.maturesAt);
+      const coupon = await payments.recordCoupon('gb-big', 1);
+      assert.ok(coupon.ok, JSON.stringify(!coupon.ok && coupon.error));
+      const byWallet = (rows: { wallet: string; balance: string; amount: number }[]) =>
+        Object.fromEntries(rows.map((r) => [r.wallet, [r.balance, r.amount]]));
+      // 700,000 units × 100.00 EUR × 5 % = 350,000,000 cents
+      const expected = {
+        [alice.address.toLowerCase()]: ['70000000', 350_000_000],
+        [bob.address.toLowerCase()]: ['30000000', 150_000_000],
+      };
+      assert.deepEqual(byWallet(await payments.couponPayments('gb-big', 1)), expected, 'read back from the database');
+      const redeemed = await payments.redeem('gb-big');
+      assert.ok(redeemed.ok, JSON.stringify(!redeemed.ok && redeemed.error));
+      assert.deepEqual(byWallet(await payments.redemptionPayments('gb-big')), {
+        [alice.address.toLowerCase()]: ['70000000', 7_000_000_000],
+        [bob.address.toLowerCase()]: ['30000000', 3_000_000_000],
+      });
+      assert.equal(await SecurityToken__factory.connect(token, provider).totalSupply(), 0n);
+      const after = await service.get('gb-big');
+      assert.equal(after.ok && after.value.status, 'redeemed');
     });
   });
 }
