@@ -29,9 +29,16 @@ export const DEPLOYABLES: Deployable[] = [
   { name: 'DeviceRegistry', bytecode: () => loadArtifact('DeviceRegistry').bytecode },
   // One registry of eligible investor wallets, shared by every offering's SecurityToken (tokens are per offering).
   { name: 'EligibilityRegistry', bytecode: () => loadArtifact('EligibilityRegistry').bytecode },
+  // The energy market's prepaid credit (n€) and per-period settlement; the deployer (the outbox account) is its operator.
+  { name: 'EnergyCredit', bytecode: () => loadArtifact('EnergyCredit').bytecode },
 ];
 
-export type ContractName = 'EthereumDIDRegistry' | 'TesseraAnchor' | 'DeviceRegistry' | 'EligibilityRegistry';
+export type ContractName =
+  | 'EthereumDIDRegistry'
+  | 'TesseraAnchor'
+  | 'DeviceRegistry'
+  | 'EligibilityRegistry'
+  | 'EnergyCredit';
 
 export interface EnsureDeployedOptions {
   provider: JsonRpcProvider;

@@ -54,6 +54,12 @@ export const StackConfigSchema = z.object({
     .optional(),
   TESSERA_POLICY_FILE: z.string().min(1).optional(),
   TESSERA_TRUST_LIST_FILE: z.string().min(1).optional(),
+  TESSERA_ENERGY_PERIOD_SECONDS: z.coerce
+    .number({ error: 'TESSERA_ENERGY_PERIOD_SECONDS must be a number of seconds' })
+    .int('TESSERA_ENERGY_PERIOD_SECONDS must be an integer')
+    .min(1, 'TESSERA_ENERGY_PERIOD_SECONDS must be between 1 and 86400')
+    .max(86_400, 'TESSERA_ENERGY_PERIOD_SECONDS must be between 1 and 86400')
+    .default(900),
   TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -69,6 +75,8 @@ export interface StackConfig {
   masterKey?: string;
   policyFile?: string;
   trustListFile?: string;
+  /** The energy market's trading period. */
+  energyPeriodSeconds: number;
   logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
 }
 
@@ -101,6 +109,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
     ...(c.TESSERA_POLICY_FILE ? { policyFile: resolve(c.TESSERA_POLICY_FILE) } : {}),
     ...(c.TESSERA_TRUST_LIST_FILE ? { trustListFile: resolve(c.TESSERA_TRUST_LIST_FILE) } : {}),
+    energyPeriodSeconds: c.TESSERA_ENERGY_PERIOD_SECONDS,
     logLevel: c.TESSERA_LOG_LEVEL,
   });
 }

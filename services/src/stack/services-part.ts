@@ -1,11 +1,13 @@
-import { EnergyMarket, buildEnergyRouter } from '../energy/index.js';
 import type { ContractName, DatabaseParts, Keystore, Outbox } from '@tessera/contracts';
 import type { IssuerService } from '@tessera/issuer';
-import type { Logger } from '@tessera/protocol';
+import { err, type Logger } from '@tessera/protocol';
 import type { CachedDidResolver } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
+import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { energyDatabaseParts } from '../energy/meters-store.js';
+import { type EnergyPart, startEnergyPart } from '../energy/part.js';
 import { type ExchangePart, startExchangePart } from '../exchange/part.js';
 import { exchangeDatabaseParts } from '../exchange/store.js';
 import { startOfferingsPart } from '../offerings/http/part.js';
@@ -20,7 +22,11 @@ import type { VerifierPart } from './verifier-part.js';
  * Each service adds one entry to SERVICE_DATABASE_PARTS and one block to startServices; nothing else in the
  * composition root changes when a service is added.
  */
-export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [offeringsDatabaseParts, exchangeDatabaseParts];
+export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [
+  offeringsDatabaseParts,
+  exchangeDatabaseParts,
+  energyDatabaseParts,
+];
 
 export interface ServicesContext {
   config: Readonly<StackConfig>;
@@ -37,6 +43,8 @@ export interface ServicesContext {
   resolver: CachedDidResolver;
   issuer: IssuerService;
   verifier: VerifierPart;
+  /** The stack's Prometheus registry (served at /metrics). */
+  metrics: Registry;
   log: Logger;
 }
 
@@ -45,6 +53,8 @@ export interface RunningServices {
   urls: Record<string, string>;
   /** The data exchange (its trail can be anchored on demand, e.g. before a shutdown or in a test). */
   exchange: ExchangePart;
+  /** The energy market (its periods can be closed on demand, e.g. in a test). */
+  energy: EnergyPart;
   stop(): Promise<void>;
 }
 
@@ -61,18 +71,23 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
 
-  // energy market (issue 7): credential-gated orders per meter. Meter readings over MQTT and on-chain settlement
-  // are not wired into the stack yet (no embedded broker in the stack, EnergyCredit not deployed by it), so books
-  // collect orders and a period stays open until its readings exist.
-  const market = new EnergyMarket({});
-  const energy = buildEnergyRouter({
-    market,
-    guard: (o) => ctx.verifier.router.requireCredentials(o),
-    logger: ctx.log.child({ part: 'energy' }),
-    publicUrl: `${ctx.publicUrl}/services/energy`,
-  });
-  ctx.parts.use('/services/energy', energy);
+  // energy market (issue 7): orders over HTTP, readings over MQTT from authenticated gateways, periods closed on a
+  // timer and settled on chain in EnergyCredit through the outbox
+  const energy = await startEnergyPart(
+    ctx,
+    {
+      periodMs: ctx.config.energyPeriodSeconds * 1000,
+      metrics: ctx.metrics,
+      deviceView: async (deviceId, caller) => {
+        if (!ctx.issuer.devices) return err('ERR_UNAVAILABLE', 'the device lifecycle is not enabled on this issuer');
+        return ctx.issuer.devices.get(deviceId, { did: caller, roles: [], ownedDeviceDids: [] });
+      },
+    },
+    ctx.log.child({ part: 'energy' }),
+  );
+  ctx.parts.use('/services/energy', energy.router);
   urls.energy = `${ctx.publicUrl}/services/energy`;
+  stops.push(() => energy.stop());
 
   // trusted data exchange (issue 9): API, HTML interface at /services/exchange/ui, trail anchored every minute
   const exchange = await startExchangePart(ctx, ctx.log.child({ part: 'exchange' }));
@@ -84,6 +99,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   return {
     urls,
     exchange,
+    energy,
     async stop() {
       for (const s of stops.reverse()) await s();
     },

@@ -24,6 +24,7 @@ import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { ChainMetrics } from './chain-metrics.js';
 import type { StackConfig } from './config.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
@@ -222,6 +223,17 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       },
     });
 
+    const chainMetrics = new ChainMetrics({
+      provider,
+      registry: metrics,
+      knownContracts: Object.keys(contracts).length,
+      relayer: relayer.address,
+      log,
+    });
+    await chainMetrics.step();
+    chainMetrics.start();
+    closers.push({ name: 'chain-metrics', close: () => chainMetrics.stop() });
+
     const parts = Router();
     const app = buildStackApp({ log, health, metrics, parts });
     const server: Server = await new Promise((resolve, reject) => {
@@ -317,6 +329,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       resolver,
       issuer,
       verifier,
+      metrics,
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });

@@ -1,0 +1,200 @@
+import { EnergyCredit__factory } from '@tessera/contracts';
+import { type DeviceState, httpError, type Logger, type Result, TesseraError } from '@tessera/protocol';
+import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
+import { getAddress, type JsonRpcProvider } from 'ethers';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { ServicesContext } from '../stack/services-part.js';
+import { buildEnergyRouter } from './http.js';
+import { NANO_EUR_PER_EUR } from './market/units.js';
+import { EnergyMarket } from './market-service.js';
+import { MeterStore } from './meters-store.js';
+import { attachMeterReadings } from './mqtt.js';
+import { EnergySettlement, ethrAccount } from './settlement.js';
+
+/** The grid supplier's float, minted once so it can pay feed-in before it has received anything (n€). */
+export const GRID_FLOAT_NANO_EUR = 1_000_000n * NANO_EUR_PER_EUR;
+/** The most an operator credits in one top-up (n€): 10,000 €. */
+export const MAX_TOP_UP_NANO_EUR = 10_000n * NANO_EUR_PER_EUR;
+
+const GATEWAY = '/energy/meters/:meterId/gateway';
+const ACCOUNT = '/energy/meters/:meterId/account';
+const CREDITS = '/energy/credits';
+
+export interface EnergyPartOptions {
+  /** Trading period length (ms); 15 minutes by default. */
+  periodMs?: number;
+  /** How often due periods are closed (ms). */
+  closeEveryMs?: number;
+  /** The stack's broker: meters publish readings on it once their handshake succeeded. */
+  broker?: Pick<BrokerAdapter, 'subscribe'>;
+  /** The stack's metrics registry (market figures join the stack's /metrics). */
+  metrics?: Registry;
+  /**
+   * The device as `caller` may see it: its recorded owner DID and on-chain state (the issuer's device lifecycle,
+   * which refuses a caller who is not its owner, manufacturer, an operator or an admin).
+   */
+  deviceView(deviceId: string, caller: string): Promise<Result<{ owner: string | null; state: DeviceState }>>;
+}
+
+export interface EnergyPart {
+  router: Router;
+  market: EnergyMarket;
+  stop(): void;
+}
+
+const GatewayBody = z.strictObject({
+  deviceId: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex'),
+});
+const TopUpBody = z.strictObject({
+  /** Idempotency key chosen by the operator: the same request id never mints twice. */
+  requestId: z.string().regex(/^[A-Za-z0-9._:-]{8,100}$/, 'must be 8 to 100 letters, digits, . _ : -'),
+  participant: z.string().max(512),
+  amountNanoEur: z.string().regex(/^[1-9][0-9]{0,30}$/, 'must be a positive integer in n€ (as a string)'),
+});
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+    throw new TesseraError('ERR_VALIDATION', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+      details: issues,
+    });
+  }
+  return r.data;
+}
+
+/** The EnergyProsumer credential of the token for `meterId` (the policy checked it; the claims must agree). */
+function prosumerCredential(req: Request, meterId: string) {
+  const c = req.accessGrant?.credentials.find(
+    (x) => x.types.includes('EnergyProsumerCredential') && x.claims['meterId'] === meterId,
+  );
+  if (!c)
+    throw new TesseraError('ERR_POLICY_DENIED', `no EnergyProsumer credential for meter ${meterId} in this token`);
+  return c;
+}
+
+/**
+ * The energy market as the stack runs it (mounted at `/services/energy`): orders over HTTP behind the verifier's
+ * guard, meter readings over MQTT from authenticated gateways, periods closed on a timer and settled on chain in
+ * EnergyCredit through the outbox. Meters join by their holder binding a gateway device they own
+ * (`POST /energy/meters/:meterId/gateway`), and operators credit participants' prepaid accounts
+ * (`POST /energy/credits`).
+ */
+export async function startEnergyPart(ctx: ServicesContext, o: EnergyPartOptions, log: Logger): Promise<EnergyPart> {
+  const creditAddress = ctx.contracts.EnergyCredit;
+  const grid = ctx.keystore.getOrCreate('energy-grid').address;
+  await ensureGridFloat(ctx.provider, creditAddress, grid, ctx.outbox, log);
+  const market = new EnergyMarket({
+    settlement: new EnergySettlement({ outbox: ctx.outbox, creditAddress, gridAccount: grid }),
+    ...(o.periodMs ? { periodMs: o.periodMs } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+  });
+  const meters = new MeterStore(ctx.db);
+  for (const m of await meters.all()) market.registerMeter(m);
+  if (o.broker) {
+    await attachMeterReadings(o.broker, market, {
+      onRefused: (deviceId, e) => log.info({ deviceId, code: e.code, reason: e.message }, 'meter reading refused'),
+    });
+  }
+  market.start(o.closeEveryMs ?? 5_000, (e) => log.warn({ err: e }, 'closing energy periods failed; will retry'));
+
+  const guard = (options: RequireCredentialsOptions): RequestHandler => ctx.verifier.router.requireCredentials(options);
+  const router = Router();
+  router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: `${ctx.publicUrl}/services/energy` }));
+
+  router.post(GATEWAY, guard({ resource: GATEWAY }), express.json({ limit: '1kb' }), async (req, res) => {
+    const meterId = String(req.params['meterId']);
+    const credential = prosumerCredential(req, meterId);
+    const holder = req.accessGrant!.holder;
+    const { deviceId } = parse(GatewayBody, req.body);
+    const found = await o.deviceView(deviceId, holder);
+    if (!found.ok) throw new TesseraError(found.error.code, found.error.message);
+    const device = found.value;
+    if (device.owner !== holder)
+      throw new TesseraError('ERR_DEVICE_NOT_OWNER', `device ${deviceId} is not recorded as owned by ${holder}`);
+    if (device.state !== 'Active')
+      throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is ${device.state}; commission it first`);
+    const current = await meters.get(meterId);
+    if (current && current.participant !== holder)
+      throw new TesseraError('ERR_CONFLICT', `meter ${meterId} is bound to another participant`);
+    const other = await meters.byDevice(deviceId);
+    if (other && other.meterId !== meterId)
+      throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is already the gateway of meter ${other.meterId}`);
+    const kw = typeof credential.claims['nameplateKw'] === 'number' ? credential.claims['nameplateKw'] : 0;
+    const registration = { meterId, participant: holder, deviceId, nameplateW: Math.round(kw * 1000) };
+    await meters.save(registration);
+    market.registerMeter(registration);
+    log.info({ meterId, deviceId, participant: holder }, 'meter gateway bound');
+    res.status(200).json(registration);
+  });
+
+  router.get(ACCOUNT, guard({ resource: ACCOUNT }), async (req, res) => {
+    const meterId = String(req.params['meterId']);
+    prosumerCredential(req, meterId);
+    const holder = req.accessGrant!.holder;
+    const account = ethrAccount(holder);
+    if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', `${holder} has no on-chain account`);
+    const credit = EnergyCredit__factory.connect(creditAddress, ctx.provider);
+    res.json({
+      participant: holder,
+      account,
+      balanceNanoEur: (await credit.balanceOf(account)).toString(),
+      meter: (await meters.get(meterId)) ?? null,
+      currentPeriod: market.currentPeriod(),
+      periodMs: market.periodMs,
+    });
+  });
+
+  router.post(CREDITS, guard({ resource: CREDITS }), express.json({ limit: '1kb' }), async (req, res) => {
+    const body = parse(TopUpBody, req.body);
+    const amount = BigInt(body.amountNanoEur);
+    if (amount > MAX_TOP_UP_NANO_EUR)
+      throw new TesseraError('ERR_MARKET_AMOUNT_OUT_OF_RANGE', `a top-up is at most ${MAX_TOP_UP_NANO_EUR} n€`);
+    const account = ethrAccount(body.participant);
+    if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', 'the participant must be a did:ethr');
+    const row = await ctx.outbox.submit(`energy-credit:${body.requestId}`, {
+      kind: 'energy-credit.mint',
+      to: creditAddress,
+      data: EnergyCredit__factory.createInterface().encodeFunctionData('mint', [account, amount]),
+    });
+    if (row.status !== 'mined') throw new TesseraError('ERR_CHAIN_TX_FAILED', `the top-up was not mined: ${row.error}`);
+    log.info(
+      { participant: body.participant, amountNanoEur: body.amountNanoEur, by: req.accessGrant?.holder },
+      'credit top-up',
+    );
+    res
+      .status(200)
+      .json({ participant: body.participant, account, amountNanoEur: body.amountNanoEur, txHash: row.txHash });
+  });
+
+  const onError: ErrorRequestHandler = (e, req, res, _next) => {
+    const mapped = httpError(e);
+    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in energy route');
+    res.status(mapped.status).json(mapped.body);
+  };
+  router.use(onError);
+  return { router, market, stop: () => market.stop() };
+}
+
+/** Mint the grid supplier's float once (idempotent: keyed by contract and grid account). */
+async function ensureGridFloat(
+  provider: JsonRpcProvider,
+  creditAddress: string,
+  grid: string,
+  outbox: ServicesContext['outbox'],
+  log: Logger,
+): Promise<void> {
+  const credit = EnergyCredit__factory.connect(creditAddress, provider);
+  if ((await credit.balanceOf(grid)) > 0n) return;
+  const row = await outbox.submit(
+    `energy-grid-float:${creditAddress.toLowerCase()}:${getAddress(grid).toLowerCase()}`,
+    {
+      kind: 'energy-credit.mint',
+      to: creditAddress,
+      data: credit.interface.encodeFunctionData('mint', [grid, GRID_FLOAT_NANO_EUR]),
+    },
+  );
+  if (row.status !== 'mined') log.warn({ error: row.error }, 'minting the grid float failed; feed-in cannot be paid');
+}
