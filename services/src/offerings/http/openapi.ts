@@ -1,27 +1,8 @@
 import { ERROR_CODES } from '@tessera/protocol';
 import { z } from 'zod';
 import { OfferingTermsSchema } from '../terms.js';
-
-const json = (schema: unknown) => ({ 'application/json': { schema } });
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-/** One response per status, listing the codes of the registry that map to it and that this route can return. */
-const errors = (...codes: (keyof typeof ERROR_CODES)[]) => {
-  const byStatus = new Map<number, string[]>();
-  for (const c of codes) {
-    const s = ERROR_CODES[c].status;
-    byStatus.set(s, [...(byStatus.get(s) ?? []), c]);
-  }
-  return Object.fromEntries(
-    [...byStatus].map(([s, cs]) => [String(s), { description: cs.join(', '), content: json(ref('Error')) }]),
-  );
-};
-const BODY = ['ERR_JSON_MALFORMED', 'ERR_BODY_TOO_LARGE', 'ERR_UNSUPPORTED_MEDIA_TYPE', 'ERR_VALIDATION'] as const;
-const GUARD = ['ERR_AUTH_REQUIRED', 'ERR_AUTH_INVALID', 'ERR_AUTH_EXPIRED', 'ERR_VC_REVOKED', 'ERR_FORBIDDEN'] as const;
-const secured = (policy: string) => ({
-  security: [{ bearer: [] }],
-  description: `Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy \`${policy}\`.`,
-});
-const offeringId = { name: 'offeringId', in: 'path', required: true, schema: { type: 'string' } };
+import { BODY, errors, GUARD, json, offeringId, ref, secured } from './openapi-common.js';
+import { paymentPaths, paymentSchemas } from './openapi-payments.js';
 
 /** The token-offering HTTP API as OpenAPI 3.1; the terms schema is generated from the domain's zod schema. */
 export function offeringsOpenApi(serverUrl: string) {
@@ -60,7 +41,7 @@ export function offeringsOpenApi(serverUrl: string) {
             id: { type: 'string' },
             issuer: { type: 'string', description: 'DID of the issuer organisation' },
             terms: ref('OfferingTerms'),
-            status: { type: 'string', enum: ['open', 'allocated', 'cancelled'] },
+            status: { type: 'string', enum: ['open', 'allocated', 'redeemed', 'cancelled'] },
             tokenAddress: { type: ['string', 'null'] },
             certification: { type: ['object', 'null'] },
             certified: { type: 'boolean', description: 'the certification badge shows now' },
@@ -84,6 +65,7 @@ export function offeringsOpenApi(serverUrl: string) {
             createdAt: { type: 'string', format: 'date-time' },
           },
         },
+        ...paymentSchemas,
       },
     },
     paths: {
@@ -98,7 +80,8 @@ export function offeringsOpenApi(serverUrl: string) {
           },
         },
         post: {
-          summary: 'Create an offering (the holder of an AdminCredential becomes its issuer); its token is deployed',
+          summary:
+            'Create an offering (the holder of an OfferingIssuerCredential becomes its issuer); its token is deployed',
           ...secured('offering.create'),
           requestBody: {
             required: true,
@@ -106,7 +89,13 @@ export function offeringsOpenApi(serverUrl: string) {
           },
           responses: {
             '201': { description: 'The offering', content: json(ref('Offering')) },
-            ...errors(...BODY, ...GUARD, 'ERR_OFFERING_TERMS_INVALID', 'ERR_OFFERING_EXISTS'),
+            ...errors(
+              ...BODY,
+              ...GUARD,
+              'ERR_OFFERING_TERMS_INVALID',
+              'ERR_OFFERING_EXISTS',
+              'ERR_OFFERING_ISSUER_NOT_AUTHORISED',
+            ),
           },
         },
       },
@@ -123,10 +112,14 @@ export function offeringsOpenApi(serverUrl: string) {
       '/{offeringId}/certification': {
         post: {
           summary: 'Record a certification: an OfferingCertificationCredential (VC-JWT) signed by the certifier',
+          ...secured('offering.certify'),
           description:
-            'The credential subject is `urn:tessera:offering:<id>` with optional `scheme` and `documentsSha256`; the ' +
-            "signature is checked against the certifier's DID document on chain; the certifier must not be the issuer " +
-            "and must be among the terms' certifiers when they list any.",
+            `${secured('offering.certify').description} ` +
+            'The caller presents a CertifierCredential (certifiesOfferings) from an issuer the trust list trusts; the ' +
+            'credential in the body must be signed by that same holder. Its subject is `urn:tessera:offering:<id>` ' +
+            "with optional `scheme` (among the CertifierCredential's schemes when it lists any) and " +
+            "`documentsSha256`; the signature is checked against the certifier's DID document on chain; the " +
+            "certifier must not be the issuer and must be among the terms' certifiers when they list any.",
           parameters: [offeringId],
           requestBody: {
             required: true,
@@ -134,7 +127,14 @@ export function offeringsOpenApi(serverUrl: string) {
           },
           responses: {
             '200': { description: 'The certified offering', content: json(ref('Offering')) },
-            ...errors(...BODY, 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE', 'ERR_OFFERING_CERTIFICATION_INVALID'),
+            ...errors(
+              ...BODY,
+              ...GUARD,
+              'ERR_OFFERING_NOT_FOUND',
+              'ERR_OFFERING_STATE',
+              'ERR_OFFERING_CERTIFICATION_INVALID',
+              'ERR_OFFERING_CERTIFIER_NOT_TRUSTED',
+            ),
           },
         },
       },
@@ -279,6 +279,7 @@ export function offeringsOpenApi(serverUrl: string) {
           },
         },
       },
+      ...paymentPaths(),
       '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
     },
   };

@@ -162,5 +162,15 @@ describe('coupons and redemption over HTTP', () => {
     assert.deepEqual(twice.body.payments, redeemed.body.payments, 'idempotent');
     assert.deepEqual((await call('GET', `/services${redeem}`)).body.items, redeemed.body.payments);
     assert.deepEqual((await call('GET', `/services/offerings/${ID}/holdings`)).body.items, []);
+
+    // the routes are in the OpenAPI document, the issuer's behind a bearer token
+    const paths = (await call('GET', '/services/offerings/openapi.json')).body.paths as Record<
+      string,
+      Record<string, { security?: unknown[] }>
+    >;
+    assert.ok(paths['/{offeringId}/coupons']?.get);
+    assert.ok(paths['/{offeringId}/coupons/{coupon}/record']?.post?.security);
+    assert.ok(paths['/{offeringId}/coupons/{coupon}/payments']?.get);
+    assert.ok(paths['/{offeringId}/redemption']?.post?.security);
   });
 });
