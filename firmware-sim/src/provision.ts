@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { buildDeviceBatch, type DeviceLeafInput } from '@tessera/contracts';
+import type { DeviceIdentity } from '@tessera/device-agent';
+import { deviceIdOf, generateDeviceSecret, secretCommitment } from '@tessera/protocol';
+import { computeAddress, type TransactionResponse } from 'ethers';
+import type { GeneratedDevice } from './devices.js';
+import type { InProcessStack } from './stack.js';
+
+/** A provisioned device: what it is, and what it knows (its secret and DID key never leave the simulator). */
+export interface SimDevice {
+  generated: GeneratedDevice;
+  identity: DeviceIdentity;
+}
+
+export type ProgressFn = (label: string, done: number, total: number) => void;
+
+/**
+ * How a fleet gets on chain and into the verifier: register in Merkle batches, commission each device (bind its DID
+ * key), hand the secret to the verifier, and the operator actions the scenarios need mid-run. Implementations: the
+ * chain + vault directly (`ChainProvisioner`, what the in-process stack uses), and the issuer over HTTP once its
+ * bulk device endpoints exist.
+ */
+export interface FleetProvisioner {
+  readonly kind: string;
+  provision(devices: readonly GeneratedDevice[], progress?: ProgressFn): Promise<SimDevice[]>;
+  /** Operator revoke: on chain; the verifier drops live sessions from the chain event. */
+  revoke(deviceId: string): Promise<void>;
+  /** Record a firmware update (a new fingerprint) on chain. */
+  updateFirmware(deviceId: string, fingerprint: string): Promise<void>;
+}
+
+/** A fresh secp256k1 key without the HD-wallet derivation (`Wallet.createRandom` costs a PBKDF2 per device). */
+function freshKey(): { privateKey: string; address: string } {
+  const privateKey = `0x${randomBytes(32).toString('hex')}`;
+  return { privateKey, address: computeAddress(privateKey) };
+}
+
+/**
+ * Provision directly on the chain and into the verifier's vault, as the manufacturer, owner and operator at once
+ * (the admin account holds those roles in the in-process stack): one `registerBatch` per `batchSize` devices, one
+ * `commissionFromBatch` per device (sent pipelined, fees fixed up front so nothing is estimated per device).
+ */
+export class ChainProvisioner implements FleetProvisioner {
+  readonly kind = 'chain';
+
+  constructor(
+    private readonly stack: InProcessStack,
+    private readonly options: { batchSize?: number } = {},
+  ) {}
+
+  async provision(devices: readonly GeneratedDevice[], progress?: ProgressFn): Promise<SimDevice[]> {
+    const { registry, admin, vault, chainId } = this.stack;
+    const batchSize = this.options.batchSize ?? 1000;
+    const fee = await this.stack.provider.getFeeData();
+    const overrides = {
+      gasLimit: 600_000n,
+      maxFeePerGas: (fee.maxFeePerGas ?? 2_000_000_000n) * 2n,
+      maxPriorityFeePerGas: fee.maxPriorityFeePerGas ?? 1_000_000_000n,
+    };
+    const out: SimDevice[] = [];
+    let done = 0;
+    for (let start = 0; start < devices.length; start += batchSize) {
+      const chunk = devices.slice(start, start + batchSize);
+      const leaves: DeviceLeafInput[] = [];
+      const keys: { privateKey: string; address: string }[] = [];
+      for (const g of chunk) {
+        const secret = generateDeviceSecret();
+        const salt = randomBytes(32);
+        const key = freshKey();
+        const deviceId = deviceIdOf(admin.address, g.characteristics.serial);
+        await vault.put(deviceId, secret, salt);
+        keys.push(key);
+        leaves.push({
+          deviceId,
+          fingerprint: g.fingerprint,
+          commitment: secretCommitment(salt, secret),
+          initialOwner: admin.address,
+        });
+        out.push({
+          generated: g,
+          identity: {
+            deviceId,
+            did: `did:ethr:0x${chainId.toString(16)}:${key.address.toLowerCase()}`,
+            secret,
+            privateKey: key.privateKey,
+            fingerprint: g.fingerprint,
+          },
+        });
+      }
+      const tree = buildDeviceBatch(leaves);
+      const receipt = await (await registry.registerBatch(tree.root, leaves.length, overrides)).wait();
+      if (!receipt) throw new Error('registerBatch was not mined');
+      const batchId = await registry.batchCount();
+      const sent: TransactionResponse[] = [];
+      for (let i = 0; i < leaves.length; i++) {
+        const l = leaves[i]!;
+        sent.push(
+          await registry.commissionFromBatch(
+            batchId,
+            l.deviceId,
+            l.fingerprint,
+            l.commitment,
+            tree.proofs[i]!,
+            keys[i]!.address,
+            overrides,
+          ),
+        );
+        if (i % 50 === 49) progress?.('commissioning', done + i + 1, devices.length);
+      }
+      for (const t of sent) {
+        const r = await t.wait();
+        if (r?.status !== 1) throw new Error(`commissioning ${t.hash} failed`);
+      }
+      // The watcher enrols commissioned devices from the chain event; enrol here too so nobody waits on the event.
+      for (const l of leaves) await this.stack.service.responder.enrol(l.deviceId);
+      done += chunk.length;
+      progress?.('commissioning', done, devices.length);
+    }
+    return out;
+  }
+
+  async revoke(deviceId: string): Promise<void> {
+    const r = await (await this.stack.registry.revoke(deviceId)).wait();
+    if (r?.status !== 1) throw new Error(`revoking ${deviceId} failed`);
+  }
+
+  async updateFirmware(deviceId: string, fingerprint: string): Promise<void> {
+    const r = await (await this.stack.registry.updateFirmware(deviceId, fingerprint)).wait();
+    if (r?.status !== 1) throw new Error(`the firmware update of ${deviceId} failed`);
+  }
+}

@@ -1,0 +1,174 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ANVIL_FUNDER_KEY,
+  type AnvilChain,
+  type DeviceRegistry,
+  DeviceRegistry__factory,
+  ensureDeployed,
+  makeProvider,
+  startAnvil,
+} from '@tessera/contracts';
+import { seal, unseal } from '@tessera/protocol';
+import {
+  AedesBrokerAdapter,
+  CachedDidResolver,
+  type DeviceHandshakeService,
+  type DeviceSecretVault,
+  type HandshakeLimits,
+  MemoryHandshakeLimiter,
+  MemoryNonceStore,
+  RegistryWatcher,
+  startDeviceHandshakeService,
+} from '@tessera/verifier';
+import { type JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+
+/**
+ * A vault that keeps each secret sealed (AES-256-GCM, protocol `seal`) in memory. The in-process stack uses it
+ * because FileDeviceSecretVault rewrites its whole file on every put, which is quadratic for a 10,000-device fleet.
+ */
+export class SealedMemoryVault implements DeviceSecretVault {
+  private readonly key = randomBytes(32);
+  private readonly devices = new Map<string, { salt: Buffer; sealed: string }>();
+  async get(deviceId: string) {
+    const e = this.devices.get(deviceId.toLowerCase());
+    return e && { secret: unseal(this.key, e.sealed, `sim-vault:${deviceId.toLowerCase()}`), salt: e.salt };
+  }
+  async put(deviceId: string, secret: Uint8Array, salt: Uint8Array) {
+    const id = deviceId.toLowerCase();
+    this.devices.set(id, { salt: Buffer.from(salt), sealed: seal(this.key, secret, `sim-vault:${id}`) });
+  }
+  async delete(deviceId: string) {
+    this.devices.delete(deviceId.toLowerCase());
+  }
+  async list() {
+    return [...this.devices.keys()];
+  }
+}
+
+/**
+ * The limits of the in-process stack. Every simulated device connects from 127.0.0.1, so the per-source budget and
+ * the per-source lockout (made for one gateway or NAT) would lock the honest part of the fleet out once the attackers
+ * have failed a few hundred times; the per-device limits and lockout stay as they are.
+ */
+export const SIM_LIMITS: Partial<HandshakeLimits> = {
+  source: { attempts: 100_000_000, windowMs: 60_000, lockoutThreshold: 100_000_000 },
+};
+
+/** The parts a simulation runs against when it starts them itself: anvil, aedes, the handshake service. */
+export interface InProcessStack {
+  chain: AnvilChain;
+  provider: JsonRpcProvider;
+  chainId: number;
+  admin: Wallet;
+  /** DeviceRegistry connected with a nonce-managed admin signer (manufacturer, owner and operator). */
+  registry: DeviceRegistry;
+  vault: DeviceSecretVault;
+  broker: AedesBrokerAdapter;
+  service: DeviceHandshakeService;
+  brokerUrl: string;
+  /** Stop broker and handshake service, then start both again on the same port (connect storm). */
+  restartBroker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface InProcessStackOptions {
+  limits?: Partial<HandshakeLimits>;
+  /** Called when the verifier has applied a lifecycle change to the broker. */
+  onApplied?(deviceId: string, to: string): void;
+}
+
+/**
+ * Start anvil, deploy the contracts, start the embedded aedes broker and the device handshake service, composed as
+ * the conformance suite composes them (verifier/src/handshake/conformance-suite.ts).
+ */
+export async function startInProcessStack(o: InProcessStackOptions = {}): Promise<InProcessStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-sim-'));
+  const chain = await startAnvil({});
+  const cleanup: (() => Promise<unknown> | unknown)[] = [
+    () => chain.stop(),
+    () => rmSync(dir, { recursive: true, force: true }),
+  ];
+  try {
+    const provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const admin = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const addresses = await ensureDeployed({
+      provider,
+      deployer: admin,
+      chainId: chain.chainId,
+      file: join(dir, 'deployments.json'),
+      allowDeploy: true,
+    });
+    const registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, new NonceManager(admin));
+    await (await registry.grantRole(await registry.MANUFACTURER(), admin.address)).wait();
+    await (await registry.grantRole(await registry.OPERATOR(), admin.address)).wait();
+    const didWatcher = new RegistryWatcher({ registry: addresses.EthereumDIDRegistry, provider, wsUrl: chain.wsUrl });
+    await didWatcher.start();
+    cleanup.unshift(() => didWatcher.stop());
+    const resolver = new CachedDidResolver({
+      chainId: chain.chainId,
+      provider,
+      registry: addresses.EthereumDIDRegistry,
+      watcher: didWatcher,
+    });
+    const vault = new SealedMemoryVault();
+    const issuerKey = Wallet.createRandom();
+    const issuer = {
+      did: `did:ethr:0x${chain.chainId.toString(16)}:${issuerKey.address.toLowerCase()}`,
+      privateKey: issuerKey.privateKey,
+    };
+    const limiter = new MemoryHandshakeLimiter({ limits: o.limits ?? SIM_LIMITS });
+    const challenges = new MemoryNonceStore();
+    const compose = async (port: number) => {
+      const broker = new AedesBrokerAdapter({ port });
+      await broker.start();
+      const service = await startDeviceHandshakeService({
+        broker,
+        provider,
+        chainId: chain.chainId,
+        deviceRegistry: addresses.DeviceRegistry,
+        wsUrl: chain.wsUrl,
+        vault,
+        resolver,
+        challenges,
+        limiter,
+        issuer,
+        ...(o.onApplied ? { onApplied: (c) => o.onApplied?.(c.deviceId, c.to) } : {}),
+      });
+      return { broker, service };
+    };
+    let parts = await compose(0);
+    const port = Number(new URL(parts.broker.url).port);
+    const stack: InProcessStack = {
+      chain,
+      provider,
+      chainId: chain.chainId,
+      admin,
+      registry,
+      vault,
+      get broker() {
+        return parts.broker;
+      },
+      get service() {
+        return parts.service;
+      },
+      brokerUrl: parts.broker.url,
+      async restartBroker() {
+        await parts.service.stop();
+        await parts.broker.stop();
+        parts = await compose(port);
+      },
+      async stop() {
+        await parts.service.stop().catch(() => undefined);
+        await parts.broker.stop().catch(() => undefined);
+        for (const c of cleanup) await c();
+      },
+    };
+    return stack;
+  } catch (e) {
+    for (const c of cleanup) await Promise.resolve(c()).catch(() => undefined);
+    throw e;
+  }
+}
