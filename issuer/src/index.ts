@@ -61,3 +61,4 @@ export {
   type RegisteredBatch,
 } from './devices/lifecycle.js';
 export { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';
+export { issuerRequest, loginWithCredentials, type HolderKey, type IssuerReply } from './client.js';

@@ -1,0 +1,66 @@
+import { ES256KSigner, hexToBytes } from 'did-jwt';
+import { createVerifiablePresentationJwt } from 'did-jwt-vc';
+
+/** A holder's DID, key and role credentials (the root admin wallet file has this shape). */
+export interface HolderKey {
+  did: string;
+  privateKey: string;
+  credentials: string[];
+}
+
+export interface IssuerReply {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: callers read JSON bodies of many shapes
+  json: any;
+  text: string;
+}
+
+/** One JSON request to the issuer API (`base` is its URL, e.g. http://127.0.0.1:8080/issuer). */
+export async function issuerRequest(
+  base: string,
+  method: string,
+  path: string,
+  o: { token?: string; body?: unknown } = {},
+): Promise<IssuerReply> {
+  const headers: Record<string, string> = {};
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base.replace(/\/+$/, '') + path, {
+    method,
+    headers,
+    ...(o.body === undefined ? {} : { body: JSON.stringify(o.body) }),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+/**
+ * Log in as a holder: ask for a challenge, present the holder's role credentials over the nonce (a JWT VP signed with
+ * its DID key, `aud` = the issuer), exchange the presentation for an access token.
+ */
+export async function loginWithCredentials(base: string, holder: HolderKey): Promise<string> {
+  const challenge = await issuerRequest(base, 'POST', '/auth/challenge');
+  if (challenge.status !== 201) throw new Error(`challenge refused: ${challenge.text}`);
+  const presentation = await createVerifiablePresentationJwt(
+    {
+      vp: {
+        '@context': ['https://www.w3.org/2018/credentials/v1'],
+        type: ['VerifiablePresentation'],
+        verifiableCredential: holder.credentials,
+      },
+      nonce: challenge.json.nonce,
+      aud: challenge.json.audience,
+    },
+    { did: holder.did, signer: ES256KSigner(hexToBytes(holder.privateKey)), alg: 'ES256K' },
+  );
+  const token = await issuerRequest(base, 'POST', '/auth/token', { body: { presentation } });
+  if (token.status !== 200)
+    throw new Error(`${token.json?.error?.code ?? token.status}: ${token.json?.error?.message}`);
+  return token.json.accessToken as string;
+}

@@ -1,0 +1,4 @@
+import { postgresBackend } from '../testing/backends.js';
+import { deviceVaultSuite } from './vault-suite.js';
+
+deviceVaultSuite(postgresBackend());

@@ -1,0 +1,4 @@
+import { sqliteBackend } from '../testing/backends.js';
+import { deviceVaultSuite } from './vault-suite.js';
+
+deviceVaultSuite(sqliteBackend());
