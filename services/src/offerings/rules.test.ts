@@ -4,7 +4,9 @@ import {
   type BookState,
   CREDENTIAL_BITS as B,
   checkCertification,
+  checkCertifier,
   checkInvestor,
+  checkOfferingIssuer,
   checkTicket,
   credentialBits,
 } from './rules.js';
@@ -140,5 +142,45 @@ describe('certification', () => {
     );
     assert.equal(code(checkCertification(t, ISSUER, cert({ expiresAt: nowS }), nowS)), bad);
     assert.equal(code(checkCertification(t, ISSUER, cert({ documentsSha256: ['b'.repeat(64)] }), nowS)), bad);
+  });
+});
+
+describe('issuer organisations and certifiers (claims of their verified credentials)', () => {
+  const org = { legalName: 'Marseille Solar Bonds SA', registrationId: 'RCS 1', jurisdiction: 'FR' };
+  const issuerVc = (claims: Record<string, unknown>) => ({ types: ['OfferingIssuerCredential'], claims });
+  const certifierVc = (claims: Record<string, unknown>) => ({
+    types: ['CertifierCredential'],
+    claims: { ...org, legalName: 'Green Assurance BV', certifiesOfferings: true, accreditsInvestors: false, ...claims },
+  });
+
+  it('lets an issuer organisation create the kinds its credential allows', () => {
+    assert.equal(code(checkOfferingIssuer(issuerVc(org), 'green-bond')), 'ok');
+    assert.equal(code(checkOfferingIssuer(issuerVc({ ...org, offeringKinds: ['green-bond'] }), 'green-bond')), 'ok');
+    assert.equal(
+      code(checkOfferingIssuer(issuerVc({ ...org, offeringKinds: ['equity', 'fund'] }), 'green-bond')),
+      'ERR_OFFERING_ISSUER_NOT_AUTHORISED',
+    );
+    assert.equal(code(checkOfferingIssuer(undefined, 'bond')), 'ERR_AUTH_REQUIRED');
+    assert.equal(
+      code(checkOfferingIssuer({ types: ['AdminCredential'], claims: { name: 'Ada' } }, 'bond')),
+      'ERR_AUTH_REQUIRED',
+    );
+    assert.equal(code(checkOfferingIssuer(issuerVc({ legalName: 'No Id' }), 'bond')), 'ERR_VC_CLAIMS_INVALID');
+  });
+
+  it('accepts a certification signed by the presenting certifier, within its schemes', () => {
+    const c = { certifier: CERTIFIER, scheme: 'Climate Bonds Standard v4' };
+    assert.equal(code(checkCertifier(certifierVc({}), CERTIFIER, c)), 'ok');
+    assert.equal(code(checkCertifier(certifierVc({}), ISSUER, c)), 'ERR_OFFERING_CERTIFIER_NOT_TRUSTED');
+    assert.equal(
+      code(checkCertifier(certifierVc({ schemes: ['EU Green Bond Standard'] }), CERTIFIER, c)),
+      'ERR_OFFERING_CERTIFIER_NOT_TRUSTED',
+    );
+    assert.equal(code(checkCertifier(certifierVc({ schemes: ['Climate Bonds Standard v4'] }), CERTIFIER, c)), 'ok');
+    assert.equal(
+      code(checkCertifier(certifierVc({ certifiesOfferings: false, accreditsInvestors: true }), CERTIFIER, c)),
+      'ERR_OFFERING_CERTIFIER_NOT_TRUSTED',
+    );
+    assert.equal(code(checkCertifier(undefined, CERTIFIER, c)), 'ERR_AUTH_REQUIRED');
   });
 });

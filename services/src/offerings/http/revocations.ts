@@ -161,7 +161,7 @@ export async function reconcileRevocations(
   for (const row of await o.store.eligibility().findBy({ status: 'active' })) {
     const want = suspended.has(row.credentialId);
     const onChain = await readEligibility(registry, row.wallet);
-    // a record not mined yet is frozen by its writer's own event path; nothing to compare with
+    // no record on chain yet (its write still queued): setFrozen would revert NoRecord; the next start catches up
     if (onChain.expiry === 0 || onChain.frozen === want) continue;
     await enqueueFreeze(o, row.wallet, want, `elig:freeze:${row.wallet}:start:${at}`);
     if (want) frozen++;
