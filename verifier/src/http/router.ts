@@ -13,6 +13,7 @@ import express, {
   type NextFunction,
   type Request,
   type RequestHandler,
+  type Response,
   type Router,
 } from 'express';
 import { z } from 'zod';
@@ -138,6 +139,20 @@ function body<T>(schema: z.ZodType<T>, req: Request): T {
   return r.data;
 }
 
+/**
+ * A JSON answer written as one string in one write: express's `res.json` would also hash the body for an ETag (a POST
+ * answer is never revalidated) and hand node the body as a separate buffer. Headers set earlier (by middleware) stay.
+ */
+function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
 const fail = (e: { code: TesseraError['code']; message: string; details?: unknown }) =>
   new TesseraError(e.code, e.message, e.details === undefined ? undefined : { details: e.details });
 
@@ -235,7 +250,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     if (!(await requests.put(request.nonce, JSON.stringify({ resource, action }), ttlMs))) {
       throw new Error('presentation request nonce collision');
     }
-    res.status(201).json({
+    sendJson(res, 201, {
       nonce: request.nonce,
       audience: request.audience,
       expiresAt: request.expiresAt,
@@ -263,15 +278,19 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
       granted(r.value.credentials[i]!),
     );
     const { token, grant } = tokens.issue(r.value.holder, scopes, used);
-    res.setHeader('Cache-Control', 'no-store'); // RFC 6749 §5.1
-    res.status(200).json({
-      access_token: token,
-      token_type: 'Bearer',
-      expires_in: grant.expiresAt - grant.issuedAt,
-      holder: grant.holder,
-      scopes,
-      policies: r.value.decision.policies,
-    });
+    sendJson(
+      res,
+      200,
+      {
+        access_token: token,
+        token_type: 'Bearer',
+        expires_in: grant.expiresAt - grant.issuedAt,
+        holder: grant.holder,
+        scopes,
+        policies: r.value.decision.policies,
+      },
+      { 'Cache-Control': 'no-store' }, // RFC 6749 §5.1
+    );
   });
 
   router.post('/verify', async (req, res) => {
@@ -281,7 +300,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     if (parsed.value.payload.vp !== undefined) {
       const r = await present(jwt);
       if (!r.ok) throw fail(r.error);
-      res.json({
+      sendJson(res, 200, {
         verified: true,
         kind: 'presentation',
         holder: r.value.holder,
@@ -295,7 +314,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     await settled();
     const r = await verifier.verifyCredential(jwt);
     if (!r.ok) throw fail(r.error);
-    res.json({ verified: true, kind: 'credential', subject: r.value.subject, ...granted(r.value) });
+    sendJson(res, 200, { verified: true, kind: 'credential', subject: r.value.subject, ...granted(r.value) });
   });
 
   router.get('/openapi.json', (_req, res) => {

@@ -32,6 +32,24 @@ describe('access tokens', () => {
     }
   });
 
+  it('ES256K through libsecp256k1 and through OpenSSL: each checks the other, both refuse a tampered token', () => {
+    const fast = new AccessTokens({ did, privateKey: wallet.privateKey });
+    const openssl = new AccessTokens({ did, privateKey: wallet.privateKey, engine: 'openssl' });
+    const fastChecker = new AccessTokens({ did, publicKey: wallet.signingKey.compressedPublicKey });
+    const opensslChecker = new AccessTokens({ did, publicKey: wallet.signingKey.publicKey, engine: 'openssl' });
+    for (const [signer, checker] of [
+      [fast, opensslChecker],
+      [openssl, fastChecker],
+    ] as const) {
+      const { token } = signer.issue(holder, scopes, []);
+      assert.ok(checker.verify(token).ok);
+      const [h, p, sig] = token.split('.') as [string, string, string];
+      const forged = `${h}.${Buffer.from(JSON.stringify({ ...decode(p), sub: did })).toString('base64url')}.${sig}`;
+      assert.equal(fastChecker.verify(forged).ok, false);
+      assert.equal(opensslChecker.verify(forged).ok, false);
+    }
+  });
+
   it('signs ES256 with a dedicated P-256 key, checked from its published JWK', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const signer = new AccessTokens({ did, privateKey });

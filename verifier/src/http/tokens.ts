@@ -1,5 +1,6 @@
 import {
   createECDH,
+  createHash,
   createPrivateKey,
   createPublicKey,
   type JsonWebKey,
@@ -10,6 +11,7 @@ import {
 } from 'node:crypto';
 import { type BitstringStatusListEntry, err, ok, type Result, TesseraError } from '@tessera/protocol';
 import { computeAddress } from 'ethers';
+import { type Libsecp256k1, libsecp256k1 } from '../vc/secp256k1.js';
 
 /** How long an access token is good for, unless configured otherwise (seconds). Short: revocation also ends it. */
 export const DEFAULT_ACCESS_TOKEN_TTL_S = 300;
@@ -64,6 +66,8 @@ export interface AccessTokenOptions {
   ttlSeconds?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /** ES256K through OpenSSL even when libsecp256k1 is there (tests compare the two). */
+  engine?: 'openssl';
 }
 
 const b64json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -78,6 +82,14 @@ function hexBytes(hex: string, what: string): Buffer {
     throw new TesseraError('ERR_CONFIG_INVALID', `${what} must be hex`);
   }
   return Buffer.from(clean, 'hex');
+}
+
+function verifyLibsecp256k1(lib: Libsecp256k1, data: Buffer, sig: Buffer, point: Uint8Array): boolean {
+  try {
+    return lib.ecdsaVerify(new Uint8Array(sig), new Uint8Array(createHash('sha256').update(data).digest()), point);
+  } catch {
+    return false; // r or s not below the group order
+  }
 }
 
 /**
@@ -96,6 +108,8 @@ export class AccessTokens {
   readonly alg: AccessTokenAlg;
   private readonly privateKey?: KeyObject;
   private readonly publicKey: KeyObject;
+  /** ES256K only, when libsecp256k1 is there: the raw private scalar and the SEC 1 public point. */
+  private readonly secp?: { lib: Libsecp256k1; d?: Uint8Array; point: Uint8Array };
   private readonly kid: string;
   private readonly now: () => number;
 
@@ -144,6 +158,20 @@ export class AccessTokens {
     else throw new TesseraError('ERR_CONFIG_INVALID', 'the access token key must be secp256k1 or P-256');
     this.kid = this.alg === 'ES256K' ? `${o.did}#controller` : `${o.did}#access-token-key`;
     this.publicJwk = this.publicKey.export({ format: 'jwk' });
+    if (this.alg === 'ES256K' && libsecp256k1 && o.engine !== 'openssl') {
+      const jwk = this.privateKey?.export({ format: 'jwk' });
+      this.secp = {
+        lib: libsecp256k1,
+        ...(jwk?.d ? { d: new Uint8Array(Buffer.from(jwk.d, 'base64url')) } : {}),
+        point: new Uint8Array(
+          Buffer.concat([
+            Buffer.of(4),
+            Buffer.from(this.publicJwk.x!, 'base64url'),
+            Buffer.from(this.publicJwk.y!, 'base64url'),
+          ]),
+        ),
+      };
+    }
   }
 
   /** Sign a token for `holder` opening `scopes`; it expires no later than the first of `credentials` to expire. */
@@ -170,11 +198,20 @@ export class AccessTokens {
       tessera: { scopes, credentials },
     });
     const input = `${header}.${payload}`;
-    const sig = cryptoSign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    return { token: `${input}.${this.sign(Buffer.from(input)).toString('base64url')}`, grant };
+  }
+
+  /** r‖s over `data`; ES256K signatures are low-s (libsecp256k1 signs low-s; OpenSSL's are normalised). */
+  private sign(data: Buffer): Buffer {
+    if (this.secp?.d) {
+      const digest = new Uint8Array(createHash('sha256').update(data).digest());
+      return Buffer.from(this.secp.lib.ecdsaSign(digest, this.secp.d).signature);
+    }
+    const sig = cryptoSign('sha256', data, { key: this.privateKey!, dsaEncoding: 'ieee-p1363' });
     const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
     if (this.alg === 'ES256K' && s > SECP256K1_HALF_N)
       sig.set(Buffer.from((SECP256K1_N - s).toString(16).padStart(64, '0'), 'hex'), 32);
-    return { token: `${input}.${sig.toString('base64url')}`, grant };
+    return sig;
   }
 
   /**
@@ -206,12 +243,9 @@ export class AccessTokens {
     if (this.alg === 'ES256K' && BigInt(`0x${sig.subarray(32).toString('hex')}`) > SECP256K1_HALF_N) {
       return err('ERR_AUTH_INVALID', 'the access token signature is not low-s');
     }
-    const good = cryptoVerify(
-      'sha256',
-      Buffer.from(`${h}.${p}`),
-      { key: this.publicKey, dsaEncoding: 'ieee-p1363' },
-      sig,
-    );
+    const good = this.secp
+      ? verifyLibsecp256k1(this.secp.lib, Buffer.from(`${h}.${p}`), sig, this.secp.point)
+      : cryptoVerify('sha256', Buffer.from(`${h}.${p}`), { key: this.publicKey, dsaEncoding: 'ieee-p1363' }, sig);
     if (!good) return err('ERR_AUTH_INVALID', 'the access token signature does not verify');
     if (!isRecord(payload) || payload.iss !== this.did || payload.aud !== this.did) {
       return err('ERR_AUTH_INVALID', 'the access token was not issued by this verifier');

@@ -1,9 +1,9 @@
 import { createHash, createPublicKey, type KeyObject, verify as cryptoVerify } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { DIDDocument, VerificationMethod } from 'did-resolver';
 import { computeAddress, decodeBase58, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
 import type { ParsedJwt } from './jwt.js';
+import { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
 
 /** DID Core §5.3 verification relationships we check signatures against. */
 export type ProofPurpose = 'authentication' | 'assertionMethod';
@@ -41,27 +41,6 @@ const SPKI_SECP256K1_COMPRESSED = Buffer.from('3036301006072a8648ce3d020106052b8
 const SPKI_SECP256K1_UNCOMPRESSED = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex');
 // RFC 8410: id-Ed25519.
 const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-
-/** libsecp256k1's verify, as the `secp256k1` package's native addon exposes it (lib/index.js wraps it). */
-interface Libsecp256k1 {
-  ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
-}
-
-/**
- * libsecp256k1 (Bitcoin Core's library, constant-time, low-s only) through the `secp256k1` package's native addon: it
- * checks an ES256K signature about six times faster than OpenSSL's generic curve code. Only the native addon is used
- * (`bindings.js`, never the package's pure-JS `elliptic` fallback); without it (no prebuilt addon for the platform)
- * signatures are checked with OpenSSL. TESSERA_SECP256K1=openssl forces OpenSSL.
- */
-function loadLibsecp256k1(): Libsecp256k1 | undefined {
-  if (process.env.TESSERA_SECP256K1 === 'openssl') return undefined;
-  try {
-    return createRequire(import.meta.url)('secp256k1/bindings.js') as Libsecp256k1;
-  } catch {
-    return undefined;
-  }
-}
-const libsecp256k1 = loadLibsecp256k1();
 
 function secp256k1Key(point: Buffer): Secp256k1Key | undefined {
   const prefix =
