@@ -173,7 +173,9 @@ export function formatSummary(r: SimReport): string {
     '',
     '',
     '',
-    String(r.totals.wronglyAccepted + r.totals.wronglyRefused),
+    String(
+      r.totals.wronglyAccepted + r.totals.wronglyRefused + r.scenarios.reduce((a, s) => a + s.honestNeverAccepted, 0),
+    ),
     codes(r.totals.byCode),
   ]);
   const out = [table(rows).replace(/\s+$/gm, '')];

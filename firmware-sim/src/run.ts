@@ -108,7 +108,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
 
   const fromStep = (s: StepOutcome): Pick<Attempt, 'outcome' | 'code'> => {
     if (s.kind === 'result') return s.result.ok ? { outcome: 'accepted' } : { outcome: 'refused', code: s.result.code };
-    return { outcome: 'error', code: s.kind === 'timeout' ? 'ERR_TIMEOUT' : 'ERR_CONNECTION_CLOSED' };
+    return { outcome: 'error', code: s.kind === 'timeout' ? 'SIM_TIMEOUT' : 'SIM_CONNECTION_CLOSED' };
   };
 
   /** One raw connection per attacker, reconnected when the broker closes it. */
@@ -121,7 +121,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       timeoutMs: TIMEOUT_MS,
     });
     if (c === 'refused') return { outcome: 'refused', code: BROKER_REFUSED };
-    if (c === 'timeout') return { outcome: 'error', code: 'ERR_TIMEOUT' };
+    if (c === 'timeout') return { outcome: 'error', code: 'SIM_TIMEOUT' };
     return c;
   };
 
@@ -131,6 +131,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     let identity: DeviceIdentity = d.identity;
     const drift = scenario === 'clock-drift' ? Math.round((o.rng.next() * 2 - 1) * 120_000) : 0;
     let connects = 0;
+    let everAccepted = false;
     const expectation = (): Expectation =>
       phase === 'before'
         ? 'accept'
@@ -145,16 +146,21 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         child: () => log,
         warn: (obj) => {
           const e = obj as { event?: string; error?: string };
-          if (e.event === 'mqtt_error' && /username|password|authori/i.test(e.error ?? ''))
-            record({
-              device: i,
-              scenario,
-              step: 'connect',
-              expect: expectation(),
-              outcome: 'refused',
-              code: BROKER_REFUSED,
-              t0: performance.now(),
-            });
+          if (e.event !== 'mqtt_error') return;
+          const refused = /username|password|authori/i.test(e.error ?? '');
+          record({
+            device: i,
+            scenario,
+            step: 'connect',
+            expect: expectation(),
+            outcome: refused ? 'refused' : 'error',
+            code: refused
+              ? BROKER_REFUSED
+              : /timeout/i.test(e.error ?? '')
+                ? 'SIM_CONNECT_TIMEOUT'
+                : 'SIM_CONNECT_FAILED',
+            t0: performance.now(),
+          });
         },
       };
       const agent = new TimedAgent(
@@ -166,7 +172,8 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
           log,
           ...(drift ? { now: () => Date.now() + drift } : {}),
         },
-        (outcome, ms, t0, refresh) =>
+        (outcome, ms, t0, refresh) => {
+          if (outcome.ok) everAccepted = true;
           record({
             device: i,
             scenario,
@@ -179,7 +186,8 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
                 : { outcome: 'refused' as const, code: outcome.code }),
             latencyMs: ms,
             t0,
-          }),
+          });
+        },
       );
       agent.on('connected', () => connects++);
       return agent;
@@ -191,7 +199,12 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
       while (left() > 0) {
         const flapping = scenario === 'flapping';
         if (!(await wait(flapping ? 3_000 : interval))) break;
-        if ((scenario === 'revoked-mid-run' || scenario === 'firmware-update-mid-run') && performance.now() >= changeAt)
+        // The change comes mid-run, after the device has been in at least once.
+        if (
+          (scenario === 'revoked-mid-run' || scenario === 'firmware-update-mid-run') &&
+          performance.now() >= changeAt &&
+          everAccepted
+        )
           break;
         if (flapping && o.rng.next() < 0.7) cutNetwork(agent);
         else if (agent.session) await agent.refresh();
@@ -320,7 +333,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         const r = await rawConnect(d, generateDeviceSecret());
         if (r instanceof RawDeviceClient) {
           const g = await r.hello();
-          rec(g.kind === 'challenge' ? { outcome: 'error', code: 'ERR_UNEXPECTED_CHALLENGE' } : fromStep(g));
+          rec(g.kind === 'challenge' ? { outcome: 'error', code: 'SIM_UNEXPECTED_CHALLENGE' } : fromStep(g));
           r.close();
         } else rec(r);
       } else {

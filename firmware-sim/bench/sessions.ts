@@ -1,0 +1,55 @@
+/**
+ * `npm run bench -- sessions` (issue 6): N devices (default 10,000; TESSERA_SIM_SESSIONS) authenticated and connected
+ * at once to the embedded aedes broker, held (TESSERA_SIM_HOLD_S, default 60 s) with a session refresh every
+ * TESSERA_SIM_REFRESH_S (default 30 s); the stack's memory per connected session; then a broker restart (connect
+ * storm) and the time until all are authenticated again. Devices run as real DeviceAgents in a child process, so the
+ * memory measured (heap + external after a full GC, and RSS, of this process: broker + handshake service) is the
+ * stack's alone. Targets (issue 6): under 20 KB per session, no errors, none refused wrongly.
+ */
+import type { BenchReport } from '@tessera/protocol';
+import type { BenchContext } from '../../scripts/bench.js';
+import { runSessionsScale } from '../src/scale.js';
+
+const int = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Math.floor(Number(v)) : d);
+
+export async function run(ctx: BenchContext): Promise<BenchReport> {
+  const devices = int(process.env.TESSERA_SIM_SESSIONS, 10_000);
+  const holdS = int(process.env.TESSERA_SIM_HOLD_S, 60);
+  const refreshEveryS = int(process.env.TESSERA_SIM_REFRESH_S, 30);
+  const r = await runSessionsScale({ devices, holdMs: holdS * 1000, refreshEveryS, progress: ctx.progress });
+  const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  const holdErrors = sum(r.holdErrors.denied) + r.holdErrors.connectRefused + r.holdErrors.lostSessions;
+  return {
+    bench: 'sessions',
+    figures: {
+      devices: r.devices,
+      sessions_authenticated: r.authenticated,
+      broker_connected_clients: r.connectedClients,
+      connect_all_s: Math.round(r.connectAllS * 10) / 10,
+      stack_heap_per_session_kb: Math.round(r.heapPerSessionBytes / 102.4) / 10,
+      stack_rss_per_session_kb: Math.round(r.rssPerSessionBytes / 102.4) / 10,
+      hold_s: holdS,
+      hold_refreshes: r.afterHold.refreshes,
+      hold_sessions_at_end: r.afterHold.withSession,
+      hold_errors: holdErrors,
+      storm_reauthenticated: r.storm.reauthenticated,
+      storm_all_back_s: Math.round(r.storm.allBackS * 10) / 10,
+      storm_wrongly_refused_handshakes: sum(r.storm.denied),
+      storm_refused_connects: r.storm.connectRefused,
+      provision_s: Math.round(r.provisionS * 10) / 10,
+    },
+    baselines: {},
+    ratios: {},
+    machine: ctx.machine,
+    notes: [
+      `stack memory: ${r.baseline.heapUsedMb} MB heap+external / ${r.baseline.rssMb} MB RSS before connecting, ` +
+        `${r.connected.heapUsedMb} / ${r.connected.rssMb} MB with ${r.authenticated} sessions, ` +
+        `${r.afterHold.heapUsedMb} / ${r.afterHold.rssMb} MB after the hold; device process heap ${r.deviceProcessHeapMb} MB`,
+      `hold errors: denied ${JSON.stringify(r.holdErrors.denied)}, refused connects ${r.holdErrors.connectRefused}, ` +
+        `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}`,
+      `connect storm: ${r.storm.reauthenticated}/${r.devices} back in ${r.storm.allBackS.toFixed(1)} s` +
+        `${r.storm.timedOut ? ' (TIMED OUT)' : ''}; handshake refusals ${JSON.stringify(r.storm.denied)}; ` +
+        `CONNECTs refused while the restarted verifier re-enrolled devices: ${r.storm.connectRefused}`,
+    ],
+  };
+}

@@ -1,0 +1,193 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { generateDevices } from './devices.js';
+import { ChainProvisioner, type ProgressFn } from './provision.js';
+import { seededRng } from './rng.js';
+import type { ToWorker, WireIdentity, WorkerStats } from './scale-worker.js';
+import { startInProcessStack } from './stack.js';
+
+export interface ScaleOptions {
+  devices: number;
+  /** How long all sessions are held once everyone is authenticated (ms). */
+  holdMs: number;
+  /** Each device refreshes its session this often during the hold (s). */
+  refreshEveryS: number;
+  /** Most handshakes outstanding while the fleet connects. */
+  maxPending?: number;
+  /** Give up waiting for the fleet (connect or storm) after this long (ms). */
+  timeoutMs?: number;
+  progress?: ProgressFn;
+}
+
+export interface ScaleResult {
+  devices: number;
+  provisionS: number;
+  /** From the first CONNECT to the last device authenticated. */
+  connectAllS: number;
+  authenticated: number;
+  connectedClients: number;
+  heapPerSessionBytes: number;
+  rssPerSessionBytes: number;
+  baseline: { heapUsedMb: number; rssMb: number };
+  connected: { heapUsedMb: number; rssMb: number };
+  afterHold: { heapUsedMb: number; rssMb: number; withSession: number; refreshes: number };
+  holdErrors: { denied: Record<string, number>; connectRefused: number; disconnects: number; lostSessions: number };
+  storm: {
+    reauthenticated: number;
+    allBackS: number;
+    denied: Record<string, number>;
+    connectRefused: number;
+    timedOut: boolean;
+  };
+  deviceProcessHeapMb: number;
+}
+
+/** A full GC (twice, to collect what the first made unreachable), then the process's memory. */
+function measure(): { heapUsed: number; rss: number } {
+  setFlagsFromString('--expose_gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { heapUsed: m.heapUsed + m.external, rss: m.rss };
+}
+
+const mb = (b: number) => Math.round(b / 2 ** 20);
+
+/**
+ * The scale run of issue 6: `devices` real DeviceAgents (in a child process) authenticated and connected at once to
+ * the embedded aedes broker and the handshake service (in this process), held for `holdMs` with session refreshes;
+ * the memory of this process per connected session; then a broker restart and the time until all are back.
+ */
+export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
+  const timeoutMs = o.timeoutMs ?? 600_000;
+  const stack = await startInProcessStack();
+  let child: ChildProcess | undefined;
+  try {
+    const t0 = performance.now();
+    const generated = generateDevices(seededRng(`scale-${o.devices}`), o.devices);
+    const devices = await new ChainProvisioner(stack).provision(generated, o.progress);
+    const provisionS = (performance.now() - t0) / 1000;
+    const identities: WireIdentity[] = devices.map((d) => ({
+      deviceId: d.identity.deviceId,
+      did: d.identity.did,
+      secret: Buffer.from(d.identity.secret).toString('hex'),
+      privateKey: d.identity.privateKey,
+      fingerprint: d.identity.fingerprint,
+    }));
+    devices.length = 0;
+
+    child = fork(fileURLToPath(new URL('./scale-worker.ts', import.meta.url)), [], {
+      execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const c = child;
+    await once(c, 'message');
+    const ask = async (): Promise<WorkerStats> => {
+      const got = once(c, 'message') as Promise<[WorkerStats]>;
+      c.send({ type: 'stats' } satisfies ToWorker);
+      return (await got)[0];
+    };
+    const waitFor = async (label: string, done: (s: WorkerStats) => boolean, total: (s: WorkerStats) => number) => {
+      const start = performance.now();
+      for (;;) {
+        const s = await ask();
+        o.progress?.(label, total(s), o.devices);
+        if (done(s)) return { s, timedOut: false };
+        if (performance.now() - start > timeoutMs) return { s, timedOut: true };
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+
+    const base = measure();
+    const connectStart = performance.now();
+    c.send({
+      type: 'start',
+      brokerUrl: stack.brokerUrl,
+      identities,
+      refreshEveryS: o.refreshEveryS,
+      maxPending: o.maxPending ?? 400,
+    } satisfies ToWorker);
+    identities.length = 0;
+    const connected = await waitFor(
+      'authenticating fleet',
+      (s) => s.withSession >= o.devices,
+      (s) => s.withSession,
+    );
+    const connectAllS = (performance.now() - connectStart) / 1000;
+    const atConnect = measure();
+    const connectedClients = stack.broker.connectedClients;
+    const before = connected.s;
+
+    // Hold, with refreshes.
+    const holdStart = performance.now();
+    let s = before;
+    while (performance.now() - holdStart < o.holdMs) {
+      await new Promise((r) => setTimeout(r, 1000));
+      s = await ask();
+      o.progress?.('holding sessions', Math.round(performance.now() - holdStart), o.holdMs);
+    }
+    const afterHold = measure();
+    const diff = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries(a)
+          .map(([k, v]) => [k, v - (b[k] ?? 0)] as const)
+          .filter(([, v]) => v > 0),
+      );
+    const holdErrors = {
+      denied: diff(s.denied, before.denied),
+      connectRefused: s.connectRefused - before.connectRefused,
+      disconnects: s.disconnects - before.disconnects,
+      lostSessions: o.devices - s.withSession,
+    };
+
+    // Connect storm: restart the broker (and the handshake service on it); everyone reconnects.
+    c.send({ type: 'mark-storm' } satisfies ToWorker);
+    await once(c, 'message');
+    const stormStart = performance.now();
+    await stack.restartBroker();
+    const storm = await waitFor(
+      'connect storm',
+      (x) => x.reauthenticated >= o.devices,
+      (x) => x.reauthenticated,
+    );
+    const allBackS = (performance.now() - stormStart) / 1000;
+
+    c.send({ type: 'stop' } satisfies ToWorker);
+    await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 30_000))]);
+    const n = Math.max(connected.s.withSession, 1);
+    return {
+      devices: o.devices,
+      provisionS,
+      connectAllS,
+      authenticated: connected.s.withSession,
+      connectedClients,
+      heapPerSessionBytes: Math.round((atConnect.heapUsed - base.heapUsed) / n),
+      rssPerSessionBytes: Math.round((atConnect.rss - base.rss) / n),
+      baseline: { heapUsedMb: mb(base.heapUsed), rssMb: mb(base.rss) },
+      connected: { heapUsedMb: mb(atConnect.heapUsed), rssMb: mb(atConnect.rss) },
+      afterHold: {
+        heapUsedMb: mb(afterHold.heapUsed),
+        rssMb: mb(afterHold.rss),
+        withSession: s.withSession,
+        refreshes: s.refreshes - before.refreshes,
+      },
+      holdErrors,
+      storm: {
+        reauthenticated: storm.s.reauthenticated,
+        allBackS,
+        denied: diff(storm.s.denied, s.denied),
+        connectRefused: storm.s.connectRefused - s.connectRefused,
+        timedOut: storm.timedOut,
+      },
+      deviceProcessHeapMb: storm.s.heapUsedMb,
+    };
+  } finally {
+    child?.kill();
+    await stack.stop();
+  }
+}
