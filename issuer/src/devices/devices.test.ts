@@ -201,6 +201,14 @@ describe('device lifecycle over the issuer API (real anvil, SQLite, outbox)', ()
     assert.equal(unknown.json.error.code, 'ERR_DEVICE_UNKNOWN');
   });
 
+  it('documents every device route in the OpenAPI document', async () => {
+    const spec = (await issuerRequest(base, 'GET', '/openapi.json')).json;
+    for (const p of ['batches', '{id}', '{id}/commission', '{id}/suspend', '{id}/resume', '{id}/revoke']) {
+      assert.ok(spec.paths[`/devices/${p}`], `/devices/${p}`);
+    }
+    assert.ok(spec.paths['/devices/{id}/decommission'].post.security);
+  });
+
   it('lets the holder of a DeviceOwnerCredential for the device DID commission it, and nobody else', async () => {
     const [d] = (await register(['OWN-1'])).json.devices;
     const alice = await owner();

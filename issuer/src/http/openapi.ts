@@ -1,4 +1,4 @@
-import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, ERROR_CODES } from '@tessera/protocol';
+import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, ERROR_CODES, MAX_DEVICE_BATCH } from '@tessera/protocol';
 import { z } from 'zod';
 import { PartyInput } from '../parties.js';
 
@@ -18,6 +18,75 @@ const errors = (...codes: number[]) =>
   );
 const secured = [{ bearer: [] }];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const deviceIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^0x[0-9a-fA-F]{64}$' },
+  description: 'device id (DeviceRegistry key)',
+};
+const deviceView = {
+  description: 'The device after the change',
+  content: json({ $ref: '#/components/schemas/Device' }),
+};
+
+/** The device lifecycle (http/devices.ts). The chain is written by the stack's relayer through the outbox. */
+function devicePaths() {
+  const action = (summary: string) => ({
+    post: {
+      summary,
+      security: secured,
+      parameters: [deviceIdParam],
+      responses: { '200': deviceView, ...errors(400, 401, 403, 404, 409, 502) },
+    },
+  });
+  return {
+    '/devices/batches': {
+      post: {
+        summary: `Register up to ${MAX_DEVICE_BATCH} devices as one Merkle batch, one transaction (Manufacturer). Each secret is in this answer only.`,
+        security: secured,
+        requestBody: { required: true, content: json({ $ref: '#/components/schemas/DeviceBatchRequest' }) },
+        responses: {
+          '201': {
+            description: 'The batch; each device with its provisioning file (secret in clear), salt and proof',
+            content: json({ $ref: '#/components/schemas/DeviceBatch' }),
+          },
+          ...errors(400, 401, 403, 409, 413, 422, 502),
+        },
+      },
+    },
+    '/devices/{id}': {
+      get: {
+        summary:
+          'A device and its on-chain state (its manufacturer, its owner, an Operator or an Admin); never its secret',
+        security: secured,
+        parameters: [deviceIdParam],
+        responses: { '200': { ...deviceView, description: 'The device' }, ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/devices/{id}/commission': {
+      post: {
+        summary:
+          "Bind the device's DID key and activate it (DeviceOwner: a DeviceOwnerCredential whose `device` is that DID; the device's assigned owner if one was named at registration)",
+        security: secured,
+        parameters: [deviceIdParam],
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            required: ['identity'],
+            properties: { identity: { type: 'string', description: 'did:ethr of the device key, or its address' } },
+          }),
+        },
+        responses: { '200': deviceView, ...errors(400, 401, 403, 404, 409, 422, 502) },
+      },
+    },
+    '/devices/{id}/suspend': action('Suspend an active device; its live sessions are dropped (Operator)'),
+    '/devices/{id}/resume': action('Resume a suspended device (Operator)'),
+    '/devices/{id}/revoke': action('Revoke a device for good; its live sessions are dropped (Operator)'),
+    '/devices/{id}/decommission': action('Take a device out of service for good (its owner, or an Operator)'),
+  };
+}
 
 /** The issuer's HTTP API, OpenAPI 3.1. Claim schemas are generated from the protocol's zod schemas. */
 export function issuerOpenApi(serverUrl: string) {
@@ -121,6 +190,73 @@ export function issuerOpenApi(serverUrl: string) {
         PartyInput: (({ $schema: _s, ...rest }) => rest)(
           z.toJSONSchema(PartyInput, { unrepresentable: 'any', io: 'input' }),
         ),
+        DeviceBatchRequest: {
+          type: 'object',
+          required: ['devices'],
+          properties: {
+            devices: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_DEVICE_BATCH,
+              items: {
+                type: 'object',
+                required: ['characteristics'],
+                properties: {
+                  characteristics: {
+                    type: 'object',
+                    description: 'model, serial, hardwareRevision, firmwareHash, mac (protocol DeviceCharacteristics)',
+                  },
+                  deviceId: { type: 'string', description: 'default: protocol deviceIdOf(manufacturer DID, serial)' },
+                  owner: { type: 'string', description: 'DID of the owner; only it may commission the device' },
+                },
+              },
+            },
+          },
+        },
+        DeviceBatch: {
+          type: 'object',
+          properties: {
+            batchId: { type: 'integer' },
+            root: { type: 'string' },
+            txHash: { type: 'string' },
+            devices: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  deviceId: { type: 'string' },
+                  batchId: { type: 'integer' },
+                  salt: { type: 'string' },
+                  proof: { type: 'array', items: { type: 'string' } },
+                  provisioning: {
+                    type: 'object',
+                    description: 'device-agent provisioning file: npm run device -- enrol --provisioning FILE',
+                  },
+                },
+              },
+            },
+          },
+        },
+        Device: {
+          type: 'object',
+          properties: {
+            deviceId: { type: 'string' },
+            state: {
+              type: 'string',
+              enum: ['Unknown', 'Registered', 'Active', 'Suspended', 'Revoked', 'Decommissioned'],
+            },
+            manufacturer: { type: 'string' },
+            owner: { type: ['string', 'null'] },
+            did: { type: ['string', 'null'] },
+            identity: { type: ['string', 'null'] },
+            batchId: { type: ['integer', 'null'] },
+            fingerprint: { type: 'string' },
+            commitment: { type: 'string' },
+            characteristics: { type: 'object' },
+            createdAt: { type: 'string', format: 'date-time' },
+            updatedAt: { type: 'string', format: 'date-time' },
+          },
+        },
         ...claimSchemas,
       },
     },
@@ -372,6 +508,7 @@ export function issuerOpenApi(serverUrl: string) {
           },
         },
       },
+      ...devicePaths(),
       '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/docs': { get: { summary: 'Human-readable API page', responses: { '200': { description: 'HTML' } } } },
     },
