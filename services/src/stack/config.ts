@@ -41,7 +41,8 @@ export const StackConfigSchema = z.object({
   TESSERA_DATA_DIR: z.string().min(1).default('./.tessera'),
   TESSERA_HOST: z.string().min(1).default('127.0.0.1'),
   TESSERA_HTTP_PORT: port('TESSERA_HTTP_PORT', 8080),
-  TESSERA_MQTT_PORT: port('TESSERA_MQTT_PORT', 1883),
+  // Not 1883: a Mosquitto on its standard port (as `npm run test:services` uses) must not stop `npm start`.
+  TESSERA_MQTT_PORT: port('TESSERA_MQTT_PORT', 1884),
   TESSERA_PUBLIC_URL: optionalUrl('TESSERA_PUBLIC_URL', ['http:', 'https:']),
   TESSERA_CHAIN_RPC_URL: optionalUrl('TESSERA_CHAIN_RPC_URL', ['http:', 'https:']),
   TESSERA_CHAIN_WS_URL: optionalUrl('TESSERA_CHAIN_WS_URL', ['ws:', 'wss:']),

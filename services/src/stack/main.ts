@@ -27,7 +27,7 @@ try {
   const stack = await startStack(config, { log });
   const ms = Math.round(process.uptime() * 1000); // from process start, module loading included
   console.log(
-    `tessera ready in ${ms} ms  http ${stack.urls.http}  health ${stack.urls.healthz}  metrics ${stack.urls.metrics}  chain ${stack.urls.chainRpc}${stack.embeddedChain ? ' (embedded anvil)' : ''}`,
+    `tessera ready in ${ms} ms  http ${stack.urls.http}  health ${stack.urls.healthz}  metrics ${stack.urls.metrics}  chain ${stack.urls.chainRpc}${stack.embeddedChain ? ' (embedded anvil)' : ''}  mqtt ${stack.urls.mqtt}`,
   );
   console.log(`  data directory ${config.dataDir}`);
   for (const [actor, id] of Object.entries(stack.identities)) console.log(`  ${actor.padEnd(9)} ${id.did}`);

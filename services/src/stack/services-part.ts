@@ -13,6 +13,7 @@ import { exchangeDatabaseParts } from '../exchange/store.js';
 import { startOfferingsPart } from '../offerings/http/part.js';
 import { offeringsDatabaseParts } from '../offerings/store.js';
 import type { StackConfig } from './config.js';
+import type { DevicesPart } from './devices-part.js';
 import type { ActorIdentity, StackActor } from './identities.js';
 import type { VerifierPart } from './verifier-part.js';
 
@@ -43,6 +44,8 @@ export interface ServicesContext {
   resolver: CachedDidResolver;
   issuer: IssuerService;
   verifier: VerifierPart;
+  /** The embedded MQTT broker (device telemetry) and the device handshake verifier. */
+  devices: DevicesPart;
   /** The stack's Prometheus registry (served at /metrics). */
   metrics: Registry;
   log: Logger;

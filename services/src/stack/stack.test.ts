@@ -43,7 +43,7 @@ function run(env: Record<string, string>): {
   exit: Promise<number | null>;
 } {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, TESSERA_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, TESSERA_LOG_LEVEL: 'warn', TESSERA_MQTT_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -98,7 +98,7 @@ describe('npm start (the composition root)', () => {
     const h1 = await health(first.http);
     assert.equal(h1.status, 200);
     assert.equal(h1.body.ok, true);
-    for (const part of ['chain', 'database', 'outbox', 'resolver', 'contracts', 'identities']) {
+    for (const part of ['chain', 'database', 'outbox', 'resolver', 'contracts', 'identities', 'mqtt']) {
       assert.equal(h1.body.parts[part]?.ok, true, part);
     }
     const { contracts, identities } = h1.body.parts;
@@ -164,6 +164,17 @@ describe('npm start (the composition root)', () => {
       .filter((l) => l.startsWith('error'));
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /ERR_PORT_IN_USE.*TESSERA_HTTP_PORT/);
+
+    // the embedded MQTT broker's port likewise
+    const mqtt = run({ TESSERA_DATA_DIR: tmp(), TESSERA_HTTP_PORT: '0', TESSERA_MQTT_PORT: String(port) });
+    assert.equal(await mqtt.exit, 1);
+    const mqttLines = mqtt
+      .err()
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('error'));
+    assert.equal(mqttLines.length, 1);
+    assert.match(mqttLines[0]!, /ERR_PORT_IN_USE.*TESSERA_MQTT_PORT/);
     blocker.close();
   });
 

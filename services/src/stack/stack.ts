@@ -26,6 +26,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
 import type { StackConfig } from './config.js';
+import { type DevicesPart, attachHandshake, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
 import { assertPortFree, portError } from './ports.js';
@@ -33,7 +34,7 @@ import { type RunningServices, SERVICE_DATABASE_PARTS, startServices } from './s
 import { type VerifierPart, startVerifierPart } from './verifier-part.js';
 
 export interface RunningStack {
-  urls: { http: string; healthz: string; metrics: string; chainRpc: string };
+  urls: { http: string; healthz: string; metrics: string; chainRpc: string; mqtt: string };
   chainId: number;
   embeddedChain: boolean;
   contracts: Record<ContractName, string>;
@@ -42,6 +43,8 @@ export interface RunningStack {
   issuer: IssuerService;
   verifier: VerifierPart;
   services: RunningServices;
+  /** The embedded MQTT broker and the device handshake verifier on it. */
+  devices: DevicesPart;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
 }
@@ -82,6 +85,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       });
     }
     await assertPortFree(config.host, config.httpPort, 'TESSERA_HTTP_PORT');
+    await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
 
     // chain
     let anvil: AnvilChain | undefined;
@@ -174,6 +178,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'tessera_' });
     let lastBlock = 0;
+    let devices: DevicesPart | undefined;
     const health = async (): Promise<HealthReport> => {
       const parts: HealthReport['parts'] = {};
       try {
@@ -192,6 +197,11 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       parts.outbox = { ok: counts !== undefined, relayer: outbox.address, ...(counts ?? {}) };
       parts.resolver = { ok: true, processedBlock: watcher.processedBlock, ...resolver.stats };
       parts.contracts = { ok: true, ...contracts };
+      parts.mqtt = {
+        ok: devices?.handshake != null,
+        url: devices?.mqttUrl,
+        connectedClients: devices?.broker.connectedClients ?? 0,
+      };
       parts.identities = { ok: true, ...Object.fromEntries(Object.entries(identities).map(([k, v]) => [k, v.did])) };
       return { ok: Object.values(parts).every((p) => p.ok), parts };
     };
@@ -273,6 +283,11 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       });
     });
 
+    // MQTT: the broker listens before the issuer starts (its URL goes into device provisioning files)
+    const broker = await startBroker({ host: config.host, port: config.mqttPort, log: log.child({ part: 'mqtt' }) });
+    devices = broker;
+    closers.push({ name: 'mqtt', close: () => broker.stop() });
+
     // issuer: its DID is the stack's issuer actor (one key, sealed in the keystore and imported into its agent)
     const publicUrl = config.publicUrl ?? httpUrl;
     const issuer = await startIssuerService({
@@ -289,6 +304,8 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       anchorAddress: contracts.TesseraAnchor,
       anchorIntervalMs: 60_000,
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
+      deviceRegistryAddress: contracts.DeviceRegistry,
+      deviceBrokerUrl: broker.mqttUrl,
       log: log.child({ part: 'issuer' }),
     });
     closers.push({ name: 'issuer', close: () => issuer.stop() });
@@ -315,6 +332,19 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     closers.push({ name: 'verifier', close: () => verifier.stop() });
     parts.use('/verifier', verifier.router);
 
+    // device handshake (DESIGN §5): secrets from the issuer's vault, sessions signed with the verifier's key
+    if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
+    await attachHandshake(broker, {
+      provider,
+      chainId,
+      deviceRegistry: contracts.DeviceRegistry,
+      ...(wsUrl ? { wsUrl } : {}),
+      vault: issuer.devices.vault,
+      resolver,
+      verifier: { did: identities.verifier.did, privateKey: verifierKey.privateKey },
+      log: log.child({ part: 'devices' }),
+    });
+
     const services = await startServices({
       config,
       parts,
@@ -329,13 +359,20 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       resolver,
       issuer,
       verifier,
+      devices: broker,
       metrics,
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });
 
     return {
-      urls: { http: httpUrl, healthz: `${httpUrl}/healthz`, metrics: `${httpUrl}/metrics`, chainRpc: rpcUrl },
+      urls: {
+        http: httpUrl,
+        healthz: `${httpUrl}/healthz`,
+        metrics: `${httpUrl}/metrics`,
+        chainRpc: rpcUrl,
+        mqtt: broker.mqttUrl,
+      },
       chainId,
       embeddedChain: anvil !== undefined,
       contracts,
@@ -344,6 +381,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       issuer,
       verifier,
       services,
+      devices: broker,
       health,
       stop,
     };
