@@ -1,10 +1,14 @@
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- NAME [NAME…]` runs some. Each prints a readable table and,
  * as the last line, one JSON object (DESIGN §8). Baselines are measured in the same run on the same input.
- * The JSON is also written to .bench/NAME.json.
+ * The JSON is also written to .bench/NAME.json, and for a run of every bench to .bench/all.json (one table, one JSON
+ * object: every figure as BENCH.FIGURE with its baseline and ratio where it has one; a bench that fails is listed and
+ * makes the exit code 1, the others still run).
  */
 import { cpus, totalmem } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { type BenchReport, formatBenchTable } from '@tessera/protocol';
 
 export interface BenchContext {
@@ -25,6 +29,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
   token: async () => (await import('../contracts/bench/token.js')).run,
   issue: async () => (await import('../issuer/bench/issue.js')).run,
+  sessions: async () => (await import('../firmware-sim/bench/sessions.js')).run,
 };
 
 const machine = {
@@ -56,30 +61,49 @@ if (unknown.length > 0) {
 }
 const selected = names.length > 0 ? names : Object.keys(BENCHES);
 const reports: BenchReport[] = [];
-for (const name of selected) {
-  const bench = await BENCHES[name]!();
-  const report = await bench(ctx);
+const failed: Record<string, string> = {};
+mkdirSync('.bench', { recursive: true });
+if (selected.length === 1) {
+  const name = selected[0]!;
+  const report = await (await BENCHES[name]!())(ctx);
   reports.push(report);
-  mkdirSync('.bench', { recursive: true });
   writeFileSync(`.bench/${name}.json`, `${JSON.stringify(report, null, 2)}\n`);
+} else {
+  // Several benches: each in its own process, so that one that fails or leaks (handles, memory, a chain) neither stops
+  // nor skews the next. A bench's own output goes to stderr; its report comes back through .bench/NAME.json.
+  for (const name of selected) {
+    const file = `.bench/${name}.json`;
+    rmSync(file, { force: true });
+    const started = Date.now();
+    process.stderr.write(`\n== bench ${name} ==\n`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), name], {
+      stdio: ['ignore', process.stderr, 'inherit'],
+      env: process.env,
+    });
+    if (r.status === 0 && existsSync(file)) reports.push(JSON.parse(readFileSync(file, 'utf8')) as BenchReport);
+    else failed[name] = `exit ${r.status ?? r.signal} after ${((Date.now() - started) / 1000).toFixed(0)} s`;
+  }
 }
 console.log(formatBenchTable(reports));
 for (const r of reports) for (const n of r.notes ?? []) console.log(`note (${r.bench}): ${n}`);
+for (const [name, why] of Object.entries(failed)) console.log(`FAILED (${name}): ${why}`);
+const prefixed = (pick: (r: BenchReport) => Record<string, number>) =>
+  Object.fromEntries(reports.flatMap((r) => Object.entries(pick(r)).map(([k, v]) => [`${r.bench}.${k}`, v])));
 const last: BenchReport =
-  reports.length === 1
+  selected.length === 1
     ? reports[0]!
     : {
         bench: 'all',
-        figures: Object.fromEntries(
-          reports.flatMap((r) => Object.entries(r.figures).map(([k, v]) => [`${r.bench}.${k}`, v])),
-        ),
-        baselines: Object.fromEntries(
-          reports.flatMap((r) => Object.entries(r.baselines).map(([k, v]) => [`${r.bench}.${k}`, v])),
-        ),
-        ratios: Object.fromEntries(
-          reports.flatMap((r) => Object.entries(r.ratios).map(([k, v]) => [`${r.bench}.${k}`, v])),
-        ),
+        figures: prefixed((r) => r.figures),
+        baselines: prefixed((r) => r.baselines),
+        ratios: prefixed((r) => r.ratios),
         machine,
+        notes: [
+          ...reports.flatMap((r) => (r.notes ?? []).map((n) => `${r.bench}: ${n}`)),
+          ...Object.entries(failed).map(([name, why]) => `${name}: FAILED, ${why}`),
+        ],
       };
+if (selected.length > 1)
+  writeFileSync(`.bench/${names.length === 0 ? 'all' : selected.join('+')}.json`, `${JSON.stringify(last, null, 2)}\n`);
 console.log(JSON.stringify(last));
-process.exit(0);
+process.exit(Object.keys(failed).length > 0 ? 1 : 0);

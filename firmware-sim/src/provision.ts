@@ -87,6 +87,18 @@ export class ChainProvisioner implements FleetProvisioner {
           },
         });
       }
+      // The verifier learns of each commissioning from the chain event; count them, so the fleet starts on a stack
+      // that has caught up (and a scale run does not measure the tail of provisioning).
+      const waiting = new Set(leaves.map((l) => l.deviceId.toLowerCase()));
+      let caughtUp: () => void = () => undefined;
+      const allSeen = new Promise<void>((resolve) => {
+        caughtUp = resolve;
+      });
+      const onChange = (c: { deviceId: string; to: string }) => {
+        if (c.to === 'Active' && waiting.delete(c.deviceId) && waiting.size === 0) caughtUp();
+      };
+      const watcher = this.stack.service.watcher;
+      watcher.on('change', onChange);
       const tree = buildDeviceBatch(leaves);
       const receipt = await (await registry.registerBatch(tree.root, leaves.length, overrides)).wait();
       if (!receipt) throw new Error('registerBatch was not mined');
@@ -111,7 +123,9 @@ export class ChainProvisioner implements FleetProvisioner {
         const r = await t.wait();
         if (r?.status !== 1) throw new Error(`commissioning ${t.hash} failed`);
       }
-      // The watcher enrols commissioned devices from the chain event; enrol here too so nobody waits on the event.
+      await Promise.race([allSeen, new Promise((r) => setTimeout(r, 120_000))]);
+      watcher.off('change', onChange);
+      // The watcher enrols commissioned devices from the chain event; enrol here too (idempotent) in case it lagged.
       for (const l of leaves) await this.stack.service.responder.enrol(l.deviceId);
       done += chunk.length;
       progress?.('commissioning', done, devices.length);
