@@ -193,6 +193,10 @@ export interface Certification {
   documentsSha256?: string[];
   /** Unix seconds; the badge shows only while it holds. */
   expiresAt?: number;
+  /** The certifier's CertifierCredential (its revocation status key): revoking or suspending it withdraws the badge. */
+  certifierCredentialId?: string;
+  /** Set while that credential is revoked or suspended. */
+  withdrawn?: boolean;
 }
 
 /** Check a certification against the offering: right subject, acceptable certifier, not expired, same documents. */

@@ -9,7 +9,7 @@ import {
   SecurityToken__factory,
 } from '@tessera/contracts';
 import { err, ok, parseDid, type Result, TesseraError } from '@tessera/protocol';
-import type { EntityManager } from 'typeorm';
+import { type EntityManager, IsNull, Not } from 'typeorm';
 import { getAddress, isAddress, type JsonRpcProvider, type Signer } from 'ethers';
 import { type Allocation, allocate } from './allocation.js';
 import {
@@ -182,10 +182,37 @@ export class OfferingService {
     return ok(this.view(row));
   }
 
-  /** Whether the certification badge should show now (recorded and not expired). */
+  /** Whether the certification badge should show now (recorded, not expired, its certifier's credential live). */
   isCertified(offering: Offering): boolean {
     const c = offering.certification;
-    return c !== null && (c.expiresAt === undefined || c.expiresAt > this.nowS());
+    return c !== null && !c.withdrawn && (c.expiresAt === undefined || c.expiresAt > this.nowS());
+  }
+
+  /**
+   * The certifier's CertifierCredential `certifierCredentialId` was revoked or suspended (`withdrawn`), or resumed:
+   * withdraw or restore the badge of every offering it certified. Returns the offerings changed.
+   */
+  async withdrawCertifications(certifierCredentialId: string, withdrawn: boolean): Promise<string[]> {
+    const changed: string[] = [];
+    const rows = await this.o.store.offerings().find({ where: { certification: Not(IsNull()) } });
+    for (const row of rows) {
+      const c = JSON.parse(row.certification!) as Certification;
+      if (c.certifierCredentialId !== certifierCredentialId || Boolean(c.withdrawn) === withdrawn) continue;
+      const certification = JSON.stringify({ ...c, withdrawn });
+      await this.o.store.offerings().update({ id: row.id }, { certification, updatedAt: this.stamp() });
+      changed.push(row.id);
+    }
+    return changed;
+  }
+
+  /** The certifier credentials (their keys) behind the offerings' certifications. */
+  async certifierCredentials(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const row of await this.o.store.offerings().find({ where: { certification: Not(IsNull()) } })) {
+      const c = JSON.parse(row.certification!) as Certification;
+      if (c.certifierCredentialId) out.add(c.certifierCredentialId);
+    }
+    return out;
   }
 
   /**

@@ -6,6 +6,7 @@ import type { OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
 
 const INVESTOR = 'AccreditedInvestorCredential';
+const CERTIFIER = 'CertifierCredential';
 const registryIface = EligibilityRegistry__factory.createInterface();
 
 /**
@@ -18,7 +19,7 @@ export function credentialKey(statusListCredential: string, index: number | stri
 
 export interface RevocationLinkOptions {
   issuer: Pick<Issuer, 'events' | 'statusListUrl'>;
-  service: Pick<OfferingService, 'revokeCredential'>;
+  service: Pick<OfferingService, 'revokeCredential' | 'withdrawCertifications'>;
   /** For suspension: the wallets a credential put on chain. */
   store: OfferingStore;
   /** For suspension: freeze and unfreeze in the registry. */
@@ -62,7 +63,8 @@ export interface RevocationLink {
  * Follow the issuer's status events for AccreditedInvestor credentials (DESIGN §6: one action, every effect):
  * revoked → `revokeCredential` queues `removeEligibility` for every wallet the credential put on chain, so the
  * investor's next transfer reverts (`NotEligible`); suspended → the registry freezes those wallets for every token
- * (`WalletFrozen`); resumed → unfrozen. Each write goes through the outbox under a key of its event.
+ * (`WalletFrozen`); resumed → unfrozen. Each write goes through the outbox under a key of its event. And for
+ * CertifierCredentials: revoked or suspended → the badge of every offering it certified is withdrawn; resumed → back.
  */
 export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
   const log = o.log ?? silentLogger;
@@ -81,10 +83,17 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
     statusIndex: number;
     auditSeq: number;
   }) => {
-    if (e.type !== INVESTOR) return;
     const key = credentialKey(o.issuer.statusListUrl(e.statusList, 'revocation'), e.statusIndex);
     let work: Promise<void>;
-    if (e.status === 'revoked') {
+    if (e.type === CERTIFIER) {
+      // a certification shows only while its certifier's credential verifies (SERVICES.md: the badge)
+      if (e.status !== 'revoked' && e.status !== 'suspended' && e.previous !== 'suspended') return;
+      work = o.service.withdrawCertifications(key, e.status !== 'active').then((ids) => {
+        if (ids.length > 0) log.info({ offerings: ids, status: e.status }, 'certification badge withdrawn or restored');
+      });
+    } else if (e.type !== INVESTOR) {
+      return;
+    } else if (e.status === 'revoked') {
       work = o.service.revokeCredential(key).then((r) => {
         if (r.ok && r.value.wallets.length > 0) log.info({ wallets: r.value.wallets }, 'investor eligibility removed');
       });
@@ -115,11 +124,12 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
 async function credentialKeys(
   issuer: Pick<Issuer, 'list' | 'statusListUrl'>,
   status: 'revoked' | 'suspended',
+  type = INVESTOR,
 ): Promise<string[]> {
   const keys: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await issuer.list({ type: INVESTOR, status, limit: 500, ...(cursor ? { cursor } : {}) });
+    const page = await issuer.list({ type, status, limit: 500, ...(cursor ? { cursor } : {}) });
     if (!page.ok) throw new Error(`listing ${status} credentials: ${page.error.message}`);
     for (const c of page.value.items) {
       keys.push(credentialKey(issuer.statusListUrl(c.statusList, 'revocation'), c.statusIndex));
@@ -131,7 +141,7 @@ async function credentialKeys(
 
 export interface ReconcileOptions extends Pick<RevocationLinkOptions, 'store' | 'outbox' | 'registryAddress'> {
   issuer: Pick<Issuer, 'list' | 'statusListUrl'>;
-  service: Pick<OfferingService, 'revokeCredential'>;
+  service: Pick<OfferingService, 'revokeCredential' | 'withdrawCertifications' | 'certifierCredentials'>;
   /** Reads the registry's frozen flags. */
   provider: JsonRpcProvider;
 }
@@ -142,12 +152,13 @@ export interface ReconcileOptions extends Pick<RevocationLinkOptions, 'store' | 
  * - every revoked AccreditedInvestor credential: its wallets' eligibility removed (only active records are touched);
  * - every wallet still eligible: frozen in the registry exactly when its credential is suspended now, so a suspension
  *   and a resumption while nobody listened both take effect. Only the suspension path sets the registry's frozen
- *   flag, so the flag on chain is compared with the issuer's status and written only where they differ.
+ *   flag, so the flag on chain is compared with the issuer's status and written only where they differ;
+ * - every certification badge: withdrawn exactly when its certifier's CertifierCredential is revoked or suspended now.
  * Idempotent: a second run finds nothing to do once the first run's writes are mined.
  */
 export async function reconcileRevocations(
   o: ReconcileOptions,
-): Promise<{ removed: number; frozen: number; unfrozen: number }> {
+): Promise<{ removed: number; frozen: number; unfrozen: number; badges: number }> {
   let removed = 0;
   for (const key of await credentialKeys(o.issuer, 'revoked')) {
     const r = await o.service.revokeCredential(key);
@@ -167,5 +178,13 @@ export async function reconcileRevocations(
     if (want) frozen++;
     else unfrozen++;
   }
-  return { removed, frozen, unfrozen };
+  const dead = new Set([
+    ...(await credentialKeys(o.issuer, 'revoked', CERTIFIER)),
+    ...(await credentialKeys(o.issuer, 'suspended', CERTIFIER)),
+  ]);
+  let badges = 0;
+  for (const key of await o.service.certifierCredentials()) {
+    badges += (await o.service.withdrawCertifications(key, dead.has(key))).length;
+  }
+  return { removed, frozen, unfrozen, badges };
 }

@@ -325,15 +325,15 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       const down = { actor: 'operator', reason: 'while the services were down' };
       assert.ok((await env.issuer.revoke(vcs[0]!.id, down)).ok);
       assert.ok((await env.issuer.suspend(vcs[1]!.id, down)).ok);
-      assert.deepEqual(await reconcile(), { removed: 1, frozen: 1, unfrozen: 0 });
+      assert.deepEqual(await reconcile(), { removed: 1, frozen: 1, unfrozen: 0, badges: 0 });
       await env.outbox.flush();
-      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 0 }, 'idempotent once mined');
+      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 0, badges: 0 }, 'idempotent once mined');
       assert.equal((await record(gina)).expiry, 0, 'revoked: eligibility removed');
       assert.equal((await record(hank)).frozen, true, 'suspended: frozen');
       assert.equal((await record(ivy)).frozen, false, 'the others untouched');
       // the suspension is lifted while still down: the next start unfreezes
       assert.ok((await env.issuer.resume(vcs[1]!.id, down)).ok);
-      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 1 });
+      assert.deepEqual(await reconcile(), { removed: 0, frozen: 0, unfrozen: 1, badges: 0 });
       await env.outbox.flush();
       assert.equal((await record(hank)).frozen, false, 'resumed: unfrozen');
       assert.notEqual((await record(hank)).expiry, 0);

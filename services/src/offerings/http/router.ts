@@ -271,7 +271,13 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     }
     // the certifier is the holder of a CertifierCredential the trust list trusts (the policy), and signed this
     const grant = grantOf(req);
-    unwrap(checkCertifier(credentialOf(grant, 'CertifierCredential'), grant.holder, certification));
+    const certifierVc = credentialOf(grant, 'CertifierCredential');
+    unwrap(checkCertifier(certifierVc, grant.holder, certification));
+    // revoking or suspending the certifier's credential later withdraws the badge (revocations.ts)
+    const revocation = certifierVc?.status.find((s) => s.statusPurpose === 'revocation');
+    if (revocation) {
+      certification.certifierCredentialId = credentialKey(revocation.statusListCredential, revocation.statusListIndex);
+    }
     res.json(view(unwrap(await service.certify(id, certification))));
   });
 

@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt } from 'did-jwt-vc';
 import { greenBondTerms } from '../testing.js';
+import { reconcileRevocations } from './revocations.js';
 import {
   type Actor,
   actor,
@@ -123,5 +124,34 @@ describe('issuer organisations and certifiers are checked against the trust list
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.certified, true);
     assert.equal((ok.body.certification as { certifier: string }).certifier, certifier.did);
+
+    // the badge shows only while the certifier's credential verifies: suspended → withdrawn, resumed → back
+    const badge = async () => (await call('GET', `/services/offerings/${ID}`)).body.certified;
+    const settle = () => env.revocations.idle();
+    assert.ok((await env.issuer.suspend(real.id, { actor: 'operator', reason: 'audit' })).ok);
+    await settle();
+    assert.equal(await badge(), false, 'suspended certifier: no badge');
+    assert.ok((await env.issuer.resume(real.id, { actor: 'operator', reason: 'audit passed' })).ok);
+    await settle();
+    assert.equal(await badge(), true);
+
+    // revoked while nobody listened: the next start withdraws it
+    env.disconnect();
+    try {
+      assert.ok((await env.issuer.revoke(real.id, { actor: 'operator', reason: 'accreditation lost' })).ok);
+      assert.equal(await badge(), true, 'nobody listened');
+      const caughtUp = await reconcileRevocations({
+        issuer: env.issuer,
+        service: env.service,
+        store: env.store,
+        outbox: env.outbox,
+        registryAddress: env.contracts.EligibilityRegistry,
+        provider: env.provider,
+      });
+      assert.equal(caughtUp.badges, 1);
+      assert.equal(await badge(), false);
+    } finally {
+      env.reconnect();
+    }
   });
 });
