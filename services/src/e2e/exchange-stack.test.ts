@@ -71,7 +71,12 @@ const call = async (who: keyof typeof wallets, method: string, path: string, bod
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-exchange-'));
   stack = await startStack(
-    loadConfig({ TESSERA_DATA_DIR: join(dataDir, 'stack'), TESSERA_HTTP_PORT: '0', TESSERA_LOG_LEVEL: 'silent' }),
+    loadConfig({
+      TESSERA_DATA_DIR: join(dataDir, 'stack'),
+      TESSERA_HTTP_PORT: '0',
+      TESSERA_MQTT_PORT: '0',
+      TESSERA_LOG_LEVEL: 'silent',
+    }),
     { log: silentLogger },
   );
   base = `${stack.urls.http}/services/exchange`;

@@ -89,6 +89,7 @@ before(async () => {
   const config = loadConfig({
     TESSERA_DATA_DIR: join(dataDir, 'stack'),
     TESSERA_HTTP_PORT: '0',
+    TESSERA_MQTT_PORT: '0',
     TESSERA_LOG_LEVEL: 'silent',
   });
   stack = await startStack(config, { log: silentLogger });

@@ -24,7 +24,12 @@ after(async () => {
 describe('the stack with token offerings', () => {
   it('mounts /services/offerings: OpenAPI document, empty list, outbox account an attester', async () => {
     stack = await startStack(
-      loadConfig({ TESSERA_DATA_DIR: dir, TESSERA_HTTP_PORT: '0', TESSERA_LOG_LEVEL: 'silent' }),
+      loadConfig({
+        TESSERA_DATA_DIR: dir,
+        TESSERA_HTTP_PORT: '0',
+        TESSERA_MQTT_PORT: '0',
+        TESSERA_LOG_LEVEL: 'silent',
+      }),
       { log: silentLogger },
     );
     assert.equal(stack.services.urls.offerings, `${stack.urls.http}/services/offerings`);
