@@ -1,6 +1,7 @@
 import { answerChallenge, createHello, type DeviceIdentity, deviceTranscript, signDigest } from '@tessera/device-agent';
 import {
   deriveBrokerPassword,
+  type ErrorCode,
   HANDSHAKE_SUITE,
   HANDSHAKE_VERSION,
   type HandshakeChallenge,
@@ -22,7 +23,7 @@ export type StepOutcome =
   | { kind: 'closed' };
 
 /** Code recorded when the broker refuses the MQTT CONNECT (CONNACK 4/5) or closes before CONNACK. */
-export const BROKER_REFUSED = 'ERR_BROKER_REFUSED';
+export const BROKER_REFUSED: ErrorCode = 'ERR_BROKER_REFUSED';
 
 /**
  * A raw MQTT 3.1.1 device connection that can send anything: what the attacker scenarios use (an honest device runs

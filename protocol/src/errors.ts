@@ -273,6 +273,13 @@ export const ERROR_CODES = {
     status: 400,
     summary: 'The wallet refuses to sign a delegation that is not for its own identity or not of the expected form.',
   },
+
+  // device fleets (firmware-sim): what a device observes before any handshake message
+  ERR_BROKER_REFUSED: {
+    status: 401,
+    summary:
+      'The MQTT broker refused the CONNECT (CONNACK 4/5, or closed before CONNACK): the device is not enrolled (unknown, suspended, revoked) or its broker password is wrong.',
+  },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
