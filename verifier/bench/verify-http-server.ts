@@ -3,14 +3,14 @@
  * HTTP router on an express app on an ephemeral port, the event-invalidated DID cache on the bench's anvil, status
  * lists installed up front. Configured by the parent over IPC; answers `{ port }` when listening.
  *
- * With `workers` > 1 it runs as replicas under node:cluster sharing one port, with nonces and request bindings in Redis
+ * With `workers` > 1 it runs as replicas under node:cluster sharing one port, with nonces (and the request each was
+ * issued for) in Redis
  * (RedisNonceStore), as verifier replicas behind a load balancer do (DESIGN §3); a nonce issued by one replica is
  * spent on whichever one receives the presentation, once.
  */
 import cluster from 'node:cluster';
-import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Bitstring, httpError, MAX_HTTP_BODY_BYTES } from '@tessera/protocol';
+import { Bitstring, httpError } from '@tessera/protocol';
 import { makeProvider } from '@tessera/contracts';
 import express from 'express';
 import { Redis } from 'ioredis';
@@ -40,8 +40,6 @@ export interface BenchServerConfig {
   /** Replicas (node:cluster); more than one needs `redisUrl`. */
   workers: number;
   redisUrl?: string;
-  /** P-256 private JWK of the access token key, shared by the replicas. */
-  tokenKey: JsonWebKey;
 }
 
 async function start(c: BenchServerConfig): Promise<number> {
@@ -80,7 +78,6 @@ async function start(c: BenchServerConfig): Promise<number> {
   const nonces = redis
     ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` })
     : new MemoryNonceStore();
-  const requests = redis ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:r:` }) : undefined;
   const verifier = new PresentationVerifier({
     resolver,
     trust: trust.value,
@@ -91,13 +88,9 @@ async function start(c: BenchServerConfig): Promise<number> {
   const router = buildVerifierRouter({
     verifier,
     policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    // ES256 with a dedicated P-256 token key: OpenSSL signs it about ten times faster than secp256k1.
-    tokens: new AccessTokens({
-      did: c.verifierDid,
-      privateKey: createPrivateKey({ key: c.tokenKey, format: 'jwk' }),
-    }),
+    // As the stack configures it (services/src/stack/verifier-part.ts): ES256K with the verifier's DID key.
+    tokens: new AccessTokens({ did: c.verifierDid, privateKey: c.verifierKey }),
     audience: c.verifierDid,
-    ...(requests ? { requests } : {}),
     // The lists are installed up front and never change during the run; nothing is ever notified.
     statusSync: new StatusListSync({
       verifier,
@@ -110,7 +103,7 @@ async function start(c: BenchServerConfig): Promise<number> {
   });
   const app = express();
   app.disable('x-powered-by');
-  app.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true })); // as the stack's app does
+  // As the stack's app (services/src/stack/http.ts): no body parser of its own, the router parses its bodies.
   app.use('/verifier', router);
   app.post('/stats', (_req, res) => {
     res.json({ signatures: verifier.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });

@@ -20,10 +20,10 @@ import { z } from 'zod';
 import type { PolicyDecision, PolicyEngine } from '../policy/engine.js';
 import type { Requirement } from '../policy/schema.js';
 import { ALLOWED_JWT_ALGS, parseJwt } from '../vc/jwt.js';
-import { MemoryNonceStore, type NonceStore } from '../vc/nonce-store.js';
+import type { NonceStore } from '../vc/nonce-store.js';
 import type { InMemoryStatusListProvider } from '../vc/status.js';
 import type { StatusListSync } from '../vc/status-sync.js';
-import { DEFAULT_NONCE_TTL_MS, type PresentationVerifier, type VerifiedCredential } from '../vc/verify.js';
+import type { PresentationVerifier, VerifiedCredential } from '../vc/verify.js';
 import { type RequireCredentialsOptions, requireCredentials } from './guard.js';
 import { verifierOpenApi } from './openapi.js';
 import type { AccessTokens, GrantedCredential, Scope } from './tokens.js';
@@ -35,11 +35,12 @@ export interface VerifierRouterDeps {
   /** The audience presentations must name: the verifier's DID, the same string the PresentationVerifier was built with. */
   audience: string;
   /**
-   * Where the resource and action of each presentation request wait for the presentation, keyed by its nonce. Use a
-   * store shared by replicas (RedisNonceStore with its own prefix) when the verifier runs as several. Default: memory.
+   * No longer used: the resource and action of a presentation request travel with its nonce, in the verifier's nonce
+   * store (`PresentationVerifier.createRequest(binding)`), so a request is one store write and a presentation one
+   * atomic take. Kept so that callers still compile.
    */
   requests?: NonceStore;
-  /** Must equal the PresentationVerifier's nonce lifetime. */
+  /** No longer used (see `requests`); the nonce lifetime is the PresentationVerifier's. */
   nonceTtlMs?: number;
   /**
    * Keeps status lists current from the issuer's change notifications (`onStatusChange`). Without it a notification
@@ -169,8 +170,6 @@ const fail = (e: { code: TesseraError['code']; message: string; details?: unknow
  * Every refusal is `{ error: { code, message } }` with the status of the code in protocol's registry.
  */
 export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
-  const requests = deps.requests ?? new MemoryNonceStore();
-  const ttlMs = deps.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS;
   const log = deps.log ?? silentLogger;
   const { verifier, policy, tokens, audience } = deps;
 
@@ -217,8 +216,8 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     await settled();
     const verified = await verifier.verifyPresentation(vp);
     if (!verified.ok) return verified;
-    // The nonce was just consumed by the verifier (once, on every replica): take its request binding with it.
-    const bound = await requests.consume(verified.value.nonce);
+    // The nonce was just consumed by the verifier (once, on every replica), and its request binding with it.
+    const bound = verified.value.request;
     if (bound === undefined) return err('ERR_VP_NONCE', 'the nonce was not issued by a presentation request');
     const scope = JSON.parse(bound) as BoundRequest;
     const decision = policy.evaluate(scope, verified.value.credentials);
@@ -246,10 +245,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
         details: { reason: 'no-policy' },
       });
     }
-    const request = await verifier.createRequest();
-    if (!(await requests.put(request.nonce, JSON.stringify({ resource, action }), ttlMs))) {
-      throw new Error('presentation request nonce collision');
-    }
+    const request = await verifier.createRequest(JSON.stringify({ resource, action }));
     sendJson(res, 201, {
       nonce: request.nonce,
       audience: request.audience,

@@ -343,6 +343,19 @@ describe('presentation verification: every refusal has its own code and is never
     assert.ok((await verifier.verifyPresentation(await present([jwt], { nonce }))).ok, 'the nonce is still usable');
   });
 
+  it('hands back what the request was for with its nonce, once, and nothing for a request without one', async () => {
+    const { jwt } = await issue();
+    const bound = await verifier.createRequest('{"resource":"/r","action":"POST"}');
+    const vp = await present([jwt], { nonce: bound.nonce });
+    const r = await verifier.verifyPresentation(vp);
+    assert.ok(r.ok);
+    assert.equal(r.value.request, '{"resource":"/r","action":"POST"}');
+    assertRefused(await verifier.verifyPresentation(vp), 'ERR_VP_NONCE');
+    const plain = await verifier.verifyPresentation(await present([jwt]));
+    assert.ok(plain.ok);
+    assert.equal(plain.value.request, undefined);
+  });
+
   it('refuses a reused nonce, a nonce it never issued, a missing nonce and an expired nonce', async () => {
     const { jwt } = await issue();
     const vp = await present([jwt]);

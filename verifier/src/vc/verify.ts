@@ -74,6 +74,8 @@ export interface VerifiedPresentation {
   nonce: string;
   expiresAt?: number;
   credentials: VerifiedCredential[];
+  /** What the request that issued the nonce was for (`createRequest(binding)`), taken with the nonce in one step. */
+  request?: string;
 }
 
 export interface PresentationRequest {
@@ -115,10 +117,15 @@ export class PresentationVerifier {
     };
   }
 
-  /** Issue a single-use nonce for a presentation request addressed to this verifier. */
-  async createRequest(): Promise<PresentationRequest> {
+  /**
+   * Issue a single-use nonce for a presentation request addressed to this verifier. `binding` (what the request is for,
+   * e.g. the resource and action) is kept with the nonce in the same store entry and handed back by
+   * `verifyPresentation` when the nonce is spent: one store operation per request and one per presentation.
+   */
+  async createRequest(binding?: string): Promise<PresentationRequest> {
     const nonce = newNonce();
-    if (!(await this.o.nonces.put(nonce, this.o.audience, this.o.nonceTtlMs))) {
+    const context = binding === undefined ? this.o.audience : `${this.o.audience}\n${binding}`;
+    if (!(await this.o.nonces.put(nonce, context, this.o.nonceTtlMs))) {
       throw new Error('nonce collision'); // 128 random bits: a bug or a broken RNG, not an expected outcome
     }
     return { nonce, audience: this.o.audience, expiresAt: Math.floor((this.o.now() + this.o.nonceTtlMs) / 1000) };
@@ -178,8 +185,11 @@ export class PresentationVerifier {
       return err('ERR_VP_NONCE', 'the presentation carries no nonce from this verifier');
     }
     // Spent here, once the presentation is known to be authentic and for us: a second use fails on every replica.
-    const issuedFor = await this.o.nonces.consume(nonce);
-    if (issuedFor === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
+    const context = await this.o.nonces.consume(nonce);
+    if (context === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
+    // `audience` or `audience \n binding` (an audience is a DID or a URL: it has no line break)
+    const cut = context.indexOf('\n');
+    const issuedFor = cut < 0 ? context : context.slice(0, cut);
     if (issuedFor !== this.o.audience) return err('ERR_VP_NONCE', 'the nonce was issued for another audience');
 
     const credentials: VerifiedCredential[] = [];
@@ -199,6 +209,7 @@ export class PresentationVerifier {
       nonce,
       ...(payload.exp === undefined ? {} : { expiresAt: payload.exp }),
       credentials,
+      ...(cut < 0 ? {} : { request: context.slice(cut + 1) }),
     });
   }
 
