@@ -18,7 +18,7 @@ import {
   readDeviceStatus,
   startAnvil,
 } from '@tessera/contracts';
-import { ethrDid, MAX_DEVICE_BATCH, secretCommitment } from '@tessera/protocol';
+import { deviceIdOf, ethrDid, MAX_DEVICE_BATCH, secretCommitment } from '@tessera/protocol';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { type HolderKey, issuerRequest, loginWithCredentials } from '../client.js';
@@ -190,6 +190,27 @@ describe('device lifecycle over the issuer API (real anvil, SQLite, outbox)', ()
     assert.equal(asOperator.json.error.code, 'ERR_FORBIDDEN');
     const anonymous = await call('POST', '/devices/batches', undefined, { devices: [] });
     assert.equal(anonymous.json.error.code, 'ERR_AUTH_REQUIRED');
+  });
+
+  it('refuses with ERR_CHAIN_TX_FAILED and keeps nothing when the chain refuses the batch', async () => {
+    const registry = DeviceRegistry__factory.connect(registryAddress, provider);
+    const role = await registry.MANUFACTURER();
+    const revoked = await outbox.submit(`test-revoke-role:${Date.now()}`, {
+      kind: 'test.revokeRole',
+      to: registryAddress,
+      data: registry.interface.encodeFunctionData('revokeRole', [role, outbox.address]),
+    });
+    assert.equal(revoked.status, 'mined');
+    const refused = await register(['NOROLE-1']);
+    assert.equal(refused.status, 502, refused.text);
+    assert.equal(refused.json.error.code, 'ERR_CHAIN_TX_FAILED');
+    const id = deviceIdOf(manufacturer.did, 'NOROLE-1');
+    assert.equal(await ds.getRepository(DeviceEntity).countBy({ deviceId: id }), 0);
+    assert.equal(await ds.getRepository(DeviceSecretEntity).countBy({ deviceId: id }), 0);
+    const granted = await service.devices!.ensureRegistryRoles();
+    assert.ok(granted.ok);
+    const again = await register(['NOROLE-1']);
+    assert.equal(again.status, 201, 'the devices were not kept half-registered');
   });
 
   it('answers malformed and unknown device ids with their codes', async () => {

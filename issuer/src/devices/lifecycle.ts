@@ -140,7 +140,12 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
 
   /** Send one registry call through the outbox and wait until mined. */
   async function write(key: string, kind: string, data: string): Promise<Result<{ txHash: string }>> {
-    const row = await o.outbox.submit(key, { kind, to: o.deviceRegistry, data });
+    let row: Awaited<ReturnType<Outbox['submit']>>;
+    try {
+      row = await o.outbox.submit(key, { kind, to: o.deviceRegistry, data });
+    } catch (e) {
+      return err('ERR_CHAIN_TX_FAILED', `the ${kind} transaction could not be sent: ${(e as Error).message}`);
+    }
     if (row.status !== 'mined' || !row.txHash) {
       return err('ERR_CHAIN_TX_FAILED', `the ${kind} transaction failed: ${row.error ?? row.status}`);
     }
@@ -157,7 +162,7 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     for (const role of [await registry.MANUFACTURER(), await registry.OPERATOR()]) {
       if (await registry.hasRole(role, o.outbox.address)) continue;
       const sent = await write(
-        `device-registry-role:${role}:${o.outbox.address.toLowerCase()}`,
+        opKey('grant-role', role),
         'device.grantRole',
         registry.interface.encodeFunctionData('grantRole', [role, o.outbox.address]),
       );
