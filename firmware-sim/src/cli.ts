@@ -9,13 +9,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type HolderKey, readWallet } from '@tessera/issuer';
+import { HttpIssuerProvisioner } from './http-provisioner.js';
 import { ProgressBar } from './progress.js';
 import { formatSummary, latencyChartSvg } from './report.js';
 import { parseScenarioMix, SCENARIOS, type ScenarioMix } from './scenarios.js';
 import { simulate } from './simulate.js';
 
 const USAGE = `usage: npm run sim -- [--devices N] [--scenario mixed|NAME|NAME=W,NAME=W...] [--duration 60s]
-                     [--interval 5s] [--seed S] [--out DIR] [--broker URL --issuer URL]
+                     [--interval 5s] [--seed S] [--out DIR]
+                     [--broker URL --issuer URL [--admin-wallet FILE]]
   --devices   fleet size (default 100)
   --scenario  mixed (default), one of: ${SCENARIOS.join(', ')},
               or weights such as honest=80,clone=10,replay=10
@@ -23,7 +26,10 @@ const USAGE = `usage: npm run sim -- [--devices N] [--scenario mixed|NAME|NAME=W
   --interval  mean time between two attempts of one device (default 5s)
   --seed      seed of the fleet and its timings (default tessera-sim)
   --out       where report.json and latency.svg go (default .sim)
-  --broker, --issuer   run against a running stack instead of starting one in process`;
+  --broker, --issuer   run against a running stack (npm start) instead of starting one in process:
+              the fleet is registered, commissioned and revoked through the issuer API
+              (firmware-update-mid-run needs the chain directly and is left out of the mix)
+  --admin-wallet  the stack's root admin wallet (default .tessera/root-admin-wallet.json)`;
 
 /** Parse 500ms, 30s, 2m, 1h or a bare number of seconds. */
 export function parseDuration(s: string): number | undefined {
@@ -43,6 +49,7 @@ export interface CliOptions {
   out: string;
   broker?: string;
   issuer?: string;
+  adminWallet: string;
 }
 
 /** Every problem with the flags at once, or the options. */
@@ -60,6 +67,7 @@ export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok
         out: { type: 'string' },
         broker: { type: 'string' },
         issuer: { type: 'string' },
+        'admin-wallet': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -106,6 +114,7 @@ export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok
       out: String(values.out ?? '.sim'),
       ...(values.broker ? { broker: String(values.broker) } : {}),
       ...(values.issuer ? { issuer: String(values.issuer) } : {}),
+      adminWallet: String(values['admin-wallet'] ?? '.tessera/root-admin-wallet.json'),
     },
   };
 }
@@ -122,11 +131,26 @@ async function main(): Promise<number> {
     return 2;
   }
   const o = parsed.value;
-  if (o.broker) {
-    console.error(
-      'error ERR_UNAVAILABLE: running against a stack by URL needs the issuer bulk device endpoints (HttpIssuerProvisioner), which this build does not have yet; run without --broker/--issuer to start the parts in process',
-    );
-    return 2;
+  let remote: { brokerUrl: string; provisioner: HttpIssuerProvisioner } | undefined;
+  if (o.broker && o.issuer) {
+    let admin: HolderKey;
+    try {
+      admin = readWallet(o.adminWallet);
+    } catch (e) {
+      console.error(`error ERR_BAD_REQUEST: --admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
+      return 2;
+    }
+    if ((o.mix['firmware-update-mid-run'] ?? 0) > 0) {
+      if (o.scenario !== 'mixed') {
+        console.error(
+          'error ERR_BAD_REQUEST: firmware-update-mid-run needs the in-process stack (no issuer route records firmware updates)',
+        );
+        return 2;
+      }
+      delete o.mix['firmware-update-mid-run'];
+      console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
+    }
+    remote = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
   }
   const bar = new ProgressBar();
   let runStart = 0;
@@ -137,6 +161,7 @@ async function main(): Promise<number> {
     durationMs: o.durationMs,
     intervalMs: o.intervalMs,
     seed: o.seed,
+    ...(remote ? { remote } : {}),
     progress: (label, done, total) => bar.draw(label, done, total, `${done}/${total}`, done >= total),
     onReady: () => {
       bar.done();

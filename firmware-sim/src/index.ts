@@ -1,5 +1,6 @@
 export { type GeneratedDevice, DEVICE_CATALOGUE, cloneHardware, generateDevices, nextFirmware } from './devices.js';
 export { BROKER_REFUSED, RawDeviceClient, forcedResponse } from './client.js';
+export { HttpIssuerProvisioner, type HttpIssuerProvisionerOptions } from './http-provisioner.js';
 export { ChainProvisioner, type FleetProvisioner, type ProgressFn, type SimDevice } from './provision.js';
 export {
   type ScenarioSummary,

@@ -25,8 +25,8 @@ export interface FleetProvisioner {
   provision(devices: readonly GeneratedDevice[], progress?: ProgressFn): Promise<SimDevice[]>;
   /** Operator revoke: on chain; the verifier drops live sessions from the chain event. */
   revoke(deviceId: string): Promise<void>;
-  /** Record a firmware update (a new fingerprint) on chain. */
-  updateFirmware(deviceId: string, fingerprint: string): Promise<void>;
+  /** Record a firmware update (a new fingerprint) on chain; absent when the provisioner cannot. */
+  updateFirmware?(deviceId: string, fingerprint: string): Promise<void>;
 }
 
 /** A fresh secp256k1 key without the HD-wallet derivation (`Wallet.createRandom` costs a PBKDF2 per device). */
