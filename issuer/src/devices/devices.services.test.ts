@@ -1,0 +1,4 @@
+import { postgresBackend } from '../testing/backends.js';
+import { deviceLifecycleSuite } from './lifecycle-suite.js';
+
+deviceLifecycleSuite(postgresBackend());
