@@ -53,7 +53,7 @@ export class ChainProvisioner implements FleetProvisioner {
     const batchSize = this.options.batchSize ?? 1000;
     const fee = await this.stack.provider.getFeeData();
     const overrides = {
-      gasLimit: 600_000n,
+      gasLimit: 500_000n,
       maxFeePerGas: (fee.maxFeePerGas ?? 2_000_000_000n) * 2n,
       maxPriorityFeePerGas: fee.maxPriorityFeePerGas ?? 1_000_000_000n,
     };
@@ -103,21 +103,23 @@ export class ChainProvisioner implements FleetProvisioner {
       const receipt = await (await registry.registerBatch(tree.root, leaves.length, overrides)).wait();
       if (!receipt) throw new Error('registerBatch was not mined');
       const batchId = await registry.batchCount();
+      // anvil mines one block per transaction by default (≈10 blocks/s here with two watchers subscribed); switch
+      // to manual mining for the batch, so each block carries as many commissionings as its gas limit allows.
+      const manual = await this.setAutomine(false);
       const sent: TransactionResponse[] = [];
-      for (let i = 0; i < leaves.length; i++) {
-        const l = leaves[i]!;
-        sent.push(
-          await registry.commissionFromBatch(
-            batchId,
-            l.deviceId,
-            l.fingerprint,
-            l.commitment,
-            tree.proofs[i]!,
-            keys[i]!.address,
-            overrides,
-          ),
+      try {
+        await this.sendCommissions(leaves, keys, tree, batchId, overrides, sent, (i) =>
+          progress?.('commissioning', done + i, devices.length),
         );
-        if (i % 50 === 49) progress?.('commissioning', done + i + 1, devices.length);
+        if (manual) {
+          for (let mined = 0; mined < 100_000; mined++) {
+            const pool = (await this.stack.provider.send('txpool_status', [])) as { pending: string };
+            if (BigInt(pool.pending) === 0n) break;
+            await this.stack.provider.send('evm_mine', []);
+          }
+        }
+      } finally {
+        if (manual) await this.setAutomine(true);
       }
       for (const t of sent) {
         const r = await t.wait();
@@ -131,6 +133,42 @@ export class ChainProvisioner implements FleetProvisioner {
       progress?.('commissioning', done, devices.length);
     }
     return out;
+  }
+
+  /** anvil's evm_setAutomine; false when the chain does not have it (then every transaction is mined as sent). */
+  private async setAutomine(on: boolean): Promise<boolean> {
+    try {
+      await this.stack.provider.send('evm_setAutomine', [on]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async sendCommissions(
+    leaves: DeviceLeafInput[],
+    keys: { address: string }[],
+    tree: { proofs: string[][] },
+    batchId: bigint,
+    overrides: Record<string, bigint>,
+    sent: TransactionResponse[],
+    progress: (done: number) => void,
+  ): Promise<void> {
+    for (let i = 0; i < leaves.length; i++) {
+      const l = leaves[i]!;
+      sent.push(
+        await this.stack.registry.commissionFromBatch(
+          batchId,
+          l.deviceId,
+          l.fingerprint,
+          l.commitment,
+          tree.proofs[i]!,
+          keys[i]!.address,
+          overrides,
+        ),
+      );
+      if (i % 50 === 49) progress(i + 1);
+    }
   }
 
   async revoke(deviceId: string): Promise<void> {
