@@ -63,11 +63,12 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     res.json(energyOpenApi(deps.publicUrl ?? '/'));
   });
 
-  router.get('/energy/periods/:periodId', (req: Request, res: Response) => {
+  router.get('/energy/periods/:periodId', async (req: Request, res: Response) => {
     const id = Number(req.params['periodId']);
     const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
     if (!o)
       throw new TesseraError('ERR_NOT_FOUND', `period ${String(req.params['periodId']).slice(0, 20)} is not closed`);
+    const row = (await deps.market.settlementNow(id)) ?? o.outbox;
     res.json({
       periodId: id,
       rule: o.closed.clearing.rule,
@@ -91,7 +92,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         gridExportWh: b.gridExportWh,
         netNanoEur: money(b.net),
       })),
-      settlement: o.outbox ? { status: o.outbox.status, txHash: o.outbox.txHash } : null,
+      settlement: row ? { status: row.status, txHash: row.txHash, blockNumber: row.blockNumber } : null,
     });
   });
 

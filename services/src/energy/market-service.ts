@@ -258,4 +258,10 @@ export class EnergyMarket {
   outcome(periodId: number): PeriodOutcome | undefined {
     return this.outcomes.get(periodId);
   }
+
+  /** The on-chain settlement of a closed period as the outbox has it now (the outcome keeps the row as enqueued). */
+  async settlementNow(periodId: number): Promise<OutboxRow | undefined> {
+    if (!this.options.settlement || !this.outcomes.has(periodId)) return undefined;
+    return (await this.options.settlement.current(periodId)) ?? undefined;
+  }
 }

@@ -83,6 +83,11 @@ export class EnergySettlement {
     });
   }
 
+  /** The settlement's outbox row as it is now (pending, sent, mined or failed), or null if never enqueued. */
+  current(periodId: number): Promise<OutboxRow | null> {
+    return this.options.outbox.get(this.key(periodId));
+  }
+
   /** Record the period's settlement in the outbox (idempotent per period); the outbox sends it. */
   async enqueue(closed: ClosedPeriod, settlement: PeriodSettlement): Promise<Result<OutboxRow>> {
     const write = this.encode(closed, settlement);

@@ -74,13 +74,14 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
 
-  // energy market (issue 7): orders over HTTP, readings over MQTT from authenticated gateways, periods closed on a
-  // timer and settled on chain in EnergyCredit through the outbox
+  // energy market (issue 7): orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
+  // stack's broker, periods closed on a timer and settled on chain in EnergyCredit through the outbox
   const energy = await startEnergyPart(
     ctx,
     {
       periodMs: ctx.config.energyPeriodSeconds * 1000,
       metrics: ctx.metrics,
+      broker: ctx.devices.broker,
       deviceView: async (deviceId, caller) => {
         if (!ctx.issuer.devices) return err('ERR_UNAVAILABLE', 'the device lifecycle is not enabled on this issuer');
         return ctx.issuer.devices.get(deviceId, { did: caller, roles: [], ownedDeviceDids: [] });
