@@ -205,6 +205,7 @@ describe('energy market through the stack (devices by handshake, orders by crede
         [`/energy/meters/${h.meterId}/gateway`, 'POST'],
         [`/energy/meters/${h.meterId}/orders`, 'POST'],
         [`/energy/meters/${h.meterId}/account`, 'GET'],
+        [`/energy/meters/${h.meterId}/bills`, 'GET'],
       ] as const) {
         const t = await token(h.key, [h.prosumer], resource, action);
         assert.equal(t.status, 200, JSON.stringify(t.body));
@@ -341,6 +342,16 @@ describe('energy market through the stack (devices by handshake, orders by crede
       s.grid.importWh - s.grid.exportWh,
       'energy balances to zero',
     );
+    // the household's bills: this period, and the month it falls in
+    const bills = await call(`/energy/meters/${bob.meterId}/bills`, undefined, bob.tokens.bills, 'GET');
+    assert.equal(bills.status, 200, JSON.stringify(bills.body));
+    const bobBill = s.bills.find((b) => b.participant === bob.key.did)!;
+    assert.deepEqual(
+      bills.body.periods.map((b: { periodId: number; net: string }) => [b.periodId, b.net]),
+      [[period, bobBill.net.toString()]],
+    );
+    assert.equal(bills.body.months.length, 1);
+    assert.equal(bills.body.months[0].net, bobBill.net.toString());
     assert.ok((await metric('tessera_chain_transactions_total', '{sender="relayer"}')) > 0);
     assert.ok((await metric('tessera_energy_periods_closed_total')) >= 1);
   });

@@ -259,6 +259,11 @@ export class EnergyMarket {
     return this.outcomes.get(periodId);
   }
 
+  /** Every period closed since start, oldest first (bills per participant and period). */
+  closedPeriods(): PeriodOutcome[] {
+    return [...this.outcomes.values()].sort((a, b) => a.closed.periodId - b.closed.periodId);
+  }
+
   /** The on-chain settlement of a closed period as the outbox has it now (the outcome keeps the row as enqueued). */
   async settlementNow(periodId: number): Promise<OutboxRow | undefined> {
     if (!this.options.settlement || !this.outcomes.has(periodId)) return undefined;

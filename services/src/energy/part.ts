@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ServicesContext } from '../stack/services-part.js';
 import { buildEnergyRouter } from './http.js';
+import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
 import { EnergyMarket } from './market-service.js';
 import { MeterStore } from './meters-store.js';
@@ -21,6 +22,7 @@ export const MAX_TOP_UP_NANO_EUR = 10_000n * NANO_EUR_PER_EUR;
 const GATEWAY = '/energy/meters/:meterId/gateway';
 const ACCOUNT = '/energy/meters/:meterId/account';
 const CREDITS = '/energy/credits';
+const BILLS = '/energy/meters/:meterId/bills';
 
 export interface EnergyPartOptions {
   /** Trading period length (ms); 15 minutes by default. */
@@ -144,6 +146,26 @@ export async function startEnergyPart(ctx: ServicesContext, o: EnergyPartOptions
       meter: (await meters.get(meterId)) ?? null,
       currentPeriod: market.currentPeriod(),
       periodMs: market.periodMs,
+    });
+  });
+
+  // the holder's bills: per period closed since start, and per calendar month (Europe/Paris), money in n€
+  router.get(BILLS, guard({ resource: BILLS }), (req, res) => {
+    const meterId = String(req.params['meterId']);
+    prosumerCredential(req, meterId);
+    const holder = req.accessGrant!.holder;
+    const settlements = market.closedPeriods().map((o) => o.settlement);
+    const mine = (b: { participant: string }) => b.participant === holder;
+    const text = (b: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+    res.json({
+      participant: holder,
+      periods: settlements.flatMap((s) =>
+        s.bills.filter(mine).map((b) => ({ periodId: s.periodId, ...text({ ...b }) })),
+      ),
+      months: monthlyBills(settlements)
+        .filter(mine)
+        .map((b) => text({ ...b })),
     });
   });
 
