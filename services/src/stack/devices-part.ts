@@ -3,6 +3,8 @@ import {
   AedesBrokerAdapter,
   type DeviceHandshakeService,
   type DeviceSecretVault,
+  type HandshakeLimiter,
+  type NonceStore,
   startDeviceHandshakeService,
 } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
@@ -55,6 +57,9 @@ export interface HandshakeWiring {
   resolver: Resolvable;
   /** The stack's verifier identity: it signs DeviceSessionCredentials. */
   verifier: { did: string; privateKey: string };
+  /** Shared by replicas (TESSERA_REDIS_URL): challenges stay single-use and lockouts hold across them. */
+  challenges?: NonceStore;
+  limiter?: HandshakeLimiter;
   log: Logger;
 }
 
@@ -69,6 +74,8 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
     vault: w.vault,
     resolver: w.resolver,
     issuer: w.verifier,
+    ...(w.challenges ? { challenges: w.challenges } : {}),
+    ...(w.limiter ? { limiter: w.limiter } : {}),
     log: w.log,
   });
   return part.handshake;

@@ -19,7 +19,7 @@ import {
 } from '@tessera/contracts';
 import { type Logger, TesseraError } from '@tessera/protocol';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
+import { CachedDidResolver, RedisHandshakeLimiter, RedisNonceStore, RegistryWatcher } from '@tessera/verifier';
 import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -342,6 +342,12 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       vault: issuer.devices.vault,
       resolver,
       verifier: { did: identities.verifier.did, privateKey: verifierKey.privateKey },
+      ...(verifier.redis
+        ? {
+            challenges: new RedisNonceStore(verifier.redis, { prefix: 'tessera:hs-challenge:' }),
+            limiter: new RedisHandshakeLimiter(verifier.redis),
+          }
+        : {}),
       log: log.child({ part: 'devices' }),
     });
 

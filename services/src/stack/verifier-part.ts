@@ -23,6 +23,8 @@ export const DEFAULT_POLICY_FILE = new URL('../../../verifier/policies/default.j
 
 export interface VerifierPart {
   router: VerifierRouter;
+  /** The Redis connection replicas share (TESSERA_REDIS_URL), for other single-use state such as device challenges. */
+  redis?: Redis;
   stop(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export async function startVerifierPart(o: {
   o.issuer.events.on('status', onStatus);
   return {
     router,
+    ...(redis ? { redis } : {}),
     async stop() {
       o.issuer.events.off('issued', onIssued);
       o.issuer.events.off('status', onStatus);
