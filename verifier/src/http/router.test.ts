@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { createHmac } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -486,6 +487,47 @@ describe('verifier HTTP: every refusal through HTTP, with its code and status', 
     assert.deepEqual([invalid.status, invalid.body.error.code], [422, 'ERR_VALIDATION']);
     const extra = await call('POST', '/verifier/presentations', { vp: 'a.b.c', admin: true });
     assert.deepEqual([extra.status, extra.body.error.code], [422, 'ERR_VALIDATION']);
+  });
+});
+
+describe('verifier HTTP: JSON bodies (own reader for the common case, express.json for the rest)', () => {
+  const requestBody = JSON.stringify({ resource: ORDERS('DE0001'), action: 'POST' });
+  it('reads a UTF-8 body with or without charset, a BOM, leading whitespace, and a chunked or gzip body', async () => {
+    for (const [body, type] of [
+      [requestBody, 'application/json; charset=utf-8'],
+      [requestBody, 'Application/JSON'],
+      [`\uFEFF${requestBody}`, 'application/json'],
+      [` \r\n\t${requestBody}`, 'application/json'],
+    ] as const) {
+      const r = await call('POST', '/verifier/presentation-requests', body, { 'content-type': type });
+      assert.equal(r.status, 201, `${type} ${JSON.stringify(body.slice(0, 8))}: ${JSON.stringify(r.body)}`);
+    }
+    const chunked = await fetch(`${base}/verifier/presentation-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new Blob([requestBody]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 201);
+    const gzip = await fetch(`${base}/verifier/presentation-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(requestBody),
+    });
+    assert.equal(gzip.status, 201);
+  });
+
+  it('refuses a non-object JSON body, broken JSON, an empty body and another charset, as express.json does', async () => {
+    for (const body of ['"just a string"', '42', '{"resource": ', ' nope']) {
+      const r = await call('POST', '/verifier/presentation-requests', body);
+      assert.deepEqual([r.status, r.body.error.code], [400, 'ERR_JSON_MALFORMED'], body);
+    }
+    const empty = await call('POST', '/verifier/presentations', '');
+    assert.deepEqual([empty.status, empty.body.error.code], [422, 'ERR_VALIDATION']);
+    const latin1 = await call('POST', '/verifier/presentation-requests', requestBody, {
+      'content-type': 'application/json; charset=latin1',
+    });
+    assert.deepEqual([latin1.status, latin1.body.error.code], [415, 'ERR_UNSUPPORTED_MEDIA_TYPE']);
   });
 });
 

@@ -124,6 +124,80 @@ const granted = (vc: VerifiedCredential): GrantedCredential => ({
   status: vc.status,
 });
 
+const JSON_TYPE = /^application\/json(?:\s*;\s*charset="?utf-8"?)?$/i;
+const JSON_WHITESPACE = /^[ \t\n\r]*/;
+
+/** The error body-parser raises for a body that is not strict JSON (`httpError` maps it to ERR_JSON_MALFORMED). */
+const malformedJson = () =>
+  Object.assign(new SyntaxError('request body is not valid JSON'), {
+    type: 'entity.parse.failed',
+    status: 400,
+    expose: true,
+  });
+
+/**
+ * `express.json({ limit, strict: true })` for its common case, without its per-request machinery (type-is, raw-body,
+ * iconv): a body of type `application/json` (no charset or UTF-8), not compressed, not chunked, with a Content-Length
+ * from 1 to `limit` bytes (node's HTTP parser reads exactly that many). Everything else goes to express.json itself,
+ * so the answers to other media types, charsets, encodings, empty and oversized bodies stay what they were.
+ * Like express.json in strict mode: a UTF-8 BOM is dropped, only an object or an array is accepted.
+ */
+function jsonBody(limit: number): RequestHandler {
+  const fallback = express.json({ limit, strict: true });
+  return (req, res, next) => {
+    const h = req.headers;
+    const type = h['content-type'];
+    const length = h['content-length'];
+    const size = length === undefined ? Number.NaN : Number(length);
+    if (
+      type === undefined ||
+      !JSON_TYPE.test(type) ||
+      h['content-encoding'] !== undefined ||
+      h['transfer-encoding'] !== undefined ||
+      !(size >= 1 && size <= limit) ||
+      req.body !== undefined ||
+      req.readableEnded
+    ) {
+      fallback(req, res, next);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    const done = (e?: unknown) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', done);
+      next(e);
+    };
+    const onData = (c: Buffer) => chunks.push(c);
+    const onEnd = () => {
+      let text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      const first = text[JSON_WHITESPACE.exec(text)![0].length];
+      if (first !== '{' && first !== '[') return done(malformedJson());
+      try {
+        req.body = JSON.parse(text);
+      } catch {
+        return done(malformedJson());
+      }
+      done();
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', done);
+  };
+}
+
+/** `body(PresentationBody, req)` without zod for the two well-formed shapes (the hot path); zod words any other. */
+function presentationBody(req: Request): { vp: unknown } {
+  const b: unknown = req.body;
+  if (req.is('application/json') && typeof b === 'object' && b !== null && !Array.isArray(b)) {
+    const keys = Object.keys(b);
+    if (keys.length === 1 && keys[0] === 'vp') return { vp: (b as { vp: unknown }).vp };
+    if (keys.length === 1 && keys[0] === 'vp_token') return { vp: (b as { vp_token: unknown }).vp_token };
+  }
+  return body(PresentationBody, req);
+}
+
 function body<T>(schema: z.ZodType<T>, req: Request): T {
   if (!req.is('application/json')) {
     throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
@@ -231,7 +305,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
   }
 
   const router = express.Router() as VerifierRouter;
-  router.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
+  router.use(jsonBody(MAX_HTTP_BODY_BYTES));
 
   router.post('/presentation-requests', async (req, res) => {
     const { resource: raw, action: rawAction } = body(RequestBody, req);
@@ -266,7 +340,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
   });
 
   router.post('/presentations', async (req, res) => {
-    const { vp } = body(PresentationBody, req);
+    const { vp } = presentationBody(req);
     const r = await present(vp);
     if (!r.ok) throw fail(r.error);
     const scopes: Scope[] = [{ resource: r.value.scope.resource, action: r.value.scope.action.toUpperCase() }];
