@@ -7,6 +7,8 @@ export interface Libsecp256k1 {
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean;
   /** RFC 6979 deterministic signature, always low-s. */
   ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number };
+  /** The SEC 1 public key (65 bytes uncompressed unless `compressed`) that made `sig` (r‖s) with recovery id `recid`. */
+  ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
   contextRandomize(seed: Uint8Array | null): void;
 }
 
