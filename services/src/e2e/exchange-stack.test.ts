@@ -6,15 +6,14 @@
  * organisations' DIDs and the trail verifies against its anchor on the stack's chain.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addDelegateDigest } from '@tessera/contracts';
+import { loginWithCredentials, readWallet } from '@tessera/issuer';
 import { silentLogger } from '@tessera/protocol';
 import { authoriseHostedKey, httpJson, present, receiveOffer, TesseraWallet } from '@tessera/verifier';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Wallet } from 'ethers';
 import { SUPPLIER_QUESTIONNAIRE } from '../exchange/questionnaire.js';
 import { loadConfig } from '../stack/config.js';
@@ -25,36 +24,6 @@ let stack: RunningStack;
 let base: string;
 const wallets: Record<'buyer' | 'supplier' | 'outsider', TesseraWallet> = {} as never;
 const tokens: Record<string, string> = {};
-
-interface AdminWallet {
-  did: string;
-  privateKey: string;
-  credentials: string[];
-}
-
-async function adminToken(): Promise<string> {
-  const admin = JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet;
-  const issuerUrl = `${stack.urls.http}/issuer`;
-  const challenge = await httpJson<{ nonce: string; audience: string }>(`${issuerUrl}/auth/challenge`, {
-    method: 'POST',
-  });
-  assert.ok(challenge.ok);
-  const presentation = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: admin.credentials,
-      },
-      nonce: challenge.value.body.nonce,
-      aud: challenge.value.body.audience,
-    },
-    { did: admin.did, signer: ES256KSigner(hexToBytes(admin.privateKey)), alg: 'ES256K' },
-  );
-  const token = await httpJson<{ accessToken: string }>(`${issuerUrl}/auth/token`, { body: { presentation } });
-  assert.ok(token.ok, JSON.stringify(token));
-  return token.value.body.accessToken;
-}
 
 const call = async (who: keyof typeof wallets, method: string, path: string, body?: unknown) => {
   const r = await fetch(`${base}${path}`, {
@@ -80,7 +49,7 @@ before(async () => {
     { log: silentLogger },
   );
   base = `${stack.urls.http}/services/exchange`;
-  const admin = await adminToken();
+  const admin = await loginWithCredentials(`${stack.urls.http}/issuer`, readWallet(stack.issuer.rootAdmin.file));
   for (const who of ['buyer', 'supplier', 'outsider'] as const) {
     const w = TesseraWallet.init(join(dataDir, who), { chainId: stack.chainId });
     assert.ok(w.ok);

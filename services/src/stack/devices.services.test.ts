@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { openDatabase } from '@tessera/contracts';
+import { throwawayPostgres } from '@tessera/contracts/testing';
 import { Redis } from 'ioredis';
 import { stackDevicesSuite } from './devices-suite.js';
 
 // The stack on PostgreSQL (a throw-away database) and Redis: handshake challenges and rate limits live in Redis, so
 // they hold across replicas sharing it.
-const admin = process.env.TESSERA_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const name = `tessera_stack_${randomBytes(4).toString('hex')}`;
-const onAdmin = async (sql: string) => {
-  const ds = await openDatabase({ url: admin }, { entities: [], migrations: [] });
-  try {
-    await ds.query(sql);
-  } finally {
-    await ds.destroy();
-  }
-};
+const pg = throwawayPostgres('tessera_stack');
 
 stackDevicesSuite('PostgreSQL and Redis', {
-  env: async () => {
-    await onAdmin(`CREATE DATABASE ${name}`);
-    return { TESSERA_DATABASE_URL: admin.replace(/\/[^/]*$/, `/${name}`), TESSERA_REDIS_URL: redisUrl };
-  },
-  cleanup: () => onAdmin(`DROP DATABASE IF EXISTS ${name}`),
+  env: async () => ({ TESSERA_DATABASE_URL: await pg.create(), TESSERA_REDIS_URL: redisUrl }),
+  cleanup: () => pg.drop(),
   afterSession: async (stack, deviceId) => {
     assert.equal((await stack.health()).parts.database?.dialect, 'postgres');
     const redis = new Redis(redisUrl);

@@ -13,7 +13,7 @@ const transcript = new TextEncoder().encode('tessera handshake transcript v1|dev
 const digest = new Uint8Array(createHash('sha256').update(transcript).digest());
 
 /** r | s | v over the digest, as a device signs its handshake response (ES256K-R). */
-function sign(key: Wallet, d = digest): Buffer {
+function sign(key: { privateKey: string }, d = digest): Buffer {
   const sig = new SigningKey(key.privateKey).sign(d);
   return Buffer.concat([Buffer.from(sig.r.slice(2), 'hex'), Buffer.from(sig.s.slice(2), 'hex'), Buffer.from([sig.v])]);
 }
