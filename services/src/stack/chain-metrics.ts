@@ -23,6 +23,8 @@ export class ChainMetrics {
     contracts: Gauge;
   };
   private created = 0;
+  /** The latest block number read from the chain (0 before the first step). */
+  head = 0;
 
   constructor(
     private readonly o: {
@@ -62,6 +64,7 @@ export class ChainMetrics {
   /** Read the blocks that arrived since the last step (at most MAX_BLOCKS_PER_STEP). */
   async step(): Promise<number> {
     const head = await this.o.provider.getBlockNumber();
+    this.head = head;
     this.next ??= head + 1;
     let read = 0;
     while (this.next <= head && read < MAX_BLOCKS_PER_STEP) {

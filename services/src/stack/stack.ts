@@ -210,7 +210,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       help: 'Latest block seen by the stack',
       registers: [metrics],
       collect() {
-        this.set(lastBlock);
+        this.set(Math.max(lastBlock, chainMetrics.head));
       },
     });
     new Gauge({
