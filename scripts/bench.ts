@@ -77,7 +77,7 @@ if (selected.length === 1) {
     const started = Date.now();
     process.stderr.write(`\n== bench ${name} ==\n`);
     const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), name], {
-      stdio: ['ignore', process.stderr, 'inherit'],
+      stdio: ['ignore', 2, 'inherit'],
       env: process.env,
     });
     if (r.status === 0 && existsSync(file)) reports.push(JSON.parse(readFileSync(file, 'utf8')) as BenchReport);

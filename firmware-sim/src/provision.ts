@@ -54,7 +54,7 @@ export class ChainProvisioner implements FleetProvisioner {
     const fee = await this.stack.provider.getFeeData();
     const overrides = {
       gasLimit: 500_000n,
-      maxFeePerGas: (fee.maxFeePerGas ?? 2_000_000_000n) * 2n,
+      maxFeePerGas: (fee.maxFeePerGas ?? 2_000_000_000n) * 4n,
       maxPriorityFeePerGas: fee.maxPriorityFeePerGas ?? 1_000_000_000n,
     };
     const out: SimDevice[] = [];
@@ -105,6 +105,7 @@ export class ChainProvisioner implements FleetProvisioner {
       const batchId = await registry.batchCount();
       // anvil mines one block per transaction by default (≈10 blocks/s here with two watchers subscribed); switch
       // to manual mining for the batch, so each block carries as many commissionings as its gas limit allows.
+      const baseFee = (await this.stack.provider.getBlock('latest'))?.baseFeePerGas ?? 1_000_000_000n;
       const manual = await this.setAutomine(false);
       const sent: TransactionResponse[] = [];
       try {
@@ -115,6 +116,9 @@ export class ChainProvisioner implements FleetProvisioner {
           for (let mined = 0; mined < 100_000; mined++) {
             const pool = (await this.stack.provider.send('txpool_status', [])) as { pending: string };
             if (BigInt(pool.pending) === 0n) break;
+            // Full blocks raise the EIP-1559 base fee 12.5 % each; left alone it outgrows the fee cap of the queued
+            // commissionings after a few blocks and anvil drops them. Hold it where the batch started.
+            await this.stack.provider.send('anvil_setNextBlockBaseFeePerGas', [`0x${baseFee.toString(16)}`]);
             await this.stack.provider.send('evm_mine', []);
           }
         }
@@ -122,8 +126,9 @@ export class ChainProvisioner implements FleetProvisioner {
         if (manual) await this.setAutomine(true);
       }
       for (const t of sent) {
-        const r = await t.wait();
-        if (r?.status !== 1) throw new Error(`commissioning ${t.hash} failed`);
+        // A receipt now, or a loud failure (waiting for one that will never come would hang the run).
+        const r = await this.stack.provider.getTransactionReceipt(t.hash);
+        if (r?.status !== 1) throw new Error(`commissioning ${t.hash} ${r ? 'reverted' : 'was not mined'}`);
       }
       await Promise.race([allSeen, new Promise((r) => setTimeout(r, 120_000))]);
       watcher.off('change', onChange);
