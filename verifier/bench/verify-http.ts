@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- verify`: verified presentations per second THROUGH HTTP. The verifier (router + event-invalidated
- * DID cache + pushed status lists) runs in its own process (verify-http-server.ts); this process is the load generator
- * (node:http, keep-alive agent, CONCURRENCY requests in flight). Each presentation carries one credential and answers a
+ * DID cache + pushed status lists) runs in its own process (verify-http-server.ts), measured in two configurations in
+ * the same run: the embedded default (one process, nonces in memory) and, when Redis answers, one replica per core
+ * sharing Redis nonces. This process is the load generator (a lean HTTP/1.1 client, CONCURRENCY requests in flight). Each presentation carries one credential and answers a
  * fresh nonce; the nonces are obtained beforehand through `POST /presentation-requests` (also timed), then every
  * presentation is signed, then `POST /presentations` is timed: each one is verified (presentation, credential, trust,
  * status, nonce), evaluated against the policy, and answered with an access token.
@@ -14,7 +15,8 @@
  * (b) a Veramo 7 agent (credential-w3c + credential-jwt + did-resolver plugin with ethr-did-resolver):
  *     verifyPresentation (challenge + domain) + verifyCredential on each embedded credential.
  */
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -38,6 +40,7 @@ import { Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../../scripts/bench.js';
+import { libsecp256k1 } from '../src/vc/secp256k1.js';
 import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;
@@ -52,12 +55,8 @@ const ROUNDS = 4;
 const CONCURRENCY = 32;
 // The same number in flight as this verifier gets: the baselines wait on the chain, more concurrency helps them.
 const BASELINE_CONCURRENCY = CONCURRENCY;
-/**
- * Verifier replicas under node:cluster with nonces in Redis, one per core, when Redis answers (as replicas are deployed,
- * DESIGN §3); otherwise one process with in-memory nonces. TESSERA_BENCH_VERIFY_WORKERS overrides.
- */
+/** One per core when Redis answers (replicas need it for their shared nonces), else 1. */
 async function replicas(): Promise<number> {
-  if (process.env.TESSERA_BENCH_VERIFY_WORKERS) return Number(process.env.TESSERA_BENCH_VERIFY_WORKERS);
   const redis = new Redis(process.env.TESSERA_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379', {
     lazyConnect: true,
     connectTimeout: 500,
@@ -248,17 +247,60 @@ const cpuNow = (verifierPids: number[], anvilPid: number) => {
 const measure = async <T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) =>
   (await new Meter().run(items, concurrency, fn)).result;
 
-export async function run(ctx: BenchContext): Promise<BenchReport> {
-  const WORKERS = await replicas();
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-verify-'));
-  const chain = await startAnvil({});
-  const server = fork(fileURLToPath(new URL('./verify-http-server.ts', import.meta.url)), {
+/** A did-jwt ES256K signer on libsecp256k1 (the bench signs 9,000 presentations up front), did-jwt's where it is absent. */
+function fastSigner(privateKey: string) {
+  const d = new Uint8Array(Buffer.from(privateKey.slice(2), 'hex'));
+  if (!libsecp256k1) return ES256KSigner(d);
+  const lib = libsecp256k1;
+  return async (data: string | Uint8Array) =>
+    Buffer.from(lib.ecdsaSign(new Uint8Array(createHash('sha256').update(data).digest()), d).signature).toString(
+      'base64url',
+    );
+}
+
+/** One verifier configuration under test, in its own process(es). */
+interface Contender {
+  label: string;
+  key: string;
+  workers: number;
+  server: ChildProcess;
+  post: ReturnType<typeof client>;
+  pids: number[];
+  nonces: string[];
+  presentations: string[];
+  requests?: { perSecond: number };
+  meter: Meter;
+  cpu: { verifier: number; client: number; anvil: number };
+  serverCpuUs: number;
+}
+
+function forkVerifier(): ChildProcess {
+  return fork(fileURLToPath(new URL('./verify-http-server.ts', import.meta.url)), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: [
       ...process.execArgv,
       ...(process.env.TESSERA_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TESSERA_BENCH_PROF}`] : []),
     ],
   });
+}
+
+async function stopVerifier(server: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  if (server.connected) server.disconnect();
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  server.kill();
+}
+
+export async function run(ctx: BenchContext): Promise<BenchReport> {
+  // The embedded default (one process, nonces in memory, as `npm start` runs without TESSERA_REDIS_URL), and when Redis
+  // answers also one replica per core sharing Redis nonces (DESIGN §3 scale-out). TESSERA_BENCH_VERIFY_WORKERS=N
+  // measures only N (1: in memory; more: Redis).
+  const only = process.env.TESSERA_BENCH_VERIFY_WORKERS ? Number(process.env.TESSERA_BENCH_VERIFY_WORKERS) : undefined;
+  const scaled = Math.max(2, cpus().length);
+  const modes = only !== undefined ? [only] : (await replicas()) > 1 ? [1, scaled] : [1];
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-verify-'));
+  const chain = await startAnvil({});
+  const contenders: Contender[] = [];
   try {
     const provider = makeProvider(chain.rpcUrl, chain.chainId);
     const { EthereumDIDRegistry: registry } = await ensureDeployed({
@@ -271,29 +313,49 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     const issuer = actor();
     const verifierActor = actor();
     const holders = Array.from({ length: HOLDERS }, actor);
+    const holderSigners = holders.map((h) => fastSigner(h.key));
     const audience = verifierActor.did;
 
-    const config: BenchServerConfig = {
-      rpcUrl: chain.rpcUrl,
-      wsUrl: chain.wsUrl,
-      chainId: chain.chainId,
-      registry,
-      verifierDid: verifierActor.did,
-      verifierKey: verifierActor.key,
-      issuerDid: issuer.did,
-      statusList: STATUS_LIST,
-      warm: [issuer.did, ...holders.map((h) => h.did)],
-      workers: WORKERS,
-      ...(process.env.TESSERA_BENCH_REDIS_URL ? { redisUrl: process.env.TESSERA_BENCH_REDIS_URL } : {}),
-    };
-    const ready = new Promise<number>((resolve, reject) => {
-      server.once('message', (m: { port?: number; error?: string }) =>
-        m.port ? resolve(m.port) : reject(new Error(`verifier process: ${m.error}`)),
-      );
-      server.once('exit', (code) => reject(new Error(`verifier process exited (${code})`)));
-    });
-    server.send(config);
-    const post = client(await ready);
+    for (const workers of modes) {
+      const config: BenchServerConfig = {
+        rpcUrl: chain.rpcUrl,
+        wsUrl: chain.wsUrl,
+        chainId: chain.chainId,
+        registry,
+        verifierDid: verifierActor.did,
+        verifierKey: verifierActor.key,
+        issuerDid: issuer.did,
+        statusList: STATUS_LIST,
+        warm: [issuer.did, ...holders.map((h) => h.did)],
+        workers,
+        ...(process.env.TESSERA_BENCH_REDIS_URL ? { redisUrl: process.env.TESSERA_BENCH_REDIS_URL } : {}),
+      };
+      const server = forkVerifier();
+      const ready = new Promise<number>((resolve, reject) => {
+        server.once('message', (m: { port?: number; error?: string }) =>
+          m.port ? resolve(m.port) : reject(new Error(`verifier process: ${m.error}`)),
+        );
+        server.once('exit', (code) => reject(new Error(`verifier process exited (${code})`)));
+      });
+      server.send(config);
+      const post = client(await ready);
+      contenders.push({
+        label:
+          workers === 1
+            ? 'one process, nonces in memory (the embedded default)'
+            : `${workers} replicas under node:cluster, nonces (with the request each was issued for) in Redis, one GETDEL per presentation`,
+        key: workers === 1 ? '' : '_replicas',
+        workers,
+        server,
+        post,
+        pids: processTree(server.pid!),
+        nonces: [],
+        presentations: [],
+        meter: new Meter(),
+        cpu: { verifier: 0, client: 0, anvil: 0 },
+        serverCpuUs: 0,
+      });
+    }
 
     const now = Math.floor(Date.now() / 1000);
     const meter = (i: number) => `DE${String(i).padStart(6, '0')}`;
@@ -316,48 +378,52 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ),
     );
 
-    // Nonces first, through HTTP: each presentation request names the meter the holder's credential is for.
+    // Nonces first, through HTTP: each presentation request names the meter the holder's credential is for. Every
+    // contender gets the same presentations but for the nonce, which each verifier issues itself.
     const total = WARMUP + PRESENTATIONS;
-    const nonces: string[] = new Array(total);
     const indexes = Array.from({ length: total }, (_, i) => i);
-    const requests = await measure(indexes, CONCURRENCY, async (i) => {
-      const r = await post('/verifier/presentation-requests', {
-        resource: `/energy/meters/${meter(i % HOLDERS)}/orders`,
-        action: 'POST',
+    for (const c of contenders) {
+      c.nonces = new Array(total);
+      c.requests = await measure(indexes, CONCURRENCY, async (i) => {
+        const r = await c.post('/verifier/presentation-requests', {
+          resource: `/energy/meters/${meter(i % HOLDERS)}/orders`,
+          action: 'POST',
+        });
+        if (r.status !== 201) throw new Error(`presentation request refused: ${JSON.stringify(r.body)}`);
+        c.nonces[i] = r.body.nonce as string;
       });
-      if (r.status !== 201) throw new Error(`presentation request refused: ${JSON.stringify(r.body)}`);
-      nonces[i] = r.body.nonce as string;
-    });
-
-    const presentations: string[] = [];
-    for (let i = 0; i < total; i++) {
-      const h = i % HOLDERS;
-      presentations.push(
-        await createVerifiablePresentationJwt(
-          {
-            vp: { '@context': CONTEXT, type: ['VerifiablePresentation'], verifiableCredential: [credentials[h]!] },
-          } as never,
-          { did: holders[h]!.did, signer: holders[h]!.signer, alg: 'ES256K' },
-          { challenge: nonces[i]!, domain: audience },
-        ),
-      );
-      if (i % 250 === 249) ctx.progress('signing presentations', i + 1, total);
+      for (let i = 0; i < total; i++) {
+        const h = i % HOLDERS;
+        c.presentations.push(
+          await createVerifiablePresentationJwt(
+            {
+              vp: { '@context': CONTEXT, type: ['VerifiablePresentation'], verifiableCredential: [credentials[h]!] },
+            } as never,
+            { did: holders[h]!.did, signer: holderSigners[h]!, alg: 'ES256K' },
+            { challenge: c.nonces[i]!, domain: audience },
+          ),
+        );
+        if (i % 500 === 499) ctx.progress(`signing presentations${c.key}`, i + 1, total);
+      }
     }
 
     let refused = 0;
     let firstRefusal = '';
-    const submit = async (vp: string) => {
-      const r = await post('/verifier/presentations', { vp });
+    const submit = (c: Contender) => async (vp: string) => {
+      const r = await c.post('/verifier/presentations', { vp });
       if (r.status !== 200 || typeof r.body.access_token !== 'string') {
         refused++;
         firstRefusal ||= JSON.stringify(r.body);
       }
     };
-    ctx.progress('warm-up', 0, 1);
-    await measure(presentations.slice(0, WARMUP), CONCURRENCY, submit);
+    for (const c of contenders) {
+      ctx.progress(`warm-up${c.key}`, 0, 1);
+      await measure(c.presentations.slice(0, WARMUP), CONCURRENCY, submit(c));
+    }
     // Rounds interleave the contenders, so that other work on the machine weighs on all of them alike: in each round
-    // this verifier takes its share of the timed presentations, then both baselines verify the first of that share.
-    const timed = presentations.slice(WARMUP);
+    // each configuration of this verifier takes its share of the timed presentations, then both baselines verify the
+    // first of the embedded default's share.
+    const timed = contenders[0]!.presentations.slice(WARMUP);
     const network = { name: '0x7a69', chainId: chain.chainId, provider: provider as never, registry };
     const plain = new Resolver(getResolver({ networks: [network] }));
     const veramo = createAgent<IResolver & ICredentialPlugin>({
@@ -366,7 +432,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         new CredentialPlugin([new CredentialProviderJWT()]),
       ],
     });
-    const nonceOf = new Map(timed.map((vp, i) => [vp, nonces[WARMUP + i]!]));
+    const nonceOf = new Map(timed.map((vp, i) => [vp, contenders[0]!.nonces[WARMUP + i]!]));
     let baselineFailures = 0;
     let veramoError = '';
     const library = async (jwt: string) => {
@@ -394,99 +460,107 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         }
       }
     };
-    const oursMeter = new Meter();
     const aMeter = new Meter();
     const bMeter = new Meter();
-    let clientCpuUs = 0;
     // CPU of everything each contender makes work, on this machine, per presentation (ms): this verifier = its
     // processes + the load generator + anvil (idle: no chain call on the hot path); a baseline = this process + anvil.
-    const verifierPids = processTree(server.pid!);
-    const cpuOf = { ours: 0, a: 0, b: 0 };
-    const oursSplit = { verifier: 0, client: 0, anvil: 0 };
+    const allPids = contenders.flatMap((c) => c.pids);
+    const cpuOf = { a: 0, b: 0 };
     const delta = (x: ReturnType<typeof cpuNow>, y: ReturnType<typeof cpuNow>) =>
       y.client - x.client + y.verifier - x.verifier + y.anvil - x.anvil;
-    let serverCpuUs = 0; // one replica's, when there are several
     const load0 = loadavg()[0]!;
     const share = PRESENTATIONS / ROUNDS;
     const sampleShare = BASELINE_PRESENTATIONS / ROUNDS;
     for (let r = 0; r < ROUNDS; r++) {
       ctx.progress('rounds', r, ROUNDS);
-      const chunk = timed.slice(r * share, (r + 1) * share);
-      const c0 = cpuNow(verifierPids, chain.pid);
-      const cpu0 = process.cpuUsage();
-      const server0 = (await post('/stats', {})).body.cpu as NodeJS.CpuUsage;
-      await oursMeter.run(chunk, CONCURRENCY, submit);
-      const server1 = (await post('/stats', {})).body.cpu as NodeJS.CpuUsage;
-      const cpu = process.cpuUsage(cpu0);
-      const c1 = cpuNow(verifierPids, chain.pid);
-      cpuOf.ours += delta(c0, c1);
-      for (const k of ['verifier', 'client', 'anvil'] as const) oursSplit[k] += c1[k] - c0[k];
-      clientCpuUs += cpu.user + cpu.system;
-      serverCpuUs += server1.user + server1.system - server0.user - server0.system;
+      for (const c of contenders) {
+        const chunk = c.presentations.slice(WARMUP + r * share, WARMUP + (r + 1) * share);
+        const server0 = (await c.post('/stats', {})).body.cpu as NodeJS.CpuUsage;
+        const c0 = cpuNow(c.pids, chain.pid);
+        await c.meter.run(chunk, CONCURRENCY, submit(c));
+        const c1 = cpuNow(c.pids, chain.pid);
+        const server1 = (await c.post('/stats', {})).body.cpu as NodeJS.CpuUsage;
+        for (const k of ['verifier', 'client', 'anvil'] as const) c.cpu[k] += c1[k] - c0[k];
+        c.serverCpuUs += server1.user + server1.system - server0.user - server0.system;
+      }
       // Baselines on presentations this verifier just accepted (their nonces are spent; the libraries track none).
-      await aMeter.run(chunk.slice(0, sampleShare), BASELINE_CONCURRENCY, library);
-      const c2 = cpuNow(verifierPids, chain.pid);
+      const sample = timed.slice(r * share, r * share + sampleShare);
+      const c1 = cpuNow(allPids, chain.pid);
+      await aMeter.run(sample, BASELINE_CONCURRENCY, library);
+      const c2 = cpuNow(allPids, chain.pid);
       cpuOf.a += delta(c1, c2);
-      await bMeter.run(chunk.slice(0, sampleShare), BASELINE_CONCURRENCY, agent);
-      cpuOf.b += delta(c2, cpuNow(verifierPids, chain.pid));
+      await bMeter.run(sample, BASELINE_CONCURRENCY, agent);
+      cpuOf.b += delta(c2, cpuNow(allPids, chain.pid));
     }
     ctx.progress('rounds', ROUNDS, ROUNDS);
     const load1 = loadavg()[0]!;
-    const clientCpuMs = clientCpuUs / 1000 / PRESENTATIONS;
-    const stats = (await post('/stats', {})).body;
-    post.close();
+    const stats = await Promise.all(contenders.map(async (c) => (await c.post('/stats', {})).body));
+    for (const c of contenders) c.post.close();
     if (refused > 0) throw new Error(`${refused} presentations were refused, first: ${firstRefusal}`);
-    const ours = oursMeter.result;
+    if (baselineFailures > 0) throw new Error(`the Veramo agent refused ${baselineFailures}: ${veramoError}`);
     const a = aMeter.result;
     const b = bMeter.result;
-    if (baselineFailures > 0) throw new Error(`the Veramo agent refused ${baselineFailures}: ${veramoError}`);
+    const aCpu = cpuOf.a / BASELINE_PRESENTATIONS;
+    const bCpu = cpuOf.b / BASELINE_PRESENTATIONS;
+    const figures: Record<string, number> = {};
+    const baselines: Record<string, number> = {};
+    const ratios: Record<string, number> = {};
+    for (const c of contenders) {
+      const ours = c.meter.result;
+      const cpu = (c.cpu.verifier + c.cpu.client + c.cpu.anvil) / PRESENTATIONS;
+      const k = c.key;
+      Object.assign(figures, {
+        [`presentations_per_s${k}`]: Math.round(ours.perSecond),
+        [`p50_ms${k}`]: Number(ours.p50.toFixed(3)),
+        [`p99_ms${k}`]: Number(ours.p99.toFixed(3)),
+        [`presentations_per_s${k}_vs_veramo`]: Math.round(ours.perSecond),
+        [`cpu_ms_per_presentation${k}`]: Number(cpu.toFixed(3)),
+      });
+      Object.assign(baselines, {
+        [`presentations_per_s${k}`]: Math.round(a.perSecond),
+        [`p50_ms${k}`]: Number(a.p50.toFixed(3)),
+        [`p99_ms${k}`]: Number(a.p99.toFixed(3)),
+        [`presentations_per_s${k}_vs_veramo`]: Math.round(b.perSecond),
+        [`cpu_ms_per_presentation${k}`]: Number(aCpu.toFixed(3)),
+      });
+      Object.assign(ratios, {
+        [`presentations_per_s${k}`]: ratio(ours.perSecond, a.perSecond),
+        [`p50_ms${k}`]: ratio(ours.p50, a.p50, false),
+        [`p99_ms${k}`]: ratio(ours.p99, a.p99, false),
+        [`presentations_per_s${k}_vs_veramo`]: ratio(ours.perSecond, b.perSecond),
+        [`cpu_ms_per_presentation${k}`]: ratio(cpu, aCpu, false),
+      });
+      figures[`presentation_requests_per_s${k}`] = Math.round(c.requests!.perSecond);
+      if (c.workers === 1)
+        figures.server_cpu_ms_per_presentation = Number((c.serverCpuUs / 1000 / PRESENTATIONS).toFixed(3));
+    }
+    figures.cpu_ms_per_presentation_vs_veramo = figures.cpu_ms_per_presentation!;
+    baselines.cpu_ms_per_presentation_vs_veramo = Number(bCpu.toFixed(3));
+    ratios.cpu_ms_per_presentation_vs_veramo = ratio(figures.cpu_ms_per_presentation!, bCpu, false);
+    const per = (m: Meter) => m.rounds.map((x) => Math.round(x)).join(' / ');
 
     return {
       bench: 'verify',
-      figures: {
-        presentations_per_s: Math.round(ours.perSecond),
-        p50_ms: Number(ours.p50.toFixed(3)),
-        p99_ms: Number(ours.p99.toFixed(3)),
-        presentations_per_s_vs_veramo: Math.round(ours.perSecond),
-        presentation_requests_per_s: Math.round(requests.perSecond),
-        cpu_ms_per_presentation: Number((cpuOf.ours / PRESENTATIONS).toFixed(3)),
-        cpu_ms_per_presentation_vs_veramo: Number((cpuOf.ours / PRESENTATIONS).toFixed(3)),
-        ...(WORKERS === 1
-          ? { server_cpu_ms_per_presentation: Number((serverCpuUs / 1000 / PRESENTATIONS).toFixed(3)) }
-          : {}),
-      },
-      baselines: {
-        presentations_per_s: Math.round(a.perSecond),
-        p50_ms: Number(a.p50.toFixed(3)),
-        p99_ms: Number(a.p99.toFixed(3)),
-        presentations_per_s_vs_veramo: Math.round(b.perSecond),
-        cpu_ms_per_presentation: Number((cpuOf.a / BASELINE_PRESENTATIONS).toFixed(3)),
-        cpu_ms_per_presentation_vs_veramo: Number((cpuOf.b / BASELINE_PRESENTATIONS).toFixed(3)),
-      },
-      ratios: {
-        presentations_per_s: ratio(ours.perSecond, a.perSecond),
-        p50_ms: ratio(ours.p50, a.p50, false),
-        p99_ms: ratio(ours.p99, a.p99, false),
-        presentations_per_s_vs_veramo: ratio(ours.perSecond, b.perSecond),
-        cpu_ms_per_presentation: ratio(cpuOf.ours / PRESENTATIONS, cpuOf.a / BASELINE_PRESENTATIONS, false),
-        cpu_ms_per_presentation_vs_veramo: ratio(cpuOf.ours / PRESENTATIONS, cpuOf.b / BASELINE_PRESENTATIONS, false),
-      },
+      figures,
+      baselines,
+      ratios,
       machine: ctx.machine,
       notes: [
-        `presentations_per_s: POST /presentations answered 200 with an access token, per second of wall-clock time, summed over the ${ROUNDS} timed rounds (${PRESENTATIONS} presentations after ${WARMUP} warm-up), through HTTP on 127.0.0.1, ${CONCURRENCY} in flight over keep-alive connections from a node:http client in this process; the verifier runs in its own process(es). Each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, every check (presentation and credential signatures, issuer trust, validity periods, status, nonce single use, audience, holder binding, policy) and an ES256K access token in the answer. p50_ms / p99_ms: per-request latency seen by the client at that concurrency`,
-        `baseline presentations_per_s: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5 (every DID resolved on the chain), in this process without HTTP (which favours it), ${BASELINE_CONCURRENCY} in flight like this verifier, on ${BASELINE_PRESENTATIONS} of the same presentations (${BASELINE_PRESENTATIONS / ROUNDS} per round, run right after this verifier's share of the round, so machine load weighs on both alike); presentations_per_s_vs_veramo: the same with a Veramo 7.0.1 agent (verifyPresentation with challenge and domain + verifyCredential per embedded credential). Neither baseline checks trust, status, nonce single use or holder binding`,
-        `per round, presentations/s: this verifier ${oursMeter.rounds.map((x) => Math.round(x)).join(' / ')}; (a) ${aMeter.rounds.map((x) => Math.round(x)).join(' / ')}; (b) ${bMeter.rounds.map((x) => Math.round(x)).join(' / ')}`,
-        `verifier: ${WORKERS === 1 ? 'one process, nonces in memory' : `${WORKERS} replicas under node:cluster, nonces (with the request each was issued for) in Redis, one GETDEL per presentation`}; ES256K signatures and tokens through ${(stats.signatures as { engine?: string }).engine}; load generator CPU ${clientCpuMs.toFixed(3)} ms per presentation${WORKERS === 1 ? `; verifier process CPU ${(serverCpuUs / 1000 / PRESENTATIONS).toFixed(3)} ms per presentation (server_cpu_ms_per_presentation)` : ''}; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed rounds on ${ctx.machine.cpus} cores (other work on the machine takes cores from every contender)`,
-        `cpu_ms_per_presentation: CPU time (user + system, from /proc and process.cpuUsage) spent on this machine per presentation during the timed rounds: for this verifier its process(es) + the load generator (this process) + anvil; for a baseline this process + anvil (its chain calls). Less sensitive to other work than throughput, though contention still inflates it. Not counted: Redis (shared with other work here), the kernel's work outside these processes. This verifier's share: verifier processes ${(oursSplit.verifier / PRESENTATIONS).toFixed(3)}, load generator ${(oursSplit.client / PRESENTATIONS).toFixed(3)}, anvil ${(oursSplit.anvil / PRESENTATIONS).toFixed(3)} ms`,
+        `presentations_per_s: POST /presentations answered 200 with an access token, per second of wall-clock time, summed over the ${ROUNDS} timed rounds (${PRESENTATIONS} presentations after ${WARMUP} warm-up), through HTTP on 127.0.0.1, ${CONCURRENCY} in flight over keep-alive connections from a lean HTTP/1.1 client in this process; the verifier runs in its own process(es). Each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, every check (presentation and credential signatures, issuer trust, validity periods, status, nonce single use, audience, holder binding, policy) and an ES256K access token signed with the verifier DID key in the answer. p50_ms / p99_ms: per-request latency seen by the client at that concurrency`,
+        `figures without suffix: ${contenders[0]!.label}${contenders[1] ? `; figures named …${contenders[1].key}: ${contenders[1].label}` : ''}`,
+        `baseline presentations_per_s: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5 (every DID resolved on the chain), in this process without HTTP (which favours it), ${BASELINE_CONCURRENCY} in flight like this verifier, on ${BASELINE_PRESENTATIONS} of the same presentations (${sampleShare} per round, run right after this verifier's share of the round, so machine load weighs on all alike); …_vs_veramo: the same with a Veramo 7.0.1 agent (verifyPresentation with challenge and domain + verifyCredential per embedded credential). Neither baseline checks trust, status, nonce single use or holder binding`,
+        `per round, presentations/s: ${contenders.map((c) => `this verifier${c.key ? ` (${c.workers} replicas)` : ''} ${per(c.meter)}`).join('; ')}; (a) ${per(aMeter)}; (b) ${per(bMeter)}`,
+        `cpu_ms_per_presentation: CPU time (user + system, from /proc and process.cpuUsage) spent on this machine per presentation during the timed rounds: for this verifier its process(es) + the load generator (this process) + anvil; for a baseline this process + anvil (its chain calls). Less sensitive to other work than throughput, though contention still inflates it. Not counted: Redis (shared with other work here), the kernel's work outside these processes. Split, ms per presentation: ${contenders.map((c) => `${c.key || 'one process'}: verifier ${(c.cpu.verifier / PRESENTATIONS).toFixed(3)}, load generator ${(c.cpu.client / PRESENTATIONS).toFixed(3)}, anvil ${(c.cpu.anvil / PRESENTATIONS).toFixed(3)}`).join('; ')}${contenders[0]!.workers === 1 ? `; server_cpu_ms_per_presentation: the one process's own count (process.cpuUsage) ${figures.server_cpu_ms_per_presentation}` : ''}`,
+        `ES256K signatures and tokens through ${(stats[0]!.signatures as { engine?: string }).engine}; 1-minute load average ${load0.toFixed(1)} before and ${load1.toFixed(1)} after the timed rounds on ${ctx.machine.cpus} cores (other work on the machine takes cores from every contender)`,
         `presentation_requests_per_s: POST /presentation-requests (nonce issued and stored) through HTTP, same client, before the timed rounds`,
-        `signature paths${WORKERS > 1 ? ' (one replica)' : ''}: ${JSON.stringify(stats.signatures)}; DID cache: ${JSON.stringify(stats.resolver)}`,
+        ...contenders.map(
+          (c, i) =>
+            `signature paths${c.key ? ` (one of the replicas)` : ''}: ${JSON.stringify(stats[i]!.signatures)}; DID cache: ${JSON.stringify(stats[i]!.resolver)}`,
+        ),
       ],
     };
   } finally {
-    const exited = new Promise((resolve) => server.once('exit', resolve));
-    if (server.connected) server.disconnect();
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-    server.kill();
+    for (const c of contenders) await stopVerifier(c.server);
     await chain.stop();
     rmSync(dir, { recursive: true, force: true });
   }
