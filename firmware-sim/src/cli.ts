@@ -152,6 +152,10 @@ async function main(): Promise<number> {
     }
     remote = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
   }
+  if (o.intervalMs < 4_000)
+    console.error(
+      `note: with --interval ${o.intervalMs} ms an honest device hand-shakes more than 15 times a minute, over the verifier's per-device budget (30 admissions a minute, two per handshake): expect ERR_HANDSHAKE_LOCKED for honest devices`,
+    );
   const bar = new ProgressBar();
   let runStart = 0;
   const counts = { attempts: 0, accepted: 0, refused: 0, errors: 0 };

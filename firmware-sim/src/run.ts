@@ -197,8 +197,20 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
     const changeAt = start + o.durationMs * (0.3 + 0.3 * o.rng.next());
     try {
       while (left() > 0) {
-        const flapping = scenario === 'flapping';
-        if (!(await wait(flapping ? 3_000 : interval))) break;
+        if (scenario === 'flapping') {
+          // A storm: a calm spell (one refresh), then the network drops two to four times, one to three seconds
+          // apart. About nine handshakes a minute: under the per-device budget (30 admissions a minute, two per
+          // handshake), which a device reconnecting every few seconds for a whole minute exceeds and is throttled.
+          if (!(await wait(interval * 4))) break;
+          if (agent.session) await agent.refresh();
+          const cuts = o.rng.int(2, 4);
+          for (let k = 0; k < cuts && left() > 0; k++) {
+            cutNetwork(agent);
+            if (!(await wait(2_000))) break;
+          }
+          continue;
+        }
+        if (!(await wait(interval))) break;
         // The change comes mid-run, after the device has been in at least once.
         if (
           (scenario === 'revoked-mid-run' || scenario === 'firmware-update-mid-run') &&
@@ -206,8 +218,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
           everAccepted
         )
           break;
-        if (flapping && o.rng.next() < 0.7) cutNetwork(agent);
-        else if (agent.session) await agent.refresh();
+        if (agent.session) await agent.refresh();
       }
       if (left() <= 0) return;
       if (scenario === 'revoked-mid-run') {
