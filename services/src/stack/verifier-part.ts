@@ -55,7 +55,6 @@ export async function startVerifierPart(o: {
 
   let redis: Redis | undefined;
   let nonces: NonceStore = new MemoryNonceStore();
-  let requests: NonceStore = new MemoryNonceStore();
   if (o.redisUrl) {
     redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
     try {
@@ -64,7 +63,6 @@ export async function startVerifierPart(o: {
       throw new TesseraError('ERR_UNAVAILABLE', `Redis at TESSERA_REDIS_URL does not answer`, { cause });
     }
     nonces = new RedisNonceStore(redis, { prefix: 'tessera:vp-nonce:' });
-    requests = new RedisNonceStore(redis, { prefix: 'tessera:vp-request:' });
   }
   const statusLists = new InMemoryStatusListProvider();
   const verifier = new PresentationVerifier({
@@ -92,7 +90,6 @@ export async function startVerifierPart(o: {
     policy: new PolicyEngine(policies.value, { trust: trust.value }),
     tokens: new AccessTokens({ did: o.verifierDid, privateKey: o.verifierPrivateKey }),
     audience: o.verifierDid,
-    requests,
     statusSync,
     statusLists,
     publicUrl: o.publicUrl,
