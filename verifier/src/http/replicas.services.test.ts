@@ -81,7 +81,6 @@ before(async () => {
       policy: new PolicyEngine(policies.value, { trust: trust.value }),
       tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),
       audience: verifierActor.did,
-      requests: new RedisNonceStore(r, { prefix: `${prefix}r:` }),
       statusLists,
     });
     const app = express();

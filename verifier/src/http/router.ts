@@ -20,7 +20,6 @@ import { z } from 'zod';
 import type { PolicyDecision, PolicyEngine } from '../policy/engine.js';
 import type { Requirement } from '../policy/schema.js';
 import { ALLOWED_JWT_ALGS, parseJwt } from '../vc/jwt.js';
-import type { NonceStore } from '../vc/nonce-store.js';
 import type { InMemoryStatusListProvider } from '../vc/status.js';
 import type { StatusListSync } from '../vc/status-sync.js';
 import type { PresentationVerifier, VerifiedCredential } from '../vc/verify.js';
@@ -34,14 +33,6 @@ export interface VerifierRouterDeps {
   tokens: AccessTokens;
   /** The audience presentations must name: the verifier's DID, the same string the PresentationVerifier was built with. */
   audience: string;
-  /**
-   * No longer used: the resource and action of a presentation request travel with its nonce, in the verifier's nonce
-   * store (`PresentationVerifier.createRequest(binding)`), so a request is one store write and a presentation one
-   * atomic take. Kept so that callers still compile.
-   */
-  requests?: NonceStore;
-  /** No longer used (see `requests`); the nonce lifetime is the PresentationVerifier's. */
-  nonceTtlMs?: number;
   /**
    * Keeps status lists current from the issuer's change notifications (`onStatusChange`). Without it a notification
    * can only drop the named lists from `statusLists` (fail closed) and log an error.
