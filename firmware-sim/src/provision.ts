@@ -130,7 +130,9 @@ export class ChainProvisioner implements FleetProvisioner {
         const r = await this.stack.provider.getTransactionReceipt(t.hash);
         if (r?.status !== 1) throw new Error(`commissioning ${t.hash} ${r ? 'reverted' : 'was not mined'}`);
       }
-      await Promise.race([allSeen, new Promise((r) => setTimeout(r, 120_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([allSeen, new Promise((r) => (timer = setTimeout(r, 120_000)))]);
+      clearTimeout(timer);
       watcher.off('change', onChange);
       // The watcher enrols commissioned devices from the chain event; enrol here too (idempotent) in case it lagged.
       for (const l of leaves) await this.stack.service.responder.enrol(l.deviceId);

@@ -227,7 +227,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         const dropped = agent.connected ? agent.next('disconnected') : Promise.resolve();
         await o.provisioner.revoke(d.identity.deviceId);
         phase = 'after';
-        const gone = await Promise.race([dropped.then(() => true), sleep(10_000).then(() => false)]);
+        const gone = await Promise.race([dropped.then(() => true as boolean), sleep(10_000, false, { ref: false })]);
         if (gone) revokeToDisconnectMs.push(Math.round((performance.now() - sent) * 100) / 100);
         await agent.stop();
         // The device keeps trying with its (now revoked) identity: every attempt must be refused.

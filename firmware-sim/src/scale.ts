@@ -158,7 +158,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
     const allBackS = (performance.now() - stormStart) / 1000;
 
     c.send({ type: 'stop' } satisfies ToWorker);
-    await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 30_000))]);
+    await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 30_000).unref())]);
     const n = Math.max(connected.s.withSession, 1);
     return {
       devices: o.devices,
