@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCli, parseDuration } from './cli.js';
+
+describe('sim CLI flags', () => {
+  it('parses durations with units', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('45'), 45_000);
+    assert.equal(parseDuration('1q'), undefined);
+    assert.equal(parseDuration('-1s'), undefined);
+  });
+
+  it('reads the defaults and the flags', () => {
+    const r = parseCli(['--devices', '1000', '--scenario', 'mixed', '--duration', '60s']);
+    assert.ok(r.ok);
+    assert.equal(r.value.devices, 1000);
+    assert.equal(r.value.durationMs, 60_000);
+    assert.equal(r.value.intervalMs, 5_000);
+    assert.equal(r.value.out, '.sim');
+  });
+
+  it('lists every problem at once', () => {
+    const r = parseCli(['--devices', '0', '--scenario', 'honest=1,nope=2', '--duration', 'soon', '--broker', 'x']);
+    assert.equal(r.ok, false);
+    if (!r.ok) {
+      assert.equal(r.problems.length, 5, r.problems.join('\n'));
+      assert.ok(r.problems.some((p) => p.includes('--devices')));
+      assert.ok(r.problems.some((p) => p.includes("unknown scenario 'nope'")));
+      assert.ok(r.problems.some((p) => p.includes('--duration')));
+      assert.ok(r.problems.some((p) => p.includes('--broker is not a URL')));
+      assert.ok(r.problems.some((p) => p.includes('go together')));
+    }
+  });
+
+  it('refuses unknown flags', () => {
+    const r = parseCli(['--devcies', '10']);
+    assert.equal(r.ok, false);
+  });
+});
