@@ -2,7 +2,9 @@
  * `npm run bench -- sessions` (issue 6): N devices (default 10,000; TESSERA_SIM_SESSIONS) authenticated and connected
  * at once to the embedded aedes broker, held (TESSERA_SIM_HOLD_S, default 60 s) with a session refresh every
  * TESSERA_SIM_REFRESH_S (default 30 s); the stack's memory per connected session; then a broker restart (connect
- * storm) and the time until all are authenticated again. Devices run as real DeviceAgents in a child process, so the
+ * storm) and the time until all are authenticated again; then (unless TESSERA_SIM_WARM_STORM=0) the same storm with
+ * the devices enrolled with the new broker before it listens (storm_enrolled_first_*), a what-if for the verifier's
+ * start order. Devices run as real DeviceAgents in a child process, so the
  * memory measured (heap + external after a full GC, and RSS, of this process: broker + handshake service) is the
  * stack's alone. Targets (issue 6): under 20 KB per session, no errors, none refused wrongly.
  */
@@ -16,7 +18,13 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   const devices = int(process.env.TESSERA_SIM_SESSIONS, 10_000);
   const holdS = int(process.env.TESSERA_SIM_HOLD_S, 60);
   const refreshEveryS = int(process.env.TESSERA_SIM_REFRESH_S, 30);
-  const r = await runSessionsScale({ devices, holdMs: holdS * 1000, refreshEveryS, progress: ctx.progress });
+  const r = await runSessionsScale({
+    devices,
+    holdMs: holdS * 1000,
+    refreshEveryS,
+    progress: ctx.progress,
+    warmStorm: process.env.TESSERA_SIM_WARM_STORM !== '0',
+  });
   const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
   const holdErrors = sum(r.holdErrors.denied) + r.holdErrors.connectRefused + r.holdErrors.lostSessions;
   return {
@@ -36,6 +44,14 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       storm_all_back_s: Math.round(r.storm.allBackS * 10) / 10,
       storm_wrongly_refused_handshakes: sum(r.storm.denied),
       storm_refused_connects: r.storm.connectRefused,
+      ...(r.warmStorm
+        ? {
+            storm_enrolled_first_reauthenticated: r.warmStorm.reauthenticated,
+            storm_enrolled_first_all_back_s: Math.round(r.warmStorm.allBackS * 10) / 10,
+            storm_enrolled_first_wrongly_refused_handshakes: sum(r.warmStorm.denied),
+            storm_enrolled_first_refused_connects: r.warmStorm.connectRefused,
+          }
+        : {}),
       provision_s: Math.round(r.provisionS * 10) / 10,
     },
     baselines: {},

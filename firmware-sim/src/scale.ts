@@ -21,6 +21,8 @@ export interface ScaleOptions {
   /** Give up waiting for the fleet (connect or storm) after this long (ms). */
   timeoutMs?: number;
   progress?: ProgressFn;
+  /** Run a second storm with the devices enrolled before the broker listens. */
+  warmStorm?: boolean;
 }
 
 export interface ScaleResult {
@@ -43,6 +45,8 @@ export interface ScaleResult {
     connectRefused: number;
     timedOut: boolean;
   };
+  /** The storm again, with the devices enrolled before the broker listens (when `warmStorm`). */
+  warmStorm?: ScaleResult['storm'];
   deviceProcessHeapMb: number;
 }
 
@@ -157,6 +161,27 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
     );
     const allBackS = (performance.now() - stormStart) / 1000;
 
+    // The same storm with the devices enrolled before the broker listens (what-if for the verifier's start order).
+    let warm: ScaleResult['warmStorm'];
+    if (o.warmStorm) {
+      c.send({ type: 'mark-storm' } satisfies ToWorker);
+      await once(c, 'message');
+      const warmStart = performance.now();
+      await stack.restartBroker({ enrolBeforeListen: true });
+      const w = await waitFor(
+        'connect storm (enrolled first)',
+        (x) => x.reauthenticated >= o.devices,
+        (x) => x.reauthenticated,
+      );
+      warm = {
+        reauthenticated: w.s.reauthenticated,
+        allBackS: (performance.now() - warmStart) / 1000,
+        denied: diff(w.s.denied, storm.s.denied),
+        connectRefused: w.s.connectRefused - storm.s.connectRefused,
+        timedOut: w.timedOut,
+      };
+    }
+
     c.send({ type: 'stop' } satisfies ToWorker);
     await Promise.race([once(c, 'exit'), new Promise((r) => setTimeout(r, 30_000).unref())]);
     const n = Math.max(connected.s.withSession, 1);
@@ -184,6 +209,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
         connectRefused: storm.s.connectRefused - s.connectRefused,
         timedOut: storm.timedOut,
       },
+      ...(warm ? { warmStorm: warm } : {}),
       deviceProcessHeapMb: storm.s.heapUsedMb,
     };
   } finally {

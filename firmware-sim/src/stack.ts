@@ -9,9 +9,10 @@ import {
   DeviceRegistry__factory,
   ensureDeployed,
   makeProvider,
+  readDeviceStatus,
   startAnvil,
 } from '@tessera/contracts';
-import { seal, unseal } from '@tessera/protocol';
+import { deriveBrokerPassword, seal, unseal } from '@tessera/protocol';
 import {
   AedesBrokerAdapter,
   CachedDidResolver,
@@ -69,8 +70,13 @@ export interface InProcessStack {
   broker: AedesBrokerAdapter;
   service: DeviceHandshakeService;
   brokerUrl: string;
-  /** Stop broker and handshake service, then start both again on the same port (connect storm). */
-  restartBroker(): Promise<void>;
+  /**
+   * Stop broker and handshake service, then start both again on the same port (connect storm), composed as the stack
+   * composes them: the broker listens first, the service then enrols every Active device of the vault. With
+   * `enrolBeforeListen`, the Active devices are enrolled with the new broker before it listens (what-if for the
+   * verifier: no genuine device is refused at CONNECT while the service catches up).
+   */
+  restartBroker(options?: { enrolBeforeListen?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -121,8 +127,25 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
     };
     const limiter = new MemoryHandshakeLimiter({ limits: o.limits ?? SIM_LIMITS });
     const challenges = new MemoryNonceStore();
-    const compose = async (port: number) => {
+    const reader = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
+    /** Enrol every device of the vault that is Active on chain (fresh reads, 32 at a time). */
+    const enrolActive = async (broker: AedesBrokerAdapter) => {
+      const ids = await vault.list();
+      for (let i = 0; i < ids.length; i += 32) {
+        await Promise.all(
+          ids.slice(i, i + 32).map(async (id) => {
+            if ((await readDeviceStatus(reader, id)).state !== 'Active') return;
+            const v = await vault.get(id);
+            if (!v) return;
+            await broker.enrol({ deviceId: id, password: deriveBrokerPassword(v.secret) });
+            v.secret.fill(0);
+          }),
+        );
+      }
+    };
+    const compose = async (port: number, enrolBeforeListen = false) => {
       const broker = new AedesBrokerAdapter({ port });
+      if (enrolBeforeListen) await enrolActive(broker);
       await broker.start();
       const service = await startDeviceHandshakeService({
         broker,
@@ -155,10 +178,10 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
         return parts.service;
       },
       brokerUrl: parts.broker.url,
-      async restartBroker() {
+      async restartBroker(options = {}) {
         await parts.service.stop();
         await parts.broker.stop();
-        parts = await compose(port);
+        parts = await compose(port, options.enrolBeforeListen);
       },
       async stop() {
         await parts.service.stop().catch(() => undefined);
