@@ -144,7 +144,8 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
       }
     };
     const compose = async (port: number, enrolBeforeListen = false) => {
-      const broker = new AedesBrokerAdapter({ port });
+      // as the stack does: devices reconnecting while the verifier re-enrols them wait instead of being refused
+      const broker = new AedesBrokerAdapter({ port, holdUnknownUntilLoadedMs: 60_000 });
       if (enrolBeforeListen) await enrolActive(broker);
       await broker.start();
       const service = await startDeviceHandshakeService({

@@ -27,7 +27,8 @@ export interface DevicesPart {
  * the broker URL into provisioning files; `attachHandshake` starts the verifier once the vault exists.
  */
 export async function startBroker(o: { host: string; port: number; log: Logger }): Promise<DevicesPart> {
-  const broker = new AedesBrokerAdapter({ host: o.host, port: o.port, log: o.log });
+  // Devices reconnecting while the handshake verifier re-enrols them after a restart wait instead of being refused.
+  const broker = new AedesBrokerAdapter({ host: o.host, port: o.port, log: o.log, holdUnknownUntilLoadedMs: 30_000 });
   try {
     await broker.start();
   } catch (e) {

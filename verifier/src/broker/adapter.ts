@@ -37,6 +37,8 @@ export interface BrokerAdapter {
   readonly url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Called once the verifier has enrolled every device it knows after a start (brokers that hold early CONNECTs). */
+  devicesLoaded?(): void;
 
   /** Allow a device to connect (handshake topics only). Idempotent. */
   enrol(credentials: DeviceBrokerCredentials): Promise<void>;

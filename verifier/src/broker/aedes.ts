@@ -17,6 +17,12 @@ export interface AedesBrokerOptions {
   log?: Logger;
   /** Injectable clock for grant expiry (unix ms). */
   now?: () => number;
+  /**
+   * After a (re)start the verifier enrols its devices while the broker already listens. A CONNECT from a device not
+   * enrolled yet is held up to this many ms until `devicesLoaded()` instead of refused, so a reconnect storm after a
+   * restart is not refused wrongly; once loaded, unknown devices are refused at once. Default 0: refuse at once.
+   */
+  holdUnknownUntilLoadedMs?: number;
 }
 
 interface DeviceEntry {
@@ -54,6 +60,8 @@ export class AedesBrokerAdapter implements BrokerAdapter {
   private readonly log: Logger;
   private readonly now: () => number;
   private boundUrl = '';
+  private loaded = false;
+  private readonly loadWaiters = new Set<() => void>();
 
   constructor(private readonly options: AedesBrokerOptions = {}) {
     this.log = (options.log ?? silentLogger).child({ part: 'aedes' });
@@ -146,7 +154,35 @@ export class AedesBrokerAdapter implements BrokerAdapter {
     return this.permissionsOf(clientId).subscribe.includes(filter);
   }
 
+  /** The verifier has enrolled every device it knows: held CONNECTs are decided now, later ones at once. */
+  devicesLoaded(): void {
+    this.loaded = true;
+    for (const wake of this.loadWaiters) wake();
+    this.loadWaiters.clear();
+  }
+
   private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ) {
+    const hold = this.options.holdUnknownUntilLoadedMs ?? 0;
+    if (!this.loaded && hold > 0 && !this.devices.has(client.id)) {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = () => {
+        clearTimeout(timer);
+        this.loadWaiters.delete(wake);
+        this.decide(client, username, password, done);
+      };
+      timer = setTimeout(wake, hold);
+      this.loadWaiters.add(wake);
+      return;
+    }
+    this.decide(client, username, password, done);
+  }
+
+  private decide(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
@@ -163,6 +199,8 @@ export class AedesBrokerAdapter implements BrokerAdapter {
   }
 
   async stop(): Promise<void> {
+    for (const wake of [...this.loadWaiters]) wake();
+    this.loaded = false;
     const broker = this.broker;
     const server = this.server;
     this.broker = undefined;

@@ -138,11 +138,15 @@ export class HandshakeResponder {
    * Enrol every device the vault knows that is Active on chain (at start). Others are enrolled when the chain says they
    * became Active (commissioned or resumed), through the revocation watcher.
    */
+  /** Enrol every vault device that is Active on chain (32 chain reads in flight: a restart with a big fleet is quick). */
   async enrolAll(): Promise<number> {
     let n = 0;
-    for (const id of await this.o.vault.list()) {
-      const status = await this.o.readStatus(id);
-      if (status.state === 'Active' && (await this.enrol(id))) n++;
+    const ids = await this.o.vault.list();
+    for (let i = 0; i < ids.length; i += 32) {
+      const done = await Promise.all(
+        ids.slice(i, i + 32).map(async (id) => (await this.o.readStatus(id)).state === 'Active' && this.enrol(id)),
+      );
+      n += done.filter(Boolean).length;
     }
     return n;
   }

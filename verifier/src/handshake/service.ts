@@ -107,6 +107,7 @@ export async function startDeviceHandshakeService(o: DeviceHandshakeServiceOptio
   await watcher.start();
   await responder.start();
   const enrolled = await responder.enrolAll();
+  o.broker.devicesLoaded?.();
   log.info({ event: 'device_handshake_ready', enrolled });
   return {
     responder,

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { deriveBrokerPassword } from '@tessera/protocol';
+import mqtt from 'mqtt';
+import { AedesBrokerAdapter } from './aedes.js';
+
+const id = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
+const secret = (n: number) => Buffer.alloc(32, n);
+
+/** CONNECT as device `n` with its broker password; resolves 'accepted' or 'refused' (and the time it took). */
+function connect(broker: AedesBrokerAdapter, n: number): Promise<{ outcome: 'accepted' | 'refused'; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const c = mqtt.connect(broker.url, {
+      clientId: id(n),
+      username: id(n),
+      password: deriveBrokerPassword(secret(n)),
+      reconnectPeriod: 0,
+      connectTimeout: 20_000,
+    });
+    c.once('connect', () => {
+      c.end(true);
+      resolve({ outcome: 'accepted', ms: Date.now() - t0 });
+    });
+    c.once('error', () => {
+      c.end(true);
+      resolve({ outcome: 'refused', ms: Date.now() - t0 });
+    });
+  });
+}
+
+const brokers: AedesBrokerAdapter[] = [];
+afterEach(async () => {
+  for (const b of brokers.splice(0)) await b.stop();
+});
+async function started(o: ConstructorParameters<typeof AedesBrokerAdapter>[0]) {
+  const b = new AedesBrokerAdapter({ port: 0, ...o });
+  brokers.push(b);
+  await b.start();
+  return b;
+}
+
+describe('aedes adapter: CONNECTs while the verifier loads its devices after a restart', () => {
+  it('holds a device not enrolled yet until the devices are loaded, then decides', async () => {
+    const broker = await started({ holdUnknownUntilLoadedMs: 10_000 });
+    const early = connect(broker, 1); // its enrolment comes later, as during a restart
+    const stranger = connect(broker, 2); // never enrolled
+    await new Promise((r) => setTimeout(r, 300));
+    await broker.enrol({ deviceId: id(1), password: deriveBrokerPassword(secret(1)) });
+    broker.devicesLoaded();
+    assert.equal((await early).outcome, 'accepted');
+    assert.equal((await stranger).outcome, 'refused');
+    // once loaded, an unknown device is refused at once
+    const late = await connect(broker, 3);
+    assert.equal(late.outcome, 'refused');
+    assert.ok(late.ms < 2_000, `refused after ${late.ms} ms`);
+  });
+
+  it('refuses a held CONNECT when the devices are not loaded within the hold time', async () => {
+    const broker = await started({ holdUnknownUntilLoadedMs: 300 });
+    const r = await connect(broker, 4);
+    assert.equal(r.outcome, 'refused');
+    assert.ok(r.ms >= 250, `decided after ${r.ms} ms`);
+  });
+
+  it('without a hold, an unknown device is refused at once (the default)', async () => {
+    const broker = await started({});
+    assert.equal((await connect(broker, 5)).outcome, 'refused');
+  });
+});
