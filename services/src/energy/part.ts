@@ -209,14 +209,23 @@ async function ensureGridFloat(
   log: Logger,
 ): Promise<void> {
   const credit = EnergyCredit__factory.connect(creditAddress, provider);
-  if ((await credit.balanceOf(grid)) > 0n) return;
-  const row = await outbox.submit(
-    `energy-grid-float:${creditAddress.toLowerCase()}:${getAddress(grid).toLowerCase()}`,
-    {
-      kind: 'energy-credit.mint',
-      to: creditAddress,
-      data: credit.interface.encodeFunctionData('mint', [grid, GRID_FLOAT_NANO_EUR]),
+  try {
+    if ((await credit.balanceOf(grid)) > 0n) return;
+  } catch (e) {
+    log.warn({ err: e }, 'reading the grid float failed; feed-in cannot be paid until it is minted');
+    return;
+  }
+  // enqueued, not awaited: a chain that does not mine (an unfunded relayer on an external chain) must not stop start
+  const pending = outbox.submit(`energy-grid-float:${creditAddress.toLowerCase()}:${getAddress(grid).toLowerCase()}`, {
+    kind: 'energy-credit.mint',
+    to: creditAddress,
+    data: credit.interface.encodeFunctionData('mint', [grid, GRID_FLOAT_NANO_EUR]),
+  });
+  void pending.then(
+    (row) => {
+      if (row.status !== 'mined')
+        log.warn({ error: row.error }, 'minting the grid float failed; feed-in cannot be paid');
     },
+    (e: unknown) => log.warn({ err: e }, 'minting the grid float did not finish; the outbox keeps trying'),
   );
-  if (row.status !== 'mined') log.warn({ error: row.error }, 'minting the grid float failed; feed-in cannot be paid');
 }
