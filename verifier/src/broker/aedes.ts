@@ -157,8 +157,15 @@ export class AedesBrokerAdapter implements BrokerAdapter {
   /** The verifier has enrolled every device it knows: held CONNECTs are decided now, later ones at once. */
   devicesLoaded(): void {
     this.loaded = true;
-    for (const wake of this.loadWaiters) wake();
+    // Thousands may be waiting after a restart: decide them 200 at a time, each batch on its own turn of the event
+    // loop (waking them all in one go let aedes' synchronous packet handling overflow the stack at 10,000 clients).
+    const waiting = [...this.loadWaiters];
     this.loadWaiters.clear();
+    const next = (from: number) => {
+      for (const wake of waiting.slice(from, from + 200)) wake();
+      if (from + 200 < waiting.length) setImmediate(next, from + 200);
+    };
+    next(0);
   }
 
   private authenticate(
@@ -170,7 +177,10 @@ export class AedesBrokerAdapter implements BrokerAdapter {
     const hold = this.options.holdUnknownUntilLoadedMs ?? 0;
     if (!this.loaded && hold > 0 && !this.devices.has(client.id)) {
       let timer: NodeJS.Timeout | undefined;
+      let decided = false;
       const wake = () => {
+        if (decided) return; // the hold timer and the loaded batch may both call it
+        decided = true;
         clearTimeout(timer);
         this.loadWaiters.delete(wake);
         this.decide(client, username, password, done);
