@@ -256,7 +256,9 @@ export class AedesBrokerAdapter implements BrokerAdapter {
           } catch (e) {
             this.log.error({ error: (e as Error).message, topic: packet.topic }, 'inbound handler threw');
           }
-          cb();
+          // Release aedes on a fresh stack: called synchronously, aedes reads the client's next packet inside this
+          // call, and a client with many packets buffered (a reconnect storm) recursed until the stack overflowed.
+          queueMicrotask(cb);
         },
         () => resolve(),
       ),
