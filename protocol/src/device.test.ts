@@ -12,7 +12,10 @@ import {
   deviceTopicPermissions,
   handshakeTopicPermissions,
   parseHandshakeMessage,
+  permissionTemplate,
   secretCommitment,
+  templateAllows,
+  templateFilters,
   topicAllowed,
   topicMatches,
   topics,
@@ -126,6 +129,47 @@ describe('MQTT topics', () => {
     assert.equal(topicAllowed(post.publish, topics.telemetry(other, 'meter')), false);
     assert.equal(topicAllowed(post.subscribe, topics.command(other, 'reboot')), false);
     assert.equal(topicAllowed(post.publish, topics.command(id, 'reboot')), false, 'a device cannot command itself');
+  });
+
+  it('shares one permission template between devices granted the same shape, with the same decisions', () => {
+    const other = deviceIdOf('0x00000000000000000000000000000000000000aa', 'SN-999');
+    const mine = permissionTemplate(id, deviceTopicPermissions(id));
+    assert.equal(permissionTemplate(other, deviceTopicPermissions(other)), mine, 'one shared object');
+    assert.notEqual(permissionTemplate(id, handshakeTopicPermissions(id)), mine);
+    assert.deepEqual(templateFilters(mine.publish, id), deviceTopicPermissions(id).publish);
+    assert.deepEqual(templateFilters(mine.subscribe, other), deviceTopicPermissions(other).subscribe);
+    // A wider policy grant (another device's topic, a shared topic) keeps its absolute levels.
+    const wider = { publish: [topics.telemetry(other, 'meter'), 'tessera/v1/market/+/orders'], subscribe: ['#'] };
+    const w = permissionTemplate(id, wider);
+    assert.deepEqual(templateFilters(w.publish, id), wider.publish);
+    const probes = [
+      topics.telemetry(id, 'meter'),
+      topics.telemetry(other, 'meter'),
+      topics.command(id, 'reboot'),
+      topics.command(other, 'reboot'),
+      topics.handshake(id, 'hello'),
+      topics.status(id),
+      `${topics.status(id)}/x`,
+      `tessera/v1/devices/${id}`,
+      'tessera/v1/market/m1/orders',
+      'tessera/v1/market/m1/orders/x',
+      '$SYS/broker',
+      `tessera/v1/devices/${id}/telemetry/#`,
+      `tessera/v1/devices//telemetry/x`,
+    ];
+    for (const [perms, t, who] of [
+      [deviceTopicPermissions(id), mine, id],
+      [deviceTopicPermissions(other), mine, other],
+      [wider, w, id],
+    ] as const)
+      for (const topic of probes) {
+        assert.equal(templateAllows(t.publish, who, topic), topicAllowed(perms.publish, topic), `publish ${topic}`);
+        assert.equal(
+          templateAllows(t.subscribe, who, topic),
+          topicAllowed(perms.subscribe, topic),
+          `subscribe ${topic}`,
+        );
+      }
   });
 });
 

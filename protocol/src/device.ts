@@ -249,22 +249,67 @@ export function deviceIdFromTopic(topic: string): string | undefined {
  * Topics starting with '$' never match filters starting with a wildcard (§4.7.2).
  */
 export function topicMatches(filter: string, topic: string): boolean {
+  return levelsMatch(filter.split('/'), undefined, topic);
+}
+
+/** Is `topic` allowed by any filter in `filters`? */
+export function topicAllowed(filters: readonly string[], topic: string): boolean {
+  return filters.some((f) => topicMatches(f, topic));
+}
+
+// A filter level that stands for the device's own id in a permission template. U+0000 cannot occur in a topic or a
+// filter (MQTT 3.1.1 §1.5.3), so no real level is ever taken for it.
+const SELF = '\u0000';
+
+/** `f` is a filter split into levels; a level equal to SELF matches `self` (never anything when `self` is undefined). */
+function levelsMatch(f: readonly string[], self: string | undefined, topic: string): boolean {
   if (topic.includes('+') || topic.includes('#')) return false;
-  const f = filter.split('/');
   const t = topic.split('/');
   if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
   for (let i = 0; i < f.length; i++) {
     const level = f[i]!;
     if (level === '#') return i === f.length - 1;
     if (i >= t.length) return false;
-    if (level !== '+' && level !== t[i]) return false;
+    if (level === '+') continue;
+    if (level === SELF ? t[i] !== self : level !== t[i]) return false;
   }
   return f.length === t.length;
 }
 
-/** Is `topic` allowed by any filter in `filters`? */
-export function topicAllowed(filters: readonly string[], topic: string): boolean {
-  return filters.some((f) => topicMatches(f, topic));
+/**
+ * A device's topic permissions with its own id factored out and the filters split into levels. Devices granted the
+ * same shape (all devices with the default permissions) share one frozen template, so a broker holding ten thousand
+ * sessions keeps one copy of the filters instead of ten thousand: see `permissionTemplate`.
+ */
+export interface PermissionTemplate {
+  readonly publish: readonly (readonly string[])[];
+  readonly subscribe: readonly (readonly string[])[];
+}
+
+const templates = new Map<string, PermissionTemplate>();
+const MAX_TEMPLATES = 1024; // shapes beyond this (unusual per-device policies) are compiled but not shared
+
+/** The template of `permissions` granted to `deviceId` (a level equal to the device id becomes "the device's own"). */
+export function permissionTemplate(deviceId: string, permissions: TopicPermissions): PermissionTemplate {
+  const split = (filter: string) => Object.freeze(filter.split('/').map((l) => (l === deviceId ? SELF : l)));
+  const publish = permissions.publish.map(split);
+  const subscribe = permissions.subscribe.map(split);
+  const key = JSON.stringify([publish, subscribe]);
+  const shared = templates.get(key);
+  if (shared) return shared;
+  const t: PermissionTemplate = Object.freeze({ publish: Object.freeze(publish), subscribe: Object.freeze(subscribe) });
+  if (templates.size < MAX_TEMPLATES) templates.set(key, t);
+  return t;
+}
+
+/** Does a template allow `deviceId` the concrete `topic` (same rules as `topicMatches`)? */
+export function templateAllows(filters: PermissionTemplate['publish'], deviceId: string, topic: string): boolean {
+  return filters.some((f) => levelsMatch(f, deviceId, topic));
+}
+
+/** The template's filters for `deviceId`, as plain filter strings. */
+export function templateFilters(filters: PermissionTemplate['publish'], deviceId: string): string[] {
+  return filters.map((f) => f.map((l) => (l === SELF ? deviceId : l)).join('/'));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,9 +3,12 @@ import {
   brokerPasswordsEqual,
   handshakeTopicPermissions,
   type Logger,
+  type PermissionTemplate,
+  permissionTemplate,
   silentLogger,
   type TopicPermissions,
-  topicAllowed,
+  templateAllows,
+  templateFilters,
 } from '@tessera/protocol';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { BrokerAdapter, DeviceBrokerCredentials, DeviceSessionGrant, InboundHandler } from './adapter.js';
@@ -25,10 +28,16 @@ export interface AedesBrokerOptions {
   holdUnknownUntilLoadedMs?: number;
 }
 
+/** What the broker keeps per enrolled device: its password and, after a handshake, its grant (shared template). */
 interface DeviceEntry {
   password: string;
-  grant?: DeviceSessionGrant;
+  granted?: PermissionTemplate;
+  grantExpiresAt: number;
 }
+
+// Before a handshake (or after its grant expired) a device may only speak its own handshake: one template for all.
+const HANDSHAKE_ONLY = permissionTemplate(`0x${'0'.repeat(64)}`, handshakeTopicPermissions(`0x${'0'.repeat(64)}`));
+const NOTHING: PermissionTemplate = Object.freeze({ publish: [], subscribe: [] });
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes used by the authenticate hook. */
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -85,11 +94,15 @@ export class AedesBrokerAdapter implements BrokerAdapter {
 
   /** The permissions a device has at this moment (handshake-only without a live grant; none if not enrolled). */
   permissionsOf(deviceId: string): TopicPermissions {
+    const t = this.templateOf(deviceId);
+    return { publish: templateFilters(t.publish, deviceId), subscribe: templateFilters(t.subscribe, deviceId) };
+  }
+
+  private templateOf(deviceId: string): PermissionTemplate {
     const entry = this.devices.get(deviceId);
-    if (!entry) return { publish: [], subscribe: [] };
-    const g = entry.grant;
-    if (g && g.expiresAt > this.now()) return g.permissions;
-    return handshakeTopicPermissions(deviceId);
+    if (!entry) return NOTHING;
+    if (entry.granted && entry.grantExpiresAt > this.now()) return entry.granted;
+    return HANDSHAKE_ONLY;
   }
 
   async start(): Promise<void> {
@@ -97,7 +110,7 @@ export class AedesBrokerAdapter implements BrokerAdapter {
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // the verifier's own in-process publish
-        if (topicAllowed(this.permissionsOf(client.id).publish, packet.topic)) {
+        if (templateAllows(this.templateOf(client.id).publish, client.id, packet.topic)) {
           // Stamp who published it (aedes copies `clientId` onto the delivered packet); never trust a wire value.
           const stamped = packet as typeof packet & { clientId?: string };
           stamped.clientId = client.id;
@@ -107,14 +120,16 @@ export class AedesBrokerAdapter implements BrokerAdapter {
         done(new Error('ERR_TOPIC_FORBIDDEN'));
       },
       authorizeSubscribe: (client, sub, done) => {
-        if (topicAllowed(this.permissionsOf(client.id).subscribe, sub.topic) || this.exactFilter(client.id, sub.topic))
+        const allowed = this.templateOf(client.id).subscribe;
+        // A concrete topic any permitted filter matches, or exactly one of the permitted filters (wildcards included).
+        if (templateAllows(allowed, client.id, sub.topic) || templateFilters(allowed, client.id).includes(sub.topic))
           return done(null, sub);
         this.log.warn({ event: 'subscribe_refused', clientId: client.id, topic: sub.topic.slice(0, 200) });
         done(null, null); // SUBACK 0x80 (MQTT 3.1.1 §3.9.3)
       },
       // A grant that expires or is revoked while a subscription exists must not keep delivering: check on forward.
       authorizeForward: (client, packet) =>
-        topicAllowed(this.permissionsOf(client.id).subscribe, packet.topic) ? packet : null,
+        templateAllows(this.templateOf(client.id).subscribe, client.id, packet.topic) ? packet : null,
     });
     broker.on('client', (client) => {
       const previous = this.clients.get(client.id);
@@ -147,11 +162,6 @@ export class AedesBrokerAdapter implements BrokerAdapter {
   private sourceOf(clientId: string): string | undefined {
     const c = this.clients.get(clientId);
     return c ? ((c.conn as Socket).remoteAddress ?? undefined) : undefined;
-  }
-
-  /** A filter that is not a wildcard but one of the permitted concrete topics also passes (it matches itself). */
-  private exactFilter(clientId: string, filter: string): boolean {
-    return this.permissionsOf(clientId).subscribe.includes(filter);
   }
 
   /** The verifier has enrolled every device it knows: held CONNECTs are decided now, later ones at once. */
@@ -224,13 +234,14 @@ export class AedesBrokerAdapter implements BrokerAdapter {
   async enrol(credentials: DeviceBrokerCredentials): Promise<void> {
     const existing = this.devices.get(credentials.deviceId);
     if (existing) existing.password = credentials.password;
-    else this.devices.set(credentials.deviceId, { password: credentials.password });
+    else this.devices.set(credentials.deviceId, { password: credentials.password, grantExpiresAt: 0 });
   }
 
   async grant(grant: DeviceSessionGrant): Promise<void> {
     const entry = this.devices.get(grant.deviceId);
     if (!entry) throw new Error(`device ${grant.deviceId} is not enrolled`);
-    entry.grant = grant;
+    entry.granted = permissionTemplate(grant.deviceId, grant.permissions);
+    entry.grantExpiresAt = grant.expiresAt;
   }
 
   async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
