@@ -60,7 +60,8 @@ export function nodeES256KSigner(privateKeyHex: string, engine: 'openssl' | 'aut
  * the fast path. Whether the address is authorised is decided by the caller against the DID document as it is now.
  */
 export class HandshakeSignatureChecker {
-  private readonly keys: LRUCache<string, { key: KeyObject; point: Uint8Array }>;
+  /** Per address: the public point (libsecp256k1) or an OpenSSL key object, never both (memory per device). */
+  private readonly keys: LRUCache<string, KeyObject | Uint8Array>;
   private readonly lib: typeof libsecp256k1;
   readonly stats = { fast: 0, recoveries: 0 };
 
@@ -70,20 +71,15 @@ export class HandshakeSignatureChecker {
     this.lib = options.engine === 'openssl' ? undefined : libsecp256k1;
   }
 
-  private verify(
-    transcriptBytes: Uint8Array,
-    digest: Uint8Array,
-    rs: Buffer,
-    k: { key: KeyObject; point: Uint8Array },
-  ) {
-    if (this.lib) {
+  private verify(transcriptBytes: Uint8Array, digest: Uint8Array, rs: Buffer, k: KeyObject | Uint8Array) {
+    if (k instanceof Uint8Array) {
       try {
-        return this.lib.ecdsaVerify(new Uint8Array(rs), new Uint8Array(digest), k.point);
+        return this.lib!.ecdsaVerify(new Uint8Array(rs), new Uint8Array(digest), k);
       } catch {
         return false; // r or s not below the group order
       }
     }
-    return cryptoVerify('sha256', transcriptBytes, { key: k.key, dsaEncoding: 'ieee-p1363' }, rs);
+    return cryptoVerify('sha256', transcriptBytes, { key: k, dsaEncoding: 'ieee-p1363' }, rs);
   }
 
   private recover(digest: Uint8Array, raw: Buffer, parity: number): string | undefined {
@@ -136,10 +132,9 @@ export class HandshakeSignatureChecker {
     const address = computeAddress(publicKey).toLowerCase();
     if (!authorised.has(address)) return undefined;
     const point = Buffer.from(publicKey.slice(2), 'hex');
-    const k = {
-      key: createPublicKey({ key: Buffer.concat([SPKI_SECP256K1_UNCOMPRESSED, point]), format: 'der', type: 'spki' }),
-      point: new Uint8Array(point),
-    };
+    const k = this.lib
+      ? new Uint8Array(point)
+      : createPublicKey({ key: Buffer.concat([SPKI_SECP256K1_UNCOMPRESSED, point]), format: 'der', type: 'spki' });
     // Recovery yields a key the signature verifies under; check it anyway before remembering it.
     if (!this.verify(transcriptBytes, digest, rs, k)) return undefined;
     this.keys.set(address, k);
