@@ -32,8 +32,8 @@ export interface ResolverStats {
 export class CachedDidResolver implements Resolvable {
   private readonly inner: Resolver;
   private readonly cache: LRUCache<string, DIDResolutionResult>;
-  /** identity address → cache keys of the DIDs that resolve through it */
-  private readonly byIdentity = new Map<string, Set<string>>();
+  /** identity address → cache key(s) of the DIDs that resolve through it (nearly always one: a string, not a Set) */
+  private readonly byIdentity = new Map<string, string | Set<string>>();
   /** identity address → generation, bumped on every change so an in-flight resolution never caches stale data */
   private readonly generation = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<DIDResolutionResult>>();
@@ -53,7 +53,7 @@ export class CachedDidResolver implements Resolvable {
       }),
     );
     this.cache = new LRUCache({
-      max: options.maxEntries ?? 10_000,
+      max: options.maxEntries ?? 100_000,
       dispose: (_value, key) => this.unindex(key),
     });
     options.watcher?.on('change', (c: IdentityChange) => this.invalidateIdentity(c.identity));
@@ -62,11 +62,21 @@ export class CachedDidResolver implements Resolvable {
 
   private unindex(key: string) {
     const identity = this.identityOf(key);
-    const set = identity && this.byIdentity.get(identity);
-    if (set) {
-      set.delete(key);
-      if (set.size === 0) this.byIdentity.delete(identity);
+    const keys = identity && this.byIdentity.get(identity);
+    if (!keys) return;
+    if (typeof keys === 'string') {
+      if (keys === key) this.byIdentity.delete(identity);
+    } else {
+      keys.delete(key);
+      if (keys.size === 0) this.byIdentity.delete(identity);
     }
+  }
+
+  private index(identity: string, key: string) {
+    const keys = this.byIdentity.get(identity);
+    if (keys === undefined || keys === key) this.byIdentity.set(identity, key);
+    else if (typeof keys === 'string') this.byIdentity.set(identity, new Set([keys, key]));
+    else keys.add(key);
   }
 
   private identityOf(did: string): string | undefined {
@@ -83,7 +93,7 @@ export class CachedDidResolver implements Resolvable {
     const keys = this.byIdentity.get(address);
     if (!keys) return;
     this.counters.invalidations++;
-    for (const k of [...keys]) this.cache.delete(k);
+    for (const k of typeof keys === 'string' ? [keys] : [...keys]) this.cache.delete(k);
   }
 
   clear(): void {
@@ -128,10 +138,10 @@ export class CachedDidResolver implements Resolvable {
         const cacheable = !result.didResolutionMetadata.error && this.options.watcher !== undefined;
         // Cache only if nothing changed for this identity while we were reading the chain.
         if (cacheable && gen === (this.generation.get(identity) ?? 0) && global === this.globalGeneration) {
-          this.cache.set(key, result);
-          const set = this.byIdentity.get(identity) ?? new Set<string>();
-          this.byIdentity.set(identity, set);
-          set.add(key);
+          const kept = compact(result);
+          this.cache.set(key, kept);
+          this.index(identity, key);
+          return kept;
         }
         return result;
       })
@@ -178,4 +188,13 @@ export class CachedDidResolver implements Resolvable {
     }
     return ok(result.didDocument);
   }
+}
+
+/**
+ * The copy of a resolution result that the cache keeps for as long as the DID does not change (one per device in a
+ * fleet): a JSON round trip gives it flat strings (not slices of the RPC response or concatenations that keep their
+ * parts alive) and the same object shapes for every document. Resolution results are JSON by definition (DID Core).
+ */
+function compact(result: DIDResolutionResult): DIDResolutionResult {
+  return JSON.parse(JSON.stringify(result)) as DIDResolutionResult;
 }
