@@ -34,6 +34,9 @@ export interface ScaleResult {
   connectedClients: number;
   heapPerSessionBytes: number;
   rssPerSessionBytes: number;
+  /** The same two measures at the end of the hold (after a minute of refreshes), per session held then. */
+  heapPerSessionAfterHoldBytes: number;
+  rssPerSessionAfterHoldBytes: number;
   baseline: { heapUsedMb: number; rssMb: number };
   connected: { heapUsedMb: number; rssMb: number };
   afterHold: { heapUsedMb: number; rssMb: number; withSession: number; refreshes: number };
@@ -193,6 +196,8 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       connectedClients,
       heapPerSessionBytes: Math.round((atConnect.heapUsed - base.heapUsed) / n),
       rssPerSessionBytes: Math.round((atConnect.rss - base.rss) / n),
+      heapPerSessionAfterHoldBytes: Math.round((afterHold.heapUsed - base.heapUsed) / Math.max(s.withSession, 1)),
+      rssPerSessionAfterHoldBytes: Math.round((afterHold.rss - base.rss) / Math.max(s.withSession, 1)),
       baseline: { heapUsedMb: mb(base.heapUsed), rssMb: mb(base.rss) },
       connected: { heapUsedMb: mb(atConnect.heapUsed), rssMb: mb(atConnect.rss) },
       afterHold: {
