@@ -109,3 +109,4 @@ export {
 } from './device.js';
 export { httpError } from './http.js';
 export { BROKER_PASSWORD_LABEL, deriveBrokerPassword, brokerPasswordsEqual } from './broker-password.js';
+export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';

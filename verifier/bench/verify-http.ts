@@ -23,7 +23,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { type BenchReport, percentile, ratio, statusListEntry } from '@tessera/protocol';
+import { type BenchReport, libsecp256k1, percentile, ratio, statusListEntry } from '@tessera/protocol';
 import { createAgent, type ICredentialPlugin, type IResolver } from '@veramo/core';
 import { CredentialProviderJWT } from '@veramo/credential-jwt';
 import { CredentialPlugin } from '@veramo/credential-w3c';
@@ -40,7 +40,6 @@ import { Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
 import { Redis } from 'ioredis';
 import type { BenchContext } from '../../scripts/bench.js';
-import { libsecp256k1 } from '../src/vc/secp256k1.js';
 import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;

@@ -9,7 +9,7 @@ import {
 import type { Signer } from 'did-jwt';
 import { computeAddress, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
-import { libsecp256k1 } from '../vc/secp256k1.js';
+import { libsecp256k1 } from '@tessera/protocol';
 
 // secp256k1 group order n and n/2: a high-s signature is the malleable twin of a low-s one (EIP-2).
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

@@ -9,9 +9,16 @@ import {
   sign as cryptoSign,
   verify as cryptoVerify,
 } from 'node:crypto';
-import { type BitstringStatusListEntry, err, ok, type Result, TesseraError } from '@tessera/protocol';
+import {
+  type BitstringStatusListEntry,
+  err,
+  type Libsecp256k1,
+  libsecp256k1,
+  ok,
+  type Result,
+  TesseraError,
+} from '@tessera/protocol';
 import { computeAddress } from 'ethers';
-import { type Libsecp256k1, libsecp256k1 } from '../vc/secp256k1.js';
 
 /** How long an access token is good for, unless configured otherwise (seconds). Short: revocation also ends it. */
 export const DEFAULT_ACCESS_TOKEN_TTL_S = 300;

@@ -3,7 +3,7 @@ import type { DIDDocument, VerificationMethod } from 'did-resolver';
 import { computeAddress, decodeBase58, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
 import type { ParsedJwt } from './jwt.js';
-import { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
+import { type Libsecp256k1, libsecp256k1 } from '@tessera/protocol';
 
 /** DID Core §5.3 verification relationships we check signatures against. */
 export type ProofPurpose = 'authentication' | 'assertionMethod';
