@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  libsecp256k1,
   deriveBrokerPassword,
   deviceFingerprint,
   deviceIdOf,
@@ -10,7 +11,7 @@ import {
   HANDSHAKE_SUITE,
   transcriptDigest,
 } from '@tessera/protocol';
-import { computeAddress, Signature, SigningKey } from 'ethers';
+import { computeAddress, recoverAddress, Signature, SigningKey, Wallet } from 'ethers';
 import { backoffDelay } from './agent.js';
 import { answerChallenge, createHello, type DeviceIdentity, deviceTranscript, signDigest } from './initiator.js';
 
@@ -97,6 +98,24 @@ describe('handshake initiator', () => {
       const raw = Buffer.from(signDigest(privateKey, Buffer.alloc(32, i)), 'base64url');
       assert.ok(BigInt(`0x${raw.subarray(32, 64).toString('hex')}`) <= halfN);
       assert.ok(raw[64] === 0 || raw[64] === 1);
+    }
+  });
+
+  it('signs the same RFC 6979 bytes with libsecp256k1 as with the pure-JS curve, recoverable to the DID address', () => {
+    if (process.env.TESSERA_SECP256K1 !== 'openssl') assert.ok(libsecp256k1, 'the libsecp256k1 addon loads here');
+    for (let i = 0; i < 8; i++) {
+      const digest = Buffer.alloc(32, i + 7);
+      const ours = Buffer.from(signDigest(privateKey, digest), 'base64url');
+      const js = new SigningKey(privateKey).sign(digest);
+      assert.equal(ours.subarray(0, 32).toString('hex'), js.r.slice(2));
+      assert.equal(ours.subarray(32, 64).toString('hex'), js.s.slice(2));
+      assert.equal(ours[64], js.yParity);
+      const sig = Signature.from({
+        r: `0x${ours.subarray(0, 32).toString('hex')}`,
+        s: `0x${ours.subarray(32, 64).toString('hex')}`,
+        v: 27 + ours[64]!,
+      });
+      assert.equal(recoverAddress(digest, sig), new Wallet(privateKey).address);
     }
   });
 });
