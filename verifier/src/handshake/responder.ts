@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DeviceChainStatus } from '@tessera/contracts';
 import {
   DEVICE_SESSION_TTL_S,
@@ -25,10 +25,10 @@ import {
   transcriptDigest,
 } from '@tessera/protocol';
 import type { Signer } from 'did-jwt';
-import { createVerifiableCredentialJwt } from 'did-jwt-vc';
 import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
 import { computeAddress, Signature, SigningKey } from 'ethers';
 import type { BrokerAdapter } from '../broker/adapter.js';
+import { signJwt } from '../vc/jwt.js';
 import type { NonceStore } from '../vc/nonce-store.js';
 import { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
 import { type HandshakeLimiter, MemoryHandshakeLimiter } from './limiter.js';
@@ -303,7 +303,8 @@ export class HandshakeResponder {
     if (status.fingerprint !== t.fingerprint || this.didMatchesIdentity(t.did, status.identity))
       return this.failed(keys, withSession(deny('on-chain record changed during the handshake')));
 
-    const digest = transcriptDigest(t);
+    const signed = transcriptBytes(t);
+    const digest = createHash('sha256').update(signed).digest(); // = transcriptDigest(t)
     const stored = await this.o.vault.get(deviceId);
     if (!stored) return this.failed(keys, withSession(deny('no secret in the vault for this device')));
     let expected: string;
@@ -333,7 +334,7 @@ export class HandshakeResponder {
         withSession(deny(`DID does not resolve: ${resolution.didResolutionMetadata.error ?? 'deactivated'}`)),
       );
     // DID Core §5.3.1: the key must be an authentication method of the DID as resolved now.
-    if (!this.signatures.signerAmong(transcriptBytes(t), digest, r.signature, this.addressesOf(doc)))
+    if (!this.signatures.signerAmong(signed, digest, r.signature, this.addressesOf(doc)))
       return this.failed(
         keys,
         withSession(deny('signature is malformed, high-s, or not by an authentication key of the DID now')),
@@ -344,8 +345,11 @@ export class HandshakeResponder {
     const nowS = Math.floor(this.now() / 1000);
     const ttlS = this.o.sessionTtlS ?? DEVICE_SESSION_TTL_S;
     const expiresAt = (nowS + ttlS) * 1000;
-    const credential = await createVerifiableCredentialJwt(
+    // A W3C VC (JWT encoding, VC Data Model 1.1 §6.3.1) that did-jwt-vc's verifyCredential accepts (conformance suite).
+    const credential = await signJwt(
+      { alg: 'ES256K', typ: 'JWT' },
       {
+        iat: nowS,
         sub: t.did,
         nbf: nowS,
         exp: nowS + ttlS,
@@ -362,8 +366,9 @@ export class HandshakeResponder {
             subscribe: permissions.subscribe,
           },
         },
+        iss: this.o.issuer.did,
       },
-      { did: this.o.issuer.did, signer: this.signer, alg: 'ES256K' },
+      this.signer,
     );
     await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt });
     await this.limiter.succeed([`device:${deviceId}`]);
