@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBase64url } from '@tessera/protocol';
 import type { Redis } from 'ioredis';
 
 /**
@@ -20,7 +20,7 @@ export interface NonceStore {
 
 /** 128 random bits, base64url: unguessable, and short enough for a QR code. */
 export function newNonce(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBase64url(16);
 }
 
 /** Single-process nonce store (the embedded default). `now` is injectable so tests use a fake clock. */
