@@ -110,3 +110,5 @@ export {
 export { httpError } from './http.js';
 export { BROKER_PASSWORD_LABEL, deriveBrokerPassword, brokerPasswordsEqual } from './broker-password.js';
 export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
+export { Secp256k1Worker } from './secp256k1-worker.js';
+export { randomBase64url } from './random.js';

@@ -9,6 +9,8 @@ export interface Libsecp256k1 {
   ecdsaSign(msg32: Uint8Array, seckey: Uint8Array): { signature: Uint8Array; recid: number };
   /** The SEC 1 public key (65 bytes uncompressed unless `compressed`) that made `sig` (r‖s) with recovery id `recid`. */
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
+  /** The SEC 1 public key of a private key: 33 bytes when `compressed` (the default), else 65. */
+  publicKeyCreate(seckey: Uint8Array, compressed?: boolean): Uint8Array;
   contextRandomize(seed: Uint8Array | null): void;
 }
 
