@@ -10,7 +10,7 @@
  */
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { Bitstring, httpError } from '@tessera/protocol';
+import { Bitstring, httpError, Secp256k1Worker } from '@tessera/protocol';
 import { makeProvider } from '@tessera/contracts';
 import express from 'express';
 import { Redis } from 'ioredis';
@@ -78,18 +78,26 @@ async function start(c: BenchServerConfig): Promise<number> {
   const nonces = redis
     ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` })
     : new MemoryNonceStore();
+  // As the stack configures it (services/src/stack/verifier-part.ts): libsecp256k1 on a worker thread, unless
+  // TESSERA_BENCH_SIGNATURE_WORKER=0 (to compare).
+  const signatureWorker = process.env.TESSERA_BENCH_SIGNATURE_WORKER === '0' ? undefined : Secp256k1Worker.start();
   const verifier = new PresentationVerifier({
     resolver,
     trust: trust.value,
     statusLists,
     nonces,
     audience: c.verifierDid,
+    ...(signatureWorker ? { signatureWorker } : {}),
   });
   const router = buildVerifierRouter({
     verifier,
     policy: new PolicyEngine(policies.value, { trust: trust.value }),
     // As the stack configures it (services/src/stack/verifier-part.ts): ES256K with the verifier's DID key.
-    tokens: new AccessTokens({ did: c.verifierDid, privateKey: c.verifierKey }),
+    tokens: new AccessTokens({
+      did: c.verifierDid,
+      privateKey: c.verifierKey,
+      ...(signatureWorker ? { worker: signatureWorker } : {}),
+    }),
     audience: c.verifierDid,
     // The lists are installed up front and never change during the run; nothing is ever notified.
     statusSync: new StatusListSync({

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Issuer } from '@tessera/issuer';
-import { CREDENTIAL_TYPE_NAMES, type Logger, TesseraError } from '@tessera/protocol';
+import { CREDENTIAL_TYPE_NAMES, type Logger, Secp256k1Worker, TesseraError } from '@tessera/protocol';
 import {
   AccessTokens,
   type CachedDidResolver,
@@ -65,12 +65,16 @@ export async function startVerifierPart(o: {
     nonces = new RedisNonceStore(redis, { prefix: 'tessera:vp-nonce:' });
   }
   const statusLists = new InMemoryStatusListProvider();
+  // ES256K checks and access-token signatures on a second thread (about a quarter of a presentation's event-loop
+  // time); without the libsecp256k1 addon they stay on this one.
+  const signatureWorker = Secp256k1Worker.start();
   const verifier = new PresentationVerifier({
     resolver: o.resolver,
     trust: trust.value,
     statusLists,
     nonces,
     audience: o.verifierDid,
+    ...(signatureWorker ? { signatureWorker } : {}),
   });
   // The issuer runs in this process: its signed list credential is read directly; the verifier still checks it.
   const statusSync = new StatusListSync({
@@ -88,7 +92,11 @@ export async function startVerifierPart(o: {
   const router = buildVerifierRouter({
     verifier,
     policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    tokens: new AccessTokens({ did: o.verifierDid, privateKey: o.verifierPrivateKey }),
+    tokens: new AccessTokens({
+      did: o.verifierDid,
+      privateKey: o.verifierPrivateKey,
+      ...(signatureWorker ? { worker: signatureWorker } : {}),
+    }),
     audience: o.verifierDid,
     statusSync,
     statusLists,
@@ -114,6 +122,7 @@ export async function startVerifierPart(o: {
       o.issuer.events.off('issued', onIssued);
       o.issuer.events.off('status', onStatus);
       await redis?.quit().catch(() => undefined);
+      await signatureWorker?.close();
     },
   };
 }

@@ -338,7 +338,7 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
     const used = [...new Set(r.value.decision.satisfiedBy.map((s) => s.credential))].map((i) =>
       granted(r.value.credentials[i]!),
     );
-    const { token, grant } = tokens.issue(r.value.holder, scopes, used);
+    const { token, grant } = await tokens.issueAsync(r.value.holder, scopes, used);
     sendJson(
       res,
       200,

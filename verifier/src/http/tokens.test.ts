@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Secp256k1Worker } from '@tessera/protocol';
 import { Wallet } from 'ethers';
 import { AccessTokens } from './tokens.js';
 
@@ -47,6 +48,28 @@ describe('access tokens', () => {
       const forged = `${h}.${Buffer.from(JSON.stringify({ ...decode(p), sub: did })).toString('base64url')}.${sig}`;
       assert.equal(fastChecker.verify(forged).ok, false);
       assert.equal(opensslChecker.verify(forged).ok, false);
+    }
+  });
+
+  it('issueAsync signs on the libsecp256k1 worker thread: tokens that check like the synchronous ones', async (t) => {
+    const worker = Secp256k1Worker.start();
+    if (!worker) return t.skip('the libsecp256k1 addon does not load here');
+    try {
+      const signer = new AccessTokens({ did, privateKey: wallet.privateKey, worker });
+      const checkers = [
+        new AccessTokens({ did, publicKey: wallet.signingKey.compressedPublicKey }),
+        new AccessTokens({ did, publicKey: wallet.signingKey.publicKey, engine: 'openssl' }),
+      ];
+      const issued = await Promise.all(Array.from({ length: 50 }, () => signer.issueAsync(holder, scopes, [])));
+      assert.equal(new Set(issued.map((i) => i.grant.tokenId)).size, 50);
+      for (const { token, grant } of issued) {
+        for (const checker of checkers) assert.deepEqual(checker.verify(token), { ok: true, value: grant });
+        const [h, p, sig] = token.split('.') as [string, string, string];
+        const forged = `${h}.${Buffer.from(JSON.stringify({ ...decode(p), sub: did })).toString('base64url')}.${sig}`;
+        for (const checker of checkers) assert.equal(checker.verify(forged).ok, false);
+      }
+    } finally {
+      await worker.close();
     }
   });
 

@@ -5,7 +5,6 @@ import {
   createPublicKey,
   type JsonWebKey,
   KeyObject,
-  randomBytes,
   sign as cryptoSign,
   verify as cryptoVerify,
 } from 'node:crypto';
@@ -15,7 +14,9 @@ import {
   type Libsecp256k1,
   libsecp256k1,
   ok,
+  randomBase64url,
   type Result,
+  type Secp256k1Worker,
   TesseraError,
 } from '@tessera/protocol';
 import { computeAddress } from 'ethers';
@@ -75,6 +76,8 @@ export interface AccessTokenOptions {
   now?: () => number;
   /** ES256K through OpenSSL even when libsecp256k1 is there (tests compare the two). */
   engine?: 'openssl';
+  /** ES256K with libsecp256k1: `issueAsync` signs on this worker thread (`Secp256k1Worker.start()`). */
+  worker?: Secp256k1Worker;
 }
 
 const b64json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -119,6 +122,8 @@ export class AccessTokens {
   private readonly secp?: { lib: Libsecp256k1; d?: Uint8Array; point: Uint8Array };
   private readonly kid: string;
   private readonly now: () => number;
+  /** ES256K signing on the worker thread, when given one. */
+  private readonly workerSign?: (digest: Uint8Array) => Promise<Uint8Array>;
 
   constructor(o: AccessTokenOptions) {
     this.did = o.did;
@@ -178,15 +183,33 @@ export class AccessTokens {
           ]),
         ),
       };
+      if (this.secp.d && o.worker) this.workerSign = o.worker.signer(this.secp.d);
     }
   }
 
   /** Sign a token for `holder` opening `scopes`; it expires no later than the first of `credentials` to expire. */
   issue(holder: string, scopes: Scope[], credentials: GrantedCredential[]): { token: string; grant: AccessGrant } {
+    const { input, grant } = this.unsigned(holder, scopes, credentials);
+    return { token: `${input}.${this.sign(Buffer.from(input)).toString('base64url')}`, grant };
+  }
+
+  /** `issue`, signed on the worker thread when there is one (the same token, the event loop free meanwhile). */
+  async issueAsync(
+    holder: string,
+    scopes: Scope[],
+    credentials: GrantedCredential[],
+  ): Promise<{ token: string; grant: AccessGrant }> {
+    if (!this.workerSign) return this.issue(holder, scopes, credentials);
+    const { input, grant } = this.unsigned(holder, scopes, credentials);
+    const signature = await this.workerSign(new Uint8Array(createHash('sha256').update(input).digest()));
+    return { token: `${input}.${Buffer.from(signature).toString('base64url')}`, grant };
+  }
+
+  private unsigned(holder: string, scopes: Scope[], credentials: GrantedCredential[]) {
     if (!this.privateKey) throw new Error('this AccessTokens instance only verifies');
     const iat = Math.floor(this.now() / 1000);
     const grant: AccessGrant = {
-      tokenId: randomBytes(16).toString('base64url'),
+      tokenId: randomBase64url(16),
       holder,
       scopes,
       credentials,
@@ -204,8 +227,7 @@ export class AccessTokens {
       scope: scopes.map((s) => `${s.action.toUpperCase()}:${s.resource}`).join(' '),
       tessera: { scopes, credentials },
     });
-    const input = `${header}.${payload}`;
-    return { token: `${input}.${this.sign(Buffer.from(input)).toString('base64url')}`, grant };
+    return { input: `${header}.${payload}`, grant };
   }
 
   /** r‖s over `data`; ES256K signatures are low-s (libsecp256k1 signs low-s; OpenSSL's are normalised). */

@@ -3,7 +3,7 @@ import type { DIDDocument, VerificationMethod } from 'did-resolver';
 import { computeAddress, decodeBase58, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
 import type { ParsedJwt } from './jwt.js';
-import { type Libsecp256k1, libsecp256k1 } from '@tessera/protocol';
+import { type Libsecp256k1, libsecp256k1, type Secp256k1Worker } from '@tessera/protocol';
 
 /** DID Core §5.3 verification relationships we check signatures against. */
 export type ProofPurpose = 'authentication' | 'assertionMethod';
@@ -151,6 +151,15 @@ function authorisedKeys(doc: DIDDocument, purpose: ProofPurpose): AuthorisedKeys
  * address is checked by recovering the public key (slow, pure JS); the recovered key is kept per address (a key has one
  * address, so this binding never goes stale) and later signatures take the node:crypto path.
  */
+interface SignaturePlan {
+  data: Buffer;
+  /** r‖s, low-s checked. */
+  rs: Buffer;
+  recovery: number | undefined;
+  keys: Secp256k1Key[];
+  unknown: string[];
+}
+
 export class SignatureVerifier {
   private readonly byDoc = new WeakMap<DIDDocument, Partial<Record<ProofPurpose, AuthorisedKeys>>>();
   private readonly keyByAddress: LRUCache<string, Secp256k1Key>;
@@ -158,10 +167,17 @@ export class SignatureVerifier {
   private readonly verified: LRUCache<string, { doc: DIDDocument; purpose: ProofPurpose }>;
   readonly stats: SignatureVerifierStats;
   private readonly engine: Libsecp256k1 | undefined;
+  private readonly worker: Secp256k1Worker | undefined;
 
-  /** `engine: 'openssl'` checks ES256K with node:crypto even when libsecp256k1 is there (tests compare the two). */
-  constructor(options: { maxAddresses?: number; maxVerifiedTokens?: number; engine?: 'openssl' } = {}) {
+  /**
+   * `engine: 'openssl'` checks ES256K with node:crypto even when libsecp256k1 is there (tests compare the two).
+   * `worker`: where `verifyAsync` runs libsecp256k1 (not with `engine: 'openssl'`).
+   */
+  constructor(
+    options: { maxAddresses?: number; maxVerifiedTokens?: number; engine?: 'openssl'; worker?: Secp256k1Worker } = {},
+  ) {
     this.engine = options.engine === 'openssl' ? undefined : libsecp256k1;
+    this.worker = this.engine ? options.worker : undefined;
     this.stats = { engine: this.engine ? 'libsecp256k1' : 'openssl', fastPath: 0, recoveries: 0, memoHits: 0 };
     this.keyByAddress = new LRUCache({ max: options.maxAddresses ?? 100_000 });
     this.verified = new LRUCache({ max: options.maxVerifiedTokens ?? 10_000 });
@@ -173,17 +189,64 @@ export class SignatureVerifier {
    * function of the token and the document's keys only. A new document version (key rotation) misses and re-verifies.
    */
   verify(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean {
+    if (this.remembered(jwt, doc, purpose)) return true;
+    const plan = this.plan(jwt, doc, purpose);
+    const valid =
+      typeof plan === 'boolean'
+        ? plan
+        : plan.keys.some((k) => this.counted(secp256k1Verify(this.engine, plan.data, plan.rs, k))) ||
+          this.recover(plan);
+    if (valid) this.verified.set(jwt.raw, { doc, purpose });
+    return valid;
+  }
+
+  /**
+   * `verify`, with the ES256K checks under known keys on the signature worker when there is one (the event loop
+   * stays free for other requests meanwhile); the same verdicts. The rare first-sight key recovery stays here.
+   */
+  async verifyAsync(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): Promise<boolean> {
+    const worker = this.worker;
+    if (!worker) return this.verify(jwt, doc, purpose);
+    if (this.remembered(jwt, doc, purpose)) return true;
+    const plan = this.plan(jwt, doc, purpose);
+    let valid: boolean;
+    if (typeof plan === 'boolean') valid = plan;
+    else {
+      valid = false;
+      const digest = new Uint8Array(createHash('sha256').update(plan.data).digest());
+      const rs = new Uint8Array(plan.rs);
+      for (const k of plan.keys) {
+        if (this.counted(await worker.verify(rs, digest, k.point))) {
+          valid = true;
+          break;
+        }
+      }
+      if (!valid) valid = this.recover(plan);
+    }
+    if (valid) this.verified.set(jwt.raw, { doc, purpose });
+    return valid;
+  }
+
+  private remembered(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean {
     const seen = this.verified.get(jwt.raw);
     if (seen && seen.doc === doc && seen.purpose === purpose) {
       this.stats.memoHits++;
       return true;
     }
-    const valid = this.verifyUncached(jwt, doc, purpose);
-    if (valid) this.verified.set(jwt.raw, { doc, purpose });
+    return false;
+  }
+
+  private counted(valid: boolean): boolean {
+    if (valid) this.stats.fastPath++;
     return valid;
   }
 
-  private verifyUncached(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean {
+  /**
+   * What a signature check needs, or the verdict when no secp256k1 check is needed (EdDSA, malformed, high-s): the
+   * secp256k1 keys to try (the document's own, then those already recovered for its addresses) and the addresses
+   * whose key is not known yet.
+   */
+  private plan(jwt: ParsedJwt, doc: DIDDocument, purpose: ProofPurpose): boolean | SignaturePlan {
     let cached = this.byDoc.get(doc);
     if (!cached) {
       cached = {};
@@ -195,42 +258,41 @@ export class SignatureVerifier {
       cached[purpose] = keys;
     }
     const data = Buffer.from(jwt.signingInput, 'utf8');
+    let rs: Buffer;
+    let recovery: number | undefined;
     switch (jwt.header.alg) {
       case 'EdDSA':
         return keys.ed25519.some((k) => cryptoVerify(null, data, k, jwt.signature));
       case 'ES256K':
         if (jwt.signature.length !== 64) return false;
-        return this.verifySecp256k1(data, jwt.signature, undefined, keys);
+        rs = jwt.signature;
+        break;
       case 'ES256K-R': {
         if (jwt.signature.length !== 65) return false;
         const v = jwt.signature[64]!;
-        const recovery = v >= 27 ? v - 27 : v;
+        recovery = v >= 27 ? v - 27 : v;
         if (recovery > 1) return false;
-        return this.verifySecp256k1(data, jwt.signature.subarray(0, 64), recovery, keys);
+        rs = jwt.signature.subarray(0, 64);
+        break;
       }
       default:
         return false;
     }
-  }
-
-  private verifySecp256k1(data: Buffer, rs: Buffer, recovery: number | undefined, keys: AuthorisedKeys): boolean {
     const s = BigInt(`0x${rs.subarray(32).toString('hex')}`);
     if (s === 0n || s > SECP256K1_HALF_N) return false; // malleable high-s twin (did-jwt refuses it too)
-    const check = (key: Secp256k1Key) => {
-      if (!secp256k1Verify(this.engine, data, rs, key)) return false;
-      this.stats.fastPath++;
-      return true;
-    };
-    if (keys.secp256k1.some(check)) return true;
+    const candidates = [...keys.secp256k1];
     const unknown: string[] = [];
     for (const address of keys.addresses) {
       const key = this.keyByAddress.get(address);
-      if (key) {
-        if (check(key)) return true;
-      } else unknown.push(address);
+      if (key) candidates.push(key);
+      else unknown.push(address);
     }
+    return { data, rs, recovery, keys: candidates, unknown };
+  }
+
+  /** First signature seen from these addresses: recover the signer's key and see whether it is one of them. */
+  private recover({ data, rs, recovery, unknown }: SignaturePlan): boolean {
     if (unknown.length === 0) return false;
-    // First signature seen from these addresses: recover the signer's key and see whether it is one of them.
     const digest = createHash('sha256').update(data).digest();
     const r = `0x${rs.subarray(0, 32).toString('hex')}`;
     const sHex = `0x${rs.subarray(32).toString('hex')}`;

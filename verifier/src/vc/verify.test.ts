@@ -13,7 +13,14 @@ import {
   makeProvider,
   startAnvil,
 } from '@tessera/contracts';
-import { Bitstring, type ErrorCode, type Result, statusListEntry, statusListSubject } from '@tessera/protocol';
+import {
+  Bitstring,
+  type ErrorCode,
+  type Result,
+  Secp256k1Worker,
+  statusListEntry,
+  statusListSubject,
+} from '@tessera/protocol';
 import { createJWT, EdDSASigner, ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
@@ -60,6 +67,7 @@ const bob = actor();
 let trust: TrustList;
 let statusLists: InMemoryStatusListProvider;
 let verifier: PresentationVerifier;
+let signatureWorker: Secp256k1Worker | undefined;
 let nextIndex = 1;
 
 before(async () => {
@@ -88,16 +96,21 @@ before(async () => {
   statusLists = new InMemoryStatusListProvider();
   statusLists.putBits(REVOCATION_LIST, 'revocation', Bitstring.create());
   statusLists.putBits(SUSPENSION_LIST, 'suspension', Bitstring.create());
+  // The shared verifier is configured as the stack configures it: ES256K checks on the libsecp256k1 worker thread.
+  // The verifiers that tests build for themselves below check on the calling thread; both paths meet every refusal.
+  signatureWorker = Secp256k1Worker.start();
   verifier = new PresentationVerifier({
     resolver,
     trust,
     statusLists,
     nonces: new MemoryNonceStore(),
     audience: AUDIENCE,
+    ...(signatureWorker ? { signatureWorker } : {}),
   });
 });
 
 after(async () => {
+  await signatureWorker?.close();
   provider?.destroy();
   await chain?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });

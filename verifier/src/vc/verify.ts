@@ -7,6 +7,7 @@ import {
   parseDid,
   parseStatusListEntries,
   type Result,
+  type Secp256k1Worker,
   STATUS_LIST_CREDENTIAL_TYPE,
   STATUS_LIST_SUBJECT_TYPE,
   STATUS_PURPOSES,
@@ -48,6 +49,11 @@ export interface VerifierOptions {
   maxJwtBytes?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
+  /**
+   * libsecp256k1 on a worker thread for the ES256K checks (`Secp256k1Worker.start()`; the stack shares one with its
+   * access tokens). Without it they run on the calling thread.
+   */
+  signatureWorker?: Secp256k1Worker;
 }
 
 /** A credential whose signature, issuer trust, validity period and status were all checked. */
@@ -103,10 +109,11 @@ const optionalTime = (v: unknown): v is number | undefined =>
  * resolved), then the signature, then the claims; the nonce is spent only for an authentic presentation.
  */
 export class PresentationVerifier {
-  readonly signatures = new SignatureVerifier();
-  private readonly o: Required<Omit<VerifierOptions, 'now'>> & { now: () => number };
+  readonly signatures: SignatureVerifier;
+  private readonly o: Required<Omit<VerifierOptions, 'now' | 'signatureWorker'>> & { now: () => number };
 
   constructor(options: VerifierOptions) {
+    this.signatures = new SignatureVerifier(options.signatureWorker ? { worker: options.signatureWorker } : {});
     this.o = {
       nonceTtlMs: DEFAULT_NONCE_TTL_MS,
       clockSkewSeconds: DEFAULT_CLOCK_SKEW_S,
@@ -355,7 +362,7 @@ export class PresentationVerifier {
   private async checkSignature(jwt: ParsedJwt, did: string, purpose: ProofPurpose): Promise<Result<true>> {
     const doc = await this.resolve(did);
     if (!doc.ok) return doc;
-    if (!this.signatures.verify(jwt, doc.value, purpose)) {
+    if (!(await this.signatures.verifyAsync(jwt, doc.value, purpose))) {
       return err('ERR_JWT_SIGNATURE', `the signature does not verify against the ${purpose} keys of ${did}`);
     }
     return ok(true);
