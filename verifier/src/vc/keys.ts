@@ -142,15 +142,7 @@ function authorisedKeys(doc: DIDDocument, purpose: ProofPurpose): AuthorisedKeys
   return out;
 }
 
-/**
- * Checks JWS signatures against DID documents with node:crypto key objects (DESIGN §9: about 4× faster than the
- * pure-JS curve for secp256k1). Key objects are cached per DID document object: a resolver that returns the same
- * document until the chain changes it (the event-invalidated cache) pays the key parsing once per document version.
- *
- * did:ethr documents often name only an address (EcdsaSecp256k1RecoveryMethod2020). The first signature from such an
- * address is checked by recovering the public key (slow, pure JS); the recovered key is kept per address (a key has one
- * address, so this binding never goes stale) and later signatures take the node:crypto path.
- */
+/** What checking one ES256K/ES256K-R signature takes (see `SignatureVerifier.plan`). */
 interface SignaturePlan {
   data: Buffer;
   /** r‖s, low-s checked. */
@@ -160,6 +152,18 @@ interface SignaturePlan {
   unknown: string[];
 }
 
+/**
+ * Checks JWS signatures against DID documents with node:crypto key objects (DESIGN §9: about 4× faster than the
+ * pure-JS curve for secp256k1). Key objects are cached per DID document object: a resolver that returns the same
+ * document until the chain changes it (the event-invalidated cache) pays the key parsing once per document version.
+ *
+ * did:ethr documents often name only an address (EcdsaSecp256k1RecoveryMethod2020). The first signature from such an
+ * address is checked by recovering the public key (slow, pure JS); the recovered key is kept per address (a key has one
+ * address, so this binding never goes stale) and later signatures take the fast path.
+ *
+ * ES256K goes through libsecp256k1 where its addon loads (node:crypto otherwise); `verifyAsync` runs those checks on a
+ * `Secp256k1Worker` thread when one is given, with the same verdicts.
+ */
 export class SignatureVerifier {
   private readonly byDoc = new WeakMap<DIDDocument, Partial<Record<ProofPurpose, AuthorisedKeys>>>();
   private readonly keyByAddress: LRUCache<string, Secp256k1Key>;
