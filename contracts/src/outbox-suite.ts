@@ -141,6 +141,32 @@ export function outboxSuite(
       assert.equal(await provider().getTransactionCount(signer.address), nonce);
     });
 
+    it('submit reports a failed flush, stop ends the waits still open, no rejection goes unhandled, nothing is lost', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (e: unknown) => unhandled.push(e);
+      process.on('unhandledRejection', onUnhandled);
+      const seq = (await head()) + 1;
+      try {
+        const crashing = outbox({
+          afterSign: () => {
+            throw new Error('crash after sign');
+          },
+        });
+        await assert.rejects(crashing.submit('t:stop', anchorWrite(seq)), /crash after sign/);
+        const waiting = crashing.waitFor('t:stop');
+        await crashing.stop();
+        await assert.rejects(waiting, (e: unknown) => (e as { code?: string }).code === 'ERR_UNAVAILABLE');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(unhandled, [], 'the wait inside the failed submit was ended at stop without a handler');
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      const restarted = outbox();
+      await restarted.reconcile();
+      assert.equal((await restarted.get('t:stop'))?.status, 'mined');
+      assert.equal(await head(), seq);
+    });
+
     it('refuses a malformed idempotency key', async () => {
       await assert.rejects(outbox().enqueue('bad key with spaces', anchorWrite(9)), /invalid outbox key/);
     });

@@ -100,6 +100,8 @@ const KEY = /^[A-Za-z0-9:._\-/]{1,200}$/;
 export class Outbox {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Map<string, ((row: OutboxRow) => void)[]>();
+  /** Every pending `waitFor`, to end it on stop. */
+  private readonly cancels = new Set<(e: Error) => void>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: OutboxOptions) {}
@@ -158,6 +160,9 @@ export class Outbox {
     const row = await this.enqueue(key, write);
     if (row.status === 'mined' || row.status === 'failed') return row;
     const done = this.waitFor(key);
+    // Marked handled now: if the flush throws, or outlasts the wait, the caller gets that error instead of an
+    // unhandled rejection from the wait (which crashed a process after the write's caller had moved on).
+    done.catch(() => undefined);
     await this.flush();
     return done;
   }
@@ -181,13 +186,20 @@ export class Outbox {
   /** Resolves when the row reaches mined or failed. */
   waitFor(key: string, timeoutMs = 60_000): Promise<OutboxRow> {
     return new Promise((resolve, reject) => {
+      const cancel = (e: Error) => {
+        clearTimeout(t);
+        this.cancels.delete(cancel);
+        reject(e);
+      };
       const t = setTimeout(
-        () => reject(new TesseraError('ERR_CHAIN_TX_FAILED', `outbox write '${key}' not final after ${timeoutMs} ms`)),
+        () => cancel(new TesseraError('ERR_CHAIN_TX_FAILED', `outbox write '${key}' not final after ${timeoutMs} ms`)),
         timeoutMs,
       );
+      this.cancels.add(cancel);
       const list = this.waiters.get(key) ?? [];
       list.push((row) => {
         clearTimeout(t);
+        this.cancels.delete(cancel);
         resolve(row);
       });
       this.waiters.set(key, list);
@@ -334,9 +346,22 @@ export class Outbox {
     this.timer = setTimeout(tick, 0);
   }
 
+  /**
+   * Stop the background loop and let the running flush finish. Writes still waited for are not lost (they stay in
+   * the table and are sent at the next start); their waiters are told so with ERR_UNAVAILABLE, and no timer of theirs
+   * keeps the process alive.
+   */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.chain;
+    for (const cancel of [...this.cancels]) {
+      cancel(
+        new TesseraError(
+          'ERR_UNAVAILABLE',
+          'the outbox stopped before this write was final; it is sent at the next start',
+        ),
+      );
+    }
   }
 }
