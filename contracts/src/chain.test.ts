@@ -8,7 +8,7 @@ import { getCreateAddress, keccak256 } from 'ethers';
 import registryPackage from 'ethr-did-registry';
 import { startAnvil as launch, ANVIL_FUNDER_KEY, type AnvilChain, type AnvilOptions } from './anvil.js';
 import { writeFileAtomic } from './files.js';
-import { connectChain, makeProvider } from './chain.js';
+import { connectChain, makeProvider, waitForReceipt } from './chain.js';
 import { DEPLOYABLES, ensureDeployed } from './deploy.js';
 import { TesseraError } from '@tessera/protocol';
 
@@ -156,5 +156,58 @@ describe('embedded chain and deployment', () => {
       connectChain('not a url'),
       (e: unknown) => e instanceof TesseraError && e.code === 'ERR_CONFIG_INVALID',
     );
+  });
+});
+
+describe('waiting for receipts', () => {
+  it('sees a transaction mined between the first receipt check and the first block poll (ethers does not)', async () => {
+    const chain = await startAnvil({});
+    const provider = makeProvider(chain.rpcUrl, chain.chainId);
+    const wallet = new Wallet(ANVIL_FUNDER_KEY, provider);
+    await provider.send('evm_setAutomine', [false]); // no block unless this test mines one
+    // The race, made deterministic: the first receipt check answers "none", and the block with the
+    // transaction is mined before the caller can start watching for blocks. No other block follows.
+    const real = provider.getTransactionReceipt.bind(provider);
+    let mineAfterMiss = false;
+    provider.getTransactionReceipt = async (hash: string) => {
+      const r = await real(hash);
+      if (r === null && mineAfterMiss) {
+        mineAfterMiss = false;
+        await provider.send('evm_mine', []);
+      }
+      return r;
+    };
+    const send = async () => {
+      const tx = await wallet.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
+      mineAfterMiss = true;
+      return tx;
+    };
+
+    // ethers' waitForTransaction misses it and runs into its timeout: the reason waitForReceipt exists.
+    // If this assertion ever fails, an ethers upgrade fixed the race and waitForReceipt could go.
+    const a = await send();
+    await assert.rejects(provider.waitForTransaction(a.hash, 1, 1000), (e: unknown) => /timeout/i.test(String(e)));
+    // tx.wait() checks the receipt again when its subscriber starts, so it sees the block.
+    const b = await send();
+    assert.equal((await b.wait(1, 5000))?.hash, b.hash);
+
+    const c = await send();
+    const receipt = await waitForReceipt(provider, c.hash, { timeoutMs: 5000 });
+    assert.equal(receipt.status, 1);
+    assert.equal(receipt.hash, c.hash);
+
+    // Never mined: a clear timeout that says the transaction may still land.
+    const e = await wallet.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
+    await assert.rejects(
+      waitForReceipt(provider, e.hash, { timeoutMs: 300 }),
+      (err: unknown) =>
+        err instanceof TesseraError && err.code === 'ERR_CHAIN_TX_TIMEOUT' && err.message.includes(e.hash),
+    );
+    // A reverted transaction has a receipt too; its status is for the caller to judge.
+    await provider.send('evm_setAutomine', [true]);
+    const f = await wallet.sendTransaction({ data: '0x60006000fd', gasLimit: 100_000 }); // PUSH1 0 PUSH1 0 REVERT
+    assert.equal((await waitForReceipt(provider, f.hash, { timeoutMs: 5000 })).status, 0);
+    provider.destroy();
+    await chain.stop();
   });
 });

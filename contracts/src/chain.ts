@@ -1,5 +1,5 @@
 import { TesseraError } from '@tessera/protocol';
-import { FetchRequest, JsonRpcProvider, Network } from 'ethers';
+import { FetchRequest, JsonRpcProvider, Network, type Provider, type TransactionReceipt } from 'ethers';
 
 export interface ChainConnection {
   provider: JsonRpcProvider;
@@ -74,4 +74,55 @@ export async function connectChain(rpcUrl: string, options: { timeoutMs?: number
   }
   const chainId = Number(BigInt(chainIdHex));
   return { provider: makeProvider(rpcUrl, chainId), chainId, rpcUrl };
+}
+
+export interface ReceiptWait {
+  /** Give up after this long with ERR_CHAIN_TX_TIMEOUT (default 30 s). */
+  timeoutMs?: number;
+  /** Ask for the receipt this often (default 50 ms). */
+  pollMs?: number;
+  /** Stop waiting early; the promise rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Wait until a transaction has a receipt, by asking for the receipt until one comes or the deadline passes.
+ *
+ * Not ethers' `provider.waitForTransaction` (6.17): it looks for the receipt once and then waits for the
+ * next "block" event, but ethers' block poller spends its first poll only learning the current block
+ * number. A transaction mined between that receipt check and the first poll (anvil's automine does this
+ * under load) is then seen only when some later block comes, and on a quiet automining chain none ever
+ * does: the wait ran into its 30 s timeout and failed CI once (chain.test.ts reproduces it). `tx.wait()`
+ * is not affected: its transaction subscriber checks the receipt again as it starts. Errors from the
+ * endpoint while polling are retried until the deadline; the last one is named in the timeout.
+ */
+export async function waitForReceipt(
+  provider: Pick<Provider, 'getTransactionReceipt'>,
+  txHash: string,
+  options: ReceiptWait = {},
+): Promise<TransactionReceipt> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const pollMs = options.pollMs ?? 50;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      const receipt = await provider.getTransactionReceipt(txHash);
+      if (receipt) return receipt;
+      lastError = undefined;
+    } catch (e) {
+      lastError = e;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const why = lastError ? ` (last error: ${(lastError as Error).message ?? lastError})` : '';
+      throw new TesseraError(
+        'ERR_CHAIN_TX_TIMEOUT',
+        `no receipt for transaction ${txHash} within ${timeoutMs} ms${why}; it may still be mined, check it before sending again`,
+        lastError ? { cause: lastError } : undefined,
+      );
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(pollMs, left)).unref?.());
+  }
 }

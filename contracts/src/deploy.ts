@@ -5,6 +5,7 @@ import { type JsonRpcProvider, type Wallet, getCreateAddress, keccak256 } from '
 import registryPackage from 'ethr-did-registry';
 import { loadArtifact } from './artifacts.js';
 import { writeFileAtomic } from './files.js';
+import { waitForReceipt } from './chain.js';
 
 export interface DeploymentRecord {
   address: string;
@@ -90,9 +91,9 @@ export async function ensureDeployed(opts: EnsureDeployedOptions): Promise<Recor
       } else if ((await provider.getTransactionCount(deployer.address, 'latest')) <= rec.pending.nonce) {
         opts.log?.(`finishing interrupted deployment of ${name} at ${rec.address}`);
         await provider.broadcastTransaction(rec.pending.rawTx).catch(() => undefined);
-        const receipt = await provider.waitForTransaction(rec.txHash, 1, 30_000);
+        const receipt = await waitForReceipt(provider, rec.txHash);
         rec =
-          receipt?.status === 1
+          receipt.status === 1
             ? { address: rec.address, txHash: rec.txHash, blockNumber: receipt.blockNumber }
             : undefined;
       } else {
@@ -133,8 +134,8 @@ export async function ensureDeployed(opts: EnsureDeployedOptions): Promise<Recor
     mine[name] = { address, txHash, pending: { nonce, rawTx } };
     persist(); // recorded before it is sent
     await provider.broadcastTransaction(rawTx);
-    const receipt = await provider.waitForTransaction(txHash, 1, 30_000);
-    if (receipt?.status !== 1) {
+    const receipt = await waitForReceipt(provider, txHash);
+    if (receipt.status !== 1) {
       throw new TesseraError('ERR_CHAIN_TX_FAILED', `deployment of ${name} failed (tx ${txHash})`);
     }
     mine[name] = { address, txHash, blockNumber: receipt.blockNumber, deployedAt: new Date().toISOString() };

@@ -6,7 +6,13 @@ export {
   type AnvilChain,
   type AnvilOptions,
 } from './anvil.js';
-export { connectChain, makeProvider, type ChainConnection } from './chain.js';
+export {
+  connectChain,
+  makeProvider,
+  waitForReceipt,
+  type ChainConnection,
+  type ReceiptWait,
+} from './chain.js';
 export { ensureDeployed, deploymentsFile, DEPLOYABLES, type ContractName, type Deployments } from './deploy.js';
 export {
   compileSources,

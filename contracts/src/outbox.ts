@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/protocol';
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
+import { waitForReceipt } from './chain.js';
 
 /**
  * The outbox for the services' own on-chain writes (DESIGN §3).
@@ -288,8 +289,8 @@ export class Outbox {
   private async waitReceipts(rows: OutboxRow[]): Promise<void> {
     const timeout = this.options.receiptTimeoutMs ?? 30_000;
     for (const row of rows) {
-      const receipt = await this.options.provider.waitForTransaction(row.txHash!, 1, timeout);
-      if (receipt) await this.finishFromReceipt(row, receipt);
+      const receipt = await waitForReceipt(this.options.provider, row.txHash!, { timeoutMs: timeout });
+      await this.finishFromReceipt(row, receipt);
     }
   }
 

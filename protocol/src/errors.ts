@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   ERR_CHAIN_NO_REGISTRY: { status: 503, summary: 'No ERC-1056 DID registry is deployed at the configured address.' },
   ERR_CHAIN_NO_CONTRACT: { status: 503, summary: 'A required contract is not deployed on the configured chain.' },
   ERR_CHAIN_TX_FAILED: { status: 502, summary: 'An on-chain transaction reverted or could not be sent.' },
+  ERR_CHAIN_TX_TIMEOUT: {
+    status: 504,
+    summary: 'A transaction was sent but no receipt arrived within the wait; it may still be mined.',
+  },
   ERR_ARTIFACT_STALE: { status: 500, summary: 'Compiled contract artifacts do not match the Solidity sources.' },
 
   // DIDs
