@@ -68,3 +68,29 @@ describe('aedes adapter: CONNECTs while the verifier loads its devices after a r
     assert.equal((await connect(broker, 5)).outcome, 'refused');
   });
 });
+
+/** The part of aedes' internal message bus (mqemitter) this test drives. */
+interface MessageBus {
+  on(topic: string, handler: (message: unknown, done: () => void) => void): void;
+  emit(message: { topic: string; payload: Buffer }, done?: () => void): void;
+}
+
+describe('aedes adapter: the message bus under a connect storm', () => {
+  it('does not recurse once per queued message (a 10,000-device storm overflowed the stack)', async () => {
+    const broker = await started({});
+    const bus = (broker as unknown as { broker: { mq: MessageBus } }).broker.mq;
+    // Messages whose delivery is still under way (a slow client's socket, say) hold their slot on the bus...
+    const held: Array<() => void> = [];
+    bus.on('test/slow', (_message, done) => held.push(done));
+    for (let i = 0; i < 150; i++) bus.emit({ topic: 'test/slow', payload: Buffer.alloc(0) });
+    // ...while every CONNECT announces itself on $SYS/<broker>/new/clients, whose handler finishes at once. With aedes'
+    // default bus (at most 100 messages at a time, the rest queued), each release ran the next queued message inside
+    // the previous one's callback: one stack frame group per queued message, until "Maximum call stack size exceeded".
+    let announced = 0;
+    for (let i = 0; i < 30_000; i++) {
+      bus.emit({ topic: '$SYS/another-broker/new/clients', payload: Buffer.from(`device-${i}`) }, () => announced++);
+    }
+    while (held.length > 0) held.shift()?.();
+    assert.equal(announced, 30_000);
+  });
+});

@@ -107,6 +107,13 @@ export class AedesBrokerAdapter implements BrokerAdapter {
 
   async start(): Promise<void> {
     const broker = await Aedes.createBroker({
+      // aedes' message bus runs at most `concurrency` (default 100) messages at once and queues the rest; a queued
+      // message whose handlers finish at once (every CONNECT's $SYS new/clients announcement) then runs inside the
+      // previous one's callback, so a connect storm with deliveries still under way recursed once per queued message
+      // and overflowed the stack at 10,000 devices. 0 = no limit: every message runs when it is emitted, as aedes' own
+      // handlers and the in-process subscribers (released on a microtask) expect. What bounds the work in flight is
+      // unchanged: aedes reads a client's next packets only once its previous ones are handled.
+      concurrency: 0,
       authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => {
         if (!client) return done(null); // the verifier's own in-process publish
