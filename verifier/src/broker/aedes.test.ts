@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { afterEach, describe, it } from 'node:test';
 import { deriveBrokerPassword } from '@tessera/protocol';
 import mqtt from 'mqtt';
@@ -92,5 +93,23 @@ describe('aedes adapter: the message bus under a connect storm', () => {
     }
     while (held.length > 0) held.shift()?.();
     assert.equal(announced, 30_000);
+  });
+});
+
+describe('aedes adapter: memory', () => {
+  it("does not build mqtt-packet's cache of 65,536 number Buffers", async () => {
+    const broker = await started({});
+    await broker.enrol({ deviceId: id(7), password: deriveBrokerPassword(secret(7)) });
+    const c = await mqtt.connectAsync(broker.url, {
+      clientId: id(7),
+      username: id(7),
+      password: deriveBrokerPassword(secret(7)),
+      reconnectPeriod: 0,
+    });
+    // A SUBACK carries a packet id: the first number the broker writes (refused here, 0x80, all the same).
+    await c.subscribeAsync('somewhere/else').catch(() => undefined);
+    await c.endAsync(true);
+    const { cache } = createRequire(import.meta.url)('mqtt-packet/numbers.js') as { cache: Record<number, Buffer> };
+    assert.equal(Object.keys(cache).length, 0);
   });
 });
