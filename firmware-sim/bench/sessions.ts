@@ -12,6 +12,7 @@ import type { BenchReport } from '@tessera/protocol';
 import type { BenchContext } from '../../scripts/bench.js';
 import { runSessionsScale } from '../src/scale.js';
 
+const kb = (bytes: number) => (bytes / 1024).toFixed(1);
 const int = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Math.floor(Number(v)) : d);
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
@@ -63,6 +64,13 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       `stack memory: ${r.baseline.heapUsedMb} MB heap+external / ${r.baseline.rssMb} MB RSS before connecting, ` +
         `${r.connected.heapUsedMb} / ${r.connected.rssMb} MB with ${r.authenticated} sessions, ` +
         `${r.afterHold.heapUsedMb} / ${r.afterHold.rssMb} MB after the hold; device process heap ${r.deviceProcessHeapMb} MB`,
+      ...(r.rssBreakdownPerSession
+        ? [
+            `RSS per session with all connected, by where it sits: V8 heap in use ${kb(r.rssBreakdownPerSession.v8Live)} KB, ` +
+              `V8 heap committed but not in use ${kb(r.rssBreakdownPerSession.v8CommittedNotLive)} KB, ` +
+              `malloc heap ${kb(r.rssBreakdownPerSession.mallocHeap)} KB, rest ${kb(r.rssBreakdownPerSession.rest)} KB`,
+          ]
+        : []),
       `hold errors: denied ${JSON.stringify(r.holdErrors.denied)}, refused connects ${r.holdErrors.connectRefused}, ` +
         `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}`,
       `connect storm: ${r.storm.reauthenticated}/${r.devices} back in ${r.storm.allBackS.toFixed(1)} s` +

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -51,16 +52,51 @@ export interface ScaleResult {
   /** The storm again, with the devices enrolled before the broker listens (when `warmStorm`). */
   warmStorm?: ScaleResult['storm'];
   deviceProcessHeapMb: number;
+  /**
+   * Where the RSS per session (all connected, against the baseline) sits, in bytes per session: V8's live heap, heap
+   * V8 has committed but holds no live object in (fragmentation, new space), glibc's main malloc heap (socket and
+   * OpenSSL buffers, ArrayBuffer contents), and the rest (other mappings). Linux only (smaps), else undefined.
+   */
+  rssBreakdownPerSession?: { v8Live: number; v8CommittedNotLive: number; mallocHeap: number; rest: number };
+}
+
+interface Memory {
+  /** V8 heap in use plus external (ArrayBuffer contents and other memory V8 is told of). */
+  heapUsed: number;
+  rss: number;
+  v8Live: number;
+  v8Committed: number;
+  /** Resident size of glibc's main malloc heap (the `[heap]` mapping), if /proc/self/smaps is there. */
+  mallocHeap?: number;
 }
 
 /** A full GC (twice, to collect what the first made unreachable), then the process's memory. */
-function measure(): { heapUsed: number; rss: number } {
+function measure(): Memory {
   setFlagsFromString('--expose_gc');
   const gc = runInNewContext('gc') as () => void;
   gc();
   gc();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed + m.external, rss: m.rss };
+  return {
+    heapUsed: m.heapUsed + m.external,
+    rss: m.rss,
+    v8Live: m.heapUsed,
+    v8Committed: m.heapTotal,
+    mallocHeap: mallocHeapBytes(),
+  };
+}
+
+function mallocHeapBytes(): number | undefined {
+  let smaps: string;
+  try {
+    smaps = readFileSync('/proc/self/smaps', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const at = smaps.search(/ \[heap\]\n/);
+  if (at < 0) return 0;
+  const rss = /\nRss:\s+(\d+) kB/.exec(smaps.slice(at));
+  return rss ? Number(rss[1]) * 1024 : undefined;
 }
 
 const mb = (b: number) => Math.round(b / 2 ** 20);
@@ -216,9 +252,26 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       },
       ...(warm ? { warmStorm: warm } : {}),
       deviceProcessHeapMb: storm.s.heapUsedMb,
+      ...(base.mallocHeap !== undefined && atConnect.mallocHeap !== undefined
+        ? { rssBreakdownPerSession: breakdown(base, atConnect, n) }
+        : {}),
     };
   } finally {
     child?.kill();
     await stack.stop();
   }
+}
+
+function breakdown(a: Memory, b: Memory, n: number): NonNullable<ScaleResult['rssBreakdownPerSession']> {
+  const per = (x: number) => Math.round(x / n);
+  const v8Live = b.v8Live - a.v8Live;
+  const v8CommittedNotLive = b.v8Committed - b.v8Live - (a.v8Committed - a.v8Live);
+  const mallocHeap = (b.mallocHeap ?? 0) - (a.mallocHeap ?? 0);
+  const rest = b.rss - a.rss - v8Live - v8CommittedNotLive - mallocHeap;
+  return {
+    v8Live: per(v8Live),
+    v8CommittedNotLive: per(v8CommittedNotLive),
+    mallocHeap: per(mallocHeap),
+    rest: per(rest),
+  };
 }
