@@ -123,6 +123,6 @@ export async function waitForReceipt(
         lastError ? { cause: lastError } : undefined,
       );
     }
-    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(pollMs, left)).unref?.());
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
   }
 }
