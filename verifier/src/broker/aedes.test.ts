@@ -112,4 +112,46 @@ describe('aedes adapter: memory', () => {
     const { cache } = createRequire(import.meta.url)('mqtt-packet/numbers.js') as { cache: Record<number, Buffer> };
     assert.equal(Object.keys(cache).length, 0);
   });
+  it("keeps neither the CONNECT's password nor a view into its read buffer for the session's life", async () => {
+    const broker = await started({});
+    await broker.enrol({ deviceId: id(8), password: deriveBrokerPassword(secret(8)) });
+    // See the Buffer the broker is handed as the password (a view into the chunk the CONNECT was read into).
+    type Decide = (client: unknown, username: unknown, password: Buffer | undefined, done: unknown) => void;
+    const adapter = broker as unknown as { decide: Decide };
+    const decide = adapter.decide.bind(broker);
+    let handed: Buffer | undefined;
+    adapter.decide = (client, username, password, done) => {
+      handed = password;
+      decide(client, username, password, done);
+    };
+    const c = await mqtt.connectAsync(broker.url, {
+      clientId: id(8),
+      username: id(8),
+      password: deriveBrokerPassword(secret(8)),
+      will: { topic: 'tessera/v1/devices/x/status', payload: Buffer.from('offline'), qos: 1, retain: false },
+      reconnectPeriod: 0,
+    });
+    try {
+      const client = (broker as unknown as { clients: Map<string, Record<string, unknown>> }).clients.get(id(8));
+      assert.ok(client, 'the device is connected');
+      const internals = client as {
+        _parser: { settings: { clientId?: string; password?: Buffer } };
+        will: { payload: Buffer } | null;
+      };
+      // aedes keeps the CONNECT packet (the parser's settings) and the will as long as the client is connected.
+      assert.equal(internals._parser.settings.clientId, id(8), 'this is the CONNECT packet aedes keeps');
+      assert.equal(internals._parser.settings.password, undefined, 'no password kept');
+      assert.ok(internals.will, 'the will is kept (it is published if the device vanishes)');
+      assert.equal(internals.will.payload.toString(), 'offline');
+      assert.ok(handed && handed.length > 0);
+      assert.ok(
+        handed.every((b) => b === 0),
+        'the password bytes are zeroed once checked',
+      );
+      // A copy, not a view of the chunk the packet was read into (which held the password too).
+      assert.notEqual(internals.will.payload.buffer, handed.buffer, 'the will payload is a copy');
+    } finally {
+      await c.endAsync(true);
+    }
+  });
 });

@@ -50,6 +50,24 @@ function authError(message: string): AuthenticateError {
 }
 
 /**
+ * Once a CONNECT is accepted, keep nothing of it that points into the socket read it came in: its password (a
+ * secret; zeroed) and its will payload (copied). Both are views of the chunk Node read the packet into, and aedes keeps
+ * the CONNECT packet (the parser's settings) and the will for the whole session, so every session pinned its CONNECT's
+ * read chunk in the malloc heap, and the password stayed in memory for as long as the device was connected.
+ */
+function releaseConnectBuffers(client: Client, password: Buffer | undefined): void {
+  password?.fill(0);
+  const internals = client as unknown as {
+    _parser?: { settings?: { password?: Buffer } };
+    _will?: { payload?: Buffer } | null;
+  };
+  const connect = internals._parser?.settings;
+  if (connect && connect.password === password) connect.password = undefined;
+  const will = internals._will;
+  if (will?.payload && Buffer.isBuffer(will.payload)) will.payload = Buffer.from(will.payload);
+}
+
+/**
  * The embedded broker (DESIGN §3): aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
  *
  * - authenticate: username must equal the client id, the client id must be an enrolled device, and the password must
@@ -227,6 +245,7 @@ export class AedesBrokerAdapter implements BrokerAdapter {
       this.log.warn({ event: 'connect_refused', clientId: client.id.slice(0, 80), known: entry !== undefined });
       return done(authError('bad username or password'), false);
     }
+    releaseConnectBuffers(client, password);
     done(null, true);
   }
 
