@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
 import { ethrDid } from '@tessera/protocol';
 import { getAddress, type JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { EthrDidController } from 'ethr-did-resolver';
+import { Resolver } from 'did-resolver';
+import { EthrDidController, getResolver } from 'ethr-did-resolver';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +127,39 @@ describe('cached did:ethr resolver', () => {
     assert.ok(again.ok && third.ok);
     assert.deepEqual(again.value, first.value);
     assert.equal(calls.n, 0, 'no JSON-RPC request for an unchanged DID');
+  });
+
+  it('keeps a copy equal to what plain ethr-did-resolver returns (the compact copy changes no value)', async () => {
+    const { did, controller } = await newIdentity();
+    await watcher.waitForBlock(
+      (
+        await controller.setAttribute(
+          'did/pub/Secp256k1/veriKey/hex',
+          Wallet.createRandom().signingKey.publicKey,
+          86400,
+        )
+      ).blockNumber,
+    );
+    await watcher.waitForBlock(
+      (await controller.setAttribute('did/svc/Hub', 'https://hub.example/a', 86400)).blockNumber,
+    );
+    await resolver.resolve(did); // fills the cache
+    const cached = await resolver.resolve(did);
+    const plain = await new Resolver(
+      getResolver({
+        networks: [
+          {
+            name: `0x${chain.chainId.toString(16)}`,
+            chainId: chain.chainId,
+            provider: makeProvider(chain.rpcUrl, chain.chainId) as never,
+            registry,
+          },
+        ],
+      }),
+    ).resolve(did);
+    assert.ok(plain.didDocument && (plain.didDocument.verificationMethod?.length ?? 0) >= 2);
+    assert.deepEqual(cached.didDocument, plain.didDocument);
+    assert.deepEqual(cached.didDocumentMetadata, plain.didDocumentMetadata);
   });
 
   it('a change to one identity does not evict another', async () => {

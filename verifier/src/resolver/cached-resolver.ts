@@ -194,7 +194,27 @@ export class CachedDidResolver implements Resolvable {
  * The copy of a resolution result that the cache keeps for as long as the DID does not change (one per device in a
  * fleet): a JSON round trip gives it flat strings (not slices of the RPC response or concatenations that keep their
  * parts alive) and the same object shapes for every document. Resolution results are JSON by definition (DID Core).
+ * Equal strings are kept once: within a document (the DID and its `#controller` ids recur in id, controller,
+ * authentication and assertionMethod), and across documents for strings that name no account (contexts, types,
+ * content type), which every document of the fleet repeats.
  */
 function compact(result: DIDResolutionResult): DIDResolutionResult {
-  return JSON.parse(JSON.stringify(result)) as DIDResolutionResult;
+  const own = new Map<string, string>();
+  return JSON.parse(JSON.stringify(result), (_key, value: unknown) =>
+    typeof value === 'string' ? intern(value, own) : value,
+  ) as DIDResolutionResult;
+}
+
+/** Strings every cached document may share (no account in them); bounded, so hostile input cannot grow it. */
+const SHARED_STRINGS = new Map<string, string>();
+const SHARED_STRINGS_MAX = 1024;
+const NAMES_AN_ACCOUNT = /[0-9a-f]{40}/i;
+
+function intern(s: string, own: Map<string, string>): string {
+  const pool = NAMES_AN_ACCOUNT.test(s) ? own : SHARED_STRINGS;
+  const kept = pool.get(s);
+  if (kept !== undefined) return kept;
+  if (pool === SHARED_STRINGS && (pool.size >= SHARED_STRINGS_MAX || s.length > 256)) return s;
+  pool.set(s, s);
+  return s;
 }
