@@ -10,9 +10,12 @@
  */
 import type { BenchReport } from '@tessera/protocol';
 import type { BenchContext } from '../../scripts/bench.js';
-import { runSessionsScale } from '../src/scale.js';
+import { type RssBreakdown, runSessionsScale } from '../src/scale.js';
 
 const kb = (bytes: number) => (bytes / 1024).toFixed(1);
+const split = (b: RssBreakdown) =>
+  `by where it sits: V8 heap in use ${kb(b.v8Live)} KB, V8 heap committed but not in use ${kb(b.v8CommittedNotLive)} KB, ` +
+  `malloc heap ${kb(b.mallocHeap)} KB, rest ${kb(b.rest)} KB`;
 const int = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Math.floor(Number(v)) : d);
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
@@ -64,12 +67,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       `stack memory: ${r.baseline.heapUsedMb} MB heap+external / ${r.baseline.rssMb} MB RSS before connecting, ` +
         `${r.connected.heapUsedMb} / ${r.connected.rssMb} MB with ${r.authenticated} sessions, ` +
         `${r.afterHold.heapUsedMb} / ${r.afterHold.rssMb} MB after the hold; device process heap ${r.deviceProcessHeapMb} MB`,
-      ...(r.rssBreakdownPerSession
-        ? [
-            `RSS per session with all connected, by where it sits: V8 heap in use ${kb(r.rssBreakdownPerSession.v8Live)} KB, ` +
-              `V8 heap committed but not in use ${kb(r.rssBreakdownPerSession.v8CommittedNotLive)} KB, ` +
-              `malloc heap ${kb(r.rssBreakdownPerSession.mallocHeap)} KB, rest ${kb(r.rssBreakdownPerSession.rest)} KB`,
-          ]
+      ...(r.rssBreakdownPerSession ? [`RSS per session with all connected, ${split(r.rssBreakdownPerSession)}`] : []),
+      ...(r.rssBreakdownPerSessionAfterHold
+        ? [`RSS per session at the end of the hold, ${split(r.rssBreakdownPerSessionAfterHold)}`]
         : []),
       `hold errors: denied ${JSON.stringify(r.holdErrors.denied)}, refused connects ${r.holdErrors.connectRefused}, ` +
         `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}`,

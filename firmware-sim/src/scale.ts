@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { generateDevices } from './devices.js';
 import { ChainProvisioner, type ProgressFn } from './provision.js';
@@ -57,7 +57,16 @@ export interface ScaleResult {
    * V8 has committed but holds no live object in (fragmentation, new space), glibc's main malloc heap (socket and
    * OpenSSL buffers, ArrayBuffer contents), and the rest (other mappings). Linux only (smaps), else undefined.
    */
-  rssBreakdownPerSession?: { v8Live: number; v8CommittedNotLive: number; mallocHeap: number; rest: number };
+  rssBreakdownPerSession?: RssBreakdown;
+  /** The same split at the end of the hold (against the baseline, per session held then). */
+  rssBreakdownPerSessionAfterHold?: RssBreakdown;
+}
+
+export interface RssBreakdown {
+  v8Live: number;
+  v8CommittedNotLive: number;
+  mallocHeap: number;
+  rest: number;
 }
 
 interface Memory {
@@ -97,6 +106,12 @@ function mallocHeapBytes(): number | undefined {
   if (at < 0) return 0;
   const rss = /\nRss:\s+(\d+) kB/.exec(smaps.slice(at));
   return rss ? Number(rss[1]) * 1024 : undefined;
+}
+
+/** With TESSERA_SIM_HEAP_SNAPSHOTS=<dir>, a V8 heap snapshot of this process at each measuring point (diagnosis). */
+function snapshot(label: string): void {
+  const dir = process.env.TESSERA_SIM_HEAP_SNAPSHOTS;
+  if (dir) writeHeapSnapshot(`${dir}/${label}.heapsnapshot`);
 }
 
 const mb = (b: number) => Math.round(b / 2 ** 20);
@@ -147,6 +162,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
     };
 
     const base = measure();
+    snapshot('base');
     const connectStart = performance.now();
     c.send({
       type: 'start',
@@ -163,6 +179,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
     );
     const connectAllS = (performance.now() - connectStart) / 1000;
     const atConnect = measure();
+    snapshot('connected');
     const connectedClients = stack.broker.connectedClients;
     const before = connected.s;
 
@@ -255,6 +272,9 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       ...(base.mallocHeap !== undefined && atConnect.mallocHeap !== undefined
         ? { rssBreakdownPerSession: breakdown(base, atConnect, n) }
         : {}),
+      ...(base.mallocHeap !== undefined && afterHold.mallocHeap !== undefined
+        ? { rssBreakdownPerSessionAfterHold: breakdown(base, afterHold, Math.max(s.withSession, 1)) }
+        : {}),
     };
   } finally {
     child?.kill();
@@ -262,7 +282,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
   }
 }
 
-function breakdown(a: Memory, b: Memory, n: number): NonNullable<ScaleResult['rssBreakdownPerSession']> {
+function breakdown(a: Memory, b: Memory, n: number): RssBreakdown {
   const per = (x: number) => Math.round(x / n);
   const v8Live = b.v8Live - a.v8Live;
   const v8CommittedNotLive = b.v8Committed - b.v8Live - (a.v8Committed - a.v8Live);
