@@ -150,6 +150,8 @@ describe('aedes adapter: memory', () => {
       );
       // A copy, not a view of the chunk the packet was read into (which held the password too).
       assert.notEqual(internals.will.payload.buffer, handed.buffer, 'the will payload is a copy');
+      // ...in an allocation of its own size, not a slice of Node's shared Buffer pool (which would keep 8 KB alive).
+      assert.equal(internals.will.payload.buffer.byteLength, internals.will.payload.length);
     } finally {
       await c.endAsync(true);
     }
