@@ -43,6 +43,8 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       hold_s: holdS,
       stack_heap_per_session_after_hold_kb: Math.round(r.heapPerSessionAfterHoldBytes / 102.4) / 10,
       stack_rss_per_session_after_hold_kb: Math.round(r.rssPerSessionAfterHoldBytes / 102.4) / 10,
+      stack_rss_per_session_after_hold_memory_reducing_gc_kb:
+        Math.round(r.rssPerSessionAfterHoldReducedBytes / 102.4) / 10,
       hold_refreshes: r.afterHold.refreshes,
       hold_sessions_at_end: r.afterHold.withSession,
       hold_errors: holdErrors,
