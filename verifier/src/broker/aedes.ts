@@ -51,9 +51,10 @@ function authError(message: string): AuthenticateError {
 
 /**
  * Once a CONNECT is accepted, keep nothing of it that points into the socket read it came in: its password (a
- * secret; zeroed) and its will payload (copied into its own allocation). Both are views of the chunk Node read the packet into, and aedes keeps
- * the CONNECT packet (the parser's settings) and the will for the whole session, so every session pinned its CONNECT's
- * read chunk in the malloc heap, and the password stayed in memory for as long as the device was connected.
+ * secret; zeroed) and its will payload (copied into its own allocation). Both are views of the chunk Node read the
+ * packet into, and aedes keeps the CONNECT packet (the parser's settings) and the will for the whole session, so every
+ * session pinned its CONNECT's read chunk in the malloc heap, and the password stayed in memory for as long as the
+ * device was connected.
  */
 function releaseConnectBuffers(client: Client, password: Buffer | undefined): void {
   password?.fill(0);
