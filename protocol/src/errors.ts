@@ -283,6 +283,86 @@ export const ERROR_CODES = {
     summary: 'The wallet refuses to sign a delegation that is not for its own identity or not of the expected form.',
   },
 
+  // OpenID4VCI 1.0 (issuer): each also carries its OAuth / OpenID4VCI error string in `error`
+  ERR_OID4VCI_GRANT_INVALID: {
+    status: 400,
+    summary:
+      'The pre-authorized code or authorization code is unknown, expired, already used, or its PKCE verifier does not match (invalid_grant).',
+  },
+  ERR_OID4VCI_TX_CODE: {
+    status: 400,
+    summary:
+      'The transaction code is missing or wrong; the code is not spent, and after 5 wrong guesses it is locked (invalid_grant).',
+  },
+  ERR_OID4VCI_PROOF_INVALID: {
+    status: 400,
+    summary:
+      'The key proof is not a valid openid4vci-proof+jwt: no audience or the wrong one, no nonce, a bad signature, or not signed by the credential subject (invalid_proof).',
+  },
+  ERR_OID4VCI_PROOF_TYPE: {
+    status: 400,
+    summary: "The key proof is of a type this issuer does not accept; it takes `jwt` proofs only (invalid_proof).",
+  },
+  ERR_OID4VCI_NONCE: {
+    status: 400,
+    summary: "The proof's nonce was not issued by the nonce endpoint, has expired or was used already (invalid_nonce).",
+  },
+  ERR_OID4VCI_CREDENTIAL_REQUEST: {
+    status: 400,
+    summary:
+      'The credential request names no configuration this token was granted, or asks for more credentials than the batch size (invalid_credential_request).',
+  },
+  ERR_OID4VCI_TOKEN: {
+    status: 401,
+    summary: 'The access token is missing, unknown or expired, or its DPoP proof does not match (invalid_token).',
+  },
+  ERR_DPOP_INVALID: {
+    status: 400,
+    summary: 'The DPoP proof (RFC 9449) is malformed, stale, replayed, or not for this method and URL (invalid_dpop_proof).',
+  },
+
+  // OpenID4VP 1.0 (verifier and wallet)
+  ERR_OID4VP_REQUEST_UNKNOWN: {
+    status: 404,
+    summary: 'No open presentation request has this id or state: it expired, was answered already, or never existed.',
+  },
+  ERR_OID4VP_RESPONSE_MALFORMED: {
+    status: 400,
+    summary:
+      'The authorization response is not a vp_token object keyed by query id (direct_post), or its JWE does not decrypt (direct_post.jwt).',
+  },
+  ERR_OID4VP_QUERY_MISMATCH: {
+    status: 400,
+    summary: 'The vp_token answers a credential query id that was not asked, or leaves a required one unanswered.',
+  },
+  ERR_OID4VP_TRANSACTION_DATA: {
+    status: 400,
+    summary: 'The presentation does not bind the transaction data of the request (transaction_data_hashes).',
+  },
+  ERR_OID4VP_REQUEST_SIGNATURE: {
+    status: 400,
+    summary:
+      "The wallet refuses a request object that is unsigned, not signed by the client id's DID, or not of the expected form.",
+  },
+  ERR_OID4VP_VERIFIER_MISMATCH: {
+    status: 400,
+    summary: 'The wallet refuses a request whose verifier (client id) is not the one the user addressed.',
+  },
+  ERR_SD_JWT_MALFORMED: {
+    status: 400,
+    summary: 'The SD-JWT is not `<issuer-signed JWT>~<disclosures>~[<KB-JWT>]` of the dc+sd-jwt form.',
+  },
+  ERR_SD_JWT_DISCLOSURE: {
+    status: 400,
+    summary:
+      'A disclosure is tampered with, repeated, or not referenced by the issuer-signed credential (RFC 9901 §7.1).',
+  },
+  ERR_SD_JWT_KEY_BINDING: {
+    status: 401,
+    summary:
+      'The SD-JWT has no key binding JWT, or its KB-JWT is not signed by the cnf key, or has the wrong nonce, audience or sd_hash.',
+  },
+
   // device fleets (firmware-sim): what a device observes before any handshake message
   ERR_BROKER_REFUSED: {
     status: 401,
