@@ -5,7 +5,9 @@ import {
   Bitstring,
   type BitstringStatusListEntry,
   CREDENTIAL_TYPES,
+  type CredentialFormat,
   type CredentialType,
+  OID4VCI_TX_CODE_MAX_ATTEMPTS,
   err,
   ethrDid,
   isCredentialType,
@@ -37,11 +39,12 @@ import {
 } from './audit.js';
 import { type IssuerConfig, type IssuerConfigInput, parseIssuerConfig } from './config.js';
 import { loadSecretBoxKey } from './keys.js';
+import { issueSdJwtVc, signStatusListToken } from './oid4vci/formats.js';
+import { Oid4vciState } from './oid4vci/state.js';
 import {
   AuditEntity,
   CredentialEntity,
   type CredentialRow,
-  OfferEntity,
   type CredentialStatus,
   StatusListEntity,
   type StatusListRow,
@@ -125,11 +128,32 @@ export interface StatusChange {
 }
 
 export interface CredentialOffer {
-  /** Shown once; only its hash is stored. */
+  /** The pre-authorized code (OpenID4VCI 1.0 §4.1.1). Shown once; only its hash is stored. */
   code: string;
   credentialId: string;
   expiresAt: string;
+  /** The transaction code to send the holder by another channel (§4.1.1 `tx_code`), when one was asked for. */
+  txCode?: string;
 }
+
+/** What a pre-authorized code grants, as kept in the OpenID4VCI state. */
+export interface PreAuthorizedGrant {
+  credentialId: string;
+  subject: string;
+  type: CredentialType;
+  /** SHA-256 (hex) of the transaction code, when the offer has one. */
+  txCodeHash?: string;
+}
+
+/** How a credential is to be delivered: its format and the holder key it is bound to. */
+export interface Delivery {
+  format: CredentialFormat;
+  /** The DID URL of the holder key that proved possession (the proof's `kid`); its DID must be the subject. */
+  holderKid: string;
+}
+
+/** How long a verifier may cache a Status List Token before fetching it again (its `ttl` claim), in seconds. */
+export const STATUS_LIST_TOKEN_TTL_S = 60;
 
 export interface StatusListCredential {
   url: string;
@@ -184,12 +208,29 @@ export interface Issuer {
    * A one-time offer of an issued, active credential to its subject (the pre-authorised code of OpenID for VC
    * Issuance, reduced to what we need): the holder redeems the code with a proof of control of the subject DID.
    */
-  offer(id: string, ctx?: ActionContext & { ttlSeconds?: number }): Promise<Result<CredentialOffer>>;
+  offer(
+    id: string,
+    ctx?: ActionContext & { ttlSeconds?: number; txCode?: boolean },
+  ): Promise<Result<CredentialOffer>>;
   /**
-   * Redeem an offer: `proof` is a JWT (ES256K) signed by the credential's subject with `aud` = the issuer's public
-   * URL and `nonce` = the code. Single use, also across replicas.
+   * The legacy one-step redemption (`POST /offers/redeem`, kept as an alias of the pre-authorized code grant): `proof`
+   * is a JWT (ES256K) signed by the credential's subject with `aud` = the issuer's public URL and `nonce` = the code.
+   * It spends the same pre-authorized code as the token endpoint and delivers through `deliver`. Single use, also
+   * across replicas; an offer with a transaction code cannot be redeemed here.
    */
   redeemOffer(code: string, proof: string): Promise<Result<IssuedCredential>>;
+  /**
+   * The one delivery path of an issued credential (OpenID4VCI's credential endpoint, the legacy redemption): active
+   * and unexpired, bound to the holder key in `delivery`, whose DID must be the credential's subject. `jwt_vc_json`
+   * is the credential as signed at issuance; `dc+sd-jwt` is an SD-JWT VC of the same claims, expiry and status slot
+   * (its Token Status List entry), so one revocation covers both formats.
+   */
+  deliver(id: string, delivery: Delivery): Promise<Result<{ credential: string; format: CredentialFormat }>>;
+  /** The signed Status List Token of list `listId` (Token Status List §5), cached until the list changes. */
+  tokenStatusList(listId: number): Promise<Result<{ url: string; version: number; jwt: string }>>;
+  tokenStatusListUrl(listId: number): string;
+  /** OpenID4VCI state shared by every replica: codes, tokens, nonces, DPoP proof ids. */
+  readonly oid4vci: Oid4vciState;
   /** Ids of the status lists that exist. */
   statusLists(): Promise<number[]>;
   /** The signed status list credential with the current bits (cached until the list changes). */
@@ -559,9 +600,14 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     });
   }
 
+  const oid4vci = new Oid4vciState(ds, now);
+  const kid = `${did}#controller`;
+  const sign = async (data: string): Promise<string> =>
+    agent.keyManagerSign({ keyRef: identifier.controllerKeyId!, data, algorithm: 'ES256K' });
+
   async function offer(
     id: string,
-    ctx: ActionContext & { ttlSeconds?: number } = {},
+    ctx: ActionContext & { ttlSeconds?: number; txCode?: boolean } = {},
   ): Promise<Result<CredentialOffer>> {
     const ttl = ctx.ttlSeconds ?? 24 * 3600;
     if (!Number.isSafeInteger(ttl) || ttl < 60 || ttl > 30 * 24 * 3600) {
@@ -573,37 +619,71 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
       return err('ERR_CONFLICT', `a ${found.value.status} credential cannot be offered`);
     }
     const code = randomBytes(32).toString('base64url');
+    // OpenID4VCI 1.0 §4.1.1: a short numeric code the holder types in; 6 digits against 5 guesses.
+    const txCode = ctx.txCode ? String(randomInt(0, 1_000_000)).padStart(6, '0') : undefined;
     const at = now();
     const expiresAt = new Date(at.getTime() + ttl * 1000).toISOString();
-    await write(async (m) => {
-      await m.getRepository(OfferEntity).insert({
-        codeHash: sha256(code),
-        credentialId: id,
-        expiresAt,
-        createdAt: at.toISOString(),
-        redeemedAt: null,
-      });
-      await appendAudit(m, {
+    const grant: PreAuthorizedGrant = {
+      credentialId: id,
+      subject: found.value.subject,
+      type: found.value.type,
+      ...(txCode ? { txCodeHash: sha256(txCode) } : {}),
+    };
+    if (!(await oid4vci.put('pre-auth', code, grant, ttl * 1000))) throw new Error('pre-authorized code collision');
+    await write((m) =>
+      appendAudit(m, {
         who: ctx.actor ?? 'system',
         what: 'credential.offer',
         when: at.toISOString(),
-        details: { id, subject: found.value.subject, expiresAt },
-      });
-    });
-    return ok({ code, credentialId: id, expiresAt });
+        details: { id, subject: found.value.subject, expiresAt, txCode: txCode !== undefined },
+      }),
+    );
+    return ok({ code, credentialId: id, expiresAt, ...(txCode ? { txCode } : {}) });
+  }
+
+  async function deliver(
+    id: string,
+    delivery: Delivery,
+  ): Promise<Result<{ credential: string; format: CredentialFormat }>> {
+    const found = await get(id);
+    if (!found.ok) return found;
+    const vc = found.value;
+    if (vc.status !== 'active') return err('ERR_CONFLICT', `a ${vc.status} credential is not delivered`);
+    if (vc.expired) return err('ERR_VC_EXPIRED', 'the credential has expired');
+    const holder = typeof delivery.holderKid === 'string' ? delivery.holderKid.split('#')[0] : undefined;
+    if (holder !== vc.subject) {
+      return err('ERR_VC_SUBJECT_MISMATCH', 'only a key of the credential subject can receive the credential');
+    }
+    if (delivery.format === 'jwt_vc_json') return ok({ credential: vc.jwt, format: 'jwt_vc_json' });
+    if (delivery.format !== 'dc+sd-jwt') return err('ERR_VALIDATION', 'unknown credential format');
+    const credential = await issueSdJwtVc(
+      {
+        issuer: did,
+        kid,
+        type: vc.type,
+        claims: vc.claims,
+        issuedAt: Math.floor(now().getTime() / 1000),
+        expiresAt: Math.floor(Date.parse(vc.expiresAt) / 1000),
+        cnf: { kid: delivery.holderKid },
+        status: { idx: vc.statusIndex, uri: tokenStatusListUrl(vc.statusList) },
+      },
+      sign,
+    );
+    return ok({ credential, format: 'dc+sd-jwt' });
   }
 
   async function redeemOffer(code: string, proof: string): Promise<Result<IssuedCredential>> {
     if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{20,100}$/.test(code)) return err('ERR_NOT_FOUND', 'no such offer');
-    const row = await ds.getRepository(OfferEntity).findOneBy({ codeHash: sha256(code) });
-    if (!row) return err('ERR_NOT_FOUND', 'no such offer');
-    if (row.redeemedAt !== null) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
-    if (row.expiresAt <= now().toISOString()) return err('ERR_AUTH_EXPIRED', 'the offer has expired');
-    const credential = await get(row.credentialId);
+    const live = await oid4vci.get<PreAuthorizedGrant>('pre-auth', code);
+    if (!live) return err('ERR_AUTH_REPLAYED', 'the offer is unknown, expired or already redeemed');
+    if (live.data.txCodeHash !== undefined) {
+      return err('ERR_OID4VCI_TX_CODE', 'this offer has a transaction code: redeem it at the token endpoint');
+    }
+    const credential = await get(live.data.credentialId);
     if (!credential.ok) return credential;
     if (typeof proof !== 'string' || proof.length > MAX_JWT_BYTES)
       return err('ERR_JWT_MALFORMED', 'proof must be a JWT');
-    let header: { alg?: unknown };
+    let header: { alg?: unknown; kid?: unknown };
     try {
       header = JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown };
     } catch {
@@ -624,25 +704,19 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     if (verified.issuer !== credential.value.subject) {
       return err('ERR_VC_SUBJECT_MISMATCH', 'only the credential subject can redeem the offer');
     }
-    const at = now().toISOString();
-    const done = await write(async (m): Promise<Result<true>> => {
-      const res = await m
-        .getRepository(OfferEntity)
-        .createQueryBuilder()
-        .update()
-        .set({ redeemedAt: at })
-        .where('code_hash = :h AND redeemed_at IS NULL', { h: row.codeHash })
-        .execute();
-      if (res.affected !== 1) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
-      await appendAudit(m, {
+    const spent = await oid4vci.consume<PreAuthorizedGrant>('pre-auth', code, OID4VCI_TX_CODE_MAX_ATTEMPTS);
+    if (!spent) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
+    const delivered = await deliver(credential.value.id, { format: 'jwt_vc_json', holderKid: `${verified.issuer}#controller` });
+    if (!delivered.ok) return delivered;
+    await write((m) =>
+      appendAudit(m, {
         who: credential.value.subject,
         what: 'credential.redeem',
-        when: at,
-        details: { id: credential.value.id },
-      });
-      return ok(true);
-    });
-    return done.ok ? credential : done;
+        when: now().toISOString(),
+        details: { id: credential.value.id, format: 'jwt_vc_json' },
+      }),
+    );
+    return credential;
   }
 
   const transitions = {
@@ -708,7 +782,10 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
           statusList: row.statusList,
           statusIndex: row.statusIndex,
           listVersion: listRow.version,
-          statusListCredentials: purposes.map((p) => statusListUrl(row.statusList, p)),
+          statusListCredentials: [
+            ...purposes.map((p) => statusListUrl(row.statusList, p)),
+            tokenStatusListUrl(row.statusList),
+          ],
           at,
           auditSeq: entry.seq,
         },
@@ -765,6 +842,40 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     return ok(out);
   }
 
+  const tokenStatusListUrl = (listId: number) => `${config.publicBaseUrl}/status-lists/${listId}/token`;
+  const signedTokens = new Map<number, { url: string; version: number; jwt: string }>();
+  async function tokenStatusList(listId: number): Promise<Result<{ url: string; version: number; jwt: string }>> {
+    if (!Number.isSafeInteger(listId)) return err('ERR_NOT_FOUND', 'no such status list');
+    const listRow = await lists().findOneBy({ id: listId });
+    if (!listRow) return err('ERR_NOT_FOUND', `no status list ${listId}`);
+    const cached = signedTokens.get(listId);
+    if (cached && cached.version === listRow.version) return ok(cached);
+    const rows = (await credentials()
+      .createQueryBuilder('c')
+      .select('c.statusIndex', 'i')
+      .addSelect('c.status', 's')
+      .where('c.statusList = :id AND c.status IN (:...s)', { id: listId, s: ['revoked', 'suspended'] })
+      .getRawMany()) as { i: number | string; s: string }[];
+    const url = tokenStatusListUrl(listId);
+    const jwt = await signStatusListToken(
+      {
+        issuer: did,
+        kid,
+        uri: url,
+        size: listRow.size,
+        revoked: rows.filter((r) => r.s === 'revoked').map((r) => Number(r.i)),
+        suspended: rows.filter((r) => r.s === 'suspended').map((r) => Number(r.i)),
+        issuedAt: Math.floor(now().getTime() / 1000),
+        ttlSeconds: STATUS_LIST_TOKEN_TTL_S,
+      },
+      sign,
+    );
+    const out = { url, version: listRow.version, jwt };
+    const newer = signedTokens.get(listId);
+    if (!newer || newer.version <= out.version) signedTokens.set(listId, out);
+    return ok(out);
+  }
+
   const trailId = keccak256(toUtf8Bytes(config.auditTrailId));
   const anchorContract = () => {
     if (!deps.anchorAddress) return undefined;
@@ -790,6 +901,10 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     revoke: (id, ctx) => changeStatus('revoke', id, ctx),
     offer,
     redeemOffer,
+    deliver,
+    tokenStatusList,
+    tokenStatusListUrl,
+    oid4vci,
     transaction: (fn) =>
       write((m) =>
         fn(m, (what, details, ctx = {}) =>

@@ -2,6 +2,7 @@ import { Entities as VeramoEntities, migrations as veramoMigrations } from '@ver
 import { type DatabaseConfig, openDatabase, outboxDatabaseParts } from '@tessera/contracts';
 import { DeviceEntity, DeviceSecretEntity, IssuerDevices1763700000004 } from './devices/store.js';
 import { IssuerParties1763700000003, PartyEntity } from './parties.js';
+import { IssuerOid4vci1763700000005, Oid4vciStateEntity } from './oid4vci/state.js';
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
@@ -228,6 +229,7 @@ export const issuerDatabaseParts = {
     PartyEntity,
     DeviceEntity,
     DeviceSecretEntity,
+    Oid4vciStateEntity,
   ],
   migrations: [
     ...veramoMigrations,
@@ -236,6 +238,7 @@ export const issuerDatabaseParts = {
     IssuerOffers1763700000002,
     IssuerParties1763700000003,
     IssuerDevices1763700000004,
+    IssuerOid4vci1763700000005,
   ],
 };
 

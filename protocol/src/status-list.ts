@@ -18,11 +18,19 @@ export type StatusPurpose = (typeof STATUS_PURPOSES)[number];
 export const STATUS_LIST_ENTRY_TYPE = 'BitstringStatusListEntry';
 export const STATUS_LIST_CREDENTIAL_TYPE = 'BitstringStatusListCredential';
 export const STATUS_LIST_SUBJECT_TYPE = 'BitstringStatusList';
+/**
+ * The status of an SD-JWT VC (`status.status_list` `{ idx, uri }`, IETF Token Status List §6.1), carried in the same
+ * entry shape as a BitstringStatusListEntry so one check reads both: its `statusListCredential` is the Status List
+ * Token's URI, and one entry covers revocation and suspension (the token's 2-bit values).
+ */
+export const TOKEN_STATUS_ENTRY_TYPE = 'TokenStatusListEntry';
+/** Status values of a Token Status List (draft-ietf-oauth-status-list §7.1). */
+export const TOKEN_STATUS = { VALID: 0, INVALID: 1, SUSPENDED: 2 } as const;
 
 /** The `credentialStatus` of a credential (Bitstring Status List §2.1, BitstringStatusListEntry). */
 export interface BitstringStatusListEntry {
   id: string;
-  type: typeof STATUS_LIST_ENTRY_TYPE;
+  type: typeof STATUS_LIST_ENTRY_TYPE | typeof TOKEN_STATUS_ENTRY_TYPE;
   statusPurpose: StatusPurpose;
   /** Decimal string, as the spec requires. */
   statusListIndex: string;
@@ -137,6 +145,18 @@ export function statusListEntry(
     statusPurpose,
     statusListIndex: String(index),
     statusListCredential: listUrl,
+  };
+}
+
+/** The entry for an SD-JWT VC's `status.status_list` reference (Token Status List §6.1). */
+export function tokenStatusEntry(uri: string, idx: number): BitstringStatusListEntry {
+  if (!Number.isSafeInteger(idx) || idx < 0) throw new RangeError(`bad status list index ${idx}`);
+  return {
+    id: `${uri}#${idx}`,
+    type: TOKEN_STATUS_ENTRY_TYPE,
+    statusPurpose: 'revocation',
+    statusListIndex: String(idx),
+    statusListCredential: uri,
   };
 }
 

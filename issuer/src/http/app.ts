@@ -25,6 +25,7 @@ import {
 } from './auth.js';
 import { DEVICE_BATCH_PATH, deviceRoutes } from './devices.js';
 import { docsPage, issuerOpenApi } from './openapi.js';
+import { OID4VCI_FORM_PATHS, oid4vciRoutes, presentOffer } from '../oid4vci/routes.js';
 
 export interface IssuerHttpConfig {
   /** Body size limit in bytes. */
@@ -99,7 +100,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   app.use(
     jsonBody({
       ...(config.maxBodyBytes ? { limit: config.maxBodyBytes } : {}),
-      skip: (req) => req.path === DEVICE_BATCH_PATH,
+      skip: (req) => req.path === DEVICE_BATCH_PATH || OID4VCI_FORM_PATHS.includes(req.path),
     }),
   );
 
@@ -275,9 +276,13 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     );
   });
 
-  // One-time delivery to a holder who is not the caller (pre-authorised code + proof of the subject DID's key).
+  // An OpenID4VCI credential offer (pre-authorized code, optionally with a transaction code sent by another channel)
+  // of an issued credential to its subject, by value, by reference and as a QR code.
   app.post('/credentials/:id/offer', ...guard('/credentials/:id/offer'), async (req, res) => {
-    const body = z.strictObject({ ttlSeconds: z.number().int().optional() }).optional().safeParse(req.body);
+    const body = z
+      .strictObject({ ttlSeconds: z.number().int().optional(), txCode: z.boolean().optional() })
+      .optional()
+      .safeParse(req.body);
     if (!body.success) {
       sendError(res, invalid('invalid body', body.error));
       return;
@@ -285,13 +290,16 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     const r = await issuer.offer(String(req.params.id), {
       actor: actor(res),
       ...(body.data?.ttlSeconds === undefined ? {} : { ttlSeconds: body.data.ttlSeconds }),
+      ...(body.data?.txCode === undefined ? {} : { txCode: body.data.txCode }),
     });
-    send(
-      res,
-      r.ok ? { ok: true, value: { ...r.value, redeemUrl: `${issuer.config.publicBaseUrl}/offers/redeem` } } : r,
-      201,
-    );
+    if (!r.ok) return sendError(res, r.error);
+    const vc = await issuer.get(r.value.credentialId);
+    if (!vc.ok) return sendError(res, vc.error);
+    const shown = await presentOffer(issuer, r.value, vc.value.type);
+    res.setHeader('cache-control', 'no-store');
+    res.status(201).json({ ...r.value, redeemUrl: `${issuer.config.publicBaseUrl}/offers/redeem`, ...shown });
   });
+  // The former one-step redemption, an alias of the pre-authorized code grant (same code, same delivery path).
   app.post('/offers/redeem', limited, async (req, res) => {
     const body = z.strictObject({ code: z.string().max(200), proof: z.string() }).safeParse(req.body);
     if (!body.success) {
@@ -302,6 +310,15 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     send(res, r.ok ? { ok: true, value: { id: r.value.id, type: r.value.type, credential: r.value.jwt } } : r);
   });
 
+  app.get('/status-lists/:id/token', async (req, res) => {
+    const id = /^[1-9][0-9]{0,8}$/.test(String(req.params.id)) ? Number(req.params.id) : Number.NaN;
+    if (Number.isNaN(id)) return sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such status list' });
+    const r = await issuer.tokenStatusList(id);
+    if (!r.ok) return sendError(res, r.error);
+    res.setHeader('cache-control', 'no-cache');
+    res.setHeader('etag', `"${id}-token-${r.value.version}"`);
+    res.type('application/statuslist+jwt').send(r.value.jwt);
+  });
   app.get('/status-lists/:id/:purpose', async (req, res) => {
     const id = /^[1-9][0-9]{0,8}$/.test(String(req.params.id)) ? Number(req.params.id) : Number.NaN;
     const purpose = req.params.purpose;
@@ -343,6 +360,9 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   app.get('/audit/verify', ...guard('/audit/verify'), async (_req, res) => {
     send(res, await issuer.verifyAudit({ checkAnchor: true }));
   });
+
+  app.use(['/oid4vci/token'], limited);
+  app.use(oid4vciRoutes({ issuer, authorizeGuard: guard('/oid4vci/authorize'), log, now }));
 
   app.use(deviceRoutes({ ...(deps.devices ? { devices: deps.devices } : {}), guard, send, sendError }));
 

@@ -85,3 +85,60 @@ export function jsonBody(o: { limit?: number; skip?: (req: Request) => boolean }
     parse(req, res, next);
   };
 }
+
+const FORM_TYPE = /^application\/x-www-form-urlencoded(?:\s*;\s*charset="?utf-8"?)?$/i;
+
+/**
+ * The one parser of `application/x-www-form-urlencoded` bodies (OAuth 2.0 token requests, RFC 6749 §4.1.3;
+ * OpenID4VP `direct_post`, §8.2): at most `limit` bytes (ERR_BODY_TOO_LARGE), UTF-8, no Content-Encoding, each
+ * parameter at most once (RFC 6749 §3.1: a repeated parameter is ERR_BAD_REQUEST). `req.body` becomes a plain
+ * object of strings. Any other media type is ERR_UNSUPPORTED_MEDIA_TYPE.
+ */
+export function formBody(o: { limit?: number } = {}): RequestHandler {
+  const limit = o.limit ?? MAX_HTTP_BODY_BYTES;
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const type = req.headers['content-type'];
+    if (type === undefined || !FORM_TYPE.test(type)) {
+      return next(new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/x-www-form-urlencoded'));
+    }
+    if (req.headers['content-encoding'] !== undefined) {
+      return next(new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'a form body is sent without Content-Encoding'));
+    }
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > limit) return next(new TesseraError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        next(new TesseraError('ERR_BODY_TOO_LARGE', `the body is larger than ${limit} bytes`));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('error', (e) => {
+      if (!failed) {
+        failed = true;
+        next(e);
+      }
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const body: Record<string, string> = Object.create(null);
+      for (const [k, v] of params) {
+        if (Object.hasOwn(body, k)) {
+          failed = true;
+          return next(new TesseraError('ERR_BAD_REQUEST', `the parameter ${k.slice(0, 64)} is repeated (RFC 6749 §3.1)`));
+        }
+        body[k] = v;
+      }
+      req.body = { ...body };
+      next();
+    });
+  };
+}
