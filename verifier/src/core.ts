@@ -27,6 +27,7 @@ import {
 import { MemoryNonceStore, MemoryTokenDenylist, type NonceStore, type TokenDenylist } from './vc/nonce-store.js';
 import { InMemoryStatusListProvider } from './vc/status.js';
 import { StatusListSync } from './vc/status-sync.js';
+import { FreshStatusLists } from './vc/status-fresh.js';
 import type { TrustList } from './vc/trust.js';
 import {
   checkStatusEntries,
@@ -58,6 +59,13 @@ export interface VerifierConfig {
    * Only for relying parties whose trusted issuers publish no status lists.
    */
   requireStatus?: boolean;
+  /**
+   * Freshness bound of status lists fetched on demand (foreign issuers, or any list no event pushes): refetched once
+   * older than this (default DEFAULT_STATUS_MAX_AGE_MS, 60 s).
+   */
+  statusMaxAgeMs?: number;
+  /** How long the last copy serves while its issuer is unreachable (default 10 min); then ERR_VC_STATUS_UNAVAILABLE. */
+  statusMaxStaleMs?: number;
 }
 
 /** What the credential core needs from around it. */
@@ -119,6 +127,10 @@ export interface Verifier {
   readonly tokens: AccessTokens;
   readonly statusLists: InMemoryStatusListProvider;
   readonly checks: PresentationVerifier;
+  /** Single-use nonces and request state, shared by replicas (OpenID4VP requests keep their state here too). */
+  readonly nonces: NonceStore;
+  /** Status lists of every trusted issuer as checks read them: pushed, or fetched and refreshed by age. */
+  readonly freshStatusLists: FreshStatusLists;
   /** The HTTP API (express Router, not listening): presentation requests, presentations, tokens, `/verify`. */
   readonly router: VerifierRouter;
 
@@ -128,6 +140,13 @@ export interface Verifier {
   present(vp: unknown): Promise<Result<PresentedAccess>>;
   /** `present`, then an access token bound to the holder and that scope. */
   exchange(vp: unknown): Promise<Result<IssuedToken>>;
+  /**
+   * The end of `present` for a presentation verified elsewhere (an OpenID4VP response: JWT VPs and SD-JWT VCs keyed by
+   * query id, whose request was spent once): the policy's decision for the scope the request was issued for.
+   */
+  decide(verified: VerifiedPresentation): Promise<Result<PresentedAccess>>;
+  /** The end of `exchange` for `decide`'s result: the same access token. */
+  grant(access: PresentedAccess): Promise<Result<IssuedToken>>;
   /** Verify one credential JWT (signature, trust, validity, status). */
   verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>>;
   /**
@@ -187,11 +206,21 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
   const statusLists = new InMemoryStatusListProvider();
   const revoked = deps.revokedTokens ?? new MemoryTokenDenylist(now);
   const sessionMaxS = config.sessionMaxSeconds ?? ACCESS_SESSION_MAX_S;
+  const nonces = deps.nonces ?? new MemoryNonceStore({ now });
+  // Every check reads lists through this: pushed lists as they are, others fetched and refreshed by age.
+  let syncRef: StatusListSync | undefined;
+  const fresh = new FreshStatusLists({
+    lists: statusLists,
+    refresh: (url) => syncRef!.refresh(url),
+    ...(config.statusMaxAgeMs === undefined ? {} : { maxAgeMs: config.statusMaxAgeMs }),
+    ...(config.statusMaxStaleMs === undefined ? {} : { maxStaleMs: config.statusMaxStaleMs }),
+    now,
+  });
   const checks = new PresentationVerifier({
     resolver: deps.resolver,
     trust: config.trust,
-    statusLists,
-    nonces: deps.nonces ?? new MemoryNonceStore({ now }),
+    statusLists: fresh,
+    nonces,
     audience: config.did,
     nonceTtlMs: config.nonceTtlMs ?? PRESENTATION_NONCE_TTL_MS,
     requireStatus: config.requireStatus ?? true,
@@ -212,6 +241,7 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     fetchList: deps.fetchStatusList,
     onError: (url, e) => log.warn({ url, code: e.code, reason: e.message }, 'status list refresh failed'),
   });
+  syncRef = sync;
 
   // Status refreshes in flight: verifications wait for them so none runs on a list older than the last change.
   const pending = new Set<Promise<void>>();
@@ -222,8 +252,9 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     const run = Promise.all(
       [...new Set(urls)].map(async (url) => {
         const r = await sync.refresh(url);
-        // Fail closed: a list we could not refresh may be missing a revocation.
-        if (!r.ok) statusLists.delete(url);
+        // Fail closed: a list we could not refresh may be missing a revocation (it is fetched again on next use).
+        if (!r.ok) fresh.forget(url);
+        else fresh.markPushed(url);
       }),
     ).then(() => undefined);
     pending.add(run);
@@ -254,24 +285,33 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     await settled();
     const verified = await checks.verifyPresentation(vp);
     if (!verified.ok) return verified;
+    return decide(verified.value);
+  }
+
+  async function decide(verified: VerifiedPresentation): Promise<Result<PresentedAccess>> {
     // The nonce was just consumed (once, on every replica), and its request binding with it.
-    const bound = verified.value.request;
+    const bound = verified.request;
     if (bound === undefined) return err('ERR_VP_NONCE', 'the nonce was not issued by a presentation request');
     const scope = JSON.parse(bound) as Scope;
-    const decision = policy.evaluate(scope, verified.value.credentials);
+    const decision = policy.evaluate(scope, verified.credentials);
     if (!decision.ok) return decision;
     return ok({
-      holder: verified.value.holder,
+      holder: verified.holder,
       scope,
       decision: decision.value,
-      credentials: verified.value.credentials,
-      presentation: verified.value,
+      credentials: verified.credentials,
+      presentation: verified,
     });
   }
 
   async function exchange(vp: unknown): Promise<Result<IssuedToken>> {
     const r = await present(vp);
     if (!r.ok) return r;
+    return grant(r.value);
+  }
+
+  async function grant(access: PresentedAccess): Promise<Result<IssuedToken>> {
+    const r = { value: access };
     const scope: Scope = { resource: r.value.scope.resource, action: r.value.scope.action.toUpperCase() };
     // A sign-in carries every credential presented: each route it opens is decided again by the policy. A request
     // for one resource carries only the credentials that met its policy (minimal disclosure to the service).
@@ -297,7 +337,7 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     }
     await settled();
     for (const vc of grant.credentials) {
-      const s = await checkStatusEntries(statusLists, vc.status, vc.issuer);
+      const s = await checkStatusEntries(fresh, vc.status, vc.issuer);
       if (!s.ok) {
         return err(
           s.error.code,
@@ -356,9 +396,13 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     tokens,
     statusLists,
     checks,
+    nonces,
+    freshStatusLists: fresh,
     request,
     present,
     exchange,
+    decide,
+    grant,
     verifyCredential,
     authorize,
     renew,

@@ -6,6 +6,11 @@ export interface StatusListSnapshot {
   bits: Bitstring;
   /** DID of the list's issuer, when known: a credential's list must come from the credential's issuer. */
   issuer?: string;
+  /**
+   * A Token Status List (draft-ietf-oauth-status-list §4): each entry's status value (0 valid, 1 invalid, 2 suspended,
+   * 3 and up application-specific). `bits` is then unused.
+   */
+  token?: { size: number; get(index: number): number };
 }
 
 /**

@@ -11,7 +11,12 @@ import {
   STATUS_LIST_SUBJECT_TYPE,
   STATUS_PURPOSES,
   type StatusPurpose,
+  Bitstring,
+  STATUS_LIST_TOKEN_TYP,
+  TOKEN_STATUS,
+  TOKEN_STATUS_ENTRY_TYPE,
 } from '@tessera/protocol';
+import { StatusList } from '@sd-jwt/jwt-status-list';
 import type { Secp256k1Worker } from '@tessera/runtime';
 import type { DIDDocument, Resolvable } from 'did-resolver';
 import { parseJwt, type ParsedJwt } from './jwt.js';
@@ -138,8 +143,15 @@ export class PresentationVerifier {
     return { nonce, audience: this.o.audience, expiresAt: Math.floor((this.o.now() + this.o.nonceTtlMs) / 1000) };
   }
 
-  /** Verify a presentation JWT and every credential inside it. */
-  async verifyPresentation(jwt: unknown): Promise<Result<VerifiedPresentation>> {
+  /**
+   * Verify a presentation JWT and every credential inside it. With `expectedNonce` the nonce must be that one and the
+   * nonce store is not touched (the caller spent the request already, e.g. an OpenID4VP response whose `state` was
+   * consumed once for several presentations); `audiences` adds accepted audiences (OpenID4VP 1.0 §8.6: the client id).
+   */
+  async verifyPresentation(
+    jwt: unknown,
+    options: { expectedNonce?: string; audiences?: readonly string[] } = {},
+  ): Promise<Result<VerifiedPresentation>> {
     const parsed = parseJwt(jwt, this.o.maxJwtBytes);
     if (!parsed.ok) return parsed;
     const { payload } = parsed.value;
@@ -173,7 +185,7 @@ export class PresentationVerifier {
 
     const aud = payload.aud;
     const audiences = Array.isArray(aud) ? aud : [aud];
-    if (!audiences.includes(this.o.audience)) {
+    if (!audiences.includes(this.o.audience) && !audiences.some((a) => options.audiences?.includes(a as string))) {
       return err(
         'ERR_VP_AUDIENCE',
         `the presentation is addressed to ${String(JSON.stringify(aud)).slice(0, 200)}, not to this verifier`,
@@ -191,8 +203,12 @@ export class PresentationVerifier {
     if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE_LENGTH) {
       return err('ERR_VP_NONCE', 'the presentation carries no nonce from this verifier');
     }
+    if (options.expectedNonce !== undefined) {
+      if (nonce !== options.expectedNonce) return err('ERR_VP_NONCE', 'the presentation carries another nonce');
+    }
     // Spent here, once the presentation is known to be authentic and for us: a second use fails on every replica.
-    const context = await this.o.nonces.consume(nonce);
+    const context =
+      options.expectedNonce !== undefined ? this.o.audience : await this.o.nonces.consume(nonce);
     if (context === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
     // `audience` or `audience \n binding` (an audience is a DID or a URL: it has no line break)
     const cut = context.indexOf('\n');
@@ -306,6 +322,7 @@ export class PresentationVerifier {
   ): Promise<Result<{ url: string; snapshot: StatusListSnapshot }>> {
     const parsed = parseJwt(jwt, STATUS_LIST_MAX_JWT_BYTES);
     if (!parsed.ok) return parsed;
+    if (parsed.value.header.typ === STATUS_LIST_TOKEN_TYP) return this.verifyStatusListToken(parsed.value, expectedUrl);
     const { payload } = parsed.value;
     const vc = payload.vc;
     if (!isRecord(vc) || !Array.isArray(vc.type) || !vc.type.includes(STATUS_LIST_CREDENTIAL_TYPE)) {
@@ -338,6 +355,73 @@ export class PresentationVerifier {
     const bits = decodeStatusList(subject.encodedList);
     if (!bits.ok) return bits;
     return ok({ url, snapshot: { statusPurpose: purpose as StatusPurpose, bits: bits.value, issuer } });
+  }
+
+  /**
+   * A Status List Token (draft-ietf-oauth-status-list §5): `typ` statuslist+jwt, `sub` the URI it was fetched from,
+   * signed by its issuer's DID (`iss`), unexpired, `status_list` `{ bits, lst }` with `lst` zlib-compressed.
+   */
+  private async verifyStatusListToken(
+    parsed: ParsedJwt,
+    expectedUrl?: string,
+  ): Promise<Result<{ url: string; snapshot: StatusListSnapshot }>> {
+    const { payload } = parsed;
+    const url = payload.sub;
+    if (typeof url !== 'string' || !URL.canParse(url)) return err('ERR_VC_MALFORMED', 'the status list token has no sub URI');
+    if (expectedUrl !== undefined && url !== expectedUrl) {
+      return err('ERR_VC_MALFORMED', `the status list token at ${expectedUrl} claims to be ${url}`);
+    }
+    const kid = parsed.header.kid;
+    const issuer = payload.iss ?? (typeof kid === 'string' ? kid.split('#')[0] : undefined);
+    if (!isPlainDid(issuer)) return err('ERR_VC_MALFORMED', 'the status list token names no issuer DID (iss)');
+    if (!optionalTime(payload.exp) || !optionalTime(payload.iat)) {
+      return err('ERR_VC_MALFORMED', 'exp and iat must be NumericDate values (RFC 7519 §2)');
+    }
+    const signed = await this.checkSignature(parsed, issuer, 'assertionMethod');
+    if (!signed.ok) return signed;
+    if (payload.exp !== undefined && payload.exp <= this.o.now() / 1000 - this.o.clockSkewSeconds) {
+      return err('ERR_VC_EXPIRED', 'the status list token has expired');
+    }
+    const sl = payload.status_list;
+    if (!isRecord(sl) || ![1, 2, 4, 8].includes(sl.bits as number) || typeof sl.lst !== 'string') {
+      return err('ERR_VC_MALFORMED', 'status_list must be { bits: 1|2|4|8, lst } (Token Status List §4.2)');
+    }
+    let list: StatusList;
+    try {
+      list = StatusList.decompressStatusList(sl.lst, sl.bits as 1 | 2 | 4 | 8);
+    } catch {
+      return err('ERR_VC_MALFORMED', 'the status list token does not decompress');
+    }
+    const size = list.statusList.length;
+    return ok({
+      url,
+      snapshot: {
+        statusPurpose: 'revocation',
+        bits: Bitstring.create(),
+        issuer,
+        token: { size, get: (i: number) => list.getStatus(i) },
+      },
+    });
+  }
+
+  /** Check `jwt`'s signature against the `purpose` keys of `did` as it resolves now (for other formats' checks). */
+  checkJwtSignature(jwt: ParsedJwt, did: string, purpose: ProofPurpose): Promise<Result<true>> {
+    return this.checkSignature(jwt, did, purpose);
+  }
+
+  /** Check status entries against the lists this verifier reads (pushed, or fetched and refreshed by age). */
+  checkCredentialStatus(entries: BitstringStatusListEntry[], issuer: string): Promise<Result<true>> {
+    return this.checkStatus(entries, issuer);
+  }
+
+  /** The trust list, clock skew, status requirement and clock this verifier applies. */
+  get policy(): { trust: TrustList; clockSkewSeconds: number; requireStatus: boolean; now: () => number } {
+    return {
+      trust: this.o.trust,
+      clockSkewSeconds: this.o.clockSkewSeconds,
+      requireStatus: this.o.requireStatus,
+      now: this.o.now,
+    };
   }
 
   private async resolve(did: string): Promise<Result<DIDDocument>> {
@@ -391,6 +475,22 @@ export async function checkStatusEntries(
   for (const entry of ordered) {
     const list = await lists.getStatusList(entry.statusListCredential);
     if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
+    if (entry.type === TOKEN_STATUS_ENTRY_TYPE) {
+      // Token Status List §8: one 2-bit value per credential.
+      if (!list.token) return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a status list token`);
+      if (list.issuer !== undefined && normaliseDid(list.issuer) !== normaliseDid(issuer)) {
+        return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not the credential issuer's`);
+      }
+      const i = Number(entry.statusListIndex);
+      if (!Number.isSafeInteger(i) || i < 0 || i >= list.token.size) {
+        return err('ERR_VC_MALFORMED', `status_list idx ${entry.statusListIndex} is outside the list (${list.token.size})`);
+      }
+      const v = list.token.get(i);
+      if (v === TOKEN_STATUS.SUSPENDED) return err('ERR_VC_SUSPENDED', 'the credential is suspended');
+      if (v !== TOKEN_STATUS.VALID) return err('ERR_VC_REVOKED', 'the credential has been revoked');
+      continue;
+    }
+    if (list.token) return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a bitstring status list`);
     if (list.statusPurpose !== entry.statusPurpose) {
       return err(
         'ERR_VC_STATUS_UNAVAILABLE',
