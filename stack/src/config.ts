@@ -55,6 +55,20 @@ export const StackConfigSchema = z.object({
     .optional(),
   TESSERA_POLICY_FILE: z.string().min(1).optional(),
   TESSERA_TRUST_LIST_FILE: z.string().min(1).optional(),
+  // Freshness bound of status lists fetched over HTTP (foreign issuers): refetched once older than this.
+  TESSERA_STATUS_MAX_AGE_SECONDS: z.coerce
+    .number({ error: 'TESSERA_STATUS_MAX_AGE_SECONDS must be a number of seconds' })
+    .int()
+    .min(0, 'TESSERA_STATUS_MAX_AGE_SECONDS must be between 0 and 86400')
+    .max(86_400, 'TESSERA_STATUS_MAX_AGE_SECONDS must be between 0 and 86400')
+    .default(60),
+  // How long the last copy of such a list serves while its issuer is unreachable; then ERR_VC_STATUS_UNAVAILABLE.
+  TESSERA_STATUS_MAX_STALE_SECONDS: z.coerce
+    .number({ error: 'TESSERA_STATUS_MAX_STALE_SECONDS must be a number of seconds' })
+    .int()
+    .min(0, 'TESSERA_STATUS_MAX_STALE_SECONDS must be between 0 and 604800')
+    .max(604_800, 'TESSERA_STATUS_MAX_STALE_SECONDS must be between 0 and 604800')
+    .default(600),
   TESSERA_ENERGY_PERIOD_SECONDS: z.coerce
     .number({ error: 'TESSERA_ENERGY_PERIOD_SECONDS must be a number of seconds' })
     .int('TESSERA_ENERGY_PERIOD_SECONDS must be an integer')
@@ -76,6 +90,9 @@ export interface StackConfig {
   masterKey?: string;
   policyFile?: string;
   trustListFile?: string;
+  /** Status lists fetched over HTTP: freshness bound and how long a stale copy serves (seconds). */
+  statusMaxAgeSeconds: number;
+  statusMaxStaleSeconds: number;
   /** The energy market's trading period. */
   energyPeriodSeconds: number;
   logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
@@ -110,6 +127,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
     ...(c.TESSERA_POLICY_FILE ? { policyFile: resolve(c.TESSERA_POLICY_FILE) } : {}),
     ...(c.TESSERA_TRUST_LIST_FILE ? { trustListFile: resolve(c.TESSERA_TRUST_LIST_FILE) } : {}),
+    statusMaxAgeSeconds: c.TESSERA_STATUS_MAX_AGE_SECONDS,
+    statusMaxStaleSeconds: c.TESSERA_STATUS_MAX_STALE_SECONDS,
     energyPeriodSeconds: c.TESSERA_ENERGY_PERIOD_SECONDS,
     logLevel: c.TESSERA_LOG_LEVEL,
   });

@@ -320,6 +320,8 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
           ...(config.policyFile ? { policyFile: config.policyFile } : {}),
           ...(config.trustListFile ? { trustListFile: config.trustListFile } : {}),
           ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+          statusMaxAgeSeconds: config.statusMaxAgeSeconds,
+          statusMaxStaleSeconds: config.statusMaxStaleSeconds,
           log: log.child({ part: 'verifier' }),
         });
         const v = verifier;
@@ -336,6 +338,15 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       );
     }
     if (!verifier) throw new TesseraError('ERR_INTERNAL', 'the issuer started without the credential core');
+    // OpenID4VCI 1.0 §12.2.2 / RFC 8414 §3.1: well-known metadata at the origin, with the issuer's path after it.
+    parts.get('/.well-known/openid-credential-issuer/issuer', (req, res, next) => {
+      req.url = '/.well-known/openid-credential-issuer';
+      issuer.app(req, res, next);
+    });
+    parts.get('/.well-known/oauth-authorization-server/issuer', (req, res, next) => {
+      req.url = '/.well-known/oauth-authorization-server';
+      issuer.app(req, res, next);
+    });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
 

@@ -13,6 +13,30 @@ import {
 import type { Resolvable } from 'did-resolver';
 import { Redis } from 'ioredis';
 
+/** Most bytes of a status list fetched over HTTP, and how long its issuer may take to answer. */
+const STATUS_LIST_MAX_BYTES = 1024 * 1024;
+const STATUS_LIST_FETCH_TIMEOUT_MS = 5000;
+
+/**
+ * GET a status list (Bitstring Status List credential or Status List Token) from a foreign issuer: http(s) only, a
+ * time limit, a size limit, no cookies. The core verifies what comes back.
+ */
+export async function fetchStatusListOverHttp(url: string): Promise<string> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`status list URL ${url} is not http(s)`);
+  const res = await fetch(u, {
+    headers: { accept: 'application/statuslist+jwt, application/vc+jwt, application/jwt' },
+    redirect: 'error',
+    signal: AbortSignal.timeout(STATUS_LIST_FETCH_TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  const declared = Number(res.headers.get('content-length') ?? 0);
+  if (declared > STATUS_LIST_MAX_BYTES) throw new Error(`${url} is larger than ${STATUS_LIST_MAX_BYTES} bytes`);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (body.length > STATUS_LIST_MAX_BYTES) throw new Error(`${url} is larger than ${STATUS_LIST_MAX_BYTES} bytes`);
+  return body.toString('utf8').trim();
+}
+
 export interface VerifierPart {
   /** The credential core: presentations, tokens, the guard, `/verify`, topic grants. */
   core: Verifier;
@@ -36,6 +60,8 @@ export async function startVerifierPart(o: {
   policyFile?: string;
   trustListFile?: string;
   redisUrl?: string;
+  statusMaxAgeSeconds?: number;
+  statusMaxStaleSeconds?: number;
   log: Logger;
 }): Promise<VerifierPart> {
   const trustData = o.trustListFile
@@ -56,6 +82,7 @@ export async function startVerifierPart(o: {
       throw new TesseraError('ERR_UNAVAILABLE', `Redis at TESSERA_REDIS_URL does not answer`, { cause });
     }
   }
+  const ownLists = statusListReader(o.issuer);
   const core = createVerifier(
     {
       did: o.verifierDid,
@@ -63,11 +90,15 @@ export async function startVerifierPart(o: {
       publicUrl: o.publicUrl,
       policies: policies.value,
       trust: trust.value,
+      ...(o.statusMaxAgeSeconds === undefined ? {} : { statusMaxAgeMs: o.statusMaxAgeSeconds * 1000 }),
+      ...(o.statusMaxStaleSeconds === undefined ? {} : { statusMaxStaleMs: o.statusMaxStaleSeconds * 1000 }),
     },
     {
       resolver: o.resolver,
-      // The issuer runs in this process: its signed list credential is read directly; the core still checks it.
-      fetchStatusList: statusListReader(o.issuer),
+      // The issuer in this process is read directly (the core still checks its signature); any other trusted
+      // issuer's list is fetched over HTTP.
+      fetchStatusList: (url) =>
+        url.startsWith(`${o.issuer.config.publicBaseUrl}/status-lists/`) ? ownLists(url) : fetchStatusListOverHttp(url),
       ...(redis
         ? {
             nonces: new RedisNonceStore(redis, { prefix: 'tessera:vp-nonce:' }),

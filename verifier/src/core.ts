@@ -28,6 +28,7 @@ import { MemoryNonceStore, MemoryTokenDenylist, type NonceStore, type TokenDenyl
 import { InMemoryStatusListProvider } from './vc/status.js';
 import { StatusListSync } from './vc/status-sync.js';
 import { FreshStatusLists } from './vc/status-fresh.js';
+import { createOid4vpService, type Oid4vpService } from './oid4vp/service.js';
 import type { TrustList } from './vc/trust.js';
 import {
   checkStatusEntries,
@@ -131,6 +132,8 @@ export interface Verifier {
   readonly nonces: NonceStore;
   /** Status lists of every trusted issuer as checks read them: pushed, or fetched and refreshed by age. */
   readonly freshStatusLists: FreshStatusLists;
+  /** OpenID4VP 1.0 requests and responses on this core (when `publicUrl` is configured). */
+  readonly oid4vp?: Oid4vpService;
   /** The HTTP API (express Router, not listening): presentation requests, presentations, tokens, `/verify`. */
   readonly router: VerifierRouter;
 
@@ -414,9 +417,13 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     async stop() {
       if (ownsWorker) await worker?.close();
     },
-  } as Omit<Verifier, 'router'> & { router?: VerifierRouter };
+  } as Omit<Verifier, 'router' | 'oid4vp'> & { router?: VerifierRouter; oid4vp?: Oid4vpService };
+  if (config.publicUrl) {
+    core.oid4vp = createOid4vpService(core as Verifier, { privateKey: config.privateKey, publicUrl: config.publicUrl, log });
+  }
   core.router = buildVerifierRouter(core as Verifier, {
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    ...(core.oid4vp ? { oid4vp: core.oid4vp } : {}),
     log,
   });
   return core as Verifier;

@@ -6,12 +6,16 @@ import type { Verifier } from '../core.js';
 import { ALLOWED_JWT_ALGS, parseJwt } from '../vc/jwt.js';
 import type { VerifiedCredential } from '../vc/verify.js';
 import { verifierOpenApi } from './openapi.js';
+import { OID4VP_RESPONSE_PATH, oid4vpRoutes } from '../oid4vp/routes.js';
+import type { Oid4vpService } from '../oid4vp/service.js';
 import type { GrantedCredential } from './tokens.js';
 
 /** The verifier's HTTP API, as an express Router (the stack mounts it at `/verifier`). */
 export type VerifierRouter = Router;
 
 export interface VerifierRouterOptions {
+  /** The OpenID4VP endpoints (`createOid4vpService`), mounted at `/oid4vp`. */
+  oid4vp?: Oid4vpService;
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
   publicUrl?: string;
   log?: Logger;
@@ -152,7 +156,8 @@ function sendToken(
 export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptions = {}): VerifierRouter {
   const log = options.log ?? silentLogger;
   const router = express.Router();
-  router.use(jsonBody());
+  router.use(jsonBody({ skip: (req) => req.path.startsWith(OID4VP_RESPONSE_PATH) }));
+  if (options.oid4vp) router.use(oid4vpRoutes(options.oid4vp, log));
 
   router.post('/presentation-requests', async (req, res) => {
     const { resource, action } = body(RequestBody, req);
@@ -232,9 +237,11 @@ export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptio
       vp_formats_supported: {
         jwt_vp_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
         jwt_vc_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
+        'dc+sd-jwt': { 'sd-jwt_alg_values': [...ALLOWED_JWT_ALGS], 'kb-jwt_alg_values': [...ALLOWED_JWT_ALGS, 'ES256'] },
       },
       response_types_supported: ['vp_token'],
-      response_modes_supported: ['direct_post'],
+      response_modes_supported: options.oid4vp ? ['direct_post', 'direct_post.jwt'] : ['direct_post'],
+      ...(options.oid4vp ? { request_endpoint: `${base}/oid4vp/requests` } : {}),
       presentation_request_endpoint: `${base}/presentation-requests`,
       response_uri: `${base}/presentations`,
       token_renew_endpoint: `${base}/tokens/renew`,
