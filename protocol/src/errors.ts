@@ -301,7 +301,7 @@ export const ERROR_CODES = {
   },
   ERR_OID4VCI_PROOF_TYPE: {
     status: 400,
-    summary: "The key proof is of a type this issuer does not accept; it takes `jwt` proofs only (invalid_proof).",
+    summary: 'The key proof is of a type this issuer does not accept; it takes `jwt` proofs only (invalid_proof).',
   },
   ERR_OID4VCI_NONCE: {
     status: 400,
@@ -318,7 +318,8 @@ export const ERROR_CODES = {
   },
   ERR_DPOP_INVALID: {
     status: 400,
-    summary: 'The DPoP proof (RFC 9449) is malformed, stale, replayed, or not for this method and URL (invalid_dpop_proof).',
+    summary:
+      'The DPoP proof (RFC 9449) is malformed, stale, replayed, or not for this method and URL (invalid_dpop_proof).',
   },
 
   // OpenID4VP 1.0 (verifier and wallet)

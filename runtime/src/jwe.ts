@@ -34,7 +34,10 @@ function concatKdf(z: Buffer, enc: JweEnc, apu: Buffer, apv: Buffer): Buffer {
     lengthPrefixed(apv),
     len32(bits),
   ]);
-  return createHash('sha256').update(Buffer.concat([len32(1), z, otherInfo])).digest().subarray(0, bits / 8);
+  return createHash('sha256')
+    .update(Buffer.concat([len32(1), z, otherInfo]))
+    .digest()
+    .subarray(0, bits / 8);
 }
 
 /** A fresh P-256 key pair for ECDH-ES, as JWKs (the public one carries `use: enc`, `alg: ECDH-ES` and `kid`). */
@@ -57,14 +60,17 @@ export function encryptJwe(
 ): string {
   const enc = o.enc ?? 'A128GCM';
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') throw new Error('the encryption key must be an EC P-256 JWK');
-  const recipient = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } as JsonWebKey, format: 'jwk' });
+  const recipient = createPublicKey({
+    key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } as JsonWebKey,
+    format: 'jwk',
+  });
   const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const epk = ephemeral.publicKey.export({ format: 'jwk' });
   const header = {
     alg: 'ECDH-ES',
     enc,
     epk: { kty: 'EC', crv: 'P-256', x: epk.x, y: epk.y },
-    ...(o.kid ?? jwk.kid ? { kid: o.kid ?? jwk.kid } : {}),
+    ...((o.kid ?? jwk.kid) ? { kid: o.kid ?? jwk.kid } : {}),
     ...(o.apu ? { apu: o.apu } : {}),
     ...(o.apv ? { apv: o.apv } : {}),
   };
@@ -88,7 +94,10 @@ export function encryptJwe(
  *
  * @returns the plaintext and the protected header, or an Error saying why not (never the key).
  */
-export function decryptJwe(jwe: string, privateJwk: JsonWebKey): { plaintext: string; header: Record<string, unknown> } | Error {
+export function decryptJwe(
+  jwe: string,
+  privateJwk: JsonWebKey,
+): { plaintext: string; header: Record<string, unknown> } | Error {
   if (typeof jwe !== 'string' || jwe.length > MAX_JWE_BYTES) return new Error('not a compact JWE of acceptable size');
   const parts = jwe.split('.');
   if (parts.length !== 5) return new Error('a compact JWE has five parts (RFC 7516 §7.1)');
@@ -101,13 +110,17 @@ export function decryptJwe(jwe: string, privateJwk: JsonWebKey): { plaintext: st
   }
   if (header.alg !== 'ECDH-ES') return new Error(`JWE alg ${String(header.alg)} is not ECDH-ES`);
   const enc = header.enc as JweEnc;
-  if (!(JWE_ENCS as readonly string[]).includes(enc)) return new Error(`JWE enc ${String(header.enc)} is not supported`);
+  if (!(JWE_ENCS as readonly string[]).includes(enc))
+    return new Error(`JWE enc ${String(header.enc)} is not supported`);
   if (encryptedKey !== '') return new Error('direct key agreement has an empty encrypted key');
   if (header.zip !== undefined) return new Error('compressed JWEs are not accepted');
   const epk = header.epk as JsonWebKey | undefined;
   if (!epk || epk.kty !== 'EC' || epk.crv !== 'P-256') return new Error('the JWE has no P-256 ephemeral key (epk)');
   try {
-    const publicKey = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: epk.x, y: epk.y } as JsonWebKey, format: 'jwk' });
+    const publicKey = createPublicKey({
+      key: { kty: 'EC', crv: 'P-256', x: epk.x, y: epk.y } as JsonWebKey,
+      format: 'jwk',
+    });
     const privateKey = createPrivateKey({ key: privateJwk, format: 'jwk' });
     const z = diffieHellman({ privateKey, publicKey });
     const key = concatKdf(
@@ -116,7 +129,11 @@ export function decryptJwe(jwe: string, privateJwk: JsonWebKey): { plaintext: st
       typeof header.apu === 'string' ? Buffer.from(header.apu, 'base64url') : Buffer.alloc(0),
       typeof header.apv === 'string' ? Buffer.from(header.apv, 'base64url') : Buffer.alloc(0),
     );
-    const decipher = createDecipheriv(enc === 'A128GCM' ? 'aes-128-gcm' : 'aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+    const decipher = createDecipheriv(
+      enc === 'A128GCM' ? 'aes-128-gcm' : 'aes-256-gcm',
+      key,
+      Buffer.from(iv, 'base64url'),
+    );
     decipher.setAAD(Buffer.from(h, 'ascii'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     const plaintext = Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
@@ -125,4 +142,3 @@ export function decryptJwe(jwe: string, privateJwk: JsonWebKey): { plaintext: st
     return new Error('the JWE does not decrypt with this key');
   }
 }
-

@@ -49,7 +49,8 @@ export function verifyJwsWithJwk(
   if (!header || !payload) return err('ERR_JWT_MALFORMED', 'the JWS header or payload is not a base64url JSON object');
   const alg = header.alg;
   const curve = { ES256: 'P-256', ES256K: 'secp256k1', EdDSA: 'Ed25519' }[String(alg)];
-  if (!curve || jwk.crv !== curve) return err('ERR_JWT_ALG_UNSUPPORTED', `algorithm ${String(alg)} does not fit the key`);
+  if (!curve || jwk.crv !== curve)
+    return err('ERR_JWT_ALG_UNSUPPORTED', `algorithm ${String(alg)} does not fit the key`);
   const members = thumbprintMembers(jwk);
   if (!members) return err('ERR_JWT_MALFORMED', 'the key is not a public EC or OKP JWK');
   let ok_ = false;
@@ -67,4 +68,3 @@ export function verifyJwsWithJwk(
   if (!ok_) return err('ERR_JWT_SIGNATURE', 'the signature does not verify with the given key');
   return ok({ header, payload });
 }
-

@@ -33,7 +33,8 @@ export async function verifyDpop(
   const verified = verifyJwsWithJwk(proof, header.jwk);
   if (!verified.ok) return bad(`does not verify: ${verified.error.message}`);
   const p = verified.value.payload;
-  if (typeof p.htm !== 'string' || p.htm.toUpperCase() !== expect.method.toUpperCase()) return bad('is for another method');
+  if (typeof p.htm !== 'string' || p.htm.toUpperCase() !== expect.method.toUpperCase())
+    return bad('is for another method');
   // RFC 9449 §4.3 step 9: compare without query and fragment.
   const strip = (u: string) => {
     try {
@@ -54,6 +55,7 @@ export async function verifyDpop(
   const jkt = jwkThumbprint(header.jwk);
   if (!jkt) return bad('carries an unusable key');
   // Remembered for twice the acceptance window: a replay inside it is refused on every replica.
-  if (!(await seen.put('dpop-jti', `${jkt}:${p.jti}`, {}, 2 * DPOP_MAX_AGE_S * 1000))) return bad('was used before (jti)');
+  if (!(await seen.put('dpop-jti', `${jkt}:${p.jti}`, {}, 2 * DPOP_MAX_AGE_S * 1000)))
+    return bad('was used before (jti)');
   return ok(jkt);
 }

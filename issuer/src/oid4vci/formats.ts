@@ -1,11 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  type CredentialType,
-  SD_JWT_VC_TYP,
-  STATUS_LIST_TOKEN_TYP,
-  TOKEN_STATUS,
-  vctOf,
-} from '@tessera/protocol';
+import { type CredentialType, SD_JWT_VC_TYP, STATUS_LIST_TOKEN_TYP, TOKEN_STATUS, vctOf } from '@tessera/protocol';
 import { StatusList } from '@sd-jwt/jwt-status-list';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 
@@ -14,7 +8,11 @@ export type IssuerSigner = (data: string) => Promise<string>;
 
 const hasher = (data: string | ArrayBuffer, alg: string): Uint8Array => {
   if (alg.toLowerCase() !== 'sha-256') throw new Error(`hash algorithm ${alg} is not supported`);
-  return new Uint8Array(createHash('sha256').update(typeof data === 'string' ? data : Buffer.from(data)).digest());
+  return new Uint8Array(
+    createHash('sha256')
+      .update(typeof data === 'string' ? data : Buffer.from(data))
+      .digest(),
+  );
 };
 /** RFC 9901 §4.2.1: a salt of at least 128 random bits. */
 const saltGenerator = (length: number): string => randomBytes(Math.max(16, length)).toString('base64url');

@@ -80,7 +80,8 @@ function sendOauthError(res: Response, e: { code: ErrorCode; message: string }):
   const status = ERROR_CODES[e.code].status;
   const error = OAUTH_ERROR[e.code] ?? (status >= 500 ? 'server_error' : 'invalid_request');
   res.setHeader('cache-control', 'no-store');
-  if (e.code === 'ERR_OID4VCI_TOKEN') res.setHeader('www-authenticate', `DPoP error="invalid_token", Bearer error="invalid_token"`);
+  if (e.code === 'ERR_OID4VCI_TOKEN')
+    res.setHeader('www-authenticate', `DPoP error="invalid_token", Bearer error="invalid_token"`);
   res.status(status).json({ error, error_description: e.message, error_code: e.code });
 }
 
@@ -89,8 +90,12 @@ const equalHashes = (a: Buffer, b: Buffer) => a.length === b.length && timingSaf
 
 /** The claim names of a credential type (the keys of its strict claims schema), for metadata and DCQL. */
 export function claimNames(type: CredentialType): string[] {
-  const schema = CREDENTIAL_TYPES[type].claims as z.ZodType & { shape?: Record<string, unknown>; def?: { in?: { shape?: Record<string, unknown> } } };
-  const shape = schema.shape ?? (schema as { _zod?: { def?: { in?: { shape?: Record<string, unknown> } } } })._zod?.def?.in?.shape;
+  const schema = CREDENTIAL_TYPES[type].claims as z.ZodType & {
+    shape?: Record<string, unknown>;
+    def?: { in?: { shape?: Record<string, unknown> } };
+  };
+  const shape =
+    schema.shape ?? (schema as { _zod?: { def?: { in?: { shape?: Record<string, unknown> } } } })._zod?.def?.in?.shape;
   return shape ? Object.keys(shape) : [];
 }
 
@@ -255,7 +260,10 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     const redirectUri = str('redirect_uri');
     const clientId = str('client_id');
     if (!redirectUri || !URL.canParse(redirectUri) || !clientId) {
-      return sendOauthError(res, { code: 'ERR_BAD_REQUEST', message: 'client_id and an absolute redirect_uri are required' });
+      return sendOauthError(res, {
+        code: 'ERR_BAD_REQUEST',
+        message: 'client_id and an absolute redirect_uri are required',
+      });
     }
     const back = (params: Record<string, string>) => {
       const u = new URL(redirectUri);
@@ -284,7 +292,8 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
       }
     }
     const types = new Set([...wanted].map((w) => parseConfigurationId(w)?.type).filter((t) => t !== undefined));
-    if (types.size === 0) return back({ error: 'invalid_scope', error_description: 'no known credential configuration asked for' });
+    if (types.size === 0)
+      return back({ error: 'invalid_scope', error_description: 'no known credential configuration asked for' });
     const subject = req.accessGrant!.holder;
     const credentials: AccessData['credentials'] = [];
     for (const type of types) {
@@ -292,11 +301,16 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
       const vc = page.ok ? page.value.items.find((c) => !c.expired) : undefined;
       if (vc) credentials.push({ id: vc.id, type });
     }
-    if (credentials.length === 0) return back({ error: 'access_denied', error_description: 'you hold no such credential here' });
+    if (credentials.length === 0)
+      return back({ error: 'access_denied', error_description: 'you hold no such credential here' });
     const code = randomBytes(32).toString('base64url');
     const data: AuthCodeData = { subject, credentials, codeChallenge: challenge, redirectUri, clientId };
     await state.put('auth-code', code, data, AUTH_CODE_TTL_MS);
-    await issuer.recordAction('oid4vci.authorize', { subject, credentials: credentials.map((c) => c.id), clientId }, { actor: subject });
+    await issuer.recordAction(
+      'oid4vci.authorize',
+      { subject, credentials: credentials.map((c) => c.id), clientId },
+      { actor: subject },
+    );
     back({ code });
   });
 
@@ -310,7 +324,11 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     // RFC 9449 §5: a DPoP proof at the token endpoint binds the token to its key.
     let jkt: string | undefined;
     if (req.headers.dpop !== undefined) {
-      const d = await verifyDpop(req.headers.dpop, { method: 'POST', url: `${base}${OID4VCI_PATH}/token`, now: now() }, state);
+      const d = await verifyDpop(
+        req.headers.dpop,
+        { method: 'POST', url: `${base}${OID4VCI_PATH}/token`, now: now() },
+        state,
+      );
       if (!d.ok) return sendOauthError(res, d.error);
       jkt = d.value;
     }
@@ -397,7 +415,8 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
         state,
       );
       if (!d.ok) return d;
-      if (d.value !== live.data.jkt) return err('ERR_OID4VCI_TOKEN', 'the DPoP key is not the one the token is bound to');
+      if (d.value !== live.data.jkt)
+        return err('ERR_OID4VCI_TOKEN', 'the DPoP key is not the one the token is bound to');
     } else if (m[1] === 'DPoP') {
       return err('ERR_OID4VCI_TOKEN', 'this token is a bearer token');
     }
@@ -418,7 +437,10 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     }
     const { header, payload } = parsed.value;
     if (header.typ !== OID4VCI_PROOF_TYP) {
-      return err('ERR_OID4VCI_PROOF_TYPE', `the proof's typ is ${String(header.typ).slice(0, 40)}, not ${OID4VCI_PROOF_TYP}`);
+      return err(
+        'ERR_OID4VCI_PROOF_TYPE',
+        `the proof's typ is ${String(header.typ).slice(0, 40)}, not ${OID4VCI_PROOF_TYP}`,
+      );
     }
     if (typeof header.kid !== 'string' || !header.kid.startsWith('did:') || !header.kid.includes('#')) {
       return err('ERR_OID4VCI_PROOF_INVALID', 'the proof must name a DID URL of the credential subject in kid');
@@ -429,7 +451,10 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     const aud = payload.aud;
     if (aud === undefined) return err('ERR_OID4VCI_PROOF_INVALID', 'the proof has no audience (aud)');
     if (!(aud === base || (Array.isArray(aud) && aud.includes(base)))) {
-      return err('ERR_OID4VCI_PROOF_INVALID', `the proof is addressed to ${JSON.stringify(aud).slice(0, 100)}, not to ${base}`);
+      return err(
+        'ERR_OID4VCI_PROOF_INVALID',
+        `the proof is addressed to ${JSON.stringify(aud).slice(0, 100)}, not to ${base}`,
+      );
     }
     if (typeof payload.nonce !== 'string' || payload.nonce.length === 0) {
       return err('ERR_OID4VCI_PROOF_INVALID', 'the proof has no nonce (c_nonce from the nonce endpoint)');
@@ -459,7 +484,8 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     const access = await accessOf(req);
     if (!access.ok) return sendOauthError(res, access.error);
     const b: unknown = req.body;
-    if (!isRecord(b)) return sendOauthError(res, { code: 'ERR_OID4VCI_CREDENTIAL_REQUEST', message: 'the body is a JSON object' });
+    if (!isRecord(b))
+      return sendOauthError(res, { code: 'ERR_OID4VCI_CREDENTIAL_REQUEST', message: 'the body is a JSON object' });
     const id = b.credential_configuration_id ?? b.credential_identifier;
     const config = parseConfigurationId(id);
     const granted = config && access.value.data.credentials.find((c) => c.type === config.type);
@@ -474,12 +500,18 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     if (isRecord(b.proofs)) {
       const kinds = Object.keys(b.proofs);
       if (kinds.length !== 1 || kinds[0] !== 'jwt') {
-        return sendOauthError(res, { code: 'ERR_OID4VCI_PROOF_TYPE', message: `proof type ${kinds.join(', ').slice(0, 60)} is not supported: send jwt proofs` });
+        return sendOauthError(res, {
+          code: 'ERR_OID4VCI_PROOF_TYPE',
+          message: `proof type ${kinds.join(', ').slice(0, 60)} is not supported: send jwt proofs`,
+        });
       }
       proofs = Array.isArray(b.proofs.jwt) ? b.proofs.jwt : [];
     } else if (isRecord(b.proof)) {
       if (b.proof.proof_type !== 'jwt') {
-        return sendOauthError(res, { code: 'ERR_OID4VCI_PROOF_TYPE', message: `proof type ${String(b.proof.proof_type).slice(0, 40)} is not supported: send jwt proofs` });
+        return sendOauthError(res, {
+          code: 'ERR_OID4VCI_PROOF_TYPE',
+          message: `proof type ${String(b.proof.proof_type).slice(0, 40)} is not supported: send jwt proofs`,
+        });
       }
       proofs = [b.proof.jwt];
     } else {
@@ -499,9 +531,13 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     }
     // Every proof of one request carries the one c_nonce; it is spent once the proofs are known to be authentic.
     const nonces = new Set(checked.map((c) => c.nonce));
-    if (nonces.size !== 1) return sendOauthError(res, { code: 'ERR_OID4VCI_NONCE', message: 'the proofs carry different nonces' });
+    if (nonces.size !== 1)
+      return sendOauthError(res, { code: 'ERR_OID4VCI_NONCE', message: 'the proofs carry different nonces' });
     if (!(await state.consume('c-nonce', [...nonces][0]!))) {
-      return sendOauthError(res, { code: 'ERR_OID4VCI_NONCE', message: 'the nonce is unknown, expired or used already: ask the nonce endpoint for a new one' });
+      return sendOauthError(res, {
+        code: 'ERR_OID4VCI_NONCE',
+        message: 'the nonce is unknown, expired or used already: ask the nonce endpoint for a new one',
+      });
     }
     const credentials: { credential: string }[] = [];
     for (const c of checked) {

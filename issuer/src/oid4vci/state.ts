@@ -83,7 +83,12 @@ export class Oid4vciState {
       const res = await this.repo()
         .createQueryBuilder()
         .update()
-        .set({ data: JSON.stringify(data ?? null), expiresAt: new Date(at.getTime() + ttlMs).toISOString(), usedAt: null, attempts: 0 })
+        .set({
+          data: JSON.stringify(data ?? null),
+          expiresAt: new Date(at.getTime() + ttlMs).toISOString(),
+          usedAt: null,
+          attempts: 0,
+        })
         .where('key = :k AND expires_at <= :now', { k: this.key(kind, secret), now: at.toISOString() })
         .execute();
       return res.affected === 1;
@@ -99,7 +104,11 @@ export class Oid4vciState {
   }
 
   /** Spend `secret` once, on every replica: its data, or undefined when unknown, expired or already spent. */
-  async consume<T>(kind: Oid4vciStateKind, secret: string, maxAttempts = Number.MAX_SAFE_INTEGER): Promise<T | undefined> {
+  async consume<T>(
+    kind: Oid4vciStateKind,
+    secret: string,
+    maxAttempts = Number.MAX_SAFE_INTEGER,
+  ): Promise<T | undefined> {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return undefined;
     const at = this.now().toISOString();
     const key = this.key(kind, secret);

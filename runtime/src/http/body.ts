@@ -133,7 +133,9 @@ export function formBody(o: { limit?: number } = {}): RequestHandler {
       for (const [k, v] of params) {
         if (Object.hasOwn(body, k)) {
           failed = true;
-          return next(new TesseraError('ERR_BAD_REQUEST', `the parameter ${k.slice(0, 64)} is repeated (RFC 6749 §3.1)`));
+          return next(
+            new TesseraError('ERR_BAD_REQUEST', `the parameter ${k.slice(0, 64)} is repeated (RFC 6749 §3.1)`),
+          );
         }
         body[k] = v;
       }

@@ -31,7 +31,8 @@ function sendOauthError(res: Response, e: ErrorShape): void {
   const status = ERROR_CODES[e.code].status;
   res.setHeader('cache-control', 'no-store');
   res.status(status).json({
-    error: status >= 500 ? 'server_error' : e.code === 'ERR_OID4VP_REQUEST_UNKNOWN' ? 'invalid_request' : 'access_denied',
+    error:
+      status >= 500 ? 'server_error' : e.code === 'ERR_OID4VP_REQUEST_UNKNOWN' ? 'invalid_request' : 'access_denied',
     error_description: e.message,
     error_code: e.code,
   });
@@ -50,11 +51,19 @@ export function oid4vpRoutes(service: Oid4vpService, _log: Logger): Router {
   const router = express.Router();
 
   router.post('/oid4vp/requests', async (req, res) => {
-    if (!req.is('application/json')) throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
+    if (!req.is('application/json'))
+      throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
     const b = CreateBody.safeParse(req.body);
     if (!b.success) {
-      const issues = b.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
-      throw new TesseraError('ERR_VALIDATION', `the body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: issues });
+      const issues = b.error.issues.map((i) => ({
+        path: i.path.map(String).join('.') || '(root)',
+        message: i.message,
+      }));
+      throw new TesseraError(
+        'ERR_VALIDATION',
+        `the body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+        { details: issues },
+      );
     }
     const r = await service.createRequest({
       resource: b.data.resource,
@@ -63,7 +72,12 @@ export function oid4vpRoutes(service: Oid4vpService, _log: Logger): Router {
       ...(b.data.flow ? { flow: b.data.flow } : {}),
       ...(b.data.transaction_data ? { transactionData: b.data.transaction_data } : {}),
     });
-    if (!r.ok) throw new TesseraError(r.error.code, r.error.message, r.error.details === undefined ? undefined : { details: r.error.details });
+    if (!r.ok)
+      throw new TesseraError(
+        r.error.code,
+        r.error.message,
+        r.error.details === undefined ? undefined : { details: r.error.details },
+      );
     const qr = await QRCode.toString(r.value.authorization_request, { type: 'svg', errorCorrectionLevel: 'M' });
     res.setHeader('cache-control', 'no-store');
     res.status(201).json({ ...r.value, qr_svg: qr });

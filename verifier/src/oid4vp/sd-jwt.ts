@@ -20,7 +20,19 @@ const MAX_DISCLOSURES = 64;
 /** How old a key binding JWT may be (its `iat`), in seconds. */
 const KB_MAX_AGE_S = 300;
 /** Claims of an SD-JWT VC that are about the credential, not the subject (SD-JWT VC §3.2.2). */
-const REGISTERED = new Set(['iss', 'vct', 'iat', 'nbf', 'exp', 'cnf', 'status', 'sub', 'jti', 'vct#integrity', '_sd_alg']);
+const REGISTERED = new Set([
+  'iss',
+  'vct',
+  'iat',
+  'nbf',
+  'exp',
+  'cnf',
+  'status',
+  'sub',
+  'jti',
+  'vct#integrity',
+  '_sd_alg',
+]);
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const digestOf = (disclosure: string) => createHash('sha256').update(disclosure, 'ascii').digest('base64url');
@@ -62,12 +74,16 @@ export async function verifySdJwtPresentation(
   if (parts.length < 2) return err('ERR_SD_JWT_MALFORMED', 'an SD-JWT is <issuer-signed JWT>~<disclosures>~[<KB-JWT>]');
   const kbPart = parts.pop()!;
   const [issuerJwt, ...disclosures] = parts as [string, ...string[]];
-  if (disclosures.length > MAX_DISCLOSURES) return err('ERR_SD_JWT_MALFORMED', `at most ${MAX_DISCLOSURES} disclosures`);
+  if (disclosures.length > MAX_DISCLOSURES)
+    return err('ERR_SD_JWT_MALFORMED', `at most ${MAX_DISCLOSURES} disclosures`);
   const parsed = parseJwt(issuerJwt);
   if (!parsed.ok) return parsed;
   const { header, payload } = parsed.value;
   if (header.typ !== SD_JWT_VC_TYP && header.typ !== 'vc+sd-jwt') {
-    return err('ERR_SD_JWT_MALFORMED', `the issuer-signed JWT's typ is ${String(header.typ).slice(0, 40)}, not ${SD_JWT_VC_TYP}`);
+    return err(
+      'ERR_SD_JWT_MALFORMED',
+      `the issuer-signed JWT's typ is ${String(header.typ).slice(0, 40)}, not ${SD_JWT_VC_TYP}`,
+    );
   }
   if (payload._sd_alg !== undefined && payload._sd_alg !== 'sha-256') {
     return err('ERR_SD_JWT_MALFORMED', `_sd_alg ${String(payload._sd_alg).slice(0, 20)} is not supported (sha-256)`);
@@ -75,9 +91,11 @@ export async function verifySdJwtPresentation(
   const issuer = payload.iss;
   if (typeof issuer !== 'string' || !issuer.startsWith('did:')) return err('ERR_VC_MALFORMED', 'iss must be a DID');
   const type = typeOfVct(payload.vct);
-  if (!type) return err('ERR_VC_MALFORMED', `vct ${String(payload.vct).slice(0, 100)} is not a credential type known here`);
+  if (!type)
+    return err('ERR_VC_MALFORMED', `vct ${String(payload.vct).slice(0, 100)} is not a credential type known here`);
   const { trust, clockSkewSeconds, requireStatus, now } = checks.policy;
-  if (!isTrustedIssuer(trust, type, issuer)) return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);
+  if (!isTrustedIssuer(trust, type, issuer))
+    return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);
   const signed = await checks.checkJwtSignature(parsed.value, issuer, 'assertionMethod');
   if (!signed.ok) return signed;
 
@@ -156,7 +174,10 @@ export async function verifySdJwtPresentation(
   const unpacked = unpack(payload);
   if (!unpacked.ok) return unpacked;
   if (used.size !== byDigest.size) {
-    return err('ERR_SD_JWT_DISCLOSURE', 'a disclosure is not referenced by the credential (tampered with, or from another)');
+    return err(
+      'ERR_SD_JWT_DISCLOSURE',
+      'a disclosure is not referenced by the credential (tampered with, or from another)',
+    );
   }
   const claims = unpacked.value as Record<string, unknown>;
 
@@ -166,8 +187,10 @@ export async function verifySdJwtPresentation(
       return err('ERR_VC_MALFORMED', `${k} must be a NumericDate`);
     }
   }
-  if (typeof claims.nbf === 'number' && claims.nbf > t + clockSkewSeconds) return err('ERR_VC_NOT_YET_VALID', 'the credential is not valid yet (nbf)');
-  if (typeof claims.exp === 'number' && claims.exp <= t - clockSkewSeconds) return err('ERR_VC_EXPIRED', 'the credential has expired (exp)');
+  if (typeof claims.nbf === 'number' && claims.nbf > t + clockSkewSeconds)
+    return err('ERR_VC_NOT_YET_VALID', 'the credential is not valid yet (nbf)');
+  if (typeof claims.exp === 'number' && claims.exp <= t - clockSkewSeconds)
+    return err('ERR_VC_EXPIRED', 'the credential has expired (exp)');
 
   // Holder binding (SD-JWT VC §3.2.2.2, RFC 7800): a DID URL, or a key by value.
   const cnf = claims.cnf;
@@ -184,21 +207,27 @@ export async function verifySdJwtPresentation(
   let keyBound = false;
   if (kbPart === '') {
     if (expect.requireKeyBinding) {
-      return err('ERR_SD_JWT_KEY_BINDING', 'the SD-JWT has no key binding JWT, and this request needs the holder to prove its key');
+      return err(
+        'ERR_SD_JWT_KEY_BINDING',
+        'the SD-JWT has no key binding JWT, and this request needs the holder to prove its key',
+      );
     }
   } else {
     if (!holderKey || !holder) return err('ERR_SD_JWT_KEY_BINDING', 'the credential has no cnf key to bind to');
     const kb = parseJwt(kbPart);
-    if (!kb.ok && !('jwk' in holderKey)) return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT is unusable: ${kb.error.message}`);
+    if (!kb.ok && !('jwk' in holderKey))
+      return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT is unusable: ${kb.error.message}`);
     const kbHeader = kb.ok ? kb.value.header : undefined;
     let kbPayload: Record<string, unknown>;
     if ('jwk' in holderKey) {
       const v = verifyJwsWithJwk(kbPart, holderKey.jwk);
       if (!v.ok) return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT is not signed by the cnf key: ${v.error.message}`);
-      if (v.value.header.typ !== KB_JWT_TYP) return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT's typ is not ${KB_JWT_TYP}`);
+      if (v.value.header.typ !== KB_JWT_TYP)
+        return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT's typ is not ${KB_JWT_TYP}`);
       kbPayload = v.value.payload;
     } else {
-      if (!kb.ok || kbHeader?.typ !== KB_JWT_TYP) return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT's typ is not ${KB_JWT_TYP}`);
+      if (!kb.ok || kbHeader?.typ !== KB_JWT_TYP)
+        return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT's typ is not ${KB_JWT_TYP}`);
       const s = await checks.checkJwtSignature(kb.value, holder, 'authentication');
       if (!s.ok) return err('ERR_SD_JWT_KEY_BINDING', `the KB-JWT is not signed by ${holder}: ${s.error.message}`);
       kbPayload = kb.value.payload;
@@ -230,7 +259,12 @@ export async function verifySdJwtPresentation(
   const status: BitstringStatusListEntry[] = [];
   const sl = isRecord(claims.status) ? claims.status.status_list : undefined;
   if (isRecord(sl)) {
-    if (typeof sl.uri !== 'string' || !URL.canParse(sl.uri) || !Number.isSafeInteger(sl.idx) || (sl.idx as number) < 0) {
+    if (
+      typeof sl.uri !== 'string' ||
+      !URL.canParse(sl.uri) ||
+      !Number.isSafeInteger(sl.idx) ||
+      (sl.idx as number) < 0
+    ) {
       return err('ERR_VC_MALFORMED', 'status.status_list must be { idx, uri }');
     }
     status.push(tokenStatusEntry(sl.uri, sl.idx as number));

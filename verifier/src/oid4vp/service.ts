@@ -155,7 +155,9 @@ export function createOid4vpService(
     const state = randomBase64url(18);
     const secret = randomBase64url(24);
     const flow = input.flow ?? 'same-device';
-    const sdIds = (dcql.credentials as { id: string; format: string }[]).filter((c) => c.format === 'dc+sd-jwt').map((c) => c.id);
+    const sdIds = (dcql.credentials as { id: string; format: string }[])
+      .filter((c) => c.format === 'dc+sd-jwt')
+      .map((c) => c.id);
     let transactionData: string[] | undefined;
     let txState: RequestState['transactionData'];
     if (input.transactionData && input.transactionData.length > 0) {
@@ -165,10 +167,12 @@ export function createOid4vpService(
       transactionData = [];
       txState = [];
       for (const item of input.transactionData) {
-        if (!isRecord(item) || typeof item.type !== 'string') return err('ERR_VALIDATION', 'transaction data items have a type');
+        if (!isRecord(item) || typeof item.type !== 'string')
+          return err('ERR_VALIDATION', 'transaction data items have a type');
         // OpenID4VP 1.0 §5.1: base64url JSON with the query ids it binds (SD-JWT VCs carry the hashes in their KB-JWT).
         const encoded = Buffer.from(JSON.stringify({ ...item, credential_ids: sdIds })).toString('base64url');
-        if (encoded.length > MAX_TRANSACTION_DATA_BYTES) return err('ERR_VALIDATION', 'a transaction data item is too large');
+        if (encoded.length > MAX_TRANSACTION_DATA_BYTES)
+          return err('ERR_VALIDATION', 'a transaction data item is too large');
         transactionData.push(encoded);
         txState.push({ hash: sha256b64(encoded), credentialIds: sdIds });
       }
@@ -176,7 +180,6 @@ export function createOid4vpService(
     const encryption = responseMode === 'direct_post.jwt' ? generateEncryptionKey(`${id}-enc`) : undefined;
     const now = Math.floor(Date.now() / 1000);
     const payload = {
-      iss: clientId,
       aud: SELF_ISSUED_AUDIENCE,
       client_id: clientId,
       response_type: 'vp_token',
@@ -189,7 +192,10 @@ export function createOid4vpService(
         client_name: 'Tessera verifier',
         vp_formats_supported: {
           jwt_vc_json: { alg_values: [...ALLOWED_JWT_ALGS] },
-          'dc+sd-jwt': { 'sd-jwt_alg_values': [...ALLOWED_JWT_ALGS], 'kb-jwt_alg_values': [...ALLOWED_JWT_ALGS, 'ES256'] },
+          'dc+sd-jwt': {
+            'sd-jwt_alg_values': [...ALLOWED_JWT_ALGS],
+            'kb-jwt_alg_values': [...ALLOWED_JWT_ALGS, 'ES256'],
+          },
         },
         ...(encryption
           ? { jwks: { keys: [encryption.publicJwk] }, encrypted_response_enc_values_supported: [...JWE_ENCS] }
@@ -202,7 +208,11 @@ export function createOid4vpService(
       iat: now,
       exp: now + Math.floor(ttl / 1000),
     };
-    const jwt = await signJwt({ alg: 'ES256K', typ: OID4VP_REQUEST_TYP, kid: `${core.did}#controller` }, payload, signer);
+    const jwt = await signJwt(
+      { alg: 'ES256K', typ: OID4VP_REQUEST_TYP, kid: `${core.did}#controller` },
+      payload,
+      signer,
+    );
     const record: RequestState = {
       id,
       state,
@@ -232,13 +242,12 @@ export function createOid4vpService(
 
   async function requestObject(id: string): Promise<Result<string>> {
     const jwt = typeof id === 'string' && id.length <= 64 ? await core.nonces.consume(key('object', id)) : undefined;
-    return jwt ? ok(jwt) : err('ERR_OID4VP_REQUEST_UNKNOWN', 'no open request with this id (fetched already, or expired)');
+    return jwt
+      ? ok(jwt)
+      : err('ERR_OID4VP_REQUEST_UNKNOWN', 'no open request with this id (fetched already, or expired)');
   }
 
-  async function verifyResponse(
-    rec: RequestState,
-    body: Record<string, string>,
-  ): Promise<Result<IssuedToken>> {
+  async function verifyResponse(rec: RequestState, body: Record<string, string>): Promise<Result<IssuedToken>> {
     let params: Record<string, unknown> = body;
     if (rec.responseMode === 'direct_post.jwt') {
       if (typeof body.response !== 'string') {
@@ -253,7 +262,8 @@ export function createOid4vpService(
       }
       if (!isRecord(params)) return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the decrypted response is not an object');
     }
-    if (params.state !== rec.state) return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the response state is not the request state');
+    if (params.state !== rec.state)
+      return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the response state is not the request state');
     let vpToken: unknown = params.vp_token;
     if (typeof vpToken === 'string') {
       try {
@@ -263,15 +273,26 @@ export function createOid4vpService(
       }
     }
     if (!isRecord(vpToken)) {
-      return err('ERR_OID4VP_RESPONSE_MALFORMED', 'vp_token must be a JSON object keyed by credential query id (OpenID4VP 1.0 §8.1)');
+      return err(
+        'ERR_OID4VP_RESPONSE_MALFORMED',
+        'vp_token must be a JSON object keyed by credential query id (OpenID4VP 1.0 §8.1)',
+      );
     }
-    const queries = new Map((rec.dcql.credentials as { id: string; format: string; meta: Record<string, string[][] | string[]> }[]).map((c) => [c.id, c]));
+    const queries = new Map(
+      (rec.dcql.credentials as { id: string; format: string; meta: Record<string, string[][] | string[]> }[]).map(
+        (c) => [c.id, c],
+      ),
+    );
     for (const id of Object.keys(vpToken)) {
-      if (!queries.has(id)) return err('ERR_OID4VP_QUERY_MISMATCH', `vp_token answers query ${id.slice(0, 40)}, which was not asked`);
+      if (!queries.has(id))
+        return err('ERR_OID4VP_QUERY_MISMATCH', `vp_token answers query ${id.slice(0, 40)}, which was not asked`);
     }
     for (const [i, set] of rec.dcql.credential_sets.entries()) {
       if (!set.options.some((opt) => opt.every((q) => vpToken[q] !== undefined))) {
-        return err('ERR_OID4VP_QUERY_MISMATCH', `requirement ${i} is not answered (one of ${set.options.flat().join(', ')})`);
+        return err(
+          'ERR_OID4VP_QUERY_MISMATCH',
+          `requirement ${i} is not answered (one of ${set.options.flat().join(', ')})`,
+        );
       }
     }
     const credentials: VerifiedCredential[] = [];
@@ -289,7 +310,10 @@ export function createOid4vpService(
       if (list.length !== 1) return err('ERR_OID4VP_QUERY_MISMATCH', `query ${id} takes exactly one presentation`);
       const presentation = list[0];
       if (q.format === 'jwt_vc_json') {
-        const vp = await core.checks.verifyPresentation(presentation, { expectedNonce: rec.nonce, audiences: [clientId] });
+        const vp = await core.checks.verifyPresentation(presentation, {
+          expectedNonce: rec.nonce,
+          audiences: [clientId],
+        });
         if (!vp.ok) return err(vp.error.code, `${id}: ${vp.error.message}`, vp.error.details);
         const wanted = (q.meta.type_values as string[][]).map((t) => t[t.length - 1]!);
         if (!vp.value.credentials.some((c) => c.types.some((t) => wanted.includes(t)))) {
@@ -320,7 +344,8 @@ export function createOid4vpService(
     const context = await core.nonces.consume(rec.nonce);
     if (context === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
     const cut = context.indexOf('\n');
-    if (cut < 0 || context.slice(0, cut) !== core.did) return err('ERR_VP_NONCE', 'the nonce was issued for another audience');
+    if (cut < 0 || context.slice(0, cut) !== core.did)
+      return err('ERR_VP_NONCE', 'the nonce was issued for another audience');
     const decided = await core.decide({
       holder: holder!,
       audience: core.did,

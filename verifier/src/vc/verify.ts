@@ -207,8 +207,7 @@ export class PresentationVerifier {
       if (nonce !== options.expectedNonce) return err('ERR_VP_NONCE', 'the presentation carries another nonce');
     }
     // Spent here, once the presentation is known to be authentic and for us: a second use fails on every replica.
-    const context =
-      options.expectedNonce !== undefined ? this.o.audience : await this.o.nonces.consume(nonce);
+    const context = options.expectedNonce !== undefined ? this.o.audience : await this.o.nonces.consume(nonce);
     if (context === undefined) return err('ERR_VP_NONCE', 'the nonce is unknown, expired or already used');
     // `audience` or `audience \n binding` (an audience is a DID or a URL: it has no line break)
     const cut = context.indexOf('\n');
@@ -367,7 +366,8 @@ export class PresentationVerifier {
   ): Promise<Result<{ url: string; snapshot: StatusListSnapshot }>> {
     const { payload } = parsed;
     const url = payload.sub;
-    if (typeof url !== 'string' || !URL.canParse(url)) return err('ERR_VC_MALFORMED', 'the status list token has no sub URI');
+    if (typeof url !== 'string' || !URL.canParse(url))
+      return err('ERR_VC_MALFORMED', 'the status list token has no sub URI');
     if (expectedUrl !== undefined && url !== expectedUrl) {
       return err('ERR_VC_MALFORMED', `the status list token at ${expectedUrl} claims to be ${url}`);
     }
@@ -477,20 +477,28 @@ export async function checkStatusEntries(
     if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
     if (entry.type === TOKEN_STATUS_ENTRY_TYPE) {
       // Token Status List §8: one 2-bit value per credential.
-      if (!list.token) return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a status list token`);
+      if (!list.token)
+        return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a status list token`);
       if (list.issuer !== undefined && normaliseDid(list.issuer) !== normaliseDid(issuer)) {
-        return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not the credential issuer's`);
+        return err(
+          'ERR_VC_STATUS_UNAVAILABLE',
+          `status list ${entry.statusListCredential} is not the credential issuer's`,
+        );
       }
       const i = Number(entry.statusListIndex);
       if (!Number.isSafeInteger(i) || i < 0 || i >= list.token.size) {
-        return err('ERR_VC_MALFORMED', `status_list idx ${entry.statusListIndex} is outside the list (${list.token.size})`);
+        return err(
+          'ERR_VC_MALFORMED',
+          `status_list idx ${entry.statusListIndex} is outside the list (${list.token.size})`,
+        );
       }
       const v = list.token.get(i);
       if (v === TOKEN_STATUS.SUSPENDED) return err('ERR_VC_SUSPENDED', 'the credential is suspended');
       if (v !== TOKEN_STATUS.VALID) return err('ERR_VC_REVOKED', 'the credential has been revoked');
       continue;
     }
-    if (list.token) return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a bitstring status list`);
+    if (list.token)
+      return err('ERR_VC_STATUS_UNAVAILABLE', `${entry.statusListCredential} is not a bitstring status list`);
     if (list.statusPurpose !== entry.statusPurpose) {
       return err(
         'ERR_VC_STATUS_UNAVAILABLE',
