@@ -63,3 +63,10 @@ export {
 } from './devices/lifecycle.js';
 export { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';
 export { pushStatusChanges, statusListReader } from './status-push.js';
+export {
+  OID4VCI_TYPES,
+  authorizationServerMetadata,
+  credentialIssuerMetadata,
+  presentOffer,
+  type OfferPresentation,
+} from './oid4vci/routes.js';

@@ -208,10 +208,7 @@ export interface Issuer {
    * A one-time offer of an issued, active credential to its subject (the pre-authorised code of OpenID for VC
    * Issuance, reduced to what we need): the holder redeems the code with a proof of control of the subject DID.
    */
-  offer(
-    id: string,
-    ctx?: ActionContext & { ttlSeconds?: number; txCode?: boolean },
-  ): Promise<Result<CredentialOffer>>;
+  offer(id: string, ctx?: ActionContext & { ttlSeconds?: number; txCode?: boolean }): Promise<Result<CredentialOffer>>;
   /**
    * The legacy one-step redemption (`POST /offers/redeem`, kept as an alias of the pre-authorized code grant): `proof`
    * is a JWT (ES256K) signed by the credential's subject with `aud` = the issuer's public URL and `nonce` = the code.
@@ -706,7 +703,10 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     }
     const spent = await oid4vci.consume<PreAuthorizedGrant>('pre-auth', code, OID4VCI_TX_CODE_MAX_ATTEMPTS);
     if (!spent) return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
-    const delivered = await deliver(credential.value.id, { format: 'jwt_vc_json', holderKid: `${verified.issuer}#controller` });
+    const delivered = await deliver(credential.value.id, {
+      format: 'jwt_vc_json',
+      holderKid: `${verified.issuer}#controller`,
+    });
     if (!delivered.ok) return delivered;
     await write((m) =>
       appendAudit(m, {

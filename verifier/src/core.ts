@@ -419,7 +419,11 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     },
   } as Omit<Verifier, 'router' | 'oid4vp'> & { router?: VerifierRouter; oid4vp?: Oid4vpService };
   if (config.publicUrl) {
-    core.oid4vp = createOid4vpService(core as Verifier, { privateKey: config.privateKey, publicUrl: config.publicUrl, log });
+    core.oid4vp = createOid4vpService(core as Verifier, {
+      privateKey: config.privateKey,
+      publicUrl: config.publicUrl,
+      log,
+    });
   }
   core.router = buildVerifierRouter(core as Verifier, {
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),

@@ -31,6 +31,7 @@ export {
   WALLET_FILE,
   WALLET_KEY_FILE,
   describeCredential,
+  describeSdJwtCredential,
 } from './store.js';
 export {
   type HolderKey,
@@ -39,3 +40,10 @@ export {
   loginWithCredentials,
   readHolderFile,
 } from './admin-client.js';
+export {
+  type Addressed,
+  type PresentationConsent,
+  checkRequestObject,
+  presentOpenid4vp,
+  receiveCredentialOffer,
+} from './oid4vc.js';

@@ -1,4 +1,4 @@
-import { randomBytes, scryptSync } from 'node:crypto';
+import { createHash, randomBytes, scryptSync } from 'node:crypto';
 // only the file helper: the contracts entry point would load chain libraries into every wallet command
 import { writeFileAtomic } from '@tessera/runtime';
 import { type AddDelegateRequest, addDelegateDigest } from '@tessera/protocol';
@@ -12,6 +12,8 @@ import {
   parseStatusListEntries,
   type Result,
   seal,
+  tokenStatusEntry,
+  typeOfVct,
   unseal,
 } from '@tessera/protocol';
 import { ES256KSigner } from 'did-jwt';
@@ -39,7 +41,10 @@ export interface HeldCredential {
   expiresAt?: string;
   status: BitstringStatusListEntry[];
   receivedAt: string;
+  /** The credential as issued: a JWT VC, or an SD-JWT VC (`<jwt>~<disclosures>~`) for `dc+sd-jwt`. */
   jwt: string;
+  /** Absent for credentials held before SD-JWT support: `jwt_vc_json`. */
+  format?: 'jwt_vc_json' | 'dc+sd-jwt';
 }
 
 /** An access token the wallet obtained from a verifier, for `call`. */
@@ -140,6 +145,54 @@ export function describeCredential(jwt: string, receivedAt = new Date().toISOStr
     status: status.value,
     receivedAt,
     jwt,
+  });
+}
+
+/**
+ * Read an SD-JWT VC for the wallet's list (RFC 9901 §4): the issuer-signed JWT's registered claims and every disclosed
+ * claim. Not verified here (verifiers check signatures, digests and status); malformed input is refused.
+ */
+export function describeSdJwtCredential(compact: string): Result<HeldCredential> {
+  if (typeof compact !== 'string' || !compact.includes('~') || compact.length > 64 * 1024) {
+    return err('ERR_SD_JWT_MALFORMED', 'an SD-JWT VC is <jwt>~<disclosures>~');
+  }
+  const [jwt, ...rest] = compact.split('~');
+  let payload: Record<string, unknown>;
+  const claims: Record<string, unknown> = {};
+  try {
+    payload = JSON.parse(Buffer.from(jwt!.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    for (const d of rest.filter((x) => x !== '')) {
+      const a = JSON.parse(Buffer.from(d, 'base64url').toString('utf8')) as unknown[];
+      if (a.length === 3 && typeof a[1] === 'string') claims[a[1]] = a[2];
+    }
+  } catch {
+    return err('ERR_SD_JWT_MALFORMED', 'the SD-JWT VC does not decode');
+  }
+  const type = typeOfVct(payload.vct);
+  const cnf = payload.cnf as { kid?: unknown } | undefined;
+  if (!type || typeof payload.iss !== 'string' || typeof cnf?.kid !== 'string') {
+    return err('ERR_SD_JWT_MALFORMED', 'the SD-JWT VC has no Tessera vct, issuer or holder key (cnf.kid)');
+  }
+  const sl = (payload.status as { status_list?: { idx?: unknown; uri?: unknown } } | undefined)?.status_list;
+  const at = (t: unknown) => (typeof t === 'number' ? new Date(t * 1000).toISOString() : undefined);
+  const issuedAt = at(payload.iat);
+  const expiresAt = at(payload.exp);
+  return ok({
+    id: `sd-jwt:${createHash('sha256').update(compact).digest('base64url').slice(0, 32)}`,
+    types: ['VerifiableCredential', type],
+    type,
+    issuer: payload.iss,
+    subject: cnf.kid.split('#')[0]!,
+    claims,
+    ...(issuedAt ? { issuedAt } : {}),
+    ...(expiresAt ? { expiresAt } : {}),
+    status: typeof sl?.uri === 'string' && typeof sl.idx === 'number' ? [tokenStatusEntry(sl.uri, sl.idx)] : [],
+    receivedAt: new Date().toISOString(),
+    jwt: compact,
+    format: 'dc+sd-jwt',
   });
 }
 
@@ -273,6 +326,21 @@ export class TesseraWallet {
       return err(
         'ERR_VC_SUBJECT_MISMATCH',
         `the credential is for ${held.value.subject}, not this wallet (${this.did})`,
+      );
+    }
+    this.data.credentials = [...this.data.credentials.filter((c) => c.id !== held.value.id), held.value];
+    this.save();
+    return held;
+  }
+
+  /** Store an SD-JWT VC (idempotent); its holder key (`cnf.kid`) must be this wallet's DID. */
+  addSdJwtCredential(compact: string): Result<HeldCredential> {
+    const held = describeSdJwtCredential(compact);
+    if (!held.ok) return held;
+    if (held.value.subject.toLowerCase() !== this.did.toLowerCase()) {
+      return err(
+        'ERR_VC_SUBJECT_MISMATCH',
+        `the credential is bound to ${held.value.subject}, not this wallet (${this.did})`,
       );
     }
     this.data.credentials = [...this.data.credentials.filter((c) => c.id !== held.value.id), held.value];

@@ -237,7 +237,10 @@ export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptio
       vp_formats_supported: {
         jwt_vp_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
         jwt_vc_json: { alg_values_supported: [...ALLOWED_JWT_ALGS] },
-        'dc+sd-jwt': { 'sd-jwt_alg_values': [...ALLOWED_JWT_ALGS], 'kb-jwt_alg_values': [...ALLOWED_JWT_ALGS, 'ES256'] },
+        'dc+sd-jwt': {
+          'sd-jwt_alg_values': [...ALLOWED_JWT_ALGS],
+          'kb-jwt_alg_values': [...ALLOWED_JWT_ALGS, 'ES256'],
+        },
       },
       response_types_supported: ['vp_token'],
       response_modes_supported: options.oid4vp ? ['direct_post', 'direct_post.jwt'] : ['direct_post'],
