@@ -5,7 +5,7 @@
  * issuer revokes it there.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,6 @@ import { DIDResolverPlugin } from '@veramo/did-resolver';
 import { KeyManager, MemoryKeyStore, MemoryPrivateKeyStore } from '@veramo/key-manager';
 import { KeyManagementSystem } from '@veramo/kms-local';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { getResolver } from 'ethr-did-resolver';
 import { Wallet } from 'ethers';
 import express from 'express';
@@ -36,22 +35,14 @@ const F = 'DE-MALO-6001';
 
 let dataDir: string;
 let stack: RunningStack;
-let issuerUrl: string;
 let verifierUrl: string;
 let wallet: TesseraWallet;
-let adminToken: string;
 // the foreign issuer: its key (so its DID can go into the trust list before the stack starts) and its HTTP server
 const foreignKey = Wallet.createRandom();
 const foreignDid = `did:ethr:0x7a69:${foreignKey.address.toLowerCase()}`;
 let foreignServer: Server;
 let foreignUrl: string;
 let foreignBits = Bitstring.create();
-
-interface AdminWallet {
-  did: string;
-  privateKey: string;
-  credentials: string[];
-}
 
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tessera-e2e-oid4vc-wallet-'));
@@ -83,7 +74,6 @@ before(async () => {
     }),
     { log: silentLogger },
   );
-  issuerUrl = `${stack.urls.http}/issuer`;
   verifierUrl = `${stack.urls.http}/verifier`;
   const created = TesseraWallet.init(join(dataDir, 'holder'), { chainId: stack.chainId });
   assert.ok(created.ok);
@@ -165,36 +155,7 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
 });
 
-async function login(admin: AdminWallet): Promise<string> {
-  const challenge = await httpJson<{ nonce: string; audience: string }>(`${issuerUrl}/auth/challenge`, {
-    method: 'POST',
-  });
-  assert.ok(challenge.ok);
-  const presentation = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: admin.credentials,
-      },
-      nonce: challenge.value.body.nonce,
-      aud: challenge.value.body.audience,
-    },
-    { did: admin.did, signer: ES256KSigner(hexToBytes(admin.privateKey)), alg: 'ES256K' },
-  );
-  const token = await httpJson<{ accessToken: string }>(`${issuerUrl}/auth/token`, { body: { presentation } });
-  assert.ok(token.ok, JSON.stringify(token));
-  return token.value.body.accessToken;
-}
-
 describe("Tessera's wallet over OpenID4VCI and OpenID4VP", () => {
-  it('an admin of the stack issues to the holder (trust list: the stack issuer for its own types is not needed here)', async () => {
-    // The trust list names only the foreign issuer: the root admin still signs in, since its AdminCredential's issuer
-    // is trusted for AdminCredential only through the default list, so this stack gets the issuer through the file.
-    adminToken = '';
-    assert.ok(stack.issuer.issuer.did);
-  });
-
   it('receives both formats from an offer with a transaction code (wrong code refused, then the right one)', async () => {
     const vc = await stack.issuer.issuer.issue({
       type: 'EnergyProsumerCredential',
@@ -213,7 +174,6 @@ describe("Tessera's wallet over OpenID4VCI and OpenID4VP", () => {
     const got = await receiveCredentialOffer(wallet, shown.offer_uri_by_reference, { txCode: offer.value.txCode! });
     assert.ok(got.ok, JSON.stringify(got));
     assert.deepEqual(got.value.map((c) => c.format ?? 'jwt_vc_json').sort(), ['dc+sd-jwt', 'jwt_vc_json']);
-    void adminToken;
   });
 
   it('presents the SD-JWT VC over direct_post.jwt and the JWT VC over direct_post, showing who asks and for what', async () => {
@@ -332,5 +292,3 @@ describe('a credential from a foreign issuer (Veramo, its own status list over H
     assert.equal(r.ok ? 'ok' : r.error.code, 'ERR_VC_REVOKED');
   });
 });
-
-void readFileSync;
