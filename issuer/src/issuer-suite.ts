@@ -303,7 +303,11 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(s.ok && s.value.changed && s.value.credential.status === 'suspended');
       assert.equal(events.length, 1, 'the change is published when it commits');
       assert.equal(events[0]!.status, 'suspended');
-      assert.deepEqual(events[0]!.statusListCredentials, [issuer.statusListUrl(list, 'suspension')]);
+      // The Bitstring list of the purpose that changed, and the Status List Token of the same slot (SD-JWT VCs).
+      assert.deepEqual(events[0]!.statusListCredentials, [
+        issuer.statusListUrl(list, 'suspension'),
+        issuer.tokenStatusListUrl(list),
+      ]);
       sus = await bitsOf(issuer, list, 'suspension');
       assert.equal(sus.bits.get(idx), true);
       assert.equal(sus.bits.get(b.value.statusIndex), false, 'only that credential');

@@ -672,7 +672,12 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
   async function redeemOffer(code: string, proof: string): Promise<Result<IssuedCredential>> {
     if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{20,100}$/.test(code)) return err('ERR_NOT_FOUND', 'no such offer');
     const live = await oid4vci.get<PreAuthorizedGrant>('pre-auth', code);
-    if (!live) return err('ERR_AUTH_REPLAYED', 'the offer is unknown, expired or already redeemed');
+    if (!live) {
+      const why = await oid4vci.status('pre-auth', code);
+      if (why === 'used') return err('ERR_AUTH_REPLAYED', 'the offer was already redeemed');
+      if (why === 'expired') return err('ERR_AUTH_EXPIRED', 'the offer has expired');
+      return err('ERR_NOT_FOUND', 'no such offer');
+    }
     if (live.data.txCodeHash !== undefined) {
       return err('ERR_OID4VCI_TX_CODE', 'this offer has a transaction code: redeem it at the token endpoint');
     }

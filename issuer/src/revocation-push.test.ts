@@ -68,6 +68,12 @@ before(async () => {
       // refresh is still running when the next presentation arrives, which must wait for it rather than race it.
       fetchStatusList: async (url) => {
         await delay(50);
+        const t = /\/status-lists\/(\d+)\/token$/.exec(url);
+        if (t) {
+          const r = await issuer.tokenStatusList(Number(t[1]));
+          if (!r.ok) throw new Error(r.error.message);
+          return r.value.jwt;
+        }
         const m = /\/status-lists\/(\d+)\/(revocation|suspension)$/.exec(url);
         if (!m) throw new Error(`not a status list URL: ${url}`);
         const r = await issuer.statusListCredential(Number(m[1]), m[2] as 'revocation' | 'suspension');

@@ -26,6 +26,8 @@ export interface BenchServerConfig {
   verifierKey: string;
   issuerDid: string;
   statusList: string;
+  /** The Status List Token the SD-JWT VCs point at (installed up front, all valid). */
+  tokenStatusList: string;
   /** DIDs to resolve before listening (the cache is warm, as on a running verifier). */
   warm: string[];
   /** Replicas (node:cluster); more than one needs `redisUrl`. */
@@ -60,8 +62,24 @@ async function start(c: BenchServerConfig): Promise<number> {
   const redis = c.workers > 1 ? new Redis(c.redisUrl ?? 'redis://127.0.0.1:6379') : undefined;
   // As the stack builds it (stack/src/verifier-part.ts): the one factory, libsecp256k1 on a worker thread unless
   // TESSERA_BENCH_SIGNATURE_WORKER=0 (to compare).
+  // The OpenID4VP endpoints need the public URL (the response_uri in each request object): the port is known once
+  // listening, so the app is up first and the core mounted right after.
+  const app = express();
+  app.disable('x-powered-by');
+  let router: express.Router | undefined;
+  app.use('/verifier', (req, res, next) => router!(req, res, next));
+  const server = app.listen(0, '127.0.0.1');
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => server.once('listening', resolve));
+  const port = (server.address() as AddressInfo).port;
   const core = createVerifier(
-    { did: c.verifierDid, privateKey: c.verifierKey, policies: policies.value, trust: trust.value },
+    {
+      did: c.verifierDid,
+      privateKey: c.verifierKey,
+      publicUrl: `http://127.0.0.1:${port}/verifier`,
+      policies: policies.value,
+      trust: trust.value,
+    },
     {
       resolver,
       ...(redis ? { nonces: new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` }) } : {}),
@@ -73,18 +91,19 @@ async function start(c: BenchServerConfig): Promise<number> {
     },
   );
   core.statusLists.putBits(c.statusList, 'revocation', Bitstring.create(), c.issuerDid);
-  const app = express();
-  app.disable('x-powered-by');
+  core.statusLists.set(c.tokenStatusList, {
+    statusPurpose: 'revocation',
+    bits: Bitstring.create(),
+    issuer: c.issuerDid,
+    token: { size: 131_072, get: () => 0 },
+  });
   // As the stack's app (stack/src/http.ts): no body parser of its own, the router parses its bodies.
-  app.use('/verifier', core.router);
+  router = core.router;
   app.post('/stats', (_req, res) => {
     res.json({ signatures: core.checks.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });
   });
   app.use(errorHandler(silentLogger, 'bench'));
-  const server = app.listen(0, '127.0.0.1');
-  server.keepAliveTimeout = 60_000;
-  await new Promise((resolve) => server.once('listening', resolve));
-  return (server.address() as AddressInfo).port;
+  return port;
 }
 
 if (cluster.isWorker) {

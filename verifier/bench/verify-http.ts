@@ -16,14 +16,15 @@
  *     verifyPresentation (challenge + domain) + verifyCredential on each embedded credential.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { statusListEntry } from '@tessera/protocol';
+import { statusListEntry, vctOf } from '@tessera/protocol';
+import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 import { type BenchReport, libsecp256k1, percentile, ratio } from '@tessera/runtime';
 import { createAgent, type ICredentialPlugin, type IResolver } from '@veramo/core';
 import { CredentialProviderJWT } from '@veramo/credential-jwt';
@@ -73,6 +74,9 @@ async function replicas(): Promise<number> {
   }
 }
 const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
+const TOKEN_STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/token';
+/** SD-JWT VC presentations through OpenID4VP per contender (after a warm-up of a tenth), in ROUNDS rounds. */
+const SD_PRESENTATIONS = 2000;
 const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
 
 const actor = () => {
@@ -124,11 +128,13 @@ function client(port: number) {
       this.buffer = this.buffer.subarray(total);
       const p = this.pending;
       this.pending = undefined;
+      let parsed: Record<string, unknown>;
       try {
-        p?.resolve({ status: Number(head.slice(9, 12)), body: JSON.parse(body) as Record<string, unknown> });
-      } catch (e) {
-        p?.reject(e as Error);
+        parsed = JSON.parse(body) as Record<string, unknown>;
+      } catch {
+        parsed = { text: body }; // a request object (application/oauth-authz-req+jwt)
       }
+      p?.resolve({ status: Number(head.slice(9, 12)), body: parsed });
     }
   }
   const idle: Connection[] = [];
@@ -148,24 +154,27 @@ function client(port: number) {
     if (next) next(c);
     else idle.push(c);
   };
-  const post = async (path: string, body: unknown): Promise<Answer> => {
-    const data = JSON.stringify(body);
+  const send = async (method: string, path: string, data: string, type?: string): Promise<Answer> => {
     const c = await acquire();
     try {
       return await new Promise<Answer>((resolve, reject) => {
         c.pending = { resolve, reject };
         c.socket.write(
-          `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(data)}\r\n\r\n${data}`,
+          `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${type ? `Content-Type: ${type}\r\n` : ''}Content-Length: ${Buffer.byteLength(data)}\r\n\r\n${data}`,
         );
       });
     } finally {
       release(c);
     }
   };
+  const post = (path: string, body: unknown) => send('POST', path, JSON.stringify(body), 'application/json');
+  const form = (path: string, fields: Record<string, string>) =>
+    send('POST', path, new URLSearchParams(fields).toString(), 'application/x-www-form-urlencoded');
+  const get = (path: string) => send('GET', path, '');
   const close = () => {
     for (const c of idle) c.socket.destroy();
   };
-  return Object.assign(post, { close });
+  return Object.assign(post, { close, form, get });
 }
 
 /** Throughput and latency of several timed runs added up (rounds interleave the contenders, see below). */
@@ -326,6 +335,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         verifierKey: verifierActor.key,
         issuerDid: issuer.did,
         statusList: STATUS_LIST,
+        tokenStatusList: TOKEN_STATUS_LIST,
         warm: [issuer.did, ...holders.map((h) => h.did)],
         workers,
         ...(process.env.TESSERA_BENCH_REDIS_URL ? { redisUrl: process.env.TESSERA_BENCH_REDIS_URL } : {}),
@@ -493,6 +503,84 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       cpuOf.b += delta(c2, cpuNow(allPids, chain.pid));
     }
     ctx.progress('rounds', ROUNDS, ROUNDS);
+
+    // SD-JWT VCs through the OpenID4VP endpoint, on the same verifier processes: each holder's EnergyProsumerCredential
+    // as an SD-JWT VC (every claim disclosable, bound to the holder's DID key, a Token Status List entry). Per
+    // presentation, untimed: POST /oid4vp/requests, GET the signed request object, an SD-JWT disclosing only the meter
+    // with a KB-JWT for its nonce and client id. Timed: POST /oid4vp/response/{id} (direct_post), answered 200 once the
+    // SD-JWT (issuer signature, digests, validity, status), the KB-JWT (holder signature, nonce, audience, sd_hash),
+    // the DCQL match, the nonce's single use and the policy are checked and an access token is issued.
+    const sha256 = (data: string | ArrayBuffer, alg: string) => {
+      if (alg !== 'sha-256') throw new Error(alg);
+      return new Uint8Array(createHash('sha256').update(typeof data === 'string' ? data : Buffer.from(data)).digest());
+    };
+    const issuing = new SDJwtVcInstance({
+      signer: (d: string) => issuer.signer(d) as Promise<string>,
+      signAlg: 'ES256K',
+      hasher: sha256,
+      hashAlg: 'sha-256',
+      saltGenerator: () => randomBytes(16).toString('base64url'),
+    });
+    const sdCredentials = await Promise.all(
+      holders.map((h, i) =>
+        issuing.issue(
+          {
+            iss: issuer.did,
+            vct: vctOf('EnergyProsumerCredential'),
+            iat: now - 60,
+            exp: now + 3600,
+            cnf: { kid: `${h.did}#controller` },
+            status: { status_list: { idx: i, uri: TOKEN_STATUS_LIST } },
+            meterId: meter(i),
+            role: 'consumer',
+          },
+          { _sd: ['meterId', 'role'] } as never,
+          { header: { typ: 'dc+sd-jwt', kid: `${issuer.did}#controller` } },
+        ),
+      ),
+    );
+    const sdTotal = SD_PRESENTATIONS + SD_PRESENTATIONS / 10;
+    const sdResults: { key: string; perSecond: number; p50: number; p99: number; rounds: number[] }[] = [];
+    for (const c of contenders) {
+      const items: { path: string; fields: Record<string, string> }[] = [];
+      for (let i = 0; i < sdTotal; i++) {
+        const h = i % HOLDERS;
+        const created = await c.post('/verifier/oid4vp/requests', { resource: `/energy/meters/${meter(h)}/orders`, action: 'POST' });
+        if (created.status !== 201) throw new Error(`OpenID4VP request refused: ${JSON.stringify(created.body)}`);
+        const uri = new URL(String(created.body.request_uri));
+        const object = await c.post.get(uri.pathname);
+        const req = JSON.parse(Buffer.from(String(object.body.text).split('.')[1]!, 'base64url').toString()) as Record<string, string>;
+        const holding = new SDJwtVcInstance({
+          hasher: sha256,
+          kbSigner: (d: string) => holderSigners[h]!(d) as Promise<string>,
+          kbSignAlg: 'ES256K',
+        });
+        const presentation = await holding.present(sdCredentials[h]!, { meterId: true } as never, {
+          kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: req.client_id!, nonce: req.nonce! } as never },
+        });
+        items.push({
+          path: new URL(req.response_uri!).pathname,
+          fields: { vp_token: JSON.stringify({ req0_sd: [presentation] }), state: req.state! },
+        });
+        if (i % 250 === 249) ctx.progress(`OpenID4VP requests and SD-JWT presentations${c.key}`, i + 1, sdTotal);
+      }
+      let sdRefused = 0;
+      let sdFirst = '';
+      const answer = async (item: { path: string; fields: Record<string, string> }) => {
+        const r = await c.post.form(item.path, item.fields);
+        if (r.status !== 200 || typeof r.body.redirect_uri !== 'string') {
+          sdRefused++;
+          sdFirst ||= JSON.stringify(r.body);
+        }
+      };
+      await measure(items.slice(0, sdTotal - SD_PRESENTATIONS), CONCURRENCY, answer);
+      const sdMeter = new Meter();
+      const timedItems = items.slice(sdTotal - SD_PRESENTATIONS);
+      const sdShare = SD_PRESENTATIONS / ROUNDS;
+      for (let r = 0; r < ROUNDS; r++) await sdMeter.run(timedItems.slice(r * sdShare, (r + 1) * sdShare), CONCURRENCY, answer);
+      if (sdRefused > 0) throw new Error(`${sdRefused} SD-JWT presentations were refused, first: ${sdFirst}`);
+      sdResults.push({ key: c.key, ...sdMeter.result, rounds: sdMeter.rounds });
+    }
     const load1 = loadavg()[0]!;
     const stats = await Promise.all(contenders.map(async (c) => (await c.post('/stats', {})).body));
     for (const c of contenders) c.post.close();
@@ -534,6 +622,11 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       if (c.workers === 1)
         figures.server_cpu_ms_per_presentation = Number((c.serverCpuUs / 1000 / PRESENTATIONS).toFixed(3));
     }
+    for (const r of sdResults) {
+      figures[`sd_jwt_presentations_per_s${r.key}`] = Math.round(r.perSecond);
+      figures[`sd_jwt_p50_ms${r.key}`] = Number(r.p50.toFixed(3));
+      figures[`sd_jwt_p99_ms${r.key}`] = Number(r.p99.toFixed(3));
+    }
     figures.cpu_ms_per_presentation_vs_veramo = figures.cpu_ms_per_presentation!;
     baselines.cpu_ms_per_presentation_vs_veramo = Number(bCpu.toFixed(3));
     ratios.cpu_ms_per_presentation_vs_veramo = ratio(figures.cpu_ms_per_presentation!, bCpu, false);
@@ -547,6 +640,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       machine: ctx.machine,
       notes: [
         `presentations_per_s: POST /presentations answered 200 with an access token, per second of wall-clock time, summed over the ${ROUNDS} timed rounds (${PRESENTATIONS} presentations after ${WARMUP} warm-up), through HTTP on 127.0.0.1, ${CONCURRENCY} in flight over keep-alive connections from a lean HTTP/1.1 client in this process; the verifier runs in its own process(es). Each presentation: one credential, a fresh nonce obtained beforehand via POST /presentation-requests, every check (presentation and credential signatures, issuer trust, validity periods, status, nonce single use, audience, holder binding, policy) and an ES256K access token signed with the verifier DID key in the answer. p50_ms / p99_ms: per-request latency seen by the client at that concurrency`,
+        `sd_jwt_presentations_per_s: SD-JWT VCs through the OpenID4VP response endpoint (POST /verifier/oid4vp/response/{id}, direct_post) answered 200, ${SD_PRESENTATIONS} after ${SD_PRESENTATIONS / 10} warm-up in ${ROUNDS} rounds after the JWT rounds, same verifier processes, ${CONCURRENCY} in flight; per presentation the request (POST /oid4vp/requests) and its signed request object (GET) were obtained beforehand, and the SD-JWT discloses only the meter with a KB-JWT for the request's nonce and client id. Each: issuer signature, disclosure digests, validity, Token Status List, KB-JWT signature, nonce, audience and sd_hash, the DCQL match, the request's single use, the policy and an access token. Rounds: ${sdResults.map((r) => `${r.key || 'one process'} ${r.rounds.map((x) => Math.round(x)).join(', ')}/s`).join('; ')}. No baseline library verifies SD-JWT VC presentations over OpenID4VP; the JWT figures and both baselines above are of the same run`,
         `figures without suffix: ${contenders[0]!.label}${contenders[1] ? `; figures named …${contenders[1].key}: ${contenders[1].label}` : ''}`,
         `baseline presentations_per_s: (a) did-jwt-vc 4.0.7 verifyPresentation + verifyCredential per embedded credential, plain ethr-did-resolver 11.0.5 (every DID resolved on the chain), in this process without HTTP (which favours it), ${BASELINE_CONCURRENCY} in flight like this verifier, on ${BASELINE_PRESENTATIONS} of the same presentations (${sampleShare} per round, run right after this verifier's share of the round, so machine load weighs on all alike); …_vs_veramo: the same with a Veramo 7.0.1 agent (verifyPresentation with challenge and domain + verifyCredential per embedded credential). Neither baseline checks trust, status, nonce single use or holder binding`,
         `per round, presentations/s: ${contenders.map((c) => `this verifier${c.key ? ` (${c.workers} replicas)` : ''} ${per(c.meter)}`).join('; ')}; (a) ${per(aMeter)}; (b) ${per(bMeter)}`,

@@ -18,15 +18,18 @@
 import { parseArgs } from 'node:util';
 import { type ErrorShape, type Result, TesseraError } from '@tessera/protocol';
 import { loadWalletConfig } from './config.js';
-import { authoriseHostedKey, callGated, present, publishedStatus, receiveOffer } from './flows.js';
+import { createInterface } from 'node:readline/promises';
+import { authoriseHostedKey, callGated, publishedStatus, receiveOffer } from './flows.js';
+import { type PresentationConsent, presentOpenid4vp, receiveCredentialOffer } from './oid4vc.js';
 import { TesseraWallet } from './store.js';
 
 const USAGE = `usage: npm run wallet -- <command> [--dir DIR]
   init [--chain-id 31337]
   did
-  receive <offer URL | offer JSON | code --issuer URL>
+  receive <openid-credential-offer://… | offer JSON | offer URL | code --issuer URL> [--tx-code 123456]
   list [--offline]
-  present --resource /energy/meters/M/orders --action POST [--verifier URL]
+  present --resource /energy/meters/M/orders --action POST [--verifier URL] [--verifier-did DID]
+          [--response-mode direct_post|direct_post.jwt] [--format dc+sd-jwt|jwt_vc_json] [--yes]
   call <url> [--method POST] [--data '{"kWh":1}'] [--token JWT]
   delegate <url of …/partners/hosted-key> [--resource /data/exchange] [--token JWT]`;
 
@@ -61,6 +64,11 @@ async function main(): Promise<void> {
         data: { type: 'string' },
         token: { type: 'string' },
         offline: { type: 'boolean', default: false },
+        'tx-code': { type: 'string' },
+        'verifier-did': { type: 'string' },
+        'response-mode': { type: 'string' },
+        format: { type: 'string' },
+        yes: { type: 'boolean', short: 'y', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -94,11 +102,25 @@ async function main(): Promise<void> {
     case 'receive': {
       if (arg === undefined) usage('receive needs the offer (URL, JSON or code)');
       const w = unwrap(TesseraWallet.open(dir, secret));
-      const vc = unwrap(await receiveOffer(w, arg, { ...(values.issuer ? { issuer: values.issuer } : {}) }));
-      console.log(`received ${vc.type} ${vc.id}`);
-      console.log(`  issuer ${vc.issuer}`);
-      console.log(`  claims ${JSON.stringify(vc.claims)}`);
-      if (vc.expiresAt) console.log(`  expires ${vc.expiresAt}`);
+      // OpenID4VCI: an openid-credential-offer:// URI, or the issuer's offer answer carrying one.
+      let offerUri: string | undefined = arg.startsWith('openid-credential-offer:') ? arg : undefined;
+      if (offerUri === undefined && arg.trim().startsWith('{')) {
+        try {
+          const o = JSON.parse(arg) as { offer_uri?: unknown };
+          if (typeof o.offer_uri === 'string') offerUri = o.offer_uri;
+        } catch {
+          /* the legacy parser words the error */
+        }
+      }
+      const held = offerUri
+        ? unwrap(await receiveCredentialOffer(w, offerUri, values['tx-code'] ? { txCode: values['tx-code'] } : {}))
+        : [unwrap(await receiveOffer(w, arg, { ...(values.issuer ? { issuer: values.issuer } : {}) }))];
+      for (const vc of held) {
+        console.log(`received ${vc.type} ${vc.id} (${vc.format ?? 'jwt_vc_json'})`);
+        console.log(`  issuer ${vc.issuer}`);
+        console.log(`  claims ${JSON.stringify(vc.claims)}`);
+        if (vc.expiresAt) console.log(`  expires ${vc.expiresAt}`);
+      }
       return;
     }
     case 'list': {
@@ -115,14 +137,37 @@ async function main(): Promise<void> {
     }
     case 'present': {
       if (!values.resource || !values.action) usage('present needs --resource and --action');
+      const mode = values['response-mode'] ?? 'direct_post.jwt';
+      if (mode !== 'direct_post' && mode !== 'direct_post.jwt') usage('--response-mode is direct_post or direct_post.jwt');
+      const format = values.format;
+      if (format !== undefined && format !== 'dc+sd-jwt' && format !== 'jwt_vc_json') usage('--format is dc+sd-jwt or jwt_vc_json');
       const w = unwrap(TesseraWallet.open(dir, secret));
+      // OpenID4VP: the signed request is checked against the verifier addressed here before anything is shown.
+      const confirm = async (c: PresentationConsent): Promise<boolean> => {
+        console.error(`${c.verifier} asks, answering to ${c.responseUri}`);
+        console.error(`  for ${c.action ?? '?'} ${c.resource ?? '?'}`);
+        for (const a of c.asks) console.error(`  a ${a.types.join(' or ')} disclosing ${a.claims.join(', ') || 'all its claims'}`);
+        for (const t of c.transactionData) console.error(`  binding ${JSON.stringify(t)}`);
+        if (values.yes) return true;
+        if (!process.stdin.isTTY) {
+          console.error('not answered: run with --yes to answer without a terminal');
+          return false;
+        }
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question('answer? [y/N] ');
+        rl.close();
+        return /^y(es)?$/i.test(answer.trim());
+      };
       const r = unwrap(
-        await present(w, values.verifier ?? config.verifierUrl, { resource: values.resource, action: values.action }),
+        await presentOpenid4vp(w, values.verifier ?? config.verifierUrl, { resource: values.resource, action: values.action }, {
+          responseMode: mode,
+          ...(format ? { preferFormat: format } : {}),
+          ...(values['verifier-did'] ? { verifierDid: values['verifier-did'] } : {}),
+          confirm,
+        }),
       );
       console.log(r.access_token);
-      console.error(
-        `access granted: ${r.scopes.map((s) => `${s.action} ${s.resource}`).join(', ')} for ${r.expires_in} s (policies ${r.policies.join(', ')}); token kept in the wallet`,
-      );
+      console.error(`access granted to ${r.holder}; token kept in the wallet`);
       return;
     }
     case 'call': {

@@ -6,7 +6,10 @@ import {
   ok,
   type Result,
   type StatusPurpose,
+  TOKEN_STATUS,
+  TOKEN_STATUS_ENTRY_TYPE,
 } from '@tessera/protocol';
+import { StatusList } from '@sd-jwt/jwt-status-list';
 import { createJWT } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type Requirement, requirementTypes } from '@tessera/protocol';
@@ -280,6 +283,14 @@ export async function publishedStatus(vc: HeldCredential, options: FlowOptions =
       const res = await f(entry.statusListCredential);
       if (!res.ok) return 'unknown';
       const payload = JSON.parse(Buffer.from((await res.text()).split('.')[1] ?? '', 'base64url').toString('utf8'));
+      if (entry.type === TOKEN_STATUS_ENTRY_TYPE) {
+        // A Status List Token (SD-JWT VCs): 0 valid, 1 revoked, 2 suspended.
+        const sl = payload?.status_list;
+        const v = StatusList.decompressStatusList(String(sl?.lst), sl?.bits).getStatus(Number(entry.statusListIndex));
+        if (v === TOKEN_STATUS.INVALID) found.revocation = true;
+        if (v === TOKEN_STATUS.SUSPENDED) found.suspension = true;
+        continue;
+      }
       const bits = decodeStatusList(payload?.vc?.credentialSubject?.encodedList);
       if (!bits.ok) return 'unknown';
       found[entry.statusPurpose] = bits.value.get(Number(entry.statusListIndex));

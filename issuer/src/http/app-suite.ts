@@ -451,6 +451,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       const data = JSON.parse(/event: status\ndata: (.*)\n/.exec(text)![1]!);
       assert.deepEqual(data.statusListCredentials, [
         `https://issuer.example/status-lists/${issued.json.statusList}/suspension`,
+        `https://issuer.example/status-lists/${issued.json.statusList}/token`,
       ]);
       assert.equal(text.includes(PERSON), false, 'no subject in the public stream');
     });

@@ -103,6 +103,15 @@ export class Oid4vciState {
     return { data: JSON.parse(row.data) as T, attempts: row.attempts };
   }
 
+  /** Why `secret` is not live: never issued (or purged), spent, or expired; 'live' when it is. */
+  async status(kind: Oid4vciStateKind, secret: string): Promise<'unknown' | 'used' | 'expired' | 'live'> {
+    if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return 'unknown';
+    const row = await this.repo().findOneBy({ key: this.key(kind, secret) });
+    if (!row || row.kind !== kind) return 'unknown';
+    if (row.usedAt !== null) return 'used';
+    return row.expiresAt <= this.now().toISOString() ? 'expired' : 'live';
+  }
+
   /** Spend `secret` once, on every replica: its data, or undefined when unknown, expired or already spent. */
   async consume<T>(
     kind: Oid4vciStateKind,

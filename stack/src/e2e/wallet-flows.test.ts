@@ -316,7 +316,7 @@ describe('the wallet CLI through the stack (the README walk-through)', () => {
     const list = await wallet$(dir, 'list');
     assert.match(list.out, /EnergyProsumerCredential\s+active\s+expires \S+\s+issuer did:ethr:/);
 
-    const present = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST');
+    const present = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST', '--yes');
     assert.equal(present.code, 0, present.err);
     assert.equal(present.out.trim().split('.').length, 3);
     const call = await wallet$(dir, 'call', `${guardedUrl}${ordersOf(meter)}`, '--data', '{"side":"bid","kWh":1}');
@@ -328,7 +328,7 @@ describe('the wallet CLI through the stack (the README walk-through)', () => {
     );
 
     await asAdmin(operatorToken, `/credentials/${vc.id}/revoke`);
-    const refused = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST');
+    const refused = await wallet$(dir, 'present', '--resource', ordersOf(meter), '--action', 'POST', '--yes');
     assert.equal(refused.code, 1);
     assert.match(refused.err, /^error ERR_VC_REVOKED: /m);
     assert.match((await wallet$(dir, 'list')).out, /EnergyProsumerCredential\s+revoked/);

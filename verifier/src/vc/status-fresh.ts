@@ -23,8 +23,8 @@ export interface FreshStatusListsOptions {
  * after it was fetched; past that the list is unavailable (ERR_VC_STATUS_UNAVAILABLE), never silently assumed clear.
  */
 export class FreshStatusLists implements StatusListProvider {
+  /** Lists this class fetched on demand, with when: they age. Lists installed by anyone else are pushed: current. */
   private readonly fetchedAt = new Map<string, number>();
-  private readonly pushed = new Set<string>();
   private readonly maxAge: number;
   private readonly maxStale: number;
   private readonly now: () => number;
@@ -37,22 +37,19 @@ export class FreshStatusLists implements StatusListProvider {
 
   /** The list at `url` was installed from a push (kept current by events, not by age). */
   markPushed(url: string): void {
-    this.pushed.add(url);
-    this.fetchedAt.set(url, this.now());
+    this.fetchedAt.delete(url);
   }
 
   /** A pushed list could not be refreshed: it is dropped and will be fetched on its next use. */
   forget(url: string): void {
-    this.pushed.delete(url);
     this.fetchedAt.delete(url);
     this.o.lists.delete(url);
   }
 
   async getStatusList(url: string): Promise<StatusListSnapshot | undefined> {
     const have = this.o.lists.getStatusList(url);
-    if (have && this.pushed.has(url)) return have;
     const at = this.fetchedAt.get(url);
-    if (have && at !== undefined && this.now() - at < this.maxAge) return have;
+    if (have && (at === undefined || this.now() - at < this.maxAge)) return have;
     const r = await this.o.refresh(url);
     if (r.ok) {
       this.fetchedAt.set(url, this.now());
