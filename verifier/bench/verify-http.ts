@@ -512,7 +512,11 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     // the DCQL match, the nonce's single use and the policy are checked and an access token is issued.
     const sha256 = (data: string | ArrayBuffer, alg: string) => {
       if (alg !== 'sha-256') throw new Error(alg);
-      return new Uint8Array(createHash('sha256').update(typeof data === 'string' ? data : Buffer.from(data)).digest());
+      return new Uint8Array(
+        createHash('sha256')
+          .update(typeof data === 'string' ? data : Buffer.from(data))
+          .digest(),
+      );
     };
     const issuing = new SDJwtVcInstance({
       signer: (d: string) => issuer.signer(d) as Promise<string>,
@@ -545,11 +549,17 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       const items: { path: string; fields: Record<string, string> }[] = [];
       for (let i = 0; i < sdTotal; i++) {
         const h = i % HOLDERS;
-        const created = await c.post('/verifier/oid4vp/requests', { resource: `/energy/meters/${meter(h)}/orders`, action: 'POST' });
+        const created = await c.post('/verifier/oid4vp/requests', {
+          resource: `/energy/meters/${meter(h)}/orders`,
+          action: 'POST',
+        });
         if (created.status !== 201) throw new Error(`OpenID4VP request refused: ${JSON.stringify(created.body)}`);
         const uri = new URL(String(created.body.request_uri));
         const object = await c.post.get(uri.pathname);
-        const req = JSON.parse(Buffer.from(String(object.body.text).split('.')[1]!, 'base64url').toString()) as Record<string, string>;
+        const req = JSON.parse(Buffer.from(String(object.body.text).split('.')[1]!, 'base64url').toString()) as Record<
+          string,
+          string
+        >;
         const holding = new SDJwtVcInstance({
           hasher: sha256,
           kbSigner: (d: string) => holderSigners[h]!(d) as Promise<string>,
@@ -577,7 +587,8 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       const sdMeter = new Meter();
       const timedItems = items.slice(sdTotal - SD_PRESENTATIONS);
       const sdShare = SD_PRESENTATIONS / ROUNDS;
-      for (let r = 0; r < ROUNDS; r++) await sdMeter.run(timedItems.slice(r * sdShare, (r + 1) * sdShare), CONCURRENCY, answer);
+      for (let r = 0; r < ROUNDS; r++)
+        await sdMeter.run(timedItems.slice(r * sdShare, (r + 1) * sdShare), CONCURRENCY, answer);
       if (sdRefused > 0) throw new Error(`${sdRefused} SD-JWT presentations were refused, first: ${sdFirst}`);
       sdResults.push({ key: c.key, ...sdMeter.result, rounds: sdMeter.rounds });
     }

@@ -138,15 +138,18 @@ async function main(): Promise<void> {
     case 'present': {
       if (!values.resource || !values.action) usage('present needs --resource and --action');
       const mode = values['response-mode'] ?? 'direct_post.jwt';
-      if (mode !== 'direct_post' && mode !== 'direct_post.jwt') usage('--response-mode is direct_post or direct_post.jwt');
+      if (mode !== 'direct_post' && mode !== 'direct_post.jwt')
+        usage('--response-mode is direct_post or direct_post.jwt');
       const format = values.format;
-      if (format !== undefined && format !== 'dc+sd-jwt' && format !== 'jwt_vc_json') usage('--format is dc+sd-jwt or jwt_vc_json');
+      if (format !== undefined && format !== 'dc+sd-jwt' && format !== 'jwt_vc_json')
+        usage('--format is dc+sd-jwt or jwt_vc_json');
       const w = unwrap(TesseraWallet.open(dir, secret));
       // OpenID4VP: the signed request is checked against the verifier addressed here before anything is shown.
       const confirm = async (c: PresentationConsent): Promise<boolean> => {
         console.error(`${c.verifier} asks, answering to ${c.responseUri}`);
         console.error(`  for ${c.action ?? '?'} ${c.resource ?? '?'}`);
-        for (const a of c.asks) console.error(`  a ${a.types.join(' or ')} disclosing ${a.claims.join(', ') || 'all its claims'}`);
+        for (const a of c.asks)
+          console.error(`  a ${a.types.join(' or ')} disclosing ${a.claims.join(', ') || 'all its claims'}`);
         for (const t of c.transactionData) console.error(`  binding ${JSON.stringify(t)}`);
         if (values.yes) return true;
         if (!process.stdin.isTTY) {
@@ -159,12 +162,17 @@ async function main(): Promise<void> {
         return /^y(es)?$/i.test(answer.trim());
       };
       const r = unwrap(
-        await presentOpenid4vp(w, values.verifier ?? config.verifierUrl, { resource: values.resource, action: values.action }, {
-          responseMode: mode,
-          ...(format ? { preferFormat: format } : {}),
-          ...(values['verifier-did'] ? { verifierDid: values['verifier-did'] } : {}),
-          confirm,
-        }),
+        await presentOpenid4vp(
+          w,
+          values.verifier ?? config.verifierUrl,
+          { resource: values.resource, action: values.action },
+          {
+            responseMode: mode,
+            ...(format ? { preferFormat: format } : {}),
+            ...(values['verifier-did'] ? { verifierDid: values['verifier-did'] } : {}),
+            confirm,
+          },
+        ),
       );
       console.log(r.access_token);
       console.error(`access granted to ${r.holder}; token kept in the wallet`);

@@ -113,11 +113,7 @@ export class Oid4vciState {
   }
 
   /** Spend `secret` once, on every replica: its data, or undefined when unknown, expired or already spent. */
-  async consume<T>(
-    kind: Oid4vciStateKind,
-    secret: string,
-    maxAttempts = Number.MAX_SAFE_INTEGER,
-  ): Promise<T | undefined> {
+  async consume<T>(kind: Oid4vciStateKind, secret: string, maxAttempts = 2 ** 31 - 1): Promise<T | undefined> {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return undefined;
     const at = this.now().toISOString();
     const key = this.key(kind, secret);
