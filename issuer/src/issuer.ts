@@ -654,12 +654,17 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     if (delivery.format !== 'dc+sd-jwt') return err('ERR_VALIDATION', 'unknown credential format');
     const credential = await issueSdJwtVc(
       {
-        issuer: did,
-        kid,
+        draft: {
+          id: vc.id,
+          type: vc.type,
+          issuer: did,
+          subject: vc.subject,
+          claims: vc.claims,
+          issuedAt: Math.floor(now().getTime() / 1000),
+          expiresAt: Math.floor(Date.parse(vc.expiresAt) / 1000),
+        },
         type: vc.type,
-        claims: vc.claims,
-        issuedAt: Math.floor(now().getTime() / 1000),
-        expiresAt: Math.floor(Date.parse(vc.expiresAt) / 1000),
+        kid,
         cnf: { kid: delivery.holderKid },
         status: { idx: vc.statusIndex, uri: tokenStatusListUrl(vc.statusList) },
       },

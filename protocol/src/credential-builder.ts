@@ -75,3 +75,30 @@ export function credentialJwtClaims(d: CredentialDraft): Record<string, unknown>
     },
   };
 }
+
+/**
+ * The same credential as an SD-JWT VC (SD-JWT VC §3.2): `iss`, `vct`, `iat`, `exp`, `cnf` (the holder's key, RFC 7800)
+ * and `status` (its Token Status List entry) in the clear; `disclosable` names the subject claims to be made
+ * selectively disclosable (all of them), which the SD-JWT encoder turns into disclosures.
+ */
+export function sdJwtVcClaims(
+  d: CredentialDraft,
+  o: {
+    vct: string;
+    cnf: { kid: string } | { jwk: Record<string, unknown> };
+    tokenStatus: { idx: number; uri: string };
+  },
+): { payload: Record<string, unknown>; disclosable: string[] } {
+  return {
+    payload: {
+      iss: d.issuer,
+      vct: o.vct,
+      iat: d.issuedAt,
+      ...(d.expiresAt === undefined ? {} : { exp: d.expiresAt }),
+      cnf: o.cnf,
+      status: { status_list: o.tokenStatus },
+      ...d.claims,
+    },
+    disclosable: Object.keys(d.claims),
+  };
+}

@@ -157,6 +157,7 @@ export type { HolderKeyFile } from './holder-file.js';
 export {
   buildCredential,
   credentialJwtClaims,
+  sdJwtVcClaims,
   VC_CONTEXT_V1,
   type CredentialDraft,
   type UnsignedCredential,

@@ -46,4 +46,5 @@ export {
   checkRequestObject,
   presentOpenid4vp,
   receiveCredentialOffer,
+  receiveWithAuthorizationCode,
 } from './oid4vc.js';

@@ -133,11 +133,30 @@ export async function receiveCredentialOffer(
     }).toString(),
   });
   if (!token.ok) return token;
-  const accessToken = String(token.value.body.access_token);
-  const credentialEndpoint = String(meta.value.body.credential_endpoint);
-  const nonceEndpoint = String(meta.value.body.nonce_endpoint);
+  return retrieveAll(
+    wallet,
+    meta.value.body,
+    String(token.value.body.access_token),
+    dpop,
+    offer.credential_configuration_ids,
+    f,
+  );
+}
+
+/** One credential request per configuration id, each with a fresh c_nonce and a jwt proof; keeps what comes back. */
+async function retrieveAll(
+  wallet: TesseraWallet,
+  metadata: Record<string, unknown>,
+  accessToken: string,
+  dpop: ReturnType<typeof dpopKey>,
+  configurationIds: readonly unknown[],
+  f: typeof fetch,
+): Promise<Result<HeldCredential[]>> {
+  const issuer = String(metadata.credential_issuer);
+  const credentialEndpoint = String(metadata.credential_endpoint);
+  const nonceEndpoint = String(metadata.nonce_endpoint);
   const held: HeldCredential[] = [];
-  for (const id of offer.credential_configuration_ids) {
+  for (const id of configurationIds) {
     const nonce = await getJson(nonceEndpoint, f, { method: 'POST' });
     if (!nonce.ok) return nonce;
     const header = { alg: 'ES256K', typ: OID4VCI_PROOF_TYP, kid: `${wallet.did}#controller` };
@@ -164,6 +183,79 @@ export async function receiveCredentialOffer(
     }
   }
   return ok(held);
+}
+
+/**
+ * Fetch one's own credentials from an OpenID4VCI issuer with the authorization code grant (RFC 6749 §4.1 with PKCE,
+ * RFC 7636): the wallet signs in at the authorization endpoint with `signIn`, a Tessera access token for
+ * `/issuer/oid4vci/authorize` (obtained by presenting a role credential, e.g. with `presentOpenid4vp`), receives the
+ * code on its redirect URI, redeems it with the PKCE verifier and a DPoP proof, and requests each configuration.
+ */
+export async function receiveWithAuthorizationCode(
+  wallet: TesseraWallet,
+  issuerUrl: string,
+  configurationIds: string[],
+  o: FlowOptions & { signIn: string; clientId?: string; redirectUri?: string },
+): Promise<Result<HeldCredential[]>> {
+  const f = o.fetch ?? fetch;
+  const issuer = trimSlash(issuerUrl);
+  const meta = await getJson(`${issuer}/.well-known/openid-credential-issuer`, f);
+  if (!meta.ok) return meta;
+  const as = await getJson(`${issuer}/.well-known/oauth-authorization-server`, f);
+  if (!as.ok) return as;
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const state = randomBytes(16).toString('base64url');
+  const clientId = o.clientId ?? 'tessera-wallet';
+  const redirectUri = o.redirectUri ?? 'http://127.0.0.1/tessera-wallet/callback';
+  const auth = new URL(String(as.value.body.authorization_endpoint));
+  for (const [k, v] of Object.entries({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state,
+    scope: configurationIds.join(' '),
+  }))
+    auth.searchParams.set(k, v);
+  let location: string | null;
+  try {
+    const res = await f(auth, { redirect: 'manual', headers: { authorization: `Bearer ${o.signIn}` } });
+    if (res.status !== 302) {
+      const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+      return err(
+        (body.error?.code ?? 'ERR_AUTH_REQUIRED') as never,
+        body.error?.message ?? `authorization answered ${res.status}`,
+      );
+    }
+    location = res.headers.get('location');
+  } catch (e) {
+    return err('ERR_UNAVAILABLE', `${auth.origin} does not answer: ${(e as Error).message}`);
+  }
+  const back = location ? new URL(location) : undefined;
+  // RFC 9207: the response names its issuer; the state is ours.
+  if (!back || back.searchParams.get('state') !== state || back.searchParams.get('iss') !== issuer) {
+    return err('ERR_OID4VCI_GRANT_INVALID', 'the authorization response is not for this request or issuer');
+  }
+  const code = back.searchParams.get('code');
+  if (!code)
+    return err('ERR_OID4VCI_GRANT_INVALID', `authorization refused: ${back.searchParams.get('error') ?? 'no code'}`);
+  const tokenEndpoint = String(as.value.body.token_endpoint);
+  const dpop = dpopKey();
+  const token = await getJson(tokenEndpoint, f, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: dpop('POST', tokenEndpoint) },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+      client_id: clientId,
+    }).toString(),
+  });
+  if (!token.ok) return token;
+  return retrieveAll(wallet, meta.value.body, String(token.value.body.access_token), dpop, configurationIds, f);
 }
 
 /** What the wallet shows its user before answering: who asks, where the answer goes, and for what. */

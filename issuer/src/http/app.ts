@@ -23,7 +23,7 @@ import {
 } from './auth.js';
 import { DEVICE_BATCH_PATH, deviceRoutes } from './devices.js';
 import { docsPage, issuerOpenApi } from './openapi.js';
-import { OID4VCI_FORM_PATHS, oid4vciRoutes, presentOffer } from '../oid4vci/routes.js';
+import { OID4VCI_AUTHORIZE_RESOURCE, OID4VCI_FORM_PATHS, oid4vciRoutes, presentOffer } from '../oid4vci/routes.js';
 
 export interface IssuerHttpConfig {
   /** Body size limit in bytes. */
@@ -360,7 +360,9 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   });
 
   app.use(['/oid4vci/token'], limited);
-  app.use(oid4vciRoutes({ issuer, authorizeGuard: guard('/oid4vci/authorize'), log, now }));
+  // The authorization endpoint's resource is outside `/issuer/**` (the admins' sign-in scope), so that organisations
+  // holding no admin role may fetch their own credentials: the policy `oid4vci.authorize` decides who.
+  app.use(oid4vciRoutes({ issuer, authorizeGuard: [auth.guard({ resource: OID4VCI_AUTHORIZE_RESOURCE })], log, now }));
 
   app.use(deviceRoutes({ ...(deps.devices ? { devices: deps.devices } : {}), guard, send, sendError }));
 

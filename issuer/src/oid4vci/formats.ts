@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type CredentialType, SD_JWT_VC_TYP, STATUS_LIST_TOKEN_TYP, TOKEN_STATUS, vctOf } from '@tessera/protocol';
+import {
+  type CredentialDraft,
+  type CredentialType,
+  SD_JWT_VC_TYP,
+  STATUS_LIST_TOKEN_TYP,
+  sdJwtVcClaims,
+  TOKEN_STATUS,
+  vctOf,
+} from '@tessera/protocol';
 import { StatusList } from '@sd-jwt/jwt-status-list';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 
@@ -18,22 +26,20 @@ const hasher = (data: string | ArrayBuffer, alg: string): Uint8Array => {
 const saltGenerator = (length: number): string => randomBytes(Math.max(16, length)).toString('base64url');
 
 export interface SdJwtVcInput {
-  issuer: string;
-  kid: string;
+  /** The credential as the issuer holds it (`buildCredential`'s draft): claims, issuance and expiry. */
+  draft: CredentialDraft;
   type: CredentialType;
-  claims: Record<string, unknown>;
-  /** Seconds since the epoch. */
-  issuedAt: number;
-  expiresAt: number;
+  /** The issuer's signing key (`<did>#controller`). */
+  kid: string;
   /** The holder's key, by reference (RFC 7800 §3.4 `kid`, a DID URL) or by value (`jwk`). */
   cnf: { kid: string } | { jwk: Record<string, unknown> };
   status: { idx: number; uri: string };
 }
 
 /**
- * An SD-JWT VC (SD-JWT VC §3, RFC 9901) of a Tessera credential: `iss`, `vct`, `iat`, `exp`, `cnf` (holder binding)
- * and `status` (Token Status List) in the clear; every subject claim selectively disclosable, each its own
- * disclosure, so a holder can show "accredited, in an allowed jurisdiction" and keep their name back.
+ * An SD-JWT VC (SD-JWT VC §3, RFC 9901) of a Tessera credential, from the one credential builder
+ * (`sdJwtVcClaims`): every subject claim its own disclosure, so a holder can show "accredited, in an allowed
+ * jurisdiction" and keep their name back. Encoded and signed with @sd-jwt/sd-jwt-vc.
  */
 export async function issueSdJwtVc(input: SdJwtVcInput, sign: IssuerSigner): Promise<string> {
   const sdjwt = new SDJwtVcInstance({
@@ -43,16 +49,12 @@ export async function issueSdJwtVc(input: SdJwtVcInput, sign: IssuerSigner): Pro
     hashAlg: 'sha-256',
     saltGenerator,
   });
-  const payload = {
-    iss: input.issuer,
+  const { payload, disclosable } = sdJwtVcClaims(input.draft, {
     vct: vctOf(input.type),
-    iat: input.issuedAt,
-    exp: input.expiresAt,
     cnf: input.cnf,
-    status: { status_list: input.status },
-    ...input.claims,
-  };
-  return sdjwt.issue(payload, { _sd: Object.keys(input.claims) } as never, {
+    tokenStatus: input.status,
+  });
+  return sdjwt.issue(payload as never, { _sd: disclosable } as never, {
     header: { typ: SD_JWT_VC_TYP, kid: input.kid },
   });
 }

@@ -33,6 +33,8 @@ import { DPOP_ALGS, verifyDpop } from './dpop.js';
 
 /** Where the OpenID4VCI endpoints live under the issuer (`<credential_issuer>/oid4vci/...`). */
 export const OID4VCI_PATH = '/oid4vci';
+/** The resource the authorization endpoint's sign-in is for (policy data decides which credentials open it). */
+export const OID4VCI_AUTHORIZE_RESOURCE = '/oid4vci/authorize';
 /** The endpoints whose bodies are forms (RFC 6749 §4.1.3), parsed by `formBody` rather than `jsonBody`. */
 export const OID4VCI_FORM_PATHS = [`${OID4VCI_PATH}/token`];
 /** How long an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes), in ms. */

@@ -59,6 +59,29 @@ async function login(admin: AdminWallet): Promise<string> {
   return token.value.body.accessToken;
 }
 
+/** A Tessera access token for `action` on `resource`, from a presentation of `admin`'s credentials to the verifier. */
+async function signInFor(admin: AdminWallet, resource: string, action: string): Promise<string> {
+  const req = await httpJson<{ nonce: string; audience: string }>(`${verifierUrl}/presentation-requests`, {
+    body: { resource, action },
+  });
+  assert.ok(req.ok, JSON.stringify(req));
+  const vp = await createVerifiablePresentationJwt(
+    {
+      vp: {
+        '@context': ['https://www.w3.org/2018/credentials/v1'],
+        type: ['VerifiablePresentation'],
+        verifiableCredential: admin.credentials,
+      },
+      nonce: req.value.body.nonce,
+      aud: req.value.body.audience,
+    },
+    { did: admin.did, signer: ES256KSigner(hexToBytes(admin.privateKey)), alg: 'ES256K' },
+  );
+  const token = await httpJson<{ access_token: string }>(`${verifierUrl}/presentations`, { body: { vp } });
+  assert.ok(token.ok, JSON.stringify(token));
+  return token.value.body.access_token;
+}
+
 async function asAdmin<T>(path: string, body?: unknown) {
   const r = await httpJson<T>(`${issuerUrl}${path}`, { method: 'POST', token: adminToken, body: body ?? {} });
   assert.ok(r.ok, `${path}: ${JSON.stringify(r)}`);
@@ -230,9 +253,16 @@ describe('a standard wallet (library functions only) receives Tessera credential
     // Without a sign-in the authorization endpoint refuses.
     const anonymous = await fetch(authorizationRequestUrl, { redirect: 'manual' });
     assert.equal(anonymous.status, 401);
-    const res = await fetch(authorizationRequestUrl, {
+    // The admin's sign-in token for the issuer's API does not open it: a sign-in for the authorization endpoint does.
+    const wrongScope = await fetch(authorizationRequestUrl, {
       redirect: 'manual',
       headers: { authorization: `Bearer ${adminToken}` },
+    });
+    assert.equal(wrongScope.status, 403);
+    const signIn = await signInFor(admin, '/oid4vci/authorize', 'GET');
+    const res = await fetch(authorizationRequestUrl, {
+      redirect: 'manual',
+      headers: { authorization: `Bearer ${signIn}` },
     });
     assert.equal(res.status, 302, await res.text());
     const back = new URL(res.headers.get('location')!);

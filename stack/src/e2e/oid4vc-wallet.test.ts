@@ -13,7 +13,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Keystore } from '@tessera/contracts';
 import { Bitstring, silentLogger, statusListEntry, statusListSubject } from '@tessera/protocol';
-import { checkRequestObject, httpJson, presentOpenid4vp, receiveCredentialOffer, TesseraWallet } from '@tessera/wallet';
+import {
+  checkRequestObject,
+  httpJson,
+  presentOpenid4vp,
+  receiveCredentialOffer,
+  receiveWithAuthorizationCode,
+  TesseraWallet,
+} from '@tessera/wallet';
 import { createAgent, type ICredentialPlugin, type IDIDManager, type IKeyManager, type IResolver } from '@veramo/core';
 import { CredentialProviderJWT } from '@veramo/credential-jwt';
 import { CredentialPlugin } from '@veramo/credential-w3c';
@@ -62,7 +69,10 @@ before(async () => {
   // The stack's issuer key is made here first (the stack adopts it from the key store), so its DID can be listed too.
   const issuerKey = Keystore.open(join(dataDir, 'stack', 'keys')).getOrCreate('issuer');
   const ownIssuer = `did:ethr:0x7a69:${issuerKey.address.toLowerCase()}`;
-  writeFileSync(trustFile, JSON.stringify({ EnergyProsumerCredential: [foreignDid, ownIssuer] }));
+  writeFileSync(
+    trustFile,
+    JSON.stringify({ EnergyProsumerCredential: [foreignDid, ownIssuer], DataPartnerCredential: [ownIssuer] }),
+  );
   stack = await startStack(
     loadConfig({
       TESSERA_DATA_DIR: join(dataDir, 'stack'),
@@ -204,6 +214,44 @@ describe("Tessera's wallet over OpenID4VCI and OpenID4VP", () => {
       const claims = Object.keys(grant.value.credentials[0]!.claims).sort();
       assert.deepEqual(claims, preferFormat === 'dc+sd-jwt' ? ['meterId'] : ['meterId', 'nameplateKw', 'role']);
     }
+  });
+
+  it('an organisation fetches its own credential with the authorization code grant, signed in by OpenID4VP', async () => {
+    const vc = await stack.issuer.issuer.issue({
+      type: 'DataPartnerCredential',
+      subject: wallet.did,
+      claims: { organisationName: 'Grid Data Ltd', registrationId: 'HRB 12345', dataspace: 'energy-ds' },
+    });
+    assert.ok(vc.ok, JSON.stringify(vc));
+    const offer = await stack.issuer.issuer.offer(vc.value.id);
+    assert.ok(offer.ok);
+    const { presentOffer } = await import('@tessera/issuer');
+    const shown = await presentOffer(stack.issuer.issuer, offer.value, 'DataPartnerCredential');
+    assert.ok((await receiveCredentialOffer(wallet, shown.offer_uri)).ok);
+    // Without a sign-in the authorization endpoint refuses; the organisation signs in with its DataPartnerCredential.
+    const anonymous = await receiveWithAuthorizationCode(
+      wallet,
+      `${stack.urls.http}/issuer`,
+      ['DataPartnerCredential_sd_jwt'],
+      {
+        signIn: 'not-a-token',
+      },
+    );
+    assert.equal(anonymous.ok, false);
+    const signIn = await presentOpenid4vp(wallet, verifierUrl, { resource: '/oid4vci/authorize', action: 'GET' });
+    assert.ok(signIn.ok, JSON.stringify(signIn));
+    const got = await receiveWithAuthorizationCode(
+      wallet,
+      `${stack.urls.http}/issuer`,
+      ['DataPartnerCredential_sd_jwt'],
+      {
+        signIn: signIn.value.access_token,
+      },
+    );
+    assert.ok(got.ok, JSON.stringify(got));
+    assert.equal(got.value.length, 1);
+    assert.equal(got.value[0]!.format, 'dc+sd-jwt');
+    assert.equal(got.value[0]!.claims.organisationName, 'Grid Data Ltd');
   });
 
   it('refuses an unsigned or wrongly signed request object, and a request relayed from another verifier', async () => {
