@@ -425,10 +425,80 @@ export function issuerOpenApi(serverUrl: string) {
           },
         },
       },
+      '/.well-known/openid-credential-issuer': {
+        get: {
+          summary:
+            'OpenID4VCI 1.0 credential issuer metadata (also at the origin: /.well-known/openid-credential-issuer/issuer)',
+          responses: { '200': { description: 'Metadata', content: json({ type: 'object' }) } },
+        },
+      },
+      '/.well-known/oauth-authorization-server': {
+        get: {
+          summary: 'RFC 8414 authorization server metadata (the issuer is its own authorization server)',
+          responses: { '200': { description: 'Metadata', content: json({ type: 'object' }) } },
+        },
+      },
+      '/oid4vci/offers/{ref}': {
+        get: {
+          summary: 'A credential offer by reference (OpenID4VCI 1.0 §4.1.3); public, until the code expires',
+          parameters: [{ name: 'ref', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'The credential offer object', content: json({ type: 'object' }) },
+            ...errors(404),
+          },
+        },
+      },
+      '/oid4vci/authorize': {
+        get: {
+          summary:
+            'Authorization endpoint (RFC 6749 §4.1, PKCE S256): the caller signs in with a Tessera token for GET /oid4vci/authorize; redirects with code, state and iss',
+          responses: { '302': { description: 'Redirect to redirect_uri' }, ...errors(400, 401, 403) },
+        },
+      },
+      '/oid4vci/token': {
+        post: {
+          summary:
+            'Token endpoint (form): pre-authorized code (+ tx_code) or authorization code (+ code_verifier); a DPoP header binds the token',
+          responses: {
+            '200': {
+              description: 'access_token, token_type (DPoP or Bearer), expires_in',
+              content: json({ type: 'object' }),
+            },
+            '400': { description: 'OAuth error: { error, error_description, error_code }' },
+          },
+        },
+      },
+      '/oid4vci/nonce': {
+        post: {
+          summary: 'Nonce endpoint (OpenID4VCI 1.0 §7): a single-use c_nonce for key proofs',
+          responses: { '200': { description: '{ c_nonce }', content: json({ type: 'object' }) } },
+        },
+      },
+      '/oid4vci/credential': {
+        post: {
+          summary:
+            'Credential endpoint (OpenID4VCI 1.0 §8): { credential_configuration_id, proofs: { jwt: [...] } } with a DPoP-bound or bearer token; batch',
+          responses: {
+            '200': { description: '{ credentials: [{ credential }] }', content: json({ type: 'object' }) },
+            '400': {
+              description: 'OAuth error: invalid_proof, invalid_nonce, invalid_credential_request (+ error_code)',
+            },
+            '401': { description: 'invalid_token (+ error_code)' },
+          },
+        },
+      },
+      '/status-lists/{id}/token': {
+        get: {
+          summary:
+            'The Status List Token (statuslist+jwt, 2 bits: 0 valid, 1 revoked, 2 suspended) of SD-JWT VCs; public',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: { '200': { description: 'application/statuslist+jwt' }, ...errors(404) },
+        },
+      },
       '/offers/redeem': {
         post: {
           summary:
-            'Redeem an offer: `proof` is a JWT (ES256K) signed by the credential subject with aud = issuer URL and nonce = code; public',
+            'Alias of the pre-authorized code grant in one step (offers without a transaction code): `proof` is a JWT (ES256K) signed by the credential subject with aud = issuer URL and nonce = code; public',
           requestBody: {
             required: true,
             content: json({

@@ -556,14 +556,6 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     res.json({ credentials });
   });
 
-  router.use((e: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
-    if (res.headersSent) return next(e);
-    const code = (e as { code?: unknown })?.code;
-    if (typeof code === 'string' && code in ERROR_CODES) {
-      return sendOauthError(res, { code: code as ErrorCode, message: (e as Error).message });
-    }
-    deps.log.error({ err: e }, 'oid4vci endpoint failed');
-    sendOauthError(res, { code: 'ERR_INTERNAL', message: 'internal error' });
-  });
+  // Thrown errors (a body that does not parse, an internal fault) reach the issuer's one error handler.
   return router;
 }

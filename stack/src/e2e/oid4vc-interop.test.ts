@@ -242,7 +242,6 @@ describe('a standard wallet (library functions only) receives Tessera credential
       credential_configuration_ids: ['AdminCredential_sd_jwt'],
       grants: { authorization_code: {} },
     } as unknown as CredentialOfferObject;
-    const adminHolder = { ...holder };
     const { authorizationRequestUrl, pkce } = await holder.vci.createAuthorizationRequestUrlFromOffer({
       credentialOffer: offerObject,
       issuerMetadata: metadata,
@@ -297,21 +296,26 @@ describe('a standard wallet (library functions only) receives Tessera credential
     const adminKid = `${admin.did}#controller`;
     const signer = ES256KSigner(hexToBytes(admin.privateKey));
     const header = { alg: 'ES256K', typ: 'openid4vci-proof+jwt', kid: adminKid };
-    const { c_nonce: n2 } = await holder.vci.requestNonce({ issuerMetadata: metadata });
-    const payload = { aud: issuerUrl, nonce: n2, iat: Math.floor(Date.now() / 1000) };
-    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    const proof = `${input}.${await signer(input)}`;
-    const r = await holder.vci.retrieveCredentials({
-      issuerMetadata: metadata,
-      accessToken: t.accessTokenResponse.access_token,
-      credentialConfigurationId: 'AdminCredential_sd_jwt',
-      proofs: { jwt: [proof] },
-      dpop: t.dpop as never,
-    });
-    const got = (r.credentialResponse as { credentials: { credential: string }[] }).credentials;
-    assert.equal(got.length, 1);
-    assert.match(got[0]!.credential, /~/);
-    void adminHolder;
+    // Both formats with the one token (the admin's wallet signs the key proofs with the admin's DID key).
+    for (const [configuration, form] of [
+      ['AdminCredential_sd_jwt', /~$/],
+      ['AdminCredential_jwt', /^[\w-]+\.[\w-]+\.[\w-]+$/],
+    ] as const) {
+      const { c_nonce: n2 } = await holder.vci.requestNonce({ issuerMetadata: metadata });
+      const payload = { aud: issuerUrl, nonce: n2, iat: Math.floor(Date.now() / 1000) };
+      const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+      const proof = `${input}.${await signer(input)}`;
+      const r = await holder.vci.retrieveCredentials({
+        issuerMetadata: metadata,
+        accessToken: t.accessTokenResponse.access_token,
+        credentialConfigurationId: configuration,
+        proofs: { jwt: [proof] },
+        dpop: t.dpop as never,
+      });
+      const got = (r.credentialResponse as { credentials: { credential: string }[] }).credentials;
+      assert.equal(got.length, 1);
+      assert.match(got[0]!.credential, form);
+    }
   });
 });
 

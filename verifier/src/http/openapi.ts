@@ -184,6 +184,45 @@ export function verifierOpenApi(serverUrl: string) {
           },
         },
       },
+      '/oid4vp/requests': {
+        post: {
+          summary:
+            'OpenID4VP 1.0: create a signed request for { resource, action, response_mode?, flow?, transaction_data? }; answers the openid4vp:// request (and its QR code), the result URI and the transaction secret',
+          responses: {
+            '201': { description: 'Created', content: json({ type: 'object' }) },
+            ...errors('ERR_POLICY_DENIED', 'ERR_VALIDATION'),
+          },
+        },
+      },
+      '/oid4vp/requests/{id}/object': {
+        get: {
+          summary: 'The signed request object (application/oauth-authz-req+jwt), once',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'JWS' }, ...errors('ERR_OID4VP_REQUEST_UNKNOWN') },
+        },
+      },
+      '/oid4vp/response/{id}': {
+        post: {
+          summary:
+            'Response endpoint (form): vp_token (JSON keyed by query id) and state for direct_post, or response (JWE, ECDH-ES) for direct_post.jwt',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: '{ redirect_uri? } (same-device)', content: json({ type: 'object' }) },
+            '400': { description: 'OAuth-style error with error_code' },
+          },
+        },
+      },
+      '/oid4vp/requests/{id}/result': {
+        get: {
+          summary:
+            'The access token for the initiator (response_code = transaction secret or redirect code), once; 202 while unanswered',
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'response_code', in: 'query', required: true, schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'Access token' }, '202': { description: 'Pending' } },
+        },
+      },
       '/.well-known/openid4vp-verifier': {
         get: {
           summary: 'Verifier metadata: formats, algorithms, endpoints, the access token key',
