@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
+import { isUniqueViolation, type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
 import {
   type AuditEntry,
   Bitstring,
@@ -227,12 +227,6 @@ const QuerySchema = z.strictObject({
   limit: z.number().int().min(1).max(500).default(50),
   cursor: z.string().max(400).optional(),
 });
-
-const isUniqueViolation = (e: unknown): boolean => {
-  const d = (e as { driverError?: { code?: string } })?.driverError ?? (e as { code?: string });
-  const code = String(d?.code ?? '');
-  return code === '23505' || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code === 'SQLITE_CONSTRAINT_UNIQUE';
-};
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /**

@@ -6,7 +6,15 @@
  */
 export { ERROR_CODES, TesseraError, isErrorCode, toTesseraError, type ErrorCode, type ErrorShape } from './errors.js';
 export { ok, err, type Result } from './result.js';
-export { parseDid, parseEthrDid, ethrDid, MAX_DID_LENGTH, type ParsedDid, type ParsedEthrDid } from './did.js';
+export {
+  parseDid,
+  parseEthrDid,
+  ethrAddress,
+  ethrDid,
+  MAX_DID_LENGTH,
+  type ParsedDid,
+  type ParsedEthrDid,
+} from './did.js';
 export * from './constants.js';
 export { seal, unseal } from './sealing.js';
 export {
