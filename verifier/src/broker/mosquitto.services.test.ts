@@ -38,6 +38,13 @@ async function connectDevice(deviceId: string, password: string, clientId = devi
   return c;
 }
 
+/** Connect a device and wait until the adapter has seen the connection (from the broker's notice) and applied it. */
+async function connectApplied(deviceId: string, password: string) {
+  const applied = adapter.nextConnection(deviceId);
+  const client = await connectDevice(deviceId, password);
+  return { client, connection: await applied };
+}
+
 /** CONNECT that must fail: resolves to the CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
 async function refusedConnect(username: string, password: string, clientId: string): Promise<number> {
   try {
@@ -212,7 +219,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     const b = newDevice();
     await adapter.enrol(a);
     await adapter.enrol(b);
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
     const marker = topics.handshake(a.deviceId, 'hello');
     const telemetry = topics.telemetry(a.deviceId, 'power');
 
@@ -227,6 +234,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
       did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
       permissions: { publish: [...own.publish, extra], subscribe: own.subscribe },
       expiresAt: Date.now() + 60_000,
+      connection,
     });
 
     // Now allowed, on the same connection: own telemetry, the one extra topic, own commands subtree.
@@ -261,12 +269,13 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
   it('a grant ends at expiresAt: the role is back to the handshake topics', async () => {
     const a = newDevice();
     await adapter.enrol(a);
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
     await adapter.grant({
       deviceId: a.deviceId,
       did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
       permissions: deviceTopicPermissions(a.deviceId),
       expiresAt: Date.now() + 300,
+      connection,
     });
     const telemetry = topics.telemetry(a.deviceId, 'power');
     const marker = topics.handshake(a.deviceId, 'hello');
@@ -283,13 +292,17 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
   it('revoke (suspend) drops a live session at once and refuses reconnects; enrol again lets it back in', async (t) => {
     const a = newDevice();
     await adapter.enrol(a);
-    await adapter.grant({
-      deviceId: a.deviceId,
-      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-      permissions: deviceTopicPermissions(a.deviceId),
-      expiresAt: Date.now() + 60_000,
-    });
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
+    assert.equal(
+      await adapter.grant({
+        deviceId: a.deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+        connection,
+      }),
+      true,
+    );
     const gone = closed(client);
     const t0 = performance.now();
     await adapter.revoke(a.deviceId, { permanent: false, reason: 'operator suspended the device' });
@@ -345,6 +358,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
         did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
         permissions: deviceTopicPermissions(a.deviceId),
         expiresAt: Date.now() + 60_000,
+        connection: { deviceId: a.deviceId, id: 0 },
       }),
       (e: unknown) => e instanceof TesseraError && e.code === 'ERR_DEVICE_UNKNOWN',
     );
