@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { decodeStatusList, ethrDid } from '@tessera/protocol';
+import { decodeStatusList, ethrDid, OFFER_PROOF_TYP } from '@tessera/protocol';
 import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
@@ -363,10 +363,20 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       });
       assert.equal(offer.status, 201, offer.text);
       assert.equal(offer.json.redeemUrl, 'https://issuer.example/offers/redeem');
+      // The holder's presentation JWT carrying the code (say, phished through another flow) is no proof: 401, and the
+      // offer stays redeemable by its subject.
+      const presentation = await createJWT(
+        { aud: 'https://issuer.example', nonce: offer.json.code, vp: { type: ['VerifiablePresentation'] } },
+        { issuer: did, signer: ES256KSigner(hexToBytes(holder.privateKey)) },
+        { alg: 'ES256K' },
+      );
+      const phished = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof: presentation } });
+      assert.equal(phished.status, 401, phished.text);
+      assert.equal(phished.json.error.code, 'ERR_PROOF_TYPE');
       const proof = await createJWT(
         { aud: 'https://issuer.example', nonce: offer.json.code },
         { issuer: did, signer: ES256KSigner(hexToBytes(holder.privateKey)) },
-        { alg: 'ES256K' },
+        { alg: 'ES256K', typ: OFFER_PROOF_TYP as unknown as 'JWT' }, // did-jwt types typ as 'JWT'
       );
       const got = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof } });
       assert.equal(got.status, 200, got.text);

@@ -428,7 +428,7 @@ export function issuerOpenApi(serverUrl: string) {
       '/offers/redeem': {
         post: {
           summary:
-            'Redeem an offer: `proof` is a JWT (ES256K) signed by the credential subject with aud = issuer URL and nonce = code; public',
+            'Redeem an offer: `proof` is a JWT (ES256K, typ openid4vci-proof+jwt) signed by the credential subject with aud = issuer URL and nonce = code, all three required; public',
           requestBody: {
             required: true,
             content: json({
