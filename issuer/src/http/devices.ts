@@ -49,8 +49,9 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
 
   router.post(
     DEVICE_BATCH_PATH,
-    express.json({ limit: DEVICE_BATCH_MAX_BODY_BYTES, strict: true }),
+    // Authenticate first: nobody unauthenticated gets up to DEVICE_BATCH_MAX_BODY_BYTES of JSON parsed.
     guard('ManufacturerCredential'),
+    express.json({ limit: DEVICE_BATCH_MAX_BODY_BYTES, strict: true }),
     async (req, res) => {
       const l = lifecycle(res);
       if (l) send(res, await l.register(req.body, await callerOf(res)), 201);
