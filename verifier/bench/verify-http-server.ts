@@ -99,6 +99,13 @@ async function start(c: BenchServerConfig): Promise<number> {
       ...(signatureWorker ? { worker: signatureWorker } : {}),
     }),
     audience: c.verifierDid,
+    // The bench's one client stands for many wallets: no per-address budget on presentation requests.
+    requestLimits: {
+      perSourcePerWindow: Number.MAX_SAFE_INTEGER,
+      windowMs: 60_000,
+      heldPerSource: Number.MAX_SAFE_INTEGER,
+      maxSources: 1,
+    },
     // The lists are installed up front and never change during the run; nothing is ever notified.
     statusSync: new StatusListSync({
       verifier,

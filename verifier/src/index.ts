@@ -80,6 +80,7 @@ export {
   AccessTokens,
   buildVerifierRouter,
   DEFAULT_ACCESS_TOKEN_TTL_S,
+  DEFAULT_PRESENTATION_REQUEST_LIMITS,
   fillResource,
   requireCredentials,
   verifierOpenApi,
@@ -88,6 +89,7 @@ export {
   type AccessTokenOptions,
   type GrantedCredential,
   type GuardDeps,
+  type RequestBudgetLimits,
   type RequireCredentialsOptions,
   type Scope,
   type VerifierRouter,
@@ -95,6 +97,8 @@ export {
 } from './http/index.js';
 export type {
   BrokerAdapter,
+  BrokerConnection,
+  BrokerPacketStats,
   DeviceBrokerCredentials,
   DeviceSessionGrant,
   InboundHandler,

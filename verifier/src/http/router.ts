@@ -25,6 +25,7 @@ import type { StatusListSync } from '../vc/status-sync.js';
 import type { PresentationVerifier, VerifiedCredential } from '../vc/verify.js';
 import { type RequireCredentialsOptions, requireCredentials } from './guard.js';
 import { verifierOpenApi } from './openapi.js';
+import { DEFAULT_PRESENTATION_REQUEST_LIMITS, RequestBudget, type RequestBudgetLimits } from './request-budget.js';
 import type { AccessTokens, GrantedCredential, Scope } from './tokens.js';
 
 export interface VerifierRouterDeps {
@@ -42,6 +43,11 @@ export interface VerifierRouterDeps {
   statusLists?: InMemoryStatusListProvider;
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
   publicUrl?: string;
+  /**
+   * What one source address may ask of the unauthenticated `POST /presentation-requests` (each stores a nonce);
+   * default DEFAULT_PRESENTATION_REQUEST_LIMITS. Counted per replica.
+   */
+  requestLimits?: RequestBudgetLimits;
   log?: Logger;
 }
 
@@ -298,6 +304,10 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
   const router = express.Router() as VerifierRouter;
   router.use(jsonBody(MAX_HTTP_BODY_BYTES));
 
+  // Every presentation request stores a nonce until it expires: a rate and a cap per source address in front of the
+  // store, and the store's own capacity behind them (ERR_CAPACITY), so no one fills it for everyone.
+  const budget = new RequestBudget(deps.requestLimits ?? DEFAULT_PRESENTATION_REQUEST_LIMITS, verifier.nonceTtlMs);
+
   router.post('/presentation-requests', async (req, res) => {
     const { resource: raw, action: rawAction } = body(RequestBody, req);
     const resource = canonicalResource(raw);
@@ -310,7 +320,21 @@ export function buildVerifierRouter(deps: VerifierRouterDeps): VerifierRouter {
         details: { reason: 'no-policy' },
       });
     }
-    const request = await verifier.createRequest(JSON.stringify({ resource, action }));
+    const refused = budget.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (refused) {
+      res.setHeader('retry-after', String(refused.retryAfterS));
+      throw new TesseraError(refused.code, refused.message);
+    }
+    let request: Awaited<ReturnType<PresentationVerifier['createRequest']>>;
+    try {
+      request = await verifier.createRequest(JSON.stringify({ resource, action }));
+    } catch (e) {
+      if (e instanceof TesseraError && e.code === 'ERR_CAPACITY') {
+        const d = e.details as { retryAfterS?: unknown } | undefined;
+        res.setHeader('retry-after', String(typeof d?.retryAfterS === 'number' ? d.retryAfterS : 30));
+      }
+      throw e;
+    }
     sendJson(res, 201, {
       nonce: request.nonce,
       audience: request.audience,
