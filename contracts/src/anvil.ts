@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './files.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@tessera/runtime';
 
 export interface AnvilOptions {
   /** Folder for the chain state file; omitted = in-memory chain (tests). */

@@ -1,6 +1,6 @@
 import { TesseraError } from '@tessera/protocol';
 import { DataSource, type DataSourceOptions, type EntitySchema, type MixedList } from 'typeorm';
-import { touchPrivate } from './files.js';
+import { touchPrivate } from '@tessera/runtime';
 
 export interface DatabaseConfig {
   /** `postgres://…` selects PostgreSQL; otherwise `sqlitePath` is used. */
