@@ -374,6 +374,64 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     }
   });
 
+  it('a grant left by another replica (or before a restart) is narrowed at the device’s next connection', async () => {
+    const a = newDevice();
+    // Replica A grants the device's connection, then goes away (its stop leaves the role as it is).
+    const other = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin });
+    await other.start();
+    await other.enrol(a);
+    const seenByOther = other.nextConnection(a.deviceId);
+    const first = await connectDevice(a.deviceId, a.password);
+    const connection = await seenByOther;
+    assert.equal(
+      await other.grant({
+        deviceId: a.deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+        connection,
+      }),
+      true,
+    );
+    await other.stop();
+    const commands = `${topics.command(a.deviceId, 'x').replace(/x$/, '#')}`;
+    assert.deepEqual(await subscribeCodes(first, commands), [1], 'granted while A ran');
+    // This replica never granted it; a takeover with the broker password must not inherit A's grant either. (The
+    // second is the grant's minimum age for a replica that did not make it; the test waits for the event, not time.)
+    const narrowing = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin, foreignGrantMinAgeMs: 0 });
+    await narrowing.start();
+    try {
+      const { client: taker } = await (async () => {
+        const applied = narrowing.nextConnection(a.deviceId);
+        const client = await connectDevice(a.deviceId, a.password);
+        await applied;
+        return { client };
+      })();
+      assert.deepEqual(await subscribeCodes(taker, commands), [0x80], 'the foreign grant was narrowed');
+    } finally {
+      await narrowing.stop();
+    }
+  });
+
+  it('start refuses a broker without connection notices or without max_packet_size (ERR_BROKER_CONFIG)', async () => {
+    for (const [omit, named] of [
+      [{ connectionNotices: true }, /log_dest topic/],
+      [{ maxPacketSize: true }, /max_packet_size/],
+    ] as const) {
+      const b = await startMosquitto({ omit });
+      const a = new MosquittoBrokerAdapter({ url: b.url, admin: b.admin, controlTimeoutMs: 1_500 });
+      try {
+        await assert.rejects(
+          a.start(),
+          (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_CONFIG' && named.test(e.message),
+        );
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
+    }
+  });
+
   it('the verifier may not publish a device hello (so a hello names its device)', async () => {
     const a = newDevice();
     await assert.rejects(

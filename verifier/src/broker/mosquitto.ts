@@ -72,6 +72,11 @@ export interface MosquittoAdapterOptions {
   verifierPermissions?: TopicPermissions;
   /** Per dynsec command; default 5 s. */
   controlTimeoutMs?: number;
+  /**
+   * A grant this adapter did not make is narrowed on a connection notice only if it is older than the notice by this
+   * much (default FOREIGN_GRANT_MIN_AGE_MS; see there).
+   */
+  foreignGrantMinAgeMs?: number;
   log?: Logger;
 }
 
@@ -701,7 +706,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
         recorded = JSON.parse((r.data as { role: { textdescription?: string } }).role.textdescription || '{}');
       } catch {}
       if (typeof recorded.expiresAt !== 'number' || recorded.expiresAt <= Date.now()) return;
-      if (typeof recorded.grantedAt === 'number' && recorded.grantedAt > at - FOREIGN_GRANT_MIN_AGE_MS) return;
+      const minAge = this.options.foreignGrantMinAgeMs ?? FOREIGN_GRANT_MIN_AGE_MS;
+      if (typeof recorded.grantedAt === 'number' && recorded.grantedAt > at - minAge) return;
     }
     this.ownGrants.delete(deviceId);
     this.clearExpiry(deviceId);
