@@ -9,8 +9,6 @@ import { type CredentialType, isCredentialType } from './credentials.js';
 export const CREDENTIAL_FORMATS = ['jwt_vc_json', 'dc+sd-jwt'] as const;
 export type CredentialFormat = (typeof CREDENTIAL_FORMATS)[number];
 
-/** OpenID4VCI 1.0 §F.1: the `typ` of a key proof JWT. */
-export const OID4VCI_PROOF_TYP = 'openid4vci-proof+jwt';
 /** OpenID4VCI 1.0 §4.1.1 / RFC 6749 §4.1: the two grants. */
 export const PRE_AUTHORIZED_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
 export const AUTHORIZATION_CODE_GRANT = 'authorization_code';

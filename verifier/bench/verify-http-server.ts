@@ -79,6 +79,13 @@ async function start(c: BenchServerConfig): Promise<number> {
       publicUrl: `http://127.0.0.1:${port}/verifier`,
       policies: policies.value,
       trust: trust.value,
+      // The bench's one client stands for many wallets: no per-address budget on presentation requests.
+      requestLimits: {
+        perSourcePerWindow: Number.MAX_SAFE_INTEGER,
+        windowMs: 60_000,
+        heldPerSource: Number.MAX_SAFE_INTEGER,
+        maxSources: 1,
+      },
     },
     {
       resolver,

@@ -3,7 +3,7 @@ import {
   DID_CLIENT_ID_PREFIX,
   err,
   KB_JWT_TYP,
-  OID4VCI_PROOF_TYP,
+  OFFER_PROOF_TYP,
   OID4VP_REQUEST_TYP,
   ok,
   PRE_AUTHORIZED_CODE_GRANT,
@@ -159,7 +159,7 @@ async function retrieveAll(
   for (const id of configurationIds) {
     const nonce = await getJson(nonceEndpoint, f, { method: 'POST' });
     if (!nonce.ok) return nonce;
-    const header = { alg: 'ES256K', typ: OID4VCI_PROOF_TYP, kid: `${wallet.did}#controller` };
+    const header = { alg: 'ES256K', typ: OFFER_PROOF_TYP, kid: `${wallet.did}#controller` };
     const payload = { aud: issuer, nonce: nonce.value.body.c_nonce, iat: Math.floor(Date.now() / 1000) };
     const input = `${b64(header)}.${b64(payload)}`;
     const proof = `${input}.${await wallet.signer()(input)}`;

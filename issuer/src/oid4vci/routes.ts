@@ -12,7 +12,7 @@ import {
   OID4VCI_ACCESS_TOKEN_TTL_S,
   OID4VCI_BATCH_SIZE,
   OID4VCI_NONCE_TTL_MS,
-  OID4VCI_PROOF_TYP,
+  OFFER_PROOF_TYP,
   OID4VCI_TX_CODE_MAX_ATTEMPTS,
   PRE_AUTHORIZED_CODE_GRANT,
   type Result,
@@ -62,7 +62,7 @@ const OAUTH_ERROR: Partial<Record<ErrorCode, string>> = {
   ERR_OID4VCI_GRANT_INVALID: 'invalid_grant',
   ERR_OID4VCI_TX_CODE: 'invalid_grant',
   ERR_OID4VCI_PROOF_INVALID: 'invalid_proof',
-  ERR_OID4VCI_PROOF_TYPE: 'invalid_proof',
+  ERR_PROOF_TYPE: 'invalid_proof',
   ERR_OID4VCI_NONCE: 'invalid_nonce',
   ERR_OID4VCI_CREDENTIAL_REQUEST: 'invalid_credential_request',
   ERR_OID4VCI_TOKEN: 'invalid_token',
@@ -79,8 +79,10 @@ const OAUTH_ERROR: Partial<Record<ErrorCode, string>> = {
  * code's HTTP status (a standard wallet reads `error`, Tessera's tools read `error_code`).
  */
 function sendOauthError(res: Response, e: { code: ErrorCode; message: string }): void {
-  const status = ERROR_CODES[e.code].status;
-  const error = OAUTH_ERROR[e.code] ?? (status >= 500 ? 'server_error' : 'invalid_request');
+  const oauth = OAUTH_ERROR[e.code];
+  // OAuth endpoints answer 400 for every error but an unusable token (RFC 6749 §5.2, RFC 6750 §3.1, OpenID4VCI §8.3.1).
+  const status = oauth === undefined ? ERROR_CODES[e.code].status : oauth === 'invalid_token' ? 401 : 400;
+  const error = oauth ?? (status >= 500 ? 'server_error' : 'invalid_request');
   res.setHeader('cache-control', 'no-store');
   if (e.code === 'ERR_OID4VCI_TOKEN')
     res.setHeader('www-authenticate', `DPoP error="invalid_token", Bearer error="invalid_token"`);
@@ -438,11 +440,8 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
       );
     }
     const { header, payload } = parsed.value;
-    if (header.typ !== OID4VCI_PROOF_TYP) {
-      return err(
-        'ERR_OID4VCI_PROOF_TYPE',
-        `the proof's typ is ${String(header.typ).slice(0, 40)}, not ${OID4VCI_PROOF_TYP}`,
-      );
+    if (header.typ !== OFFER_PROOF_TYP) {
+      return err('ERR_PROOF_TYPE', `the proof's typ is ${String(header.typ).slice(0, 40)}, not ${OFFER_PROOF_TYP}`);
     }
     if (typeof header.kid !== 'string' || !header.kid.startsWith('did:') || !header.kid.includes('#')) {
       return err('ERR_OID4VCI_PROOF_INVALID', 'the proof must name a DID URL of the credential subject in kid');
@@ -503,7 +502,7 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
       const kinds = Object.keys(b.proofs);
       if (kinds.length !== 1 || kinds[0] !== 'jwt') {
         return sendOauthError(res, {
-          code: 'ERR_OID4VCI_PROOF_TYPE',
+          code: 'ERR_PROOF_TYPE',
           message: `proof type ${kinds.join(', ').slice(0, 60)} is not supported: send jwt proofs`,
         });
       }
@@ -511,7 +510,7 @@ export function oid4vciRoutes(deps: Oid4vciRoutesDeps): Router {
     } else if (isRecord(b.proof)) {
       if (b.proof.proof_type !== 'jwt') {
         return sendOauthError(res, {
-          code: 'ERR_OID4VCI_PROOF_TYPE',
+          code: 'ERR_PROOF_TYPE',
           message: `proof type ${String(b.proof.proof_type).slice(0, 40)} is not supported: send jwt proofs`,
         });
       }

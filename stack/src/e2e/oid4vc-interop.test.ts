@@ -491,14 +491,14 @@ describe('refusals, each with its code', () => {
     assert.equal(again.error_code, 'ERR_OID4VCI_NONCE');
   });
 
-  it('a wrong proof type (typ, or proof type): ERR_OID4VCI_PROOF_TYPE', async () => {
+  it('a wrong proof type (typ, or proof type): ERR_PROOF_TYPE', async () => {
     const t = await tokenFor();
     const typ = await credentialRequest(t, {
       jwt: [proofJwt({ ...proofHeader(), typ: 'JWT' }, { aud: issuerUrl, nonce: await nonce(t.metadata), iat: now() })],
     });
-    assert.equal(typ.error_code, 'ERR_OID4VCI_PROOF_TYPE');
+    assert.equal(typ.error_code, 'ERR_PROOF_TYPE');
     const kind = await credentialRequest(t, { ldp_vp: [{}] });
-    assert.equal(kind.error_code, 'ERR_OID4VCI_PROOF_TYPE');
+    assert.equal(kind.error_code, 'ERR_PROOF_TYPE');
   });
 
   async function presentRaw(mode: 'direct_post', vpToken: Record<string, string[]>) {

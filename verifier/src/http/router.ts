@@ -8,6 +8,7 @@ import type { VerifiedCredential } from '../vc/verify.js';
 import { verifierOpenApi } from './openapi.js';
 import { OID4VP_RESPONSE_PATH, oid4vpRoutes } from '../oid4vp/routes.js';
 import type { Oid4vpService } from '../oid4vp/service.js';
+import { DEFAULT_PRESENTATION_REQUEST_LIMITS, RequestBudget, type RequestBudgetLimits } from './request-budget.js';
 import type { GrantedCredential } from './tokens.js';
 
 /** The verifier's HTTP API, as an express Router (the stack mounts it at `/verifier`). */
@@ -18,6 +19,11 @@ export interface VerifierRouterOptions {
   oid4vp?: Oid4vpService;
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
   publicUrl?: string;
+  /**
+   * What one source address may ask of the unauthenticated `POST /presentation-requests` (each stores a nonce);
+   * default DEFAULT_PRESENTATION_REQUEST_LIMITS. Counted per replica.
+   */
+  requestLimits?: RequestBudgetLimits;
   log?: Logger;
 }
 
@@ -157,11 +163,37 @@ export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptio
   const log = options.log ?? silentLogger;
   const router = express.Router();
   router.use(jsonBody({ skip: (req) => req.path.startsWith(OID4VP_RESPONSE_PATH) }));
-  if (options.oid4vp) router.use(oid4vpRoutes(options.oid4vp, log));
+
+  // Every presentation request stores a nonce until it expires, and asking needs no login: a rate and a cap per
+  // source address in front of the store, and the store's own capacity behind them (ERR_CAPACITY), so no one fills it
+  // for everyone. OpenID4VP requests draw on the same budget.
+  const budget = new RequestBudget(
+    options.requestLimits ?? DEFAULT_PRESENTATION_REQUEST_LIMITS,
+    core.checks.nonceTtlMs,
+  );
+  if (options.oid4vp) {
+    router.use(
+      oid4vpRoutes(options.oid4vp, log, (req) => budget.take(req.ip ?? req.socket.remoteAddress ?? 'unknown')),
+    );
+  }
 
   router.post('/presentation-requests', async (req, res) => {
     const { resource, action } = body(RequestBody, req);
-    const r = await core.request(resource, action);
+    const refused = budget.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (refused) {
+      res.setHeader('retry-after', String(refused.retryAfterS));
+      throw new TesseraError(refused.code, refused.message);
+    }
+    let r: Awaited<ReturnType<Verifier['request']>>;
+    try {
+      r = await core.request(resource, action);
+    } catch (e) {
+      if (e instanceof TesseraError && e.code === 'ERR_CAPACITY') {
+        const d = e.details as { retryAfterS?: unknown } | undefined;
+        res.setHeader('retry-after', String(typeof d?.retryAfterS === 'number' ? d.retryAfterS : 30));
+      }
+      throw e;
+    }
     if (!r.ok) throw fail(r.error);
     const q = r.value;
     sendJson(res, 201, {

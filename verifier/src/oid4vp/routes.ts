@@ -1,6 +1,7 @@
 import { ERROR_CODES, type ErrorShape, type Logger, TesseraError } from '@tessera/protocol';
 import { formBody } from '@tessera/runtime/http';
-import express, { type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
+import type { BudgetRefusal } from '../http/request-budget.js';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import type { IssuedToken } from '../core.js';
@@ -47,7 +48,11 @@ function sendOauthError(res: Response, e: ErrorShape): void {
  * - `POST /oid4vp/response/:id` (form: `vp_token` and `state`, or `response` = JWE) → `{ redirect_uri? }`
  * - `GET /oid4vp/requests/:id/result?response_code=…` → the access token (200, once), 202 while unanswered
  */
-export function oid4vpRoutes(service: Oid4vpService, _log: Logger): Router {
+export function oid4vpRoutes(
+  service: Oid4vpService,
+  _log: Logger,
+  budget: (req: Request) => BudgetRefusal | undefined = () => undefined,
+): Router {
   const router = express.Router();
 
   router.post('/oid4vp/requests', async (req, res) => {
@@ -64,6 +69,12 @@ export function oid4vpRoutes(service: Oid4vpService, _log: Logger): Router {
         `the body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
         { details: issues },
       );
+    }
+    // The same per-source budget as POST /presentation-requests: each request holds a nonce and state until it lapses.
+    const refused = budget(req);
+    if (refused) {
+      res.setHeader('retry-after', String(refused.retryAfterS));
+      throw new TesseraError(refused.code, refused.message);
     }
     const r = await service.createRequest({
       resource: b.data.resource,
