@@ -44,7 +44,49 @@ const PRESENTATION_ERRORS: ErrorCode[] = [
 const jwtString = { type: 'string', maxLength: 16384, description: 'A compact JWS (JWT VC or VP)' };
 
 /** The verifier's HTTP API as OpenAPI 3.1 (DESIGN §8), served at `GET /openapi.json`. */
-export function verifierOpenApi(serverUrl: string) {
+export function verifierOpenApi(serverUrl: string, o: { oid4vp?: boolean } = {}) {
+  // The OpenID4VP endpoints exist when the core has a public URL for its request objects (createOid4vpService).
+  const oid4vpPaths = {
+    '/oid4vp/requests': {
+      post: {
+        summary:
+          'OpenID4VP 1.0: create a signed request for { resource, action, response_mode?, flow?, transaction_data? }; answers the openid4vp:// request (and its QR code), the result URI and the transaction secret',
+        responses: {
+          '201': { description: 'Created', content: json({ type: 'object' }) },
+          ...errors('ERR_POLICY_DENIED', 'ERR_VALIDATION'),
+        },
+      },
+    },
+    '/oid4vp/requests/{id}/object': {
+      get: {
+        summary: 'The signed request object (application/oauth-authz-req+jwt), once',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'JWS' }, ...errors('ERR_OID4VP_REQUEST_UNKNOWN') },
+      },
+    },
+    '/oid4vp/response/{id}': {
+      post: {
+        summary:
+          'Response endpoint (form): vp_token (JSON keyed by query id) and state for direct_post, or response (JWE, ECDH-ES) for direct_post.jwt',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': { description: '{ redirect_uri? } (same-device)', content: json({ type: 'object' }) },
+          '400': { description: 'OAuth-style error with error_code' },
+        },
+      },
+    },
+    '/oid4vp/requests/{id}/result': {
+      get: {
+        summary:
+          'The access token for the initiator (response_code = transaction secret or redirect code), once; 202 while unanswered',
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'response_code', in: 'query', required: true, schema: { type: 'string' } },
+        ],
+        responses: { '200': { description: 'Access token' }, '202': { description: 'Pending' } },
+      },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: {
@@ -184,45 +226,7 @@ export function verifierOpenApi(serverUrl: string) {
           },
         },
       },
-      '/oid4vp/requests': {
-        post: {
-          summary:
-            'OpenID4VP 1.0: create a signed request for { resource, action, response_mode?, flow?, transaction_data? }; answers the openid4vp:// request (and its QR code), the result URI and the transaction secret',
-          responses: {
-            '201': { description: 'Created', content: json({ type: 'object' }) },
-            ...errors('ERR_POLICY_DENIED', 'ERR_VALIDATION'),
-          },
-        },
-      },
-      '/oid4vp/requests/{id}/object': {
-        get: {
-          summary: 'The signed request object (application/oauth-authz-req+jwt), once',
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { '200': { description: 'JWS' }, ...errors('ERR_OID4VP_REQUEST_UNKNOWN') },
-        },
-      },
-      '/oid4vp/response/{id}': {
-        post: {
-          summary:
-            'Response endpoint (form): vp_token (JSON keyed by query id) and state for direct_post, or response (JWE, ECDH-ES) for direct_post.jwt',
-          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: {
-            '200': { description: '{ redirect_uri? } (same-device)', content: json({ type: 'object' }) },
-            '400': { description: 'OAuth-style error with error_code' },
-          },
-        },
-      },
-      '/oid4vp/requests/{id}/result': {
-        get: {
-          summary:
-            'The access token for the initiator (response_code = transaction secret or redirect code), once; 202 while unanswered',
-          parameters: [
-            { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
-            { name: 'response_code', in: 'query', required: true, schema: { type: 'string' } },
-          ],
-          responses: { '200': { description: 'Access token' }, '202': { description: 'Pending' } },
-        },
-      },
+      ...(o.oid4vp ? oid4vpPaths : {}),
       '/.well-known/openid4vp-verifier': {
         get: {
           summary: 'Verifier metadata: formats, algorithms, endpoints, the access token key',

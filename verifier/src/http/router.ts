@@ -258,7 +258,7 @@ export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptio
   });
 
   router.get('/openapi.json', (_req, res) => {
-    res.json(verifierOpenApi(options.publicUrl ?? '/verifier'));
+    res.json(verifierOpenApi(options.publicUrl ?? '/verifier', { oid4vp: options.oid4vp !== undefined }));
   });
 
   router.get('/.well-known/openid4vp-verifier', (_req, res) => {
