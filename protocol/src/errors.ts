@@ -284,6 +284,48 @@ export const ERROR_CODES = {
     summary:
       'The MQTT broker refused the CONNECT (CONNACK 4/5, or closed before CONNACK): the device is not enrolled (unknown, suspended, revoked) or its broker password is wrong.',
   },
+
+  // Whiteflag messages (docs/whiteflag.md)
+  ERR_WHITEFLAG_MALFORMED: {
+    status: 400,
+    summary:
+      'The data is not a Whiteflag version 1 message: wrong prefix or version, unknown message type, truncated field, or bytes after the last field.',
+  },
+  ERR_WHITEFLAG_TOO_LARGE: {
+    status: 413,
+    summary: 'The encoded Whiteflag message is larger than the accepted size (WHITEFLAG_MAX_MESSAGE_BYTES).',
+  },
+  ERR_WHITEFLAG_FIELD_INVALID: {
+    status: 422,
+    summary:
+      'A Whiteflag field fails the standard (syntax, code, date-time, duration, coordinates, object rules); details list every field.',
+  },
+  ERR_WHITEFLAG_REFERENCE_INVALID: {
+    status: 422,
+    summary:
+      'The message may not reference the referenced message this way (Whiteflag §5.4: message types, reference codes, same or other originator).',
+  },
+  ERR_WHITEFLAG_KEY_UNKNOWN: {
+    status: 422,
+    summary:
+      'No key to encrypt or decrypt with: no pre-shared key of that name, or no ECDH public key published by the counterpart.',
+  },
+  ERR_WHITEFLAG_DECRYPTION_FAILED: {
+    status: 422,
+    summary:
+      'The encrypted message could not be decrypted into a valid message with any key held for its originator, or its initialisation vector is missing.',
+  },
+  ERR_WHITEFLAG_AUTH_FAILED: {
+    status: 401,
+    summary:
+      "An authentication message does not verify: the signed statement is missing, malformed or not signed by a key of the originator's DID, or the token matches no shared secret.",
+  },
+  ERR_WHITEFLAG_ORIGINATOR_NOT_READY: {
+    status: 409,
+    summary:
+      "The originator's sending account is not ready: its key is not yet authorised on chain by the originator's DID, or its authentication message is not yet mined.",
+  },
+  ERR_WHITEFLAG_NOT_FOUND: { status: 404, summary: 'No Whiteflag message or originator with this identifier.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
