@@ -7,7 +7,7 @@ import {
   type MigrationInterface,
   type QueryRunner,
 } from 'typeorm';
-import { type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
+import { type BaseWallet, type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
 import { waitForReceipt } from './chain.js';
 
 /**
@@ -133,7 +133,7 @@ export class Outbox {
   private readonly cancels = new Set<(e: Error) => void>();
   private timer: NodeJS.Timeout | undefined;
   /** Registered sending accounts other than the relayer, by lower-case address, connected to the provider. */
-  private readonly signers = new Map<string, Wallet>();
+  private readonly signers = new Map<string, BaseWallet>();
 
   constructor(private readonly options: OutboxOptions) {}
 
@@ -151,7 +151,7 @@ export class Outbox {
     return from.toLowerCase();
   }
 
-  private walletOf(sender: string | null): Wallet | undefined {
+  private walletOf(sender: string | null): BaseWallet | undefined {
     return sender === null ? this.options.signer : this.signers.get(sender);
   }
 
@@ -159,7 +159,7 @@ export class Outbox {
    * Let the outbox send writes from another account. Writes of that account left by a previous process are
    * reconciled now (as `reconcile` does for the relayer at start), before any new one of it is sent.
    */
-  async registerSigner(wallet: Wallet): Promise<{ resent: number; resigned: number; confirmed: number }> {
+  async registerSigner(wallet: BaseWallet): Promise<{ resent: number; resigned: number; confirmed: number }> {
     const sender = wallet.address.toLowerCase();
     if (sender === this.address.toLowerCase()) return { resent: 0, resigned: 0, confirmed: 0 };
     if (!this.signers.has(sender)) this.signers.set(sender, wallet.connect(this.options.provider));
