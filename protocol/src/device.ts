@@ -180,6 +180,8 @@ export function secretCommitment(salt: Uint8Array, secret: Uint8Array): string {
 //   tessera/v1/devices/{deviceId}/replies/{commandId}   device → services
 //   tessera/v1/devices/{deviceId}/status                device, retained (online/offline, also the will)
 //   tessera/v1/devices/{deviceId}/session               verifier → device (session notices: expiring, revoked)
+//   tessera/v1/devices/{deviceId}/whiteflag/signals/{c}  device → services (a Whiteflag sign or signal of type c)
+//   tessera/v1/devices/{deviceId}/whiteflag/inbox       services → device (authentic Whiteflag signals of its area)
 //
 // The MQTT client id of a device is its device id; before a handshake succeeds a client may use only its own
 // handshake topics.
@@ -197,6 +199,11 @@ function segment(value: string, what: string): string {
     throw new Error(`${what} '${value.slice(0, 40)}' is not a valid MQTT topic level`);
   return value;
 }
+/** A Whiteflag message code as a topic level: one upper-case letter (docs/whiteflag.md). */
+function whiteflagCode(code: string): string {
+  if (!/^[A-Z]$/.test(code)) throw new Error(`'${code.slice(0, 10)}' is not a Whiteflag message code`);
+  return code;
+}
 function device(deviceId: string): string {
   if (!DEVICE_ID_PATTERN.test(deviceId)) throw new Error(`'${deviceId.slice(0, 80)}' is not a device id`);
   return `${DEVICES}/${deviceId}`;
@@ -211,7 +218,22 @@ export const topics = {
   reply: (deviceId: string, commandId: string) => `${device(deviceId)}/replies/${segment(commandId, 'command id')}`,
   status: (deviceId: string) => `${device(deviceId)}/status`,
   session: (deviceId: string) => `${device(deviceId)}/session`,
+  /** device → services: a Whiteflag sign or signal of type `messageCode`, sent on chain by the Whiteflag bridge. */
+  whiteflagSignal: (deviceId: string, messageCode: string) =>
+    `${device(deviceId)}/whiteflag/signals/${whiteflagCode(messageCode)}`,
+  /** Subscription filter for the Whiteflag bridge: every device's signals. */
+  whiteflagSignalsInbound: () => `${DEVICES}/+/whiteflag/signals/+`,
+  /** services → device: authentic Whiteflag signals located in the device's area. */
+  whiteflagInbox: (deviceId: string) => `${device(deviceId)}/whiteflag/inbox`,
 } as const;
+
+/** The device and message code of a `whiteflag/signals/{code}` topic, if it is one. */
+export function whiteflagSignalOfTopic(topic: string): { deviceId: string; messageCode: string } | undefined {
+  const parts = topic.split('/');
+  const deviceId = deviceIdFromTopic(topic);
+  if (!deviceId || parts.length !== 7 || parts[4] !== 'whiteflag' || parts[5] !== 'signals') return undefined;
+  return /^[A-Z]$/.test(parts[6]!) ? { deviceId, messageCode: parts[6]! } : undefined;
+}
 
 /** Which topic filters a client may publish and subscribe to. */
 export interface TopicPermissions {
@@ -232,8 +254,14 @@ export function deviceTopicPermissions(deviceId: string): TopicPermissions {
   const base = device(deviceId);
   const hs = handshakeTopicPermissions(deviceId);
   return {
-    publish: [...hs.publish, `${base}/telemetry/#`, `${base}/replies/#`, `${base}/status`],
-    subscribe: [...hs.subscribe, `${base}/commands/#`, `${base}/session`],
+    publish: [
+      ...hs.publish,
+      `${base}/telemetry/#`,
+      `${base}/replies/#`,
+      `${base}/status`,
+      `${base}/whiteflag/signals/+`,
+    ],
+    subscribe: [...hs.subscribe, `${base}/commands/#`, `${base}/session`, topics.whiteflagInbox(deviceId)],
   };
 }
 

@@ -81,6 +81,7 @@ export {
   handshakeTopicPermissions,
   deviceTopicPermissions,
   deviceIdFromTopic,
+  whiteflagSignalOfTopic,
   topicMatches,
   topicAllowed,
   permissionTemplate,
