@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Keystore, Outbox } from '@tessera/contracts';
 import { err, type Logger, ok, parseEthrDid, type Result, silentLogger } from '@tessera/protocol';
 import {
@@ -78,6 +77,8 @@ const now = () => new Date().toISOString();
 export class WhiteflagAccounts {
   private readonly log: Logger;
   private readonly statements = new Map<string, string>();
+  /** ECDH private keys of this stack's accounts (method 1 recipients), by account. */
+  private readonly ecdhKeys = new Map<string, { account: string; privateKey: Buffer }>();
 
   constructor(private readonly o: WhiteflagAccountsOptions) {
     this.log = (o.log ?? silentLogger).child({ part: 'whiteflag-accounts' });
@@ -107,10 +108,23 @@ export class WhiteflagAccounts {
     return accountEcdhKey(this.wallet(row).privateKey);
   }
 
+  /** The ECDH private keys of every account this stack sends from: messages encrypted to any of them decrypt here. */
+  ecdhPrivateKeys(): ReadonlyArray<{ account: string; privateKey: Buffer }> {
+    return [...this.ecdhKeys.values()];
+  }
+
+  private remember(row: AccountRow): void {
+    if (!this.ecdhKeys.has(row.address))
+      this.ecdhKeys.set(row.address, { account: row.address, privateKey: this.ecdhOf(row).privateKey });
+  }
+
   /** At start: let the outbox sign for every known account (finishing what a crash left). */
   async load(): Promise<number> {
     const rows = await this.all();
-    for (const row of rows) await this.o.outbox.registerSigner(this.wallet(row));
+    for (const row of rows) {
+      await this.o.outbox.registerSigner(this.wallet(row));
+      this.remember(row);
+    }
     return rows.length;
   }
 
@@ -210,6 +224,7 @@ export class WhiteflagAccounts {
   ): Promise<Result<AccountRow>> {
     const wallet = this.wallet(row);
     await this.o.outbox.registerSigner(wallet);
+    this.remember(row);
     await this.ensureFunded(row.address);
     if (!row.authKey) {
       const m = authMessage();
@@ -261,9 +276,4 @@ export class WhiteflagAccounts {
     if (row.status !== 'mined')
       this.log.warn({ address, error: row.error }, 'funding a whiteflag account failed; its messages will fail');
   }
-}
-
-/** A short stable digest of a DID (for keystore names and idempotency keys that must stay within their limits). */
-export function didDigest(did: string): string {
-  return createHash('sha256').update(did.toLowerCase()).digest('hex').slice(0, 40);
 }

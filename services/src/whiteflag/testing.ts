@@ -24,15 +24,38 @@ import {
   outboxDatabaseParts,
   startAnvil,
 } from '@tessera/contracts';
-import { deviceFingerprint, deviceIdOf, ethrDid, secretCommitment } from '@tessera/protocol';
-import { FileDeviceSecretVault } from '@tessera/verifier';
+import {
+  CREDENTIAL_TYPE_NAMES,
+  deviceFingerprint,
+  deviceIdOf,
+  deviceTopicPermissions,
+  ethrDid,
+  secretCommitment,
+  silentLogger,
+} from '@tessera/protocol';
+import {
+  AccessTokens,
+  AedesBrokerAdapter,
+  buildVerifierRouter,
+  FileDeviceSecretVault,
+  InMemoryStatusListProvider,
+  loadPolicyFile,
+  MemoryNonceStore,
+  PolicyEngine,
+  PresentationVerifier,
+  parseTrustList,
+} from '@tessera/verifier';
+import { ES256KSigner, type Signer } from 'did-jwt';
+import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
 import { getResolver } from 'ethr-did-resolver';
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import express, { Router } from 'express';
 import type { DataSource } from 'typeorm';
 import { WhiteflagAccounts } from './accounts.js';
 import { httpStatementFetcher, registryDeviceStatus, tesseraAuthenticator } from './authenticate.js';
 import { type ReceiverKeys, WhiteflagListener, type WhiteflagListenerOptions } from './listener.js';
+import { startWhiteflagPart, type WhiteflagPart } from './part.js';
 import { WhiteflagSender } from './sender.js';
 import { type ReceivedRow, WhiteflagStore, whiteflagDatabaseParts } from './store.js';
 
@@ -236,6 +259,178 @@ export async function startWhiteflagFixture(options: DbOptions = {}): Promise<Wh
       provider.destroy();
       await chain.stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A holder with its own did:ethr key (an operator, a device owner, an admin). */
+export interface Holder {
+  name: string;
+  wallet: Wallet;
+  did: string;
+  signer: Signer;
+}
+
+export function holder(name: string, chainId = 31337): Holder {
+  const wallet = new Wallet(Wallet.createRandom().privateKey);
+  return {
+    name,
+    wallet,
+    did: ethrDid(chainId, wallet.address),
+    signer: ES256KSigner(Buffer.from(wallet.privateKey.slice(2), 'hex')),
+  };
+}
+
+export interface WhiteflagApp {
+  base: string;
+  part: WhiteflagPart;
+  broker: AedesBrokerAdapter;
+  /** Trusted for every credential type the policies name. */
+  issuer: Holder;
+  /** The verifier: signs access tokens and DeviceSessionCredentials. */
+  verifier: Holder;
+  credential(to: Holder | { did: string }, type: string, claims: Record<string, unknown>): Promise<string>;
+  /** Present credentials through the real verifier router; the access token for `resource`/`action`. */
+  token(h: Holder, credentials: string[], resource: string, action: string): Promise<string>;
+  /** What a successful handshake gives a device: broker grant and a DeviceSessionCredential by the verifier. */
+  session(device: TestDevice): Promise<string>;
+  close(): Promise<void>;
+}
+
+const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
+export const POLICY_FILE = new URL('../../../verifier/policies/default.json', import.meta.url).pathname;
+
+/**
+ * The Whiteflag part as the stack runs it, on the fixture: the real verifier router (presentations, policies of
+ * verifier/policies/default.json, access tokens) guarding it, an embedded aedes broker for devices.
+ */
+export async function startWhiteflagApp(
+  fx: WhiteflagFixture,
+  o: { onSignal?: Parameters<typeof startWhiteflagPart>[0]['onSignal'] } = {},
+): Promise<WhiteflagApp> {
+  const issuer = holder('Tessera issuer', fx.chainId);
+  const verifierHolder = holder('Tessera verifier', fx.chainId);
+  const trust = parseTrustList(
+    Object.fromEntries([
+      ...CREDENTIAL_TYPE_NAMES.map((t) => [t, [issuer.did]]),
+      ['DeviceSessionCredential', [verifierHolder.did]],
+    ]),
+  );
+  assert.ok(trust.ok);
+  const policies = loadPolicyFile(POLICY_FILE);
+  assert.ok(policies.ok, JSON.stringify(!policies.ok && policies.error));
+  const policy = new PolicyEngine(policies.value, { trust: trust.value });
+  const statusLists = new InMemoryStatusListProvider();
+  const presentations = new PresentationVerifier({
+    resolver: fx.resolver,
+    trust: trust.value,
+    statusLists,
+    nonces: new MemoryNonceStore(),
+    audience: verifierHolder.did,
+    requireStatus: false,
+  });
+  const router = buildVerifierRouter({
+    verifier: presentations,
+    policy,
+    tokens: new AccessTokens({ did: verifierHolder.did, privateKey: verifierHolder.wallet.privateKey }),
+    audience: verifierHolder.did,
+    statusLists,
+  });
+  const app = express();
+  const parts = Router();
+  app.use('/verifier', router);
+  app.use(parts);
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const broker = new AedesBrokerAdapter({ port: 0, host: '127.0.0.1' });
+  await broker.start();
+  const part = await startWhiteflagPart({
+    db: fx.db,
+    outbox: fx.outbox,
+    provider: fx.provider,
+    chainId: fx.chainId,
+    keystore: fx.keystore,
+    contracts: fx.contracts,
+    resolver: fx.resolver,
+    guard: (o) => router.requireCredentials(o),
+    policy,
+    sessionIssuer: verifierHolder.did,
+    broker,
+    vault: fx.vault,
+    publicUrl: `${base}/services/whiteflag`,
+    ...(o.onSignal ? { onSignal: o.onSignal } : {}),
+    config: { preSharedKeys: { [AREA_KEY.name]: AREA_KEY.secret }, startBlock: 0, pollIntervalMs: 50 },
+    log: silentLogger,
+  });
+  parts.use('/services/whiteflag', part.router);
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${base}/verifier${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  };
+  const sign = (to: { did: string }, type: string, claims: Record<string, unknown>, by: Holder) => {
+    const now = Math.floor(Date.now() / 1000);
+    return createVerifiableCredentialJwt(
+      {
+        sub: to.did,
+        nbf: now - 60,
+        exp: now + 3600,
+        vc: {
+          '@context': CONTEXT,
+          type: ['VerifiableCredential', type],
+          credentialSubject: claims,
+        } as never,
+      },
+      { did: by.did, signer: by.signer, alg: 'ES256K' },
+    );
+  };
+  return {
+    base,
+    part,
+    broker,
+    issuer,
+    verifier: verifierHolder,
+    credential: (to, type, claims) => sign(to, type, claims, issuer),
+    async token(h, credentials, resource, action) {
+      const req = await post('/presentation-requests', { resource, action });
+      assert.equal(req.status, 201, JSON.stringify(req.body));
+      const vp = await createVerifiablePresentationJwt(
+        { vp: { '@context': CONTEXT, type: ['VerifiablePresentation'], verifiableCredential: credentials } } as never,
+        { did: h.did, signer: h.signer, alg: 'ES256K' },
+        { challenge: req.body['nonce'] as string, domain: req.body['audience'] as string },
+      );
+      const r = await post('/presentations', { vp });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body['access_token'] as string;
+    },
+    async session(device) {
+      const password = `pw-${device.deviceId.slice(2, 18)}`;
+      await broker.enrol({ deviceId: device.deviceId, password });
+      await broker.grant({
+        deviceId: device.deviceId,
+        did: device.did,
+        permissions: deviceTopicPermissions(device.deviceId),
+        expiresAt: Date.now() + 600_000,
+      });
+      return sign(
+        { did: device.did },
+        'DeviceSessionCredential',
+        { sessionId: 'test-session', clientId: device.deviceId, deviceId: device.deviceId },
+        verifierHolder,
+      );
+    },
+    async close() {
+      await part.stop();
+      await broker.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
     },
   };
 }
