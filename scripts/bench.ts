@@ -9,13 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type BenchReport, formatBenchTable } from '@tessera/protocol';
-
-export interface BenchContext {
-  /** Report progress of a long phase (stderr, only on a terminal). */
-  progress(label: string, done: number, total: number): void;
-  machine: Record<string, string | number>;
-}
+import { type BenchContext, type BenchReport, formatBenchTable } from '@tessera/runtime';
 
 type Bench = (ctx: BenchContext) => Promise<BenchReport>;
 

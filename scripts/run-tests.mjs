@@ -9,7 +9,19 @@ import { join, relative } from 'node:path';
 
 const suite = process.argv[2] ?? 'unit';
 const filters = process.argv.slice(3);
-const roots = ['protocol', 'contracts', 'issuer', 'verifier', 'device-agent', 'firmware-sim', 'services', 'scripts'];
+const roots = [
+  'protocol',
+  'runtime',
+  'contracts',
+  'issuer',
+  'verifier',
+  'wallet',
+  'device-agent',
+  'firmware-sim',
+  'services',
+  'stack',
+  'scripts',
+];
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {

@@ -3,9 +3,9 @@
  * Baseline, same run and chain: one transaction per device, which is what a batch of one is.
  * Gas is deterministic up to calldata zero bytes, so one measurement per size is enough.
  */
-import { type BenchReport, ratio } from '@tessera/protocol';
+import { type BenchReport, ratio } from '@tessera/runtime';
 import { Wallet } from 'ethers';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { ANVIL_FUNDER_KEY, startAnvil } from '../src/anvil.js';
 import { makeProvider } from '../src/chain.js';
 import { measureRegistrationGas } from '../src/device-registry-gas.js';

@@ -3,9 +3,9 @@
  * EligibilityRegistry) and onboarding an investor (writing its eligibility record), next to a plain ERC-20 transfer
  * measured in the same run on the same chain. Gas is deterministic, so one measurement per figure is enough.
  */
-import { type BenchReport, ratio } from '@tessera/protocol';
+import { type BenchReport, ratio } from '@tessera/runtime';
 import { Wallet } from 'ethers';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { ANVIL_FUNDER_KEY, startAnvil } from '../src/anvil.js';
 import { makeProvider } from '../src/chain.js';
 import { measureTokenGas } from '../src/security-token-gas.js';

@@ -7,7 +7,7 @@ import { Wallet } from 'ethers';
 import { getCreateAddress, keccak256 } from 'ethers';
 import registryPackage from 'ethr-did-registry';
 import { startAnvil as launch, ANVIL_FUNDER_KEY, type AnvilChain, type AnvilOptions } from './anvil.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '@tessera/runtime';
 import { connectChain, makeProvider, waitForReceipt } from './chain.js';
 import { DEPLOYABLES, ensureDeployed } from './deploy.js';
 import { TesseraError } from '@tessera/protocol';

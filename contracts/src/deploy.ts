@@ -4,7 +4,7 @@ import { TesseraError } from '@tessera/protocol';
 import { type JsonRpcProvider, type Wallet, getCreateAddress, keccak256 } from 'ethers';
 import registryPackage from 'ethr-did-registry';
 import { loadArtifact } from './artifacts.js';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '@tessera/runtime';
 import { waitForReceipt } from './chain.js';
 
 export interface DeploymentRecord {

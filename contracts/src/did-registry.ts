@@ -7,7 +7,7 @@ import {
   type Wallet,
   hexlify,
 } from 'ethers';
-import { type AddDelegateRequest, addDelegateDigest } from './did-delegate.js';
+import { type AddDelegateRequest, addDelegateDigest } from '@tessera/protocol';
 import { EthereumDIDRegistry__factory } from './generated/index.js';
 
 export { type AddDelegateRequest, addDelegateDigest };

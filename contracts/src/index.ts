@@ -23,7 +23,6 @@ export {
   type Artifact,
 } from './artifacts.js';
 export { Keystore } from './keystore.js';
-export { writeFileAtomic } from './files.js';
 export { openDatabase, dialectOf, type DatabaseConfig, type DatabaseParts } from './db.js';
 export {
   Outbox,

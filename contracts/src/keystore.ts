@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TesseraError, seal, unseal } from '@tessera/protocol';
 import { SigningKey, Wallet, computeAddress } from 'ethers';
-import { writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '@tessera/runtime';
 
 interface StoredKey {
   address: string;

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  libsecp256k1,
   deriveBrokerPassword,
   deviceFingerprint,
   deviceIdOf,
@@ -11,6 +10,7 @@ import {
   HANDSHAKE_SUITE,
   transcriptDigest,
 } from '@tessera/protocol';
+import { libsecp256k1 } from '@tessera/runtime';
 import { computeAddress, recoverAddress, Signature, SigningKey, Wallet } from 'ethers';
 import { backoffDelay } from './agent.js';
 import { answerChallenge, createHello, type DeviceIdentity, deviceTranscript, signDigest } from './initiator.js';

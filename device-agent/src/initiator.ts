@@ -8,7 +8,6 @@ import {
   type HandshakeHello,
   type HandshakeResponse,
   type HandshakeTranscript,
-  libsecp256k1,
   ocraClientResponse,
   ocraResponsesEqual,
   ocraServerProof,
@@ -16,6 +15,7 @@ import {
   type Result,
   transcriptDigest,
 } from '@tessera/protocol';
+import { libsecp256k1 } from '@tessera/runtime';
 import { SigningKey } from 'ethers';
 
 /**

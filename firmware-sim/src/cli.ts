@@ -9,9 +9,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type HolderKey, readWallet } from '@tessera/issuer';
+import { type HolderKey, readHolderFile } from '@tessera/wallet';
 import { HttpIssuerProvisioner } from './http-provisioner.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar } from '@tessera/runtime';
 import { formatSummary, latencyChartSvg } from './report.js';
 import { parseScenarioMix, SCENARIOS, type ScenarioMix } from './scenarios.js';
 import { simulate } from './simulate.js';
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
   if (o.broker && o.issuer) {
     let admin: HolderKey;
     try {
-      admin = readWallet(o.adminWallet);
+      admin = readHolderFile(o.adminWallet);
     } catch (e) {
       console.error(`error ERR_BAD_REQUEST: --admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
       return 2;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type HolderKey, issuerRequest, loginWithCredentials } from '@tessera/issuer';
+import { type HolderKey, issuerRequest, loginWithCredentials } from '@tessera/wallet';
 import { ethrDid } from '@tessera/protocol';
 import { computeAddress } from 'ethers';
 import type { GeneratedDevice } from './devices.js';

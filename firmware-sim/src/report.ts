@@ -1,4 +1,4 @@
-import { percentile } from '@tessera/protocol';
+import { percentile } from '@tessera/runtime';
 import type { Attempt } from './run.js';
 import { ATTACKER_SCENARIOS, SCENARIOS, type Scenario } from './scenarios.js';
 

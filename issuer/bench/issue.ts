@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { type BenchReport, percentile, ratio, statusListEntry } from '@tessera/protocol';
+import { statusListEntry } from '@tessera/protocol';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
 import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, type JwtCredentialPayload } from 'did-jwt-vc';
 import { Wallet } from 'ethers';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { buildIssuer } from '../src/issuer.js';
 import { openIssuerDatabase } from '../src/store.js';
 

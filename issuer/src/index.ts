@@ -16,10 +16,7 @@ export {
 } from './issuer.js';
 export {
   parseIssuerConfig,
-  issuerConfigFromEnv,
   IssuerConfigSchema,
-  IssuerMainConfigSchema,
-  type IssuerMainConfig,
   type IssuerConfig,
   type IssuerConfigInput,
 } from './config.js';
@@ -40,14 +37,18 @@ export {
 export { loadSecretBoxKey, SECRET_BOX_KEY_FILE } from './keys.js';
 export { createIssuerAgent, type IssuerAgent } from './agent.js';
 export { buildIssuerApp, type IssuerHttpConfig, type IssuerHttpDeps } from './http/app.js';
-export { createAdminAuth, ADMIN_ROLES, type AdminAuth, type AdminRole, type Principal } from './http/auth.js';
-export { issuerOpenApi } from './http/openapi.js';
 export {
-  ensureRootAdmin,
-  readWallet,
-  ROOT_ADMIN_WALLET_FILE,
-  type HolderWallet,
-} from './root-admin.js';
+  ADMIN_ROLES,
+  ISSUER_RESOURCE_PREFIX,
+  ISSUER_SIGN_IN_ACTION,
+  ISSUER_SIGN_IN_SCOPE,
+  principalOf,
+  type AdminRole,
+  type IssuerAuth,
+  type Principal,
+} from './http/auth.js';
+export { issuerOpenApi } from './http/openapi.js';
+export { ensureRootAdmin, ROOT_ADMIN_WALLET_FILE } from './root-admin.js';
 export { startIssuerService, type IssuerService, type IssuerServiceOptions } from './service.js';
 export { createParties, PartyInput, type Party, type Parties } from './parties.js';
 export {
@@ -61,4 +62,4 @@ export {
   type RegisteredBatch,
 } from './devices/lifecycle.js';
 export { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';
-export { issuerRequest, loginWithCredentials, type HolderKey, type IssuerReply } from './client.js';
+export { pushStatusChanges, statusListReader } from './status-push.js';

@@ -18,7 +18,13 @@ import {
   Outbox,
   startAnvil,
 } from '@tessera/contracts';
-import { CREDENTIAL_TYPE_NAMES, type CredentialType, decodeStatusList, type StatusPurpose } from '@tessera/protocol';
+import {
+  CREDENTIAL_TYPE_NAMES,
+  type CredentialType,
+  DEVICE_SESSION_TTL_S,
+  decodeStatusList,
+  type StatusPurpose,
+} from '@tessera/protocol';
 import { SecretBox } from '@veramo/kms-local';
 import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { verifyCredential } from 'did-jwt-vc';
@@ -222,7 +228,7 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(session.ok);
       assert.equal(session.value.expired, false);
       const lifetime = Date.parse(session.value.expiresAt) - Date.parse(session.value.issuedAt);
-      assert.equal(lifetime, 15 * 60_000, 'session credentials default to 15 minutes');
+      assert.equal(lifetime, DEVICE_SESSION_TTL_S * 1000, 'session credentials default to the handshake session lifetime');
       const audit = await issuer.audit({ limit: 1000 });
       assert.equal(audit.filter((e) => e.what === 'credential.issue').length, CREDENTIAL_TYPE_NAMES.length);
       assert.equal(audit.find((e) => e.what === 'credential.issue')?.who, 'did:test:admin');

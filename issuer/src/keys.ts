@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@tessera/contracts';
+import { writeFileAtomic } from '@tessera/runtime';
 import { TesseraError } from '@tessera/protocol';
 import { SecretBox } from '@veramo/kms-local';
 

@@ -1,24 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@tessera/contracts';
-import { ethrDid, TesseraError } from '@tessera/protocol';
+import { writeFileAtomic } from '@tessera/runtime';
+import { ethrDid, type HolderKeyFile, TesseraError } from '@tessera/protocol';
 import { Wallet } from 'ethers';
 import type { Issuer } from './issuer.js';
 
 export const ROOT_ADMIN_WALLET_FILE = 'root-admin-wallet.json';
-
-/** A holder's wallet as written to disk: the DID key and the credentials issued to it. */
-export interface HolderWallet {
-  did: string;
-  /** secp256k1 private key, 0x hex. */
-  privateKey: string;
-  credentials: string[];
-  createdAt: string;
-}
-
-export function readWallet(file: string): HolderWallet {
-  return JSON.parse(readFileSync(file, 'utf8')) as HolderWallet;
-}
 
 /**
  * On first start, create the root admin: a fresh did:ethr key and an AdminCredential issued to it, written to
@@ -32,9 +19,9 @@ export async function ensureRootAdmin(
   options: { dataDir: string; chainId: number; name?: string },
 ): Promise<{ file: string; did: string; created: boolean }> {
   const file = join(options.dataDir, ROOT_ADMIN_WALLET_FILE);
-  let wallet: HolderWallet;
+  let wallet: HolderKeyFile;
   if (existsSync(file)) {
-    wallet = readWallet(file);
+    wallet = JSON.parse(readFileSync(file, 'utf8')) as HolderKeyFile;
     if (wallet.credentials.length > 0) return { file, did: wallet.did, created: false };
   } else {
     const key = Wallet.createRandom();

@@ -12,6 +12,7 @@ import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, Outbox, startAnvil } fr
 import express from 'express';
 import { Wallet } from 'ethers';
 import { startIssuerService } from './service.js';
+import { issuerTestCore } from './testing/core.js';
 import { openIssuerDatabase } from './store.js';
 
 const run = promisify(execFile);
@@ -61,12 +62,17 @@ describe('issuer service mounted under a prefix, driven by the CLI', () => {
       registryAddress: addresses.EthereumDIDRegistry,
       outbox,
       anchorAddress: addresses.TesseraAnchor,
+      auth: async (i) => {
+        const t = await issuerTestCore(i, { chainId: chain.chainId });
+        cleanups.push(() => t.stop());
+        return t.core;
+      },
     });
     cleanups.push(() => svc.stop());
     assert.ok(svc.rootAdmin.created);
     outer.use('/issuer', svc.app);
 
-    const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
+    const cli = fileURLToPath(new URL('../../wallet/src/admin-cli.ts', import.meta.url));
     const { stdout } = await run(process.execPath, [
       '--import',
       'tsx',
@@ -78,7 +84,11 @@ describe('issuer service mounted under a prefix, driven by the CLI', () => {
       base,
     ]);
     const token = stdout.trim();
-    assert.match(token, /^tsa_[A-Za-z0-9_-]+$/);
+    assert.match(
+      token,
+      /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/,
+      'an access token (JWT) from the credential core',
+    );
 
     const res = await fetch(`${base}/credentials`, {
       method: 'POST',

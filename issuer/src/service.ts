@@ -5,6 +5,7 @@ import type { JsonRpcProvider } from 'ethers';
 import type { DataSource } from 'typeorm';
 import type { IssuerConfigInput } from './config.js';
 import { buildIssuerApp, type IssuerHttpConfig } from './http/app.js';
+import type { IssuerAuth } from './http/auth.js';
 import { createDeviceLifecycle, type DeviceLifecycle } from './devices/lifecycle.js';
 import { DbDeviceSecretVault, deviceVaultKey } from './devices/store.js';
 import { buildIssuer, type Issuer } from './issuer.js';
@@ -28,6 +29,11 @@ export interface IssuerServiceOptions {
   /** The MQTT URL written into device provisioning files. */
   deviceBrokerUrl?: string;
   http?: IssuerHttpConfig;
+  /**
+   * The credential core the issuer signs admins in with and guards its routes through, built once the issuer exists
+   * (the core reads the issuer's status lists).
+   */
+  auth(issuer: Issuer): Promise<IssuerAuth> | IssuerAuth;
   log?: Logger;
 }
 
@@ -76,7 +82,7 @@ export async function startIssuerService(o: IssuerServiceOptions): Promise<Issue
   }
   const app = buildIssuerApp(o.http ?? {}, {
     issuer,
-    dataSource: o.dataSource,
+    auth: await o.auth(issuer),
     logger: log,
     ...(devices ? { devices } : {}),
   });

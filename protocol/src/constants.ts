@@ -26,3 +26,15 @@ export const LOG_REDACT_PATHS = [
   'masterKey',
   '*.masterKey',
 ];
+
+/** Lifetime of an access token from the credential core (seconds). Short: revocation also ends it at once. */
+export const ACCESS_TOKEN_TTL_S = 300;
+/** How long a signed-in session may be renewed token by token before the holder must present again (seconds). */
+export const ACCESS_SESSION_MAX_S = 8 * 60 * 60;
+/** How long a presentation request's nonce stays usable (milliseconds). */
+export const PRESENTATION_NONCE_TTL_MS = 5 * 60 * 1000;
+
+/** secp256k1 group order n (SEC 2 §2.4.1). */
+export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+/** n/2: BIP-62 low-s, one valid signature per message, as did-jwt, ethers and libsecp256k1 expect. */
+export const SECP256K1_HALF_N = SECP256K1_N >> 1n;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDid } from './did.js';
+import { DEVICE_SESSION_TTL_S } from './device.js';
 import { err, ok, type Result } from './result.js';
 
 /**
@@ -215,10 +216,10 @@ export const CREDENTIAL_TYPES = {
     maxValiditySeconds: 10 * 365 * DAY,
     kind: 'device',
   },
-  // Short-lived and bound to the device key (DESIGN §5: minutes, not days).
+  // Short-lived and bound to the device key: minutes, not days (the handshake's session lifetime).
   DeviceSessionCredential: {
     claims: DeviceSessionClaims,
-    defaultValiditySeconds: 15 * MINUTE,
+    defaultValiditySeconds: DEVICE_SESSION_TTL_S,
     maxValiditySeconds: 1 * HOUR,
     kind: 'device',
   },

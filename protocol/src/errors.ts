@@ -10,6 +10,11 @@ export const ERROR_CODES = {
   ERR_JSON_MALFORMED: { status: 400, summary: 'The body is not valid JSON.' },
   ERR_BODY_TOO_LARGE: { status: 413, summary: 'The body is larger than the configured limit.' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
+  ERR_BODY_ENCODING: {
+    status: 400,
+    summary:
+      'The body does not decode with its Content-Encoding (gzip, deflate or br); send it plain or encoded right.',
+  },
   ERR_NOT_FOUND: { status: 404, summary: 'No such resource.' },
   ERR_VALIDATION: { status: 422, summary: 'The input fails its schema; details list every problem.' },
   ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after the indicated delay.' },

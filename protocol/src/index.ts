@@ -1,7 +1,6 @@
 export { ERROR_CODES, TesseraError, isErrorCode, toTesseraError, type ErrorCode, type ErrorShape } from './errors.js';
 export { ok, err, type Result } from './result.js';
 export { parseDid, parseEthrDid, ethrDid, MAX_DID_LENGTH, type ParsedDid, type ParsedEthrDid } from './did.js';
-export { formatBenchTable, percentile, ratio, type BenchReport } from './bench.js';
 export * from './constants.js';
 export { seal, unseal } from './sealing.js';
 export {
@@ -108,8 +107,21 @@ export {
   type HandshakeMessage,
   type HandshakeTranscript,
 } from './device.js';
-export { httpError } from './http.js';
 export { BROKER_PASSWORD_LABEL, deriveBrokerPassword, brokerPasswordsEqual } from './broker-password.js';
-export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
-export { Secp256k1Worker } from './secp256k1-worker.js';
-export { randomBase64url } from './random.js';
+export {
+  ClaimConstraintSchema,
+  invalidPolicy,
+  parsePolicySet,
+  patternParams,
+  PolicySchema,
+  PolicySetSchema,
+  RequirementSchema,
+  requirementTypes,
+  type ClaimConstraint,
+  type Policy,
+  type PolicyProblem,
+  type PolicySet,
+  type Requirement,
+} from './policy.js';
+export { addDelegateDigest, type AddDelegateRequest } from './did-delegate.js';
+export type { HolderKeyFile } from './holder-file.js';

@@ -6,8 +6,8 @@
  * on-chain settlement (issue 7: target under 60 s): every period enqueued through the outbox (SQLite) as one
  * EnergyCredit.settle transaction on a real anvil, the wall time covering simulation, enqueue, send and receipts.
  */
-import { type BenchReport, percentile, ratio } from '@tessera/protocol';
-import type { BenchContext } from '../../scripts/bench.js';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
+import type { BenchContext } from '@tessera/runtime';
 import { allocationHash, clear } from '../src/energy/market/clearing.js';
 import { clearNaive } from '../src/energy/market/naive.js';
 import { randomBook } from '../src/energy/market/testing.js';

@@ -5,7 +5,8 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { answerChallenge, createHello, type DeviceIdentity } from '@tessera/device-agent';
-import { deriveBrokerPassword, parseHandshakeMessage, percentile, topics } from '@tessera/protocol';
+import { deriveBrokerPassword, parseHandshakeMessage, topics } from '@tessera/protocol';
+import { percentile } from '@tessera/runtime';
 import { connect, type MqttClient } from 'mqtt';
 
 /** One connected device that runs handshakes back to back (one in flight at a time). */

@@ -21,20 +21,13 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import type { DeviceIdentity } from '@tessera/device-agent';
-import {
-  type BenchReport,
-  deviceFingerprint,
-  deviceIdOf,
-  generateDeviceSecret,
-  percentile,
-  ratio,
-  secretCommitment,
-} from '@tessera/protocol';
+import { deviceFingerprint, deviceIdOf, generateDeviceSecret, secretCommitment } from '@tessera/protocol';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
 import { createJWT, ES256KSigner, verifyJWT } from 'did-jwt';
 import { Resolver } from 'did-resolver';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { AedesBrokerAdapter } from '../src/broker/aedes.js';
 import { MemoryHandshakeLimiter } from '../src/handshake/limiter.js';
 import { HandshakeResponder } from '../src/handshake/responder.js';

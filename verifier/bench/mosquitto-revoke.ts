@@ -8,9 +8,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { type BenchReport, deviceIdOf, deviceTopicPermissions, percentile, ratio } from '@tessera/protocol';
+import { deviceIdOf, deviceTopicPermissions } from '@tessera/protocol';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { startDedicatedMosquittoAdapter } from '../src/broker/mosquitto-instance.js';
 
 const SEQUENTIAL = 100;

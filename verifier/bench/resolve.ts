@@ -4,14 +4,15 @@
  * which the plain resolver walks on chain every time.
  */
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { type BenchReport, ethrDid, percentile, ratio } from '@tessera/protocol';
+import { ethrDid } from '@tessera/protocol';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
 import { Resolver } from 'did-resolver';
 import { NonceManager, Wallet } from 'ethers';
 import { EthrDidController, getResolver } from 'ethr-did-resolver';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
 import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
 

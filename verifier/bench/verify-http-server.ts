@@ -10,21 +10,12 @@
  */
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { Bitstring, httpError, Secp256k1Worker } from '@tessera/protocol';
 import { makeProvider } from '@tessera/contracts';
+import { Bitstring, parsePolicySet, silentLogger } from '@tessera/protocol';
+import { errorHandler } from '@tessera/runtime/http';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { buildVerifierRouter } from '../src/http/router.js';
-import { AccessTokens } from '../src/http/tokens.js';
-import { PolicyEngine } from '../src/policy/engine.js';
-import { parsePolicySet } from '../src/policy/schema.js';
-import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
-import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
-import { MemoryNonceStore, RedisNonceStore } from '../src/vc/nonce-store.js';
-import { InMemoryStatusListProvider } from '../src/vc/status.js';
-import { StatusListSync } from '../src/vc/status-sync.js';
-import { parseTrustList } from '../src/vc/trust.js';
-import { PresentationVerifier } from '../src/vc/verify.js';
+import { createDidResolver, createVerifier, parseTrustList, RedisNonceStore } from '../src/index.js';
 
 export interface BenchServerConfig {
   rpcUrl: string;
@@ -43,17 +34,11 @@ export interface BenchServerConfig {
 }
 
 async function start(c: BenchServerConfig): Promise<number> {
-  const watcher = new RegistryWatcher({
-    registry: c.registry,
-    provider: makeProvider(c.rpcUrl, c.chainId),
-    wsUrl: c.wsUrl,
-  });
-  await watcher.start();
-  const resolver = new CachedDidResolver({
+  const { resolver } = await createDidResolver({
     chainId: c.chainId,
     provider: makeProvider(c.rpcUrl, c.chainId),
     registry: c.registry,
-    watcher,
+    wsUrl: c.wsUrl,
   });
   for (const did of c.warm) await resolver.resolve(did);
   const trust = parseTrustList({ EnergyProsumerCredential: [c.issuerDid] });
@@ -72,54 +57,30 @@ async function start(c: BenchServerConfig): Promise<number> {
     ],
   });
   if (!policies.ok) throw new Error(policies.error.message);
-  const statusLists = new InMemoryStatusListProvider();
-  statusLists.putBits(c.statusList, 'revocation', Bitstring.create(), c.issuerDid);
   const redis = c.workers > 1 ? new Redis(c.redisUrl ?? 'redis://127.0.0.1:6379') : undefined;
-  const nonces = redis
-    ? new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` })
-    : new MemoryNonceStore();
-  // As the stack configures it (services/src/stack/verifier-part.ts): libsecp256k1 on a worker thread, unless
+  // As the stack builds it (stack/src/verifier-part.ts): the one factory, libsecp256k1 on a worker thread unless
   // TESSERA_BENCH_SIGNATURE_WORKER=0 (to compare).
-  const signatureWorker = process.env.TESSERA_BENCH_SIGNATURE_WORKER === '0' ? undefined : Secp256k1Worker.start();
-  const verifier = new PresentationVerifier({
-    resolver,
-    trust: trust.value,
-    statusLists,
-    nonces,
-    audience: c.verifierDid,
-    ...(signatureWorker ? { signatureWorker } : {}),
-  });
-  const router = buildVerifierRouter({
-    verifier,
-    policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    // As the stack configures it (services/src/stack/verifier-part.ts): ES256K with the verifier's DID key.
-    tokens: new AccessTokens({
-      did: c.verifierDid,
-      privateKey: c.verifierKey,
-      ...(signatureWorker ? { worker: signatureWorker } : {}),
-    }),
-    audience: c.verifierDid,
-    // The lists are installed up front and never change during the run; nothing is ever notified.
-    statusSync: new StatusListSync({
-      verifier,
-      provider: statusLists,
-      fetchList: async (url) => {
+  const core = createVerifier(
+    { did: c.verifierDid, privateKey: c.verifierKey, policies: policies.value, trust: trust.value },
+    {
+      resolver,
+      ...(redis ? { nonces: new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` }) } : {}),
+      // The lists are installed up front and never change during the run; nothing is ever notified.
+      fetchStatusList: async (url) => {
         throw new Error(`the bench publishes no status list at ${url}`);
       },
-    }),
-    statusLists,
-  });
+      ...(process.env.TESSERA_BENCH_SIGNATURE_WORKER === '0' ? { signatureWorker: false as const } : {}),
+    },
+  );
+  core.statusLists.putBits(c.statusList, 'revocation', Bitstring.create(), c.issuerDid);
   const app = express();
   app.disable('x-powered-by');
-  // As the stack's app (services/src/stack/http.ts): no body parser of its own, the router parses its bodies.
-  app.use('/verifier', router);
+  // As the stack's app (stack/src/http.ts): no body parser of its own, the router parses its bodies.
+  app.use('/verifier', core.router);
   app.post('/stats', (_req, res) => {
-    res.json({ signatures: verifier.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });
+    res.json({ signatures: core.checks.signatures.stats, resolver: resolver.stats, cpu: process.cpuUsage() });
   });
-  app.use(((e, _req, res, _next) => {
-    const m = httpError(e);
-    res.status(m.status).json(m.body);
-  }) as express.ErrorRequestHandler);
+  app.use(errorHandler(silentLogger, 'bench'));
   const server = app.listen(0, '127.0.0.1');
   server.keepAliveTimeout = 60_000;
   await new Promise((resolve) => server.once('listening', resolve));

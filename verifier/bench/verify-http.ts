@@ -23,7 +23,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { type BenchReport, libsecp256k1, percentile, ratio, statusListEntry } from '@tessera/protocol';
+import { statusListEntry } from '@tessera/protocol';
+import { type BenchReport, libsecp256k1, percentile, ratio } from '@tessera/runtime';
 import { createAgent, type ICredentialPlugin, type IResolver } from '@veramo/core';
 import { CredentialProviderJWT } from '@veramo/credential-jwt';
 import { CredentialPlugin } from '@veramo/credential-w3c';
@@ -39,7 +40,7 @@ import { Resolver } from 'did-resolver';
 import { Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
 import { Redis } from 'ioredis';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ANVIL_FUNDER_KEY, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { Bitstring, type BenchReport, percentile, ratio, statusListEntry } from '@tessera/protocol';
+import { Bitstring, statusListEntry } from '@tessera/protocol';
+import { type BenchReport, percentile, ratio } from '@tessera/runtime';
 import { ES256KSigner } from 'did-jwt';
 import {
   createVerifiableCredentialJwt,
@@ -20,7 +21,7 @@ import {
 import { Resolver, type Resolvable } from 'did-resolver';
 import { Wallet } from 'ethers';
 import { getResolver } from 'ethr-did-resolver';
-import type { BenchContext } from '../../scripts/bench.js';
+import type { BenchContext } from '@tessera/runtime';
 import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
 import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
 import { MemoryNonceStore } from '../src/vc/nonce-store.js';

@@ -1,5 +1,24 @@
+/**
+ * @tessera/verifier — the credential core: DID resolution with an event-invalidated cache; verification of credentials
+ * and presentations; status and trust; one policy engine for HTTP routes and MQTT topics; access tokens; the route
+ * guard; `/verify`; the device handshake responder, the broker adapters and the revocation watcher. `createVerifier`
+ * builds the core and `createDidResolver` the resolution it uses; everything else in Tessera calls these.
+ * May import: @tessera/protocol, @tessera/runtime, @tessera/contracts.
+ */
+export {
+  createVerifier,
+  type IssuedToken,
+  type PresentationRequestInfo,
+  type PresentedAccess,
+  type Verifier,
+  type VerifierConfig,
+  type VerifierDeps,
+} from './core.js';
 export {
   CachedDidResolver,
+  createDidResolver,
+  type DidResolution,
+  type DidResolverOptions,
   RegistryWatcher,
   REGISTRY_EVENT_TOPICS,
   type CachedResolverOptions,
@@ -14,7 +33,10 @@ export {
   InMemoryStatusListProvider,
   MAX_CREDENTIALS_PER_PRESENTATION,
   MemoryNonceStore,
+  MemoryTokenDenylist,
   PresentationVerifier,
+  RedisTokenDenylist,
+  checkStatusEntries,
   RedisNonceStore,
   SignatureVerifier,
   StatusListSync,
@@ -29,6 +51,7 @@ export {
   type StatusListProvider,
   type StatusListSnapshot,
   type StatusListSyncOptions,
+  type TokenDenylist,
   type TrustList,
   type VerifiedCredential,
   type VerifiedPresentation,
@@ -36,17 +59,14 @@ export {
 } from './vc/index.js';
 export {
   PolicyEngine,
+  DEFAULT_POLICY_FILE,
   loadPolicyFile,
-  parsePolicySet,
+  resourceMatches,
   type AccessRequest,
-  type ClaimConstraint,
+  type EvaluableCredential,
   type DenialReason,
-  type Policy,
   type PolicyDecision,
   type PolicyDenial,
-  type PolicyProblem,
-  type PolicySet,
-  type Requirement,
 } from './policy/index.js';
 export {
   DynsecClient,
@@ -78,8 +98,6 @@ export {
 export {
   ACCESS_TOKEN_TYP,
   AccessTokens,
-  buildVerifierRouter,
-  DEFAULT_ACCESS_TOKEN_TTL_S,
   fillResource,
   requireCredentials,
   verifierOpenApi,
@@ -91,7 +109,6 @@ export {
   type RequireCredentialsOptions,
   type Scope,
   type VerifierRouter,
-  type VerifierRouterDeps,
 } from './http/index.js';
 export type {
   BrokerAdapter,
@@ -128,31 +145,3 @@ export {
   type HandshakeLimits,
   type HandshakeResponderOptions,
 } from './handshake/index.js';
-export {
-  TesseraWallet,
-  WALLET_FILE,
-  WALLET_KEY_FILE,
-  authoriseHostedKey,
-  buildPresentation,
-  callGated,
-  describeCredential,
-  httpJson,
-  loadWalletConfig,
-  mayMeet,
-  parseOffer,
-  present,
-  publishedStatus,
-  receiveOffer,
-  requestPresentation,
-  submitPresentation,
-  tokenFor,
-  type AccessTokenResponse,
-  type DisplayStatus,
-  type FlowOptions,
-  type HeldCredential,
-  type HeldToken,
-  type OpenOptions,
-  type ParsedOffer,
-  type PresentationRequest as WalletPresentationRequest,
-  type WalletConfig,
-} from './wallet/index.js';

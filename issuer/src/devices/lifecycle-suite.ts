@@ -21,9 +21,10 @@ import {
 import { deviceIdOf, ethrDid, MAX_DEVICE_BATCH, secretCommitment } from '@tessera/protocol';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
-import { type HolderKey, issuerRequest, loginWithCredentials } from '../client.js';
+import { type HolderKey, issuerRequest, loginWithCredentials } from '@tessera/wallet';
 import type { StoreBackend } from '../issuer-suite.js';
-import { readWallet } from '../root-admin.js';
+import { readHolderFile } from '@tessera/wallet';
+import { issuerTestCore } from '../testing/core.js';
 import { type IssuerService, startIssuerService } from '../service.js';
 import { openIssuerDatabase } from '../store.js';
 import { DeviceEntity, DeviceSecretEntity } from './store.js';
@@ -82,6 +83,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
         devices: serials.map((s) => ({ characteristics: characteristics(s), ...extra })),
       });
 
+    let testCore: Awaited<ReturnType<typeof issuerTestCore>> | undefined;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'tessera-devices-'));
       chain = await startAnvil({});
@@ -106,11 +108,15 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
         outbox,
         deviceRegistryAddress: registryAddress,
         deviceBrokerUrl: 'mqtt://127.0.0.1:1883',
+        auth: async (i) => {
+          testCore = await issuerTestCore(i, { chainId: chain.chainId });
+          return testCore.core;
+        },
       });
       server = service.app.listen(0, '127.0.0.1');
       await new Promise((r) => server.once('listening', r));
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      admin = await loginWithCredentials(base, readWallet(service.rootAdmin.file));
+      admin = await loginWithCredentials(base, readHolderFile(service.rootAdmin.file));
       operator = await loginWithCredentials(base, await holder('OperatorCredential', { name: 'Grid ops' }));
       manufacturer = await holder('ManufacturerCredential', {
         legalName: 'Acme Meters GmbH',
@@ -123,6 +129,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
       server?.closeAllConnections();
       server?.close();
       await service?.stop();
+      await testCore?.stop();
       outbox?.stop();
       if (ds?.isInitialized) await ds.destroy();
       provider?.destroy();
@@ -194,7 +201,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
 
       const asOperator = await call('POST', '/devices/batches', operator, { devices: [] });
       assert.equal(asOperator.status, 403);
-      assert.equal(asOperator.json.error.code, 'ERR_FORBIDDEN');
+      assert.equal(asOperator.json.error.code, 'ERR_POLICY_DENIED', 'the route policy names the role it needs');
       const anonymous = await call('POST', '/devices/batches', undefined, { devices: [] });
       assert.equal(anonymous.json.error.code, 'ERR_AUTH_REQUIRED');
     });
@@ -244,7 +251,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
       const asManufacturer = await call('POST', `/devices/${d.deviceId}/commission`, manufacturerToken, {
         identity: alice.deviceKey.address,
       });
-      assert.equal(asManufacturer.json.error.code, 'ERR_FORBIDDEN');
+      assert.equal(asManufacturer.json.error.code, 'ERR_POLICY_DENIED', 'the route policy names the role it needs');
       // Bob's credential names another device DID.
       const wrong = await call('POST', `/devices/${d.deviceId}/commission`, bob.token, {
         identity: alice.deviceKey.address,
@@ -291,9 +298,9 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
         200,
       );
       const byOwner = await call('POST', `/devices/${d.deviceId}/suspend`, o.token);
-      assert.equal(byOwner.json.error.code, 'ERR_FORBIDDEN');
+      assert.equal(byOwner.json.error.code, 'ERR_POLICY_DENIED', 'the route policy names the role it needs');
       const byAdmin = await call('POST', `/devices/${d.deviceId}/revoke`, admin);
-      assert.equal(byAdmin.json.error.code, 'ERR_FORBIDDEN');
+      assert.equal(byAdmin.json.error.code, 'ERR_POLICY_DENIED', 'the route policy names the role it needs');
       const notSuspended = await call('POST', `/devices/${d.deviceId}/resume`, operator);
       assert.equal(notSuspended.status, 409);
       assert.equal(notSuspended.json.error.code, 'ERR_DEVICE_STATE');
@@ -352,7 +359,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
     });
 
     it('CLI: registers a batch into provisioning files (0600) and runs operator actions', async () => {
-      const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
+      const cli = fileURLToPath(new URL('../../../wallet/src/admin-cli.ts', import.meta.url));
       const file = join(dir, 'devices.json');
       const out = join(dir, 'provisioning');
       const { writeFileSync } = await import('node:fs');

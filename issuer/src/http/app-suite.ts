@@ -12,9 +12,12 @@ import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { buildIssuer, type Issuer } from '../issuer.js';
-import { ensureRootAdmin, type HolderWallet, ROOT_ADMIN_WALLET_FILE, readWallet } from '../root-admin.js';
+import type { HolderKeyFile } from '@tessera/protocol';
+import { readHolderFile } from '@tessera/wallet';
+import { ensureRootAdmin, ROOT_ADMIN_WALLET_FILE } from '../root-admin.js';
 import type { StoreBackend } from '../issuer-suite.js';
 import { openIssuerDatabase } from '../store.js';
+import { issuerTestCore } from '../testing/core.js';
 import { buildIssuerApp } from './app.js';
 
 const PERSON = `did:ethr:0x7a69:0x${'d4'.repeat(20)}`;
@@ -30,8 +33,9 @@ export function issuerHttpSuite(backend: StoreBackend): void {
     let server: Server;
     let base: string;
     let dataDir: string;
-    let root: HolderWallet;
+    let root: HolderKeyFile;
     const clock = { offsetMs: 0 };
+    let auth: Awaited<ReturnType<typeof issuerTestCore>>;
 
     before(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'tessera-issuer-http-'));
@@ -51,10 +55,11 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       );
       const boot = await ensureRootAdmin(issuer, { dataDir, chainId: chain.chainId });
       assert.ok(boot.created);
-      root = readWallet(boot.file);
+      root = readHolderFile(boot.file);
+      auth = await issuerTestCore(issuer, { chainId: chain.chainId, now: () => Date.now() + clock.offsetMs });
       const app = buildIssuerApp(
-        { maxBodyBytes: 16 * 1024, tokenTtlSeconds: 300, authRequestsPerMinute: 100 },
-        { issuer, dataSource: ds, now: () => new Date(Date.now() + clock.offsetMs) },
+        { maxBodyBytes: 16 * 1024, authRequestsPerMinute: 100 },
+        { issuer, auth: auth.core, now: () => new Date(Date.now() + clock.offsetMs) },
       );
       server = app.listen(0, '127.0.0.1');
       await new Promise((r) => server.once('listening', r));
@@ -62,6 +67,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
     });
     after(async () => {
       server?.close();
+      await auth?.stop();
       if (ds?.isInitialized) await ds.destroy();
       provider?.destroy();
       await chain?.stop();
@@ -146,7 +152,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       assert.equal(root.credentials.length, 1);
       const again = await ensureRootAdmin(issuer, { dataDir, chainId: chain.chainId });
       assert.equal(again.created, false);
-      assert.equal(readWallet(file).credentials.length, 1);
+      assert.equal(readHolderFile(file).credentials.length, 1);
     });
 
     it('walks through: admin issues an EnergyProsumer credential, operator suspends, resumes and revokes it', async () => {
@@ -172,7 +178,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
 
       const denied = await call('POST', `/credentials/${issued.json.id}/suspend`, { token: admin });
       assert.equal(denied.status, 403, 'an Admin does not suspend');
-      assert.equal(denied.json.error.code, 'ERR_FORBIDDEN');
+      assert.equal(denied.json.error.code, 'ERR_POLICY_DENIED', 'the route policy names the role it needs');
 
       const operator = await login(await holderWith(admin, ['OperatorCredential']));
       const cannotIssue = await call('POST', '/credentials', {
@@ -263,19 +269,19 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       assert.equal((await call('POST', '/auth/token', { body: { presentation: jwt } })).status, 200);
       const replay = await call('POST', '/auth/token', { body: { presentation: jwt } });
       assert.equal(replay.status, 401);
-      assert.equal(replay.json.error.code, 'ERR_AUTH_REPLAYED');
+      assert.equal(replay.json.error.code, 'ERR_VP_NONCE', 'the nonce was spent by the first sign-in');
 
       const wrongAud = await present(root, { audience: 'https://evil.example' });
       const aud = await call('POST', '/auth/token', { body: { presentation: wrongAud.jwt } });
       assert.equal(aud.json.error.code, 'ERR_VP_AUDIENCE');
-      const retry = await present(root, { nonce: wrongAud.nonce, audience: 'https://issuer.example' });
+      const retry = await present(root, { nonce: wrongAud.nonce, audience: auth.core.did });
       assert.equal(
         (await call('POST', '/auth/token', { body: { presentation: retry.jwt } })).status,
         200,
         'a misdirected presentation does not burn the nonce',
       );
 
-      const unknown = await present(root, { nonce: 'never-issued', audience: 'https://issuer.example' });
+      const unknown = await present(root, { nonce: 'never-issued', audience: auth.core.did });
       assert.equal(
         (await call('POST', '/auth/token', { body: { presentation: unknown.jwt } })).json.error.code,
         'ERR_VP_NONCE',
@@ -321,7 +327,7 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       const other = await login(root);
       assert.equal((await call('POST', '/auth/logout', { token: other })).status, 204);
       const loggedOut = await call('GET', '/credentials', { token: other });
-      assert.equal(loggedOut.json.error.code, 'ERR_AUTH_REPLAYED');
+      assert.equal(loggedOut.json.error.code, 'ERR_AUTH_INVALID', 'a signed-out token is refused');
       assert.equal((await call('GET', '/credentials', { token: 'tsa_garbage' })).json.error.code, 'ERR_AUTH_INVALID');
 
       const admin2 = await holderWith(token, ['AdminCredential', 'OperatorCredential']);

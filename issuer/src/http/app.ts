@@ -3,30 +3,32 @@ import {
   CREDENTIAL_TYPES,
   ERROR_CODES,
   type ErrorShape,
-  httpError,
   type Logger,
   MAX_HTTP_BODY_BYTES,
   type Result,
   silentLogger,
   TesseraError,
 } from '@tessera/protocol';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import type { DataSource } from 'typeorm';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { DeviceLifecycle } from '../devices/lifecycle.js';
 import type { Issuer, StatusChangeEvent } from '../issuer.js';
 import { createParties } from '../parties.js';
-import { type AdminRole, createAdminAuth, type Principal } from './auth.js';
+import {
+  ISSUER_RESOURCE_PREFIX,
+  ISSUER_SIGN_IN_ACTION,
+  ISSUER_SIGN_IN_SCOPE,
+  type IssuerAuth,
+  type Principal,
+  principalOf,
+} from './auth.js';
 import { DEVICE_BATCH_PATH, deviceRoutes } from './devices.js';
 import { docsPage, issuerOpenApi } from './openapi.js';
 
 export interface IssuerHttpConfig {
   /** Body size limit in bytes. */
   maxBodyBytes?: number;
-  /** Lifetime of an admin challenge nonce. */
-  nonceTtlSeconds?: number;
-  /** Lifetime of an access token. */
-  tokenTtlSeconds?: number;
   /**
    * Requests per minute and source address on the unauthenticated endpoints that spend work or guesses
    * (/auth/*, /offers/redeem). In-process; replicas behind a balancer each count their own.
@@ -36,7 +38,8 @@ export interface IssuerHttpConfig {
 
 export interface IssuerHttpDeps {
   issuer: Issuer;
-  dataSource: DataSource;
+  /** The credential core: admin sign-in and every route's guard (which role may do what is policy data). */
+  auth: IssuerAuth;
   /** The device lifecycle (needs the outbox and a DeviceRegistry); without it /devices answers ERR_UNAVAILABLE. */
   devices?: DeviceLifecycle;
   logger?: Logger;
@@ -85,33 +88,19 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   const { issuer } = deps;
   const log = deps.logger ?? silentLogger;
   const now = deps.now ?? (() => new Date());
-  const auth = createAdminAuth({
-    dataSource: deps.dataSource,
-    issuer,
-    audience: issuer.config.publicBaseUrl,
-    nonceTtlSeconds: config.nonceTtlSeconds ?? 120,
-    tokenTtlSeconds: config.tokenTtlSeconds ?? 600,
-    now,
-  });
+  const { auth } = deps;
   const spec = issuerOpenApi(issuer.config.publicBaseUrl);
   const parties = createParties(issuer);
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
-  // Bodies are JSON or nothing.
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-    if (hasBody && !req.is('application/json')) {
-      next(new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json'));
-      return;
-    }
-    next();
-  });
-  const json = express.json({ limit: config.maxBodyBytes ?? MAX_HTTP_BODY_BYTES, strict: true });
-  // A registration batch has its own, larger limit (routes in devices.ts).
-  app.use((req: Request, res: Response, next: NextFunction) =>
-    req.path === DEVICE_BATCH_PATH ? next() : json(req, res, next),
+  // Bodies are JSON or nothing; a registration batch is authenticated first and has its own limit (devices.ts).
+  app.use(
+    jsonBody({
+      ...(config.maxBodyBytes ? { limit: config.maxBodyBytes } : {}),
+      skip: (req) => req.path === DEVICE_BATCH_PATH,
+    }),
   );
 
   // Fixed one-minute windows per source address; the map is cleared each window, so it cannot grow without bound.
@@ -131,25 +120,17 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     next();
   };
 
-  /** Authenticate and require one of `roles`. */
-  const guard =
-    (...roles: AdminRole[]) =>
-    async (req: Request, res: Response, next: NextFunction) => {
-      const p = await auth.authenticate(req.headers.authorization);
-      if (!p.ok) {
-        sendError(res, p.error);
-        return;
-      }
-      if (!p.value.roles.some((r) => roles.includes(r))) {
-        sendError(res, {
-          code: 'ERR_FORBIDDEN',
-          message: `this needs one of: ${roles.join(', ')} (you have ${p.value.roles.join(', ') || 'none'})`,
-        });
-        return;
-      }
-      res.locals.principal = p.value;
+  /**
+   * The credential core's guard for an issuer route (`path` relative to `/issuer`): the token must be live and its
+   * credentials must meet the route's policy; the caller is then `res.locals.principal`.
+   */
+  const guard = (path: string): RequestHandler[] => [
+    auth.guard({ resource: `${ISSUER_RESOURCE_PREFIX}${path}` }),
+    (req: Request, res: Response, next: NextFunction) => {
+      res.locals.principal = principalOf(req.accessGrant!);
       next();
-    };
+    },
+  ];
   const actor = (res: Response) => (res.locals.principal as Principal).did;
 
   app.get('/openapi.json', (_req, res) => {
@@ -174,8 +155,17 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     );
   });
 
+  // Admin sign-in: aliases of the verifier's presentation request and token endpoints for the issuer's scope, kept
+  // for the admin CLI; both run through the credential core (one verification, one token format).
   app.post('/auth/challenge', limited, async (_req, res) => {
-    res.status(201).json(await auth.challenge());
+    const r = await auth.request(ISSUER_SIGN_IN_SCOPE, ISSUER_SIGN_IN_ACTION);
+    if (!r.ok) return sendError(res, r.error);
+    res.status(201).json({
+      nonce: r.value.nonce,
+      audience: r.value.audience,
+      expiresAt: new Date(r.value.expiresAt * 1000).toISOString(),
+      requirements: r.value.requirements,
+    });
   });
   app.post('/auth/token', limited, async (req, res) => {
     const body = z.strictObject({ presentation: z.string() }).safeParse(req.body);
@@ -184,16 +174,30 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       return;
     }
     const r = await auth.exchange(body.data.presentation);
-    if (!r.ok) log.info({ code: r.error.code, reason: r.error.message }, 'admin login refused');
-    send(res, r.ok ? { ok: true, value: { ...r.value, tokenType: 'Bearer' } } : r);
+    if (!r.ok) {
+      log.info({ code: r.error.code, reason: r.error.message }, 'admin sign-in refused');
+      return sendError(res, r.error);
+    }
+    const p = principalOf(r.value.grant);
+    await issuer.recordAction('auth.token', { holder: p.did, roles: p.roles }, { actor: p.did });
+    res.setHeader('cache-control', 'no-store');
+    res.json({
+      accessToken: r.value.token,
+      tokenType: 'Bearer',
+      expiresAt: new Date(r.value.grant.expiresAt * 1000).toISOString(),
+      did: p.did,
+      roles: p.roles,
+    });
   });
   app.post('/auth/logout', async (req, res) => {
-    const r = await auth.logout(req.headers.authorization);
+    const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+    if (!m) return sendError(res, { code: 'ERR_AUTH_REQUIRED', message: 'an access token is required' });
+    const r = await auth.signOut(m[1]!);
     if (r.ok) res.status(204).end();
     else sendError(res, r.error);
   });
 
-  app.post('/credentials', guard('AdminCredential'), async (req, res) => {
+  app.post('/credentials', ...guard('/credentials'), async (req, res) => {
     const body = IssueBody.safeParse(req.body);
     if (!body.success) {
       sendError(res, invalid('invalid issue request', body.error));
@@ -209,7 +213,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       201,
     );
   });
-  app.get('/credentials', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+  app.get('/credentials', ...guard('/credentials'), async (req, res) => {
     const q = ListQuery.safeParse(req.query);
     if (!q.success) {
       sendError(res, invalid('invalid query', q.error));
@@ -218,11 +222,11 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     const query = Object.fromEntries(Object.entries(q.data).filter(([, v]) => v !== undefined));
     send(res, await issuer.list(query));
   });
-  app.get('/credentials/:id', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+  app.get('/credentials/:id', ...guard('/credentials/:id'), async (req, res) => {
     send(res, await issuer.get(String(req.params.id)));
   });
   for (const action of ['suspend', 'resume', 'revoke'] as const) {
-    app.post(`/credentials/:id/${action}`, guard('OperatorCredential'), async (req, res) => {
+    app.post(`/credentials/:id/${action}`, ...guard(`/credentials/:id/${action}`), async (req, res) => {
       const body = ReasonBody.safeParse(req.body);
       if (!body.success) {
         sendError(res, invalid('invalid body', body.error));
@@ -234,10 +238,10 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   }
 
   // People and organisations (their DIDs come from their own wallets).
-  app.post('/parties', guard('AdminCredential'), async (req, res) => {
+  app.post('/parties', ...guard('/parties'), async (req, res) => {
     send(res, await parties.register(req.body, { actor: actor(res) }), 201);
   });
-  app.get('/parties', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+  app.get('/parties', ...guard('/parties'), async (req, res) => {
     const q = z
       .strictObject({
         kind: z.string().optional(),
@@ -258,7 +262,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       }),
     );
   });
-  app.get('/parties/:did', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+  app.get('/parties/:did', ...guard('/parties/:did'), async (req, res) => {
     const party = await parties.get(String(req.params.did));
     if (!party.ok) {
       sendError(res, party.error);
@@ -272,7 +276,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   });
 
   // One-time delivery to a holder who is not the caller (pre-authorised code + proof of the subject DID's key).
-  app.post('/credentials/:id/offer', guard('AdminCredential'), async (req, res) => {
+  app.post('/credentials/:id/offer', ...guard('/credentials/:id/offer'), async (req, res) => {
     const body = z.strictObject({ ttlSeconds: z.number().int().optional() }).optional().safeParse(req.body);
     if (!body.success) {
       sendError(res, invalid('invalid body', body.error));
@@ -327,7 +331,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     req.on('close', () => issuer.events.off('status', onStatus));
   });
 
-  app.get('/audit', guard('AdminCredential', 'OperatorCredential'), async (req, res) => {
+  app.get('/audit', ...guard('/audit'), async (req, res) => {
     const q = AuditQuery.safeParse(req.query);
     if (!q.success) {
       sendError(res, invalid('invalid query', q.error));
@@ -336,24 +340,15 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     const query = Object.fromEntries(Object.entries(q.data).filter(([, v]) => v !== undefined));
     res.json({ items: await issuer.audit(query) });
   });
-  app.get('/audit/verify', guard('AdminCredential', 'OperatorCredential'), async (_req, res) => {
+  app.get('/audit/verify', ...guard('/audit/verify'), async (_req, res) => {
     send(res, await issuer.verifyAudit({ checkAnchor: true }));
   });
 
-  app.use(deviceRoutes({ issuer, ...(deps.devices ? { devices: deps.devices } : {}), guard, send, sendError }));
+  app.use(deviceRoutes({ ...(deps.devices ? { devices: deps.devices } : {}), guard, send, sendError }));
 
   app.use((_req: Request, res: Response) => {
     sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such resource' });
   });
-  // One place turns anything thrown into a coded error (protocol's httpError); causes are logged, never returned.
-  app.use((e: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const mapped = httpError(e);
-    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in request');
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    res.status(mapped.status).json(mapped.body);
-  });
+  app.use(errorHandler(log, 'issuer'));
   return app;
 }

@@ -1,18 +1,18 @@
 import { type ErrorShape, MAX_DEVICE_BATCH, type Result } from '@tessera/protocol';
-import express, { type RequestHandler, type Response, Router } from 'express';
+import { jsonBody } from '@tessera/runtime/http';
+import { type RequestHandler, type Response, Router } from 'express';
 import type { DeviceCaller, DeviceLifecycle } from '../devices/lifecycle.js';
-import type { Issuer } from '../issuer.js';
-import type { AdminRole, Principal } from './auth.js';
+import type { Principal } from './auth.js';
 
 /** A registration body of MAX_DEVICE_BATCH devices is larger than the API's default body limit. */
 export const DEVICE_BATCH_MAX_BODY_BYTES = MAX_DEVICE_BATCH * 1024;
 export const DEVICE_BATCH_PATH = '/devices/batches';
 
 export interface DeviceRoutesDeps {
-  issuer: Issuer;
   /** Absent when the issuer runs without an outbox or a DeviceRegistry: every route answers ERR_UNAVAILABLE. */
   devices?: DeviceLifecycle;
-  guard(...roles: AdminRole[]): RequestHandler;
+  /** The credential core's guard for an issuer resource (`/devices/:id`, relative to `/issuer`). */
+  guard(resource: string): RequestHandler[];
   send<T>(res: Response, r: Result<T>, status?: number): void;
   sendError(res: Response, e: ErrorShape): void;
 }
@@ -27,18 +27,9 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
 
   /** The caller as the lifecycle sees it: its DID, roles, and the device DIDs of its DeviceOwnerCredentials. */
   const callerOf = async (res: Response): Promise<DeviceCaller> => {
+    // The guard checked the token's credentials are live (status) and meet this route's policy.
     const p = res.locals.principal as Principal;
-    const ownedDeviceDids: string[] = [];
-    if (p.roles.includes('DeviceOwnerCredential')) {
-      for (const id of p.credentialIds) {
-        const c = await d.issuer.get(id);
-        if (c.ok && c.value.type === 'DeviceOwnerCredential' && c.value.status === 'active') {
-          const device = (c.value.claims as { device?: unknown }).device;
-          if (typeof device === 'string') ownedDeviceDids.push(device.toLowerCase());
-        }
-      }
-    }
-    return { did: p.did, roles: p.roles, ownedDeviceDids };
+    return { did: p.did, roles: p.roles, ownedDeviceDids: p.ownedDeviceDids };
   };
   const lifecycle = (res: Response): DeviceLifecycle | undefined => {
     if (!d.devices) {
@@ -49,32 +40,28 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
 
   router.post(
     DEVICE_BATCH_PATH,
-    express.json({ limit: DEVICE_BATCH_MAX_BODY_BYTES, strict: true }),
-    guard('ManufacturerCredential'),
+    ...guard(DEVICE_BATCH_PATH),
+    jsonBody({ limit: DEVICE_BATCH_MAX_BODY_BYTES }),
     async (req, res) => {
       const l = lifecycle(res);
       if (l) send(res, await l.register(req.body, await callerOf(res)), 201);
     },
   );
-  router.get(
-    '/devices/:id',
-    guard('AdminCredential', 'OperatorCredential', 'ManufacturerCredential', 'DeviceOwnerCredential'),
-    async (req, res) => {
-      const l = lifecycle(res);
-      if (l) send(res, await l.get(String(req.params.id), await callerOf(res)));
-    },
-  );
-  router.post('/devices/:id/commission', guard('DeviceOwnerCredential'), async (req, res) => {
+  router.get('/devices/:id', ...guard('/devices/:id'), async (req, res) => {
+    const l = lifecycle(res);
+    if (l) send(res, await l.get(String(req.params.id), await callerOf(res)));
+  });
+  router.post('/devices/:id/commission', ...guard('/devices/:id/commission'), async (req, res) => {
     const l = lifecycle(res);
     if (l) send(res, await l.commission(String(req.params.id), req.body, await callerOf(res)));
   });
   for (const action of ['suspend', 'resume', 'revoke'] as const) {
-    router.post(`/devices/:id/${action}`, guard('OperatorCredential'), async (req, res) => {
+    router.post(`/devices/:id/${action}`, ...guard(`/devices/:id/${action}`), async (req, res) => {
       const l = lifecycle(res);
       if (l) send(res, await l[action](String(req.params.id), await callerOf(res)));
     });
   }
-  router.post('/devices/:id/decommission', guard('OperatorCredential', 'DeviceOwnerCredential'), async (req, res) => {
+  router.post('/devices/:id/decommission', ...guard('/devices/:id/decommission'), async (req, res) => {
     const l = lifecycle(res);
     if (l) send(res, await l.decommission(String(req.params.id), await callerOf(res)));
   });

@@ -17,7 +17,7 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { Bitstring, ethrDid, statusListEntry } from '@tessera/protocol';
-import { AccessTokens, InMemoryStatusListProvider } from '@tessera/verifier';
+import { createVerifier, DEFAULT_POLICY_FILE, loadPolicyFile, parseTrustList } from '@tessera/verifier';
 import { type JsonRpcProvider, NonceManager, parseEther, Wallet } from 'ethers';
 import express from 'express';
 import { Registry } from 'prom-client';
@@ -41,9 +41,26 @@ let credit: EnergyCredit;
 let outbox: Outbox;
 let market: EnergyMarket;
 const metrics = new Registry();
-const statusLists = new InMemoryStatusListProvider();
 const verifierKey = Wallet.createRandom();
-const tokens = new AccessTokens({ did: ethrDid(31337, verifierKey.address), privateKey: verifierKey.privateKey });
+const CERTIFIER = 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001';
+const trust = parseTrustList({ EnergyProsumerCredential: [CERTIFIER] });
+const policies = loadPolicyFile(DEFAULT_POLICY_FILE);
+assert.ok(trust.ok && policies.ok);
+// The credential core with the shipped policies; tokens are minted directly (the presentations are the core's tests).
+const core = createVerifier(
+  {
+    did: ethrDid(31337, verifierKey.address),
+    privateKey: verifierKey.privateKey,
+    policies: policies.value,
+    trust: trust.value,
+  },
+  {
+    resolver: { resolve: () => Promise.reject(new Error('no DID is resolved here')) },
+    fetchStatusList: () => Promise.reject(new Error('lists are installed directly here')),
+    signatureWorker: false,
+  },
+);
+const { tokens, statusLists } = core;
 const grid = Wallet.createRandom();
 
 /** A market participant: a wallet, its DID, its meter and an access token for ordering on that meter. */
@@ -52,7 +69,7 @@ function party(meterId: string, role: 'producer' | 'consumer' | 'prosumer', stat
   const did = ethrDid(31337, wallet.address);
   const credential = {
     types: ['VerifiableCredential', 'EnergyProsumerCredential'],
-    issuer: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+    issuer: CERTIFIER,
     claims: { meterId, role, ...(nameplateW > 0 ? { nameplateKw: nameplateW / 1000 } : {}) },
     status: [statusListEntry(LIST, statusIndex)],
   };
@@ -97,7 +114,7 @@ before(async () => {
     market.registerMeter({ meterId: p.meterId, participant: p.did, nameplateW: p.nameplateW });
   statusLists.putBits(LIST, 'revocation', Bitstring.create());
   const app = express();
-  app.use(buildEnergyRouter({ market, guard: { tokens, statusLists } }));
+  app.use(buildEnergyRouter({ market, guard: core.guard }));
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,16 +1,14 @@
-import { httpError, type Logger, silentLogger, TesseraError } from '@tessera/protocol';
-import { type GuardDeps, type RequireCredentialsOptions, requireCredentials } from '@tessera/verifier';
+import { type Logger, silentLogger, TesseraError } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
+import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import type { EnergyMarket } from './market-service.js';
 import { energyOpenApi } from './openapi.js';
 
 export interface EnergyRouterDeps {
   market: EnergyMarket;
-  /**
-   * The verifier's access-token check: its parts (tokens and status lists, so a revoked credential stops trading at
-   * once), or a ready guard factory such as a verifier router's `requireCredentials` (same process, shared lists).
-   */
-  guard: GuardDeps | ((options: RequireCredentialsOptions) => RequestHandler);
+  /** The credential core's guard (`Verifier.guard`): a revoked credential stops trading at once. */
+  guard: (options: RequireCredentialsOptions) => RequestHandler;
   logger?: Logger;
   /** Absolute URL the router is mounted at, for the OpenAPI document's server. */
   publicUrl?: string;
@@ -32,10 +30,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
   const router = Router();
 
   // the token is checked before the body is even parsed
-  const guard =
-    typeof deps.guard === 'function'
-      ? deps.guard({ resource: ORDERS })
-      : requireCredentials(deps.guard, { resource: ORDERS });
+  const guard = deps.guard({ resource: ORDERS });
   router.post(ORDERS, guard, express.json({ limit: '4kb' }), (req: Request, res: Response) => {
     const grant = req.accessGrant!;
     const meterId = String(req.params['meterId']);

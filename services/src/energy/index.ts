@@ -1,4 +1,3 @@
-export * from './market/index.js';
 export { Rng } from './rng.js';
 export { SIM_DEFAULTS, type SimParams } from './sim/params.js';
 export {
@@ -23,3 +22,49 @@ export { buildEnergyRouter, type EnergyRouterDeps } from './http.js';
 export { energyOpenApi } from './openapi.js';
 export { attachMeterReadings, MAX_READING_BYTES, METER_STREAM, type MeterReadingHooks } from './mqtt.js';
 export { settleOnAnvil, simAccount, type ChainFigures } from './sim/chain.js';
+export {
+  allocationHash,
+  clear,
+  clampPrice,
+  clearNaive,
+  GRID_ACCOUNT,
+  monthlyBills,
+  OrderBook,
+  OrderSchema,
+  orderBookHash,
+  parseOrder,
+  parseReading,
+  settlePeriod,
+  type ClosedPeriod,
+  type Clearing,
+  type GridPosition,
+  type MeterReading,
+  type MonthlyBill,
+  type Order,
+  type PeriodBill,
+  type PeriodSettlement,
+  type PricingRule,
+  type Side,
+  type Trade,
+} from './market/index.js';
+export {
+  GRID_FLOAT_NANO_EUR,
+  MAX_TOP_UP_NANO_EUR,
+  startEnergyPart,
+  type EnergyPart,
+  type EnergyPartDeps,
+  type EnergyPartOptions,
+} from './part.js';
+export { energyDatabaseParts, MeterStore } from './meters-store.js';
+export {
+  centsPerKwh,
+  DEFAULT_TARIFFS,
+  MAX_ORDER_WH,
+  MAX_ORDERS_PER_PARTICIPANT,
+  MAX_PRICE_UEUR_PER_KWH,
+  MICRO_EUR_PER_CENT,
+  moneyOf,
+  NANO_EUR_PER_EUR,
+  toEuro,
+  type Tariffs,
+} from './market/units.js';

@@ -1,11 +1,12 @@
-import { EnergyCredit__factory } from '@tessera/contracts';
-import { type DeviceState, httpError, type Logger, type Result, TesseraError } from '@tessera/protocol';
+import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
+import { type DeviceState, type Logger, type Result, TesseraError } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import type { ServicesContext } from '../stack/services-part.js';
+import type { DataSource } from 'typeorm';
 import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
@@ -23,6 +24,21 @@ const GATEWAY = '/energy/meters/:meterId/gateway';
 const ACCOUNT = '/energy/meters/:meterId/account';
 const CREDITS = '/energy/credits';
 const BILLS = '/energy/meters/:meterId/bills';
+
+/** What the energy market needs from the stack, and nothing more. */
+export interface EnergyPartDeps {
+  db: DataSource;
+  outbox: Outbox;
+  provider: JsonRpcProvider;
+  /** The EnergyCredit token contract. */
+  creditAddress: string;
+  /** The grid supplier's account (buys what is not matched locally, pays feed-in). */
+  gridAccount: string;
+  /** The verifier's route guard. */
+  guard: (options: RequireCredentialsOptions) => RequestHandler;
+  /** Where the service is mounted (its OpenAPI servers entry). */
+  publicUrl: string;
+}
 
 export interface EnergyPartOptions {
   /** Trading period length (ms); 15 minutes by default. */
@@ -84,9 +100,8 @@ function prosumerCredential(req: Request, meterId: string) {
  * (`POST /energy/meters/:meterId/gateway`), and operators credit participants' prepaid accounts
  * (`POST /energy/credits`).
  */
-export async function startEnergyPart(ctx: ServicesContext, o: EnergyPartOptions, log: Logger): Promise<EnergyPart> {
-  const creditAddress = ctx.contracts.EnergyCredit;
-  const grid = ctx.keystore.getOrCreate('energy-grid').address;
+export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions, log: Logger): Promise<EnergyPart> {
+  const { creditAddress, gridAccount: grid } = ctx;
   await ensureGridFloat(ctx.provider, creditAddress, grid, ctx.outbox, log);
   const market = new EnergyMarket({
     settlement: new EnergySettlement({ outbox: ctx.outbox, creditAddress, gridAccount: grid }),
@@ -102,9 +117,9 @@ export async function startEnergyPart(ctx: ServicesContext, o: EnergyPartOptions
   }
   market.start(o.closeEveryMs ?? 5_000, (e) => log.warn({ err: e }, 'closing energy periods failed; will retry'));
 
-  const guard = (options: RequireCredentialsOptions): RequestHandler => ctx.verifier.router.requireCredentials(options);
+  const { guard } = ctx;
   const router = Router();
-  router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: `${ctx.publicUrl}/services/energy` }));
+  router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: ctx.publicUrl }));
 
   router.post(GATEWAY, guard({ resource: GATEWAY }), express.json({ limit: '1kb' }), async (req, res) => {
     const meterId = String(req.params['meterId']);
@@ -205,7 +220,7 @@ async function ensureGridFloat(
   provider: JsonRpcProvider,
   creditAddress: string,
   grid: string,
-  outbox: ServicesContext['outbox'],
+  outbox: Outbox,
   log: Logger,
 ): Promise<void> {
   const credit = EnergyCredit__factory.connect(creditAddress, provider);

@@ -33,19 +33,8 @@ import {
   statusListSubject,
   topics,
 } from '@tessera/protocol';
-import {
-  AccessTokens,
-  AedesBrokerAdapter,
-  buildVerifierRouter,
-  InMemoryStatusListProvider,
-  MemoryNonceStore,
-  PolicyEngine,
-  PresentationVerifier,
-  parsePolicySet,
-  parseTrustList,
-  StatusListSync,
-  type VerifierRouter,
-} from '@tessera/verifier';
+import { AedesBrokerAdapter, createVerifier, parseTrustList, type Verifier } from '@tessera/verifier';
+import { parsePolicySet } from '@tessera/protocol';
 import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
@@ -102,7 +91,7 @@ let db: DataSource;
 let dir: string;
 let server: Server;
 let base: string;
-let router: VerifierRouter;
+let router: Verifier;
 let credit: EnergyCredit;
 let outbox: Outbox;
 let market: EnergyMarket;
@@ -189,41 +178,32 @@ before(async () => {
     ],
   });
   assert.ok(policies.ok);
-  const statusLists = new InMemoryStatusListProvider();
-  const verifier = new PresentationVerifier({
-    resolver,
-    trust: trust.value,
-    statusLists,
-    nonces: new MemoryNonceStore(),
-    audience: verifierActor.did,
-  });
-  const statusSync = new StatusListSync({
-    verifier,
-    provider: statusLists,
-    fetchList: async (url) => {
-      const { id: _id, ...subject } = statusListSubject(url, 'revocation', revoked);
-      return createVerifiableCredentialJwt(
-        {
-          jti: url,
-          sub: `${url}#list`,
-          vc: {
-            '@context': CONTEXT,
-            type: ['VerifiableCredential', 'BitstringStatusListCredential'],
-            credentialSubject: subject,
-          } as never,
-        },
-        { did: certifier.did, signer: certifier.signer, alg: 'ES256K' },
-      );
+  router = createVerifier(
+    {
+      did: verifierActor.did,
+      privateKey: verifierActor.wallet.privateKey,
+      policies: policies.value,
+      trust: trust.value,
     },
-  });
-  router = buildVerifierRouter({
-    verifier,
-    policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),
-    audience: verifierActor.did,
-    statusSync,
-    statusLists,
-  });
+    {
+      resolver,
+      fetchStatusList: async (url) => {
+        const { id: _id, ...subject } = statusListSubject(url, 'revocation', revoked);
+        return createVerifiableCredentialJwt(
+          {
+            jti: url,
+            sub: `${url}#list`,
+            vc: {
+              '@context': CONTEXT,
+              type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+              credentialSubject: subject,
+            } as never,
+          },
+          { did: certifier.did, signer: certifier.signer, alg: 'ES256K' },
+        );
+      },
+    },
+  );
   await router.onStatusChange([REVOCATION]);
 
   // the chain side: energy credits, the operator's relayer behind the outbox
@@ -258,8 +238,8 @@ before(async () => {
     },
   });
   const app = express();
-  app.use('/verifier', router);
-  app.use(buildEnergyRouter({ market, guard: router.requireCredentials }));
+  app.use('/verifier', router.router);
+  app.use(buildEnergyRouter({ market, guard: router.guard }));
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -269,6 +249,7 @@ after(async () => {
   for (const h of everyone) h.mqtt?.end(true);
   await broker.stop();
   await new Promise((resolve) => server?.close(resolve));
+  await router?.stop();
   await db?.destroy();
   provider?.destroy();
   await chain?.stop();

@@ -43,10 +43,7 @@ before(async () => {
   fx.keyring.add(buyer).addPrivateKey(supplier.did, supplier.wallet.privateKey);
   const app = express();
   vf = await startVerifier(fx.resolver, app, () => base);
-  app.use(
-    '/data/exchange',
-    buildExchangeRouter({ service: fx.service, requireCredentials: (o) => vf.router.requireCredentials(o) }),
-  );
+  app.use('/data/exchange', buildExchangeRouter({ service: fx.service, requireCredentials: vf.core.guard }));
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,12 +1,12 @@
 import {
   type ErrorShape,
-  httpError,
   type Logger,
   MAX_HTTP_BODY_BYTES,
   type Result,
   silentLogger,
   TesseraError,
 } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';

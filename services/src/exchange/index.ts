@@ -67,3 +67,9 @@ export {
 } from './store.js';
 export { readTrail, verifyTrail, type TrailEntry, type TrailVerification } from './trail.js';
 export { UI_TOKEN_COOKIE } from './ui.js';
+export {
+  EXCHANGE_ANCHOR_INTERVAL_MS,
+  startExchangePart,
+  type ExchangePart,
+  type ExchangePartDeps,
+} from './part.js';

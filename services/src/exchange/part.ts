@@ -1,6 +1,10 @@
+import type { Keystore, Outbox } from '@tessera/contracts';
 import type { Logger } from '@tessera/protocol';
-import type { Router } from 'express';
-import type { ServicesContext } from '../stack/services-part.js';
+import type { RequireCredentialsOptions } from '@tessera/verifier';
+import type { Resolvable } from 'did-resolver';
+import type { JsonRpcProvider } from 'ethers';
+import type { RequestHandler, Router } from 'express';
+import type { DataSource } from 'typeorm';
 import { HostedKeyring } from './hosted-keys.js';
 import { buildExchangeRouter } from './http.js';
 import { ExchangeService } from './service.js';
@@ -8,6 +12,23 @@ import { ExchangeStore } from './store.js';
 
 /** How often the stack anchors the exchange trail's head when it moved (the issuer's audit trail uses the same). */
 export const EXCHANGE_ANCHOR_INTERVAL_MS = 60_000;
+
+/** What the data exchange needs from the stack, and nothing more. */
+export interface ExchangePartDeps {
+  db: DataSource;
+  outbox: Outbox;
+  provider: JsonRpcProvider;
+  /** Resolves DIDs (the stack's event-invalidated cache); `invalidateIdentity` after a delegation it wrote. */
+  resolver: Resolvable & { invalidateIdentity(identity: string): void };
+  /** Holds the keys the exchange hosts for organisations. */
+  keystore: Keystore;
+  /** The ERC-1056 registry (hosted keys are delegates there). */
+  didRegistry: string;
+  /** TesseraAnchor, where the trail's head is anchored. */
+  anchorAddress: string;
+  /** The verifier's route guard. */
+  guard: (options: RequireCredentialsOptions) => RequestHandler;
+}
 
 export interface ExchangePart {
   router: Router;
@@ -22,12 +43,12 @@ export interface ExchangePart {
  * account deployed TesseraAnchor and so is a writer), and keys held for organisations that authorise them on chain
  * (HostedKeyring) so they can use the HTML interface.
  */
-export async function startExchangePart(ctx: ServicesContext, log: Logger): Promise<ExchangePart> {
+export async function startExchangePart(ctx: ExchangePartDeps, log: Logger): Promise<ExchangePart> {
   const hostedKeys = new HostedKeyring({
     keystore: ctx.keystore,
     outbox: ctx.outbox,
     provider: ctx.provider,
-    registry: ctx.contracts.EthereumDIDRegistry,
+    registry: ctx.didRegistry,
     invalidate: (identity) => ctx.resolver.invalidateIdentity(identity),
   });
   const loaded = await hostedKeys.load();
@@ -36,7 +57,7 @@ export async function startExchangePart(ctx: ServicesContext, log: Logger): Prom
     store: new ExchangeStore(ctx.db),
     resolver: ctx.resolver,
     outbox: ctx.outbox,
-    anchorAddress: ctx.contracts.TesseraAnchor,
+    anchorAddress: ctx.anchorAddress,
     provider: ctx.provider,
     keyring: hostedKeys,
     log,
@@ -44,7 +65,7 @@ export async function startExchangePart(ctx: ServicesContext, log: Logger): Prom
   service.startAnchoring(EXCHANGE_ANCHOR_INTERVAL_MS);
   const router = buildExchangeRouter({
     service,
-    requireCredentials: (options) => ctx.verifier.router.requireCredentials(options),
+    requireCredentials: ctx.guard,
     hostedKeys,
     log,
   });

@@ -21,15 +21,11 @@ import {
   TesseraAnchor__factory,
 } from '@tessera/contracts';
 import {
-  AccessTokens,
-  buildVerifierRouter,
-  InMemoryStatusListProvider,
+  createVerifier,
+  DEFAULT_POLICY_FILE,
   loadPolicyFile,
-  MemoryNonceStore,
-  PresentationVerifier,
-  StatusListSync,
-  PolicyEngine,
   parseTrustList,
+  type Verifier,
   type VerifierRouter,
 } from '@tessera/verifier';
 import { ES256KSigner, type Signer } from 'did-jwt';
@@ -159,10 +155,12 @@ export async function startExchangeFixture(options: FixtureOptions = {}): Promis
 }
 
 const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
-export const POLICY_FILE = new URL('../../../verifier/policies/default.json', import.meta.url);
+export const POLICY_FILE = DEFAULT_POLICY_FILE;
 
 /** The real verifier in front of the exchange: certifier, trust list, default policies, access tokens. */
 export interface VerifierFixture {
+  /** The credential core; its `guard` protects the routes under test. */
+  core: Verifier;
   router: VerifierRouter;
   certifier: Org;
   /** A DataPartner credential for `org` from the trusted certifier (or from `issuer`). */
@@ -176,31 +174,24 @@ export async function startVerifier(resolver: Resolver, app: Express, base: () =
   const verifierOrg = newOrg('verifier');
   const trust = parseTrustList({ [DATA_PARTNER_CREDENTIAL]: [certifier.did] });
   assert.ok(trust.ok);
-  const policy = loadPolicyFile(POLICY_FILE.pathname);
+  const policy = loadPolicyFile(POLICY_FILE);
   assert.ok(policy.ok, JSON.stringify(!policy.ok && policy.error));
-  const statusLists = new InMemoryStatusListProvider();
-  const verifier = new PresentationVerifier({
-    resolver,
-    trust: trust.value,
-    statusLists,
-    nonces: new MemoryNonceStore(),
-    audience: verifierOrg.did,
-    // Status lists are the verifier's own tested concern; these credentials carry none.
-    requireStatus: false,
-  });
-  const tokens = new AccessTokens({ did: verifierOrg.did, privateKey: verifierOrg.wallet.privateKey });
-  const router = buildVerifierRouter({
-    verifier,
-    policy: new PolicyEngine(policy.value, { trust: trust.value }),
-    tokens,
-    audience: verifierOrg.did,
-    statusLists,
-    statusSync: new StatusListSync({
-      verifier,
-      provider: statusLists,
-      fetchList: () => Promise.reject(new Error('this fixture publishes no status lists')),
-    }),
-  });
+  const core = createVerifier(
+    {
+      did: verifierOrg.did,
+      privateKey: verifierOrg.wallet.privateKey,
+      policies: policy.value,
+      trust: trust.value,
+      // Status lists are the verifier's own tested concern; these credentials carry none.
+      requireStatus: false,
+    },
+    {
+      resolver,
+      fetchStatusList: () => Promise.reject(new Error('this fixture publishes no status lists')),
+      signatureWorker: false,
+    },
+  );
+  const router = core.router;
   app.use('/verifier', router);
   const post = async (path: string, body: unknown) => {
     const r = await fetch(`${base()}/verifier${path}`, {
@@ -211,6 +202,7 @@ export async function startVerifier(resolver: Resolver, app: Express, base: () =
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
   return {
+    core,
     router,
     certifier,
     credential: (org, claims = { dataspace: 'tessera' }, issuer = certifier) => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { httpError, type Logger, MAX_HTTP_BODY_BYTES, TesseraError } from '@tessera/protocol';
+import { type Logger, MAX_HTTP_BODY_BYTES, TesseraError } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import express, {
   type ErrorRequestHandler,
   type Request,

@@ -48,3 +48,21 @@ export {
   type OfferingTerms,
   type OfferingTermsInput,
 } from './terms.js';
+export {
+  buildOfferingsRouter,
+  connectRevocations,
+  credentialKey,
+  ensureAttester,
+  investorCredentialOf,
+  OFFERING_CERTIFICATION_CREDENTIAL,
+  OFFERING_RESOURCES,
+  offeringsOpenApi,
+  reconcileRevocations,
+  startOfferingsPart,
+  tokenDeployer,
+  walletOfDid,
+  type OfferingsPart,
+  type OfferingsPartDeps,
+  type OfferingsRouterDeps,
+  type RevocationLink,
+} from './http/index.js';

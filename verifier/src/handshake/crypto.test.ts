@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ES256KSigner } from 'did-jwt';
 import { SigningKey, Wallet } from 'ethers';
-import { libsecp256k1 } from '@tessera/protocol';
+import { libsecp256k1 } from '@tessera/runtime';
 import { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

@@ -1,3 +1,4 @@
+import { SECP256K1_HALF_N, SECP256K1_N } from '@tessera/protocol';
 import {
   createHash,
   createPrivateKey,
@@ -9,11 +10,8 @@ import {
 import type { Signer } from 'did-jwt';
 import { computeAddress, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
-import { libsecp256k1 } from '@tessera/protocol';
+import { libsecp256k1 } from '@tessera/runtime';
 
-// secp256k1 group order n and n/2: a high-s signature is the malleable twin of a low-s one (EIP-2).
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const SECP256K1_HALF_N = SECP256K1_N >> 1n;
 // SubjectPublicKeyInfo prefix (RFC 5480) for an uncompressed secp256k1 point.
 const SPKI_SECP256K1_UNCOMPRESSED = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex');
 // RFC 5915 ECPrivateKey in PKCS#8 for secp256k1, without the optional public key.

@@ -23,6 +23,7 @@ import {
   topics,
   transcriptBytes,
   transcriptDigest,
+  SECP256K1_HALF_N,
 } from '@tessera/protocol';
 import type { Signer } from 'did-jwt';
 import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
@@ -36,8 +37,6 @@ import { type DeviceSecretVault, secretMatchesCommitment } from './vault.js';
 
 /** The challenge stays in the nonce store this much longer than its TTL, so a late response reads as expired. */
 const EXPIRED_GRACE_MS = 60_000;
-// secp256k1 n/2: a high-s signature is the malleable twin of a low-s one (EIP-2).
-const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 const CHALLENGE_PREFIX = 'tessera.hs:';
 
 export interface HandshakeResponderOptions {

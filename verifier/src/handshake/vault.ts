@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { writeFileAtomic } from '@tessera/contracts';
+import { writeFileAtomic } from '@tessera/runtime';
 import {
   DEVICE_COMMITMENT_SALT_BYTES,
   deviceSecretAad as aadOf,

@@ -1,7 +1,6 @@
-import { type ErrorCode, TesseraError } from '@tessera/protocol';
+import { type ErrorCode, type Result, TesseraError } from '@tessera/protocol';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { StatusListProvider } from '../vc/status.js';
-import type { AccessGrant, AccessTokens } from './tokens.js';
+import type { AccessGrant } from './tokens.js';
 
 declare global {
   namespace Express {
@@ -24,12 +23,9 @@ export interface RequireCredentialsOptions {
   params?: (req: Request) => Record<string, string | undefined>;
 }
 
+/** What the guard asks: the credential core's `authorize`. */
 export interface GuardDeps {
-  tokens: Pick<AccessTokens, 'verify'>;
-  /** When given, a token is refused as soon as a credential it was granted on is revoked or suspended. */
-  statusLists?: StatusListProvider;
-  /** Resolves once status refreshes already announced have landed (the router's push hook). */
-  settled?: () => Promise<void> | undefined;
+  authorize(token: string, resource: string, action: string): Promise<Result<AccessGrant>>;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_.~+/-]+=*)$/;
@@ -71,12 +67,6 @@ export function requireCredentials(deps: GuardDeps, options: RequireCredentialsO
     }
     const m = BEARER.exec(header);
     if (!m) return refuse(next, 'ERR_AUTH_INVALID', 'the Authorization header is not a Bearer token (RFC 6750 §2.1)');
-    const verified = deps.tokens.verify(m[1]!);
-    if (!verified.ok) {
-      res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-      return refuse(next, verified.error.code, verified.error.message);
-    }
-    const grant = verified.value;
     const resource = fillResource(options.resource, {
       ...(req.params as Record<string, string | undefined>),
       ...options.params?.(req),
@@ -85,31 +75,22 @@ export function requireCredentials(deps: GuardDeps, options: RequireCredentialsO
       return refuse(next, 'ERR_FORBIDDEN', `the route does not name every parameter of ${options.resource}`);
     }
     const action = fixedAction ?? req.method.toUpperCase();
-    if (!grant.scopes.some((s) => s.resource === resource && s.action.toUpperCase() === action)) {
-      res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
-      return refuse(next, 'ERR_FORBIDDEN', `the access token does not grant ${action} on ${resource}`);
+    const r = await deps.authorize(m[1]!, resource, action);
+    if (!r.ok) {
+      const code = r.error.code;
+      if (code === 'ERR_AUTH_INVALID' || code === 'ERR_AUTH_EXPIRED')
+        res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+      else if (code === 'ERR_FORBIDDEN' || code === 'ERR_POLICY_DENIED')
+        res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
+      return next(
+        new TesseraError(
+          code,
+          r.error.message,
+          r.error.details === undefined ? undefined : { details: r.error.details },
+        ),
+      );
     }
-    if (deps.statusLists) {
-      await deps.settled?.();
-      for (const vc of grant.credentials) {
-        for (const entry of vc.status) {
-          const list = await deps.statusLists.getStatusList(entry.statusListCredential);
-          if (!list || list.statusPurpose !== entry.statusPurpose) {
-            return refuse(
-              next,
-              'ERR_VC_STATUS_UNAVAILABLE',
-              `status list ${entry.statusListCredential} is not available`,
-            );
-          }
-          if (list.bits.get(Number(entry.statusListIndex))) {
-            return entry.statusPurpose === 'revocation'
-              ? refuse(next, 'ERR_VC_REVOKED', 'a credential this token was granted on has been revoked')
-              : refuse(next, 'ERR_VC_SUSPENDED', 'a credential this token was granted on is suspended');
-          }
-        }
-      }
-    }
-    req.accessGrant = grant;
+    req.accessGrant = r.value;
     next();
   };
 }

@@ -1,10 +1,9 @@
 export { fillResource, requireCredentials, type GuardDeps, type RequireCredentialsOptions } from './guard.js';
-export { buildVerifierRouter, type VerifierRouter, type VerifierRouterDeps } from './router.js';
+export { buildVerifierRouter, type VerifierRouter, type VerifierRouterOptions } from './router.js';
 export { verifierOpenApi } from './openapi.js';
 export {
   ACCESS_TOKEN_TYP,
   AccessTokens,
-  DEFAULT_ACCESS_TOKEN_TTL_S,
   type AccessGrant,
   type AccessTokenAlg,
   type AccessTokenOptions,

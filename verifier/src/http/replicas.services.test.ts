@@ -8,15 +8,14 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Bitstring, httpError, statusListEntry } from '@tessera/protocol';
+import { Bitstring, statusListEntry } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import { createVerifiableCredentialJwt } from 'did-jwt-vc';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { PolicyEngine } from '../policy/engine.js';
-import { parsePolicySet } from '../policy/schema.js';
+import { parsePolicySet } from '@tessera/protocol';
+import { createVerifier, type Verifier } from '../core.js';
 import { RedisNonceStore } from '../vc/nonce-store.js';
-import { InMemoryStatusListProvider } from '../vc/status.js';
-import { StatusListSync } from '../vc/status-sync.js';
 import {
   presentTestCredentials,
   publishTestStatusList,
@@ -25,9 +24,6 @@ import {
   testActor,
 } from '../vc/testing.js';
 import { parseTrustList } from '../vc/trust.js';
-import { PresentationVerifier } from '../vc/verify.js';
-import { buildVerifierRouter } from './router.js';
-import { AccessTokens } from './tokens.js';
 
 const LIST = 'https://issuer.tessera.test/status-lists/1/revocation';
 const ORDERS = '/energy/meters/DE0001/orders';
@@ -36,6 +32,7 @@ const certifier = testActor();
 const alice = testActor();
 let tc: TestChain;
 const redis: Redis[] = [];
+const cores: Verifier[] = [];
 const servers: Server[] = [];
 const bases: string[] = [];
 
@@ -62,32 +59,26 @@ before(async () => {
   for (let i = 0; i < 2; i++) {
     const r = new Redis(url, { maxRetriesPerRequest: 1 });
     redis.push(r);
-    const statusLists = new InMemoryStatusListProvider();
-    statusLists.putBits(LIST, 'revocation', Bitstring.create());
-    const verifier = new PresentationVerifier({
-      resolver: tc.resolver,
-      trust: trust.value,
-      statusLists,
-      nonces: new RedisNonceStore(r, { prefix: `${prefix}n:` }),
-      audience: verifierActor.did,
-    });
-    const router = buildVerifierRouter({
-      verifier,
-      statusSync: new StatusListSync({
-        verifier,
-        provider: statusLists,
-        fetchList: () => publishTestStatusList(certifier, LIST, 'revocation', Bitstring.create()),
-      }),
-      policy: new PolicyEngine(policies.value, { trust: trust.value }),
-      tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),
-      audience: verifierActor.did,
-      statusLists,
-    });
+    const core = createVerifier(
+      {
+        did: verifierActor.did,
+        privateKey: verifierActor.wallet.privateKey,
+        policies: policies.value,
+        trust: trust.value,
+      },
+      {
+        resolver: tc.resolver,
+        nonces: new RedisNonceStore(r, { prefix: `${prefix}n:` }),
+        fetchStatusList: () => publishTestStatusList(certifier, LIST, 'revocation', Bitstring.create()),
+      },
+    );
+    await core.onStatusChange([LIST]);
+    cores.push(core);
     const app = express();
-    app.use('/verifier', router);
+    app.use('/verifier', core.router);
     app.post(
       '/energy/meters/:meterId/orders',
-      router.requireCredentials({ resource: '/energy/meters/:meterId/orders' }),
+      core.guard({ resource: '/energy/meters/:meterId/orders' }),
       (req, res) => {
         res.status(201).json({ holder: req.accessGrant?.holder });
       },
@@ -105,6 +96,7 @@ before(async () => {
 
 after(async () => {
   for (const s of servers) await new Promise((resolve) => s.close(resolve));
+  for (const c of cores) await c.stop();
   for (const r of redis) r.disconnect();
   await tc?.close();
 });

@@ -4,20 +4,15 @@ import { createHmac } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Bitstring, ERROR_CODES, type ErrorCode, httpError, statusListEntry } from '@tessera/protocol';
+import { Bitstring, ERROR_CODES, type ErrorCode, statusListEntry } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import { createJWT, verifyJWT } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import express from 'express';
-import { PolicyEngine } from '../policy/engine.js';
-import { parsePolicySet } from '../policy/schema.js';
-import { MemoryNonceStore } from '../vc/nonce-store.js';
-import { InMemoryStatusListProvider } from '../vc/status.js';
-import { StatusListSync } from '../vc/status-sync.js';
+import { parsePolicySet } from '@tessera/protocol';
+import { createVerifier, type Verifier } from '../core.js';
 import { type TestActor, type TestChain, publishTestStatusList, startTestChain, testActor } from '../vc/testing.js';
 import { parseTrustList } from '../vc/trust.js';
-import { PresentationVerifier } from '../vc/verify.js';
-import { buildVerifierRouter, type VerifierRouter } from './router.js';
-import { AccessTokens } from './tokens.js';
 
 const REVOCATION = 'https://issuer.tessera.test/status-lists/1/revocation';
 const SUSPENSION = 'https://issuer.tessera.test/status-lists/1/suspension';
@@ -32,7 +27,7 @@ const nowS = () => Math.floor(Date.now() / 1000);
 let tc: TestChain;
 let server: Server;
 let base: string;
-let router: VerifierRouter;
+let core: Verifier;
 const verifierActor = testActor();
 const certifier = testActor();
 const rogue = testActor();
@@ -64,62 +59,40 @@ before(async () => {
     ],
   });
   assert.ok(policies.ok);
-  const statusLists = new InMemoryStatusListProvider();
-  const verifier = new PresentationVerifier({
-    resolver: tc.resolver,
-    trust: trust.value,
-    statusLists,
-    nonces: new MemoryNonceStore(),
-    audience: verifierActor.did,
-  });
-  const statusSync = new StatusListSync({
-    verifier,
-    provider: statusLists,
-    fetchList: async (url) =>
-      publishTestStatusList(
-        certifier,
-        url,
-        url === REVOCATION ? 'revocation' : 'suspension',
-        url === REVOCATION ? published.revocation : published.suspension,
-      ),
-  });
-  router = buildVerifierRouter({
-    verifier,
-    policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    tokens: new AccessTokens({
+  core = createVerifier(
+    {
       did: verifierActor.did,
       privateKey: verifierActor.wallet.privateKey,
+      policies: policies.value,
+      trust: trust.value,
+    },
+    {
+      resolver: tc.resolver,
+      fetchStatusList: async (url) =>
+        publishTestStatusList(
+          certifier,
+          url,
+          url === REVOCATION ? 'revocation' : 'suspension',
+          url === REVOCATION ? published.revocation : published.suspension,
+        ),
       now: () => Date.now() + clockOffsetMs,
-    }),
-    audience: verifierActor.did,
-    statusSync,
-    statusLists,
-  });
-  await router.onStatusChange([REVOCATION, SUSPENSION]);
+    },
+  );
+  await core.onStatusChange([REVOCATION, SUSPENSION]);
 
   // A service guarded by the router's middleware, as the energy market mounts it.
   const app = express();
-  app.use('/verifier', router);
-  app.post(
-    '/energy/meters/:meterId/orders',
-    router.requireCredentials({ resource: ORDERS(':meterId') }),
-    (req, res) => {
-      res
-        .status(201)
-        .json({ holder: req.accessGrant?.holder, meterId: req.accessGrant?.credentials[0]?.claims.meterId });
-    },
-  );
-  app.get(
-    '/energy/meters/:meterId/orders',
-    router.requireCredentials({ resource: ORDERS(':meterId') }),
-    (_req, res) => {
-      res.json([]);
-    },
-  );
+  app.use('/verifier', core.router);
+  app.post('/energy/meters/:meterId/orders', core.guard({ resource: ORDERS(':meterId') }), (req, res) => {
+    res.status(201).json({ holder: req.accessGrant?.holder, meterId: req.accessGrant?.credentials[0]?.claims.meterId });
+  });
+  app.get('/energy/meters/:meterId/orders', core.guard({ resource: ORDERS(':meterId') }), (_req, res) => {
+    res.json([]);
+  });
   // The meter comes from the query string here, not from a route parameter.
   app.post(
     '/orders',
-    router.requireCredentials({
+    core.guard({
       resource: ORDERS(':meterId'),
       action: 'POST',
       params: (req) => ({ meterId: typeof req.query.meter === 'string' ? req.query.meter : undefined }),
@@ -139,6 +112,7 @@ before(async () => {
 
 after(async () => {
   await new Promise((resolve) => server?.close(resolve));
+  await core?.stop();
   await tc?.close();
 });
 
@@ -363,10 +337,10 @@ describe('verifier HTTP: access tokens at the gated route', () => {
     assert.equal(r.status, 200);
     assert.equal((await order('DE0007', r.body.access_token)).status, 201);
     published.suspension.set(index, true);
-    await router.onStatusChange([SUSPENSION]);
+    await core.onStatusChange([SUSPENSION]);
     assert.equal((await order('DE0007', r.body.access_token)).body.error.code, 'ERR_VC_SUSPENDED');
     published.revocation.set(index, true);
-    await router.onStatusChange([REVOCATION]);
+    await core.onStatusChange([REVOCATION]);
     assert.equal((await order('DE0007', r.body.access_token)).body.error.code, 'ERR_VC_REVOKED');
   });
 });
@@ -437,7 +411,7 @@ describe('verifier HTTP: every refusal through HTTP, with its code and status', 
     published.revocation.set(revoked.index, true);
     const suspended = await issue();
     published.suspension.set(suspended.index, true);
-    await router.onStatusChange([REVOCATION, SUSPENSION]);
+    await core.onStatusChange([REVOCATION, SUSPENSION]);
     await refused(await presentation([revoked.jwt]), 'ERR_VC_REVOKED');
     await refused(await presentation([suspended.jwt]), 'ERR_VC_SUSPENDED');
   });
@@ -545,7 +519,7 @@ describe('verifier HTTP: /verify for third parties', () => {
   it('reports refusals with their codes', async () => {
     const revoked = await issue();
     published.revocation.set(revoked.index, true);
-    await router.onStatusChange([REVOCATION]);
+    await core.onStatusChange([REVOCATION]);
     await refused(revoked.jwt, 'ERR_VC_REVOKED', '/verifier/verify');
     await refused((await issue({ issuer: rogue })).jwt, 'ERR_VC_UNTRUSTED_ISSUER', '/verifier/verify');
     await refused('x.y', 'ERR_JWT_MALFORMED', '/verifier/verify');

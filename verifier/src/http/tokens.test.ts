@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Secp256k1Worker } from '@tessera/protocol';
+import { Secp256k1Worker } from '@tessera/runtime';
 import { Wallet } from 'ethers';
 import { AccessTokens } from './tokens.js';
 

@@ -9,28 +9,22 @@ import {
   verify as cryptoVerify,
 } from 'node:crypto';
 import {
+  ACCESS_TOKEN_TTL_S,
   type BitstringStatusListEntry,
   err,
-  type Libsecp256k1,
-  libsecp256k1,
   ok,
-  randomBase64url,
   type Result,
-  type Secp256k1Worker,
+  SECP256K1_HALF_N,
+  SECP256K1_N,
   TesseraError,
 } from '@tessera/protocol';
+import { type Libsecp256k1, libsecp256k1, randomBase64url, type Secp256k1Worker } from '@tessera/runtime';
 import { computeAddress } from 'ethers';
 
-/** How long an access token is good for, unless configured otherwise (seconds). Short: revocation also ends it. */
-export const DEFAULT_ACCESS_TOKEN_TTL_S = 300;
 /** RFC 9068 §2.1: the media type of JWT access tokens, so a credential or presentation JWT is never taken for one. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 /** Tokens are small (a few grants and the claims that met the policy); anything bigger is refused unparsed. */
 const MAX_ACCESS_TOKEN_BYTES = 8 * 1024;
-
-// secp256k1 group order n and n/2 (BIP-62 low-s: one valid signature per message, as did-jwt and ethers expect).
-const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const SECP256K1_HALF_N = SECP256K1_N >> 1n;
 
 /** One resource and action a token opens, as the policy granted it. */
 export interface Scope {
@@ -56,6 +50,8 @@ export interface AccessGrant {
   /** Seconds since the epoch. */
   issuedAt: number;
   expiresAt: number;
+  /** When the holder presented (renewed tokens keep it): a session is renewed only up to its maximum age. */
+  sessionStartedAt?: number;
 }
 
 export type AccessTokenAlg = 'ES256K' | 'ES256';
@@ -127,7 +123,7 @@ export class AccessTokens {
 
   constructor(o: AccessTokenOptions) {
     this.did = o.did;
-    this.ttlSeconds = o.ttlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_S;
+    this.ttlSeconds = o.ttlSeconds ?? ACCESS_TOKEN_TTL_S;
     this.now = o.now ?? Date.now;
     if (typeof o.privateKey === 'string') {
       const d = hexBytes(o.privateKey, 'the verifier private key');
@@ -188,8 +184,13 @@ export class AccessTokens {
   }
 
   /** Sign a token for `holder` opening `scopes`; it expires no later than the first of `credentials` to expire. */
-  issue(holder: string, scopes: Scope[], credentials: GrantedCredential[]): { token: string; grant: AccessGrant } {
-    const { input, grant } = this.unsigned(holder, scopes, credentials);
+  issue(
+    holder: string,
+    scopes: Scope[],
+    credentials: GrantedCredential[],
+    o: { sessionStartedAt?: number } = {},
+  ): { token: string; grant: AccessGrant } {
+    const { input, grant } = this.unsigned(holder, scopes, credentials, o.sessionStartedAt);
     return { token: `${input}.${this.sign(Buffer.from(input)).toString('base64url')}`, grant };
   }
 
@@ -198,14 +199,15 @@ export class AccessTokens {
     holder: string,
     scopes: Scope[],
     credentials: GrantedCredential[],
+    o: { sessionStartedAt?: number } = {},
   ): Promise<{ token: string; grant: AccessGrant }> {
-    if (!this.workerSign) return this.issue(holder, scopes, credentials);
-    const { input, grant } = this.unsigned(holder, scopes, credentials);
+    if (!this.workerSign) return this.issue(holder, scopes, credentials, o);
+    const { input, grant } = this.unsigned(holder, scopes, credentials, o.sessionStartedAt);
     const signature = await this.workerSign(new Uint8Array(createHash('sha256').update(input).digest()));
     return { token: `${input}.${Buffer.from(signature).toString('base64url')}`, grant };
   }
 
-  private unsigned(holder: string, scopes: Scope[], credentials: GrantedCredential[]) {
+  private unsigned(holder: string, scopes: Scope[], credentials: GrantedCredential[], sessionStartedAt?: number) {
     if (!this.privateKey) throw new Error('this AccessTokens instance only verifies');
     const iat = Math.floor(this.now() / 1000);
     const grant: AccessGrant = {
@@ -215,6 +217,7 @@ export class AccessTokens {
       credentials,
       issuedAt: iat,
       expiresAt: Math.min(iat + this.ttlSeconds, ...credentials.map((c) => c.expiresAt ?? Number.POSITIVE_INFINITY)),
+      ...(sessionStartedAt === undefined ? {} : { sessionStartedAt }),
     };
     const header = b64json({ alg: this.alg, typ: ACCESS_TOKEN_TYP, kid: this.kid });
     const payload = b64json({
@@ -225,7 +228,7 @@ export class AccessTokens {
       iat,
       exp: grant.expiresAt,
       scope: scopes.map((s) => `${s.action.toUpperCase()}:${s.resource}`).join(' '),
-      tessera: { scopes, credentials },
+      tessera: { scopes, credentials, ...(sessionStartedAt === undefined ? {} : { sessionStartedAt }) },
     });
     return { input: `${header}.${payload}`, grant };
   }
@@ -300,6 +303,7 @@ export class AccessTokens {
       credentials: tessera.credentials as GrantedCredential[],
       issuedAt: iat,
       expiresAt: exp,
+      ...(typeof tessera.sessionStartedAt === 'number' ? { sessionStartedAt: tessera.sessionStartedAt } : {}),
     });
   }
 }

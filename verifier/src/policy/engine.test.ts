@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { parseTrustList, type TrustList } from '../vc/trust.js';
 import type { VerifiedCredential } from '../vc/verify.js';
 import { PolicyEngine, type PolicyDenial } from './engine.js';
-import { loadPolicyFile, type PolicySet, parsePolicySet } from './schema.js';
+import { type PolicySet, parsePolicySet } from '@tessera/protocol';
+import { loadPolicyFile } from './load.js';
 
 const DEFAULT_POLICY = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'policies', 'default.json');
 const CERTIFIER = 'did:ethr:0x7a69:0x1111111111111111111111111111111111111111';

@@ -1,7 +1,19 @@
-import { err, ok, type Result } from '@tessera/protocol';
+import {
+  type ClaimConstraint,
+  err,
+  ok,
+  type Policy,
+  type PolicySet,
+  type Requirement,
+  type Result,
+  requirementTypes,
+  type TopicPermissions,
+} from '@tessera/protocol';
 import { isTrustedIssuer, normaliseDid, type TrustList } from '../vc/trust.js';
 import type { VerifiedCredential } from '../vc/verify.js';
-import type { ClaimConstraint, Policy, PolicySet, Requirement } from './schema.js';
+
+/** What the engine reads of a credential: a verified one, or one an access token was granted on. */
+export type EvaluableCredential = Pick<VerifiedCredential, 'types' | 'issuer' | 'claims' | 'expiresAt'>;
 
 export interface AccessRequest {
   /** An HTTP path (`/energy/meters/DE0001/orders`) or an MQTT topic. */
@@ -55,6 +67,10 @@ function compile(policy: Policy): CompiledPolicy {
 
 function matchPattern(segments: string[], resource: string): Record<string, string> | undefined {
   const parts = resource.replace(/^\//, '').split('/');
+  return matchParts(segments, parts);
+}
+
+function matchParts(segments: string[], parts: string[]): Record<string, string> | undefined {
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;
@@ -73,6 +89,25 @@ function matchPattern(segments: string[], resource: string): Record<string, stri
   }
   return parts.length === segments.length ? params : undefined;
 }
+
+/**
+ * Does `resource` fall under `pattern` (the policy pattern syntax: literal segments, `:name`, `*`, `**` last)? Access
+ * tokens carry their scope as such a pattern: a concrete resource for a wallet's request, a policy's own pattern
+ * (for example `/issuer/**`) for a sign-in.
+ */
+export function resourceMatches(pattern: string, resource: string): boolean {
+  return matchPattern(pattern.replace(/^\//, '').split('/'), resource) !== undefined;
+}
+
+/** True when a resource string is a pattern (has a `*`, `**` or `:name` segment) rather than one resource. */
+export function isResourcePattern(resource: string): boolean {
+  return resource
+    .replace(/^\//, '')
+    .split('/')
+    .some((s) => s === '*' || s === '**' || s.startsWith(':'));
+}
+
+const MQTT_ACTIONS = new Set(['PUBLISH', 'SUBSCRIBE']);
 
 function claimAt(claims: Record<string, unknown>, path: string): unknown {
   let v: unknown = claims;
@@ -137,20 +172,97 @@ export class PolicyEngine {
     return this.match(resource, action).flatMap((m) => m.policy.require);
   }
 
+  /** The policy whose resource pattern is exactly `pattern` and that covers `action` (a sign-in scope), if any. */
+  scopePolicy(pattern: string, action: string): Policy | undefined {
+    const a = action.toUpperCase();
+    return this.compiled.find((c) => c.policy.resource === pattern && (c.actions.has('*') || c.actions.has(a)))?.policy;
+  }
+
+  /**
+   * The MQTT topic filters that `credentials` open for a device (DESIGN §7: the same policies gate topics): every
+   * policy on a topic pattern with action `publish` or `subscribe` whose requirements the credentials meet, its
+   * `:name` segments filled from `params` (for example the device's `deviceId`) or from the claim a requirement binds
+   * to that parameter, `*` and `**` becoming MQTT's `+` and `#`.
+   */
+  topicGrants(params: Record<string, string>, credentials: readonly EvaluableCredential[]): TopicPermissions {
+    const grants: TopicPermissions = { publish: [], subscribe: [] };
+    for (const c of this.compiled) {
+      const actions = [...c.actions].filter((a) => MQTT_ACTIONS.has(a));
+      if (actions.length === 0 || c.segments[0] !== 'tessera') continue;
+      for (const bound of this.bindings(c, params, credentials)) {
+        const topic = c.segments
+          .map((seg) => (seg === '**' ? '#' : seg === '*' ? '+' : seg.startsWith(':') ? bound[seg.slice(1)]! : seg))
+          .join('/');
+        if (this.evaluatePolicies([{ policy: c.policy, params: bound }], {}, credentials).ok) {
+          for (const a of actions) {
+            const list = a === 'PUBLISH' ? grants.publish : grants.subscribe;
+            if (!list.includes(topic)) list.push(topic);
+          }
+        }
+      }
+    }
+    return grants;
+  }
+
+  /** Every way to fill a pattern's parameters: from `params`, else from claims that `equalsParam` binds to them. */
+  private bindings(
+    c: CompiledPolicy,
+    params: Record<string, string>,
+    credentials: readonly EvaluableCredential[],
+  ): Record<string, string>[] {
+    let out: Record<string, string>[] = [{}];
+    for (const seg of c.segments) {
+      if (!seg.startsWith(':')) continue;
+      const name = seg.slice(1);
+      const known = params[name];
+      const values = new Set<string>(known !== undefined ? [known] : []);
+      if (known === undefined) {
+        for (const r of c.policy.require) {
+          for (const k of r.claims) {
+            if (!('equalsParam' in k) || k.equalsParam !== name) continue;
+            for (const vc of credentials) {
+              if (!requirementTypes(r).some((t) => vc.types.includes(t))) continue;
+              const v = claimAt(vc.claims, k.claim);
+              // a value must be one MQTT topic level (MQTT 3.1.1 §4.7.1)
+              if (
+                (typeof v === 'string' || typeof v === 'number') &&
+                !/[/+#]/.test(String(v)) &&
+                !String(v).includes('\0') &&
+                String(v).length <= 128 &&
+                String(v) !== ''
+              )
+                values.add(String(v));
+            }
+          }
+        }
+      }
+      out = out.flatMap((b) => [...values].map((v) => ({ ...b, [name]: v })));
+    }
+    return out;
+  }
+
   /** Decide whether `credentials` (already verified) grant `request`. */
-  evaluate(request: AccessRequest, credentials: readonly VerifiedCredential[]): Result<PolicyDecision> {
+  evaluate(request: AccessRequest, credentials: readonly EvaluableCredential[]): Result<PolicyDecision> {
     const matched = this.match(request.resource, request.action);
     if (matched.length === 0) {
       return deny(`no policy grants ${request.action} on ${request.resource}`, { reason: 'no-policy' });
     }
+    return this.evaluatePolicies(matched, request.params ?? {}, credentials);
+  }
+
+  private evaluatePolicies(
+    matched: Array<{ policy: Policy; params: Record<string, string> }>,
+    extra: Record<string, string>,
+    credentials: readonly EvaluableCredential[],
+  ): Result<PolicyDecision> {
     const decision: PolicyDecision = { policies: [], params: {}, satisfiedBy: [] };
     for (const { policy, params: captured } of matched) {
-      const params = { ...request.params, ...captured };
+      const params = { ...extra, ...captured };
       Object.assign(decision.params, params);
       for (const [k, requirement] of policy.require.entries()) {
         const r = this.satisfy(requirement, credentials, params);
         if (!r.ok) {
-          const where = `policy ${policy.id}, requirement ${k} (${requirement.credentialType})`;
+          const where = `policy ${policy.id}, requirement ${k} (${requirementTypes(requirement).join(' or ')})`;
           return deny(`${where}: ${r.message}`, { ...r.denial, policy: policy.id, requirement: k });
         }
         decision.satisfiedBy.push({ policy: policy.id, requirement: k, credential: r.index });
@@ -162,32 +274,34 @@ export class PolicyEngine {
 
   private satisfy(
     req: Requirement,
-    credentials: readonly VerifiedCredential[],
+    credentials: readonly EvaluableCredential[],
     params: Record<string, string>,
   ): { ok: true; index: number } | { ok: false; message: string; denial: PolicyDenial } {
     let first: { message: string; denial: PolicyDenial } | undefined;
-    const type = req.credentialType;
+    const types = requirementTypes(req);
     for (const [index, vc] of credentials.entries()) {
-      if (!vc.types.includes(type)) continue;
-      const failure = this.check(req, vc, params);
+      const type = types.find((t) => vc.types.includes(t));
+      if (type === undefined) continue;
+      const failure = this.check(req, type, vc, params);
       if (!failure) return { ok: true, index };
       first ??= failure;
     }
+    const wanted = types.join(' or ');
     return {
       ok: false,
       ...(first ?? {
-        message: `needs a credential of type ${type}, and the presentation has none`,
-        denial: { reason: 'missing-credential', credentialType: type },
+        message: `needs a credential of type ${wanted}, and the presentation has none`,
+        denial: { reason: 'missing-credential', credentialType: wanted },
       }),
     };
   }
 
   private check(
     req: Requirement,
-    vc: VerifiedCredential,
+    type: string,
+    vc: EvaluableCredential,
     params: Record<string, string>,
   ): { message: string; denial: PolicyDenial } | undefined {
-    const type = req.credentialType;
     if (req.trustedIssuer && !isTrustedIssuer(this.trust, type, vc.issuer)) {
       return {
         message: `the ${type} is from ${vc.issuer}, not trusted for it`,

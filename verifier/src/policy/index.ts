@@ -1,21 +1,11 @@
 export {
   PolicyEngine,
+  isResourcePattern,
+  resourceMatches,
   type AccessRequest,
+  type EvaluableCredential,
   type DenialReason,
   type PolicyDecision,
   type PolicyDenial,
 } from './engine.js';
-export {
-  ClaimConstraintSchema,
-  loadPolicyFile,
-  parsePolicySet,
-  patternParams,
-  PolicySchema,
-  PolicySetSchema,
-  RequirementSchema,
-  type ClaimConstraint,
-  type Policy,
-  type PolicyProblem,
-  type PolicySet,
-  type Requirement,
-} from './schema.js';
+export { DEFAULT_POLICY_FILE, loadPolicyFile } from './load.js';

@@ -5,3 +5,4 @@ export {
   type IdentityChange,
   type RegistryWatcherOptions,
 } from './registry-watcher.js';
+export { createDidResolver, type DidResolution, type DidResolverOptions } from './create.js';

@@ -1,6 +1,14 @@
 export { ALLOWED_JWT_ALGS, parseJwt, type AllowedJwtAlg, type ParsedJwt } from './jwt.js';
 export { SignatureVerifier, type ProofPurpose, type SignatureVerifierStats } from './keys.js';
-export { MemoryNonceStore, RedisNonceStore, newNonce, type NonceStore } from './nonce-store.js';
+export {
+  MemoryNonceStore,
+  MemoryTokenDenylist,
+  RedisNonceStore,
+  RedisTokenDenylist,
+  newNonce,
+  type NonceStore,
+  type TokenDenylist,
+} from './nonce-store.js';
 export { InMemoryStatusListProvider, type StatusListProvider, type StatusListSnapshot } from './status.js';
 export { StatusListSync, type StatusListSyncOptions } from './status-sync.js';
 export { isTrustedIssuer, normaliseDid, parseTrustList, type TrustList } from './trust.js';
@@ -9,6 +17,7 @@ export {
   DEFAULT_NONCE_TTL_MS,
   MAX_CREDENTIALS_PER_PRESENTATION,
   PresentationVerifier,
+  checkStatusEntries,
   type PresentationRequest,
   type VerifiedCredential,
   type VerifiedPresentation,

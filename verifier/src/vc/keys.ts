@@ -1,9 +1,10 @@
+import { SECP256K1_HALF_N } from '@tessera/protocol';
 import { createHash, createPublicKey, type KeyObject, verify as cryptoVerify } from 'node:crypto';
 import type { DIDDocument, VerificationMethod } from 'did-resolver';
 import { computeAddress, decodeBase58, Signature, SigningKey } from 'ethers';
 import { LRUCache } from 'lru-cache';
 import type { ParsedJwt } from './jwt.js';
-import { type Libsecp256k1, libsecp256k1, type Secp256k1Worker } from '@tessera/protocol';
+import { type Libsecp256k1, libsecp256k1, type Secp256k1Worker } from '@tessera/runtime';
 
 /** DID Core §5.3 verification relationships we check signatures against. */
 export type ProofPurpose = 'authentication' | 'assertionMethod';
@@ -32,9 +33,6 @@ export interface SignatureVerifierStats {
   /** Tokens already verified under the very same DID document object (a credential presented again). */
   memoHits: number;
 }
-
-// secp256k1 group order n and n/2: signatures with s > n/2 are the malleable twin of a low-s one (BIP-62, EIP-2).
-const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
 // SubjectPublicKeyInfo prefixes (RFC 5480) for secp256k1 points: id-ecPublicKey + secp256k1 OID.
 const SPKI_SECP256K1_COMPRESSED = Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex');

@@ -1,4 +1,4 @@
-import { randomBase64url } from '@tessera/protocol';
+import { randomBase64url } from '@tessera/runtime';
 import type { Redis } from 'ioredis';
 
 /**
@@ -84,5 +84,52 @@ export class RedisNonceStore implements NonceStore {
   async consume(nonce: string): Promise<string | undefined> {
     const v = await this.redis.getdel(this.prefix + nonce);
     return v ?? undefined;
+  }
+}
+
+/**
+ * Access tokens signed out before they expire. Tokens are stateless, so a sign-out is remembered until the token's own
+ * expiry; a store shared by replicas (Redis) makes it hold on every one of them.
+ */
+export interface TokenDenylist {
+  add(tokenId: string, ttlMs: number): Promise<void>;
+  has(tokenId: string): Promise<boolean>;
+}
+
+/** Single-process denylist (the embedded default); entries leave when the token would have expired anyway. */
+export class MemoryTokenDenylist implements TokenDenylist {
+  private readonly entries = new Map<string, number>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async add(tokenId: string, ttlMs: number): Promise<void> {
+    const now = this.now();
+    if (this.entries.size > 100_000) for (const [k, t] of this.entries) if (t <= now) this.entries.delete(k);
+    this.entries.set(tokenId, now + ttlMs);
+  }
+
+  async has(tokenId: string): Promise<boolean> {
+    const t = this.entries.get(tokenId);
+    return t !== undefined && t > this.now();
+  }
+
+  /** Nothing to ask when nothing was signed out (the common case on the guard's path). */
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Denylist shared by replicas: `SET key 1 PX ttl`, `EXISTS key`. */
+export class RedisTokenDenylist implements TokenDenylist {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'tessera:token-out:',
+  ) {}
+
+  async add(tokenId: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.prefix + tokenId, '1', 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async has(tokenId: string): Promise<boolean> {
+    return (await this.redis.exists(this.prefix + tokenId)) === 1;
   }
 }

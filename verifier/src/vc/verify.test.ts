@@ -13,21 +13,15 @@ import {
   makeProvider,
   startAnvil,
 } from '@tessera/contracts';
-import {
-  Bitstring,
-  type ErrorCode,
-  type Result,
-  Secp256k1Worker,
-  statusListEntry,
-  statusListSubject,
-} from '@tessera/protocol';
+import { Bitstring, type ErrorCode, type Result, statusListEntry, statusListSubject } from '@tessera/protocol';
+import { Secp256k1Worker } from '@tessera/runtime';
 import { createJWT, EdDSASigner, ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Resolver } from 'did-resolver';
 import { getResolver } from 'ethr-did-resolver';
 import { encodeBytes32String, type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import { PolicyEngine } from '../policy/engine.js';
-import { loadPolicyFile } from '../policy/schema.js';
+import { loadPolicyFile } from '../policy/load.js';
 import { MemoryNonceStore } from './nonce-store.js';
 import { InMemoryStatusListProvider } from './status.js';
 import { parseTrustList, type TrustList } from './trust.js';

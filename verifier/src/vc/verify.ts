@@ -7,12 +7,12 @@ import {
   parseDid,
   parseStatusListEntries,
   type Result,
-  type Secp256k1Worker,
   STATUS_LIST_CREDENTIAL_TYPE,
   STATUS_LIST_SUBJECT_TYPE,
   STATUS_PURPOSES,
   type StatusPurpose,
 } from '@tessera/protocol';
+import type { Secp256k1Worker } from '@tessera/runtime';
 import type { DIDDocument, Resolvable } from 'did-resolver';
 import { parseJwt, type ParsedJwt } from './jwt.js';
 import { type ProofPurpose, SignatureVerifier } from './keys.js';
@@ -368,36 +368,50 @@ export class PresentationVerifier {
     return ok(true);
   }
 
-  private async checkStatus(entries: BitstringStatusListEntry[], issuer: string): Promise<Result<true>> {
-    // Revocation first: a credential both revoked and suspended reports the permanent state.
-    const ordered = [...entries].sort((a, b) =>
-      a.statusPurpose === 'revocation' ? -1 : b.statusPurpose === 'revocation' ? 1 : 0,
-    );
-    for (const entry of ordered) {
-      const list = await this.o.statusLists.getStatusList(entry.statusListCredential);
-      if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
-      if (list.statusPurpose !== entry.statusPurpose) {
-        return err(
-          'ERR_VC_STATUS_UNAVAILABLE',
-          `status list ${entry.statusListCredential} is not a ${entry.statusPurpose} list`,
-        );
-      }
-      if (list.issuer !== undefined && normaliseDid(list.issuer) !== normaliseDid(issuer)) {
-        return err(
-          'ERR_VC_STATUS_UNAVAILABLE',
-          `status list ${entry.statusListCredential} is not the credential issuer's`,
-        );
-      }
-      const index = Number(entry.statusListIndex);
-      if (index >= list.bits.length) {
-        return err('ERR_VC_MALFORMED', `statusListIndex ${index} is outside the list (${list.bits.length} entries)`);
-      }
-      if (list.bits.get(index)) {
-        return entry.statusPurpose === 'revocation'
-          ? err('ERR_VC_REVOKED', 'the credential has been revoked')
-          : err('ERR_VC_SUSPENDED', 'the credential is suspended');
-      }
-    }
-    return ok(true);
+  private checkStatus(entries: BitstringStatusListEntry[], issuer: string): Promise<Result<true>> {
+    return checkStatusEntries(this.o.statusLists, entries, issuer);
   }
+}
+
+/**
+ * Check a credential's status entries against the installed lists (Bitstring Status List §3.2): every list present,
+ * of the entry's purpose, published by the credential's own issuer, the index inside it and its bit clear. Revocation
+ * is read first, so a credential both revoked and suspended reports the permanent state. The one status check: the
+ * presentation checks and the route guard (for the credentials an access token was granted on) both call it.
+ */
+export async function checkStatusEntries(
+  lists: StatusListProvider,
+  entries: readonly BitstringStatusListEntry[],
+  issuer: string,
+): Promise<Result<true>> {
+  // Revocation first: a credential both revoked and suspended reports the permanent state.
+  const ordered = [...entries].sort((a, b) =>
+    a.statusPurpose === 'revocation' ? -1 : b.statusPurpose === 'revocation' ? 1 : 0,
+  );
+  for (const entry of ordered) {
+    const list = await lists.getStatusList(entry.statusListCredential);
+    if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
+    if (list.statusPurpose !== entry.statusPurpose) {
+      return err(
+        'ERR_VC_STATUS_UNAVAILABLE',
+        `status list ${entry.statusListCredential} is not a ${entry.statusPurpose} list`,
+      );
+    }
+    if (list.issuer !== undefined && normaliseDid(list.issuer) !== normaliseDid(issuer)) {
+      return err(
+        'ERR_VC_STATUS_UNAVAILABLE',
+        `status list ${entry.statusListCredential} is not the credential issuer's`,
+      );
+    }
+    const index = Number(entry.statusListIndex);
+    if (index >= list.bits.length) {
+      return err('ERR_VC_MALFORMED', `statusListIndex ${index} is outside the list (${list.bits.length} entries)`);
+    }
+    if (list.bits.get(index)) {
+      return entry.statusPurpose === 'revocation'
+        ? err('ERR_VC_REVOKED', 'the credential has been revoked')
+        : err('ERR_VC_SUSPENDED', 'the credential is suspended');
+    }
+  }
+  return ok(true);
 }

@@ -1,5 +1,11 @@
 export { offeringsOpenApi } from './openapi.js';
-export { ensureAttester, type OfferingsPart, startOfferingsPart, tokenDeployer } from './part.js';
+export {
+  ensureAttester,
+  type OfferingsPart,
+  type OfferingsPartDeps,
+  startOfferingsPart,
+  tokenDeployer,
+} from './part.js';
 export { connectRevocations, credentialKey, reconcileRevocations, type RevocationLink } from './revocations.js';
 export {
   buildOfferingsRouter,

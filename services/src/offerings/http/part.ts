@@ -1,8 +1,11 @@
 import { EligibilityRegistry__factory, type Outbox } from '@tessera/contracts';
 import type { Logger } from '@tessera/protocol';
 import { type JsonRpcProvider, parseEther, type Wallet } from 'ethers';
-import type { Router } from 'express';
-import type { ServicesContext } from '../../stack/services-part.js';
+import type { Issuer } from '@tessera/issuer';
+import type { RequireCredentialsOptions } from '@tessera/verifier';
+import type { Resolvable } from 'did-resolver';
+import type { RequestHandler, Router } from 'express';
+import type { DataSource } from 'typeorm';
 import { OfferingPayments } from '../payments.js';
 import { deployOfferingToken, type Offering, OfferingService } from '../service.js';
 import { OfferingStore } from '../store.js';
@@ -75,6 +78,25 @@ export function tokenDeployer(o: {
   };
 }
 
+/** What token offerings need from the stack, and nothing more. */
+export interface OfferingsPartDeps {
+  db: DataSource;
+  outbox: Outbox;
+  provider: JsonRpcProvider;
+  /** The EligibilityRegistry contract. */
+  registryAddress: string;
+  /** The credential statuses to follow (investor credentials revoked or suspended lose eligibility). */
+  statuses: Pick<Issuer, 'events' | 'list' | 'statusListUrl'>;
+  /** The key that deploys offering tokens (not the outbox's: its nonces are the outbox's own). */
+  tokenDeployer: Wallet;
+  resolver: Resolvable;
+  /** The verifier's route guard. */
+  guard: (options: RequireCredentialsOptions) => RequestHandler;
+  /** Where the service is mounted. */
+  publicUrl: string;
+  log: Logger;
+}
+
 export interface OfferingsPart {
   router: Router;
   service: OfferingService;
@@ -82,9 +104,8 @@ export interface OfferingsPart {
 }
 
 /** Token offerings as the stack runs them (mounted by services-part.ts at `/services/offerings`). */
-export async function startOfferingsPart(ctx: ServicesContext): Promise<OfferingsPart> {
-  const log = ctx.log.child({ part: 'offerings' });
-  const registryAddress = ctx.contracts.EligibilityRegistry;
+export async function startOfferingsPart(ctx: OfferingsPartDeps): Promise<OfferingsPart> {
+  const { log, registryAddress } = ctx;
   const attester = await ensureAttester(registryAddress, ctx.outbox, ctx.provider, log);
   if (attester === 'appointed') log.info({ relayer: ctx.outbox.address }, 'outbox account appointed attester');
   const store = new OfferingStore(ctx.db);
@@ -93,7 +114,7 @@ export async function startOfferingsPart(ctx: ServicesContext): Promise<Offering
   if (reconciled.queued > 0) log.info(reconciled, 'offerings: eligibility writes re-queued');
   // follow the issuer first, then catch up on what a stopped process may have missed (both idempotent)
   const revocations = connectRevocations({
-    issuer: ctx.issuer.issuer,
+    issuer: ctx.statuses,
     service,
     store,
     outbox: ctx.outbox,
@@ -101,7 +122,7 @@ export async function startOfferingsPart(ctx: ServicesContext): Promise<Offering
     log,
   });
   const caughtUp = await reconcileRevocations({
-    issuer: ctx.issuer.issuer,
+    issuer: ctx.statuses,
     service,
     store,
     outbox: ctx.outbox,
@@ -123,15 +144,15 @@ export async function startOfferingsPart(ctx: ServicesContext): Promise<Offering
     payments,
     store,
     provider: ctx.provider,
-    requireCredentials: (options) => ctx.verifier.router.requireCredentials(options),
+    requireCredentials: ctx.guard,
     resolver: ctx.resolver,
     deployToken: tokenDeployer({
-      deployer: ctx.keystore.getOrCreate('offerings').connect(ctx.provider),
+      deployer: ctx.tokenDeployer,
       outbox: ctx.outbox,
       provider: ctx.provider,
       registryAddress,
     }),
-    publicUrl: `${ctx.publicUrl}/services/offerings`,
+    publicUrl: ctx.publicUrl,
     log,
   });
   return { router, service, stop: () => revocations.stop() };

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
 import {
   type ErrorCode,
-  httpError,
   type Logger,
   MAX_HTTP_BODY_BYTES,
   type Result,
   silentLogger,
   TesseraError,
 } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';

@@ -25,15 +25,22 @@ import {
   SecurityToken__factory,
   startAnvil,
 } from '@tessera/contracts';
-import { buildIssuer, type Issuer, openIssuerDatabase } from '@tessera/issuer';
-import { httpError, silentLogger } from '@tessera/protocol';
-import { CachedDidResolver } from '@tessera/verifier';
+import { buildIssuer, type Issuer, openIssuerDatabase, pushStatusChanges, statusListReader } from '@tessera/issuer';
+import { CREDENTIAL_TYPE_NAMES, silentLogger } from '@tessera/protocol';
+import { errorHandler } from '@tessera/runtime/http';
+import {
+  CachedDidResolver,
+  createVerifier,
+  DEFAULT_POLICY_FILE,
+  loadPolicyFile,
+  parseTrustList,
+  type Verifier,
+} from '@tessera/verifier';
 import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt, createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import express from 'express';
 import type { DataSource } from 'typeorm';
-import { startVerifierPart, type VerifierPart } from '../../stack/verifier-part.js';
 import { OfferingPayments } from '../payments.js';
 import { OfferingService } from '../service.js';
 import { OfferingStore, offeringsDatabaseParts } from '../store.js';
@@ -54,7 +61,7 @@ export interface OfferingsHttpEnv {
   contracts: Record<ContractName, string>;
   db: DataSource;
   issuer: Issuer;
-  verifier: VerifierPart;
+  verifier: Verifier;
   outbox: Outbox;
   store: OfferingStore;
   service: OfferingService;
@@ -86,6 +93,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
   let dir: string;
   let issuerDb: DataSource;
   let server: Server;
+  let unfollow: (() => void) | undefined;
   env.clock = Date.now();
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tessera-offerings-http-'));
@@ -123,14 +131,20 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
       registry: env.contracts.EthereumDIDRegistry,
     });
     const verifierActor = actor();
-    env.verifier = await startVerifierPart({
-      resolver,
-      issuer: env.issuer,
-      verifierDid: verifierActor.did,
-      verifierPrivateKey: verifierActor.wallet.privateKey,
-      publicUrl: 'http://127.0.0.1/verifier',
-      log: silentLogger,
-    });
+    const trust = parseTrustList(Object.fromEntries(CREDENTIAL_TYPE_NAMES.map((t) => [t, [env.issuer.did]])));
+    const policies = loadPolicyFile(DEFAULT_POLICY_FILE);
+    assert.ok(trust.ok && policies.ok);
+    env.verifier = createVerifier(
+      {
+        did: verifierActor.did,
+        privateKey: verifierActor.wallet.privateKey,
+        publicUrl: 'http://127.0.0.1/verifier',
+        policies: policies.value,
+        trust: trust.value,
+      },
+      { resolver, fetchStatusList: statusListReader(env.issuer) },
+    );
+    unfollow = await pushStatusChanges(env.issuer, env.verifier);
 
     env.db = await openDatabase(
       { sqlitePath: join(dir, 'offerings.sqlite') },
@@ -172,7 +186,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
       payments,
       store: env.store,
       provider,
-      requireCredentials: (o) => env.verifier.router.requireCredentials(o),
+      requireCredentials: env.verifier.guard,
       resolver,
       deployToken: tokenDeployer({
         deployer: new Wallet(Wallet.createRandom().privateKey, provider),
@@ -184,10 +198,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
     const app = express();
     app.use('/verifier', env.verifier.router);
     app.use('/services/offerings', router);
-    app.use(((e, _req, res, _next) => {
-      const m = httpError(e);
-      res.status(m.status).json(m.body);
-    }) as express.ErrorRequestHandler);
+    app.use(errorHandler(silentLogger, 'offerings-test'));
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     env.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -196,6 +207,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
   after(async () => {
     env.revocations?.stop();
     await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    unfollow?.();
     await env.verifier?.stop();
     await env.outbox?.stop();
     if (env.db?.isInitialized) await env.db.destroy();

@@ -6,12 +6,16 @@ import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { energyDatabaseParts } from '../energy/meters-store.js';
-import { type EnergyPart, startEnergyPart } from '../energy/part.js';
-import { type ExchangePart, startExchangePart } from '../exchange/part.js';
-import { exchangeDatabaseParts } from '../exchange/store.js';
-import { startOfferingsPart } from '../offerings/http/part.js';
-import { offeringsDatabaseParts } from '../offerings/store.js';
+import {
+  type EnergyPart,
+  type ExchangePart,
+  energyDatabaseParts,
+  exchangeDatabaseParts,
+  offeringsDatabaseParts,
+  startEnergyPart,
+  startExchangePart,
+  startOfferingsPart,
+} from '@tessera/services';
 import type { StackConfig } from './config.js';
 import type { DevicesPart } from './devices-part.js';
 import type { ActorIdentity, StackActor } from './identities.js';
@@ -69,7 +73,19 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   //   stops.push(() => service.stop());
 
   // token offerings (issue 8): outbox account made attester, lost eligibility writes re-queued, revocations followed
-  const offerings = await startOfferingsPart(ctx);
+  const guard = ctx.verifier.core.guard;
+  const offerings = await startOfferingsPart({
+    db: ctx.db,
+    outbox: ctx.outbox,
+    provider: ctx.provider,
+    registryAddress: ctx.contracts.EligibilityRegistry,
+    statuses: ctx.issuer.issuer,
+    tokenDeployer: ctx.keystore.getOrCreate('offerings').connect(ctx.provider),
+    resolver: ctx.resolver,
+    guard,
+    publicUrl: `${ctx.publicUrl}/services/offerings`,
+    log: ctx.log.child({ part: 'offerings' }),
+  });
   ctx.parts.use('/services/offerings', offerings.router);
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
@@ -77,7 +93,15 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   // energy market (issue 7): orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
   // stack's broker, periods closed on a timer and settled on chain in EnergyCredit through the outbox
   const energy = await startEnergyPart(
-    ctx,
+    {
+      db: ctx.db,
+      outbox: ctx.outbox,
+      provider: ctx.provider,
+      creditAddress: ctx.contracts.EnergyCredit,
+      gridAccount: ctx.keystore.getOrCreate('energy-grid').address,
+      guard,
+      publicUrl: `${ctx.publicUrl}/services/energy`,
+    },
     {
       periodMs: ctx.config.energyPeriodSeconds * 1000,
       metrics: ctx.metrics,
@@ -94,7 +118,19 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   stops.push(() => energy.stop());
 
   // trusted data exchange (issue 9): API, HTML interface at /services/exchange/ui, trail anchored every minute
-  const exchange = await startExchangePart(ctx, ctx.log.child({ part: 'exchange' }));
+  const exchange = await startExchangePart(
+    {
+      db: ctx.db,
+      outbox: ctx.outbox,
+      provider: ctx.provider,
+      resolver: ctx.resolver,
+      keystore: ctx.keystore,
+      didRegistry: ctx.contracts.EthereumDIDRegistry,
+      anchorAddress: ctx.contracts.TesseraAnchor,
+      guard,
+    },
+    ctx.log.child({ part: 'exchange' }),
+  );
   ctx.parts.use('/services/exchange', exchange.router);
   urls.exchange = `${ctx.publicUrl}/services/exchange`;
   urls.exchangeUi = `${ctx.publicUrl}/services/exchange/ui`;

@@ -288,8 +288,12 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     devices = broker;
     closers.push({ name: 'mqtt', close: () => broker.stop() });
 
-    // issuer: its DID is the stack's issuer actor (one key, sealed in the keystore and imported into its agent)
+    // issuer: its DID is the stack's issuer actor (one key, sealed in the keystore and imported into its agent). It
+    // signs admins in and guards its routes through the credential core, built once the issuer exists (the core reads
+    // the issuer's status lists).
     const publicUrl = config.publicUrl ?? httpUrl;
+    const verifierKey = keystore.getOrCreate('verifier');
+    let verifier: VerifierPart | undefined;
     const issuer = await startIssuerService({
       config: {
         dataDir: config.dataDir,
@@ -306,6 +310,22 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
       deviceRegistryAddress: contracts.DeviceRegistry,
       deviceBrokerUrl: broker.mqttUrl,
+      auth: async (issuerDomain) => {
+        verifier = await startVerifierPart({
+          resolver,
+          issuer: issuerDomain,
+          verifierDid: identities.verifier.did,
+          verifierPrivateKey: verifierKey.privateKey,
+          publicUrl: `${publicUrl}/verifier`,
+          ...(config.policyFile ? { policyFile: config.policyFile } : {}),
+          ...(config.trustListFile ? { trustListFile: config.trustListFile } : {}),
+          ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+          log: log.child({ part: 'verifier' }),
+        });
+        const v = verifier;
+        closers.push({ name: 'verifier', close: () => v.stop() });
+        return v.core;
+      },
       log: log.child({ part: 'issuer' }),
     });
     closers.push({ name: 'issuer', close: () => issuer.stop() });
@@ -315,22 +335,9 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
         `issuer DID ${issuer.issuer.did} is not the stack's issuer ${identities.issuer.did}`,
       );
     }
+    if (!verifier) throw new TesseraError('ERR_INTERNAL', 'the issuer started without the credential core');
     parts.use('/issuer', issuer.app);
-
-    const verifierKey = keystore.getOrCreate('verifier');
-    const verifier = await startVerifierPart({
-      resolver,
-      issuer: issuer.issuer,
-      verifierDid: identities.verifier.did,
-      verifierPrivateKey: verifierKey.privateKey,
-      publicUrl: `${publicUrl}/verifier`,
-      ...(config.policyFile ? { policyFile: config.policyFile } : {}),
-      ...(config.trustListFile ? { trustListFile: config.trustListFile } : {}),
-      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-      log: log.child({ part: 'verifier' }),
-    });
-    closers.push({ name: 'verifier', close: () => verifier.stop() });
-    parts.use('/verifier', verifier.router);
+    parts.use('/verifier', verifier.core.router);
 
     // device handshake (DESIGN §5): secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
@@ -385,7 +392,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       identities,
       resolver,
       issuer,
-      verifier,
+      verifier: verifier as VerifierPart,
       services,
       devices: broker,
       health,

@@ -1,3 +1,9 @@
+/**
+ * @tessera/wallet — the holder side: the wallet library and its CLI for people and organisations (keys sealed at rest,
+ * offers received, presentations made, gated services called) and the admin client (log in with role credentials,
+ * call the issuer's API). A client of Tessera's HTTP APIs only.
+ * May import: @tessera/protocol, @tessera/runtime.
+ */
 export { type WalletConfig, loadWalletConfig } from './config.js';
 export {
   type AccessTokenResponse,
@@ -26,3 +32,10 @@ export {
   WALLET_KEY_FILE,
   describeCredential,
 } from './store.js';
+export {
+  type HolderKey,
+  type IssuerReply,
+  issuerRequest,
+  loginWithCredentials,
+  readHolderFile,
+} from './admin-client.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
-import { type HolderKey, issuerRequest, loginWithCredentials, readWallet } from '@tessera/issuer';
+import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { ethrDid, silentLogger } from '@tessera/protocol';
 import { Wallet } from 'ethers';
 import { loadConfig } from './config.js';
@@ -43,7 +43,7 @@ export function stackDevicesSuite(label: string, options: StackDevicesSuiteOptio
       });
       stack = await startStack(config, { log: silentLogger });
       issuerUrl = `${stack.urls.http}/issuer`;
-      admin = await loginWithCredentials(issuerUrl, readWallet(stack.issuer.rootAdmin.file));
+      admin = await loginWithCredentials(issuerUrl, readHolderFile(stack.issuer.rootAdmin.file));
     });
     after(async () => {
       for (const a of agents) await a.stop();

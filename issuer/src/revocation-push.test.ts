@@ -11,22 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { buildIssuer, type Issuer, openIssuerDatabase } from '@tessera/issuer';
-import { httpError } from '@tessera/protocol';
+import { type Logger, silentLogger } from '@tessera/protocol';
+import { errorHandler } from '@tessera/runtime/http';
+import { createVerifier, DEFAULT_POLICY_FILE, loadPolicyFile, parseTrustList, type Verifier } from '@tessera/verifier';
+import { presentTestCredentials, type TestChain, startTestChain, testActor } from '@tessera/verifier/testing';
 import express from 'express';
 import type { DataSource } from 'typeorm';
-import { PolicyEngine } from '../policy/engine.js';
-import { loadPolicyFile } from '../policy/schema.js';
-import { MemoryNonceStore } from '../vc/nonce-store.js';
-import { InMemoryStatusListProvider } from '../vc/status.js';
-import { StatusListSync } from '../vc/status-sync.js';
-import { presentTestCredentials, type TestChain, startTestChain, testActor } from '../vc/testing.js';
-import { parseTrustList } from '../vc/trust.js';
-import { PresentationVerifier } from '../vc/verify.js';
-import { buildVerifierRouter } from './router.js';
-import { AccessTokens } from './tokens.js';
+import { buildIssuer, type Issuer } from './issuer.js';
+import { pushStatusChanges } from './status-push.js';
+import { openIssuerDatabase } from './store.js';
 
-const POLICY_FILE = new URL('../../policies/default.json', import.meta.url).pathname;
 const ORDERS = '/energy/meters/DE-MALO-0042/orders';
 
 let tc: TestChain;
@@ -38,6 +32,8 @@ let base: string;
 const verifierActor = testActor();
 const alice = testActor();
 const refreshErrors: string[] = [];
+let core: Verifier;
+let unfollow: () => void;
 
 before(async () => {
   tc = await startTestChain();
@@ -50,61 +46,51 @@ before(async () => {
 
   const trust = parseTrustList({ EnergyProsumerCredential: [issuer.did] });
   assert.ok(trust.ok);
-  const policies = loadPolicyFile(POLICY_FILE);
+  const policies = loadPolicyFile(DEFAULT_POLICY_FILE);
   assert.ok(policies.ok, JSON.stringify(!policies.ok && policies.error));
-  const statusLists = new InMemoryStatusListProvider();
-  const verifier = new PresentationVerifier({
-    resolver: tc.resolver,
-    trust: trust.value,
-    statusLists,
-    nonces: new MemoryNonceStore(),
-    audience: verifierActor.did,
-  });
-  const statusSync = new StatusListSync({
-    verifier,
-    provider: statusLists,
-    // The issuer's published list, as its GET /status-lists/:id/:purpose serves it, over a slow network: the refresh
-    // is still running when the next presentation arrives, which must wait for it rather than race it.
-    fetchList: async (url) => {
-      await delay(50);
-      const m = /\/status-lists\/(\d+)\/(revocation|suspension)$/.exec(url);
-      if (!m) throw new Error(`not a status list URL: ${url}`);
-      const r = await issuer.statusListCredential(Number(m[1]), m[2] as 'revocation' | 'suspension');
-      if (!r.ok) throw new Error(r.error.message);
-      return r.value.jwt;
+  // Refresh failures reach the log; the test holds them to none.
+  const log = {
+    ...silentLogger,
+    warn: (o: { url?: string; code?: string; reason?: string }) =>
+      refreshErrors.push(`${o.url}: ${o.code} ${o.reason}`),
+    child: () => log,
+  } as unknown as Logger;
+  core = createVerifier(
+    {
+      did: verifierActor.did,
+      privateKey: verifierActor.wallet.privateKey,
+      policies: policies.value,
+      trust: trust.value,
     },
-    onError: (url, e) => refreshErrors.push(`${url}: ${e.code} ${e.message}`),
-  });
-  const router = buildVerifierRouter({
-    verifier,
-    policy: new PolicyEngine(policies.value, { trust: trust.value }),
-    tokens: new AccessTokens({ did: verifierActor.did, privateKey: verifierActor.wallet.privateKey }),
-    audience: verifierActor.did,
-    statusSync,
-    statusLists,
-  });
+    {
+      resolver: tc.resolver,
+      // The issuer's published list, as its GET /status-lists/:id/:purpose serves it, over a slow network: the
+      // refresh is still running when the next presentation arrives, which must wait for it rather than race it.
+      fetchStatusList: async (url) => {
+        await delay(50);
+        const m = /\/status-lists\/(\d+)\/(revocation|suspension)$/.exec(url);
+        if (!m) throw new Error(`not a status list URL: ${url}`);
+        const r = await issuer.statusListCredential(Number(m[1]), m[2] as 'revocation' | 'suspension');
+        if (!r.ok) throw new Error(r.error.message);
+        return r.value.jwt;
+      },
+      log,
+    },
+  );
 
   // The connection the stack makes: every list a new credential uses, and every list a status change flips.
-  issuer.events.on('issued', (e) => {
-    void router.onStatusChange(e.credential.credentialStatus.map((s) => s.statusListCredential));
-  });
-  issuer.events.on('status', (e) => {
-    void router.onStatusChange(e.statusListCredentials);
-  });
+  unfollow = await pushStatusChanges(issuer, core);
 
   const app = express();
-  app.use('/verifier', router);
+  app.use('/verifier', core.router);
   app.post(
     ORDERS.replace('DE-MALO-0042', ':meterId'),
-    router.requireCredentials({ resource: '/energy/meters/:meterId/orders' }),
+    core.guard({ resource: '/energy/meters/:meterId/orders' }),
     (req, res) => {
       res.status(201).json({ holder: req.accessGrant?.holder });
     },
   );
-  app.use(((e, _req, res, _next) => {
-    const m = httpError(e);
-    res.status(m.status).json(m.body);
-  }) as express.ErrorRequestHandler);
+  app.use(errorHandler(silentLogger, 'test'));
   server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -112,6 +98,8 @@ before(async () => {
 
 after(async () => {
   await new Promise((resolve) => server?.close(resolve));
+  unfollow?.();
+  await core?.stop();
   if (ds?.isInitialized) await ds.destroy();
   await tc?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 /**
- * A small admin CLI (`node --import tsx issuer/src/cli.ts …`, or `npm run issuer -- …`):
+ * A small admin CLI (`npm run -s admin -- …`):
  *   login --wallet <file> [--url <issuer URL>]   print an access token for the holder in the wallet: ask for a
  *       challenge, present the wallet's role credentials over the nonce (a JWT VP signed with the wallet's DID key),
  *       exchange the presentation for a token;
@@ -15,10 +15,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '@tessera/contracts';
-import { issuerRequest, loginWithCredentials } from './client.js';
-import type { RegisteredBatch } from './devices/lifecycle.js';
-import { readWallet } from './root-admin.js';
+import { writeFileAtomic } from '@tessera/runtime';
+import { issuerRequest, loginWithCredentials, readHolderFile } from './admin-client.js';
+
+/** What `POST /devices/batches` answers (the parts this CLI writes out). */
+interface RegisteredBatch {
+  batchId: number;
+  root: string;
+  devices: { deviceId: string; batchId: number; salt: string; proof: string[]; provisioning: unknown }[];
+}
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -94,13 +99,13 @@ try {
     const jwt = text.startsWith('{') ? (JSON.parse(text) as { jwt?: string }).jwt : text;
     if (typeof jwt !== 'string' || jwt.split('.').length !== 3)
       fail('ERR_VC_MALFORMED: no credential JWT in that file');
-    const wallet = readWallet(values.wallet);
+    const wallet = readHolderFile(values.wallet);
     if (!wallet.credentials.includes(jwt)) wallet.credentials.push(jwt);
     writeFileAtomic(values.wallet, `${JSON.stringify(wallet, null, 2)}\n`, 0o600);
     console.log(`${values.wallet} now holds ${wallet.credentials.length} credentials`);
   } else if (command === 'login') {
     if (!values.wallet) usage();
-    console.log(await loginWithCredentials(base, readWallet(values.wallet)));
+    console.log(await loginWithCredentials(base, readHolderFile(values.wallet)));
   } else usage();
 } catch (e) {
   fail((e as Error).message);

@@ -4,12 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { statusListEntry } from '@tessera/protocol';
+import { ES256KSigner } from 'did-jwt';
 import { createVerifiableCredentialJwt } from 'did-jwt-vc';
-import type { Requirement } from '../policy/schema.js';
-import { testActor } from '../vc/testing.js';
+import { Wallet } from 'ethers';
+import type { Requirement } from '@tessera/protocol';
 import { mayMeet, tokenFor } from './flows.js';
 import { parseOffer } from './offer.js';
 import { describeCredential, TesseraWallet, WALLET_FILE, WALLET_KEY_FILE } from './store.js';
+
+/** A throwaway did:ethr with its signer (the credentials here are never checked against a chain). */
+function testActor() {
+  const wallet = Wallet.createRandom();
+  return {
+    wallet,
+    did: `did:ethr:0x7a69:${wallet.address.toLowerCase()}`,
+    signer: ES256KSigner(Buffer.from(wallet.privateKey.slice(2), 'hex')),
+  };
+}
 
 const root = mkdtempSync(join(tmpdir(), 'tessera-wallet-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EligibilityRegistry__factory, makeProvider } from '@tessera/contracts';
 import { silentLogger } from '@tessera/protocol';
-import { loadConfig } from '../../stack/config.js';
-import { type RunningStack, startStack } from '../../stack/stack.js';
+import { loadConfig } from '../config.js';
+import { type RunningStack, startStack } from '../stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-offerings-stack-'));
 let stack: RunningStack | undefined;

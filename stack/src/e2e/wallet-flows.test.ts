@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { httpError, silentLogger } from '@tessera/protocol';
+import { silentLogger } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import {
   buildPresentation,
   callGated,
@@ -24,12 +25,12 @@ import {
   requestPresentation,
   submitPresentation,
   TesseraWallet,
-} from '@tessera/verifier';
+} from '@tessera/wallet';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import express from 'express';
-import { loadConfig } from '../stack/config.js';
-import { type RunningStack, startStack } from '../stack/stack.js';
+import { loadConfig } from '../config.js';
+import { type RunningStack, startStack } from '../stack.js';
 
 const M = 'DE-MALO-4711';
 const N = 'DE-MALO-4712';
@@ -101,7 +102,7 @@ before(async () => {
   app.use(express.json());
   app.post(
     '/energy/meters/:meterId/orders',
-    stack.verifier.router.requireCredentials({ resource: '/energy/meters/:meterId/orders' }),
+    stack.verifier.core.guard({ resource: '/energy/meters/:meterId/orders' }),
     (req, res) => {
       res.status(201).json({ meterId: req.params.meterId, holder: req.accessGrant?.holder, order: req.body });
     },
@@ -256,7 +257,7 @@ describe('wallet flows through the stack (DESIGN §1)', () => {
   });
 });
 
-const CLI = fileURLToPath(new URL('../../../verifier/src/wallet/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../wallet/src/cli.ts', import.meta.url));
 
 /** `npm run wallet -- …` as a person runs it, against this stack (TESSERA_URL) and a wallet directory of its own. */
 async function wallet$(dir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {

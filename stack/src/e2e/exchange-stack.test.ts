@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { addDelegateDigest } from '@tessera/contracts';
-import { loginWithCredentials, readWallet } from '@tessera/issuer';
+import { loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { silentLogger } from '@tessera/protocol';
-import { authoriseHostedKey, httpJson, present, receiveOffer, TesseraWallet } from '@tessera/verifier';
+import { authoriseHostedKey, httpJson, present, receiveOffer, TesseraWallet } from '@tessera/wallet';
 import { Wallet } from 'ethers';
-import { SUPPLIER_QUESTIONNAIRE } from '../exchange/questionnaire.js';
-import { loadConfig } from '../stack/config.js';
-import { type RunningStack, startStack } from '../stack/stack.js';
+import { SUPPLIER_QUESTIONNAIRE } from '@tessera/services';
+import { loadConfig } from '../config.js';
+import { type RunningStack, startStack } from '../stack.js';
 
 let dataDir: string;
 let stack: RunningStack;
@@ -49,7 +49,7 @@ before(async () => {
     { log: silentLogger },
   );
   base = `${stack.urls.http}/services/exchange`;
-  const admin = await loginWithCredentials(`${stack.urls.http}/issuer`, readWallet(stack.issuer.rootAdmin.file));
+  const admin = await loginWithCredentials(`${stack.urls.http}/issuer`, readHolderFile(stack.issuer.rootAdmin.file));
   for (const who of ['buyer', 'supplier', 'outsider'] as const) {
     const w = TesseraWallet.init(join(dataDir, who), { chainId: stack.chainId });
     assert.ok(w.ok);

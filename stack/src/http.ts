@@ -1,4 +1,5 @@
-import { TesseraError, httpError, type Logger } from '@tessera/protocol';
+import { TesseraError, type Logger } from '@tessera/protocol';
+import { httpError } from '@tessera/runtime/http';
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 

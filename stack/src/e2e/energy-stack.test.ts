@@ -17,15 +17,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EnergyCredit__factory, makeProvider } from '@tessera/contracts';
 import { DeviceAgent, DeviceKeyStore } from '@tessera/device-agent';
-import { type HolderKey, issuerRequest, loginWithCredentials, readWallet } from '@tessera/issuer';
+import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { ethrDid, silentLogger, topics } from '@tessera/protocol';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
-import { centsPerKwh as c, NANO_EUR_PER_EUR } from '../energy/market/units.js';
-import { METER_STREAM } from '../energy/mqtt.js';
-import { loadConfig } from '../stack/config.js';
-import { type RunningStack, startStack } from '../stack/stack.js';
+import { centsPerKwh as c, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
+import { loadConfig } from '../config.js';
+import { type RunningStack, startStack } from '../stack.js';
 
 const PERIOD_S = 12;
 let dir: string;
@@ -120,7 +119,7 @@ before(async () => {
   issuerUrl = `${stack.urls.http}/issuer`;
   energyUrl = `${stack.urls.http}/services/energy`;
   provider = makeProvider(stack.urls.chainRpc, stack.chainId);
-  admin = await loginWithCredentials(issuerUrl, readWallet(stack.issuer.rootAdmin.file));
+  admin = await loginWithCredentials(issuerUrl, readHolderFile(stack.issuer.rootAdmin.file));
 
   const manufacturer = await loginWithCredentials(
     issuerUrl,

@@ -1,11 +1,14 @@
+import { readFileSync } from 'node:fs';
+import type { HolderKeyFile } from '@tessera/protocol';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 
 /** A holder's DID, key and role credentials (the root admin wallet file has this shape). */
-export interface HolderKey {
-  did: string;
-  privateKey: string;
-  credentials: string[];
+export type HolderKey = Pick<HolderKeyFile, 'did' | 'privateKey' | 'credentials'>;
+
+/** Read a plain holder key file such as the root admin wallet the stack writes on first start. */
+export function readHolderFile(file: string): HolderKeyFile {
+  return JSON.parse(readFileSync(file, 'utf8')) as HolderKeyFile;
 }
 
 export interface IssuerReply {

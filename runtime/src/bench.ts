@@ -3,6 +3,13 @@
  * `{"bench": NAME, "figures": {...}, "baselines": {...}, "ratios": {...}, "machine": {...}}`.
  * Figures are named with their unit (`resolutions_per_s`, `p99_ms`, `gas_per_transfer`).
  */
+/** What the runner hands every bench: progress reporting for long phases, and the machine's description. */
+export interface BenchContext {
+  /** Report progress of a long phase (stderr, only on a terminal). */
+  progress(label: string, done: number, total: number): void;
+  machine: Record<string, string | number>;
+}
+
 export interface BenchReport {
   bench: string;
   figures: Record<string, number>;

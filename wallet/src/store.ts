@@ -1,7 +1,7 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 // only the file helper: the contracts entry point would load chain libraries into every wallet command
-import { writeFileAtomic } from '@tessera/contracts/files';
-import { type AddDelegateRequest, addDelegateDigest } from '@tessera/contracts/did-delegate';
+import { writeFileAtomic } from '@tessera/runtime';
+import { type AddDelegateRequest, addDelegateDigest } from '@tessera/protocol';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {

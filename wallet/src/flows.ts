@@ -9,7 +9,7 @@ import {
 } from '@tessera/protocol';
 import { createJWT } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
-import type { Requirement } from '../policy/schema.js';
+import { type Requirement, requirementTypes } from '@tessera/protocol';
 import { parseOffer } from './offer.js';
 import type { HeldCredential, HeldToken, TesseraWallet } from './store.js';
 
@@ -140,7 +140,7 @@ function claimAt(claims: Record<string, unknown>, path: string): unknown {
  * resource's path segments. The verifier decides; this only picks what to disclose.
  */
 export function mayMeet(vc: HeldCredential, req: Requirement, resource: string, now = Date.now()): boolean {
-  if (!vc.types.includes(req.credentialType)) return false;
+  if (!requirementTypes(req).some((t) => vc.types.includes(t))) return false;
   if (req.issuers && !req.issuers.includes(vc.issuer)) return false;
   if (req.notExpired !== false && vc.expiresAt !== undefined && Date.parse(vc.expiresAt) <= now) return false;
   const segments = resource.split('/').map((s) => {
@@ -176,8 +176,8 @@ export async function buildPresentation(
     if (!pick) {
       return err(
         'ERR_WALLET_NO_MATCHING_CREDENTIAL',
-        `requirement ${i} (${req.credentialType}${req.claims.length ? ` with ${req.claims.map((c) => c.claim).join(', ')}` : ''}) for ${request.action} ${request.resource}: no held credential meets it`,
-        { requirement: i, credentialType: req.credentialType },
+        `requirement ${i} (${requirementTypes(req).join(' or ')}${req.claims.length ? ` with ${req.claims.map((c) => c.claim).join(', ')}` : ''}) for ${request.action} ${request.resource}: no held credential meets it`,
+        { requirement: i, credentialType: requirementTypes(req).join(' or ') },
       );
     }
     if (!chosen.includes(pick)) chosen.push(pick);

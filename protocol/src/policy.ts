@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { CREDENTIAL_TYPE_NAMES, err, isCredentialType, ok, type Result } from '@tessera/protocol';
+import { CREDENTIAL_TYPE_NAMES, isCredentialType } from './credentials.js';
+import { err, ok, type Result } from './result.js';
 import { z } from 'zod';
 
 /**
@@ -26,11 +26,16 @@ export const ClaimConstraintSchema = z.union([
 ]);
 export type ClaimConstraint = z.infer<typeof ClaimConstraintSchema>;
 
+const credentialTypeName = z.string().refine(isCredentialType, {
+  message: `must be one of the credential types Tessera issues: ${CREDENTIAL_TYPE_NAMES.join(', ')}`,
+});
+
 export const RequirementSchema = z.strictObject({
-  /** The VC type that satisfies this requirement, e.g. EnergyProsumerCredential. */
-  credentialType: z.string().refine(isCredentialType, {
-    message: `must be one of the credential types Tessera issues: ${CREDENTIAL_TYPE_NAMES.join(', ')}`,
-  }),
+  /**
+   * The VC type that satisfies this requirement, e.g. EnergyProsumerCredential; or a list of types, any one of which
+   * does (for example any role credential to sign in).
+   */
+  credentialType: z.union([credentialTypeName, z.array(credentialTypeName).min(1).max(16)]),
   /** The issuer must be in the trust list for this type (DESIGN §4). Default true. */
   trustedIssuer: z.boolean().default(true),
   /** Narrow further to these issuer DIDs (for example one certifier for a given offering). */
@@ -40,6 +45,11 @@ export const RequirementSchema = z.strictObject({
   claims: z.array(ClaimConstraintSchema).max(32).default([]),
 });
 export type Requirement = z.infer<typeof RequirementSchema>;
+
+/** The types one requirement accepts (a single type or any of a list). */
+export function requirementTypes(r: Pick<Requirement, 'credentialType'>): readonly string[] {
+  return typeof r.credentialType === 'string' ? [r.credentialType] : r.credentialType;
+}
 
 const PATTERN_SEGMENT = /^(?::\w+|\*\*?|[\w.~%$-]+)$/;
 
@@ -107,7 +117,10 @@ function semanticProblems(set: PolicySet): PolicyProblem[] {
   return problems;
 }
 
-function invalid(problems: PolicyProblem[], source: string): { ok: false; error: ReturnType<typeof err>['error'] } {
+export function invalidPolicy(
+  problems: PolicyProblem[],
+  source: string,
+): { ok: false; error: ReturnType<typeof err>['error'] } {
   return err(
     'ERR_POLICY_INVALID',
     `${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems
@@ -125,28 +138,11 @@ function invalid(problems: PolicyProblem[], source: string): { ok: false; error:
 export function parsePolicySet(data: unknown, source = 'policy set'): Result<PolicySet> {
   const parsed = PolicySetSchema.safeParse(data);
   if (!parsed.success) {
-    return invalid(
+    return invalidPolicy(
       parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message })),
       source,
     );
   }
   const problems = semanticProblems(parsed.data);
-  return problems.length > 0 ? invalid(problems, source) : ok(parsed.data);
-}
-
-/** Read and validate a JSON policy file. Unreadable files and bad JSON are ERR_POLICY_INVALID too. */
-export function loadPolicyFile(path: string): Result<PolicySet> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    return invalid([{ path: '(file)', message: `cannot be read: ${(cause as Error).message}` }], path);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (cause) {
-    return invalid([{ path: '(file)', message: `is not JSON: ${(cause as Error).message}` }], path);
-  }
-  return parsePolicySet(data, path);
+  return problems.length > 0 ? invalidPolicy(problems, source) : ok(parsed.data);
 }
