@@ -1,7 +1,8 @@
-import { type ErrorCode, httpError, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
+import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
 import { notation, type WhiteflagMessage } from '@tessera/protocol/whiteflag';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
+import { type Request, type RequestHandler, Router } from 'express';
 import type { z } from 'zod';
 import type { HostedKeyring } from '../exchange/hosted-keys.js';
 import type { WhiteflagAccounts } from './accounts.js';
@@ -102,7 +103,7 @@ const sendStatus = (r: SendResult) => (r.status === 'mined' ? 201 : 202);
 export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
   const log = d.log ?? silentLogger;
   const router = Router();
-  const json = express.json({ limit: '16kb' });
+  const json = jsonBody({ limit: 16 * 1024 });
 
   router.get('/whiteflag/openapi.json', (_req, res) => {
     res.json(whiteflagOpenApi(d.publicUrl ?? '/'));
@@ -254,12 +255,6 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
     res.json(row);
   });
 
-  const onError: ErrorRequestHandler = (e, req, res, _next) => {
-    const mapped = httpError(e);
-    if (mapped.internal)
-      log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in whiteflag route');
-    res.status(mapped.status).json(mapped.body);
-  };
-  router.use(onError);
+  router.use(errorHandler(log, 'whiteflag'));
   return router;
 }

@@ -34,15 +34,10 @@ import {
   silentLogger,
 } from '@tessera/protocol';
 import {
-  AccessTokens,
   AedesBrokerAdapter,
-  buildVerifierRouter,
+  createVerifier,
   FileDeviceSecretVault,
-  InMemoryStatusListProvider,
   loadPolicyFile,
-  MemoryNonceStore,
-  PolicyEngine,
-  PresentationVerifier,
   parseTrustList,
 } from '@tessera/verifier';
 import { ES256KSigner, type Signer } from 'did-jwt';
@@ -319,23 +314,22 @@ export async function startWhiteflagApp(
   assert.ok(trust.ok);
   const policies = loadPolicyFile(POLICY_FILE);
   assert.ok(policies.ok, JSON.stringify(!policies.ok && policies.error));
-  const policy = new PolicyEngine(policies.value, { trust: trust.value });
-  const statusLists = new InMemoryStatusListProvider();
-  const presentations = new PresentationVerifier({
-    resolver: fx.resolver,
-    trust: trust.value,
-    statusLists,
-    nonces: new MemoryNonceStore(),
-    audience: verifierHolder.did,
-    requireStatus: false,
-  });
-  const router = buildVerifierRouter({
-    verifier: presentations,
-    policy,
-    tokens: new AccessTokens({ did: verifierHolder.did, privateKey: verifierHolder.wallet.privateKey }),
-    audience: verifierHolder.did,
-    statusLists,
-  });
+  const core = createVerifier(
+    {
+      did: verifierHolder.did,
+      privateKey: verifierHolder.wallet.privateKey,
+      policies: policies.value,
+      trust: trust.value,
+      // Status lists are the verifier's own tested concern; these credentials carry none.
+      requireStatus: false,
+    },
+    {
+      resolver: fx.resolver,
+      fetchStatusList: () => Promise.reject(new Error('this fixture publishes no status lists')),
+      signatureWorker: false,
+    },
+  );
+  const router = core.router;
   const app = express();
   const parts = Router();
   app.use('/verifier', router);
@@ -354,8 +348,8 @@ export async function startWhiteflagApp(
     keystore: fx.keystore,
     contracts: fx.contracts,
     resolver: fx.resolver,
-    guard: (o) => router.requireCredentials(o),
-    policy,
+    guard: (o) => core.guard(o),
+    policy: core.policy,
     sessionIssuer: verifierHolder.did,
     broker,
     vault: fx.vault,
@@ -427,6 +421,7 @@ export async function startWhiteflagApp(
     async close() {
       await part.stop();
       await broker.stop();
+      await core.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
