@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
+import { originsOf, WhiteflagListenerEnv } from '@tessera/services';
 import { z } from 'zod';
 
 const port = (name: string, fallback: number) =>
@@ -62,6 +63,7 @@ export const StackConfigSchema = z.object({
     .max(86_400, 'TESSERA_ENERGY_PERIOD_SECONDS must be between 1 and 86400')
     .default(900),
   TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...WhiteflagListenerEnv,
 });
 
 export interface StackConfig {
@@ -79,6 +81,8 @@ export interface StackConfig {
   /** The energy market's trading period. */
   energyPeriodSeconds: number;
   logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
+  /** Whiteflag: the secrets file, the origins statements are fetched from, the listener's first block and depth. */
+  whiteflag: { keysFile?: string; statementOrigins: string[]; startBlock?: number; confirmations: number };
 }
 
 /** Parse the environment; throws ERR_CONFIG_INVALID listing every problem with its variable. */
@@ -112,5 +116,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(c.TESSERA_TRUST_LIST_FILE ? { trustListFile: resolve(c.TESSERA_TRUST_LIST_FILE) } : {}),
     energyPeriodSeconds: c.TESSERA_ENERGY_PERIOD_SECONDS,
     logLevel: c.TESSERA_LOG_LEVEL,
+    whiteflag: Object.freeze({
+      ...(c.TESSERA_WHITEFLAG_KEYS_FILE ? { keysFile: resolve(c.TESSERA_WHITEFLAG_KEYS_FILE) } : {}),
+      statementOrigins: originsOf(c.TESSERA_WHITEFLAG_STATEMENT_ORIGINS),
+      ...(c.TESSERA_WHITEFLAG_START_BLOCK !== undefined ? { startBlock: c.TESSERA_WHITEFLAG_START_BLOCK } : {}),
+      confirmations: c.TESSERA_WHITEFLAG_CONFIRMATIONS,
+    }),
   });
 }

@@ -12,9 +12,13 @@ import {
   energyDatabaseParts,
   exchangeDatabaseParts,
   offeringsDatabaseParts,
+  loadWhiteflagKeys,
   startEnergyPart,
   startExchangePart,
   startOfferingsPart,
+  startWhiteflagPart,
+  type WhiteflagPart,
+  whiteflagDatabaseParts,
 } from '@tessera/services';
 import type { StackConfig } from './config.js';
 import type { DevicesPart } from './devices-part.js';
@@ -31,6 +35,7 @@ export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [
   offeringsDatabaseParts,
   exchangeDatabaseParts,
   energyDatabaseParts,
+  whiteflagDatabaseParts,
 ];
 
 export interface ServicesContext {
@@ -62,6 +67,8 @@ export interface RunningServices {
   exchange: ExchangePart;
   /** The energy market (its periods can be closed on demand, e.g. in a test). */
   energy: EnergyPart;
+  /** Whiteflag (its listener and accounts, e.g. for a test). */
+  whiteflag: WhiteflagPart;
   stop(): Promise<void>;
 }
 
@@ -136,10 +143,42 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.exchangeUi = `${ctx.publicUrl}/services/exchange/ui`;
   stops.push(() => exchange.stop());
 
+  // Whiteflag (issue 23): operators' signs and signals over HTTP and devices' over MQTT, each from the originator's own
+  // account through the outbox; the listener follows the chain into the database; the operator actor sends with its
+  // own DID key, other DIDs with a key they authorise on chain
+  const keys = ctx.config.whiteflag.keysFile ? loadWhiteflagKeys(ctx.config.whiteflag.keysFile) : undefined;
+  const whiteflag = await startWhiteflagPart({
+    db: ctx.db,
+    outbox: ctx.outbox,
+    provider: ctx.provider,
+    chainId: ctx.chainId,
+    keystore: ctx.keystore,
+    contracts: ctx.contracts,
+    resolver: ctx.resolver,
+    guard,
+    policy: ctx.verifier.core.policy,
+    sessionIssuer: ctx.identities.verifier.did,
+    broker: ctx.devices.broker,
+    ...(ctx.issuer.devices ? { vault: ctx.issuer.devices.vault } : {}),
+    actorKeys: new Map([[ctx.identities.operator.did.toLowerCase(), 'operator']]),
+    publicUrl: `${ctx.publicUrl}/services/whiteflag`,
+    config: {
+      ...(keys ? { preSharedKeys: keys.preSharedKeys, tokens: keys.tokens } : {}),
+      statementOrigins: ctx.config.whiteflag.statementOrigins,
+      ...(ctx.config.whiteflag.startBlock !== undefined ? { startBlock: ctx.config.whiteflag.startBlock } : {}),
+      confirmations: ctx.config.whiteflag.confirmations,
+    },
+    log: ctx.log.child({ part: 'whiteflag' }),
+  });
+  ctx.parts.use('/services/whiteflag', whiteflag.router);
+  urls.whiteflag = `${ctx.publicUrl}/services/whiteflag`;
+  stops.push(() => whiteflag.stop());
+
   return {
     urls,
     exchange,
     energy,
+    whiteflag,
     async stop() {
       for (const s of stops.reverse()) await s();
     },

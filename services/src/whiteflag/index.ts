@@ -17,3 +17,12 @@ export { WhiteflagSender, type SendRequest, type SendResult, type EncryptionRequ
 export { WhiteflagAccounts, accountEcdhKey, DEFAULT_FUNDING, type AccountFunding } from './accounts.js';
 export { whiteflagOpenApi } from './openapi.js';
 export { messageView } from './http.js';
+export {
+  loadWhiteflagKeys,
+  loadWhiteflagNodeConfig,
+  originsOf,
+  WhiteflagListenerEnv,
+  type WhiteflagKeys,
+  type WhiteflagNodeConfig,
+} from './config.js';
+export { NODE_KEY, startWhiteflagNode, type RunningWhiteflagNode } from './node.js';
