@@ -152,11 +152,22 @@ export async function startWhiteflagNode(config: WhiteflagNodeConfig, log: Logge
     closers.push(() => part.stop());
     app.use('/services/whiteflag', part.router);
 
-    // Publish the node's authentication and ECDH key once its account can pay for them.
-    if ((await provider.getBalance(key.address)) > 0n) {
-      const r = await part.accounts.ensureDidAccount({ did, keyName: NODE_KEY, name: config.name });
-      if (!r.ok) log.warn({ err: r.error }, 'the node account could not be set up');
-    } else log.warn({ account: key.address }, 'the node account has no funds: fund it to publish its ECDH key (K0A)');
+    // Publish the node's authentication and ECDH key once its account can pay for them (checked until it can).
+    let timer: NodeJS.Timeout | undefined;
+    let warned = false;
+    const publishAccount = async () => {
+      timer = undefined;
+      if ((await provider.getBalance(key.address).catch(() => 0n)) > 0n) {
+        const r = await part.accounts.ensureDidAccount({ did, keyName: NODE_KEY, name: config.name });
+        if (!r.ok) log.warn({ err: r.error }, 'the node account could not be set up');
+        return;
+      }
+      if (!warned) log.warn({ account: key.address }, 'the node account has no funds: fund it to publish its ECDH key');
+      warned = true;
+      timer = setTimeout(() => void publishAccount(), 1000);
+    };
+    await publishAccount();
+    closers.push(() => clearTimeout(timer));
     return { url, apiUrl, did, account: key.address.toLowerCase(), part, stop };
   } catch (e) {
     await stop();
