@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   handshake: async () => (await import('../verifier/bench/handshake.js')).run,
   'mosquitto-revoke': async () => (await import('../verifier/bench/mosquitto-revoke.js')).run,
   market: async () => (await import('../services/bench/market.js')).run,
+  whiteflag: async () => (await import('../services/bench/whiteflag.js')).run,
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
   token: async () => (await import('../contracts/bench/token.js')).run,
   issue: async () => (await import('../issuer/bench/issue.js')).run,

@@ -3,27 +3,36 @@
  * packed most significant bit first, one after the other without alignment, and the last byte is padded with zeros.
  */
 export class BitWriter {
-  private bytes: number[] = [];
-  private bitLength = 0;
+  private buffer = new Uint8Array(128);
+  private bytes = 0;
+  /** Bits written but not yet a whole byte (fewer than 8), and how many. */
+  private acc = 0;
+  private pending = 0;
 
   /** Append the lowest `width` bits of `value` (width ≤ 8), most significant first. */
   write(value: number, width: number): void {
-    for (let i = width - 1; i >= 0; i--) {
-      const bit = (value >> i) & 1;
-      const byteIndex = this.bitLength >> 3;
-      if (byteIndex === this.bytes.length) this.bytes.push(0);
-      if (bit) this.bytes[byteIndex] = this.bytes[byteIndex]! | (0x80 >> (this.bitLength & 7));
-      this.bitLength++;
+    this.acc = ((this.acc << width) | (value & ((1 << width) - 1))) & 0xffff;
+    this.pending += width;
+    if (this.pending >= 8) {
+      if (this.bytes === this.buffer.length) {
+        const grown = new Uint8Array(this.buffer.length * 2);
+        grown.set(this.buffer);
+        this.buffer = grown;
+      }
+      this.pending -= 8;
+      this.buffer[this.bytes++] = (this.acc >> this.pending) & 0xff;
     }
   }
 
   get length(): number {
-    return this.bitLength;
+    return this.bytes * 8 + this.pending;
   }
 
   /** The bits written so far, the last byte padded with zero bits. */
   toBytes(): Uint8Array {
-    return Uint8Array.from(this.bytes);
+    const out = this.buffer.slice(0, this.bytes + (this.pending > 0 ? 1 : 0));
+    if (this.pending > 0) out[this.bytes] = (this.acc << (8 - this.pending)) & 0xff;
+    return out;
   }
 }
 

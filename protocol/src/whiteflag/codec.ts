@@ -59,6 +59,9 @@ export interface FieldProblem {
 }
 
 const HEX = '0123456789abcdef';
+const HEADER_NAMES = new Set(HEADER_FIELDS.map((f) => f.name));
+/** The field names a body of each code may have (hot path: built once). */
+const BODY_NAMES = new Map<string, ReadonlySet<string>>();
 /** Hex fields given in lower case (hashes and key material); the other hex fields are codes, given in upper case. */
 const LOWER_HEX_FIELDS = new Set(['ReferencedMessage', 'CryptoData']);
 
@@ -183,8 +186,11 @@ function parseBody(code: string, raw: unknown, path: string, problems: FieldProb
     const v = checkField(spec, input[spec.name], `${path}.${spec.name}`, problems);
     if (v !== undefined) body[spec.name] = v;
   }
-  const known = new Set(fields.map((s) => s.name));
-  if (code === 'Q') known.add('requestObjects');
+  let known = BODY_NAMES.get(code);
+  if (!known) {
+    known = new Set([...fields.map((s) => s.name), ...(code === 'Q' ? ['requestObjects'] : [])]);
+    BODY_NAMES.set(code, known);
+  }
   for (const k of Object.keys(input))
     if (!known.has(k)) problems.push({ field: `${path}.${k}`, message: `is not a field of a ${code} message` });
   if (code === 'Q' && input['requestObjects'] !== undefined) {
@@ -192,11 +198,12 @@ function parseBody(code: string, raw: unknown, path: string, problems: FieldProb
     if (!Array.isArray(list)) problems.push({ field: `${path}.requestObjects`, message: 'must be an array' });
     else {
       const objects: RequestObject[] = [];
-      list.forEach((o, i) => {
+      for (let i = 0; i < list.length; i++) {
+        const o: unknown = list[i];
         const at = `${path}.requestObjects.${i}`;
         if (!isRecord(o)) {
           problems.push({ field: at, message: 'must be an object' });
-          return;
+          continue;
         }
         const t = checkField(REQUEST_OBJECT_FIELDS[0]!, o['ObjectType'], `${at}.ObjectType`, problems);
         const q = checkField(REQUEST_OBJECT_FIELDS[1]!, o['ObjectTypeQuant'], `${at}.ObjectTypeQuant`, problems);
@@ -204,7 +211,7 @@ function parseBody(code: string, raw: unknown, path: string, problems: FieldProb
           if (k !== 'ObjectType' && k !== 'ObjectTypeQuant')
             problems.push({ field: `${at}.${k}`, message: 'is not a field of a request object' });
         if (t !== undefined && q !== undefined) objects.push({ ObjectType: t, ObjectTypeQuant: q });
-      });
+      }
       if (objects.length > 0) body.requestObjects = objects;
     }
   }
@@ -232,8 +239,7 @@ export function parseWhiteflagMessage(json: unknown): Result<WhiteflagMessage> {
     if (v !== undefined) header[spec.name] = v;
   }
   for (const k of Object.keys(headerIn))
-    if (!HEADER_FIELDS.some((s) => s.name === k))
-      problems.push({ field: `MessageHeader.${k}`, message: 'is not a header field' });
+    if (!HEADER_NAMES.has(k)) problems.push({ field: `MessageHeader.${k}`, message: 'is not a header field' });
   for (const k of Object.keys(json))
     if (k !== 'MessageHeader' && k !== 'MessageBody' && k !== 'MetaHeader')
       problems.push({ field: k, message: 'is not part of a Whiteflag message' });
@@ -246,6 +252,20 @@ export function parseWhiteflagMessage(json: unknown): Result<WhiteflagMessage> {
 // ---------------------------------------------------------------------------------------------------------------
 // Compressed binary form
 
+/** The value of a hex or decimal digit character (the field's pattern was checked: only digits reach here). */
+function nibble(code: number): number {
+  if (code <= 0x39) return code - 0x30;
+  return (code | 0x20) - 0x57; // a-f, A-F
+}
+
+/** Every digit of `value` at 4 bits, skipping the fixed characters (-, T, :, Z, P, D, H, M, the point). */
+function writeDigits(w: BitWriter, value: string, from = 0): void {
+  for (let i = from; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) w.write(c - 0x30, 4);
+  }
+}
+
 function writeField(w: BitWriter, spec: FieldSpec, value: string): void {
   switch (spec.encoding) {
     case 'utf8':
@@ -256,17 +276,17 @@ function writeField(w: BitWriter, spec: FieldSpec, value: string): void {
       return;
     case 'dec':
     case 'hex':
-      for (const c of value) w.write(Number.parseInt(c, 16), 4);
+      for (let i = 0; i < value.length; i++) w.write(nibble(value.charCodeAt(i)), 4);
       return;
     case 'datetime':
     case 'duration':
-      for (const c of value.replace(/\D/g, '')) w.write(Number(c), 4);
+      writeDigits(w, value);
       return;
     case 'lat':
     case 'long':
       // §4.3.1.1: one sign bit (1 for +, north/east) and the digits without the point
-      w.write(value[0] === '+' ? 1 : 0, 1);
-      for (const c of value.slice(1).replace('.', '')) w.write(Number(c), 4);
+      w.write(value.charCodeAt(0) === 0x2b ? 1 : 0, 1);
+      writeDigits(w, value, 1);
       return;
   }
 }
@@ -329,19 +349,21 @@ function bitWidth(spec: FieldSpec): number {
   }
 }
 
+/** `n` 4-bit digits; refuses a nibble above 9 in a decimal field. (A plain function: no closure per field read.) */
+function readDigits(r: BitReader, spec: FieldSpec, n: number, decimal: boolean): Result<string> {
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const d = r.read(4);
+    if (decimal && d > 9) return malformed(`field ${spec.name} holds a nibble that is not a decimal digit`);
+    s += HEX[d];
+  }
+  return ok(s);
+}
+
 /** Read one field; the variable-length last field takes every whole character left (the rest is padding). */
 function readField(r: BitReader, spec: FieldSpec): Result<string> {
   if (spec.length !== undefined && r.remaining < bitWidth(spec))
     return malformed(`the message ends inside field ${spec.name}`);
-  const digits = (n: number, decimal: boolean): Result<string> => {
-    let s = '';
-    for (let i = 0; i < n; i++) {
-      const d = r.read(4);
-      if (decimal && d > 9) return malformed(`field ${spec.name} holds a nibble that is not a decimal digit`);
-      s += HEX[d];
-    }
-    return ok(s);
-  };
   switch (spec.encoding) {
     case 'utf8': {
       const n = spec.length ?? Math.floor(r.remaining / 8);
@@ -357,13 +379,13 @@ function readField(r: BitReader, spec: FieldSpec): Result<string> {
     case 'bin':
       return ok(String(r.read(1)));
     case 'hex': {
-      const d = digits(spec.length ?? Math.floor(r.remaining / 4), false);
+      const d = readDigits(r, spec, spec.length ?? Math.floor(r.remaining / 4), false);
       return d.ok ? ok(normaliseField(spec, d.value)) : d;
     }
     case 'dec':
-      return digits(spec.length!, true);
+      return readDigits(r, spec, spec.length!, true);
     case 'datetime': {
-      const d = digits(14, true);
+      const d = readDigits(r, spec, 14, true);
       if (!d.ok) return d;
       const v = d.value;
       return ok(
@@ -371,7 +393,7 @@ function readField(r: BitReader, spec: FieldSpec): Result<string> {
       );
     }
     case 'duration': {
-      const d = digits(6, true);
+      const d = readDigits(r, spec, 6, true);
       if (!d.ok) return d;
       return ok(`P${d.value.slice(0, 2)}D${d.value.slice(2, 4)}H${d.value.slice(4)}M`);
     }
@@ -379,7 +401,7 @@ function readField(r: BitReader, spec: FieldSpec): Result<string> {
     case 'long': {
       const sign = r.read(1) === 1 ? '+' : '-';
       const whole = spec.encoding === 'lat' ? 2 : 3;
-      const d = digits(whole + 5, true);
+      const d = readDigits(r, spec, whole + 5, true);
       if (!d.ok) return d;
       return ok(`${sign}${d.value.slice(0, whole)}.${d.value.slice(whole)}`);
     }
