@@ -157,12 +157,14 @@ export class Outbox {
 
   /**
    * Let the outbox send writes from another account. Writes of that account left by a previous process are
-   * reconciled now (as `reconcile` does for the relayer at start), before any new one of it is sent.
+   * reconciled now (as `reconcile` does for the relayer at start), before any new one of it is sent. Registering an
+   * account again does nothing.
    */
   async registerSigner(wallet: BaseWallet): Promise<{ resent: number; resigned: number; confirmed: number }> {
     const sender = wallet.address.toLowerCase();
-    if (sender === this.address.toLowerCase()) return { resent: 0, resigned: 0, confirmed: 0 };
-    if (!this.signers.has(sender)) this.signers.set(sender, wallet.connect(this.options.provider));
+    if (sender === this.address.toLowerCase() || this.signers.has(sender))
+      return { resent: 0, resigned: 0, confirmed: 0 };
+    this.signers.set(sender, wallet.connect(this.options.provider));
     return this.reconcileSender(sender);
   }
 
