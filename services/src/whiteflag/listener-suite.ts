@@ -206,8 +206,11 @@ export function whiteflagListenerSuite(name: string, db: DbOptions = {}) {
       // a new listener instance on the same database, as after a crash or a restart
       const second = fx.listener();
       await second.start();
-      await fx.until(second, b.txHash!);
-      await second.stop();
+      try {
+        await fx.until(second, b.txHash!);
+      } finally {
+        await second.stop();
+      }
       const third = fx.listener();
       await third.start();
       await third.stop();
@@ -215,6 +218,19 @@ export function whiteflagListenerSuite(name: string, db: DbOptions = {}) {
       assert.deepEqual(handed, [a.txHash, b.txHash]);
       const rows = await fx.store.byHashes([a.txHash!, b.txHash!]);
       assert.equal(rows.length, 2);
+    });
+
+    it('two listeners on one database (replicas) apply each block once and hand each message over once', async () => {
+      const a = fx.listener();
+      const b = fx.listener();
+      await Promise.all([a.step(), b.step()]);
+      const before = fx.delivered.length;
+      const sent = [await send(operator, 'F'), await send(operator, 'S'), await send(operator, 'M')];
+      for (let i = 0; i < 5; i++) await Promise.all([a.step(), b.step(), a.step()]);
+      const rows = await fx.store.byHashes(sent.map((s) => s.txHash!));
+      assert.equal(rows.length, 3);
+      const handed = fx.delivered.slice(before).map((r) => r.txHash);
+      assert.deepEqual(handed.sort(), sent.map((s) => s.txHash!).sort(), 'each once, by whichever applied its block');
     });
 
     it('a reorganisation drops the messages of the lost blocks and takes them back when they are mined again', async () => {

@@ -92,6 +92,7 @@ export class WhiteflagListener {
   private running: Promise<void> = Promise.resolve();
   private stopped = true;
   readonly stats = { blocks: 0, messages: 0, reorgs: 0 };
+  private steps: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: WhiteflagListenerOptions) {
     this.log = (o.log ?? silentLogger).child({ part: 'whiteflag-listener' });
@@ -135,8 +136,18 @@ export class WhiteflagListener {
     }
   }
 
-  /** One round: notice a reorganisation, then apply up to `batchBlocks` new blocks. Returns blocks applied. */
-  async step(): Promise<number> {
+  /**
+   * One round: notice a reorganisation, then apply up to `batchBlocks` new blocks. Returns blocks applied. Rounds of
+   * this listener run one at a time; other listeners on the same database (replicas) are fenced by the cursor (a block
+   * is applied only on top of the cursor it follows, checked under a lock in the block's transaction).
+   */
+  step(): Promise<number> {
+    const run = this.steps.then(() => this.round());
+    this.steps = run.catch(() => 0);
+    return run;
+  }
+
+  private async round(): Promise<number> {
     const { provider } = this.o;
     let cursor = await this.cursor();
     if (!cursor) {
@@ -160,7 +171,7 @@ export class WhiteflagListener {
       const block = await provider.getBlock(n, true);
       if (!block) break;
       if (parent !== '' && block.parentHash !== parent) break; // a reorganisation under us: the next step rolls back
-      await this.apply(block);
+      if (!(await this.apply(block))) break; // another listener moved the cursor: start again from it
       parent = block.hash!;
       applied++;
     }
@@ -218,7 +229,7 @@ export class WhiteflagListener {
   }
 
   /** Decode and authenticate outside the transaction (statements are fetched), then apply the block in one. */
-  private async apply(block: Block): Promise<void> {
+  private async apply(block: Block): Promise<boolean> {
     const pending: Pending[] = [];
     for (const tx of block.prefetchedTransactions) {
       if (!WF.test(tx.data)) continue;
@@ -246,7 +257,18 @@ export class WhiteflagListener {
       pending.push(p);
     }
     const final: ReceivedRow[] = [];
-    await this.o.store.transaction(async (m) => {
+    const applied = await this.o.store.transaction(async (m) => {
+      // the fence: this block goes on top of the cursor it follows, or not at all (another replica applied it)
+      const cursor = await this.o.store.cursors(m).findOne({
+        where: { name: this.name },
+        ...(m.connection.options.type === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+      });
+      if (
+        !cursor ||
+        cursor.blockNumber !== block.number - 1 ||
+        (cursor.blockHash !== '' && cursor.blockHash !== block.parentHash)
+      )
+        return false;
       for (const p of pending) final.push(...(await this.record(m, block, p)));
       await this.o.store.blocks(m).save({ name: this.name, blockNumber: block.number, blockHash: block.hash! });
       await this.o.store.cursors(m).save({
@@ -261,10 +283,13 @@ export class WhiteflagListener {
         .delete()
         .where('name = :name AND block_number < :n', { name: this.name, n: block.number - (this.o.keepBlocks ?? 256) })
         .execute();
+      return true;
     });
+    if (!applied) return false;
     this.stats.blocks++;
     this.stats.messages += pending.length;
     for (const row of final) await this.deliver(row);
+    return true;
   }
 
   /** The originator's authentication as of now (the latest canonical authentication message before this one). */
