@@ -134,6 +134,23 @@ describe('Whiteflag over HTTP, gated by the operator’s credential', () => {
     assert.ok((list.body['messages'] as { txHash: string }[]).some((x) => x.txHash === sent.body['txHash']));
   });
 
+  it('describes itself in OpenAPI 3.1, the send body generated from the schemas that validate it', async () => {
+    const doc = (await (await fetch(`${app.base}/services/whiteflag/whiteflag/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    assert.match(doc.openapi, /^3\.1/);
+    assert.ok(doc.paths['/whiteflag/messages/{messageCode}']);
+    assert.deepEqual(Object.keys(doc.components.schemas['SendBody']!.properties!).sort(), [
+      'body',
+      'duress',
+      'encryption',
+      'reference',
+      'requestId',
+    ]);
+  });
+
   it('refuses what the policies do not grant, and bad bodies with their codes', async () => {
     // no policy lets an operator send a protective sign: no token for it
     const req = await fetch(`${app.base}/verifier/presentation-requests`, {
