@@ -1,7 +1,7 @@
 import type { ContractName, DatabaseParts, Keystore, Outbox } from '@tessera/contracts';
 import type { IssuerService } from '@tessera/issuer';
 import { err, type Logger } from '@tessera/protocol';
-import type { CachedDidResolver } from '@tessera/verifier';
+import type { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -51,6 +51,8 @@ export interface ServicesContext {
   keystore: Keystore;
   identities: Record<StackActor, ActorIdentity>;
   resolver: CachedDidResolver;
+  /** The registry watcher that invalidates the resolver (parts that must see a block's DID changes wait on it). */
+  registryWatcher: Pick<RegistryWatcher, 'waitForBlock'>;
   issuer: IssuerService;
   verifier: VerifierPart;
   /** The embedded MQTT broker (device telemetry) and the device handshake verifier. */
@@ -155,6 +157,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
     keystore: ctx.keystore,
     contracts: ctx.contracts,
     resolver: ctx.resolver,
+    registrySynced: (n) => ctx.registryWatcher.waitForBlock(n),
     guard,
     policy: ctx.verifier.core.policy,
     sessionIssuer: ctx.identities.verifier.did,

@@ -370,6 +370,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       keystore,
       identities,
       resolver,
+      registryWatcher: watcher,
       issuer,
       verifier,
       devices: broker,

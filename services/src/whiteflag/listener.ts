@@ -61,6 +61,11 @@ export interface WhiteflagListenerOptions {
    * once it resolves the message is marked delivered and is never handed over again, also after a restart.
    */
   onMessage?(row: ReceivedRow, message: WhiteflagMessage | undefined): Promise<void> | void;
+  /**
+   * Resolves once DID resolution has seen every registry change up to this block (the registry watcher's
+   * `waitForBlock`), so an authentication is checked against the DID document as of its own block, not an older one.
+   */
+  registrySynced?(blockNumber: number): Promise<void>;
   log?: Logger;
 }
 
@@ -231,6 +236,7 @@ export class WhiteflagListener {
   /** Decode and authenticate outside the transaction (statements are fetched), then apply the block in one. */
   private async apply(block: Block): Promise<boolean> {
     const pending: Pending[] = [];
+    let synced = false;
     for (const tx of block.prefetchedTransactions) {
       if (!WF.test(tx.data)) continue;
       const p: Pending = { tx, encryptionIndicator: '?' };
@@ -246,11 +252,14 @@ export class WhiteflagListener {
           else {
             p.decoded = v.value;
             const h = v.value.MessageHeader;
-            if (h.MessageCode === 'A' && (h.ReferenceIndicator === '0' || h.ReferenceIndicator === '2'))
+            if (h.MessageCode === 'A' && (h.ReferenceIndicator === '0' || h.ReferenceIndicator === '2')) {
+              if (!synced) await this.o.registrySynced?.(block.number);
+              synced = true;
               p.verdict = await this.o.authenticator.verify(v.value, tx.from.toLowerCase()).catch((e) => ({
                 status: 'failed' as const,
                 reason: `verification failed: ${(e as Error).message}`.slice(0, 300),
               }));
+            }
           }
         }
       }

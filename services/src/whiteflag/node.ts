@@ -133,6 +133,7 @@ export async function startWhiteflagNode(config: WhiteflagNodeConfig, log: Logge
       keystore,
       contracts: { EthereumDIDRegistry: config.didRegistry, DeviceRegistry: config.deviceRegistry },
       resolver: resolution.resolver,
+      registrySynced: (n) => resolution.watcher.waitForBlock(n),
       guard: (o) => requireCredentials(guardDeps, o),
       policy,
       sessionIssuer: config.verifierDid,

@@ -62,6 +62,8 @@ export interface WhiteflagPartDeps {
   contracts: Pick<Record<ContractName, string>, 'EthereumDIDRegistry' | 'DeviceRegistry'>;
   /** DID resolution as on chain now (the event-invalidated CachedDidResolver). */
   resolver: Resolvable & { invalidateIdentity?(identity: string): void };
+  /** Resolves once the resolver's registry watcher has processed this block (its `waitForBlock`). */
+  registrySynced?(blockNumber: number): Promise<void>;
   /** The verifier's guard for HTTP routes. */
   guard(options: RequireCredentialsOptions): RequestHandler;
   /** The policies, for the MQTT signal topics. */
@@ -134,6 +136,7 @@ export async function startWhiteflagPart(deps: WhiteflagPartDeps): Promise<White
     ...(config.confirmations !== undefined ? { confirmations: config.confirmations } : {}),
     ...(config.pollIntervalMs !== undefined ? { pollIntervalMs: config.pollIntervalMs } : {}),
     onMessage: (row, message) => bridge?.deliver(row, message),
+    ...(deps.registrySynced ? { registrySynced: deps.registrySynced } : {}),
     log,
   });
   const keyring = new HostedKeyring({
