@@ -2,8 +2,9 @@
  * `npm run sim -- --devices 1000 --scenario mixed --duration 60s [--interval 5s] [--seed S] [--out .sim]
  *                 [--broker URL --issuer URL]`
  *
- * Starts anvil + aedes + the handshake service in process (unless --broker/--issuer name a running stack), provisions
- * the fleet, runs it, prints the per-scenario summary table and writes report.json and latency.svg into --out.
+ * Against a running stack (`npm start`; the local one by default), as any manufacturer would: registers, commissions
+ * and revokes the fleet through the issuer's API, runs it on the stack's broker, prints the per-scenario summary
+ * table and writes report.json and latency.svg into --out.
  * Exit code 0: attackers never accepted and every honest device accepted; 1: the verdict failed; 2: bad flags.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { simulate } from './simulate.js';
 
 const USAGE = `usage: npm run sim -- [--devices N] [--scenario mixed|NAME|NAME=W,NAME=W...] [--duration 60s]
                      [--interval 5s] [--seed S] [--out DIR]
-                     [--broker URL --issuer URL [--admin-wallet FILE]]
+                     [--broker URL] [--issuer URL] [--admin-wallet FILE]
   --devices   fleet size (default 100)
   --scenario  mixed (default), one of: ${SCENARIOS.join(', ')},
               or weights such as honest=80,clone=10,replay=10
@@ -26,9 +27,9 @@ const USAGE = `usage: npm run sim -- [--devices N] [--scenario mixed|NAME|NAME=W
   --interval  mean time between two attempts of one device (default 5s)
   --seed      seed of the fleet and its timings (default tessera-sim)
   --out       where report.json and latency.svg go (default .sim)
-  --broker, --issuer   run against a running stack (npm start) instead of starting one in process:
-              the fleet is registered, commissioned and revoked through the issuer API
-              (firmware-update-mid-run needs the chain directly and is left out of the mix)
+  --broker, --issuer   the running stack (npm start): its MQTT broker (default mqtt://127.0.0.1:1884) and
+              issuer API (default http://127.0.0.1:8080/issuer); the fleet is registered, commissioned and
+              revoked through the issuer API (firmware-update-mid-run needs the chain directly and is left out)
   --admin-wallet  the stack's root admin wallet (default .tessera/root-admin-wallet.json)`;
 
 /** Parse 500ms, 30s, 2m, 1h or a bare number of seconds. */
@@ -47,8 +48,8 @@ export interface CliOptions {
   intervalMs: number;
   seed: string;
   out: string;
-  broker?: string;
-  issuer?: string;
+  broker: string;
+  issuer: string;
   adminWallet: string;
 }
 
@@ -99,8 +100,6 @@ export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok
       problems.push(`--${k} is not a URL (got ${v})`);
     }
   }
-  if ((values.broker === undefined) !== (values.issuer === undefined))
-    problems.push('--broker and --issuer go together (the issuer provisions the fleet the broker lets in)');
   if (problems.length > 0 || !mix.ok) return { ok: false, problems };
   return {
     ok: true,
@@ -112,8 +111,8 @@ export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok
       intervalMs: intervalMs!,
       seed: String(values.seed ?? 'tessera-sim'),
       out: String(values.out ?? '.sim'),
-      ...(values.broker ? { broker: String(values.broker) } : {}),
-      ...(values.issuer ? { issuer: String(values.issuer) } : {}),
+      broker: String(values.broker ?? 'mqtt://127.0.0.1:1884'),
+      issuer: String(values.issuer ?? 'http://127.0.0.1:8080/issuer'),
       adminWallet: String(values['admin-wallet'] ?? '.tessera/root-admin-wallet.json'),
     },
   };
@@ -131,8 +130,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const o = parsed.value;
-  let remote: { brokerUrl: string; provisioner: HttpIssuerProvisioner } | undefined;
-  if (o.broker && o.issuer) {
+  let target: { brokerUrl: string; provisioner: HttpIssuerProvisioner };
+  {
     let admin: HolderKey;
     try {
       admin = readHolderFile(o.adminWallet);
@@ -150,7 +149,7 @@ async function main(): Promise<number> {
       delete o.mix['firmware-update-mid-run'];
       console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
     }
-    remote = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
+    target = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
   }
   if (o.intervalMs < 4_000)
     console.error(
@@ -165,7 +164,7 @@ async function main(): Promise<number> {
     durationMs: o.durationMs,
     intervalMs: o.intervalMs,
     seed: o.seed,
-    ...(remote ? { remote } : {}),
+    target,
     progress: (label, done, total) => bar.draw(label, done, total, `${done}/${total}`, done >= total),
     onReady: () => {
       bar.done();

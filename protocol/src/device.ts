@@ -218,6 +218,8 @@ export const topics = {
   reply: (deviceId: string, commandId: string) => `${device(deviceId)}/replies/${segment(commandId, 'command id')}`,
   status: (deviceId: string) => `${device(deviceId)}/status`,
   session: (deviceId: string) => `${device(deviceId)}/session`,
+  /** A meter's offers on the local energy market (published by its gateway when its credentials allow, by policy). */
+  energyOffers: (meterId: string) => `${TOPIC_ROOT}/energy/${segment(meterId, 'meter id')}/offers`,
   /** device → services: a Whiteflag sign or signal of type `messageCode`, sent on chain by the Whiteflag bridge. */
   whiteflagSignal: (deviceId: string, messageCode: string) =>
     `${device(deviceId)}/whiteflag/signals/${whiteflagCode(messageCode)}`,
@@ -234,6 +236,23 @@ export function whiteflagSignalOfTopic(topic: string): { deviceId: string; messa
   if (!deviceId || parts.length !== 7 || parts[4] !== 'whiteflag' || parts[5] !== 'signals') return undefined;
   return /^[A-Z]$/.test(parts[6]!) ? { deviceId, messageCode: parts[6]! } : undefined;
 }
+
+/** The Whiteflag sign and signal codes a device's signals topic carries (one policy per code says who may). */
+const WHITEFLAG_SIGNAL_CODES = ['P', 'E', 'D', 'S', 'I', 'M', 'Q'] as const;
+
+/**
+ * The topic tree as policy resource patterns (the policy syntax: `:name` one level, `**` the rest): a policy on an MQTT
+ * topic must name one of these, so topics are defined here once and nowhere concatenated.
+ */
+export const TOPIC_PATTERNS = [
+  `${DEVICES}/:deviceId/telemetry/**`,
+  `${DEVICES}/:deviceId/replies/**`,
+  `${DEVICES}/:deviceId/status`,
+  `${DEVICES}/:deviceId/commands/**`,
+  `${DEVICES}/:deviceId/session`,
+  `${TOPIC_ROOT}/energy/:meterId/offers`,
+  ...WHITEFLAG_SIGNAL_CODES.map((c) => `${DEVICES}/:deviceId/whiteflag/signals/${c}`),
+] as const;
 
 /** Which topic filters a client may publish and subscribe to. */
 export interface TopicPermissions {

@@ -85,7 +85,12 @@ const hex32 = (name: string) => z.string().regex(/^[0-9a-fA-F]{64}$/, `${name} m
 
 /** The options shared by the stack and the node: comma-separated origins, and the listener's first block and depth. */
 export const WhiteflagListenerEnv = {
-  TESSERA_WHITEFLAG_KEYS_FILE: z.string().min(1).optional(),
+  TESSERA_WHITEFLAG_KEYS_FILE: z.string().min(1).optional().meta({
+    kind: 'path',
+    description:
+      "JSON (mode 0600) with Whiteflag's named pre-shared keys and originator tokens ([whiteflag.md](whiteflag.md#configuration-of-the-stack))",
+    defaultText: 'unset: no pre-shared keys',
+  }),
   TESSERA_WHITEFLAG_STATEMENT_ORIGINS: z
     .string()
     .optional()
@@ -100,9 +105,21 @@ export const WhiteflagListenerEnv = {
           }
         }),
       'TESSERA_WHITEFLAG_STATEMENT_ORIGINS must be comma-separated http(s) URLs',
-    ),
-  TESSERA_WHITEFLAG_START_BLOCK: z.coerce.number().int().min(0).optional(),
-  TESSERA_WHITEFLAG_CONFIRMATIONS: z.coerce.number().int().min(0).max(1000).default(0),
+    )
+    .meta({
+      kind: 'comma-separated URLs',
+      description: 'origins Whiteflag method-1 statements may be fetched from, besides this one',
+      defaultText: 'unset: only its own',
+    }),
+  TESSERA_WHITEFLAG_START_BLOCK: z.coerce.number().int().min(0).optional().meta({
+    kind: 'block number',
+    description: 'the first block the Whiteflag listener reads when it has no cursor yet',
+    defaultText: 'unset: the head at first start',
+  }),
+  TESSERA_WHITEFLAG_CONFIRMATIONS: z.coerce.number().int().min(0).max(1000).default(0).meta({
+    kind: '0\u20131000',
+    description: 'blocks a Whiteflag message must be under before the listener reads it',
+  }),
 };
 
 /**
