@@ -40,13 +40,7 @@ export async function startVerifierPart(o: {
 }): Promise<VerifierPart> {
   const trustData = o.trustListFile
     ? JSON.parse(readFileSync(o.trustListFile, 'utf8'))
-    : Object.fromEntries(
-        // the stack's verifier signs the DeviceSessionCredentials of the handshake; the issuer signs everything
-        CREDENTIAL_TYPE_NAMES.map((t) => [
-          t,
-          t === 'DeviceSessionCredential' ? [o.issuer.did, o.verifierDid] : [o.issuer.did],
-        ]),
-      );
+    : Object.fromEntries(CREDENTIAL_TYPE_NAMES.map((t) => [t, [o.issuer.did]]));
   const trust = parseTrustList(trustData);
   if (!trust.ok) throw new TesseraError('ERR_CONFIG_INVALID', `trust list: ${trust.error.message}`);
   const policies = loadPolicyFile(o.policyFile ?? DEFAULT_POLICY_FILE);

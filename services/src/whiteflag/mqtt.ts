@@ -18,7 +18,7 @@ export const MAX_SIGNAL_BYTES = 16 * 1024;
 
 export interface WhiteflagBridgeDeps {
   broker: Pick<BrokerAdapter, 'subscribe' | 'publish'>;
-  /** Verifies a DeviceSessionCredential (signature by the stack's verifier, validity period). */
+  /** The credential core: a DeviceSessionCredential's signature by a trusted issuer, validity period and status. */
   sessions: { verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>> };
   /** The policies of verifier/policies/default.json (`whiteflag.device.*` for the signal topics). */
   policy: Pick<PolicyEngine, 'evaluate'>;
@@ -36,7 +36,8 @@ export interface WhiteflagBridgeDeps {
 /**
  * The MQTT side of Whiteflag (docs/whiteflag.md):
  * - a device publishes a sign or signal on its own `whiteflag/signals/{code}` topic with its session credential; the
- *   bridge checks that the publisher is that device, that the credential is its valid DeviceSessionCredential, and
+ *   bridge checks that the publisher is that device, that the credential is a valid DeviceSessionCredential (the
+ *   credential core: trusted issuer, validity, status), and
  *   that the policies let that credential publish that code on that topic (deny by default), then sends it on chain
  *   from the device's own account (authenticated by method 2 with its pre-shared secret);
  * - `deliver` publishes the authentic signs and signals the listener receives to the `whiteflag/inbox` of every device

@@ -136,7 +136,6 @@ export async function startWhiteflagNode(config: WhiteflagNodeConfig, log: Logge
       registrySynced: (n) => resolution.watcher.waitForBlock(n),
       guard: (o) => requireCredentials(guardDeps, o),
       policy,
-      sessionIssuer: config.verifierDid,
       ...(vault ? { vault } : {}),
       actorKeys: new Map([[did, NODE_KEY]]),
       publicUrl: apiUrl,

@@ -6,14 +6,12 @@ import {
   readDeviceStatus,
 } from '@tessera/contracts';
 import { ethrDid, type Logger } from '@tessera/protocol';
-import {
-  type BrokerAdapter,
-  type DeviceSecretVault,
-  InMemoryStatusListProvider,
-  MemoryNonceStore,
-  type PolicyEngine,
-  PresentationVerifier,
-  type RequireCredentialsOptions,
+import type {
+  BrokerAdapter,
+  DeviceSecretVault,
+  PolicyEngine,
+  RequireCredentialsOptions,
+  Verifier,
 } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
@@ -68,10 +66,14 @@ export interface WhiteflagPartDeps {
   guard(options: RequireCredentialsOptions): RequestHandler;
   /** The policies, for the MQTT signal topics. */
   policy: Pick<PolicyEngine, 'evaluate'>;
-  /** The DID that signs DeviceSessionCredentials (the stack's verifier). */
-  sessionIssuer: string;
-  /** The MQTT broker devices are on; without it there is no bridge. */
-  broker?: Pick<BrokerAdapter, 'subscribe' | 'publish'>;
+  /**
+   * The MQTT broker devices are on, and the credential core that verifies their DeviceSessionCredentials (signature,
+   * trusted issuer, validity, status); without them there is no bridge.
+   */
+  devices?: {
+    broker: Pick<BrokerAdapter, 'subscribe' | 'publish'>;
+    sessions: Pick<Verifier, 'verifyCredential'>;
+  };
   /** Device pre-shared secrets (method 2 for devices). */
   vault?: DeviceSecretVault;
   /** DIDs whose own key the stack holds (its actors), by keystore name: they send without a delegation. */
@@ -151,19 +153,10 @@ export async function startWhiteflagPart(deps: WhiteflagPartDeps): Promise<White
   });
 
   let bridge: WhiteflagBridge | undefined;
-  if (deps.broker) {
-    const sessions = new PresentationVerifier({
-      resolver: deps.resolver,
-      trust: new Map([['DeviceSessionCredential', new Set([deps.sessionIssuer.toLowerCase()])]]),
-      // session credentials live minutes and carry no status entry: a revoked device's session is dropped by the broker
-      requireStatus: false,
-      statusLists: new InMemoryStatusListProvider(),
-      nonces: new MemoryNonceStore(),
-      audience: deps.sessionIssuer,
-    });
+  if (deps.devices) {
     bridge = new WhiteflagBridge({
-      broker: deps.broker,
-      sessions,
+      broker: deps.devices.broker,
+      sessions: deps.devices.sessions,
       policy: deps.policy,
       accounts,
       sender,
