@@ -5,7 +5,7 @@
  * processes without a server (the device agent) do not load express.
  * May import: @tessera/protocol.
  */
-export { writeFileAtomic } from './files.js';
+export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, privateDirectory, touchPrivate, writeFileAtomic } from './files.js';
 export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
 export { Secp256k1Worker } from './secp256k1-worker.js';
 export { randomBase64url } from './random.js';

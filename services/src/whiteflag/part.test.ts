@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { type ErrorShape, topics } from '@tessera/protocol';
 import { WHITEFLAG_EXAMPLES } from '@tessera/protocol/whiteflag';
 import { Signature } from 'ethers';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import {
   AREA_KEY,
   type Holder,
@@ -65,17 +65,8 @@ async function received(txHash: string, token: string) {
 }
 
 async function connect(device: TestDevice) {
-  const c = mqtt.connect(app.broker.url, {
-    clientId: device.deviceId,
-    username: device.deviceId,
-    password: `pw-${device.deviceId.slice(2, 18)}`,
-    reconnectPeriod: 0,
-  });
+  const c = await app.connect(device);
   clients.push(c);
-  await new Promise<void>((resolve, reject) => {
-    c.once('connect', () => resolve());
-    c.once('error', reject);
-  });
   return c;
 }
 

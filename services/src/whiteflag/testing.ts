@@ -46,6 +46,7 @@ import { Resolver } from 'did-resolver';
 import { getResolver } from 'ethr-did-resolver';
 import { type JsonRpcProvider, parseEther, Wallet } from 'ethers';
 import express, { Router } from 'express';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { DataSource } from 'typeorm';
 import { WhiteflagAccounts } from './accounts.js';
 import { httpStatementFetcher, registryDeviceStatus, tesseraAuthenticator } from './authenticate.js';
@@ -287,8 +288,10 @@ export interface WhiteflagApp {
   credential(to: Holder | { did: string }, type: string, claims: Record<string, unknown>): Promise<string>;
   /** Present credentials through the real verifier router; the access token for `resource`/`action`. */
   token(h: Holder, credentials: string[], resource: string, action: string): Promise<string>;
-  /** What a successful handshake gives a device: broker grant and a DeviceSessionCredential by the verifier. */
+  /** A DeviceSessionCredential for the device, as the handshake would issue it (signed by the verifier here). */
   session(device: TestDevice): Promise<string>;
+  /** Connect the device to the broker and grant this connection what a successful handshake grants. */
+  connect(device: TestDevice): Promise<MqttClient>;
   close(): Promise<void>;
 }
 
@@ -401,15 +404,31 @@ export async function startWhiteflagApp(
       assert.equal(r.status, 200, JSON.stringify(r.body));
       return r.body['access_token'] as string;
     },
-    async session(device) {
+    async connect(device) {
       const password = `pw-${device.deviceId.slice(2, 18)}`;
       await broker.enrol({ deviceId: device.deviceId, password });
+      const c = mqtt.connect(broker.url, {
+        clientId: device.deviceId,
+        username: device.deviceId,
+        password,
+        reconnectPeriod: 0,
+      });
+      await new Promise<void>((resolve, reject) => {
+        c.once('connect', () => resolve());
+        c.once('error', reject);
+      });
+      const connection = broker.connectionOf(device.deviceId);
+      assert.ok(connection, 'the broker knows the connection');
       await broker.grant({
         deviceId: device.deviceId,
         did: device.did,
         permissions: deviceTopicPermissions(device.deviceId),
         expiresAt: Date.now() + 600_000,
+        connection,
       });
+      return c;
+    },
+    async session(device) {
       return sign(
         { did: device.did },
         'DeviceSessionCredential',
