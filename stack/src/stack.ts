@@ -20,7 +20,7 @@ import {
 import { type Logger, TesseraError } from '@tessera/protocol';
 import { privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { CachedDidResolver, RedisHandshakeLimiter, RedisNonceStore, RegistryWatcher } from '@tessera/verifier';
+import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
 import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -165,15 +165,15 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     closers.push({ name: 'outbox', close: () => outbox.stop() });
 
     // DID resolution, invalidated by registry events
-    const watcher = new RegistryWatcher({
-      registry: contracts.EthereumDIDRegistry,
+    const dids = await createDidResolver({
+      chainId,
       provider,
+      registry: contracts.EthereumDIDRegistry,
       ...(wsUrl ? { wsUrl } : {}),
       onError: (e) => log.warn({ err: e }, 'registry watcher error'),
     });
-    await watcher.start();
-    closers.push({ name: 'watcher', close: () => watcher.stop() });
-    const resolver = new CachedDidResolver({ chainId, provider, registry: contracts.EthereumDIDRegistry, watcher });
+    closers.push({ name: 'watcher', close: () => dids.stop() });
+    const { resolver, watcher } = dids;
 
     // HTTP
     const httpUrlFor = (port: number) =>
