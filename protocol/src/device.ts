@@ -372,13 +372,42 @@ export const HandshakeResponseSchema = z
   })
   .strict();
 
-/** Coarse codes a device may learn on failure (DESIGN §5: quiet on failure). */
+/**
+ * Codes a device may learn on failure: coarse (quiet on failure, docs/protocol.md), except its own lifecycle state,
+ * which is public on chain and which the device needs to know whether to wait or to stop.
+ */
 export const HANDSHAKE_DENIAL_CODES = [
   'ERR_HANDSHAKE_DENIED',
   'ERR_HANDSHAKE_LOCKED',
   'ERR_HANDSHAKE_EXPIRED',
   'ERR_HANDSHAKE_MALFORMED',
+  'ERR_DEVICE_SUSPENDED',
+  'ERR_DEVICE_REVOKED',
+  'ERR_DEVICE_DECOMMISSIONED',
 ] as const;
+
+/**
+ * The code that tells a device its on-chain state keeps it out: suspended (wait for a resume), revoked or
+ * decommissioned (final: stop). Undefined for states that do not say so (Active, or a device the chain does not know,
+ * which stays ERR_HANDSHAKE_DENIED).
+ */
+export function lifecycleDenialCode(
+  state: DeviceState,
+): 'ERR_DEVICE_SUSPENDED' | 'ERR_DEVICE_REVOKED' | 'ERR_DEVICE_DECOMMISSIONED' | undefined {
+  if (state === 'Suspended') return 'ERR_DEVICE_SUSPENDED';
+  if (state === 'Revoked') return 'ERR_DEVICE_REVOKED';
+  if (state === 'Decommissioned') return 'ERR_DEVICE_DECOMMISSIONED';
+  return undefined;
+}
+
+/**
+ * The lifecycle notice the verifier sends on a device's `handshake/result` topic when the chain suspends, revokes or
+ * decommissions it, just before the broker drops its connection: a denial without a session.
+ */
+export function lifecycleNotice(state: DeviceState): HandshakeResult | undefined {
+  const code = lifecycleDenialCode(state);
+  return code ? { type: 'result', v: HANDSHAKE_VERSION, ok: false, code } : undefined;
+}
 
 /** 4. verifier → device: a session credential and permissions, or a denial with a coarse code. */
 export const HandshakeResultSchema = z.discriminatedUnion('ok', [

@@ -68,6 +68,8 @@ export {
   DEVICE_TRANSITIONS,
   HANDSHAKE_STEPS,
   HANDSHAKE_DENIAL_CODES,
+  lifecycleDenialCode,
+  lifecycleNotice,
   TOPIC_ROOT,
   canTransition,
   deviceIdOf,

@@ -13,6 +13,7 @@ import {
   type HandshakeResult,
   type HandshakeTranscript,
   type Logger,
+  lifecycleDenialCode,
   ocraClientResponse,
   ocraResponsesEqual,
   ocraServerProof,
@@ -195,7 +196,9 @@ export class HandshakeResponder {
     if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));
 
     const status = await this.o.readStatus(deviceId);
-    if (status.state !== 'Active') return this.failed(keys, deny(`device state is ${status.state}`));
+    // The device may learn its own lifecycle state (public on chain): whether to wait for a resume or to stop.
+    if (status.state !== 'Active')
+      return this.failed(keys, deny(`device state is ${status.state}`, lifecycleDenialCode(status.state)));
     const didCheck = this.didMatchesIdentity(hello.did, status.identity);
     if (didCheck) return this.failed(keys, deny(didCheck));
     if (hello.fingerprint !== status.fingerprint)
