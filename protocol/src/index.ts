@@ -8,6 +8,7 @@ export {
   CREDENTIAL_TYPE_NAMES,
   isCredentialType,
   isValidLei,
+  DID_PATTERN,
   validateClaims,
   type CredentialType,
   type CredentialTypeSpec,
