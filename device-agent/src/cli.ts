@@ -144,7 +144,7 @@ export function deviceProgram(): Command {
       const url = o.broker ?? brokerUrl;
       if (!url)
         throw new CliFailure('ERR_USAGE', 'no broker URL: pass --broker or put brokerUrl in the provisioning file');
-      const [{ pino }, { LOG_REDACT_PATHS }, { DeviceAgent, DEFAULT_BACKOFF }] = await Promise.all([
+      const [{ default: pino }, { LOG_REDACT_PATHS }, { DeviceAgent, DEFAULT_BACKOFF }] = await Promise.all([
         import('pino'),
         import('@tessera/protocol'),
         import('./agent.js'),
