@@ -191,7 +191,7 @@ async function run(o: CliOptions): Promise<number> {
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(dir, 'latency.svg'), latencyChartSvg(report));
+  writeFileSync(join(dir, 'latency.svg'), await latencyChartSvg(report));
   console.log(formatSummary(report));
   console.log(`report: ${join(o.out, 'report.json')}  chart: ${join(o.out, 'latency.svg')}`);
   if (!report.verdict.ok)

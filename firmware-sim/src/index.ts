@@ -6,6 +6,7 @@ export {
   type ScenarioSummary,
   type SimReport,
   formatSummary,
+  latencyChartSpec,
   latencyChartSvg,
   summarise,
 } from './report.js';

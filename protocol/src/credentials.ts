@@ -63,7 +63,8 @@ const lei = () =>
     .regex(/^[0-9A-Z]{18}[0-9]{2}$/, 'must be a valid ISO 17442 LEI')
     .refine(isValidLei, 'must be a valid ISO 17442 LEI')
     .meta({
-      description: 'ISO 17442 Legal Entity Identifier: 20 characters whose check digits are valid under ISO 7064 MOD 97-10',
+      description:
+        'ISO 17442 Legal Entity Identifier: 20 characters whose check digits are valid under ISO 7064 MOD 97-10',
       examples: [EXAMPLE_LEI],
     });
 const bytes32Hex = () =>
@@ -227,7 +228,9 @@ export const DataPartnerClaims = z
   .superRefine(leiOrRegistration)
   .meta({
     ...LEI_OR_REGISTRATION,
-    examples: [{ organisationName: 'Grid Data Ltd', registrationId: 'RCS Marseille 123 456 789', dataspace: 'energy-ds' }],
+    examples: [
+      { organisationName: 'Grid Data Ltd', registrationId: 'RCS Marseille 123 456 789', dataspace: 'energy-ds' },
+    ],
   });
 
 const OFFERING_KINDS = ['green-bond', 'bond', 'equity', 'fund', 'other'] as const;
@@ -241,7 +244,9 @@ export const OfferingIssuerClaims = z
   .superRefine(leiOrRegistration)
   .meta({
     ...LEI_OR_REGISTRATION,
-    examples: [{ legalName: 'Solaire Provence SAS', lei: EXAMPLE_LEI, jurisdiction: 'FR', offeringKinds: ['green-bond'] }],
+    examples: [
+      { legalName: 'Solaire Provence SAS', lei: EXAMPLE_LEI, jurisdiction: 'FR', offeringKinds: ['green-bond'] },
+    ],
   });
 
 /**

@@ -147,9 +147,7 @@ export function issuerOpenApi(serverUrl: string) {
           oneOf: CREDENTIAL_TYPE_NAMES.map((t) => ({ $ref: `#/components/schemas/IssueRequest${t}` })),
           discriminator: {
             propertyName: 'type',
-            mapping: Object.fromEntries(
-              CREDENTIAL_TYPE_NAMES.map((t) => [t, `#/components/schemas/IssueRequest${t}`]),
-            ),
+            mapping: Object.fromEntries(CREDENTIAL_TYPE_NAMES.map((t) => [t, `#/components/schemas/IssueRequest${t}`])),
           },
         },
         ...Object.fromEntries(

@@ -29,7 +29,8 @@ export const TopUpBody = z
       .string()
       .regex(/^[A-Za-z0-9._:-]{8,100}$/, 'must be 8 to 100 letters, digits, . _ : -')
       .meta({
-        description: 'idempotency key chosen by the operator, 8 to 100 characters: the same request id never mints twice',
+        description:
+          'idempotency key chosen by the operator, 8 to 100 characters: the same request id never mints twice',
         examples: ['topup-2026-0001'],
       }),
     participant: z

@@ -123,7 +123,10 @@ export function energyOpenApi(serverUrl: string) {
       },
       '/energy/meters/{meterId}/account': {
         get: {
-          ...guarded('energy.meter.read', 'The holder’s account: its EnergyCredit balance (n€), the meter, the current period'),
+          ...guarded(
+            'energy.meter.read',
+            'The holder’s account: its EnergyCredit balance (n€), the meter, the current period',
+          ),
           parameters: [meterParam],
           responses: { '200': { description: 'the account' }, ...errors('ERR_MARKET_ACCOUNT_UNKNOWN', ...refused) },
         },

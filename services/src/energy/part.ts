@@ -5,7 +5,7 @@ import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { DataSource } from 'typeorm';
 import { GatewayBody, MAX_TOP_UP_NANO_EUR, TopUpBody } from './bodies.js';
 import { buildEnergyRouter } from './http.js';
@@ -61,7 +61,6 @@ export interface EnergyPart {
   market: EnergyMarket;
   stop(): void;
 }
-
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);

@@ -88,7 +88,10 @@ after(async () => {
 async function roleToken(type: string, claims: Record<string, unknown>): Promise<string> {
   const key = Wallet.createRandom();
   const did = ethrDid(stack.chainId, key.address);
-  const r = await issuerRequest(issuerUrl, 'POST', '/credentials', { token: admin, body: { type, subject: did, claims } });
+  const r = await issuerRequest(issuerUrl, 'POST', '/credentials', {
+    token: admin,
+    body: { type, subject: did, claims },
+  });
   assert.equal(r.status, 201, r.text);
   return loginWithCredentials(issuerUrl, { did, privateKey: key.privateKey, credentials: [r.json.jwt] });
 }
@@ -118,7 +121,18 @@ async function commissionedDevice(serial: string): Promise<{ state: string; devi
     }),
   );
   const prov = join(dir, `${serial}-prov`);
-  const reg = await tool('admin', ['devices', 'register', '--url', issuerUrl, '--token', manufacturer, '--file', file, '--out', prov]);
+  const reg = await tool('admin', [
+    'devices',
+    'register',
+    '--url',
+    issuerUrl,
+    '--token',
+    manufacturer,
+    '--file',
+    file,
+    '--out',
+    prov,
+  ]);
   assert.equal(reg.code, 0, reg.err);
   const deviceId = (JSON.parse(reg.out) as { devices: string[] }).devices[0]!;
   const state = join(dir, `${serial}-state`);
@@ -160,8 +174,12 @@ describe('the device agent CLI through the stack', () => {
     await agent.until('first session', () => agent.sessions() >= 1);
 
     assert.equal((await lifecycle('suspend', deviceId)).state, 'Suspended');
-    await agent.until('the suspension notice', () => agent.output.err.includes('device suspended: waiting for an operator'));
-    await agent.until('a refused reconnect while suspended', () => agent.output.err.includes('still suspended; next attempt'));
+    await agent.until('the suspension notice', () =>
+      agent.output.err.includes('device suspended: waiting for an operator'),
+    );
+    await agent.until('a refused reconnect while suspended', () =>
+      agent.output.err.includes('still suspended; next attempt'),
+    );
     assert.equal(agent.child.exitCode, null, 'a suspended agent keeps running');
 
     assert.equal((await lifecycle('resume', deviceId)).state, 'Active');
@@ -196,7 +214,10 @@ describe('the device agent CLI through the stack', () => {
     assert.equal(r.code, 3, r.err);
     assert.match(
       r.err,
-      new RegExp(`^error ERR_DATA_DIR_LOCKED: data directory .* is in use by pid ${process.pid} \\(device-cli test: `, 'm'),
+      new RegExp(
+        `^error ERR_DATA_DIR_LOCKED: data directory .* is in use by pid ${process.pid} \\(device-cli test: `,
+        'm',
+      ),
     );
     const h = (await (await fetch(stack.urls.healthz)).json()) as { ok: boolean };
     assert.equal(h.ok, true, 'the running stack is not disturbed');

@@ -88,9 +88,11 @@ function build(schema: Schema, doc: Doc, full: boolean, path = '$'): unknown {
       const required = new Set((schema.required ?? []) as string[]);
       // either-or rules: take what the first branch of each anyOf requires, and the branch of an if that applies
       const rules = [schema, ...((schema.allOf ?? []) as Schema[])];
-      for (const r of rules) for (const k of ((r.anyOf as Schema[] | undefined)?.[0]?.required ?? []) as string[]) required.add(k);
+      for (const r of rules)
+        for (const k of ((r.anyOf as Schema[] | undefined)?.[0]?.required ?? []) as string[]) required.add(k);
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(props)) if (full || required.has(k)) out[k] = build(props[k]!, doc, full, `${path}.${k}`);
+      for (const k of Object.keys(props))
+        if (full || required.has(k)) out[k] = build(props[k]!, doc, full, `${path}.${k}`);
       for (const r of rules) {
         const branch = (r.anyOf as Schema[] | undefined)?.[0]?.properties as Record<string, Schema> | undefined;
         for (const [k, v] of Object.entries(branch ?? {})) if ('const' in v) out[k] = v.const;
@@ -141,7 +143,11 @@ describe('requests built from the published schemas', () => {
         assert.equal(valid(variant, body), undefined, `${type}: the built request meets its schema`);
         assert.equal(valid('IssueRequest', body), undefined, `${type}: and the IssueRequest union`);
         const r = await issuerRequest(issuerUrl, 'POST', '/credentials', { token: admin, body });
-        assert.equal(r.status, 201, `${type} (${full ? 'all claims' : 'fewest claims'}) ${JSON.stringify(body)}: ${r.text}`);
+        assert.equal(
+          r.status,
+          201,
+          `${type} (${full ? 'all claims' : 'fewest claims'}) ${JSON.stringify(body)}: ${r.text}`,
+        );
       }
     }
   });
@@ -151,8 +157,16 @@ describe('requests built from the published schemas', () => {
     const valid = validator(doc);
     const subject = ethrDid(stack.chainId, Wallet.createRandom().address);
     const cases: [string, Record<string, unknown>, RegExp][] = [
-      ['DataPartnerCredential', { organisationName: 'Grid Data Ltd', dataspace: 'energy-ds' }, /either lei or registrationId/],
-      ['OfferingIssuerCredential', { legalName: 'Solaire SAS', jurisdiction: 'FR', lei: '506700GE1G29325QX364' }, /LEI/],
+      [
+        'DataPartnerCredential',
+        { organisationName: 'Grid Data Ltd', dataspace: 'energy-ds' },
+        /either lei or registrationId/,
+      ],
+      [
+        'OfferingIssuerCredential',
+        { legalName: 'Solaire SAS', jurisdiction: 'FR', lei: '506700GE1G29325QX364' },
+        /LEI/,
+      ],
       ['EnergyProsumerCredential', { meterId: 'DE000123', role: 'producer' }, /nameplateKw > 0/],
       [
         'AccreditedInvestorCredential',
@@ -170,7 +184,12 @@ describe('requests built from the published schemas', () => {
     for (const [type, claims, why] of cases) {
       const body = { type, subject, claims };
       // the LEI's check digits are the one rule JSON Schema cannot state: its description does
-      if (!why.source.includes('LEI')) assert.notEqual(valid(`IssueRequest${type}`, body), undefined, `${type}: the schema refuses ${JSON.stringify(claims)}`);
+      if (!why.source.includes('LEI'))
+        assert.notEqual(
+          valid(`IssueRequest${type}`, body),
+          undefined,
+          `${type}: the schema refuses ${JSON.stringify(claims)}`,
+        );
       const r = await issuerRequest(issuerUrl, 'POST', '/credentials', { token: admin, body });
       assert.equal(r.json?.error?.code, 'ERR_VC_CLAIMS_INVALID', r.text);
       assert.match(r.json.error.message, why);
@@ -197,7 +216,13 @@ describe('requests built from the published schemas', () => {
       }).then((r) => r.json())) as Record<string, string>;
     const request = await verifier('/presentation-requests', { resource: '/energy/credits', action: 'POST' });
     const vp = await createVerifiablePresentationJwt(
-      { vp: { '@context': ['https://www.w3.org/2018/credentials/v1'], type: ['VerifiablePresentation'], verifiableCredential: [vc.json.jwt] } } as never,
+      {
+        vp: {
+          '@context': ['https://www.w3.org/2018/credentials/v1'],
+          type: ['VerifiablePresentation'],
+          verifiableCredential: [vc.json.jwt],
+        },
+      } as never,
       { did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
       { challenge: String(request.nonce), domain: String(request.audience) },
     );
