@@ -1,6 +1,10 @@
-/** Regenerates docs/errors.md from the one error registry (protocol/src/errors.ts); a test keeps them in sync. */
+/**
+ * Regenerates docs/errors.md from the one error registry (protocol/src/errors.ts) and docs/cli.md from the
+ * command-line programs; tests keep them in sync.
+ */
 import { writeFileSync } from 'node:fs';
 import { ERROR_CODES } from '@tessera/protocol';
+import { renderCliDoc } from './gen-cli-docs.js';
 
 export function renderErrorsDoc(): string {
   const rows = Object.entries(ERROR_CODES).map(
@@ -22,5 +26,6 @@ export function renderErrorsDoc(): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   writeFileSync(new URL('../docs/errors.md', import.meta.url), renderErrorsDoc());
-  console.log('wrote docs/errors.md');
+  writeFileSync(new URL('../docs/cli.md', import.meta.url), await renderCliDoc());
+  console.log('wrote docs/errors.md and docs/cli.md');
 }

@@ -112,6 +112,13 @@ export function helpFooter(o: Pick<CliProgramOptions, 'exitCodes' | 'environment
   return lines.join('\n');
 }
 
+/** Every exit code a program documents (the common ones with the program's own meanings), by code. */
+export function programExitCodes(program: Command): ExitCode[] {
+  const own = (program as WithOptions)[OPTIONS]?.exitCodes ?? [];
+  const byCode = new Map([...COMMON_EXIT_CODES, ...own].map((c) => [c.code, c]));
+  return [...byCode.values()].sort((a, b) => a.code - b.code);
+}
+
 /** What a command's output calls this program and its subcommands: `npm run wallet -- present`. */
 function fullName(cmd: Command): string {
   const names: string[] = [];
