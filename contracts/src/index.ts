@@ -1,3 +1,9 @@
+/**
+ * @tessera/contracts — the chain and the durable store: Solidity sources with their compiled artifacts and typed
+ * bindings, deploy, the embedded anvil launcher, the on-chain write outbox, the database opener, the sealed keystore,
+ * the hash-chain table.
+ * May import: @tessera/protocol, @tessera/runtime.
+ */
 export {
   startAnvil,
   anvilBinaryPath,
@@ -82,3 +88,4 @@ export {
   type TransferRestrictionName,
 } from './security-token.js';
 export { measureTokenGas, type TokenGas } from './security-token-gas.js';
+export { appendChainEntry, chainEntry, chainHead, type ChainRow, type ChainTable } from './hash-chain.js';

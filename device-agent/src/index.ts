@@ -1,3 +1,8 @@
+/**
+ * @tessera/device-agent — the runtime on a gateway: the sealed key and secret store, the handshake initiator, session
+ * refresh, reconnect with backoff, and its CLI (`npm run device`).
+ * May import: @tessera/protocol, @tessera/runtime.
+ */
 export {
   DeviceAgent,
   DEFAULT_BACKOFF,

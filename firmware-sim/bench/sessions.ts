@@ -8,9 +8,8 @@
  * memory measured (heap + external after a full GC, and RSS, of this process: broker + handshake service) is the
  * stack's alone. Targets (issue 6): under 20 KB per session, no errors, none refused wrongly.
  */
-import type { BenchReport } from '@tessera/runtime';
-import type { BenchContext } from '@tessera/runtime';
-import { type RssBreakdown, runSessionsScale } from '../src/scale.js';
+import type { BenchContext, BenchReport } from '@tessera/runtime';
+import { type RssBreakdown, runSessionsScale } from './scale.js';
 
 const kb = (bytes: number) => (bytes / 1024).toFixed(1);
 const split = (b: RssBreakdown) =>

@@ -1,7 +1,8 @@
 /**
- * `npm run sim -- [options]`: a simulated device fleet with attack scenarios against the handshake, on an in-process
- * stack (anvil, aedes, the handshake service) or a running one (--broker and --issuer); prints the per-scenario table
- * and writes report.json and latency.svg. `npm run sim -- --help` lists the options and exit codes.
+ * `npm run sim -- [options]`: a simulated device fleet with attack scenarios against a running stack (`npm start`; the
+ * local one by default), as any manufacturer would: registers, commissions and revokes the fleet through the issuer's
+ * API, runs it on the stack's broker, prints the per-scenario table and writes report.json and latency.svg.
+ * `npm run sim -- --help` lists the options and exit codes.
  */
 import type { ScenarioMix } from './scenarios.js';
 import { Command, CliFailure, cliProgram, finishProgram, isMain, runCli, usageError } from '@tessera/runtime/cli';
@@ -37,8 +38,8 @@ export interface CliOptions {
   intervalMs: number;
   seed: string;
   out: string;
-  broker?: string;
-  issuer?: string;
+  broker: string;
+  issuer: string;
   adminWallet: string;
 }
 
@@ -54,8 +55,11 @@ function defineOptions(cmd: Command): Command {
     .option('--interval <time>', 'mean time between two attempts of one device (default 5s)')
     .option('--seed <seed>', 'seed of the fleet and its timings (default tessera-sim)')
     .option('--out <dir>', 'where report.json and latency.svg go (default .sim)')
-    .option('--broker <url>', 'run against a running stack (npm start): its MQTT URL, with --issuer')
-    .option('--issuer <url>', "the running stack's issuer URL (it registers, commissions and revokes the fleet)")
+    .option('--broker <url>', "the running stack's MQTT broker (default mqtt://127.0.0.1:1884)")
+    .option(
+      '--issuer <url>',
+      "the running stack's issuer API, which registers, commissions and revokes the fleet (default http://127.0.0.1:8080/issuer)",
+    )
     .option('--admin-wallet <file>', "the stack's root admin wallet (default .tessera/root-admin-wallet.json)");
 }
 
@@ -93,8 +97,6 @@ async function validate(
       problems.push(`--${k} is not a URL (got ${v})`);
     }
   }
-  if ((values.broker === undefined) !== (values.issuer === undefined))
-    problems.push('--broker and --issuer go together (the issuer provisions the fleet the broker lets in)');
   if (problems.length > 0 || !mix.ok) return { ok: false, problems };
   return {
     ok: true,
@@ -106,8 +108,8 @@ async function validate(
       intervalMs: intervalMs!,
       seed: String(values.seed ?? 'tessera-sim'),
       out: String(values.out ?? '.sim'),
-      ...(values.broker ? { broker: String(values.broker) } : {}),
-      ...(values.issuer ? { issuer: String(values.issuer) } : {}),
+      broker: String(values.broker ?? 'mqtt://127.0.0.1:1884'),
+      issuer: String(values.issuer ?? 'http://127.0.0.1:8080/issuer'),
       adminWallet: String(values.adminWallet ?? '.tessera/root-admin-wallet.json'),
     },
   };
@@ -138,24 +140,19 @@ async function run(o: CliOptions): Promise<number> {
     import('./http-provisioner.js'),
     import('@tessera/wallet'),
   ]);
-  let remote: { brokerUrl: string; provisioner: InstanceType<typeof HttpIssuerProvisioner> } | undefined;
-  if (o.broker && o.issuer) {
-    let admin: ReturnType<typeof readHolderFile>;
-    try {
-      admin = readHolderFile(o.adminWallet);
-    } catch (e) {
-      throw usageError(`--admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
-    }
-    if ((o.mix['firmware-update-mid-run'] ?? 0) > 0) {
-      if (o.scenario !== 'mixed')
-        throw usageError(
-          'firmware-update-mid-run needs the in-process stack (no issuer route records firmware updates)',
-        );
-      delete o.mix['firmware-update-mid-run'];
-      console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
-    }
-    remote = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
+  let admin: ReturnType<typeof readHolderFile>;
+  try {
+    admin = readHolderFile(o.adminWallet);
+  } catch (e) {
+    throw usageError(`--admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
   }
+  if ((o.mix['firmware-update-mid-run'] ?? 0) > 0) {
+    if (o.scenario !== 'mixed')
+      throw usageError('firmware-update-mid-run needs the in-process stack (no issuer route records firmware updates)');
+    delete o.mix['firmware-update-mid-run'];
+    console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
+  }
+  const target = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
   if (o.intervalMs < 4_000)
     console.error(
       `note: with --interval ${o.intervalMs} ms an honest device hand-shakes more than 15 times a minute, over the verifier's per-device budget (30 admissions a minute, two per handshake): expect ERR_HANDSHAKE_LOCKED for honest devices`,
@@ -169,7 +166,7 @@ async function run(o: CliOptions): Promise<number> {
     durationMs: o.durationMs,
     intervalMs: o.intervalMs,
     seed: o.seed,
-    ...(remote ? { remote } : {}),
+    target,
     progress: (label, done, total) => bar.draw(label, done, total, `${done}/${total}`, done >= total),
     onReady: () => {
       bar.done();
@@ -207,7 +204,7 @@ export function simProgram(): Command {
   const program = cliProgram({
     name: 'npm run sim --',
     description:
-      'A simulated device fleet with attack scenarios against the device handshake: on an in-process stack (anvil, aedes, the handshake service) unless --broker and --issuer name a running one. Prints the per-scenario table; writes report.json and latency.svg.',
+      'A simulated device fleet with attack scenarios against the device handshake of a running stack (npm start; the local one by default), provisioned through its issuer API like any manufacturer. Prints the per-scenario table; writes report.json and latency.svg.',
     exitCodes: [
       {
         code: EXIT_VERDICT_FAILED,
@@ -216,7 +213,7 @@ export function simProgram(): Command {
     ],
     examples: [
       'npm run sim -- --devices 1000 --scenario mixed --duration 60s',
-      'npm run sim -- --devices 50 --broker mqtt://127.0.0.1:1884 --issuer http://127.0.0.1:8080/issuer',
+      'npm run sim -- --devices 50 --broker mqtt://10.0.0.5:1884 --issuer http://10.0.0.5:8080/issuer',
     ],
   });
   defineOptions(program).action(async (values: RawOptions) => {

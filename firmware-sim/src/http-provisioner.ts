@@ -22,7 +22,7 @@ const secretOf = (text: string) =>
 
 /**
  * Provision through a running stack's issuer API, as a manufacturer, an owner and an operator would
- * (services/src/stack/devices.test.ts): the admin issues the simulator a ManufacturerCredential and an
+ * (stack/src/devices.test.ts): the admin issues the simulator a ManufacturerCredential and an
  * OperatorCredential; the manufacturer registers the fleet in batches (`POST /devices/batches`, each secret returned
  * once); each device generates its DID key; the owner receives a DeviceOwnerCredential per device DID and commissions
  * (`POST /devices/:id/commission`); the operator revokes (`POST /devices/:id/revoke`). The issuer API has no firmware

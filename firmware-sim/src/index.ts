@@ -1,7 +1,12 @@
+/**
+ * @tessera/firmware-sim — simulated fleets: devices with characteristics and secrets, attack scenarios, load runs and
+ * reports, against a running stack whose issuer it uses over HTTP like any manufacturer (`npm run sim`).
+ * May import: @tessera/protocol, @tessera/runtime, @tessera/device-agent, @tessera/wallet.
+ */
 export { type GeneratedDevice, DEVICE_CATALOGUE, cloneHardware, generateDevices, nextFirmware } from './devices.js';
 export { BROKER_REFUSED, RawDeviceClient, forcedResponse } from './client.js';
 export { HttpIssuerProvisioner, type HttpIssuerProvisionerOptions } from './http-provisioner.js';
-export { ChainProvisioner, type FleetProvisioner, type ProgressFn, type SimDevice } from './provision.js';
+export type { FleetProvisioner, ProgressFn, SimDevice } from './provision.js';
 export {
   type ScenarioSummary,
   type SimReport,
@@ -22,10 +27,3 @@ export {
   parseScenarioMix,
 } from './scenarios.js';
 export { type SimulationOptions, simulate } from './simulate.js';
-export {
-  type InProcessStack,
-  type InProcessStackOptions,
-  SIM_LIMITS,
-  SealedMemoryVault,
-  startInProcessStack,
-} from './stack.js';

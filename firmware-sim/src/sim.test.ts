@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { ChainProvisioner, startInProcessStack } from '@tessera/stack';
 import { generateDevices } from './devices.js';
 import { seededRng } from './rng.js';
 import { assignScenarios, MIXED, parseScenarioMix, SCENARIOS } from './scenarios.js';
@@ -32,7 +33,16 @@ describe('firmware-sim', () => {
   });
 
   it('on a mixed fleet (anvil + aedes + handshake service), never accepts an attacker and accepts every honest device', async () => {
-    const report = await simulate({ devices: 24, mix: MIXED, durationMs: 12_000, intervalMs: 1_500, seed: 'unit' });
+    const stack = await startInProcessStack();
+    after(() => stack.stop());
+    const report = await simulate({
+      devices: 24,
+      mix: MIXED,
+      durationMs: 12_000,
+      intervalMs: 1_500,
+      seed: 'unit',
+      target: { brokerUrl: stack.brokerUrl, provisioner: new ChainProvisioner(stack), kind: 'in-process' },
+    });
     const by = Object.fromEntries(report.scenarios.map((s) => [s.scenario, s]));
     for (const s of SCENARIOS) assert.ok(by[s], `scenario ${s} ran`);
     // Attackers: attempts were made, and none accepted.

@@ -1,10 +1,9 @@
 import { generateDevices } from './devices.js';
-import { ChainProvisioner, type FleetProvisioner, type ProgressFn } from './provision.js';
+import type { FleetProvisioner, ProgressFn } from './provision.js';
 import { summarise, type SimReport } from './report.js';
 import { seededRng } from './rng.js';
 import { type Attempt, runFleet } from './run.js';
 import { assignScenarios, type ScenarioMix } from './scenarios.js';
-import { type InProcessStack, startInProcessStack } from './stack.js';
 
 export interface SimulationOptions {
   devices: number;
@@ -13,8 +12,11 @@ export interface SimulationOptions {
   /** Mean time between two attempts of one device (ms). */
   intervalMs?: number;
   seed?: string | number;
-  /** A running stack: its broker URL and a provisioner for it. Default: start anvil + aedes + the handshake service. */
-  remote?: { brokerUrl: string; provisioner: FleetProvisioner };
+  /**
+   * Where the fleet runs: a stack's broker URL and a provisioner for it (the issuer over HTTP for any running stack;
+   * `@tessera/stack`'s in-process device harness and its ChainProvisioner in tests and benches).
+   */
+  target: { brokerUrl: string; provisioner: FleetProvisioner; kind?: 'remote' | 'in-process' };
   progress?: ProgressFn;
   onAttempt?(a: Attempt): void;
   /** Called once the fleet is provisioned, before the run starts. */
@@ -24,54 +26,40 @@ export interface SimulationOptions {
 /**
  * Generate a fleet, provision it, run every device in its scenario for the duration, and summarise.
  *
- * @example const report = await simulate({ devices: 40, mix: MIXED, durationMs: 10_000 });
+ * @example const report = await simulate({ devices: 40, mix: MIXED, durationMs: 10_000, target: { brokerUrl, provisioner } });
  */
 export async function simulate(o: SimulationOptions): Promise<SimReport> {
   const seed = o.seed ?? 'tessera-sim';
   const rng = seededRng(seed);
   const startedAt = new Date().toISOString();
-  let stack: InProcessStack | undefined;
-  try {
-    let brokerUrl: string;
-    let provisioner: FleetProvisioner;
-    if (o.remote) {
-      ({ brokerUrl, provisioner } = o.remote);
-    } else {
-      o.progress?.('starting anvil + aedes + verifier', 0, 1);
-      stack = await startInProcessStack();
-      o.progress?.('starting anvil + aedes + verifier', 1, 1);
-      brokerUrl = stack.brokerUrl;
-      provisioner = new ChainProvisioner(stack);
-    }
-    const generated = generateDevices(rng, o.devices, { serialTag: o.remote ? `${Date.now().toString(36)}-` : '' });
-    const scenarios = assignScenarios(o.mix, o.devices, rng);
-    const devices = await provisioner.provision(generated, o.progress);
-    o.onReady?.({ brokerUrl, devices: devices.length });
-    const run = await runFleet({
-      brokerUrl,
-      devices,
-      scenarios,
+  const { brokerUrl, provisioner } = o.target;
+  const remote = o.target.kind !== 'in-process';
+  const generated = generateDevices(rng, o.devices, { serialTag: remote ? `${Date.now().toString(36)}-` : '' });
+  const scenarios = assignScenarios(o.mix, o.devices, rng);
+  const devices = await provisioner.provision(generated, o.progress);
+  o.onReady?.({ brokerUrl, devices: devices.length });
+  const run = await runFleet({
+    brokerUrl,
+    devices,
+    scenarios,
+    durationMs: o.durationMs,
+    ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}),
+    provisioner,
+    rng,
+    ...(o.onAttempt ? { onAttempt: o.onAttempt } : {}),
+  });
+  return summarise(run.attempts, scenarios, {
+    startedAt,
+    options: {
+      devices: o.devices,
+      mix: o.mix,
       durationMs: o.durationMs,
-      ...(o.intervalMs ? { intervalMs: o.intervalMs } : {}),
-      provisioner,
-      rng,
-      ...(o.onAttempt ? { onAttempt: o.onAttempt } : {}),
-    });
-    return summarise(run.attempts, scenarios, {
-      startedAt,
-      options: {
-        devices: o.devices,
-        mix: o.mix,
-        durationMs: o.durationMs,
-        intervalMs: o.intervalMs ?? 5000,
-        seed,
-        provisioner: provisioner.kind,
-      },
-      target: { broker: brokerUrl, stack: o.remote ? 'remote' : 'in-process' },
-      durationMs: run.durationMs,
-      revokeToDisconnectMs: run.revokeToDisconnectMs,
-    });
-  } finally {
-    await stack?.stop();
-  }
+      intervalMs: o.intervalMs ?? 5000,
+      seed,
+      provisioner: provisioner.kind,
+    },
+    target: { broker: brokerUrl, stack: remote ? 'remote' : 'in-process' },
+    durationMs: run.durationMs,
+    revokeToDisconnectMs: run.revokeToDisconnectMs,
+  });
 }

@@ -1,72 +1,12 @@
-import { createHash } from 'node:crypto';
-import { err, ok, type Result } from '@tessera/protocol';
-import type { DataSource, EntityManager, EntitySchema } from 'typeorm';
-import { AuditEntity, type AuditRow } from './store.js';
+import { appendChainEntry, chainEntry, chainHead } from '@tessera/contracts';
+import { type AuditEntry, auditHash, err, GENESIS_HASH, ok, type Result } from '@tessera/protocol';
+import type { DataSource, EntityManager } from 'typeorm';
+import { AuditEntity } from './store.js';
 
 /**
- * The issuer's append-only audit trail. Each entry's hash covers its sequence number, the previous entry's hash and
- * the canonical JSON of who did what, when, with which details; so editing an entry breaks its own hash, deleting one
- * breaks the chain, and deleting the tail is caught by comparing with the head anchored on chain (TesseraAnchor).
+ * The issuer's append-only audit trail: protocol's hash chain (`auditHash`) stored in the issuer's table, its head
+ * anchored on chain (TesseraAnchor), so deleting the tail is caught by comparing with the anchor.
  */
-
-/** Hash of "nothing before": the previous hash of entry 1. */
-export const GENESIS_HASH = '0'.repeat(64);
-
-export interface AuditEntry {
-  seq: number;
-  /** ISO 8601 time of the action. */
-  when: string;
-  /** DID (or service name) of whoever acted. */
-  who: string;
-  /** What happened, for example `credential.issue`, `credential.revoke`. */
-  what: string;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-
-/** Canonical JSON (RFC 8785 style for the values we store): object keys sorted, no whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('non-finite number in audit data');
-    if (value === undefined) return 'null';
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
-
-export function auditHash(e: Omit<AuditEntry, 'hash'>): string {
-  const body = canonicalJson({
-    seq: e.seq,
-    prevHash: e.prevHash,
-    who: e.who,
-    what: e.what,
-    when: e.when,
-    details: e.details,
-  });
-  return createHash('sha256').update(body).digest('hex');
-}
-
-/**
- * A table that holds a hash-chained trail: the issuer's audit trail, and any other trail with the same columns (the
- * data exchange keeps its own). The chain mechanics below are the one implementation of that concept.
- */
-export type ChainTable = EntitySchema<AuditRow>;
-
-/** A stored chain row as an entry (details parsed; throws if they are not JSON). */
-export const chainEntry = (r: AuditRow): AuditEntry => ({
-  seq: r.seq,
-  when: r.at,
-  who: r.actor,
-  what: r.action,
-  details: JSON.parse(r.details) as Record<string, unknown>,
-  prevHash: r.prevHash,
-  hash: r.hash,
-});
 
 /**
  * Append one entry inside the caller's transaction, so the entry and the change it records commit together.
@@ -77,30 +17,6 @@ export function appendAudit(
   entry: { who: string; what: string; when: string; details: Record<string, unknown> },
 ): Promise<AuditEntry> {
   return appendChainEntry(manager, AuditEntity, entry);
-}
-
-/** Append one entry to the trail in `table`, inside the caller's transaction (a racing writer collides on `seq`). */
-export async function appendChainEntry(
-  manager: EntityManager,
-  table: ChainTable,
-  entry: { who: string; what: string; when: string; details: Record<string, unknown> },
-): Promise<AuditEntry> {
-  const repo = manager.getRepository(table);
-  const last = await repo.find({ order: { seq: 'DESC' }, take: 1 });
-  const seq = (last[0]?.seq ?? 0) + 1;
-  const prevHash = last[0]?.hash ?? GENESIS_HASH;
-  const details = JSON.parse(canonicalJson(entry.details)) as Record<string, unknown>;
-  const hash = auditHash({ seq, prevHash, ...entry, details });
-  await repo.insert({
-    seq,
-    at: entry.when,
-    actor: entry.who,
-    action: entry.what,
-    details: canonicalJson(details),
-    prevHash,
-    hash,
-  });
-  return { seq, prevHash, hash, ...entry, details };
 }
 
 export interface AuditQuery {
@@ -120,12 +36,6 @@ export async function readAudit(ds: DataSource, q: AuditQuery = {}): Promise<Aud
 
 export function auditHead(ds: DataSource): Promise<{ seq: number; hash: string }> {
   return chainHead(ds, AuditEntity);
-}
-
-/** The last entry's seq and hash (seq 0 and the genesis hash for an empty trail). */
-export async function chainHead(ds: DataSource, table: ChainTable): Promise<{ seq: number; hash: string }> {
-  const last = await ds.getRepository(table).find({ order: { seq: 'DESC' }, take: 1 });
-  return { seq: last[0]?.seq ?? 0, hash: last[0]?.hash ?? GENESIS_HASH };
 }
 
 export interface AuditVerification {

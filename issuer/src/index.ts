@@ -1,3 +1,9 @@
+/**
+ * @tessera/issuer — the admin API and the credentials Tessera signs: identities, parties, device registration and
+ * lifecycle, issuance through one path (Veramo agent, the protocol's credential builder), status lists, revocation,
+ * the audit trail. A relying party of the credential core for admin sign-in and its route guards.
+ * May import: @tessera/protocol, @tessera/runtime, @tessera/contracts, @tessera/verifier.
+ */
 export {
   buildIssuer,
   IssuerEvents,
@@ -21,19 +27,7 @@ export {
   type IssuerConfigInput,
 } from './config.js';
 export { issuerDatabaseParts, openIssuerDatabase, type CredentialStatus } from './store.js';
-export {
-  verifyAuditTrail,
-  canonicalJson,
-  auditHash,
-  appendChainEntry,
-  chainEntry,
-  chainHead,
-  GENESIS_HASH,
-  type ChainTable,
-  type AuditEntry,
-  type AuditQuery,
-  type AuditVerification,
-} from './audit.js';
+export { verifyAuditTrail, type AuditQuery, type AuditVerification } from './audit.js';
 export { loadSecretBoxKey, SECRET_BOX_KEY_FILE } from './keys.js';
 export { createIssuerAgent, type IssuerAgent } from './agent.js';
 export { buildIssuerApp, type IssuerHttpConfig, type IssuerHttpDeps } from './http/app.js';

@@ -228,7 +228,11 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(session.ok);
       assert.equal(session.value.expired, false);
       const lifetime = Date.parse(session.value.expiresAt) - Date.parse(session.value.issuedAt);
-      assert.equal(lifetime, DEVICE_SESSION_TTL_S * 1000, 'session credentials default to the handshake session lifetime');
+      assert.equal(
+        lifetime,
+        DEVICE_SESSION_TTL_S * 1000,
+        'session credentials default to the handshake session lifetime',
+      );
       const audit = await issuer.audit({ limit: 1000 });
       assert.equal(audit.filter((e) => e.what === 'credential.issue').length, CREDENTIAL_TYPE_NAMES.length);
       assert.equal(audit.find((e) => e.what === 'credential.issue')?.who, 'did:test:admin');

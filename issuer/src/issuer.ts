@@ -2,8 +2,10 @@ import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
 import {
+  type AuditEntry,
   Bitstring,
   type BitstringStatusListEntry,
+  buildCredential,
   CREDENTIAL_TYPES,
   type CredentialType,
   err,
@@ -27,7 +29,6 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { createIssuerAgent, ethrProviderName, type IssuerAgent } from './agent.js';
 import {
-  type AuditEntry,
   type AuditQuery,
   type AuditVerification,
   appendAudit,
@@ -252,8 +253,6 @@ const isAuditSeqCollision = (e: unknown): boolean => {
   return (d?.constraint ?? '').startsWith('issuer_audit') || /issuer_audit\./.test(d?.message ?? '');
 };
 
-const isoSeconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
-
 /**
  * Build the issuer: a Veramo agent with the issuer's did:ethr, over the database and chain in `deps`.
  * Every write (credential + status slot + audit entry) is one transaction; expected failures are Result values.
@@ -455,17 +454,17 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
       const expires = new Date(issued.getTime() + validity * 1000);
       const id = `urn:uuid:${randomUUID()}`;
       const vc = await agent.createVerifiableCredential({
-        credential: {
-          '@context': ['https://www.w3.org/2018/credentials/v1'],
+        credential: buildCredential({
           id,
-          type: ['VerifiableCredential', type],
-          issuer: { id: did },
-          issuanceDate: issued.toISOString(),
-          expirationDate: expires.toISOString(),
-          credentialSubject: { id: req.subject, ...claims.value },
+          type,
+          issuer: did,
+          subject: req.subject,
+          claims: claims.value,
+          issuedAt: issued.getTime() / 1000,
+          expiresAt: expires.getTime() / 1000,
           // VC Data Model 1.1 §4.9 status, as two BitstringStatusListEntry (one list per purpose) at the same index.
-          credentialStatus: entriesFor(list.id, index) as unknown as { id: string; type: string },
-        },
+          status: entriesFor(list.id, index),
+        }) as never,
         proofFormat: 'jwt',
       });
       const jwt = (vc.proof as { jwt?: string }).jwt;
@@ -742,15 +741,16 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
       .getRawMany()) as { i: number | string }[];
     for (const r of rows) bits.set(Number(r.i), true);
     const url = statusListUrl(listId, purpose);
+    const { id: _id, ...listSubject } = statusListSubject(url, purpose, bits);
     const vc = await agent.createVerifiableCredential({
-      credential: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
+      credential: buildCredential({
         id: url,
-        type: ['VerifiableCredential', STATUS_LIST_CREDENTIAL_TYPE],
-        issuer: { id: did },
-        issuanceDate: isoSeconds(now()),
-        credentialSubject: { ...statusListSubject(url, purpose, bits) },
-      },
+        type: STATUS_LIST_CREDENTIAL_TYPE,
+        issuer: did,
+        subject: `${url}#list`,
+        claims: listSubject,
+        issuedAt: Math.floor(now().getTime() / 1000),
+      }) as never,
       proofFormat: 'jwt',
     });
     const out: StatusListCredential = {

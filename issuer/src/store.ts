@@ -1,3 +1,4 @@
+import type { ChainRow } from '@tessera/contracts';
 import { Entities as VeramoEntities, migrations as veramoMigrations } from '@veramo/data-store';
 import { type DatabaseConfig, openDatabase, outboxDatabaseParts } from '@tessera/contracts';
 import { DeviceEntity, DeviceSecretEntity, IssuerDevices1763700000004 } from './devices/store.js';
@@ -36,16 +37,8 @@ export interface StatusListRow {
   updatedAt: string;
 }
 
-export interface AuditRow {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  /** Canonical JSON of the details. */
-  details: string;
-  prevHash: string;
-  hash: string;
-}
+/** A row of the audit trail: contracts' hash-chain row. */
+export type AuditRow = ChainRow;
 
 export const CredentialEntity = new EntitySchema<CredentialRow>({
   name: 'IssuerCredential',

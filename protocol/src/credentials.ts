@@ -82,6 +82,8 @@ const topicFilter = () =>
     .refine((t) => !t.includes('\u0000'), 'must not contain NUL');
 
 export const DeviceIdentityClaims = z.strictObject({
+  /** The device id (DeviceRegistry key and MQTT client id). */
+  deviceId: bytes32Hex().optional(),
   /** Canonical hash of the device's characteristics (model, serial, hardware revision, firmware hash…). */
   fingerprint: bytes32Hex(),
   manufacturer: did(),

@@ -211,7 +211,22 @@ export const topics = {
   reply: (deviceId: string, commandId: string) => `${device(deviceId)}/replies/${segment(commandId, 'command id')}`,
   status: (deviceId: string) => `${device(deviceId)}/status`,
   session: (deviceId: string) => `${device(deviceId)}/session`,
+  /** A meter's offers on the local energy market (published by its gateway when its credentials allow, by policy). */
+  energyOffers: (meterId: string) => `${TOPIC_ROOT}/energy/${segment(meterId, 'meter id')}/offers`,
 } as const;
+
+/**
+ * The topic tree as policy resource patterns (the policy syntax: `:name` one level, `**` the rest): a policy on an MQTT
+ * topic must name one of these, so topics are defined here once and nowhere concatenated.
+ */
+export const TOPIC_PATTERNS = [
+  `${DEVICES}/:deviceId/telemetry/**`,
+  `${DEVICES}/:deviceId/replies/**`,
+  `${DEVICES}/:deviceId/status`,
+  `${DEVICES}/:deviceId/commands/**`,
+  `${DEVICES}/:deviceId/session`,
+  `${TOPIC_ROOT}/energy/:meterId/offers`,
+] as const;
 
 /** Which topic filters a client may publish and subscribe to. */
 export interface TopicPermissions {

@@ -252,7 +252,7 @@ export const ERROR_CODES = {
   },
   ERR_BROKER_START_FAILED: { status: 500, summary: 'A dedicated Mosquitto instance could not be started.' },
 
-  // the reference wallet (CLI and library in verifier/src/wallet)
+  // the reference wallet (CLI and library in wallet/src)
   ERR_WALLET_NOT_FOUND: { status: 404, summary: 'No wallet in the wallet directory; run `wallet init` first.' },
   ERR_WALLET_EXISTS: { status: 409, summary: 'The wallet directory already holds a wallet; it is never overwritten.' },
   ERR_WALLET_LOCKED: {

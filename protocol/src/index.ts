@@ -1,3 +1,9 @@
+/**
+ * @tessera/protocol — the shared contract, pure (no I/O, no environment, no native code): error codes and the result
+ * type, DID syntax, credential types and claim schemas, the one credential builder, the policy schema, the MQTT topic
+ * tree and the handshake messages, OCRA (RFC 6287), status list encoding, the hash chain, protocol constants.
+ * May import: nothing of ours.
+ */
 export { ERROR_CODES, TesseraError, isErrorCode, toTesseraError, type ErrorCode, type ErrorShape } from './errors.js';
 export { ok, err, type Result } from './result.js';
 export { parseDid, parseEthrDid, ethrDid, MAX_DID_LENGTH, type ParsedDid, type ParsedEthrDid } from './did.js';
@@ -72,6 +78,7 @@ export {
   lifecycleDenialCode,
   lifecycleNotice,
   TOPIC_ROOT,
+  TOPIC_PATTERNS,
   canTransition,
   deviceIdOf,
   DeviceCharacteristicsSchema,
@@ -127,3 +134,11 @@ export {
 } from './policy.js';
 export { addDelegateDigest, type AddDelegateRequest } from './did-delegate.js';
 export type { HolderKeyFile } from './holder-file.js';
+export {
+  buildCredential,
+  credentialJwtClaims,
+  VC_CONTEXT_V1,
+  type CredentialDraft,
+  type UnsignedCredential,
+} from './credential-builder.js';
+export { type AuditEntry, auditHash, canonicalJson, GENESIS_HASH } from './hash-chain.js';

@@ -1,11 +1,12 @@
 import { CREDENTIAL_TYPE_NAMES, isCredentialType } from './credentials.js';
+import { TOPIC_PATTERNS } from './device.js';
 import { err, ok, type Result } from './result.js';
 import { z } from 'zod';
 
 /**
  * Policies are data (DESIGN §7): a resource pattern and actions map to the credentials they need and the constraints on
  * their claims. The same model gates HTTP routes (`/energy/meters/:meterId/orders`, action `POST`) and MQTT topics
- * (`tessera/energy/:meterId/offers`, action `publish`).
+ * (`tessera/v1/energy/:meterId/offers`, action `publish`).
  */
 
 const claimPath = z
@@ -84,6 +85,13 @@ export function patternParams(pattern: string): string[] {
     .map((s) => s.slice(1));
 }
 
+/** Same literal segments, a parameter where the other has one. */
+function sameShape(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  return x.length === y.length && x.every((s, i) => (s.startsWith(':') ? y[i]!.startsWith(':') : s === y[i]));
+}
+
 function semanticProblems(set: PolicySet): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   const ids = new Set<string>();
@@ -91,6 +99,13 @@ function semanticProblems(set: PolicySet): PolicyProblem[] {
     if (ids.has(p.id)) problems.push({ path: `policies.${i}.id`, message: `duplicate policy id '${p.id}'` });
     ids.add(p.id);
     const segments = p.resource.replace(/^\//, '').split('/');
+    // An MQTT topic (no leading '/'): one of the topic tree's patterns, parameters named as the policy likes.
+    if (!p.resource.startsWith('/') && !TOPIC_PATTERNS.some((t) => sameShape(t, p.resource))) {
+      problems.push({
+        path: `policies.${i}.resource`,
+        message: `'${p.resource}' is not a topic of the topic tree (${TOPIC_PATTERNS.join(', ')})`,
+      });
+    }
     segments.forEach((s, j) => {
       if (!PATTERN_SEGMENT.test(s)) {
         problems.push({ path: `policies.${i}.resource`, message: `segment '${s}' is not a literal, :name, * or **` });

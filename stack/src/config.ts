@@ -38,30 +38,92 @@ const address = (name: string) =>
  * every problem reported at once, the result frozen. Secrets have no defaults. docs/configuration.md lists them.
  */
 export const StackConfigSchema = z.object({
-  TESSERA_DATA_DIR: z.string().min(1).default('./.tessera'),
-  TESSERA_HOST: z.string().min(1).default('127.0.0.1'),
-  TESSERA_HTTP_PORT: port('TESSERA_HTTP_PORT', 8080),
-  // Not 1883: a Mosquitto on its standard port (as `npm run test:services` uses) must not stop `npm start`.
-  TESSERA_MQTT_PORT: port('TESSERA_MQTT_PORT', 1884),
-  TESSERA_PUBLIC_URL: optionalUrl('TESSERA_PUBLIC_URL', ['http:', 'https:']),
-  TESSERA_CHAIN_RPC_URL: optionalUrl('TESSERA_CHAIN_RPC_URL', ['http:', 'https:']),
-  TESSERA_CHAIN_WS_URL: optionalUrl('TESSERA_CHAIN_WS_URL', ['ws:', 'wss:']),
-  TESSERA_DID_REGISTRY_ADDRESS: address('TESSERA_DID_REGISTRY_ADDRESS'),
-  TESSERA_DATABASE_URL: optionalUrl('TESSERA_DATABASE_URL', ['postgres:', 'postgresql:']),
-  TESSERA_REDIS_URL: optionalUrl('TESSERA_REDIS_URL', ['redis:', 'rediss:']),
+  TESSERA_DATA_DIR: z.string().min(1).default('./.tessera').meta({
+    kind: 'path',
+    description:
+      'everything durable on the embedded defaults: `chain/` (anvil state), `keys/` (sealed keys, master key 0600), `tessera.sqlite`, `deployments.json`',
+  }),
+  TESSERA_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .meta({ kind: 'host', description: 'interface the HTTP (and MQTT) listeners bind to; loopback by default' }),
+  TESSERA_HTTP_PORT: port('TESSERA_HTTP_PORT', 8080).meta({
+    kind: 'port',
+    description: 'HTTP API, `/healthz`, `/metrics`; `0` picks a free port (printed on the ready line)',
+  }),
+  TESSERA_MQTT_PORT: port('TESSERA_MQTT_PORT', 1884).meta({
+    kind: 'port',
+    description:
+      'embedded MQTT broker (aedes) for device handshakes and telemetry; not 1883 so that a Mosquitto on its standard port does not stop `npm start`',
+  }),
+  TESSERA_PUBLIC_URL: optionalUrl('TESSERA_PUBLIC_URL', ['http:', 'https:']).meta({
+    kind: 'URL',
+    description:
+      "base URL anchored in the actors' DID service endpoints; set it when the stack is reached through a proxy",
+    defaultText: 'the HTTP URL',
+  }),
+  TESSERA_CHAIN_RPC_URL: optionalUrl('TESSERA_CHAIN_RPC_URL', ['http:', 'https:']).meta({
+    kind: 'http(s) URL',
+    description: 'external EVM chain; nothing is spawned, contracts must already be deployed (`npm run deploy`)',
+    defaultText: 'unset: embedded anvil',
+  }),
+  TESSERA_CHAIN_WS_URL: optionalUrl('TESSERA_CHAIN_WS_URL', ['ws:', 'wss:']).meta({
+    kind: 'ws(s) URL',
+    description:
+      'push subscription for registry events on an external chain; without it the watcher polls every 250 ms',
+    defaultText: 'unset',
+  }),
+  TESSERA_DID_REGISTRY_ADDRESS: address('TESSERA_DID_REGISTRY_ADDRESS').meta({
+    kind: 'address',
+    description: 'an existing ERC-1056 registry on the external chain',
+    defaultText: 'unset',
+  }),
+  TESSERA_DATABASE_URL: optionalUrl('TESSERA_DATABASE_URL', ['postgres:', 'postgresql:']).meta({
+    kind: 'postgres URL',
+    description: 'PostgreSQL instead of the SQLite file',
+    defaultText: 'unset: SQLite in the data directory',
+  }),
+  TESSERA_REDIS_URL: optionalUrl('TESSERA_REDIS_URL', ['redis:', 'rediss:']).meta({
+    kind: 'redis URL',
+    description: 'shared nonces, signed-out tokens, device challenges and rate limits for several replicas',
+    defaultText: 'unset: in this process',
+  }),
   TESSERA_MASTER_KEY: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'TESSERA_MASTER_KEY must be 64 hex characters')
-    .optional(),
-  TESSERA_POLICY_FILE: z.string().min(1).optional(),
-  TESSERA_TRUST_LIST_FILE: z.string().min(1).optional(),
+    .optional()
+    .meta({
+      kind: '64 hex chars',
+      description: "sealing key for the stack's private keys, instead of `keys/master.key`",
+      defaultText: 'unset: the key file',
+    }),
+  TESSERA_POLICY_FILE: z.string().min(1).optional().meta({
+    kind: 'path',
+    description:
+      'policies (resource or topic + action \u2192 required credentials and claim constraints), validated at load',
+    defaultText: 'verifier/policies/default.json',
+  }),
+  TESSERA_TRUST_LIST_FILE: z.string().min(1).optional().meta({
+    kind: 'path',
+    description: 'JSON `{ "CredentialType": ["did:\u2026"] }`: which issuers are trusted for which credential type',
+    defaultText: "the stack's issuer for every type",
+  }),
   TESSERA_ENERGY_PERIOD_SECONDS: z.coerce
     .number({ error: 'TESSERA_ENERGY_PERIOD_SECONDS must be a number of seconds' })
     .int('TESSERA_ENERGY_PERIOD_SECONDS must be an integer')
     .min(1, 'TESSERA_ENERGY_PERIOD_SECONDS must be between 1 and 86400')
     .max(86_400, 'TESSERA_ENERGY_PERIOD_SECONDS must be between 1 and 86400')
-    .default(900),
-  TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    .default(900)
+    .meta({
+      kind: '1\u201386400',
+      description:
+        "the energy market's trading period; closed periods are cleared, billed and settled on chain (shorter in demos and tests)",
+    }),
+  TESSERA_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .meta({ kind: 'pino level', description: 'structured JSON logs on stderr, secrets redacted' }),
 });
 
 export interface StackConfig {

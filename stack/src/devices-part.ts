@@ -1,4 +1,12 @@
-import type { Logger } from '@tessera/protocol';
+import {
+  type BitstringStatusListEntry,
+  deviceTopicPermissions,
+  type Logger,
+  type Result,
+  TesseraError,
+  type TopicPermissions,
+} from '@tessera/protocol';
+import type { Issuer } from '@tessera/issuer';
 import {
   AedesBrokerAdapter,
   type DeviceHandshakeService,
@@ -6,6 +14,7 @@ import {
   type HandshakeLimiter,
   type NonceStore,
   startDeviceHandshakeService,
+  type Verifier,
 } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
@@ -26,9 +35,23 @@ export interface DevicesPart {
  * Start the embedded broker on TESSERA_MQTT_PORT. It listens before the issuer starts, so that the issuer can write
  * the broker URL into provisioning files; `attachHandshake` starts the verifier once the vault exists.
  */
-export async function startBroker(o: { host: string; port: number; log: Logger }): Promise<DevicesPart> {
+export async function startBroker(o: {
+  host: string;
+  port: number;
+  log: Logger;
+  /** How long a CONNECT of a device not enrolled yet waits for the verifier to load its devices (default 30 s). */
+  holdUnknownMs?: number;
+  /** Work on the broker before it listens (for example enrolling known devices). */
+  beforeListen?(broker: AedesBrokerAdapter): Promise<void>;
+}): Promise<DevicesPart> {
   // Devices reconnecting while the handshake verifier re-enrols them after a restart wait instead of being refused.
-  const broker = new AedesBrokerAdapter({ host: o.host, port: o.port, log: o.log, holdUnknownUntilLoadedMs: 30_000 });
+  const broker = new AedesBrokerAdapter({
+    host: o.host,
+    port: o.port,
+    log: o.log,
+    holdUnknownUntilLoadedMs: o.holdUnknownMs ?? 30_000,
+  });
+  await o.beforeListen?.(broker);
   try {
     await broker.start();
   } catch (e) {
@@ -56,8 +79,14 @@ export interface HandshakeWiring {
   /** The issuer's DB-backed vault (the secrets sealed at registration). */
   vault: DeviceSecretVault;
   resolver: Resolvable;
-  /** The stack's verifier identity: it signs DeviceSessionCredentials. */
-  verifier: { did: string; privateKey: string };
+  /** Who signs DeviceSessionCredentials: the stack's issuer (its status lists carry the device's state). */
+  signer: { did: string; privateKey: string };
+  /** The status entries of a device's session credentials (the issuer's device lifecycle); none without it. */
+  sessionStatus?(deviceId: string): Promise<Result<BitstringStatusListEntry[]>>;
+  /** The topics a device may use once authenticated: its own, and what its credentials open by policy. */
+  permissionsFor?(device: { deviceId: string; did: string }): Promise<TopicPermissions>;
+  /** Called when the verifier has applied a lifecycle change to the broker. */
+  onApplied?(change: { deviceId: string; to: string }): void;
   /** Shared by replicas (TESSERA_REDIS_URL): challenges stay single-use and lockouts hold across them. */
   challenges?: NonceStore;
   limiter?: HandshakeLimiter;
@@ -74,10 +103,59 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
     ...(w.wsUrl ? { wsUrl: w.wsUrl } : {}),
     vault: w.vault,
     resolver: w.resolver,
-    issuer: w.verifier,
+    issuer: w.signer,
+    ...(w.sessionStatus
+      ? {
+          sessionStatus: async (d: { deviceId: string }) => {
+            const r = await w.sessionStatus!(d.deviceId);
+            if (!r.ok) throw new TesseraError(r.error.code, r.error.message);
+            return r.value;
+          },
+        }
+      : {}),
+    ...(w.permissionsFor ? { permissionsFor: w.permissionsFor } : {}),
+    ...(w.onApplied ? { onApplied: w.onApplied } : {}),
     ...(w.challenges ? { challenges: w.challenges } : {}),
     ...(w.limiter ? { limiter: w.limiter } : {}),
     log: w.log,
   });
   return part.handshake;
+}
+
+/**
+ * The topics a device may use once authenticated (one policy model for routes and topics): its own topics, plus what
+ * the active credentials issued to its DID open by policy. Looked up once per device and kept until the issuer
+ * issues or changes a credential (devices without credentials of their own share the one answer: their own topics).
+ */
+export function devicePermissions(
+  issuer: Pick<Issuer, 'list' | 'events'>,
+  core: Pick<Verifier, 'topicGrants'>,
+): (device: { deviceId: string; did: string }) => Promise<TopicPermissions> {
+  const extra = new Map<string, TopicPermissions | null>();
+  const clear = () => extra.clear();
+  issuer.events.on('issued', clear);
+  issuer.events.on('status', clear);
+  return async (device) => {
+    const own = deviceTopicPermissions(device.deviceId);
+    let grants = extra.get(device.did);
+    if (grants === undefined) {
+      const page = await issuer.list({ subject: device.did, status: 'active', limit: 100 });
+      const credentials = page.ok
+        ? page.value.items.map((c) => ({
+            types: [c.type],
+            issuer: c.issuer,
+            claims: c.claims,
+            expiresAt: Math.floor(Date.parse(c.expiresAt) / 1000),
+          }))
+        : [];
+      const g = core.topicGrants(device, credentials);
+      grants = g.publish.length + g.subscribe.length > 0 ? g : null;
+      extra.set(device.did, grants);
+    }
+    if (!grants) return own;
+    return {
+      publish: [...own.publish, ...grants.publish.filter((t) => !own.publish.includes(t))],
+      subscribe: [...own.subscribe, ...grants.subscribe.filter((t) => !own.subscribe.includes(t))],
+    };
+  };
 }

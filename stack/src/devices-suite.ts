@@ -137,6 +137,27 @@ export function stackDevicesSuite(label: string, options: StackDevicesSuiteOptio
       assert.ok(stack.devices.broker.isConnected(enrolled.deviceId));
       await options.afterSession?.(stack, enrolled.deviceId);
 
+      // a relying party checks the session credential at /verify: valid while the device is active, refused once
+      // the operator suspends it (and valid again when resumed), then refused for good once revoked (below)
+      const verifierUrl = `${stack.urls.http}/verifier`;
+      const verify = (jwt: string) => issuerRequest(verifierUrl, 'POST', '/verify', { body: { jwt } });
+      const valid = await verify(s.credential);
+      assert.equal(valid.status, 200, valid.text);
+      assert.equal(valid.json.subject, enrolled.did);
+      assert.deepEqual(valid.json.types, ['DeviceSessionCredential']);
+      const suspended = await issuerRequest(issuerUrl, 'POST', `/devices/${enrolled.deviceId}/suspend`, {
+        token: operator,
+      });
+      assert.equal(suspended.status, 200, suspended.text);
+      assert.equal((await verify(s.credential)).json.error?.code, 'ERR_VC_SUSPENDED');
+      const back = once(agent, 'session') as Promise<[DeviceSession]>;
+      const resumed = await issuerRequest(issuerUrl, 'POST', `/devices/${enrolled.deviceId}/resume`, {
+        token: operator,
+      });
+      assert.equal(resumed.status, 200, resumed.text);
+      assert.equal((await verify(s.credential)).status, 200, 'valid again once resumed');
+      await back;
+
       // operator: revoke over HTTP; the live session is dropped at once and the next handshake refused
       const dropped = once(agent, 'disconnected');
       const t0 = Date.now();
@@ -152,6 +173,7 @@ export function stackDevicesSuite(label: string, options: StackDevicesSuiteOptio
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(stack.devices.broker.isConnected(enrolled.deviceId), false, 'it does not get back in');
       assert.equal(agent.session, undefined);
+      assert.equal((await verify(s.credential)).json.error?.code, 'ERR_VC_REVOKED', 'its session credentials too');
     });
   });
 }

@@ -1,6 +1,6 @@
 import { TesseraError, type Logger } from '@tessera/protocol';
-import { httpError } from '@tessera/runtime/http';
-import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
+import { errorHandler } from '@tessera/runtime/http';
+import express, { type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 
 export interface HealthReport {
@@ -36,11 +36,6 @@ export function buildStackApp(deps: StackAppDeps): Express {
   app.use(deps.parts);
 
   app.use((req, _res, next) => next(new TesseraError('ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`)));
-  const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    const mapped = httpError(err);
-    if (mapped.internal) deps.log.error({ err, method: req.method, path: req.path }, 'unhandled error in request');
-    res.status(mapped.status).json(mapped.body);
-  };
-  app.use(onError);
+  app.use(errorHandler(deps.log, 'stack'));
   return app;
 }

@@ -6,3 +6,11 @@
  */
 export { loadConfig, StackConfigSchema, type StackConfig } from './config.js';
 export { startStack, type RunningStack } from './stack.js';
+export { ChainProvisioner, type DeviceToProvision, type ProvisionedDevice } from './chain-provisioner.js';
+export {
+  type InProcessStack,
+  type InProcessStackOptions,
+  SealedMemoryVault,
+  SIM_LIMITS,
+  startInProcessStack,
+} from './device-harness.js';

@@ -108,7 +108,19 @@ describe('npm start (the composition root)', () => {
     assert.equal(statSync(join(dir, 'root-admin-wallet.json')).mode & 0o777, 0o600);
     assert.match(first.out(), /root admin wallet .*root-admin-wallet\.json/);
     assert.match(String(identities!.issuer), /^did:ethr:0x7a69:0x[0-9a-f]{40}$/);
-    const minedBefore = h1.body.parts.outbox!.mined;
+    // every write the first start queued (identities, the grid float, the attester) has settled, so a later count
+    // can only grow by a repeated write
+    let settled = h1;
+    for (
+      let i = 0;
+      i < 100 &&
+      (Number(settled.body.parts.outbox!.pending ?? 0) > 0 || Number(settled.body.parts.outbox!.signed ?? 0) > 0);
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 200));
+      settled = await health(first.http);
+    }
+    const minedBefore = settled.body.parts.outbox!.mined;
     await new Promise((r) => setTimeout(r, 1200)); // anvil persists its state every second
 
     first.child.kill('SIGKILL'); // no handler runs; anvil is orphaned and must be recovered

@@ -27,7 +27,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
 import type { StackConfig } from './config.js';
-import { type DevicesPart, attachHandshake, startBroker } from './devices-part.js';
+import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
 import { assertPortFree, portError } from './ports.js';
@@ -356,7 +356,10 @@ export async function startStack(
       ...(wsUrl ? { wsUrl } : {}),
       vault: issuer.devices.vault,
       resolver,
-      verifier: { did: identities.verifier.did, privateKey: verifierKey.privateKey },
+      // Session credentials are the issuer's, in the status slot of the device's identity credential.
+      signer: { did: identities.issuer.did, privateKey: keystore.getOrCreate('issuer').privateKey },
+      sessionStatus: issuer.devices.sessionStatus,
+      permissionsFor: devicePermissions(issuer.issuer, verifier.core),
       ...(verifier.redis
         ? {
             challenges: new RedisNonceStore(verifier.redis, { prefix: 'tessera:hs-challenge:' }),

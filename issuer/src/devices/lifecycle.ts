@@ -7,6 +7,7 @@ import {
   readDeviceStatus,
 } from '@tessera/contracts';
 import {
+  type BitstringStatusListEntry,
   canTransition,
   DEVICE_ID_PATTERN,
   type DeviceCharacteristics,
@@ -27,6 +28,7 @@ import { type JsonRpcProvider, ZeroHash } from 'ethers';
 import { type DataSource, In } from 'typeorm';
 import { z } from 'zod';
 import type { Issuer } from '../issuer.js';
+import { deviceIdentities } from './identity.js';
 import { type DbDeviceSecretVault, DeviceEntity, type DeviceRow, DeviceSecretEntity } from './store.js';
 
 /**
@@ -137,6 +139,7 @@ export function parseDeviceId(input: string): Result<string> {
 
 export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
   const registry = DeviceRegistry__factory.connect(o.deviceRegistry, o.provider);
+  const identities = deviceIdentities({ issuer: o.issuer, chainId: o.chainId });
 
   /** Send one registry call through the outbox and wait until mined. */
   async function write(key: string, kind: string, data: string): Promise<Result<{ txHash: string }>> {
@@ -433,6 +436,8 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
         { actor: caller.did },
       );
     });
+    // Its identity credential (whose status slot its session credentials name); retried by the next handshake.
+    await identities.ensure(updated, caller.did);
     return ok(view(updated, await status(row.deviceId)));
   }
 
@@ -475,12 +480,24 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
       { deviceId: row.deviceId, from: chain.state, to, txHash: sent.value.txHash },
       { actor: caller.did },
     );
+    // The identity credential follows (and with it every session credential of the device, at /verify).
+    if (row.identity) await identities.follow(row, to, caller.did);
     return ok(view(row, await status(row.deviceId)));
+  }
+
+  /** The status entries of a device's session credentials (its identity credential's slot). */
+  async function sessionStatus(deviceId: string): Promise<Result<BitstringStatusListEntry[]>> {
+    const id = parseDeviceId(deviceId);
+    if (!id.ok) return id;
+    const row = await find(id.value);
+    if (!row) return err('ERR_DEVICE_UNKNOWN', 'no device with this id was registered here');
+    return identities.sessionStatus(row);
   }
 
   return {
     vault: o.vault,
     ensureRegistryRoles,
+    sessionStatus,
     register,
     get,
     commission,

@@ -4,10 +4,8 @@ import {
   ERROR_CODES,
   type ErrorShape,
   type Logger,
-  MAX_HTTP_BODY_BYTES,
   type Result,
   silentLogger,
-  TesseraError,
 } from '@tessera/protocol';
 import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';

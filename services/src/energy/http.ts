@@ -1,7 +1,7 @@
 import { type Logger, silentLogger, TesseraError } from '@tessera/protocol';
-import { httpError } from '@tessera/runtime/http';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { EnergyMarket } from './market-service.js';
 import { energyOpenApi } from './openapi.js';
 
@@ -31,7 +31,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
 
   // the token is checked before the body is even parsed
   const guard = deps.guard({ resource: ORDERS });
-  router.post(ORDERS, guard, express.json({ limit: '4kb' }), (req: Request, res: Response) => {
+  router.post(ORDERS, guard, jsonBody({ limit: 4 * 1024 }), (req: Request, res: Response) => {
     const grant = req.accessGrant!;
     const meterId = String(req.params['meterId']);
     // defence in depth: the policy granted this route, and the claims must say so too
@@ -91,11 +91,6 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     });
   });
 
-  const onError: ErrorRequestHandler = (e, req, res, _next) => {
-    const mapped = httpError(e);
-    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in energy route');
-    res.status(mapped.status).json(mapped.body);
-  };
-  router.use(onError);
+  router.use(errorHandler(log, 'energy'));
   return router;
 }

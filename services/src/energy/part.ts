@@ -1,9 +1,9 @@
 import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
 import { type DeviceState, type Logger, type Result, TesseraError } from '@tessera/protocol';
-import { httpError } from '@tessera/runtime/http';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, Router } from 'express';
+import { type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { DataSource } from 'typeorm';
@@ -111,7 +111,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
   const router = Router();
   router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: ctx.publicUrl }));
 
-  router.post(GATEWAY, guard({ resource: GATEWAY }), express.json({ limit: '1kb' }), async (req, res) => {
+  router.post(GATEWAY, guard({ resource: GATEWAY }), jsonBody({ limit: 1024 }), async (req, res) => {
     const meterId = String(req.params['meterId']);
     const credential = prosumerCredential(req, meterId);
     const holder = req.accessGrant!.holder;
@@ -174,7 +174,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
     });
   });
 
-  router.post(CREDITS, guard({ resource: CREDITS }), express.json({ limit: '1kb' }), async (req, res) => {
+  router.post(CREDITS, guard({ resource: CREDITS }), jsonBody({ limit: 1024 }), async (req, res) => {
     const body = parse(TopUpBody, req.body);
     const amount = BigInt(body.amountNanoEur);
     if (amount > MAX_TOP_UP_NANO_EUR)
@@ -196,12 +196,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       .json({ participant: body.participant, account, amountNanoEur: body.amountNanoEur, txHash: row.txHash });
   });
 
-  const onError: ErrorRequestHandler = (e, req, res, _next) => {
-    const mapped = httpError(e);
-    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in energy route');
-    res.status(mapped.status).json(mapped.body);
-  };
-  router.use(onError);
+  router.use(errorHandler(log, 'energy'));
   return { router, market, stop: () => market.stop() };
 }
 

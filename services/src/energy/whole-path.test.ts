@@ -3,7 +3,7 @@
  * tokens, orders over HTTP behind the verifier's guard, meter gateways publishing readings over MQTT on the embedded
  * broker, the period cleared and billed, its settlement landing on chain through the outbox, energy and money
  * balancing to zero — then a revoked credential stops trading at once. Devices get their session grant directly here,
- * to keep this test about the market; services/src/e2e/energy-stack.test.ts runs the same path through `npm start`'s
+ * to keep this test about the market; stack/src/e2e/energy-stack.test.ts runs the same path through `npm start`'s
  * stack with gateways registered at the issuer and authenticated by the challenge handshake.
  */
 import assert from 'node:assert/strict';

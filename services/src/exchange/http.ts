@@ -6,9 +6,9 @@ import {
   silentLogger,
   TesseraError,
 } from '@tessera/protocol';
-import { httpError } from '@tessera/runtime/http';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { HostedKeyring } from './hosted-keys.js';
 import { exchangeOpenApi } from './openapi.js';
@@ -107,7 +107,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
 
   const api = express.Router();
   api.use(guard);
-  api.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
+  api.use(jsonBody());
 
   api.get('/partners', async (_req, res) => {
     res.json({ partners: await service.partners() });
@@ -182,12 +182,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     res.json({ verified: true, ...unwrap(await service.verifyTrail({ checkAnchor: true })) });
   });
 
-  const onError: ErrorRequestHandler = (e, req, res, _next) => {
-    const mapped = httpError(e instanceof z.ZodError ? new TesseraError('ERR_VALIDATION', e.message) : e);
-    if (mapped.internal) log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in exchange route');
-    res.status(mapped.status).json(mapped.body);
-  };
-  api.use(onError);
+  api.use(errorHandler(log, 'exchange'));
   router.use(api);
   return router;
 }

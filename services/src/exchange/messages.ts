@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { canonicalJson } from '@tessera/issuer';
-import { err, ok, type Result } from '@tessera/protocol';
+import { canonicalJson, err, ok, type Result } from '@tessera/protocol';
 import { createJWT, decodeJWT, type Signer, verifyJWT } from 'did-jwt';
 import type { Resolvable } from 'did-resolver';
 import { z } from 'zod';

@@ -1,6 +1,5 @@
 import { type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
-import { GENESIS_HASH } from '@tessera/issuer';
-import { err, type Logger, ok, type Result, silentLogger } from '@tessera/protocol';
+import { err, GENESIS_HASH, type Logger, ok, type Result, silentLogger } from '@tessera/protocol';
 import type { Signer } from 'did-jwt';
 import type { Resolvable } from 'did-resolver';
 import { type JsonRpcProvider, keccak256, toUtf8Bytes } from 'ethers';

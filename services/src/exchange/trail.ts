@@ -1,4 +1,5 @@
-import { type AuditEntry, appendChainEntry, auditHash, chainEntry, chainHead, GENESIS_HASH } from '@tessera/issuer';
+import { appendChainEntry, chainEntry, chainHead } from '@tessera/contracts';
+import { type AuditEntry, auditHash, GENESIS_HASH } from '@tessera/protocol';
 import { err, ok, type Result } from '@tessera/protocol';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sha256Hex } from './messages.js';

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DeviceChainStatus } from '@tessera/contracts';
 import {
+  type BitstringStatusListEntry,
+  credentialJwtClaims,
   DEVICE_SESSION_TTL_S,
   deriveBrokerPassword,
   deviceIdFromTopic,
@@ -50,8 +52,13 @@ export interface HandshakeResponderOptions {
   /** Shared by replicas (Redis) so a challenge is usable once across all of them. */
   challenges: NonceStore;
   limiter?: HandshakeLimiter;
-  /** The stack's verifier/issuer key that signs DeviceSessionCredentials. */
+  /** The key that signs DeviceSessionCredentials: the stack's issuer, whose status lists the credential names. */
   issuer: { did: string; privateKey: string };
+  /**
+   * The status entries a device's session credential carries (those of its DeviceIdentityCredential), so that a
+   * relying party refuses the session once the device is suspended or revoked. Without it the credential carries none.
+   */
+  sessionStatus?(device: { deviceId: string; did: string }): Promise<BitstringStatusListEntry[]>;
   chainId: number;
   log?: Logger;
   now?: () => number;
@@ -347,29 +354,27 @@ export class HandshakeResponder {
     const nowS = Math.floor(this.now() / 1000);
     const ttlS = this.o.sessionTtlS ?? DEVICE_SESSION_TTL_S;
     const expiresAt = (nowS + ttlS) * 1000;
+    const sessionStatus = this.o.sessionStatus ? await this.o.sessionStatus(own) : [];
     // A W3C VC (JWT encoding, VC Data Model 1.1 §6.3.1) that did-jwt-vc's verifyCredential accepts (conformance suite).
     const credential = await signJwt(
       { alg: 'ES256K', typ: 'JWT' },
-      {
-        iat: nowS,
-        sub: t.did,
-        nbf: nowS,
-        exp: nowS + ttlS,
-        jti: `urn:tessera:device-session:${t.sessionId}`,
-        vc: {
-          '@context': ['https://www.w3.org/2018/credentials/v1'],
-          type: ['VerifiableCredential', 'DeviceSessionCredential'],
-          credentialSubject: {
-            sessionId: t.sessionId,
-            clientId: t.clientId,
-            deviceId,
-            fingerprint: t.fingerprint,
-            publish: permissions.publish,
-            subscribe: permissions.subscribe,
-          },
+      credentialJwtClaims({
+        id: `urn:tessera:device-session:${t.sessionId}`,
+        type: 'DeviceSessionCredential',
+        issuer: this.o.issuer.did,
+        subject: t.did,
+        claims: {
+          sessionId: t.sessionId,
+          clientId: t.clientId,
+          deviceId,
+          fingerprint: t.fingerprint,
+          publish: permissions.publish,
+          subscribe: permissions.subscribe,
         },
-        iss: this.o.issuer.did,
-      },
+        issuedAt: nowS,
+        expiresAt: nowS + ttlS,
+        status: sessionStatus,
+      }),
       this.signer,
     );
     await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt });

@@ -1,5 +1,12 @@
 import { type DeviceChainStatus, DeviceRegistry__factory, readDeviceStatus } from '@tessera/contracts';
-import { type Logger, lifecycleNotice, silentLogger, type TopicPermissions, topics } from '@tessera/protocol';
+import {
+  type BitstringStatusListEntry,
+  type Logger,
+  lifecycleNotice,
+  silentLogger,
+  type TopicPermissions,
+  topics,
+} from '@tessera/protocol';
 import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
 import type { BrokerAdapter } from '../broker/adapter.js';
@@ -33,6 +40,8 @@ export interface DeviceHandshakeServiceOptions {
   now?: () => number;
   audit?(event: HandshakeAuditEvent): void;
   permissionsFor?(device: { deviceId: string; did: string }): Promise<TopicPermissions> | TopicPermissions;
+  /** The status entries of a device's session credential (see HandshakeResponderOptions.sessionStatus). */
+  sessionStatus?(device: { deviceId: string; did: string }): Promise<BitstringStatusListEntry[]>;
   /** Called once a lifecycle change has been applied to the broker (sessions dropped, or device enrolled again). */
   onApplied?(change: DeviceStateChange): void;
 }
@@ -80,6 +89,7 @@ export async function startDeviceHandshakeService(o: DeviceHandshakeServiceOptio
     ...(o.now ? { now: o.now } : {}),
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.permissionsFor ? { permissionsFor: o.permissionsFor } : {}),
+    ...(o.sessionStatus ? { sessionStatus: o.sessionStatus } : {}),
   });
   // The change being applied (listeners run synchronously in registration order, this one first).
   let current: DeviceStateChange | undefined;

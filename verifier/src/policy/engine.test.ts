@@ -102,16 +102,16 @@ describe('policy engine with the default policy file (three services)', () => {
 
   it('gates MQTT topics with the same model: only producers publish offers', () => {
     assert.ok(
-      engine.evaluate({ resource: 'tessera/energy/DE0001/offers', action: 'publish' }, [prosumer('DE0001')]).ok,
+      engine.evaluate({ resource: 'tessera/v1/energy/DE0001/offers', action: 'publish' }, [prosumer('DE0001')]).ok,
     );
     const d = denied(
-      engine.evaluate({ resource: 'tessera/energy/DE0001/offers', action: 'publish' }, [
+      engine.evaluate({ resource: 'tessera/v1/energy/DE0001/offers', action: 'publish' }, [
         prosumer('DE0001', 'consumer'),
       ]),
     );
     assert.equal(d.claim, 'role');
     assert.equal(
-      denied(engine.evaluate({ resource: 'tessera/energy/DE0001/offers', action: 'subscribe' }, [])).reason,
+      denied(engine.evaluate({ resource: 'tessera/v1/energy/DE0001/offers', action: 'subscribe' }, [])).reason,
       'no-policy',
     );
   });

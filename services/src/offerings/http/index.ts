@@ -6,7 +6,14 @@ export {
   startOfferingsPart,
   tokenDeployer,
 } from './part.js';
-export { connectRevocations, credentialKey, reconcileRevocations, type RevocationLink } from './revocations.js';
+export {
+  connectRevocations,
+  credentialKey,
+  reconcileRevocations,
+  type CredentialStatusChange,
+  type CredentialStatuses,
+  type RevocationLink,
+} from './revocations.js';
 export {
   buildOfferingsRouter,
   investorCredentialOf,

@@ -1,7 +1,6 @@
 import { EligibilityRegistry__factory, type Outbox } from '@tessera/contracts';
 import type { Logger } from '@tessera/protocol';
 import { type JsonRpcProvider, parseEther, type Wallet } from 'ethers';
-import type { Issuer } from '@tessera/issuer';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
 import type { RequestHandler, Router } from 'express';
@@ -10,7 +9,7 @@ import { OfferingPayments } from '../payments.js';
 import { deployOfferingToken, type Offering, OfferingService } from '../service.js';
 import { OfferingStore } from '../store.js';
 import { buildOfferingsRouter } from './router.js';
-import { connectRevocations, reconcileRevocations } from './revocations.js';
+import { type CredentialStatuses, connectRevocations, reconcileRevocations } from './revocations.js';
 
 /**
  * Make the outbox account an attester of the EligibilityRegistry. The stack's relayer deploys the registry, and its
@@ -86,7 +85,7 @@ export interface OfferingsPartDeps {
   /** The EligibilityRegistry contract. */
   registryAddress: string;
   /** The credential statuses to follow (investor credentials revoked or suspended lose eligibility). */
-  statuses: Pick<Issuer, 'events' | 'list' | 'statusListUrl'>;
+  statuses: CredentialStatuses;
   /** The key that deploys offering tokens (not the outbox's: its nonces are the outbox's own). */
   tokenDeployer: Wallet;
   resolver: Resolvable;

@@ -1,6 +1,5 @@
 import { EligibilityRegistry__factory, type Outbox, readEligibility } from '@tessera/contracts';
-import type { Issuer } from '@tessera/issuer';
-import { type Logger, silentLogger } from '@tessera/protocol';
+import { type Logger, type Result, type StatusPurpose, silentLogger } from '@tessera/protocol';
 import type { JsonRpcProvider } from 'ethers';
 import type { OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
@@ -17,8 +16,36 @@ export function credentialKey(statusListCredential: string, index: number | stri
   return `${statusListCredential}#${index}`;
 }
 
+/** A change of one credential's status, as the issuer announces it. */
+export interface CredentialStatusChange {
+  type: string;
+  status: string;
+  previous: string;
+  statusList: number;
+  statusIndex: number;
+  auditSeq: number;
+}
+
+/**
+ * What the offerings read of the issuer of investor and certifier credentials: its status changes as they happen,
+ * its ledger by type and status (to catch up at start), and its status list URLs. The stack passes its issuer.
+ */
+export interface CredentialStatuses {
+  events: {
+    on(event: 'status', listener: (e: CredentialStatusChange) => void): unknown;
+    off(event: 'status', listener: (e: CredentialStatusChange) => void): unknown;
+  };
+  list(query: {
+    type: string;
+    status: 'revoked' | 'suspended';
+    limit: number;
+    cursor?: string;
+  }): Promise<Result<{ items: { statusList: number; statusIndex: number }[]; nextCursor?: string }>>;
+  statusListUrl(listId: number, purpose: StatusPurpose): string;
+}
+
 export interface RevocationLinkOptions {
-  issuer: Pick<Issuer, 'events' | 'statusListUrl'>;
+  issuer: Pick<CredentialStatuses, 'events' | 'statusListUrl'>;
   service: Pick<OfferingService, 'revokeCredential' | 'withdrawCertifications'>;
   /** For suspension: the wallets a credential put on chain. */
   store: OfferingStore;
@@ -75,14 +102,7 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
     if (wallets.length > 0) log.info({ wallets, frozen }, 'investor wallets (un)frozen');
   }
 
-  const onStatus = (e: {
-    type: string;
-    status: string;
-    previous: string;
-    statusList: number;
-    statusIndex: number;
-    auditSeq: number;
-  }) => {
+  const onStatus = (e: CredentialStatusChange) => {
     const key = credentialKey(o.issuer.statusListUrl(e.statusList, 'revocation'), e.statusIndex);
     let work: Promise<void>;
     if (e.type === CERTIFIER) {
@@ -122,7 +142,7 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
 
 /** Every credential of the issuer of `type` with `status`, by its key (`credentialKey`). */
 async function credentialKeys(
-  issuer: Pick<Issuer, 'list' | 'statusListUrl'>,
+  issuer: Pick<CredentialStatuses, 'list' | 'statusListUrl'>,
   status: 'revoked' | 'suspended',
   type = INVESTOR,
 ): Promise<string[]> {
@@ -140,7 +160,7 @@ async function credentialKeys(
 }
 
 export interface ReconcileOptions extends Pick<RevocationLinkOptions, 'store' | 'outbox' | 'registryAddress'> {
-  issuer: Pick<Issuer, 'list' | 'statusListUrl'>;
+  issuer: Pick<CredentialStatuses, 'list' | 'statusListUrl'>;
   service: Pick<OfferingService, 'revokeCredential' | 'withdrawCertifications' | 'certifierCredentials'>;
   /** Reads the registry's frozen flags. */
   provider: JsonRpcProvider;

@@ -1,19 +1,12 @@
 import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
-import {
-  type ErrorCode,
-  type Logger,
-  MAX_HTTP_BODY_BYTES,
-  type Result,
-  silentLogger,
-  TesseraError,
-} from '@tessera/protocol';
-import { httpError } from '@tessera/runtime/http';
+import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';
 import { computeAddress, getAddress, isAddress, type JsonRpcProvider } from 'ethers';
-import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import { type Certification, checkCertifier, checkOfferingIssuer, type VerifiedInvestorCredential } from '../rules.js';
 import type { OfferingPayments } from '../payments.js';
@@ -95,7 +88,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   );
 }
 
-function jsonBody<T>(schema: z.ZodType<T>, req: Request): T {
+function bodyOf<T>(schema: z.ZodType<T>, req: Request): T {
   if (!req.is('application/json'))
     throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
   return parse(schema, req.body, 'body');
@@ -193,7 +186,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   }
 
   const router = express.Router();
-  router.use(express.json({ limit: MAX_HTTP_BODY_BYTES, strict: true }));
+  router.use(jsonBody());
 
   router.get('/openapi.json', (_req, res) => {
     res.json(offeringsOpenApi(deps.publicUrl ?? '/services/offerings'));
@@ -207,7 +200,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   });
 
   router.post('/', guard(OFFERING_RESOURCES.create, 'POST'), async (req, res) => {
-    const { terms } = jsonBody(CreateBody, req);
+    const { terms } = bodyOf(CreateBody, req);
     const grant = grantOf(req);
     const issuer = normaliseDid(grant.holder);
     const parsed = unwrap(parseTerms(terms));
@@ -238,7 +231,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
 
   router.post('/:offeringId/certification', guard(OFFERING_RESOURCES.certify, 'POST'), async (req, res) => {
     const id = offeringParam(req);
-    const { credential } = jsonBody(CertifyBody, req);
+    const { credential } = bodyOf(CertifyBody, req);
     const offering = await mustGet(id);
     const bad = (m: string) => new TesseraError('ERR_OFFERING_CERTIFICATION_INVALID', m);
     let vc: Awaited<ReturnType<typeof verifyCredential>>;
@@ -283,7 +276,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
 
   router.post('/:offeringId/subscriptions', guard(OFFERING_RESOURCES.subscribe, 'POST'), async (req, res) => {
     const offeringId = offeringParam(req);
-    const { quantity, wallet } = jsonBody(SubscribeBody, req);
+    const { quantity, wallet } = bodyOf(SubscribeBody, req);
     const grant = grantOf(req);
     const own = walletOfDid(grant.holder);
     if (!own) {
@@ -368,12 +361,6 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     });
   });
 
-  const onError: ErrorRequestHandler = (e, req, res, _next) => {
-    const mapped = httpError(e);
-    if (mapped.internal)
-      log.error({ err: e, method: req.method, path: req.path }, 'unhandled error in offerings route');
-    res.status(mapped.status).json(mapped.body);
-  };
-  router.use(onError);
+  router.use(errorHandler(log, 'offerings'));
   return router;
 }

@@ -12,19 +12,18 @@ import {
   readDeviceStatus,
   startAnvil,
 } from '@tessera/contracts';
-import { deriveBrokerPassword, seal, unseal } from '@tessera/protocol';
+import { deriveBrokerPassword, seal, silentLogger, unseal } from '@tessera/protocol';
 import {
-  AedesBrokerAdapter,
-  CachedDidResolver,
+  type AedesBrokerAdapter,
+  createDidResolver,
   type DeviceHandshakeService,
   type DeviceSecretVault,
   type HandshakeLimits,
   MemoryHandshakeLimiter,
   MemoryNonceStore,
-  RegistryWatcher,
-  startDeviceHandshakeService,
 } from '@tessera/verifier';
 import { type JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { attachHandshake, startBroker } from './devices-part.js';
 
 /**
  * A vault that keeps each secret sealed (AES-256-GCM, protocol `seal`) in memory. The in-process stack uses it
@@ -87,8 +86,10 @@ export interface InProcessStackOptions {
 }
 
 /**
- * Start anvil, deploy the contracts, start the embedded aedes broker and the device handshake service, composed as
- * the conformance suite composes them (verifier/src/handshake/conformance-suite.ts).
+ * The device side of the stack on its own, for fleet simulations and the sessions bench: anvil with the contracts, the
+ * embedded broker and the handshake service composed by the stack's own devices part (`startBroker`,
+ * `attachHandshake`), device secrets in a sealed in-memory vault, and a DeviceRegistry admin that registers,
+ * commissions and revokes directly on chain (`ChainProvisioner`), without the issuer.
  */
 export async function startInProcessStack(o: InProcessStackOptions = {}): Promise<InProcessStack> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-sim-'));
@@ -110,15 +111,14 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
     const registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, new NonceManager(admin));
     await (await registry.grantRole(await registry.MANUFACTURER(), admin.address)).wait();
     await (await registry.grantRole(await registry.OPERATOR(), admin.address)).wait();
-    const didWatcher = new RegistryWatcher({ registry: addresses.EthereumDIDRegistry, provider, wsUrl: chain.wsUrl });
-    await didWatcher.start();
-    cleanup.unshift(() => didWatcher.stop());
-    const resolver = new CachedDidResolver({
+    const dids = await createDidResolver({
       chainId: chain.chainId,
       provider,
       registry: addresses.EthereumDIDRegistry,
-      watcher: didWatcher,
+      wsUrl: chain.wsUrl,
     });
+    cleanup.unshift(() => dids.stop());
+    const { resolver } = dids;
     const vault = new SealedMemoryVault();
     const issuerKey = Wallet.createRandom();
     const issuer = {
@@ -145,11 +145,14 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
     };
     const compose = async (port: number, enrolBeforeListen = false) => {
       // as the stack does: devices reconnecting while the verifier re-enrols them wait instead of being refused
-      const broker = new AedesBrokerAdapter({ port, holdUnknownUntilLoadedMs: 60_000 });
-      if (enrolBeforeListen) await enrolActive(broker);
-      await broker.start();
-      const service = await startDeviceHandshakeService({
-        broker,
+      const part = await startBroker({
+        host: '127.0.0.1',
+        port,
+        log: silentLogger,
+        holdUnknownMs: 60_000,
+        ...(enrolBeforeListen ? { beforeListen: enrolActive } : {}),
+      });
+      const service = await attachHandshake(part, {
         provider,
         chainId: chain.chainId,
         deviceRegistry: addresses.DeviceRegistry,
@@ -158,10 +161,11 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
         resolver,
         challenges,
         limiter,
-        issuer,
+        signer: issuer,
         ...(o.onApplied ? { onApplied: (c) => o.onApplied?.(c.deviceId, c.to) } : {}),
+        log: silentLogger,
       });
-      return { broker, service };
+      return { broker: part.broker, service };
     };
     let parts = await compose(0);
     const port = Number(new URL(parts.broker.url).port);

@@ -5,11 +5,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { generateDevices } from './devices.js';
-import { ChainProvisioner, type ProgressFn } from './provision.js';
-import { seededRng } from './rng.js';
+import { ChainProvisioner, startInProcessStack } from '@tessera/stack';
+import { generateDevices, type ProgressFn, seededRng } from '../src/index.js';
 import type { ToWorker, WireIdentity, WorkerStats } from './scale-worker.js';
-import { startInProcessStack } from './stack.js';
 
 export interface ScaleOptions {
   devices: number;
