@@ -337,7 +337,7 @@ export class DeviceAgent extends EventEmitter {
     }
     const answer = answerChallenge(this.options.identity, p.hello, parsed.value as HandshakeChallenge);
     if (!answer.ok) {
-      // Rogue server (or a transcript mismatch): answer nothing (DESIGN §5, mutual).
+      // Rogue server (or a transcript mismatch): answer nothing (mutual).
       this.finishPending({ ok: false, code: answer.error.code });
       return;
     }

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import type { DeviceIdentity } from './initiator.js';
 
 /**
- * The device's key and secret on disk (DESIGN §5: never stored in clear). Layout of the state directory (0700):
+ * The device's key and secret on disk (never stored in clear). Layout of the state directory (0700):
  *
  *   master.key    32 random bytes, hex (0600): the sealing key; an external key (TPM, env) may replace it
  *   device.json   public facts: device id, DID, chain id, characteristics, broker URL, plus the sealed DID private

@@ -347,7 +347,7 @@ export async function startStack(
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
 
-    // device handshake (DESIGN §5): secrets from the issuer's vault, sessions signed with the verifier's key
+    // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
     await attachHandshake(broker, {
       provider,

@@ -316,7 +316,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     res.setHeader('etag', `"${id}-${purpose}-${r.value.version}"`);
     res.type('application/vc+jwt').send(r.value.jwt);
   });
-  // Verifiers learn of changes at once (DESIGN §6). Only the list URLs are published, never who changed.
+  // Verifiers learn of changes at once. Only the list URLs are published, never who changed.
   app.get('/status-events', (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(': tessera status events\n\n');

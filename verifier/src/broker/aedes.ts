@@ -75,7 +75,7 @@ function releaseConnectBuffers(client: Client, password: Buffer | undefined): vo
 }
 
 /**
- * The embedded broker (DESIGN §3): aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
+ * The embedded broker: aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
  *
  * - authenticate: username must equal the client id, the client id must be an enrolled device, and the password must
  *   equal its derived broker password (constant-time compare). Anything else gets CONNACK 4.

@@ -20,7 +20,7 @@ import {
 } from './dynsec.js';
 
 /**
- * The Mosquitto 2 broker adapter (DESIGN §3, §6): devices connect to an external Mosquitto with the
+ * The Mosquitto 2 broker adapter: devices connect to an external Mosquitto with the
  * dynamic-security plugin, and this adapter manages them through `$CONTROL/dynamic-security/v1`.
  *
  * - Deny by default: at start the broker-wide default ACL access is set to deny publish, subscribe and delivery

@@ -1,5 +1,5 @@
 /**
- * The handshake conformance suite (DESIGN §5, §6; issue 5 "Must show"): one set of behaviours every broker adapter must
+ * The handshake conformance suite: one set of behaviours every broker adapter must
  * show with the real responder, a real anvil, a real broker over TCP and real MQTT clients. `handshake.test.ts` runs it
  * against the embedded aedes broker; the Mosquitto adapter runs the very same function under `npm run test:services`.
  *

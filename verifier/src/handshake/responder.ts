@@ -86,7 +86,7 @@ type Denial = { code: ErrorCode; reason: string; retryAfterMs?: number; sessionI
 const deny = (reason: string, code: ErrorCode = 'ERR_HANDSHAKE_DENIED'): Denial => ({ code, reason });
 
 /**
- * The verifier side of the device handshake (DESIGN §5, docs/protocol.md): answers hellos with a single-use challenge
+ * The verifier side of the device handshake (docs/protocol.md): answers hellos with a single-use challenge
  * and its server proof, checks responses (OCRA over the transcript, DID-key signature against the DID document as on
  * chain now, on-chain state), then issues a DeviceSessionCredential and widens the device's broker permissions.
  * Failures are quiet: the device gets a coarse code, the log and the audit trail get the reason.
@@ -404,7 +404,7 @@ export class HandshakeResponder {
 
   private async refuse(deviceId: string, d: Denial, source?: string): Promise<void> {
     this.stats.denied++;
-    // The reason is for the log and the audit trail only (DESIGN §5: quiet on failure).
+    // The reason is for the log and the audit trail only (quiet on failure).
     this.log.warn({
       event: 'handshake_denied',
       deviceId,

@@ -43,7 +43,7 @@ interface RawLog {
 }
 
 /**
- * Streams DeviceRegistry lifecycle changes (DESIGN §6: verifiers learn of changes from chain events, never by waiting
+ * Streams DeviceRegistry lifecycle changes (verifiers learn of changes from chain events, never by waiting
  * for a cache to expire). Over WebSocket the node pushes each log as its block is mined (`eth_subscribe logs`); after a
  * (re)connect the blocks missed meanwhile are fetched with `eth_getLogs`, so no change is lost. Emits 'change'
  * (DeviceStateChange) once per lifecycle change, 'record' (deviceId) for every event that changes a device's record
@@ -191,7 +191,7 @@ export class DeviceStateWatcher extends EventEmitter {
 }
 
 /**
- * Wire lifecycle changes to the broker (DESIGN §6): suspend, revoke and decommission drop every live session of the
+ * Wire lifecycle changes to the broker: suspend, revoke and decommission drop every live session of the
  * device at once; resuming enrols it again so it can handshake.
  */
 export function dropSessionsOnRevocation(

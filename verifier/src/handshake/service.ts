@@ -56,7 +56,7 @@ export interface DeviceHandshakeService {
 }
 
 /**
- * Compose the device side of the verifier (DESIGN §5, §6) on a started broker: the DeviceRegistry watcher and the
+ * Compose the device side of the verifier on a started broker: the DeviceRegistry watcher and the
  * event-invalidated status cache, the handshake responder (subscribed to every device's hello and response), every
  * vault device enrolled with the broker, and lifecycle changes wired to the broker (suspend/revoke/decommission drop
  * live sessions at once; resume enrols again).

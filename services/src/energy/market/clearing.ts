@@ -126,7 +126,7 @@ export function finish(
 }
 
 /**
- * Clear one trading period as a two-sided call auction (SERVICES.md, energy market).
+ * Clear one trading period as a two-sided call auction.
  *
  * Bids are walked from the highest price down; each takes energy from the cheapest remaining offer of another
  * participant while bid ≥ offer (limits clipped into [feed-in, retail] first, so a trade never leaves the band and

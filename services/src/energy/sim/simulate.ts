@@ -115,7 +115,7 @@ function applianceEvents(h: Household, p: SimParams): Float64Array {
 }
 
 /**
- * The ramp strategy (SERVICES.md): a buyer's willingness climbs from about feed-in to about retail, a seller's falls
+ * The ramp strategy: a buyer's willingness climbs from about feed-in to about retail, a seller's falls
  * from about retail to about feed-in. A call auction sees the ramp at once, so it is discretised into `tranches`
  * equal slices of the forecast quantity, each at its point of the ramp with a random offset within its step.
  */
