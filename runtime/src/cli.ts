@@ -226,6 +226,10 @@ export async function runCli(program: Command, argv: readonly string[] = process
       if (e.code === 'EPIPE') process.exit(0);
       throw e;
     });
+  // A fault after the action returned (a long-running command's background work) ends it the same way: one line.
+  const crash = (e: unknown) => process.exit(reportFailure(e) || EXIT_FAILED);
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   try {
     await program.parseAsync([...argv]);
   } catch (e) {
