@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '@tessera/runtime';
 
 export interface AnvilOptions {
   /** Folder for the chain state file; omitted = in-memory chain (tests). */
@@ -86,14 +87,21 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilChain
   const chainId = options.chainId ?? ANVIL_CHAIN_ID;
   const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--chain-id', String(chainId)];
   if (options.stateDir) {
-    mkdirSync(options.stateDir, { recursive: true });
+    mkdirSync(options.stateDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     args.push('--state', join(options.stateDir, 'anvil-state.json'), '--state-interval', '1');
   }
   if (options.blockTimeSeconds) args.push('--block-time', String(options.blockTimeSeconds));
   if (options.pidFile) await stopOrphan(options.pidFile);
-  const child: ChildProcess = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // anvil writes its state file with its own umask: give it a private one (inherited at spawn, restored at once).
+  const umask = process.umask(0o077);
+  let child: ChildProcess;
+  try {
+    child = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    process.umask(umask);
+  }
   if (options.pidFile) {
-    writeFileSync(options.pidFile, String(child.pid));
+    writeFileSync(options.pidFile, String(child.pid), { mode: PRIVATE_FILE_MODE });
     const pidFile = options.pidFile;
     child.once('exit', () => rmSync(pidFile, { force: true }));
   }

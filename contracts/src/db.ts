@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
 import { DataSource, type DataSourceOptions, type EntitySchema, type MixedList } from 'typeorm';
+import { touchPrivate } from '@tessera/runtime';
 
 export interface DatabaseConfig {
   /** `postgres://…` selects PostgreSQL; otherwise `sqlitePath` is used. */
@@ -47,7 +46,8 @@ export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts)
   } else {
     if (!config.sqlitePath)
       throw new TesseraError('ERR_CONFIG_INVALID', 'either a database URL or a SQLite path is required');
-    if (config.sqlitePath !== ':memory:') mkdirSync(dirname(config.sqlitePath), { recursive: true });
+    // Private from the first byte: SQLite creates the -wal and -shm files with the database file's mode.
+    if (config.sqlitePath !== ':memory:') touchPrivate(config.sqlitePath);
     options = {
       type: 'better-sqlite3',
       database: config.sqlitePath,

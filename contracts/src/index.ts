@@ -89,3 +89,5 @@ export {
 } from './security-token.js';
 export { measureTokenGas, type TokenGas } from './security-token-gas.js';
 export { appendChainEntry, chainEntry, chainHead, type ChainRow, type ChainTable } from './hash-chain.js';
+export { isTransientConflict, isUniqueViolation } from './db-errors.js';
+export { ChainLogFollower, type LogFollowerOptions, type RawLog } from './log-follower.js';

@@ -23,6 +23,7 @@ import {
   type CredentialType,
   DEVICE_SESSION_TTL_S,
   decodeStatusList,
+  OFFER_PROOF_TYP,
   type StatusPurpose,
 } from '@tessera/protocol';
 import { SecretBox } from '@veramo/kms-local';
@@ -599,8 +600,19 @@ export function issuerStoreSuite(backend: StoreBackend): void {
       assert.ok(vc.ok);
       const offer = await issuer.offer(vc.value.id, { actor: 'did:test:admin' });
       assert.ok(offer.ok);
-      const proof = (key: { privateKey: string }, did: string, nonce: string, aud = 'https://issuer.example') =>
-        createJWT({ aud, nonce }, { issuer: did, signer: ES256KSigner(hexToBytes(key.privateKey)) }, { alg: 'ES256K' });
+      const proof = (
+        key: { privateKey: string },
+        did: string,
+        nonce: string | null,
+        aud: string | null = 'https://issuer.example',
+        typ = OFFER_PROOF_TYP,
+        extra: Record<string, unknown> = {},
+      ) =>
+        createJWT(
+          { ...(aud === null ? {} : { aud }), ...(nonce === null ? {} : { nonce }), ...extra },
+          { issuer: did, signer: ES256KSigner(hexToBytes(key.privateKey)) },
+          { alg: 'ES256K', typ: typ as 'JWT' }, // did-jwt types typ as 'JWT'
+        );
 
       const thief = Wallet.createRandom();
       const stolen = await issuer.redeemOffer(
@@ -617,6 +629,24 @@ export function issuerStoreSuite(backend: StoreBackend): void {
         await proof(holder, holderDid, offer.value.code, 'https://evil.example'),
       );
       assert.equal(!misdirected.ok && misdirected.error.code, 'ERR_VP_AUDIENCE');
+      // A leaked code plus any JWT of the subject that lacks the audience, the proof type or the nonce redeems nothing.
+      const noAudience = await issuer.redeemOffer(
+        offer.value.code,
+        await proof(holder, holderDid, offer.value.code, null),
+      );
+      assert.equal(!noAudience.ok && noAudience.error.code, 'ERR_VP_AUDIENCE', 'aud is required');
+      const noNonce = await issuer.redeemOffer(offer.value.code, await proof(holder, holderDid, null));
+      assert.equal(!noNonce.ok && noNonce.error.code, 'ERR_VP_NONCE', 'nonce is required');
+      const presentation = await proof(holder, holderDid, offer.value.code, 'https://issuer.example', 'JWT', {
+        vp: { '@context': ['https://www.w3.org/2018/credentials/v1'], type: ['VerifiablePresentation'] },
+      });
+      const asPresentation = await issuer.redeemOffer(offer.value.code, presentation);
+      assert.equal(!asPresentation.ok && asPresentation.error.code, 'ERR_PROOF_TYPE', 'a presentation is no proof');
+      const untyped = await issuer.redeemOffer(
+        offer.value.code,
+        await proof(holder, holderDid, offer.value.code, 'https://issuer.example', 'JWT'),
+      );
+      assert.equal(!untyped.ok && untyped.error.code, 'ERR_PROOF_TYPE', 'typ is required');
 
       const got = await issuer.redeemOffer(offer.value.code, await proof(holder, holderDid, offer.value.code));
       assert.ok(got.ok, JSON.stringify(!got.ok && got.error));

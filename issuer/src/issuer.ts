@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
+import { isUniqueViolation, type Outbox, TesseraAnchor__factory } from '@tessera/contracts';
 import {
   type AuditEntry,
   Bitstring,
@@ -12,6 +12,7 @@ import {
   ethrDid,
   isCredentialType,
   MAX_JWT_BYTES,
+  OFFER_PROOF_TYP,
   ok,
   parseDid,
   type Result,
@@ -227,12 +228,6 @@ const QuerySchema = z.strictObject({
   limit: z.number().int().min(1).max(500).default(50),
   cursor: z.string().max(400).optional(),
 });
-
-const isUniqueViolation = (e: unknown): boolean => {
-  const d = (e as { driverError?: { code?: string } })?.driverError ?? (e as { code?: string });
-  const code = String(d?.code ?? '');
-  return code === '23505' || code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code === 'SQLITE_CONSTRAINT_UNIQUE';
-};
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /**
@@ -602,14 +597,26 @@ export async function buildIssuer(configInput: IssuerConfigInput, deps: IssuerDe
     if (!credential.ok) return credential;
     if (typeof proof !== 'string' || proof.length > MAX_JWT_BYTES)
       return err('ERR_JWT_MALFORMED', 'proof must be a JWT');
-    let header: { alg?: unknown };
+    let header: { alg?: unknown; typ?: unknown };
+    let claims: { aud?: unknown; nonce?: unknown };
     try {
-      header = JSON.parse(Buffer.from(proof.split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: unknown };
+      const [h, p] = proof.split('.');
+      header = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8')) as typeof header;
+      claims = JSON.parse(Buffer.from(p ?? '', 'base64url').toString('utf8')) as typeof claims;
+      if (typeof header !== 'object' || header === null || typeof claims !== 'object' || claims === null)
+        throw new Error('not objects');
     } catch {
       return err('ERR_JWT_MALFORMED', 'proof is not a JWT');
     }
-    if (header?.alg !== 'ES256K')
-      return err('ERR_JWT_ALG_UNSUPPORTED', `proof algorithm '${String(header?.alg)}' is not allowed`);
+    if (header.alg !== 'ES256K')
+      return err('ERR_JWT_ALG_UNSUPPORTED', `proof algorithm '${String(header.alg)}' is not allowed`);
+    // OpenID4VCI 1.0 §F.1: the proof says what it is, whom it is for and which offer it answers. All three are
+    // required: a presentation or any other JWT of the subject that happens to carry the code must not do.
+    if (header.typ !== OFFER_PROOF_TYP)
+      return err('ERR_PROOF_TYPE', `the proof must be a JWT of typ ${OFFER_PROOF_TYP}, not '${String(header.typ)}'`);
+    if (claims.aud !== config.publicBaseUrl)
+      return err('ERR_VP_AUDIENCE', `the proof's aud must be this issuer, ${config.publicBaseUrl}`);
+    if (claims.nonce !== code) return err('ERR_VP_NONCE', 'the proof is not bound to this offer (nonce = the code)');
     let verified: Awaited<ReturnType<typeof verifyJWT>>;
     try {
       verified = await verifyJWT(proof, { resolver, audience: config.publicBaseUrl });

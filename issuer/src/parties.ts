@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '@tessera/contracts';
 import { err, isValidLei, ok, parseDid, type Result } from '@tessera/protocol';
 import { EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { z } from 'zod';
@@ -100,11 +101,6 @@ const toParty = (r: PartyRow): Party => ({
   updatedAt: r.updatedAt,
 });
 
-const isUnique = (e: unknown) => {
-  const code = String((e as { driverError?: { code?: string } })?.driverError?.code ?? '');
-  return code === '23505' || code.startsWith('SQLITE_CONSTRAINT');
-};
-
 /** The party registry over the issuer's database and audit trail. */
 export function createParties(issuer: Issuer) {
   async function register(input: unknown, ctx: ActionContext = {}): Promise<Result<Party>> {
@@ -135,7 +131,7 @@ export function createParties(issuer: Issuer) {
         await audit('party.register', { did: row.did, kind: row.kind, name: row.name }, ctx);
       });
     } catch (e) {
-      if (isUnique(e)) return err('ERR_CONFLICT', `${row.did} is already registered`);
+      if (isUniqueViolation(e)) return err('ERR_CONFLICT', `${row.did} is already registered`);
       throw e;
     }
     return ok(toParty(row));

@@ -4,6 +4,11 @@
 export const MAX_HTTP_BODY_BYTES = 64 * 1024;
 /** Upper bound for a compact JWT (credential or presentation). */
 export const MAX_JWT_BYTES = 16 * 1024;
+/**
+ * The JOSE `typ` of the proof that redeems a credential offer (OpenID4VCI 1.0 §F.1, the `jwt` proof type): it names
+ * what the JWT is for, so no other JWT of the holder (a presentation, a login proof) can stand in for it.
+ */
+export const OFFER_PROOF_TYP = 'openid4vci-proof+jwt';
 /** DID resolution cache capacity (documents). */
 export const DID_CACHE_MAX_ENTRIES = 10_000;
 /** How often the chain watcher polls for registry events when no WebSocket is available. */

@@ -32,6 +32,17 @@ export const HANDSHAKE_VERSION = 1;
 export const HANDSHAKE_CHALLENGE_TTL_MS = 30_000;
 /** Handshake messages larger than this are refused before parsing. */
 export const HANDSHAKE_MAX_MESSAGE_BYTES = 8 * 1024;
+/**
+ * The largest MQTT packet (fixed header included) a client may send before its CONNECT is accepted: the CONNECT itself
+ * and anything pipelined behind it. A device's CONNECT (ids, username, password, a short will) is a few hundred bytes.
+ * Brokers decide by the fixed header, before the body is read (MQTT 3.1.1 §2.2.3).
+ */
+export const MQTT_MAX_PACKET_BYTES_BEFORE_CONNECT = 4 * 1024;
+/**
+ * The largest MQTT packet (fixed header included) on an accepted connection, in either direction: a message of
+ * HANDSHAKE_MAX_MESSAGE_BYTES plus its topic and headers. The same cap is Mosquitto's `max_packet_size`.
+ */
+export const MQTT_MAX_PACKET_BYTES = HANDSHAKE_MAX_MESSAGE_BYTES + 1024;
 /** Lifetime of a DeviceSessionCredential (minutes, not days). */
 export const DEVICE_SESSION_TTL_S = 10 * 60;
 /** The device starts a refresh handshake this long before its session credential expires. */
@@ -178,7 +189,7 @@ export function secretCommitment(salt: Uint8Array, secret: Uint8Array): string {
 //   tessera/v1/devices/{deviceId}/telemetry/{stream}    device → services (e.g. meter readings)
 //   tessera/v1/devices/{deviceId}/commands/{name}       services → device
 //   tessera/v1/devices/{deviceId}/replies/{commandId}   device → services
-//   tessera/v1/devices/{deviceId}/status                device, retained (online/offline, also the will)
+//   tessera/v1/devices/{deviceId}/status                device (online/offline, also the will); nothing a device publishes is retained
 //   tessera/v1/devices/{deviceId}/session               verifier → device (session notices: expiring, revoked)
 //
 // The MQTT client id of a device is its device id; before a handshake succeeds a client may use only its own

@@ -1,3 +1,4 @@
+import { computeAddress, getAddress, isAddress } from 'ethers';
 import { err, ok, type Result } from './result.js';
 
 /** Maximum DID length we accept; real did:ethr identifiers are under 120 characters. */
@@ -55,4 +56,19 @@ export function parseEthrDid(input: unknown): Result<ParsedEthrDid> {
 /** The canonical did:ethr for an address on a chain: `did:ethr:0x<chainId hex>:0x<address>`. */
 export function ethrDid(chainId: number | bigint, address: string): string {
   return `did:ethr:0x${BigInt(chainId).toString(16)}:${address.toLowerCase()}`;
+}
+
+/**
+ * The account a did:ethr controls at creation (ERC-1056 identity): its address, or the address of its public-key
+ * identifier, checksummed (EIP-55); undefined for anything that is not a did:ethr.
+ */
+export function ethrAddress(did: unknown): string | undefined {
+  const parsed = parseEthrDid(did);
+  if (!parsed.ok) return undefined;
+  const id = parsed.value.identifier;
+  try {
+    return isAddress(id) ? getAddress(id) : computeAddress(id);
+  } catch {
+    return undefined;
+  }
 }

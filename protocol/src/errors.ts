@@ -20,6 +20,11 @@ export const ERROR_CODES = {
   ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after the indicated delay.' },
   ERR_CONFLICT: { status: 409, summary: 'The request conflicts with the current state.' },
   ERR_UNAVAILABLE: { status: 503, summary: 'A dependency is not ready; retry shortly.' },
+  ERR_CAPACITY: {
+    status: 503,
+    summary:
+      'The server already holds as many of these as it allows for everyone (outstanding presentation requests, event-stream subscribers); retry after the indicated delay.',
+  },
 
   // configuration and startup
   ERR_CONFIG_INVALID: { status: 500, summary: 'Configuration is invalid; every problem is listed with its variable.' },
@@ -83,6 +88,11 @@ export const ERROR_CODES = {
   ERR_VP_AUDIENCE: { status: 401, summary: 'The presentation audience is not this verifier.' },
   ERR_VP_EXPIRED: { status: 401, summary: 'The presentation has expired.' },
   ERR_VP_NOT_YET_VALID: { status: 401, summary: 'The presentation is not yet valid (its nbf is in the future).' },
+  ERR_PROOF_TYPE: {
+    status: 401,
+    summary:
+      'The proof JWT is not of the type the endpoint requires (an offer is redeemed with a typ openid4vci-proof+jwt proof, not a presentation or another JWT).',
+  },
   ERR_POLICY_DENIED: {
     status: 403,
     summary: 'The credentials do not meet the policy; the message says which requirement failed.',
@@ -120,6 +130,16 @@ export const ERROR_CODES = {
     summary: 'The server could not prove knowledge of the device secret (rogue server).',
   },
   ERR_TOPIC_FORBIDDEN: { status: 403, summary: 'Publishing or subscribing on this topic is not permitted.' },
+  ERR_MQTT_PACKET_TOO_LARGE: {
+    status: 413,
+    summary:
+      'An MQTT packet is larger than the limit of its phase (MQTT_MAX_PACKET_BYTES_BEFORE_CONNECT until CONNECT is accepted, MQTT_MAX_PACKET_BYTES after); the broker closes the connection without reading the body.',
+  },
+  ERR_MQTT_PACKET_MALFORMED: {
+    status: 400,
+    summary:
+      'An MQTT fixed header is malformed (a remaining length of more than four bytes, MQTT 3.1.1 §2.2.3); the broker closes the connection.',
+  },
   ERR_OCRA_SUITE_INVALID: {
     status: 500,
     summary: 'The OCRA suite string is not valid or not supported (RFC 6287 §6).',
@@ -251,6 +271,11 @@ export const ERROR_CODES = {
     summary: "The broker refused a dynamic-security control command; details carry the command and the broker's error.",
   },
   ERR_BROKER_START_FAILED: { status: 500, summary: 'A dedicated Mosquitto instance could not be started.' },
+  ERR_BROKER_CONFIG: {
+    status: 500,
+    summary:
+      'The broker lacks a setting the adapter relies on; the message names it (Mosquitto: connection notices on $SYS/broker/log, max_packet_size).',
+  },
 
   // the reference wallet (CLI and library in wallet/src)
   ERR_WALLET_NOT_FOUND: { status: 404, summary: 'No wallet in the wallet directory; run `wallet init` first.' },

@@ -6,7 +6,15 @@
  */
 export { ERROR_CODES, TesseraError, isErrorCode, toTesseraError, type ErrorCode, type ErrorShape } from './errors.js';
 export { ok, err, type Result } from './result.js';
-export { parseDid, parseEthrDid, ethrDid, MAX_DID_LENGTH, type ParsedDid, type ParsedEthrDid } from './did.js';
+export {
+  parseDid,
+  parseEthrDid,
+  ethrAddress,
+  ethrDid,
+  MAX_DID_LENGTH,
+  type ParsedDid,
+  type ParsedEthrDid,
+} from './did.js';
 export * from './constants.js';
 export { seal, unseal } from './sealing.js';
 export {
@@ -65,6 +73,8 @@ export {
   HANDSHAKE_VERSION,
   HANDSHAKE_CHALLENGE_TTL_MS,
   HANDSHAKE_MAX_MESSAGE_BYTES,
+  MQTT_MAX_PACKET_BYTES,
+  MQTT_MAX_PACKET_BYTES_BEFORE_CONNECT,
   DEVICE_SESSION_TTL_S,
   DEVICE_SESSION_REFRESH_BEFORE_S,
   DEVICE_SECRET_BYTES,

@@ -5,7 +5,7 @@
  * processes without a server (the device agent) do not load express.
  * May import: @tessera/protocol.
  */
-export { writeFileAtomic } from './files.js';
+export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, privateDirectory, touchPrivate, writeFileAtomic } from './files.js';
 export {
   DATA_DIR_LOCK_FILE,
   type DataDirLock,

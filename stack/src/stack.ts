@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import {
@@ -18,12 +18,13 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { type Logger, TesseraError } from '@tessera/protocol';
+import { privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
 import { lockDataDir } from '@tessera/runtime';
 import { CachedDidResolver, RedisHandshakeLimiter, RedisNonceStore, RegistryWatcher } from '@tessera/verifier';
 import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
 import type { StackConfig } from './config.js';
@@ -81,7 +82,9 @@ export async function startStack(
   };
   try {
     try {
-      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      // Everything in the data directory is the owner's only (keys, the database, chain state, deployments), also
+      // what an older version left readable.
+      privateDirectory(config.dataDir);
       accessSync(config.dataDir, constants.W_OK);
     } catch (cause) {
       throw new TesseraError('ERR_DATA_DIR', `data directory ${config.dataDir} is not writable; set TESSERA_DATA_DIR`, {
@@ -238,6 +241,19 @@ export async function startStack(
       registers: [metrics],
       collect() {
         for (const [counter, n] of Object.entries(resolver.stats)) this.set({ counter }, n);
+      },
+    });
+
+    new Counter({
+      name: 'tessera_mqtt_packets_refused_total',
+      help: 'MQTT packets the broker refused by their fixed header (over the size limit, or a malformed length), by phase',
+      labelNames: ['phase'],
+      registers: [metrics],
+      collect() {
+        const s = devices?.broker.packetStats;
+        this.reset();
+        this.inc({ phase: 'before_connect' }, s?.refusedBeforeConnect ?? 0);
+        this.inc({ phase: 'after_connect' }, s?.refusedAfterConnect ?? 0);
       },
     });
 

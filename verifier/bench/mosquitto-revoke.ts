@@ -46,19 +46,21 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       const deviceId = deviceIdOf('bench', `${i}-${randomBytes(4).toString('hex')}`);
       const password = randomBytes(32).toString('base64url');
       await adapter.enrol({ deviceId, password });
-      await adapter.grant({
-        deviceId,
-        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-        permissions: deviceTopicPermissions(deviceId),
-        expiresAt: Date.now() + 3_600_000,
-      });
+      const connected = adapter.nextConnection(deviceId);
       const client = await mqtt.connectAsync(
         adapter.url,
         { clientId: deviceId, username: deviceId, password, protocolVersion: 4, reconnectPeriod: 0 },
         false,
       );
+      await adapter.grant({
+        deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(deviceId),
+        expiresAt: Date.now() + 3_600_000,
+        connection: await connected,
+      });
       devices.push({ deviceId, password, client });
-      ctx.progress('enrol, grant, connect', i + 1, total);
+      ctx.progress('enrol, connect, grant', i + 1, total);
     }
     const sequential = devices.slice(0, SEQUENTIAL);
     const baseline = devices.slice(SEQUENTIAL, SEQUENTIAL + BASELINE);

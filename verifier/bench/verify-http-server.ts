@@ -61,7 +61,19 @@ async function start(c: BenchServerConfig): Promise<number> {
   // As the stack builds it (stack/src/verifier-part.ts): the one factory, libsecp256k1 on a worker thread unless
   // TESSERA_BENCH_SIGNATURE_WORKER=0 (to compare).
   const core = createVerifier(
-    { did: c.verifierDid, privateKey: c.verifierKey, policies: policies.value, trust: trust.value },
+    {
+      did: c.verifierDid,
+      privateKey: c.verifierKey,
+      policies: policies.value,
+      trust: trust.value,
+      // The bench's one client stands for many wallets: no per-address budget on presentation requests.
+      requestLimits: {
+        perSourcePerWindow: Number.MAX_SAFE_INTEGER,
+        windowMs: 60_000,
+        heldPerSource: Number.MAX_SAFE_INTEGER,
+        maxSources: 1,
+      },
+    },
     {
       resolver,
       ...(redis ? { nonces: new RedisNonceStore(redis, { prefix: `tessera:bench:${c.verifierDid}:n:` }) } : {}),

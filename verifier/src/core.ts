@@ -15,6 +15,7 @@ import { Secp256k1Worker } from '@tessera/runtime';
 import type { Resolvable } from 'did-resolver';
 import type { RequestHandler } from 'express';
 import { type RequireCredentialsOptions, requireCredentials } from './http/guard.js';
+import type { RequestBudgetLimits } from './http/request-budget.js';
 import { buildVerifierRouter, type VerifierRouter } from './http/router.js';
 import { type AccessGrant, AccessTokens, type GrantedCredential, type Scope } from './http/tokens.js';
 import {
@@ -49,6 +50,11 @@ export interface VerifierConfig {
   trust: TrustList;
   /** Default PRESENTATION_NONCE_TTL_MS. */
   nonceTtlMs?: number;
+  /**
+   * What one source address may ask of `POST /presentation-requests` (rate, nonces held, addresses tracked); default
+   * DEFAULT_PRESENTATION_REQUEST_LIMITS.
+   */
+  requestLimits?: RequestBudgetLimits;
   /** Default ACCESS_TOKEN_TTL_S. */
   tokenTtlSeconds?: number;
   /** How long a sign-in may be renewed before the holder presents again; default ACCESS_SESSION_MAX_S. */
@@ -373,6 +379,7 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
   } as Omit<Verifier, 'router'> & { router?: VerifierRouter };
   core.router = buildVerifierRouter(core as Verifier, {
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    ...(config.requestLimits ? { requestLimits: config.requestLimits } : {}),
     log,
   });
   return core as Verifier;

@@ -98,6 +98,7 @@ export {
 export {
   ACCESS_TOKEN_TYP,
   AccessTokens,
+  DEFAULT_PRESENTATION_REQUEST_LIMITS,
   fillResource,
   requireCredentials,
   verifierOpenApi,
@@ -106,12 +107,15 @@ export {
   type AccessTokenOptions,
   type GrantedCredential,
   type GuardDeps,
+  type RequestBudgetLimits,
   type RequireCredentialsOptions,
   type Scope,
   type VerifierRouter,
 } from './http/index.js';
 export type {
   BrokerAdapter,
+  BrokerConnection,
+  BrokerPacketStats,
   DeviceBrokerCredentials,
   DeviceSessionGrant,
   InboundHandler,

@@ -3,6 +3,7 @@ import {
   decodeStatusList,
   err,
   isErrorCode,
+  OFFER_PROOF_TYP,
   ok,
   type Result,
   type StatusPurpose,
@@ -102,7 +103,8 @@ export async function receiveOffer(
   const proof = await createJWT(
     { aud: issuer, nonce: code },
     { issuer: wallet.did, signer: wallet.signer(), expiresIn: PROOF_TTL_S },
-    { alg: 'ES256K' },
+    // did-jwt types `typ` as 'JWT' only; OpenID4VCI needs its own.
+    { alg: 'ES256K', typ: OFFER_PROOF_TYP as unknown as 'JWT' },
   );
   const r = await httpJson<{ id: string; type: string; credential: string }>(
     redeemUrl,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { get as httpGet, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { decodeStatusList, ethrDid } from '@tessera/protocol';
+import { decodeStatusList, ethrDid, OFFER_PROOF_TYP } from '@tessera/protocol';
 import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
@@ -58,7 +58,11 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       root = readHolderFile(boot.file);
       auth = await issuerTestCore(issuer, { chainId: chain.chainId, now: () => Date.now() + clock.offsetMs });
       const app = buildIssuerApp(
-        { maxBodyBytes: 16 * 1024, authRequestsPerMinute: 100 },
+        {
+          maxBodyBytes: 16 * 1024,
+          authRequestsPerMinute: 100,
+          statusEventStreams: { perSource: 2, total: 3 },
+        },
         { issuer, auth: auth.core, now: () => new Date(Date.now() + clock.offsetMs) },
       );
       server = app.listen(0, '127.0.0.1');
@@ -369,10 +373,20 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       });
       assert.equal(offer.status, 201, offer.text);
       assert.equal(offer.json.redeemUrl, 'https://issuer.example/offers/redeem');
+      // The holder's presentation JWT carrying the code (say, phished through another flow) is no proof: 401, and the
+      // offer stays redeemable by its subject.
+      const presentation = await createJWT(
+        { aud: 'https://issuer.example', nonce: offer.json.code, vp: { type: ['VerifiablePresentation'] } },
+        { issuer: did, signer: ES256KSigner(hexToBytes(holder.privateKey)) },
+        { alg: 'ES256K' },
+      );
+      const phished = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof: presentation } });
+      assert.equal(phished.status, 401, phished.text);
+      assert.equal(phished.json.error.code, 'ERR_PROOF_TYPE');
       const proof = await createJWT(
         { aud: 'https://issuer.example', nonce: offer.json.code },
         { issuer: did, signer: ES256KSigner(hexToBytes(holder.privateKey)) },
-        { alg: 'ES256K' },
+        { alg: 'ES256K', typ: OFFER_PROOF_TYP as unknown as 'JWT' }, // did-jwt types typ as 'JWT'
       );
       const got = await call('POST', '/offers/redeem', { body: { code: offer.json.code, proof } });
       assert.equal(got.status, 200, got.text);
@@ -453,6 +467,70 @@ export function issuerHttpSuite(backend: StoreBackend): void {
         `https://issuer.example/status-lists/${issued.json.statusList}/suspension`,
       ]);
       assert.equal(text.includes(PERSON), false, 'no subject in the public stream');
+    });
+
+    it('caps the public status event stream per source address (429) and in all (503); a closed stream frees its slot', async () => {
+      // Sources are told apart by address: 127.0.0.0/8 is all loopback, so a client can bind 127.0.0.2 and 127.0.0.3.
+      type Opened = { status: number; code?: string; retryAfter?: string; close(): void };
+      const open = (localAddress: string) =>
+        new Promise<Opened>((resolve, reject) => {
+          const req = httpGet(`${base}/status-events`, { localAddress, agent: false }, (res) => {
+            if (res.statusCode === 200) {
+              resolve({ status: 200, close: () => req.destroy() });
+              return;
+            }
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                code: JSON.parse(text).error.code,
+                retryAfter: String(res.headers['retry-after']),
+                close: () => {},
+              }),
+            );
+          });
+          req.on('error', reject);
+        });
+      const opened: Opened[] = [];
+      const tried: string[] = [];
+      try {
+        for (const address of ['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.2', '127.0.0.3']) {
+          const o = await open(address);
+          opened.push(o);
+          tried.push(`${address} ${o.status}${o.code ? ` ${o.code}` : ''}`);
+        }
+        assert.deepEqual(tried, [
+          '127.0.0.1 200',
+          '127.0.0.1 200',
+          '127.0.0.1 429 ERR_RATE_LIMITED',
+          '127.0.0.2 200',
+          '127.0.0.3 503 ERR_CAPACITY',
+        ]);
+        assert.ok(Number(opened[2]!.retryAfter) > 0 && Number(opened[4]!.retryAfter) > 0);
+        opened[0]!.close();
+        // the server frees the slot when it sees the connection close; wait for that, not for a duration
+        let again: Opened | undefined;
+        for (let i = 0; i < 200; i++) {
+          again = await open('127.0.0.3');
+          opened.push(again);
+          if (again.status === 200) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.equal(again?.status, 200);
+      } finally {
+        for (const o of opened) o.close();
+      }
+    });
+
+    it('authenticates a device registration batch before it reads or parses the body', async () => {
+      // about 400 KB of broken JSON, under the batch limit: parsed first, it would be a 400 ERR_JSON_MALFORMED
+      const junk = `{"devices":[${'{"characteristics":'.repeat(20_000)}`;
+      const anonymous = await call('POST', '/devices/batches', { raw: junk });
+      assert.equal(anonymous.status, 401, anonymous.text);
+      assert.equal(anonymous.json.error.code, 'ERR_AUTH_REQUIRED');
+      const forged = await call('POST', '/devices/batches', { raw: junk, token: 'not.a.token' });
+      assert.equal(forged.status, 401, forged.text);
     });
 
     it('rate-limits the unauthenticated login endpoints per source address', async () => {

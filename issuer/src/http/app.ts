@@ -32,7 +32,16 @@ export interface IssuerHttpConfig {
    * (/auth/*, /offers/redeem). In-process; replicas behind a balancer each count their own.
    */
   authRequestsPerMinute?: number;
+  /**
+   * Open `/status-events` streams allowed per source address and in all. The stream stays public (it carries only
+   * status list URLs and versions, which are public, so verifiers of other deployments can follow it); the caps keep
+   * it from holding unbounded connections. Beyond them: 429 ERR_RATE_LIMITED per source, 503 ERR_CAPACITY in all.
+   */
+  statusEventStreams?: { perSource?: number; total?: number };
 }
+
+/** Defaults of the status event stream caps. */
+export const STATUS_EVENT_STREAMS = { perSource: 4, total: 256 } as const;
 
 export interface IssuerHttpDeps {
   issuer: Issuer;
@@ -316,8 +325,39 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     res.setHeader('etag', `"${id}-${purpose}-${r.value.version}"`);
     res.type('application/vc+jwt').send(r.value.jwt);
   });
-  // Verifiers learn of changes at once. Only the list URLs are published, never who changed.
+  // Verifiers learn of changes at once. Only the list URLs are published, never who changed. Public like
+  // the lists themselves, so capped per source and in all instead of authenticated.
+  const streamsPerSource = config.statusEventStreams?.perSource ?? STATUS_EVENT_STREAMS.perSource;
+  const streamsTotal = config.statusEventStreams?.total ?? STATUS_EVENT_STREAMS.total;
+  const openStreams = new Map<string, number>();
+  let streams = 0;
   app.get('/status-events', (req, res) => {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const mine = openStreams.get(source) ?? 0;
+    if (mine >= streamsPerSource) {
+      res.setHeader('retry-after', '60');
+      sendError(res, {
+        code: 'ERR_RATE_LIMITED',
+        message: `at most ${streamsPerSource} status event streams per source address; close one first`,
+      });
+      return;
+    }
+    if (streams >= streamsTotal) {
+      res.setHeader('retry-after', '60');
+      sendError(res, { code: 'ERR_CAPACITY', message: `all ${streamsTotal} status event streams are in use` });
+      return;
+    }
+    streams++;
+    openStreams.set(source, mine + 1);
+    let closed = false;
+    res.once('close', () => {
+      if (closed) return;
+      closed = true;
+      streams--;
+      const n = (openStreams.get(source) ?? 1) - 1;
+      if (n <= 0) openStreams.delete(source);
+      else openStreams.set(source, n);
+    });
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(': tessera status events\n\n');
     const onStatus = (e: StatusChangeEvent) => {

@@ -453,7 +453,7 @@ export function issuerOpenApi(serverUrl: string) {
       '/offers/redeem': {
         post: {
           summary:
-            'Redeem an offer: `proof` is a JWT (ES256K) signed by the credential subject with aud = issuer URL and nonce = code; public',
+            'Redeem an offer: `proof` is a JWT (ES256K, typ openid4vci-proof+jwt) signed by the credential subject with aud = issuer URL and nonce = code, all three required; public',
           requestBody: {
             required: true,
             content: json({
@@ -494,12 +494,15 @@ export function issuerOpenApi(serverUrl: string) {
       },
       '/status-events': {
         get: {
-          summary: 'Server-sent events: one `status` event per change, naming the status list URLs to refetch; public',
+          summary:
+            'Server-sent events: one `status` event per change, naming the status list URLs to refetch; public (the lists are), capped per source address and in all',
           responses: {
             '200': {
               description: 'text/event-stream',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
+            '429': errorResponse('ERR_RATE_LIMITED: this source address holds as many streams as it may'),
+            '503': errorResponse('ERR_CAPACITY: every stream slot is in use; retry after the indicated delay'),
           },
         },
       },

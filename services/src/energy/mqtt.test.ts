@@ -37,6 +37,16 @@ async function connect(d: { deviceId: string; password: string }) {
     c.once('connect', () => resolve());
     c.once('error', reject);
   });
+  // what a successful handshake on this connection grants (the handshake itself is the verifier's suite)
+  const connection = broker.connectionOf(d.deviceId);
+  assert.ok(connection);
+  await broker.grant({
+    deviceId: d.deviceId,
+    did: `did:ethr:0x7a69:${d.deviceId.slice(0, 42)}`,
+    permissions: deviceTopicPermissions(d.deviceId),
+    expiresAt: Date.now() + 600_000,
+    connection,
+  });
   return c;
 }
 const publish = (c: MqttClient, topic: string, payload: unknown) =>
@@ -46,16 +56,7 @@ const publish = (c: MqttClient, topic: string, payload: unknown) =>
 
 before(async () => {
   await broker.start();
-  for (const d of [meterA, meterB, thermostat]) {
-    await broker.enrol({ deviceId: d.deviceId, password: d.password });
-    // what a successful handshake grants (the handshake itself is the verifier's suite)
-    await broker.grant({
-      deviceId: d.deviceId,
-      did: `did:ethr:0x7a69:${d.deviceId.slice(0, 42)}`,
-      permissions: deviceTopicPermissions(d.deviceId),
-      expiresAt: Date.now() + 600_000,
-    });
-  }
+  for (const d of [meterA, meterB, thermostat]) await broker.enrol({ deviceId: d.deviceId, password: d.password });
   for (const [i, m] of [meterA, meterB].entries())
     market.registerMeter({
       meterId: m.meterId,

@@ -1,21 +1,11 @@
 import { EnergyCredit__factory, type Outbox, type OutboxRow, type OutboxWrite } from '@tessera/contracts';
-import { err, ok, parseEthrDid, type Result } from '@tessera/protocol';
-import { computeAddress, getAddress, isAddress } from 'ethers';
+import { err, ethrAddress, ok, type Result } from '@tessera/protocol';
+import { getAddress } from 'ethers';
 import type { ClosedPeriod } from './market/book.js';
 import { GRID_ACCOUNT, type PeriodSettlement } from './market/billing.js';
 
 /** The on-chain account of a did:ethr participant (its address, or the address of its public-key identifier). */
-export function ethrAccount(participant: string): string | undefined {
-  const parsed = parseEthrDid(participant);
-  if (!parsed.ok) return undefined;
-  const id = parsed.value.identifier;
-  if (isAddress(id)) return getAddress(id);
-  try {
-    return computeAddress(id);
-  } catch {
-    return undefined;
-  }
-}
+export const ethrAccount = ethrAddress;
 
 export interface EnergySettlementOptions {
   outbox: Outbox;

@@ -276,12 +276,6 @@ describe('energy market, whole path', () => {
       [carol, 50, 400],
     ] as const) {
       await broker.enrol(h.device);
-      await broker.grant({
-        deviceId: h.device.deviceId,
-        did: h.holder.did,
-        permissions: deviceTopicPermissions(h.device.deviceId),
-        expiresAt: Date.now() + 600_000,
-      });
       h.mqtt = mqtt.connect(broker.url, {
         clientId: h.device.deviceId,
         username: h.device.deviceId,
@@ -291,6 +285,16 @@ describe('energy market, whole path', () => {
       await new Promise<void>((resolve, reject) => {
         h.mqtt!.once('connect', () => resolve());
         h.mqtt!.once('error', reject);
+      });
+      // what a successful handshake on this connection grants (the handshake itself is the verifier's suite)
+      const connection = broker.connectionOf(h.device.deviceId);
+      assert.ok(connection);
+      await broker.grant({
+        deviceId: h.device.deviceId,
+        did: h.holder.did,
+        permissions: deviceTopicPermissions(h.device.deviceId),
+        expiresAt: Date.now() + 600_000,
+        connection,
       });
       await new Promise<void>((resolve) =>
         h.mqtt!.publish(

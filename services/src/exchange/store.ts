@@ -1,3 +1,4 @@
+import { isTransientConflict, isUniqueViolation } from '@tessera/contracts';
 import { type DataSource, EntitySchema, type EntityManager, type MigrationInterface, type QueryRunner } from 'typeorm';
 
 /**
@@ -211,14 +212,7 @@ export const exchangeDatabaseParts = {
  * everything, so a message that lost the race is then checked against what the winner wrote.
  */
 export function isRetryable(e: unknown): boolean {
-  const d =
-    (e as { driverError?: { code?: string; constraint?: string; message?: string } })?.driverError ??
-    (e as { code?: string; constraint?: string; message?: string });
-  const code = String(d?.code ?? '');
-  if (code.startsWith('SQLITE_BUSY') || code === '40001' || code === '40P01') return true;
-  const trailKey =
-    (d?.constraint ?? '').startsWith('tessera_exchange_trail') || /tessera_exchange_trail\./.test(d?.message ?? '');
-  return trailKey && (code === '23505' || code.startsWith('SQLITE_CONSTRAINT'));
+  return isTransientConflict(e) || isUniqueViolation(e, 'tessera_exchange_trail');
 }
 
 const MAX_ATTEMPTS = 5;

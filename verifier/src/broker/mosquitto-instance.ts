@@ -6,12 +6,14 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { TesseraError } from '@tessera/protocol';
+import { MQTT_MAX_PACKET_BYTES, TesseraError } from '@tessera/protocol';
 import { MosquittoBrokerAdapter } from './mosquitto.js';
 
 /**
  * Start and stop a dedicated Mosquitto 2 with the dynamic-security plugin, for tests and local operations: its own
- * temporary directory, config and dynsec JSON, a free port on 127.0.0.1, anonymous access off, no persistence.
+ * temporary directory, config and dynsec JSON, a free port on 127.0.0.1, anonymous access off, no persistence,
+ * `max_packet_size` at MQTT_MAX_PACKET_BYTES and connection notices published on `$SYS/broker/log` (what the adapter
+ * checks at start).
  * It never touches a system instance.
  *
  * @example
@@ -49,6 +51,11 @@ export interface StartMosquittoOptions {
   adminPassword?: string;
   /** How long to wait for the listener; default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * Leave out what the adapter requires, to show that its start refuses such a broker (tests): the connection notices
+   * on $SYS/broker/log, or max_packet_size.
+   */
+  omit?: { connectionNotices?: boolean; maxPacketSize?: boolean };
 }
 
 const PLUGIN_CANDIDATES = [
@@ -108,6 +115,15 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
         'persistence false',
         // Answer small packets at once (Nagle's algorithm against delayed ACKs costs ~40 ms per exchange).
         'set_tcp_nodelay true',
+        // Refuse a packet by its fixed header before reading its body (the protocol's limit; MQTT 5 §3.1.2.11.4).
+        ...(options.omit?.maxPacketSize ? [] : [`max_packet_size ${MQTT_MAX_PACKET_BYTES}`]),
+        // Devices publish nothing retained (a retained message would live in the broker for ever); a retained PUBLISH
+        // closes the connection.
+        'retain_available false',
+        // Connection notices on $SYS/broker/log/N and /E: the adapter narrows a device's role on every connection
+        // event, so a session grant never outlives the connection that earned it.
+        'connection_messages true',
+        ...(options.omit?.connectionNotices ? [] : ['log_dest topic']),
         'log_dest stderr',
         'log_type error',
         'log_type warning',

@@ -38,6 +38,13 @@ async function connectDevice(deviceId: string, password: string, clientId = devi
   return c;
 }
 
+/** Connect a device and wait until the adapter has seen the connection (from the broker's notice) and applied it. */
+async function connectApplied(deviceId: string, password: string) {
+  const applied = adapter.nextConnection(deviceId);
+  const client = await connectDevice(deviceId, password);
+  return { client, connection: await applied };
+}
+
 /** CONNECT that must fail: resolves to the CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
 async function refusedConnect(username: string, password: string, clientId: string): Promise<number> {
   try {
@@ -212,7 +219,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     const b = newDevice();
     await adapter.enrol(a);
     await adapter.enrol(b);
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
     const marker = topics.handshake(a.deviceId, 'hello');
     const telemetry = topics.telemetry(a.deviceId, 'power');
 
@@ -227,6 +234,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
       did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
       permissions: { publish: [...own.publish, extra], subscribe: own.subscribe },
       expiresAt: Date.now() + 60_000,
+      connection,
     });
 
     // Now allowed, on the same connection: own telemetry, the one extra topic, own commands subtree.
@@ -261,12 +269,13 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
   it('a grant ends at expiresAt: the role is back to the handshake topics', async () => {
     const a = newDevice();
     await adapter.enrol(a);
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
     await adapter.grant({
       deviceId: a.deviceId,
       did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
       permissions: deviceTopicPermissions(a.deviceId),
       expiresAt: Date.now() + 300,
+      connection,
     });
     const telemetry = topics.telemetry(a.deviceId, 'power');
     const marker = topics.handshake(a.deviceId, 'hello');
@@ -283,13 +292,17 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
   it('revoke (suspend) drops a live session at once and refuses reconnects; enrol again lets it back in', async (t) => {
     const a = newDevice();
     await adapter.enrol(a);
-    await adapter.grant({
-      deviceId: a.deviceId,
-      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-      permissions: deviceTopicPermissions(a.deviceId),
-      expiresAt: Date.now() + 60_000,
-    });
-    const client = await connectDevice(a.deviceId, a.password);
+    const { client, connection } = await connectApplied(a.deviceId, a.password);
+    assert.equal(
+      await adapter.grant({
+        deviceId: a.deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+        connection,
+      }),
+      true,
+    );
     const gone = closed(client);
     const t0 = performance.now();
     await adapter.revoke(a.deviceId, { permanent: false, reason: 'operator suspended the device' });
@@ -345,6 +358,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
         did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
         permissions: deviceTopicPermissions(a.deviceId),
         expiresAt: Date.now() + 60_000,
+        connection: { deviceId: a.deviceId, id: 0 },
       }),
       (e: unknown) => e instanceof TesseraError && e.code === 'ERR_DEVICE_UNKNOWN',
     );
@@ -357,6 +371,64 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
         (e: unknown) => e instanceof TesseraError && e.code === 'ERR_TOPIC_FORBIDDEN',
         f,
       );
+    }
+  });
+
+  it('a grant left by another replica (or before a restart) is narrowed at the device’s next connection', async () => {
+    const a = newDevice();
+    // Replica A grants the device's connection, then goes away (its stop leaves the role as it is).
+    const other = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin });
+    await other.start();
+    await other.enrol(a);
+    const seenByOther = other.nextConnection(a.deviceId);
+    const first = await connectDevice(a.deviceId, a.password);
+    const connection = await seenByOther;
+    assert.equal(
+      await other.grant({
+        deviceId: a.deviceId,
+        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+        connection,
+      }),
+      true,
+    );
+    await other.stop();
+    const commands = `${topics.command(a.deviceId, 'x').replace(/x$/, '#')}`;
+    assert.deepEqual(await subscribeCodes(first, commands), [1], 'granted while A ran');
+    // This replica never granted it; a takeover with the broker password must not inherit A's grant either. (The
+    // second is the grant's minimum age for a replica that did not make it; the test waits for the event, not time.)
+    const narrowing = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin, foreignGrantMinAgeMs: 0 });
+    await narrowing.start();
+    try {
+      const { client: taker } = await (async () => {
+        const applied = narrowing.nextConnection(a.deviceId);
+        const client = await connectDevice(a.deviceId, a.password);
+        await applied;
+        return { client };
+      })();
+      assert.deepEqual(await subscribeCodes(taker, commands), [0x80], 'the foreign grant was narrowed');
+    } finally {
+      await narrowing.stop();
+    }
+  });
+
+  it('start refuses a broker without connection notices or without max_packet_size (ERR_BROKER_CONFIG)', async () => {
+    for (const [omit, named] of [
+      [{ connectionNotices: true }, /log_dest topic/],
+      [{ maxPacketSize: true }, /max_packet_size/],
+    ] as const) {
+      const b = await startMosquitto({ omit });
+      const a = new MosquittoBrokerAdapter({ url: b.url, admin: b.admin, controlTimeoutMs: 1_500 });
+      try {
+        await assert.rejects(
+          a.start(),
+          (e: unknown) => e instanceof TesseraError && e.code === 'ERR_BROKER_CONFIG' && named.test(e.message),
+        );
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
     }
   });
 

@@ -3,13 +3,24 @@ import {
   DEVICE_ID_PATTERN,
   deviceIdFromTopic,
   handshakeTopicPermissions,
+  type Logger,
+  MQTT_MAX_PACKET_BYTES,
+  silentLogger,
   TesseraError,
   TOPIC_ROOT,
   type TopicPermissions,
   topicMatches,
 } from '@tessera/protocol';
 import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
-import type { BrokerAdapter, DeviceBrokerCredentials, DeviceSessionGrant, InboundHandler } from './adapter.js';
+import type {
+  BrokerAdapter,
+  BrokerConnection,
+  BrokerPacketStats,
+  DeviceBrokerCredentials,
+  DeviceSessionGrant,
+  InboundHandler,
+} from './adapter.js';
+import { checkOutboundSize } from './packet-guard.js';
 import {
   type DynsecAcl,
   DynsecClient,
@@ -33,6 +44,13 @@ import {
  * - `revoke`: `disableClient` (suspend; the broker drops the live session within milliseconds and refuses CONNECT)
  *   or `deleteClient` + `deleteRole` (permanent). `enrol` after a suspension re-enables the client.
  * - The verifier's own traffic goes through a privileged dynsec client (role `tessera-verifier`) over MQTT 5.
+ * - Per connection. Dynsec roles belong to a username, not to a connection, so the adapter follows the
+ *   broker's connection notices (`$SYS/broker/log/N` and `/E`, on the same MQTT connection as the handshake messages,
+ *   so they arrive in order): every connection, takeover or disconnect of a device moves its connection id on and
+ *   narrows its role back to the handshake topics; a grant applies only if the connection that answered the handshake
+ *   is still the device's current one. `start` checks that the broker publishes these notices and enforces
+ *   `max_packet_size` (ERR_BROKER_CONFIG otherwise). What this cannot close: packets a takeover pipelines right behind
+ *   its CONNECT are handled by Mosquitto before the notice's role change arrives (docs/mosquitto.md, "Limits").
  *
  * @example
  * const adapter = new MosquittoBrokerAdapter({ url: 'mqtt://broker:1883', admin: { username: 'admin', password } });
@@ -54,6 +72,12 @@ export interface MosquittoAdapterOptions {
   verifierPermissions?: TopicPermissions;
   /** Per dynsec command; default 5 s. */
   controlTimeoutMs?: number;
+  /**
+   * A grant this adapter did not make is narrowed on a connection notice only if it is older than the notice by this
+   * much (default FOREIGN_GRANT_MIN_AGE_MS; see there).
+   */
+  foreignGrantMinAgeMs?: number;
+  log?: Logger;
 }
 
 const DEVICES = `${TOPIC_ROOT}/devices`;
@@ -73,6 +97,46 @@ export const VERIFIER_TOPIC_PERMISSIONS: TopicPermissions = {
 };
 
 export const VERIFIER_ROLE = 'tessera-verifier';
+/** Where Mosquitto publishes its notice and error log lines (`log_dest topic`): connects, takeovers, disconnects. */
+export const CONNECTION_NOTICE_TOPICS = ['$SYS/broker/log/N', '$SYS/broker/log/E'] as const;
+/** The subscription identifier of the notices (MQTT 5 §3.8.2.1.2: 1 to 268,435,455); handler subscriptions count up. */
+const NOTICE_SUBSCRIPTION_ID = 268_435_455;
+/**
+ * A grant another replica made (or this one before a restart) is narrowed on a connection notice only if it is older
+ * than the notice by this much: a replica that hears of a connection late must not undo the grant of that very
+ * connection's handshake, made by a faster replica (clocks of replicas are assumed within this bound).
+ */
+const FOREIGN_GRANT_MIN_AGE_MS = 1_000;
+
+/** What one broker notice says about a device's connection, parsed from Mosquitto 2.0's log lines (src/loop.c). */
+export type ConnectionNotice =
+  | { kind: 'connected' | 'taken-over' | 'disconnected'; clientId: string }
+  | { kind: 'oversize'; clientId: string | undefined };
+
+// A line may start with a timestamp (`log_timestamp`); client ids come from the wire, so match whole lines.
+const NOTICE_PATTERNS: [RegExp, ConnectionNotice['kind']][] = [
+  [/^(?:.*?: )?New client connected from \S+ as (.+) \(p\d+, c\d, k\d+(?:, u'.*')?\)\.$/s, 'connected'],
+  [/^(?:.*?: )?Client (.+) already connected, closing old connection\.$/s, 'taken-over'],
+  [/^(?:.*?: )?Client (.+) disconnected due to oversize packet\.$/s, 'oversize'],
+  [
+    /^(?:.*?: )?(?:Client (.+) (?:closed its connection|disconnected|has exceeded timeout, disconnecting|been disconnected by administrative action|disconnected due to .*|disconnected: .*)|Bad socket read\/write on client (.+): .*)$/s,
+    'disconnected',
+  ],
+];
+
+/** Parse one notice line; undefined for lines that are not about a client connection. */
+export function parseConnectionNotice(line: string): ConnectionNotice | undefined {
+  for (const [re, kind] of NOTICE_PATTERNS) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const id = m[1] ?? m[2] ?? '';
+    if (kind === 'oversize') return { kind, clientId: id === '<unknown>' ? undefined : id };
+    if (id === '<unknown>') return undefined;
+    return { kind, clientId: id };
+  }
+  return undefined;
+}
+
 /** The dynsec role of one device. */
 export const deviceRoleName = (deviceId: string) => `tessera-device-${deviceId}`;
 
@@ -135,6 +199,13 @@ interface Subscription {
   handlers: InboundHandler[];
 }
 
+/** What the role's description records about a grant (the only state replicas share). */
+interface RecordedGrant {
+  did?: string;
+  expiresAt?: number;
+  grantedAt?: number;
+}
+
 export class MosquittoBrokerAdapter implements BrokerAdapter {
   readonly kind = 'mosquitto' as const;
   readonly url: string;
@@ -149,9 +220,38 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   private readonly passwords = new Map<string, string>();
   /** The last error of the verifier's MQTT connection (it keeps reconnecting), for diagnostics. */
   lastError: Error | undefined;
+  readonly packetStats: BrokerPacketStats = { refusedBeforeConnect: 0, refusedAfterConnect: 0 };
+  private readonly log: Logger;
+  /** Per device: the id of its current connection as the notices tell it (0 = none seen since start). */
+  private readonly connectionIds = new Map<string, number>();
+  private lastConnectionId = 0;
+  /** Devices whose last notice was a connect. */
+  private readonly connected = new Set<string>();
+  /** Grants this adapter made that may still be live, by device. */
+  private readonly ownGrants = new Set<string>();
+  /** Per device, the tail of its role changes: resets and grants apply in the order the notices and answers came. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly connectionWaiters = new Map<string, ((c: BrokerConnection) => void)[]>();
+  private noticeWaiter: ((n: ConnectionNotice) => void) | undefined;
+  private verifierConnects = 0;
 
   constructor(private readonly options: MosquittoAdapterOptions) {
     this.url = options.url;
+    this.log = (options.log ?? silentLogger).child({ part: 'mosquitto' });
+  }
+
+  connectionOf(deviceId: string): BrokerConnection | undefined {
+    return this.connected.has(deviceId) ? { deviceId, id: this.connectionIds.get(deviceId) ?? 0 } : undefined;
+  }
+
+  /**
+   * Resolves with the device's next connection once the adapter has seen its notice and narrowed its role (for tests
+   * and tools that grant outside a handshake; the handshake itself passes the connection with the response).
+   */
+  nextConnection(deviceId: string): Promise<BrokerConnection> {
+    return new Promise((resolve) => {
+      this.connectionWaiters.set(deviceId, [...(this.connectionWaiters.get(deviceId) ?? []), resolve]);
+    });
   }
 
   async start(): Promise<void> {
@@ -169,7 +269,14 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
         { acltype: 'subscribe', allow: false },
         { acltype: 'unsubscribe', allow: true },
       ]);
-      const verifierAcls = aclsFor(this.options.verifierPermissions ?? VERIFIER_TOPIC_PERMISSIONS);
+      const verifierAcls = [
+        ...aclsFor(this.options.verifierPermissions ?? VERIFIER_TOPIC_PERMISSIONS),
+        // The broker's connection notices ($SYS topics are refused in grants; these two are read-only and ours).
+        ...CONNECTION_NOTICE_TOPICS.flatMap((topic): DynsecAcl[] => [
+          { acltype: 'subscribeLiteral', topic, allow: true },
+          { acltype: 'publishClientReceive', topic, allow: true },
+        ]),
+      ];
       await dynsec.batch(
         [
           { command: 'createRole', rolename: VERIFIER_ROLE, acls: verifierAcls },
@@ -206,7 +313,10 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       this.verifierLogin = login;
       this.dynsec = dynsec;
       this.client = await this.connectVerifier(login);
+      await this.checkBroker(login);
     } catch (e) {
+      await this.client?.endAsync(true).catch(() => {});
+      this.client = undefined;
       this.dynsec = undefined;
       await dynsec.close().catch(() => {});
       throw e;
@@ -216,6 +326,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   async stop(): Promise<void> {
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();
+    this.ownGrants.clear();
+    this.connected.clear();
     const client = this.client;
     const dynsec = this.dynsec;
     this.client = undefined;
@@ -304,30 +416,44 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
    * `expiresAt`; then the role goes back to the handshake topics unless a later grant extended it. The expiry is kept
    * in the role's description, so a replica's timer never cuts short another replica's refresh.
    */
-  async grant(grant: DeviceSessionGrant): Promise<void> {
+  async grant(grant: DeviceSessionGrant): Promise<boolean> {
     checkDeviceId(grant.deviceId);
     const dynsec = this.control('grant');
     const acls = aclsFor(union(handshakeTopicPermissions(grant.deviceId), grant.permissions));
-    const [r] = await dynsec.execute([
-      {
-        command: 'modifyRole',
-        rolename: deviceRoleName(grant.deviceId),
-        acls,
-        textdescription: JSON.stringify({ did: grant.did, expiresAt: grant.expiresAt }),
-      },
-    ]);
-    if (r?.error === DYNSEC_ERRORS.roleDoesNotExist)
-      throw new TesseraError('ERR_DEVICE_UNKNOWN', 'the device is not enrolled on the broker', {
-        details: { deviceId: grant.deviceId },
-      });
-    if (!r || r.error) throw refusedResponse(r);
-    this.scheduleExpiry(grant.deviceId, grant.expiresAt);
+    return this.inOrder(grant.deviceId, async () => {
+      // Checked in turn with the resets the notices queued: a connection event after the response wins.
+      if (
+        grant.connection.deviceId !== grant.deviceId ||
+        grant.connection.id !== (this.connectionIds.get(grant.deviceId) ?? 0)
+      ) {
+        this.log.info({ event: 'grant_connection_gone', deviceId: grant.deviceId, connection: grant.connection.id });
+        return false;
+      }
+      const recorded: RecordedGrant = { did: grant.did, expiresAt: grant.expiresAt, grantedAt: Date.now() };
+      const [r] = await dynsec.execute([
+        {
+          command: 'modifyRole',
+          rolename: deviceRoleName(grant.deviceId),
+          acls,
+          textdescription: JSON.stringify(recorded),
+        },
+      ]);
+      if (r?.error === DYNSEC_ERRORS.roleDoesNotExist)
+        throw new TesseraError('ERR_DEVICE_UNKNOWN', 'the device is not enrolled on the broker', {
+          details: { deviceId: grant.deviceId },
+        });
+      if (!r || r.error) throw refusedResponse(r);
+      this.ownGrants.add(grant.deviceId);
+      this.scheduleExpiry(grant.deviceId, grant.expiresAt);
+      return true;
+    });
   }
 
   async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
     checkDeviceId(deviceId);
     const dynsec = this.control('revoke');
     this.clearExpiry(deviceId);
+    this.ownGrants.delete(deviceId);
     const role = deviceRoleName(deviceId);
     // Suspend is one command: the plugin rewrites its whole JSON file after every command, so each one costs time
     // proportional to the number of clients. The role is narrowed back to the handshake topics on resume (`enrol`).
@@ -373,6 +499,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
 
   async publish(topic: string, payload: string | Buffer): Promise<void> {
     const client = this.mqtt('publish');
+    // Mosquitto would drop the verifier's own connection for a packet above max_packet_size.
+    checkOutboundSize(topic, payload);
     const options: IClientPublishOptions = { qos: 1 };
     try {
       await client.publishAsync(topic, payload, options);
@@ -418,30 +546,200 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       throw new TesseraError('ERR_BROKER_UNREACHABLE', `the verifier cannot connect to ${this.url}`, { cause });
     }
     noDelay(client);
-    client.on('connect', () => noDelay(client));
+    this.verifierConnects = 1;
+    client.on('connect', () => {
+      noDelay(client);
+      // Back after a drop: notices sent meanwhile are lost, so no connection the adapter knew of is trusted any more.
+      if (this.verifierConnects++ > 0) this.forgetConnections();
+    });
     // Socket errors while the broker is away come as 'error' events; without a listener they would crash the
     // process. mqtt.js reconnects and resubscribes (with the same subscription identifiers).
     client.on('error', (e) => {
       this.lastError = e;
     });
     client.on('message', (topic, payload, packet) => {
+      if (topic.startsWith('$SYS/broker/log/')) {
+        this.onNotice(payload.toString('utf8'));
+        return;
+      }
       const ids = packet.properties?.subscriptionIdentifier;
       const idList = ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids];
       const step = handshakeStepOf(topic);
       const clientId = step === 'hello' || step === 'response' ? deviceIdFromTopic(topic) : undefined;
+      // The device's connection as of this message: its notices came before it on this same connection (QoS 1 both,
+      // one queue at the broker), so a connection event after the message cannot be mistaken for its sender.
+      const connection = clientId ? { deviceId: clientId, id: this.connectionIds.get(clientId) ?? 0 } : undefined;
       for (const [filter, sub] of this.subscriptions) {
         const matches = idList ? idList.includes(sub.id) : topicMatches(filter, topic);
         if (!matches) continue;
         for (const h of sub.handlers) {
           try {
-            h(topic, payload, clientId);
+            h(topic, payload, clientId, undefined, connection);
           } catch {
             // A handler's fault must not stop delivery to the others; handlers normalise their own errors.
           }
         }
       }
     });
+    try {
+      const granted = await client.subscribeAsync(
+        CONNECTION_NOTICE_TOPICS.map((t) => t),
+        { qos: 1, properties: { subscriptionIdentifier: NOTICE_SUBSCRIPTION_ID } },
+      );
+      if (granted.some((g) => g.qos > 2)) throw new Error(`SUBACK ${granted.map((g) => g.qos).join(',')}`);
+    } catch (cause) {
+      await client.endAsync(true).catch(() => {});
+      throw new TesseraError('ERR_BROKER_CONFIG', 'the verifier may not subscribe to the broker notices', { cause });
+    }
     return client;
+  }
+
+  /**
+   * The broker must tell us of connections (else grants outlive them) and refuse packets above the protocol's limit
+   * by their header. A probe connection (the verifier's login, its own client id) checks both: its connect must be
+   * noticed, and a PUBLISH one byte over MQTT_MAX_PACKET_BYTES must cost it the connection, not earn a PUBACK.
+   */
+  private async checkBroker(login: { username: string; password: string }): Promise<void> {
+    const probeId = `${login.username}-probe-${randomBytes(4).toString('hex')}`;
+    const timeoutMs = this.options.controlTimeoutMs ?? 5_000;
+    const noticed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.noticeWaiter = (n) => {
+        if (n.kind === 'connected' && n.clientId === probeId) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
+    });
+    let probe: MqttClient;
+    try {
+      probe = await mqtt.connectAsync(
+        this.url,
+        {
+          protocolVersion: 4, // no CONNACK maximum packet size for the client to enforce on itself
+          clientId: probeId,
+          username: login.username,
+          password: login.password,
+          clean: true,
+          reconnectPeriod: 0,
+          connectTimeout: timeoutMs,
+        },
+        false,
+      );
+    } catch (cause) {
+      this.noticeWaiter = undefined;
+      throw new TesseraError('ERR_BROKER_UNREACHABLE', 'the broker probe could not connect', { cause });
+    }
+    probe.on('error', () => {});
+    try {
+      if (!(await noticed))
+        throw new TesseraError(
+          'ERR_BROKER_CONFIG',
+          'Mosquitto does not publish connection notices: set `log_dest topic`, `log_type notice`, `log_type error` ' +
+            '(and leave `connection_messages true`); without them a session grant would outlive its connection',
+        );
+      const closed = new Promise<'closed'>((resolve) => probe.once('close', () => resolve('closed')));
+      const over = Buffer.alloc(MQTT_MAX_PACKET_BYTES);
+      const acked = probe
+        .publishAsync(`${TOPIC_ROOT}/probe`, over, { qos: 1 })
+        .then(() => 'acked' as const)
+        .catch(() => 'closed' as const);
+      if ((await Promise.race([closed, acked])) === 'acked')
+        throw new TesseraError(
+          'ERR_BROKER_CONFIG',
+          `Mosquitto accepted a ${MQTT_MAX_PACKET_BYTES + 8}-byte packet: set \`max_packet_size ${MQTT_MAX_PACKET_BYTES}\``,
+        );
+    } finally {
+      this.noticeWaiter = undefined;
+      probe.end(true);
+    }
+  }
+
+  /** One notice line from the broker. */
+  private onNotice(line: string): void {
+    const n = parseConnectionNotice(line);
+    if (!n) return;
+    this.noticeWaiter?.(n);
+    if (n.kind === 'oversize') {
+      if (n.clientId === undefined) this.packetStats.refusedBeforeConnect++;
+      else if (!n.clientId.startsWith(`${this.verifierLogin?.username}-probe-`)) this.packetStats.refusedAfterConnect++;
+      this.log.warn({
+        event: 'mqtt_packet_refused',
+        code: 'ERR_MQTT_PACKET_TOO_LARGE',
+        phase: n.clientId === undefined ? 'before_connect' : 'after_connect',
+        limitBytes: MQTT_MAX_PACKET_BYTES,
+        ...(n.clientId === undefined ? {} : { clientId: n.clientId.slice(0, 80) }),
+      });
+    }
+    const deviceId = n.clientId;
+    if (deviceId === undefined || !DEVICE_ID_PATTERN.test(deviceId)) return;
+    const id = ++this.lastConnectionId;
+    this.connectionIds.set(deviceId, id);
+    if (n.kind === 'connected') this.connected.add(deviceId);
+    else if (n.kind !== 'taken-over') this.connected.delete(deviceId);
+    const at = Date.now();
+    void this.inOrder(deviceId, () => this.narrow(deviceId, at))
+      .catch((e: Error) =>
+        this.log.error({ event: 'grant_reset_failed', deviceId, error: e.message }, 'could not narrow a device role'),
+      )
+      .finally(() => {
+        if (n.kind !== 'connected' || this.connectionIds.get(deviceId) !== id) return;
+        const waiters = this.connectionWaiters.get(deviceId);
+        this.connectionWaiters.delete(deviceId);
+        for (const w of waiters ?? []) w({ deviceId, id });
+      });
+  }
+
+  /**
+   * A connection event of the device: back to the handshake topics. Our own grants always; a grant recorded by another
+   * replica (or by this one before a restart) when it is older than the event.
+   */
+  private async narrow(deviceId: string, at: number): Promise<void> {
+    const dynsec = this.dynsec;
+    if (!dynsec) return;
+    const rolename = deviceRoleName(deviceId);
+    if (!this.ownGrants.has(deviceId)) {
+      const [r] = await dynsec.execute([{ command: 'getRole', rolename }]);
+      if (!r || r.error) return; // no role: nothing granted
+      let recorded: RecordedGrant = {};
+      try {
+        recorded = JSON.parse((r.data as { role: { textdescription?: string } }).role.textdescription || '{}');
+      } catch {}
+      if (typeof recorded.expiresAt !== 'number' || recorded.expiresAt <= Date.now()) return;
+      const minAge = this.options.foreignGrantMinAgeMs ?? FOREIGN_GRANT_MIN_AGE_MS;
+      if (typeof recorded.grantedAt === 'number' && recorded.grantedAt > at - minAge) return;
+    }
+    this.ownGrants.delete(deviceId);
+    this.clearExpiry(deviceId);
+    await dynsec.batch(
+      [{ command: 'modifyRole', rolename, acls: aclsFor(handshakeTopicPermissions(deviceId)), textdescription: '' }],
+      [DYNSEC_ERRORS.roleDoesNotExist],
+    );
+    this.log.info({ event: 'grant_narrowed', deviceId });
+  }
+
+  /** The verifier's connection dropped and came back: every connection it knew of gets a new id, own grants end. */
+  private forgetConnections(): void {
+    this.log.warn({ event: 'notices_interrupted' }, 'broker connection notices may have been missed; grants reset');
+    const at = Date.now();
+    const devices = new Set([...this.connectionIds.keys(), ...this.ownGrants]);
+    for (const deviceId of devices) {
+      this.connectionIds.set(deviceId, ++this.lastConnectionId);
+      this.connected.delete(deviceId);
+      void this.inOrder(deviceId, () => this.narrow(deviceId, at)).catch(() => {});
+    }
+  }
+
+  /** Run role changes of one device one after another, in call order. */
+  private inOrder<T>(deviceId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(deviceId) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.queues.set(deviceId, tail);
+    void tail.then(() => {
+      if (this.queues.get(deviceId) === tail) this.queues.delete(deviceId);
+    });
+    return next;
   }
 
   private scheduleExpiry(deviceId: string, expiresAt: number): void {
@@ -468,20 +766,24 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   private async expire(deviceId: string): Promise<void> {
     const dynsec = this.dynsec;
     if (!dynsec) return;
-    const role = await dynsec.getRole(deviceRoleName(deviceId));
-    let expiresAt: unknown;
-    try {
-      expiresAt = (JSON.parse(role.textdescription ?? '{}') as { expiresAt?: unknown }).expiresAt;
-    } catch {}
-    if (typeof expiresAt !== 'number') return;
-    if (expiresAt > Date.now()) {
-      this.scheduleExpiry(deviceId, expiresAt);
-      return;
-    }
-    await dynsec.modifyRole({
-      rolename: deviceRoleName(deviceId),
-      acls: aclsFor(handshakeTopicPermissions(deviceId)),
-      textdescription: '',
+    // In turn with grants and resets: a refresh that came in meanwhile is seen here.
+    await this.inOrder(deviceId, async () => {
+      const role = await dynsec.getRole(deviceRoleName(deviceId));
+      let expiresAt: unknown;
+      try {
+        expiresAt = (JSON.parse(role.textdescription || '{}') as RecordedGrant).expiresAt;
+      } catch {}
+      if (typeof expiresAt === 'number' && expiresAt > Date.now()) {
+        this.scheduleExpiry(deviceId, expiresAt);
+        return;
+      }
+      this.ownGrants.delete(deviceId);
+      if (typeof expiresAt !== 'number') return; // already narrowed
+      await dynsec.modifyRole({
+        rolename: deviceRoleName(deviceId),
+        acls: aclsFor(handshakeTopicPermissions(deviceId)),
+        textdescription: '',
+      });
     });
   }
 }

@@ -42,6 +42,7 @@ import {
   DEVICE_SESSION_TTL_S,
   deriveBrokerPassword,
   deviceFingerprint,
+  deviceTopicPermissions,
   deviceIdOf,
   generateDeviceSecret,
   HANDSHAKE_CHALLENGE_TTL_MS,
@@ -484,6 +485,101 @@ export function handshakeConformanceSuite(
       // a broker that closes the connection (aedes, MQTT 3.1.1 has no negative PUBACK) refused it before forwarding
       assert.ok(!seen.includes(`${foreign} forged`), 'the forged publish was not delivered');
       assert.ok(!seen.some((x) => x.endsWith(' too-early')), 'no telemetry before the handshake');
+    });
+
+    /** Connect, and wait until the adapter has taken the connection into account (Mosquitto hears of it later). */
+    const rawApplied = async (id: DeviceIdentity) => {
+      const applied = broker.nextConnection?.(id.deviceId);
+      const r = await raw(id);
+      await applied;
+      return r;
+    };
+
+    /** Publish on a topic the connection may not use; resolves once it is certain the message was not delivered. */
+    async function notDelivered(c: RawDevice, topic: string, seen: string[]): Promise<void> {
+      const tag = randomBytes(6).toString('hex');
+      const own = topics.handshake(c.id.deviceId, 'hello'); // always allowed: the sentinel
+      const closed = new Promise<'closed'>((resolve) => c.client.once('close', () => resolve('closed')));
+      c.client.publish(topic, tag, { qos: 1 });
+      // MQTT keeps per-connection order (§4.6): once the sentinel arrived, the forbidden message was decided before it.
+      const sentinel = c.client.publishAsync(own, `{"sentinel":"${tag}"}`, { qos: 1 }).then(() => 'sent' as const);
+      if ((await Promise.race([closed, sentinel])) === 'sent')
+        await new Promise<void>((resolve) => {
+          const check = () => (seen.includes(`${own} {"sentinel":"${tag}"}`) ? resolve() : setTimeout(check, 5));
+          check();
+        });
+      assert.ok(!seen.includes(`${topic} ${tag}`), `${topic} was delivered`);
+    }
+
+    it('a session grant belongs to its connection: a takeover with only the broker password gets handshake topics', async () => {
+      const d = await provision();
+      const seen: string[] = [];
+      await broker.subscribe(
+        `${topics.handshake(d.identity.deviceId, 'hello').replace(/handshake\/hello$/, '#')}`,
+        (t, p) => seen.push(`${t} ${p.toString()}`),
+      );
+      const honest = await rawApplied(d.identity);
+      await honest.authenticate();
+      assert.equal(await subscribeQos(honest.client, commandsOf(d.identity.deviceId)), 1, 'the handshake granted it');
+      // Someone holding the broker password (not K, no DID key) connects under the device's client id.
+      const dropped = new Promise<void>((resolve) => honest.client.once('close', () => resolve()));
+      const thief = await rawApplied(d.identity);
+      await dropped; // the broker closed the honest connection (client-id takeover)
+      assert.equal(await subscribeQos(thief.client, commandsOf(d.identity.deviceId)), 128, 'no commands');
+      await notDelivered(thief, topics.telemetry(d.identity.deviceId, 'meter'), seen);
+    });
+
+    it('a reconnect starts with the handshake topics and earns its own grant', async () => {
+      const d = await provision();
+      const first = await rawApplied(d.identity);
+      await first.authenticate();
+      await first.close();
+      const second = await rawApplied(d.identity);
+      assert.equal(await subscribeQos(second.client, commandsOf(d.identity.deviceId)), 128, 'nothing inherited');
+      await second.authenticate();
+      assert.equal(await subscribeQos(second.client, commandsOf(d.identity.deviceId)), 1, 'its own grant');
+    });
+
+    it('grants only to the current connection: a grant for a replaced connection widens nothing', async () => {
+      const d = await provision();
+      const first = await rawApplied(d.identity);
+      const old = broker.connectionOf(d.identity.deviceId);
+      assert.ok(old, 'the adapter knows the connection');
+      const dropped = new Promise<void>((resolve) => first.client.once('close', () => resolve()));
+      const second = await rawApplied(d.identity);
+      await dropped;
+      const current = broker.connectionOf(d.identity.deviceId);
+      assert.ok(current && current.id !== old.id, 'a new connection id');
+      const grant = {
+        deviceId: d.identity.deviceId,
+        did: d.identity.did,
+        permissions: deviceTopicPermissions(d.identity.deviceId),
+        expiresAt: Date.now() + 60_000,
+      };
+      assert.equal(await broker.grant({ ...grant, connection: old }), false, 'the replaced connection gets nothing');
+      assert.equal(await subscribeQos(second.client, commandsOf(d.identity.deviceId)), 128);
+      assert.equal(await broker.grant({ ...grant, connection: current }), true);
+      assert.equal(await subscribeQos(second.client, commandsOf(d.identity.deviceId)), 1);
+    });
+
+    it("refuses a response naming another device's pending session without spending that session", async () => {
+      const victim = await provision();
+      const other = await provision();
+      const v = await raw(victim.identity);
+      const { hello, challenge } = await v.hello();
+      assert.ok(challenge);
+      // The other device (its own secret and key, its own topics) answers with the victim's session id.
+      const o = await raw(other.identity);
+      const own = await o.hello();
+      assert.ok(own.challenge);
+      denied(
+        await o.respond(forcedResponse(other.identity, own.hello, own.challenge, { sessionId: challenge.sessionId })),
+      );
+      // The victim's session is still there: its own answer is granted.
+      const a = answerChallenge(victim.identity, hello, challenge);
+      assert.ok(a.ok);
+      const r = await v.respond(a.value.response);
+      assert.equal(r.ok, true, JSON.stringify(r));
     });
 
     it('refuses a device that does not know the secret (wrong broker password, and wrong OCRA key)', async () => {

@@ -31,7 +31,7 @@ import {
 import type { Signer } from 'did-jwt';
 import type { DIDDocument, Resolvable, VerificationMethod } from 'did-resolver';
 import { computeAddress, Signature, SigningKey } from 'ethers';
-import type { BrokerAdapter } from '../broker/adapter.js';
+import type { BrokerAdapter, BrokerConnection } from '../broker/adapter.js';
 import { signJwt } from '../vc/jwt.js';
 import type { NonceStore } from '../vc/nonce-store.js';
 import { HandshakeSignatureChecker, nodeES256KSigner } from './crypto.js';
@@ -41,6 +41,11 @@ import { type DeviceSecretVault, secretMatchesCommitment } from './vault.js';
 /** The challenge stays in the nonce store this much longer than its TTL, so a late response reads as expired. */
 const EXPIRED_GRACE_MS = 60_000;
 const CHALLENGE_PREFIX = 'tessera.hs:';
+/**
+ * A challenge is stored under its device and session: a response looks up only its own device's sessions, so one that
+ * names another device's session finds nothing and consumes nothing (that session stays usable by its device).
+ */
+const challengeKey = (deviceId: string, sessionId: string) => `${CHALLENGE_PREFIX}${deviceId}:${sessionId}`;
 
 export interface HandshakeResponderOptions {
   broker: BrokerAdapter;
@@ -116,7 +121,7 @@ export class HandshakeResponder {
     await this.o.broker.subscribe(topics.handshakeInbound('hello'), (t, p, c, s) => void this.onHello(t, p, c, s));
     await this.o.broker.subscribe(
       topics.handshakeInbound('response'),
-      (t, p, c, s) => void this.onResponse(t, p, c, s),
+      (t, p, c, s, connection) => void this.onResponse(t, p, c, s, connection),
     );
   }
 
@@ -235,7 +240,7 @@ export class HandshakeResponder {
         session: transcriptDigest(transcript),
       });
       const ttl = transcript.expiresAt - now + EXPIRED_GRACE_MS;
-      if (!(await this.o.challenges.put(CHALLENGE_PREFIX + transcript.sessionId, JSON.stringify(transcript), ttl)))
+      if (!(await this.o.challenges.put(challengeKey(deviceId, transcript.sessionId), JSON.stringify(transcript), ttl)))
         throw new Error('session id collision');
       return {
         type: 'challenge',
@@ -263,12 +268,18 @@ export class HandshakeResponder {
 
   // ------------------------------------------------------------------------------------------------ response
 
-  async onResponse(topic: string, payload: Buffer, clientId?: string, source?: string): Promise<void> {
+  async onResponse(
+    topic: string,
+    payload: Buffer,
+    clientId?: string,
+    source?: string,
+    connection?: BrokerConnection,
+  ): Promise<void> {
     const topicDevice = deviceIdFromTopic(topic);
     if (!topicDevice) return;
     let outcome: HandshakeResult | Denial;
     try {
-      outcome = await this.response(topicDevice, payload, clientId, source);
+      outcome = await this.response(topicDevice, payload, clientId, source, connection);
     } catch (e) {
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
       outcome = deny(`internal: ${(e as Error).message}`);
@@ -288,6 +299,7 @@ export class HandshakeResponder {
     payload: Buffer,
     clientId: string | undefined,
     source: string | undefined,
+    connection: BrokerConnection | undefined,
   ): Promise<HandshakeResult | Denial> {
     const keys = this.keys(deviceId, source);
     const wait = await this.limiter.admit(keys);
@@ -296,12 +308,16 @@ export class HandshakeResponder {
     if (!parsed.ok) return this.failed(keys, { code: 'ERR_HANDSHAKE_MALFORMED', reason: parsed.error.message });
     const r = parsed.value;
     if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));
-    // Single use, across replicas: whoever consumes the challenge first is the only one that can finish it.
-    const ctx = await this.o.challenges.consume(CHALLENGE_PREFIX + r.sessionId);
-    if (ctx === undefined) return this.failed(keys, deny('unknown, used or expired session (replay?)'));
+    // The grant goes to the connection the response came on; a broker that cannot name it grants nothing.
+    if (connection === undefined || connection.deviceId !== deviceId)
+      return this.failed(keys, deny('the broker did not name the connection of the response'));
+    // Single use, across replicas: whoever consumes the challenge first is the only one that can finish it. Only this
+    // device's sessions are looked up (a response relayed from another device's topic finds nothing and spends nothing).
+    const ctx = await this.o.challenges.consume(challengeKey(deviceId, r.sessionId));
+    if (ctx === undefined)
+      return this.failed(keys, deny("unknown, used or expired session, or another device's (replay or relay?)"));
     const t = JSON.parse(ctx) as HandshakeTranscript;
     const withSession = (d: Denial): Denial => ({ ...d, sessionId: r.sessionId });
-    // A response relayed into another device's session arrives on the wrong device's topic.
     if (t.deviceId !== deviceId) return this.failed(keys, withSession(deny('session belongs to another device')));
     if (this.now() > t.expiresAt)
       return this.failed(keys, withSession(deny('challenge expired', 'ERR_HANDSHAKE_EXPIRED')));
@@ -377,7 +393,10 @@ export class HandshakeResponder {
       }),
       this.signer,
     );
-    await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt });
+    // Only the connection that answered gets the permissions; if it is gone (closed, reconnected, taken over) no one
+    // does, and the device, if it is still there, starts again on its new connection.
+    if (!(await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt, connection })))
+      return withSession(deny('the connection that ran the handshake is gone'));
     await this.limiter.succeed([`device:${deviceId}`]);
     this.log.info({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, expiresAt });
     this.o.audit?.({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, source });

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { CHAIN_POLL_INTERVAL_MS, DEVICE_STATES, type DeviceState } from '@tessera/protocol';
+import { ChainLogFollower, type RawLog } from '@tessera/contracts';
+import { DEVICE_STATES, type DeviceState } from '@tessera/protocol';
 import { id as topicOf, type JsonRpcProvider } from 'ethers';
-import WebSocket from 'ws';
 
 /** DeviceRegistry's `DeviceStateChanged(bytes32 indexed deviceId, State from, State to, address indexed by)`. */
 export const DEVICE_STATE_CHANGED_TOPIC = topicOf('DeviceStateChanged(bytes32,uint8,uint8,address)');
@@ -27,164 +27,66 @@ export interface DeviceStateWatcherOptions {
   provider: JsonRpcProvider;
   /** DeviceRegistry address. */
   registry: string;
-  /** Push: `eth_subscribe logs` over WebSocket (anvil, geth, Besu); without it the watcher polls eth_getLogs. */
+  /** Push: `eth_subscribe newHeads` over WebSocket (anvil, geth, Besu); without it the watcher polls eth_getLogs. */
   wsUrl?: string;
   pollIntervalMs?: number;
   onError?(error: unknown): void;
 }
 
-interface RawLog {
-  topics: string[];
-  data: string;
-  blockNumber: string;
-  transactionHash: string;
-  logIndex: string;
-  removed?: boolean;
-}
-
 /**
  * Streams DeviceRegistry lifecycle changes (verifiers learn of changes from chain events, never by waiting
- * for a cache to expire). Over WebSocket the node pushes each log as its block is mined (`eth_subscribe logs`); after a
- * (re)connect the blocks missed meanwhile are fetched with `eth_getLogs`, so no change is lost. Emits 'change'
- * (DeviceStateChange) once per lifecycle change, 'record' (deviceId) for every event that changes a device's record
- * (state, commissioning, firmware, owner), and 'live' (boolean) when the push subscription comes up or goes down.
+ * for a cache to expire), on the chain-log follower (`ChainLogFollower`: each new head pushed over WebSocket triggers
+ * one `eth_getLogs` for the blocks not yet processed; after a reconnect the blocks missed meanwhile are fetched, so no
+ * change is lost). Emits 'change' (DeviceStateChange) once per lifecycle change, 'record' (deviceId) for every event
+ * that changes a device's record (state, commissioning, firmware, owner), and 'live' (boolean) when the push
+ * subscription comes up or goes down.
  */
 export class DeviceStateWatcher extends EventEmitter {
-  private ws: WebSocket | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = true;
-  private lastBlock = -1;
-  private readonly seen = new Set<string>();
-  private retryMs = 250;
-  private live = false;
+  private readonly follower: ChainLogFollower;
 
   /** True while the push subscription is up (every change reaches us as its block is mined). */
   get isLive(): boolean {
-    return this.live;
+    return this.follower.isLive;
   }
 
-  private setLive(live: boolean): void {
-    if (this.live === live) return;
-    this.live = live;
-    this.emit('live', live);
-  }
-
-  constructor(private readonly o: DeviceStateWatcherOptions) {
+  constructor(o: DeviceStateWatcherOptions) {
     super();
-  }
-
-  async start(): Promise<void> {
-    this.stopped = false;
-    this.lastBlock = await this.o.provider.getBlockNumber();
-    if (this.o.wsUrl) await this.connect();
-    else this.schedulePoll();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.setLive(false);
-    clearTimeout(this.timer);
-    const ws = this.ws;
-    this.ws = undefined;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
-      await new Promise<void>((resolve) => {
-        ws.once('close', () => resolve());
-        ws.terminate();
-      });
-    }
-  }
-
-  private connect(): Promise<void> {
-    return new Promise((resolve) => {
-      const ws = new WebSocket(this.o.wsUrl!);
-      this.ws = ws;
-      ws.on('open', () => {
-        this.retryMs = 250;
-        ws.send(
-          JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'eth_subscribe',
-            params: ['logs', { address: this.o.registry, topics: [DEVICE_RECORD_TOPICS] }],
-          }),
-        );
-      });
-      ws.on('message', (data) => {
-        let msg: { id?: number; method?: string; params?: { result?: RawLog } };
-        try {
-          msg = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (msg.id === 1) {
-          // Live only after the blocks missed while (re)connecting are applied.
-          void this.catchUp().then(() => {
-            if (this.ws === ws) this.setLive(true);
-            resolve();
-          });
-          return;
-        }
-        const log = msg.method === 'eth_subscription' ? msg.params?.result : undefined;
-        if (log && !log.removed) this.handle(log);
-      });
-      ws.on('error', (e) => this.o.onError?.(e));
-      ws.on('close', () => {
-        this.setLive(false);
-        resolve();
-        if (this.stopped) return;
-        setTimeout(() => !this.stopped && void this.connect(), this.retryMs);
-        this.retryMs = Math.min(this.retryMs * 2, 5000);
-      });
+    this.follower = new ChainLogFollower({
+      provider: o.provider,
+      address: o.registry,
+      topics: [DEVICE_RECORD_TOPICS],
+      ...(o.wsUrl ? { wsUrl: o.wsUrl } : {}),
+      ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
+      ...(o.onError ? { onError: o.onError } : {}),
     });
-  }
-
-  private async catchUp(): Promise<void> {
-    try {
-      const head = await this.o.provider.getBlockNumber();
-      if (head <= this.lastBlock) return;
-      const logs = (await this.o.provider.send('eth_getLogs', [
-        {
-          address: this.o.registry,
-          topics: [DEVICE_RECORD_TOPICS],
-          fromBlock: `0x${(this.lastBlock + 1).toString(16)}`,
-          toBlock: `0x${head.toString(16)}`,
-        },
-      ])) as RawLog[];
+    this.follower.on('logs', (logs) => {
       for (const log of logs) this.handle(log);
-      this.lastBlock = Math.max(this.lastBlock, head);
-    } catch (e) {
-      this.o.onError?.(e);
-    }
+    });
+    this.follower.on('live', (live) => this.emit('live', live));
   }
 
-  private schedulePoll(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(
-      () => void this.catchUp().finally(() => this.schedulePoll()),
-      this.o.pollIntervalMs ?? CHAIN_POLL_INTERVAL_MS,
-    );
+  start(): Promise<void> {
+    return this.follower.start();
+  }
+
+  stop(): Promise<void> {
+    return this.follower.stop();
   }
 
   private handle(log: RawLog): void {
-    const key = `${log.transactionHash}:${log.logIndex}`;
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
-    if (this.seen.size > 10_000) this.seen.delete(this.seen.values().next().value as string);
-    const blockNumber = Number(BigInt(log.blockNumber));
-    if (blockNumber > this.lastBlock && this.ws === undefined) this.lastBlock = blockNumber;
     if (!log.topics[1]) return;
     this.emit('record', log.topics[1].toLowerCase());
     if (log.topics[0] !== DEVICE_STATE_CHANGED_TOPIC) return;
     const data = log.data.replace(/^0x/, '');
     const from = DEVICE_STATES[Number(BigInt(`0x${data.slice(0, 64)}`))];
     const to = DEVICE_STATES[Number(BigInt(`0x${data.slice(64, 128)}`))];
-    if (!from || !to || !log.topics[1]) return;
+    if (!from || !to) return;
     this.emit('change', {
       deviceId: log.topics[1].toLowerCase(),
       from,
       to,
       by: `0x${(log.topics[2] ?? '').slice(-40)}`.toLowerCase(),
-      blockNumber,
+      blockNumber: Number(BigInt(log.blockNumber)),
       txHash: log.transactionHash,
     } satisfies DeviceStateChange);
   }

@@ -121,7 +121,7 @@ export function verifierOpenApi(serverUrl: string) {
                 },
               }),
             },
-            ...errors('ERR_POLICY_DENIED', ...BODY_ERRORS),
+            ...errors('ERR_POLICY_DENIED', 'ERR_RATE_LIMITED', 'ERR_CAPACITY', ...BODY_ERRORS),
           },
         },
       },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { createHmac } from 'node:crypto';
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Bitstring, ERROR_CODES, type ErrorCode, statusListEntry } from '@tessera/protocol';
@@ -13,6 +13,8 @@ import { parsePolicySet } from '@tessera/protocol';
 import { createVerifier, type Verifier } from '../core.js';
 import { type TestActor, type TestChain, publishTestStatusList, startTestChain, testActor } from '../vc/testing.js';
 import { parseTrustList } from '../vc/trust.js';
+import { MemoryNonceStore } from '../vc/nonce-store.js';
+import type { RequestBudgetLimits } from './request-budget.js';
 
 const REVOCATION = 'https://issuer.tessera.test/status-lists/1/revocation';
 const SUSPENSION = 'https://issuer.tessera.test/status-lists/1/suspension';
@@ -523,5 +525,131 @@ describe('verifier HTTP: /verify for third parties', () => {
     await refused(revoked.jwt, 'ERR_VC_REVOKED', '/verifier/verify');
     await refused((await issue({ issuer: rogue })).jwt, 'ERR_VC_UNTRUSTED_ISSUER', '/verifier/verify');
     await refused('x.y', 'ERR_JWT_MALFORMED', '/verifier/verify');
+  });
+});
+
+describe('verifier HTTP: unauthenticated presentation requests are bounded', () => {
+  /** A router of its own with a small store and small budgets; sources told apart by loopback address. */
+  async function small(limits: RequestBudgetLimits, maxEntries: number) {
+    const trust = parseTrustList({ EnergyProsumerCredential: [certifier.did] });
+    const policies = parsePolicySet({
+      version: 1,
+      policies: [
+        {
+          id: 'energy.order.place',
+          resource: '/energy/meters/:meterId/orders',
+          actions: ['POST'],
+          require: [{ credentialType: 'EnergyProsumerCredential' }],
+        },
+      ],
+    });
+    assert.ok(trust.ok && policies.ok);
+    const v = createVerifier(
+      {
+        did: verifierActor.did,
+        privateKey: verifierActor.wallet.privateKey,
+        policies: policies.value,
+        trust: trust.value,
+        requestLimits: limits,
+      },
+      {
+        resolver: tc.resolver,
+        nonces: new MemoryNonceStore({ maxEntries }),
+        fetchStatusList: async () => {
+          throw new Error('no status lists here');
+        },
+        signatureWorker: false,
+      },
+    );
+    const r = v.router;
+    const app = express();
+    app.use('/verifier', r);
+    const s = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => s.once('listening', resolve));
+    const port = (s.address() as AddressInfo).port;
+    const ask = (localAddress: string) =>
+      new Promise<{ status: number; code?: string; retryAfter?: string }>((resolve, reject) => {
+        const body = JSON.stringify({ resource: ORDERS('DE0001'), action: 'POST' });
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/verifier/presentation-requests',
+            method: 'POST',
+            localAddress,
+            agent: false,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () => {
+              const json = JSON.parse(text) as { error?: { code: string } };
+              resolve({
+                status: res.statusCode ?? 0,
+                ...(json.error ? { code: json.error.code } : {}),
+                ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}),
+              });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    return {
+      ask,
+      close: async () => {
+        await new Promise((resolve) => s.close(resolve));
+        await v.stop();
+      },
+    };
+  }
+  const summary = (r: { status: number; code?: string }) => `${r.status}${r.code ? ` ${r.code}` : ''}`;
+
+  it('limits the rate per source address (429 ERR_RATE_LIMITED with Retry-After), other sources unaffected', async () => {
+    const v = await small({ perSourcePerWindow: 3, windowMs: 60_000, heldPerSource: 100, maxSources: 100 }, 100);
+    try {
+      const got = [];
+      for (let i = 0; i < 4; i++) got.push(await v.ask('127.0.0.1'));
+      assert.deepEqual(got.map(summary), ['201', '201', '201', '429 ERR_RATE_LIMITED']);
+      assert.ok(Number(got[3]!.retryAfter) > 0);
+      assert.equal(summary(await v.ask('127.0.0.2')), '201');
+    } finally {
+      await v.close();
+    }
+  });
+
+  it('caps the nonces one source holds (429), and answers a full store with 503 ERR_CAPACITY, never a 500', async () => {
+    const v = await small({ perSourcePerWindow: 100, windowMs: 60_000, heldPerSource: 2, maxSources: 100 }, 5);
+    try {
+      const got: string[] = [];
+      for (const a of ['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.4'])
+        got.push(`${a} ${summary(await v.ask(a))}`);
+      assert.deepEqual(got, [
+        '127.0.0.1 201',
+        '127.0.0.1 201',
+        '127.0.0.1 429 ERR_RATE_LIMITED',
+        '127.0.0.2 201',
+        '127.0.0.2 201',
+        '127.0.0.3 201',
+        '127.0.0.4 503 ERR_CAPACITY',
+      ]);
+      const full = await v.ask('127.0.0.5');
+      assert.equal(full.status, 503);
+      assert.ok(Number(full.retryAfter) > 0, 'Retry-After on a full store');
+    } finally {
+      await v.close();
+    }
+  });
+
+  it('tracks a bounded number of source addresses (503 ERR_CAPACITY beyond it)', async () => {
+    const v = await small({ perSourcePerWindow: 100, windowMs: 60_000, heldPerSource: 100, maxSources: 2 }, 100);
+    try {
+      const got = [];
+      for (const a of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.1']) got.push(summary(await v.ask(a)));
+      assert.deepEqual(got, ['201', '201', '503 ERR_CAPACITY', '201']);
+    } finally {
+      await v.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import type { Verifier } from '../core.js';
 import { ALLOWED_JWT_ALGS, parseJwt } from '../vc/jwt.js';
 import type { VerifiedCredential } from '../vc/verify.js';
 import { verifierOpenApi } from './openapi.js';
+import { DEFAULT_PRESENTATION_REQUEST_LIMITS, RequestBudget, type RequestBudgetLimits } from './request-budget.js';
 import type { GrantedCredential } from './tokens.js';
 
 /** The verifier's HTTP API, as an express Router (the stack mounts it at `/verifier`). */
@@ -14,6 +15,11 @@ export type VerifierRouter = Router;
 export interface VerifierRouterOptions {
   /** Absolute URL the router is mounted at (`https://host/verifier`), for the metadata's endpoint URLs. */
   publicUrl?: string;
+  /**
+   * What one source address may ask of the unauthenticated `POST /presentation-requests` (each stores a nonce);
+   * default DEFAULT_PRESENTATION_REQUEST_LIMITS. Counted per replica.
+   */
+  requestLimits?: RequestBudgetLimits;
   log?: Logger;
 }
 
@@ -154,9 +160,31 @@ export function buildVerifierRouter(core: Verifier, options: VerifierRouterOptio
   const router = express.Router();
   router.use(jsonBody());
 
+  // Every presentation request stores a nonce until it expires, and asking needs no login: a rate and a cap per
+  // source address in front of the store, and the store's own capacity behind them (ERR_CAPACITY), so no one fills it
+  // for everyone.
+  const budget = new RequestBudget(
+    options.requestLimits ?? DEFAULT_PRESENTATION_REQUEST_LIMITS,
+    core.checks.nonceTtlMs,
+  );
+
   router.post('/presentation-requests', async (req, res) => {
     const { resource, action } = body(RequestBody, req);
-    const r = await core.request(resource, action);
+    const refused = budget.take(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    if (refused) {
+      res.setHeader('retry-after', String(refused.retryAfterS));
+      throw new TesseraError(refused.code, refused.message);
+    }
+    let r: Awaited<ReturnType<Verifier['request']>>;
+    try {
+      r = await core.request(resource, action);
+    } catch (e) {
+      if (e instanceof TesseraError && e.code === 'ERR_CAPACITY') {
+        const d = e.details as { retryAfterS?: unknown } | undefined;
+        res.setHeader('retry-after', String(typeof d?.retryAfterS === 'number' ? d.retryAfterS : 30));
+      }
+      throw e;
+    }
     if (!r.ok) throw fail(r.error);
     const q = r.value;
     sendJson(res, 201, {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { TesseraError } from '@tessera/protocol';
 import { MemoryNonceStore, newNonce } from './nonce-store.js';
 import { nonceStoreConformance } from './nonce-store.suite.js';
 
@@ -24,7 +25,15 @@ describe('MemoryNonceStore expiry (fake clock)', () => {
     let clock = 0;
     const store = new MemoryNonceStore({ now: () => clock, maxEntries: 3 });
     for (let i = 0; i < 3; i++) await store.put(`n${i}`, 'aud', 10);
-    await assert.rejects(store.put('n3', 'aud', 10), /full/);
+    // full: a coded ERR_CAPACITY (503 at HTTP) with the time until the oldest entry lapses, not an internal error
+    await assert.rejects(
+      store.put('n3', 'aud', 10),
+      (e: unknown) =>
+        e instanceof TesseraError &&
+        e.code === 'ERR_CAPACITY' &&
+        e.status === 503 &&
+        (e.details as { retryAfterS: number }).retryAfterS >= 1,
+    );
     clock = 10;
     assert.equal(await store.put('n3', 'aud', 10), true);
     assert.equal(store.size(), 1);

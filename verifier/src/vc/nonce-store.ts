@@ -1,3 +1,4 @@
+import { TesseraError } from '@tessera/protocol';
 import { randomBase64url } from '@tessera/runtime';
 import type { Redis } from 'ioredis';
 
@@ -23,7 +24,14 @@ export function newNonce(): string {
   return randomBase64url(16);
 }
 
-/** Single-process nonce store (the embedded default). `now` is injectable so tests use a fake clock. */
+/** Live entries a MemoryNonceStore holds at most by default (a few hundred bytes each). */
+export const MEMORY_NONCE_STORE_MAX_ENTRIES = 100_000;
+
+/**
+ * Single-process nonce store (the embedded default). `now` is injectable so tests use a fake clock. It holds at most
+ * `maxEntries` live entries: beyond that `put` fails with ERR_CAPACITY (503 at an HTTP boundary) for everyone until
+ * entries are used or expire; what one source may hold is capped in front of it (`RequestBudget`).
+ */
 export class MemoryNonceStore implements NonceStore {
   private readonly entries = new Map<string, { context: string; expiresAt: number }>();
   private readonly now: () => number;
@@ -31,7 +39,7 @@ export class MemoryNonceStore implements NonceStore {
 
   constructor(options: { now?: () => number; maxEntries?: number } = {}) {
     this.now = options.now ?? Date.now;
-    this.maxEntries = options.maxEntries ?? 1_000_000;
+    this.maxEntries = options.maxEntries ?? MEMORY_NONCE_STORE_MAX_ENTRIES;
   }
 
   async put(nonce: string, context: string, ttlMs: number): Promise<boolean> {
@@ -39,9 +47,18 @@ export class MemoryNonceStore implements NonceStore {
     const existing = this.entries.get(nonce);
     if (existing && existing.expiresAt > now) return false;
     if (this.entries.size >= this.maxEntries) this.sweep(now);
-    if (this.entries.size >= this.maxEntries) throw new Error('nonce store is full');
+    if (this.entries.size >= this.maxEntries)
+      throw new TesseraError('ERR_CAPACITY', `${this.maxEntries} nonces are outstanding; retry when some expire`, {
+        details: { retryAfterS: Math.max(1, Math.ceil((this.soonestExpiry() - now) / 1000)) },
+      });
     this.entries.set(nonce, { context, expiresAt: now + ttlMs });
     return true;
+  }
+
+  /** When the first live entry expires (entries are kept in insertion order; TTLs are nearly uniform). */
+  private soonestExpiry(): number {
+    for (const e of this.entries.values()) return e.expiresAt;
+    return this.now();
   }
 
   async consume(nonce: string): Promise<string | undefined> {

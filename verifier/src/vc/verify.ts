@@ -124,6 +124,11 @@ export class PresentationVerifier {
     };
   }
 
+  /** How long an issued nonce is accepted (ms). */
+  get nonceTtlMs(): number {
+    return this.o.nonceTtlMs;
+  }
+
   /**
    * Issue a single-use nonce for a presentation request addressed to this verifier. `binding` (what the request is for,
    * e.g. the resource and action) is kept with the nonce in the same store entry and handed back by

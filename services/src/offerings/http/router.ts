@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
-import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
+import { type ErrorCode, ethrAddress, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
 import { errorHandler, jsonBody } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';
-import { computeAddress, getAddress, isAddress, type JsonRpcProvider } from 'ethers';
+import { isAddress, type JsonRpcProvider } from 'ethers';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import { type Certification, checkCertifier, checkOfferingIssuer, type VerifiedInvestorCredential } from '../rules.js';
@@ -104,14 +104,9 @@ function unwrap<T>(r: Result<T>): T {
   );
 }
 
-const DID_ETHR = /^did:ethr:(?:[^:]+:)?(0x[0-9a-fA-F]{40}|0x0[23][0-9a-fA-F]{64})$/;
-
 /** The wallet a did:ethr controls at creation (its address, or the address of its public key); undefined otherwise. */
 export function walletOfDid(did: string): string | undefined {
-  const m = DID_ETHR.exec(did);
-  if (!m) return undefined;
-  const id = m[1]!;
-  return (id.length === 42 ? getAddress(id) : computeAddress(id)).toLowerCase();
+  return ethrAddress(did)?.toLowerCase();
 }
 
 /** The AccreditedInvestor credential of a verified access token, as the offering domain reads it. */
