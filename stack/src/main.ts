@@ -12,13 +12,13 @@ export const EXIT_DATA_DIR_LOCKED = 3;
 export const EXIT_FORCED = 130;
 
 async function start(): Promise<void> {
-  const [{ LOG_REDACT_PATHS, TesseraError }, { default: pino }, { loadConfig }, { startStack }] = await Promise.all([
+  // The configuration first: a mistake in it is reported before the stack's modules are loaded.
+  const config = (await import('./config.js')).loadConfig();
+  const [{ LOG_REDACT_PATHS, TesseraError }, { default: pino }, { startStack }] = await Promise.all([
     import('@tessera/protocol'),
     import('pino'),
-    import('./config.js'),
     import('./stack.js'),
   ]);
-  const config = loadConfig();
   const log = pino(
     { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { app: 'tessera' } },
     pino.destination(2),
