@@ -18,10 +18,9 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { type Logger, TesseraError } from '@tessera/protocol';
-import { privateDirectory } from '@tessera/runtime';
+import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { lockDataDir } from '@tessera/runtime';
-import { CachedDidResolver, RedisHandshakeLimiter, RedisNonceStore, RegistryWatcher } from '@tessera/verifier';
+import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
 import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -173,15 +172,15 @@ export async function startStack(
     closers.push({ name: 'outbox', close: () => outbox.stop() });
 
     // DID resolution, invalidated by registry events
-    const watcher = new RegistryWatcher({
-      registry: contracts.EthereumDIDRegistry,
+    const dids = await createDidResolver({
+      chainId,
       provider,
+      registry: contracts.EthereumDIDRegistry,
       ...(wsUrl ? { wsUrl } : {}),
       onError: (e) => log.warn({ err: e }, 'registry watcher error'),
     });
-    await watcher.start();
-    closers.push({ name: 'watcher', close: () => watcher.stop() });
-    const resolver = new CachedDidResolver({ chainId, provider, registry: contracts.EthereumDIDRegistry, watcher });
+    closers.push({ name: 'watcher', close: () => dids.stop() });
+    const { resolver, watcher } = dids;
 
     // HTTP
     const httpUrlFor = (port: number) =>

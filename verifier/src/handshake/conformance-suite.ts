@@ -62,8 +62,8 @@ import { verifyCredential } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import { connect, type MqttClient } from 'mqtt';
 import type { BrokerAdapter } from '../broker/adapter.js';
-import { CachedDidResolver } from '../resolver/cached-resolver.js';
-import { RegistryWatcher } from '../resolver/registry-watcher.js';
+import type { CachedDidResolver } from '../resolver/cached-resolver.js';
+import { createDidResolver, type DidResolution } from '../resolver/create.js';
 import { MemoryNonceStore } from '../vc/nonce-store.js';
 import { MemoryHandshakeLimiter } from './limiter.js';
 import type { HandshakeResponder } from './responder.js';
@@ -234,7 +234,7 @@ export function handshakeConformanceSuite(
     let registry: DeviceRegistry;
     let admin: Wallet;
     let resolver: CachedDidResolver;
-    let didWatcher: RegistryWatcher;
+    let dids: DidResolution;
     let didRegistry: string;
     let stateWatcher: DeviceStateWatcher;
     let service: DeviceHandshakeService;
@@ -351,18 +351,13 @@ export function handshakeConformanceSuite(
       didRegistry = addresses.EthereumDIDRegistry;
       await mined(registry.grantRole(await registry.MANUFACTURER(), admin.address));
       await mined(registry.grantRole(await registry.OPERATOR(), admin.address));
-      didWatcher = new RegistryWatcher({
-        registry: addresses.EthereumDIDRegistry,
-        provider,
-        wsUrl: chain.wsUrl,
-      });
-      await didWatcher.start();
-      resolver = new CachedDidResolver({
+      dids = await createDidResolver({
         chainId: chain.chainId,
         provider,
         registry: addresses.EthereumDIDRegistry,
-        watcher: didWatcher,
+        wsUrl: chain.wsUrl,
       });
+      resolver = dids.resolver;
       vault = new FileDeviceSecretVault(join(dir, 'device-secrets.json'), randomBytes(32));
       broker = await makeBroker();
       await broker.start();
@@ -394,7 +389,7 @@ export function handshakeConformanceSuite(
       for (const a of agents) await a.stop().catch(() => undefined);
       for (const r of raws) await r.client.endAsync(true).catch(() => undefined);
       await service?.stop();
-      await didWatcher?.stop();
+      await dids?.stop();
       await broker?.stop();
       provider?.destroy();
       await chain?.stop();
@@ -750,7 +745,7 @@ export function handshakeConformanceSuite(
       const receipt = await (
         await EthereumDIDRegistry__factory.connect(didRegistry, oldKey).changeOwner(oldKey.address, newKey.address)
       ).wait();
-      await didWatcher.waitForBlock(receipt!.blockNumber);
+      await dids.watcher.waitForBlock(receipt!.blockNumber);
       // signed with the old key: refused, though it is the key the DID was created with
       const c = await raw(d.identity);
       const { hello, challenge } = await c.hello();
