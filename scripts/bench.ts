@@ -1,6 +1,6 @@
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- NAME [NAME…]` runs some. Each prints a readable table and,
- * as the last line, one JSON object (DESIGN §8). Baselines are measured in the same run on the same input.
+ * as the last line, one JSON object. Baselines are measured in the same run on the same input.
  * The JSON is also written to .bench/NAME.json, and for a run of every bench to .bench/all.json (one table, one JSON
  * object: every figure as BENCH.FIGURE with its baseline and ratio where it has one; a bench that fails is listed and
  * makes the exit code 1, the others still run).

@@ -11,7 +11,7 @@ import { type BaseWallet, type JsonRpcProvider, type TransactionReceipt, type Wa
 import { waitForReceipt } from './chain.js';
 
 /**
- * The outbox for the services' own on-chain writes (DESIGN §3).
+ * The outbox for the services' own on-chain writes.
  *
  * An intended write is recorded under a caller-chosen idempotency key before anything is sent. It is then
  * signed locally, and the signed transaction (with its hash and nonce) is stored BEFORE it is broadcast. Because

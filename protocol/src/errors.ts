@@ -30,6 +30,16 @@ export const ERROR_CODES = {
   ERR_CONFIG_INVALID: { status: 500, summary: 'Configuration is invalid; every problem is listed with its variable.' },
   ERR_PORT_IN_USE: { status: 500, summary: 'A port is already in use; the message names the variable to change.' },
   ERR_DATA_DIR: { status: 500, summary: 'The data directory cannot be created or is not writable.' },
+  ERR_DATA_DIR_LOCKED: {
+    status: 409,
+    summary:
+      'Another process holds the data directory (its lock file names the pid, the command and since when); stop it or use another directory. A lock whose process is gone is taken over.',
+  },
+  ERR_USAGE: {
+    status: 400,
+    summary:
+      'The command line is wrong: an unknown command or flag, or a missing or malformed argument; `--help` shows the usage (exit code 2).',
+  },
 
   // chain
   ERR_CHAIN_UNREACHABLE: { status: 503, summary: 'The chain RPC endpoint does not answer.' },
@@ -100,6 +110,19 @@ export const ERROR_CODES = {
     summary: 'Device authentication denied (the precise reason is logged, not returned).',
   },
   ERR_HANDSHAKE_MALFORMED: { status: 400, summary: 'A handshake message fails its schema.' },
+  ERR_DEVICE_SUSPENDED: {
+    status: 403,
+    summary:
+      'The device is suspended on chain: it is refused until an operator resumes it (its agent waits and tries again).',
+  },
+  ERR_DEVICE_REVOKED: {
+    status: 403,
+    summary: 'The device is revoked on chain, for good: its agent stops (exit code 3).',
+  },
+  ERR_DEVICE_DECOMMISSIONED: {
+    status: 403,
+    summary: 'The device is decommissioned (taken out of service for good): its agent stops (exit code 4).',
+  },
   ERR_HANDSHAKE_EXPIRED: { status: 401, summary: 'The handshake challenge has expired.' },
   ERR_HANDSHAKE_LOCKED: { status: 429, summary: 'Too many failures; the device or source is locked out for a while.' },
   ERR_HANDSHAKE_SERVER_PROOF: {

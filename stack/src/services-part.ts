@@ -81,7 +81,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   //   ctx.parts.use('/services/<name>', router); urls.<name> = `${ctx.publicUrl}/services/<name>`;
   //   stops.push(() => service.stop());
 
-  // token offerings (issue 8): outbox account made attester, lost eligibility writes re-queued, revocations followed
+  // token offerings: outbox account made attester, lost eligibility writes re-queued, revocations followed
   const guard = ctx.verifier.core.guard;
   const offerings = await startOfferingsPart({
     db: ctx.db,
@@ -99,7 +99,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
 
-  // energy market (issue 7): orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
+  // energy market: orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
   // stack's broker, periods closed on a timer and settled on chain in EnergyCredit through the outbox
   const energy = await startEnergyPart(
     {
@@ -126,7 +126,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.energy = `${ctx.publicUrl}/services/energy`;
   stops.push(() => energy.stop());
 
-  // trusted data exchange (issue 9): API, HTML interface at /services/exchange/ui, trail anchored every minute
+  // trusted data exchange: API, HTML interface at /services/exchange/ui, trail anchored every minute
   const exchange = await startExchangePart(
     {
       db: ctx.db,

@@ -1,9 +1,9 @@
 /**
- * Device handshakes (issue 5): handshakes per second and latency at a fixed offered load, with devices, the aedes
+ * Device handshakes: handshakes per second and latency at a fixed offered load, with devices, the aedes
  * broker (real TCP), the responder and anvil all on this machine; the naive baseline in the same run; and
  * revocation-to-disconnect latency (operator transaction sent → the device's MQTT connection closed).
  *
- * Baseline (issue 5): per handshake, verify a did-jwt signed response with plain ethr-did-resolver and no cache
+ * Baseline: per handshake, verify a did-jwt signed response with plain ethr-did-resolver and no cache
  * (did-jwt `verifyJWT` resolving the device DID on chain every time). It is measured in process, without the MQTT
  * round trips our figure includes, so the ratio understates our advantage.
  */

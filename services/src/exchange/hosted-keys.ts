@@ -31,7 +31,7 @@ export interface HostedKeyOffer {
 }
 
 /**
- * Keys the stack holds for organisations that want to use the HTML interface (DESIGN §7: each organisation acts
+ * Keys the stack holds for organisations that want to use the HTML interface (each organisation acts
  * through its own DID). The organisation never hands over its own key: the stack creates a key for it (sealed in
  * the stack's keystore) and the organisation's owner key authorises that key as a `veriKey` delegate of its DID
  * with an ERC-1056 `addDelegateSigned` meta-transaction, which the stack relays through the outbox. From then on

@@ -1,5 +1,5 @@
 /**
- * The handshake conformance suite (DESIGN §5, §6; issue 5 "Must show"): one set of behaviours every broker adapter must
+ * The handshake conformance suite: one set of behaviours every broker adapter must
  * show with the real responder, a real anvil, a real broker over TCP and real MQTT clients. `handshake.test.ts` runs it
  * against the embedded aedes broker; the Mosquitto adapter runs the very same function under `npm run test:services`.
  *
@@ -672,9 +672,10 @@ export function handshakeConformanceSuite(
         await mined(registry[action](d.identity.deviceId));
         await applied;
         await refusedConnect(broker.url, d.identity);
-        // a broker that still lets it in (stale replica): the handshake itself refuses, on chain state
+        // a broker that still lets it in (stale replica): the handshake itself refuses, on chain state, and tells the
+        // device its state (public on chain) so that its agent waits (suspended) or stops (revoked, decommissioned)
         await responder.enrol(d.identity.deviceId);
-        denied(await (await raw(d.identity)).hello());
+        denied(await (await raw(d.identity)).hello(), `ERR_DEVICE_${to.toUpperCase()}`);
       });
     }
 
@@ -818,13 +819,15 @@ export function handshakeConformanceSuite(
       a.start();
       await got;
       const dropped = a.next('disconnected');
+      const final = a.next('final');
       await mined(registry.revoke(d.identity.deviceId));
       await dropped;
+      assert.deepEqual(await final, [{ code: 'ERR_DEVICE_REVOKED' }], 'the verifier told the agent, which stopped');
       assert.equal(a.session, undefined);
       await a.stop();
       await refusedConnect(broker.url, d.identity);
       await responder.enrol(d.identity.deviceId);
-      denied(await (await raw(d.identity)).hello());
+      denied(await (await raw(d.identity)).hello(), 'ERR_DEVICE_REVOKED');
       assert.equal((await readDeviceStatus(registry, d.identity.deviceId)).state, 'Revoked');
     });
 
@@ -835,12 +838,16 @@ export function handshakeConformanceSuite(
       a.start();
       await first;
       const dropped = a.next('disconnected');
+      const told = a.next('suspended');
       await mined(registry.suspend(d.identity.deviceId));
       await dropped;
+      await told;
+      assert.equal(a.suspended, true, 'the agent knows it is suspended and keeps trying');
       const back = a.next('session');
       await mined(registry.resume(d.identity.deviceId));
       await back;
       assert.ok(a.session);
+      assert.equal(a.suspended, false);
       await a.publish(topics.telemetry(d.identity.deviceId, 'meter'), 'resumed');
     });
   });
