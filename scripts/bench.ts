@@ -1,6 +1,6 @@
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- NAME [NAME…]` runs some. Each prints a readable table and,
- * as the last line, one JSON object (DESIGN §8). Baselines are measured in the same run on the same input.
+ * as the last line, one JSON object. Baselines are measured in the same run on the same input.
  * The JSON is also written to .bench/NAME.json, and for a run of every bench to .bench/all.json (one table, one JSON
  * object: every figure as BENCH.FIGURE with its baseline and ratio where it has one; a bench that fails is listed and
  * makes the exit code 1, the others still run).
@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   handshake: async () => (await import('../verifier/bench/handshake.js')).run,
   'mosquitto-revoke': async () => (await import('../verifier/bench/mosquitto-revoke.js')).run,
   market: async () => (await import('../services/bench/market.js')).run,
+  whiteflag: async () => (await import('../services/bench/whiteflag.js')).run,
   'device-registration': async () => (await import('../contracts/bench/device-registration.js')).run,
   token: async () => (await import('../contracts/bench/token.js')).run,
   issue: async () => (await import('../issuer/bench/issue.js')).run,

@@ -1,12 +1,14 @@
 /**
  * Regenerates the reference docs from the code they describe, so they cannot drift: docs/errors.md from the one error
- * registry (protocol/src/errors.ts) and docs/configuration.md from the stack's configuration schema
- * (stack/src/config.ts). `npm run docs` writes them; scripts/gen-docs.test.ts fails when either is stale.
+ * registry (protocol/src/errors.ts), docs/configuration.md from the stack's configuration schema (stack/src/config.ts)
+ * and docs/cli.md from the command-line programs. `npm run docs` writes them; scripts/gen-docs.test.ts and
+ * scripts/cli.test.ts fail when one is stale.
  */
 import { writeFileSync } from 'node:fs';
 import { ERROR_CODES } from '@tessera/protocol';
 import { StackConfigSchema } from '@tessera/stack';
 import { z } from 'zod';
+import { renderCliDoc } from './gen-cli-docs.js';
 
 export function renderErrorsDoc(): string {
   const rows = Object.entries(ERROR_CODES).map(
@@ -64,5 +66,6 @@ export function renderConfigurationDoc(): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   writeFileSync(new URL('../docs/errors.md', import.meta.url), renderErrorsDoc());
   writeFileSync(new URL('../docs/configuration.md', import.meta.url), renderConfigurationDoc());
-  console.log('wrote docs/errors.md and docs/configuration.md');
+  writeFileSync(new URL('../docs/cli.md', import.meta.url), await renderCliDoc());
+  console.log('wrote docs/errors.md, docs/configuration.md and docs/cli.md');
 }

@@ -1,5 +1,5 @@
 /**
- * Gas of bulk device registration on DeviceRegistry (issue 5: report gas per device for batches of 1, 100 and 1,000).
+ * Gas of bulk device registration on DeviceRegistry (report gas per device for batches of 1, 100 and 1,000).
  * Baseline, same run and chain: one transaction per device, which is what a batch of one is.
  * Gas is deterministic up to calldata zero bytes, so one measurement per size is enough.
  */

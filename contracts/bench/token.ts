@@ -1,5 +1,5 @@
 /**
- * Gas of the permissioned security token (issue 8): a compliant transfer (both parties checked against the
+ * Gas of the permissioned security token: a compliant transfer (both parties checked against the
  * EligibilityRegistry) and onboarding an investor (writing its eligibility record), next to a plain ERC-20 transfer
  * measured in the same run on the same chain. Gas is deterministic, so one measurement per figure is enough.
  */
@@ -10,7 +10,7 @@ import { ANVIL_FUNDER_KEY, startAnvil } from '../src/anvil.js';
 import { makeProvider } from '../src/chain.js';
 import { measureTokenGas } from '../src/security-token-gas.js';
 
-/** Targets of issue 8 (the ERC-3643 reference spends about 214,000 per transfer and 766,000 per onboarding). */
+/** Targets (the ERC-3643 reference spends about 214,000 per transfer and 766,000 per onboarding). */
 const TARGET_TRANSFER = 60_000;
 const TARGET_ONBOARDING = 100_000;
 

@@ -55,7 +55,7 @@ try {
     console.log(`compiled ${a.contractName} (${(a.deployedBytecode.length - 2) / 2} bytes)`);
   }
 
-  // The ERC-1056 registry is deployed from the artifact that ships in ethr-did-registry (DESIGN §4);
+  // The ERC-1056 registry is deployed from the artifact that ships in ethr-did-registry;
   // its bindings are generated from that same artifact.
   const require = createRequire(import.meta.url);
   const registryArtifact = join(

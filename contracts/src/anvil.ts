@@ -81,7 +81,7 @@ async function stopOrphan(pidFile: string): Promise<void> {
 
 /**
  * Start anvil as a child process on loopback. With `stateDir`, blocks, logs and accounts persist across
- * restarts and kills (`--state FILE --state-interval 1`, DESIGN §9).
+ * restarts and kills (`--state FILE --state-interval 1`).
  */
 export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilChain> {
   const chainId = options.chainId ?? ANVIL_CHAIN_ID;

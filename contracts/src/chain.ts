@@ -8,7 +8,7 @@ export interface ChainConnection {
 }
 
 /**
- * An ethers provider tuned for a local or consortium chain (DESIGN §9): a static network (no
+ * An ethers provider tuned for a local or consortium chain: a static network (no
  * eth_chainId per call), no batching and no response cache (the defaults are ~3× slower and reuse nonces).
  */
 export function makeProvider(

@@ -22,7 +22,7 @@ export const dialectOf = (ds: DataSource): 'sqlite' | 'postgres' =>
 /**
  * Open the one database of a process (SQLite file by default, PostgreSQL when a URL is given) with every part's
  * entities and migrations, and run pending migrations. Schema changes only ever happen through migrations,
- * never `synchronize` (DESIGN §3).
+ * never `synchronize`.
  */
 export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts): Promise<DataSource> {
   let options: DataSourceOptions;

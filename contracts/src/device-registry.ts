@@ -91,7 +91,7 @@ export interface DeviceChainStatus {
 
 /**
  * Read a device's state, identity, fingerprint and commitment in one call. A device never registered, or registered
- * in a batch but not yet materialised, reads as `Unknown` (and must be refused: DESIGN §5, on-chain state decides).
+ * in a batch but not yet materialised, reads as `Unknown` (and must be refused: on-chain state decides).
  */
 export async function readDeviceStatus(
   registry: Pick<DeviceRegistry, 'deviceStatus'>,

@@ -34,6 +34,7 @@ export {
   Outbox,
   OutboxEntity,
   OutboxMigration1700000000000,
+  OutboxSenderMigration1700000000001,
   outboxDatabaseParts,
   type OutboxRow,
   type OutboxStatus,

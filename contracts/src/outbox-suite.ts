@@ -167,6 +167,49 @@ export function outboxSuite(
       assert.equal(await head(), seq);
     });
 
+    it('sends from another registered account with its own nonces, and refuses an account it has no key for', async () => {
+      const other = Wallet.createRandom().connect(provider());
+      await (await signer.connect(provider()).sendTransaction({ to: other.address, value: 10n ** 18n })).wait();
+      const ob = outbox();
+      const write = { kind: 'note', to: other.address, data: '0x5746', from: other.address };
+      await assert.rejects(ob.enqueue('t:other-unregistered', write), /no key is registered/);
+      await ob.registerSigner(other);
+      assert.ok(ob.canSend(other.address));
+      const relayerNonce = await provider().getTransactionCount(signer.address);
+      const a = await ob.submit('t:other-1', write);
+      const b = await ob.submit('t:other-2', { ...write, data: '0x574631' });
+      assert.equal(a.status, 'mined');
+      assert.equal(b.status, 'mined');
+      assert.equal(a.sender, other.address.toLowerCase());
+      const tx = await provider().getTransaction(b.txHash!);
+      assert.equal(tx?.from, other.address, 'the registered account sent it');
+      assert.equal(tx?.data, '0x574631');
+      assert.equal(await provider().getTransactionCount(other.address), 2);
+      assert.equal(await provider().getTransactionCount(signer.address), relayerNonce, 'the relayer sent nothing');
+    });
+
+    it("a crash-left write of another account waits for that account's key, then is finished once", async () => {
+      const other = Wallet.createRandom().connect(provider());
+      await (await signer.connect(provider()).sendTransaction({ to: other.address, value: 10n ** 18n })).wait();
+      const crashing = outbox({
+        afterSign: () => {
+          throw new Error('crash after sign');
+        },
+      });
+      await crashing.registerSigner(other);
+      await crashing.enqueue('t:other-crash', { kind: 'note', to: other.address, data: '0x57', from: other.address });
+      await assert.rejects(crashing.flush(), /crash after sign/);
+
+      const restarted = outbox();
+      assert.deepEqual(await restarted.reconcile(), { resent: 0, resigned: 0, confirmed: 0 }, 'not the relayer’s');
+      await restarted.flush();
+      assert.equal((await restarted.get('t:other-crash'))?.status, 'signed', 'untouched without its key');
+      const stats = await restarted.registerSigner(other);
+      assert.equal(stats.resent, 1);
+      assert.equal((await restarted.get('t:other-crash'))?.status, 'mined');
+      assert.equal(await provider().getTransactionCount(other.address), 1);
+    });
+
     it('refuses a malformed idempotency key', async () => {
       await assert.rejects(outbox().enqueue('bad key with spaces', anchorWrite(9)), /invalid outbox key/);
     });

@@ -1,10 +1,17 @@
 import { TesseraError } from '@tessera/protocol';
-import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
+import {
+  type DataSource,
+  EntitySchema,
+  type FindOptionsWhere,
+  IsNull,
+  type MigrationInterface,
+  type QueryRunner,
+} from 'typeorm';
+import { type BaseWallet, type JsonRpcProvider, type TransactionReceipt, type Wallet, keccak256 } from 'ethers';
 import { waitForReceipt } from './chain.js';
 
 /**
- * The outbox for the services' own on-chain writes (DESIGN §3).
+ * The outbox for the services' own on-chain writes.
  *
  * An intended write is recorded under a caller-chosen idempotency key before anything is sent. It is then
  * signed locally, and the signed transaction (with its hash and nonce) is stored BEFORE it is broadcast. Because
@@ -12,7 +19,9 @@ import { waitForReceipt } from './chain.js';
  * and a crash at any point leaves a row that `reconcile()` finishes at start:
  *   pending  → sign and send;            signed → receipt? mined : (nonce used by another tx? re-sign : re-send);
  *   mined    → recently mined rows are re-checked, since an embedded chain killed hard may lose its last second.
- * The outbox must be the only user of its account (one relayer key per replica).
+ * The outbox must be the only user of its account (one relayer key per replica). Writes are sent by the relayer unless
+ * they name another account (`from`) whose key was registered with `registerSigner`: each account has its own nonces,
+ * and the outbox must be the only user of each of them too.
  */
 export type OutboxStatus = 'pending' | 'signed' | 'mined' | 'failed';
 
@@ -31,6 +40,8 @@ export interface OutboxRow {
   attempts: number;
   createdAt: string;
   updatedAt: string;
+  /** The sending account (lower-case 0x address), or null for the relayer. */
+  sender: string | null;
 }
 
 export const OutboxEntity = new EntitySchema<OutboxRow>({
@@ -51,6 +62,7 @@ export const OutboxEntity = new EntitySchema<OutboxRow>({
     attempts: { type: 'integer' },
     createdAt: { name: 'created_at', type: 'varchar', length: 32 },
     updatedAt: { name: 'updated_at', type: 'varchar', length: 32 },
+    sender: { type: 'varchar', length: 42, nullable: true },
   },
 });
 
@@ -69,13 +81,29 @@ export class OutboxMigration1700000000000 implements MigrationInterface {
   }
 }
 
-export const outboxDatabaseParts = { entities: [OutboxEntity], migrations: [OutboxMigration1700000000000] };
+/** Writes sent by other accounts than the relayer (their key registered with `Outbox.registerSigner`). */
+export class OutboxSenderMigration1700000000001 implements MigrationInterface {
+  name = 'OutboxSenderMigration1700000000001';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE tessera_outbox ADD COLUMN sender varchar(42) NULL');
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE tessera_outbox DROP COLUMN sender');
+  }
+}
+
+export const outboxDatabaseParts = {
+  entities: [OutboxEntity],
+  migrations: [OutboxMigration1700000000000, OutboxSenderMigration1700000000001],
+};
 
 export interface OutboxWrite {
   kind: string;
   to: string;
   data: string;
   value?: bigint;
+  /** The account that sends it (its key registered with `registerSigner`); the relayer when absent. */
+  from?: string;
 }
 
 /** Test seam for crash injection: a hook that throws stops processing exactly at that point. */
@@ -104,6 +132,8 @@ export class Outbox {
   /** Every pending `waitFor`, to end it on stop. */
   private readonly cancels = new Set<(e: Error) => void>();
   private timer: NodeJS.Timeout | undefined;
+  /** Registered sending accounts other than the relayer, by lower-case address, connected to the provider. */
+  private readonly signers = new Map<string, BaseWallet>();
 
   constructor(private readonly options: OutboxOptions) {}
 
@@ -113,6 +143,34 @@ export class Outbox {
 
   get address(): string {
     return this.options.signer.address;
+  }
+
+  /** The `sender` column of a write from `from` (null for the relayer). */
+  private senderOf(from: string | undefined): string | null {
+    if (from === undefined || from.toLowerCase() === this.address.toLowerCase()) return null;
+    return from.toLowerCase();
+  }
+
+  private walletOf(sender: string | null): BaseWallet | undefined {
+    return sender === null ? this.options.signer : this.signers.get(sender);
+  }
+
+  /**
+   * Let the outbox send writes from another account. Writes of that account left by a previous process are
+   * reconciled now (as `reconcile` does for the relayer at start), before any new one of it is sent. Registering an
+   * account again does nothing.
+   */
+  async registerSigner(wallet: BaseWallet): Promise<{ resent: number; resigned: number; confirmed: number }> {
+    const sender = wallet.address.toLowerCase();
+    if (sender === this.address.toLowerCase() || this.signers.has(sender))
+      return { resent: 0, resigned: 0, confirmed: 0 };
+    this.signers.set(sender, wallet.connect(this.options.provider));
+    return this.reconcileSender(sender);
+  }
+
+  /** Whether writes from `address` can be sent (the relayer, or a registered signer). */
+  canSend(address: string): boolean {
+    return this.walletOf(this.senderOf(address)) !== undefined;
   }
 
   /** Serialise everything that touches nonces. */
@@ -128,8 +186,11 @@ export class Outbox {
    */
   async enqueue(key: string, write: OutboxWrite): Promise<OutboxRow> {
     if (!KEY.test(key)) throw new TesseraError('ERR_BAD_REQUEST', `invalid outbox key '${key.slice(0, 60)}'`);
+    const sender = this.senderOf(write.from);
     const existing = await this.repo.findOneBy({ id: key });
     if (existing) return existing;
+    if (this.walletOf(sender) === undefined)
+      throw new TesseraError('ERR_BAD_REQUEST', `no key is registered to send from ${write.from}`);
     const row: OutboxRow = {
       id: key,
       kind: write.kind,
@@ -145,6 +206,7 @@ export class Outbox {
       attempts: 0,
       createdAt: now(),
       updatedAt: now(),
+      sender,
     };
     try {
       await this.repo.insert(row);
@@ -238,20 +300,28 @@ export class Outbox {
    * Returns how many rows were re-sent, re-signed and confirmed.
    */
   reconcile(): Promise<{ resent: number; resigned: number; confirmed: number }> {
+    return this.reconcileSender(null);
+  }
+
+  private reconcileSender(sender: string | null): Promise<{ resent: number; resigned: number; confirmed: number }> {
     return this.exclusive(async () => {
       const { provider } = this.options;
       const stats = { resent: 0, resigned: 0, confirmed: 0 };
+      const mine = (status: OutboxStatus): FindOptionsWhere<OutboxRow> => ({
+        status,
+        sender: sender === null ? IsNull() : sender,
+      });
       // Mined rows of the last 10 minutes are re-checked: a chain that lost its tail loses their receipts.
       const since = new Date(Date.now() - 10 * 60_000).toISOString();
-      const recent = (
-        await this.repo.find({ where: { status: 'mined' }, order: { updatedAt: 'DESC' }, take: 1000 })
-      ).filter((r) => r.updatedAt >= since);
+      const recent = (await this.repo.find({ where: mine('mined'), order: { updatedAt: 'DESC' }, take: 1000 })).filter(
+        (r) => r.updatedAt >= since,
+      );
       for (const row of recent) {
         if (!(await provider.getTransactionReceipt(row.txHash!)))
           await this.save(row, { status: 'signed', blockNumber: null });
       }
-      const signed = await this.repo.find({ where: { status: 'signed' }, order: { nonce: 'ASC' } });
-      let chainNonce = await provider.getTransactionCount(this.address, 'latest');
+      const signed = await this.repo.find({ where: mine('signed'), order: { nonce: 'ASC' } });
+      let chainNonce = await provider.getTransactionCount(sender ?? this.address, 'latest');
       let resetRest = false;
       for (const row of signed) {
         const receipt = await provider.getTransactionReceipt(row.txHash!);
@@ -271,7 +341,7 @@ export class Outbox {
         stats.resent++;
         chainNonce++;
       }
-      await this.waitReceipts(await this.repo.find({ where: { status: 'signed' }, order: { nonce: 'ASC' } }));
+      await this.waitReceipts(await this.repo.find({ where: mine('signed'), order: { nonce: 'ASC' } }));
       return stats;
     });
   }
@@ -297,23 +367,29 @@ export class Outbox {
   /** Sign, store and send every pending write in order, then wait for their receipts. */
   flush(): Promise<number> {
     return this.exclusive(async () => {
-      const { signer, provider, chainId, hooks } = this.options;
+      const { provider, chainId, hooks } = this.options;
       const pending = await this.repo.find({ where: { status: 'pending' }, order: { createdAt: 'ASC', id: 'ASC' } });
       if (pending.length === 0) return 0;
-      let nonce = await provider.getTransactionCount(this.address, 'pending');
+      const nonces = new Map<string | null, number>();
       const fee = await provider.getFeeData();
       const sent: OutboxRow[] = [];
       for (const row of pending) {
+        // A write of an account whose key this process has not registered waits for `registerSigner`.
+        const signer = this.walletOf(row.sender);
+        if (!signer) continue;
+        const from = signer.address;
+        const nonce = nonces.get(row.sender) ?? (await provider.getTransactionCount(from, 'pending'));
         const tx = { to: row.target, data: row.data, value: BigInt(row.value), chainId, nonce, type: 2 as const };
         let gasLimit: bigint;
         try {
-          gasLimit = await provider.estimateGas({ ...tx, from: this.address });
+          gasLimit = await provider.estimateGas({ ...tx, from });
         } catch (e) {
           // It would revert now; record why instead of burning a nonce on it.
           await this.save(row, {
             status: 'failed',
             error: `would revert: ${String((e as Error).message).slice(0, 300)}`,
           });
+          nonces.set(row.sender, nonce);
           continue;
         }
         const rawTx = await signer.signTransaction({
@@ -327,7 +403,7 @@ export class Outbox {
         await this.broadcast(row);
         await hooks?.afterBroadcast?.(row);
         sent.push(row);
-        nonce++;
+        nonces.set(row.sender, nonce + 1);
       }
       await this.waitReceipts(sent);
       return sent.length;

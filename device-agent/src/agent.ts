@@ -46,6 +46,21 @@ export type HandshakeOutcome =
   | { ok: true; session: DeviceSession }
   | { ok: false; code: ErrorCode; retryAfterMs?: number };
 
+/** What the verifier tells a device about its own on-chain state when that state keeps it out. */
+export type LifecycleCode = 'ERR_DEVICE_SUSPENDED' | 'ERR_DEVICE_REVOKED' | 'ERR_DEVICE_DECOMMISSIONED';
+/** Revoked and decommissioned are final: the agent stops. */
+export type FinalLifecycleCode = Exclude<LifecycleCode, 'ERR_DEVICE_SUSPENDED'>;
+
+export const isLifecycleCode = (code: string): code is LifecycleCode =>
+  code === 'ERR_DEVICE_SUSPENDED' || code === 'ERR_DEVICE_REVOKED' || code === 'ERR_DEVICE_DECOMMISSIONED';
+
+/** A broker's refusal of the CONNECT (MQTT 3.1.1 §3.2.2.3 return codes). */
+export interface ConnectRefusal {
+  /** 1 protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized. */
+  returnCode: number;
+  message: string;
+}
+
 /**
  * Subscribe and return the granted QoS, or 128 when the broker refused (MQTT 3.1.1 §3.9.3 return code 0x80; mqtt.js 5
  * reports that as an ErrorWithSubackPacket).
@@ -77,7 +92,9 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: () => n
  * expires (on the same connection), and reconnects with exponential backoff and jitter.
  *
  * Events: 'connected', 'session' (DeviceSession), 'denied' ({ code, retryAfterMs }), 'rogue' (the server failed its
- * proof; nothing was answered), 'disconnected', 'message' (topic, payload).
+ * proof; nothing was answered), 'disconnected', 'message' (topic, payload), 'refused' (ConnectRefusal, with the delay
+ * before the next attempt), 'suspended' (the verifier says the device is suspended: the agent keeps trying, slowly, until
+ * an operator resumes it), 'final' ({ code }: revoked or decommissioned; the agent has stopped for good).
  */
 export class DeviceAgent extends EventEmitter {
   private client: MqttClient | undefined;
@@ -91,6 +108,9 @@ export class DeviceAgent extends EventEmitter {
     | { hello: HandshakeHello; sessionId?: string; resolve: (o: HandshakeOutcome) => void; timer: NodeJS.Timeout }
     | undefined;
   private current: DeviceSession | undefined;
+  private lastRefusal: ConnectRefusal | undefined;
+  private suspendedSince: number | undefined;
+  private finalCode: FinalLifecycleCode | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly backoff: BackoffOptions;
@@ -112,9 +132,19 @@ export class DeviceAgent extends EventEmitter {
     return this.client?.connected ?? false;
   }
 
+  /** Set once the verifier said the device is revoked or decommissioned: the agent has stopped and will not start. */
+  get finalState(): FinalLifecycleCode | undefined {
+    return this.finalCode;
+  }
+
+  /** True from a suspension notice until the next granted session. */
+  get suspended(): boolean {
+    return this.suspendedSince !== undefined;
+  }
+
   /** Connect and keep connected (handshake on every connect, refresh before expiry) until `stop`. */
   start(): void {
-    if (!this.stopped) return;
+    if (!this.stopped || this.finalCode) return;
     this.stopped = false;
     this.connectOnce();
   }
@@ -127,6 +157,7 @@ export class DeviceAgent extends EventEmitter {
     this.wake?.();
     this.wake = undefined;
     this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
+    this.current = undefined;
     const c = this.client;
     this.client = undefined;
     if (c) await c.endAsync();
@@ -148,12 +179,21 @@ export class DeviceAgent extends EventEmitter {
     // The handshake is a few small messages each way: without this, Nagle + delayed ACK add ~40 ms per round trip.
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     client.on('connect', () => {
+      this.lastRefusal = undefined;
       this.log.info({ event: 'connected' });
       this.emit('connected');
       void this.afterConnect(client);
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    client.on('error', (e) => this.log.warn({ event: 'mqtt_error', error: e.message }));
+    client.on('error', (e) => {
+      const returnCode = (e as Error & { code?: unknown }).code;
+      // A refused CONNECT (CONNACK return code): remembered, and reported with the next attempt's delay.
+      if (typeof returnCode === 'number' && returnCode >= 1 && returnCode <= 5) {
+        this.lastRefusal = { returnCode, message: e.message };
+        return;
+      }
+      this.log.warn({ event: 'mqtt_error', error: e.message });
+    });
     client.on('close', () => {
       if (this.client !== client) return;
       this.client = undefined;
@@ -170,6 +210,18 @@ export class DeviceAgent extends EventEmitter {
   private scheduleReconnect(delayMs?: number): void {
     if (this.stopped) return;
     const delay = delayMs ?? backoffDelay(this.attempt++, this.backoff, this.random);
+    const refusal = this.lastRefusal;
+    if (refusal) {
+      this.lastRefusal = undefined;
+      const why =
+        this.suspendedSince !== undefined
+          ? 'the device is suspended; waiting for an operator to resume it'
+          : refusal.returnCode === 4 || refusal.returnCode === 5
+            ? 'this broker does not admit the device now (suspended, revoked, decommissioned or not enrolled here)'
+            : 'the broker refused the connection';
+      this.log.warn({ event: 'connect_refused', returnCode: refusal.returnCode, nextAttemptMs: delay }, why);
+      this.emit('refused', { ...refusal, nextAttemptMs: delay, suspended: this.suspendedSince !== undefined });
+    }
     this.log.info({ event: 'reconnect_scheduled', delayMs: delay, attempt: this.attempt });
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => !this.stopped && this.connectOnce(), delay);
@@ -233,6 +285,8 @@ export class DeviceAgent extends EventEmitter {
     }).then((outcome) => {
       if (outcome.ok) {
         this.current = outcome.session;
+        if (this.suspendedSince !== undefined) this.log.info({ event: 'resumed' }, 'the device is active again');
+        this.suspendedSince = undefined;
         this.scheduleRefresh(outcome.session);
         this.log.info({ event: 'session', sessionId: outcome.session.sessionId, expiresAt: outcome.session.expiresAt });
         this.emit('session', outcome.session);
@@ -283,7 +337,7 @@ export class DeviceAgent extends EventEmitter {
     }
     const answer = answerChallenge(this.options.identity, p.hello, parsed.value as HandshakeChallenge);
     if (!answer.ok) {
-      // Rogue server (or a transcript mismatch): answer nothing (DESIGN §5, mutual).
+      // Rogue server (or a transcript mismatch): answer nothing (mutual).
       this.finishPending({ ok: false, code: answer.error.code });
       return;
     }
@@ -295,12 +349,41 @@ export class DeviceAgent extends EventEmitter {
     );
   }
 
+  /** The verifier says the chain keeps the device out: wait (suspended) or stop for good (revoked, decommissioned). */
+  private onLifecycle(code: LifecycleCode): void {
+    if (code === 'ERR_DEVICE_SUSPENDED') {
+      if (this.suspendedSince === undefined) {
+        this.suspendedSince = this.now();
+        this.log.warn({ event: 'suspended', code }, 'the device is suspended; waiting for an operator to resume it');
+        this.emit('suspended', { code });
+      }
+      return;
+    }
+    if (this.finalCode) return;
+    this.finalCode = code;
+    this.log.error(
+      { event: 'final', code },
+      `the device is ${code === 'ERR_DEVICE_REVOKED' ? 'revoked' : 'decommissioned'}; stopping for good`,
+    );
+    const wasConnected = this.connected;
+    void this.stop().then(() => {
+      if (wasConnected) this.emit('disconnected');
+      this.emit('final', { code });
+    });
+  }
+
   private onResult(payload: Buffer): void {
-    const p = this.pending;
-    if (!p) return;
     const parsed = parseHandshakeMessage('result', payload);
     if (!parsed.ok) return;
     const r = parsed.value;
+    const p = this.pending;
+    // A lifecycle notice comes with or without a handshake under way (the verifier sends one as the chain changes).
+    if (!r.ok && isLifecycleCode(r.code) && (r.sessionId === undefined || r.sessionId === p?.sessionId)) {
+      this.finishPending({ ok: false, code: r.code });
+      this.onLifecycle(r.code);
+      return;
+    }
+    if (!p) return;
     // A denial may come before a session exists (no sessionId); otherwise it must be for our session.
     if (r.sessionId !== undefined && r.sessionId !== p.sessionId) return;
     if (!r.ok) {
@@ -331,7 +414,9 @@ export class DeviceAgent extends EventEmitter {
   }
 
   /** Resolves on the next event of that name (tests and the CLI). */
-  next(event: 'session' | 'denied' | 'rogue' | 'connected' | 'disconnected'): Promise<unknown[]> {
+  next(
+    event: 'session' | 'denied' | 'rogue' | 'connected' | 'disconnected' | 'refused' | 'suspended' | 'final',
+  ): Promise<unknown[]> {
     return once(this, event);
   }
 }

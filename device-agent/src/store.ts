@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
@@ -26,11 +27,12 @@ import { z } from 'zod';
 import type { DeviceIdentity } from './initiator.js';
 
 /**
- * The device's key and secret on disk (DESIGN §5: never stored in clear). Layout of the state directory (0700):
+ * The device's key and secret on disk (never stored in clear). Layout of the state directory (0700):
  *
  *   master.key    32 random bytes, hex (0600): the sealing key; an external key (TPM, env) may replace it
  *   device.json   public facts: device id, DID, chain id, characteristics, broker URL, plus the sealed DID private
  *                 key and the sealed pre-shared secret (AES-256-GCM, AAD names the slot and the device) (0600)
+ *   final.json    written when the verifier said the device is revoked or decommissioned: `run` stops at once (0600)
  *
  * Every file is written atomically with mode 0600; loading refuses files that others can read.
  */
@@ -151,8 +153,27 @@ export class DeviceKeyStore {
       sealedSecret: seal(this.masterKey, secret, aad('secret', p.deviceId)),
     };
     writePrivate(this.file, `${JSON.stringify(file, null, 2)}\n`);
+    rmSync(this.finalFile, { force: true }); // a new identity starts with no verdict
     secret.fill(0);
     return { deviceId: p.deviceId, did, address };
+  }
+
+  private get finalFile(): string {
+    return join(this.dir, 'final.json');
+  }
+
+  /** Remember that the verifier said this device is revoked or decommissioned (both are final on chain). */
+  recordFinal(code: 'ERR_DEVICE_REVOKED' | 'ERR_DEVICE_DECOMMISSIONED', at: Date = new Date()): void {
+    writePrivate(this.finalFile, `${JSON.stringify({ code, at: at.toISOString() })}\n`);
+  }
+
+  /** The final verdict recorded by `recordFinal`, if any. */
+  finalState(): { code: 'ERR_DEVICE_REVOKED' | 'ERR_DEVICE_DECOMMISSIONED'; at: string } | undefined {
+    if (!existsSync(this.finalFile)) return undefined;
+    const f = JSON.parse(readPrivate(this.finalFile)) as { code?: unknown; at?: unknown };
+    return (f.code === 'ERR_DEVICE_REVOKED' || f.code === 'ERR_DEVICE_DECOMMISSIONED') && typeof f.at === 'string'
+      ? { code: f.code, at: f.at }
+      : undefined;
   }
 
   /** Load the identity; the fingerprint is measured from the stored characteristics (or `measured`, if given). */

@@ -122,7 +122,7 @@ function snapshot(label: string): void {
 const mb = (b: number) => Math.round(b / 2 ** 20);
 
 /**
- * The scale run of issue 6: `devices` real DeviceAgents (in a child process) authenticated and connected at once to
+ * The scale run: `devices` real DeviceAgents (in a child process) authenticated and connected at once to
  * the embedded aedes broker and the handshake service (in this process), held for `holdMs` with session refreshes;
  * the memory of this process per connected session; then a broker restart and the time until all are back.
  */

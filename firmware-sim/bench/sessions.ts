@@ -1,12 +1,12 @@
 /**
- * `npm run bench -- sessions` (issue 6): N devices (default 10,000; TESSERA_SIM_SESSIONS) authenticated and connected
+ * `npm run bench -- sessions`: N devices (default 10,000; TESSERA_SIM_SESSIONS) authenticated and connected
  * at once to the embedded aedes broker, held (TESSERA_SIM_HOLD_S, default 60 s) with a session refresh every
  * TESSERA_SIM_REFRESH_S (default 30 s); the stack's memory per connected session; then a broker restart (connect
  * storm) and the time until all are authenticated again; then (unless TESSERA_SIM_WARM_STORM=0) the same storm with
  * the devices enrolled with the new broker before it listens (storm_enrolled_first_*), a what-if for the verifier's
  * start order. Devices run as real DeviceAgents in a child process, so the
  * memory measured (heap + external after a full GC, and RSS, of this process: broker + handshake service) is the
- * stack's alone. Targets (issue 6): under 20 KB per session, no errors, none refused wrongly.
+ * stack's alone. Targets: under 20 KB per session, no errors, none refused wrongly.
  */
 import type { BenchContext, BenchReport } from '@tessera/runtime';
 import { type RssBreakdown, runSessionsScale } from './scale.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCli, parseDuration } from './cli.js';
+import { parseCli, parseDuration, SCENARIO_NAMES } from './cli.js';
+import { SCENARIOS } from './scenarios.js';
 
 describe('sim CLI flags', () => {
   it('parses durations with units', () => {
@@ -12,8 +13,8 @@ describe('sim CLI flags', () => {
     assert.equal(parseDuration('-1s'), undefined);
   });
 
-  it('reads the defaults and the flags', () => {
-    const r = parseCli(['--devices', '1000', '--scenario', 'mixed', '--duration', '60s']);
+  it('reads the defaults and the flags', async () => {
+    const r = await parseCli(['--devices', '1000', '--scenario', 'mixed', '--duration', '60s']);
     assert.ok(r.ok);
     assert.equal(r.value.devices, 1000);
     assert.equal(r.value.durationMs, 60_000);
@@ -22,8 +23,17 @@ describe('sim CLI flags', () => {
     assert.equal(r.value.broker, 'mqtt://127.0.0.1:1884', 'the local stack by default');
   });
 
-  it('lists every problem at once', () => {
-    const r = parseCli(['--devices', '0', '--scenario', 'honest=1,nope=2', '--duration', 'soon', '--broker', 'x']);
+  it('lists every problem at once', async () => {
+    const r = await parseCli([
+      '--devices',
+      '0',
+      '--scenario',
+      'honest=1,nope=2',
+      '--duration',
+      'soon',
+      '--broker',
+      'x',
+    ]);
     assert.equal(r.ok, false);
     if (!r.ok) {
       assert.equal(r.problems.length, 4, r.problems.join('\n'));
@@ -34,8 +44,14 @@ describe('sim CLI flags', () => {
     }
   });
 
-  it('refuses unknown flags', () => {
-    const r = parseCli(['--devcies', '10']);
+  it('refuses unknown flags and stray arguments', async () => {
+    const r = await parseCli(['--devcies', '10']);
     assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.problems[0]!, /unknown option '--devcies'/);
+    assert.equal((await parseCli(['1000'])).ok, false);
+  });
+
+  it('names in --help the scenarios the simulator has', () => {
+    assert.deepEqual([...SCENARIO_NAMES], [...SCENARIOS]);
   });
 });

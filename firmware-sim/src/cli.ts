@@ -1,36 +1,26 @@
 /**
- * `npm run sim -- --devices 1000 --scenario mixed --duration 60s [--interval 5s] [--seed S] [--out .sim]
- *                 [--broker URL --issuer URL]`
- *
- * Against a running stack (`npm start`; the local one by default), as any manufacturer would: registers, commissions
- * and revokes the fleet through the issuer's API, runs it on the stack's broker, prints the per-scenario summary
- * table and writes report.json and latency.svg into --out.
- * Exit code 0: attackers never accepted and every honest device accepted; 1: the verdict failed; 2: bad flags.
+ * `npm run sim -- [options]`: a simulated device fleet with attack scenarios against a running stack (`npm start`; the
+ * local one by default), as any manufacturer would: registers, commissions and revokes the fleet through the issuer's
+ * API, runs it on the stack's broker, prints the per-scenario table and writes report.json and latency.svg.
+ * `npm run sim -- --help` lists the options and exit codes.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { type HolderKey, readHolderFile } from '@tessera/wallet';
-import { HttpIssuerProvisioner } from './http-provisioner.js';
-import { ProgressBar } from '@tessera/runtime';
-import { formatSummary, latencyChartSvg } from './report.js';
-import { parseScenarioMix, SCENARIOS, type ScenarioMix } from './scenarios.js';
-import { simulate } from './simulate.js';
+import type { ScenarioMix } from './scenarios.js';
+import { Command, CliFailure, cliProgram, finishProgram, isMain, runCli, usageError } from '@tessera/runtime/cli';
 
-const USAGE = `usage: npm run sim -- [--devices N] [--scenario mixed|NAME|NAME=W,NAME=W...] [--duration 60s]
-                     [--interval 5s] [--seed S] [--out DIR]
-                     [--broker URL] [--issuer URL] [--admin-wallet FILE]
-  --devices   fleet size (default 100)
-  --scenario  mixed (default), one of: ${SCENARIOS.join(', ')},
-              or weights such as honest=80,clone=10,replay=10
-  --duration  how long the fleet runs: 500ms, 30s, 2m (default 60s)
-  --interval  mean time between two attempts of one device (default 5s)
-  --seed      seed of the fleet and its timings (default tessera-sim)
-  --out       where report.json and latency.svg go (default .sim)
-  --broker, --issuer   the running stack (npm start): its MQTT broker (default mqtt://127.0.0.1:1884) and
-              issuer API (default http://127.0.0.1:8080/issuer); the fleet is registered, commissioned and
-              revoked through the issuer API (firmware-update-mid-run needs the chain directly and is left out)
-  --admin-wallet  the stack's root admin wallet (default .tessera/root-admin-wallet.json)`;
+/** The run finished and its verdict failed: an attacker was accepted or an honest device refused. */
+export const EXIT_VERDICT_FAILED = 3;
+
+/** Scenario names, repeated here so that `--help` does not load the simulator (a test keeps them equal). */
+export const SCENARIO_NAMES = [
+  'honest',
+  'wrong-secret',
+  'clone',
+  'replay',
+  'clock-drift',
+  'flapping',
+  'revoked-mid-run',
+  'firmware-update-mid-run',
+] as const;
 
 /** Parse 500ms, 30s, 2m, 1h or a bare number of seconds. */
 export function parseDuration(s: string): number | undefined {
@@ -53,31 +43,38 @@ export interface CliOptions {
   adminWallet: string;
 }
 
+/** The flags of `npm run sim`, as strings (validated together by `validate`, so every problem is listed at once). */
+function defineOptions(cmd: Command): Command {
+  return cmd
+    .option('--devices <n>', 'fleet size, 1 to 100000 (default 100)')
+    .option(
+      '--scenario <mix>',
+      `mixed (default), one of ${SCENARIO_NAMES.join(', ')}, or weights such as honest=80,clone=10,replay=10`,
+    )
+    .option('--duration <time>', 'how long the fleet runs: 500ms, 30s, 2m (default 60s)')
+    .option('--interval <time>', 'mean time between two attempts of one device (default 5s)')
+    .option('--seed <seed>', 'seed of the fleet and its timings (default tessera-sim)')
+    .option('--out <dir>', 'where report.json and latency.svg go (default .sim)')
+    .option('--broker <url>', "the running stack's MQTT broker (default mqtt://127.0.0.1:1884)")
+    .option(
+      '--issuer <url>',
+      "the running stack's issuer API, which registers, commissions and revokes the fleet (default http://127.0.0.1:8080/issuer)",
+    )
+    .option('--admin-wallet <file>', "the stack's root admin wallet (default .tessera/root-admin-wallet.json)");
+}
+
+type RawOptions = Partial<
+  Record<
+    'devices' | 'scenario' | 'duration' | 'interval' | 'seed' | 'out' | 'broker' | 'issuer' | 'adminWallet',
+    string
+  >
+>;
+
 /** Every problem with the flags at once, or the options. */
-export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok: false; problems: string[] } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        devices: { type: 'string' },
-        scenario: { type: 'string' },
-        duration: { type: 'string' },
-        interval: { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        broker: { type: 'string' },
-        issuer: { type: 'string' },
-        'admin-wallet': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    return { ok: false, problems: [(e as Error).message] };
-  }
-  if (values.help) return { ok: false, problems: [] };
+async function validate(
+  values: RawOptions,
+): Promise<{ ok: true; value: CliOptions } | { ok: false; problems: string[] }> {
+  const { parseScenarioMix } = await import('./scenarios.js');
   const problems: string[] = [];
   const devices = Number(values.devices ?? '100');
   if (!Number.isInteger(devices) || devices < 1 || devices > 100_000)
@@ -113,44 +110,49 @@ export function parseCli(argv: string[]): { ok: true; value: CliOptions } | { ok
       out: String(values.out ?? '.sim'),
       broker: String(values.broker ?? 'mqtt://127.0.0.1:1884'),
       issuer: String(values.issuer ?? 'http://127.0.0.1:8080/issuer'),
-      adminWallet: String(values['admin-wallet'] ?? '.tessera/root-admin-wallet.json'),
+      adminWallet: String(values.adminWallet ?? '.tessera/root-admin-wallet.json'),
     },
   };
 }
 
-async function main(): Promise<number> {
-  const parsed = parseCli(process.argv.slice(2));
-  if (!parsed.ok) {
-    if (parsed.problems.length === 0) {
-      console.log(USAGE);
-      return 0;
-    }
-    for (const p of parsed.problems) console.error(`error ERR_BAD_REQUEST: ${p}`);
-    console.error(USAGE);
-    return 2;
+/** Parse and check `argv` (the arguments after `npm run sim --`): every problem at once, or the options. */
+export async function parseCli(
+  argv: string[],
+): Promise<{ ok: true; value: CliOptions } | { ok: false; problems: string[] }> {
+  const cmd = defineOptions(new Command('sim'))
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    return { ok: false, problems: [(e as Error).message.replace(/^error: /, '')] };
   }
-  const o = parsed.value;
-  let target: { brokerUrl: string; provisioner: HttpIssuerProvisioner };
-  {
-    let admin: HolderKey;
-    try {
-      admin = readHolderFile(o.adminWallet);
-    } catch (e) {
-      console.error(`error ERR_BAD_REQUEST: --admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
-      return 2;
-    }
-    if ((o.mix['firmware-update-mid-run'] ?? 0) > 0) {
-      if (o.scenario !== 'mixed') {
-        console.error(
-          'error ERR_BAD_REQUEST: firmware-update-mid-run needs the in-process stack (no issuer route records firmware updates)',
-        );
-        return 2;
-      }
-      delete o.mix['firmware-update-mid-run'];
-      console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
-    }
-    target = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
+  return validate(cmd.opts() as RawOptions);
+}
+
+/** Run the fleet with checked options; the exit code says whether the verdict held. */
+async function run(o: CliOptions): Promise<number> {
+  const [{ mkdirSync, writeFileSync }, { join, resolve }, { ProgressBar }, { formatSummary, latencyChartSvg }] =
+    await Promise.all([import('node:fs'), import('node:path'), import('@tessera/runtime'), import('./report.js')]);
+  const [{ simulate }, { HttpIssuerProvisioner }, { readHolderFile }] = await Promise.all([
+    import('./simulate.js'),
+    import('./http-provisioner.js'),
+    import('@tessera/wallet'),
+  ]);
+  let admin: ReturnType<typeof readHolderFile>;
+  try {
+    admin = readHolderFile(o.adminWallet);
+  } catch (e) {
+    throw usageError(`--admin-wallet ${o.adminWallet}: ${(e as Error).message}`);
   }
+  if ((o.mix['firmware-update-mid-run'] ?? 0) > 0) {
+    if (o.scenario !== 'mixed')
+      throw usageError('firmware-update-mid-run needs the in-process stack (no issuer route records firmware updates)');
+    delete o.mix['firmware-update-mid-run'];
+    console.error('note: firmware-update-mid-run left out of the mix (no issuer route records firmware updates)');
+  }
+  const target = { brokerUrl: o.broker, provisioner: new HttpIssuerProvisioner({ issuerUrl: o.issuer, admin }) };
   if (o.intervalMs < 4_000)
     console.error(
       `note: with --interval ${o.intervalMs} ms an honest device hand-shakes more than 15 times a minute, over the verifier's per-device budget (30 admissions a minute, two per handshake): expect ERR_HANDSHAKE_LOCKED for honest devices`,
@@ -186,18 +188,40 @@ async function main(): Promise<number> {
   const dir = resolve(o.out);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(dir, 'latency.svg'), latencyChartSvg(report));
+  writeFileSync(join(dir, 'latency.svg'), await latencyChartSvg(report));
   console.log(formatSummary(report));
   console.log(`report: ${join(o.out, 'report.json')}  chart: ${join(o.out, 'latency.svg')}`);
-  return report.verdict.ok ? 0 : 1;
+  if (!report.verdict.ok)
+    throw new CliFailure(
+      'ERR_HANDSHAKE_DENIED',
+      'the verdict failed: an attacker was accepted or an honest device refused (see the table)',
+      EXIT_VERDICT_FAILED,
+    );
+  return 0;
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('firmware-sim/src/cli.ts')) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`error ERR_INTERNAL: ${(e as Error).stack ?? e}`);
-      process.exit(1);
-    },
-  );
+export function simProgram(): Command {
+  const program = cliProgram({
+    name: 'npm run sim --',
+    description:
+      'A simulated device fleet with attack scenarios against the device handshake of a running stack (npm start; the local one by default), provisioned through its issuer API like any manufacturer. Prints the per-scenario table; writes report.json and latency.svg.',
+    exitCodes: [
+      {
+        code: EXIT_VERDICT_FAILED,
+        meaning: 'the run finished and its verdict failed: an attacker was accepted or an honest device refused',
+      },
+    ],
+    examples: [
+      'npm run sim -- --devices 1000 --scenario mixed --duration 60s',
+      'npm run sim -- --devices 50 --broker mqtt://10.0.0.5:1884 --issuer http://10.0.0.5:8080/issuer',
+    ],
+  });
+  defineOptions(program).action(async (values: RawOptions) => {
+    const parsed = await validate(values);
+    if (!parsed.ok) throw usageError(parsed.problems.join('; '));
+    await run(parsed.value);
+  });
+  return finishProgram(program);
 }
+
+if (isMain(import.meta.url)) await runCli(simProgram());

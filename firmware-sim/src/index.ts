@@ -11,6 +11,7 @@ export {
   type ScenarioSummary,
   type SimReport,
   formatSummary,
+  latencyChartSpec,
   latencyChartSvg,
   summarise,
 } from './report.js';

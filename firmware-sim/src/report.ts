@@ -1,4 +1,5 @@
 import { percentile } from '@tessera/runtime';
+import { type ChartSpec, renderChartSvg } from '@tessera/runtime/charts';
 import type { Attempt } from './run.js';
 import { ATTACKER_SCENARIOS, SCENARIOS, type Scenario } from './scenarios.js';
 
@@ -54,7 +55,7 @@ function latencyOf(xs: Attempt[]) {
   };
 }
 
-/** Summarise the attempts of a run per scenario, with the verdict of issue 6 ("attackers are never accepted"). */
+/** Summarise the attempts of a run per scenario, with the verdict: attackers are never accepted, honest devices always. */
 export function summarise(
   attempts: Attempt[],
   scenarioOfDevice: readonly Scenario[],
@@ -204,97 +205,95 @@ const COLORS: Record<Scenario, string> = {
   'firmware-update-mid-run': '#a08000',
 };
 
-const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
-
 /**
- * An SVG of latency over time: every attempt as a dot (x: start time, y: latency on a log scale, colour: scenario,
- * hollow when refused), and the p50 and p99 of each time slice as lines.
+ * The latency chart as a Vega-Lite spec: every attempt as a point (x: seconds since the start of the run, y: latency on a
+ * log scale, colour: scenario, shape: a circle when accepted, a triangle when refused) and the p50 and p99 of each of 40 time slices as lines.
  */
-export function latencyChartSvg(r: SimReport, maxPoints = 6000): string {
-  const W = 960;
-  const H = 480;
-  const m = { l: 64, r: 190, t: 36, b: 48 };
+export function latencyChartSpec(r: SimReport, maxPoints = 6000): ChartSpec {
   const pts = r.attempts.filter((a) => a.latencyMs !== undefined && a.latencyMs > 0 && a.outcome !== 'error');
   const step = Math.max(1, Math.ceil(pts.length / maxPoints));
   const tMax = Math.max(r.durationMs, 1);
-  const lMax = Math.max(10, ...pts.map((a) => a.latencyMs!));
-  const lMin = 0.1;
-  const x = (t: number) => m.l + (t / tMax) * (W - m.l - m.r);
-  const y = (l: number) =>
-    H -
-    m.b -
-    ((Math.log10(Math.max(l, lMin)) - Math.log10(lMin)) / (Math.log10(lMax) - Math.log10(lMin))) * (H - m.t - m.b);
-  const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
-  );
-  parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  parts.push(
-    `<text x="${m.l}" y="20" font-size="14">Handshake latency over time — ${esc(String(r.totals.devices))} devices, ${esc(String(r.totals.attempts))} attempts</text>`,
-  );
-  for (let e = Math.ceil(Math.log10(lMin)); e <= Math.log10(lMax); e++) {
-    const v = 10 ** e;
-    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`);
-    parts.push(
-      `<text x="${m.l - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v >= 1 ? v : v.toFixed(1)} ms</text>`,
-    );
-  }
-  const ticks = 6;
-  for (let i = 0; i <= ticks; i++) {
-    const t = (tMax / ticks) * i;
-    parts.push(
-      `<text x="${x(t).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle">${(t / 1000).toFixed(0)} s</text>`,
-    );
-  }
-  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle">time since start of run</text>`);
-  parts.push(
-    `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/><line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`,
-  );
+  const points = [];
   for (let i = 0; i < pts.length; i += step) {
     const a = pts[i]!;
-    const c = COLORS[a.scenario];
-    parts.push(
-      `<circle cx="${x(a.t).toFixed(1)}" cy="${y(a.latencyMs!).toFixed(1)}" r="2" ${a.outcome === 'accepted' ? `fill="${c}"` : `fill="none" stroke="${c}"`} opacity="0.6"/>`,
-    );
+    points.push({ s: a.t / 1000, ms: Math.max(a.latencyMs!, 0.1), scenario: a.scenario, outcome: a.outcome });
   }
-  // p50 / p99 per slice
   const slices = 40;
-  for (const [p, dash] of [
-    [50, ''],
-    [99, ' stroke-dasharray="5 3"'],
-  ] as const) {
-    const line: string[] = [];
-    for (let s = 0; s < slices; s++) {
-      const lo = (tMax / slices) * s;
-      const hi = lo + tMax / slices;
-      const l = pts
-        .filter((a) => a.t >= lo && a.t < hi)
-        .map((a) => a.latencyMs!)
-        .sort((a, b) => a - b);
-      if (l.length) line.push(`${x((lo + hi) / 2).toFixed(1)},${y(percentile(l, p)).toFixed(1)}`);
-    }
-    if (line.length > 1)
-      parts.push(`<polyline points="${line.join(' ')}" fill="none" stroke="#000" stroke-width="1.5"${dash}/>`);
+  const lines: { s: number; ms: number; statistic: string }[] = [];
+  for (let k = 0; k < slices; k++) {
+    const lo = (tMax / slices) * k;
+    const hi = lo + tMax / slices;
+    const l = pts
+      .filter((a) => a.t >= lo && a.t < hi)
+      .map((a) => a.latencyMs!)
+      .sort((a, b) => a - b);
+    if (l.length === 0) continue;
+    for (const p of [50, 99])
+      lines.push({ s: (lo + hi) / 2000, ms: Math.max(percentile(l, p), 0.1), statistic: `p${p} per slice` });
   }
-  let ly = m.t + 4;
-  for (const s of r.scenarios) {
-    parts.push(
-      `<circle cx="${W - m.r + 16}" cy="${ly}" r="4" fill="${COLORS[s.scenario]}"/><text x="${W - m.r + 26}" y="${ly + 4}">${esc(s.scenario)}</text>`,
-    );
-    ly += 16;
-  }
-  ly += 8;
-  parts.push(
-    `<line x1="${W - m.r + 8}" x2="${W - m.r + 24}" y1="${ly}" y2="${ly}" stroke="#000" stroke-width="1.5"/><text x="${W - m.r + 28}" y="${ly + 4}">p50 per slice</text>`,
-  );
-  ly += 16;
-  parts.push(
-    `<line x1="${W - m.r + 8}" x2="${W - m.r + 24}" y1="${ly}" y2="${ly}" stroke="#000" stroke-width="1.5" stroke-dasharray="5 3"/><text x="${W - m.r + 28}" y="${ly + 4}">p99 per slice</text>`,
-  );
-  ly += 16;
-  parts.push(
-    `<text x="${W - m.r + 8}" y="${ly + 4}">filled: accepted</text><text x="${W - m.r + 8}" y="${ly + 20}">hollow: refused</text>`,
-  );
-  parts.push('</svg>');
-  return `${parts.join('\n')}\n`;
+  const present = r.scenarios.map((x) => x.scenario);
+  const x = {
+    field: 's',
+    type: 'quantitative',
+    scale: { domain: [0, tMax / 1000] },
+    axis: { title: 'time since the start of the run (s)' },
+  };
+  const y = {
+    field: 'ms',
+    type: 'quantitative',
+    scale: { type: 'log' },
+    axis: { title: 'handshake latency (ms, log scale)' },
+  };
+  return {
+    title: `Handshake latency over time: ${r.totals.devices} devices, ${r.totals.attempts} attempts`,
+    width: 760,
+    height: 400,
+    layer: [
+      {
+        data: { values: points },
+        mark: { type: 'point', size: 16, opacity: 0.6, filled: false },
+        encoding: {
+          x,
+          y,
+          color: {
+            field: 'scenario',
+            type: 'nominal',
+            scale: { domain: present, range: present.map((p) => COLORS[p]) },
+            legend: { title: 'scenario', labelLimit: 240 },
+          },
+          shape: {
+            field: 'outcome',
+            type: 'nominal',
+            scale: { domain: ['accepted', 'refused'], range: ['circle', 'triangle-down'] },
+            legend: { title: 'outcome' },
+          },
+        },
+      },
+      {
+        data: { values: lines },
+        mark: { type: 'line', color: '#000', strokeWidth: 1.5 },
+        encoding: {
+          x,
+          y,
+          strokeDash: {
+            field: 'statistic',
+            type: 'nominal',
+            scale: {
+              domain: ['p50 per slice', 'p99 per slice'],
+              range: [
+                [1, 0],
+                [5, 3],
+              ],
+            },
+            legend: { title: 'latency' },
+          },
+        },
+      },
+    ],
+  } as ChartSpec;
+}
+
+/** The latency chart as a standalone SVG document (rendered on the server). */
+export async function latencyChartSvg(r: SimReport, maxPoints = 6000): Promise<string> {
+  return renderChartSvg(latencyChartSpec(r, maxPoints));
 }

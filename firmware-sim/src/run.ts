@@ -275,7 +275,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetRunResult> {
         const next = nextFirmware(d.generated);
         if (!o.provisioner.updateFirmware) throw new Error(`${o.provisioner.kind} cannot record firmware updates`);
         await o.provisioner.updateFirmware(d.identity.deviceId, next.fingerprint);
-        // One block plus a fraction of a second (DESIGN §6) for the verifier to learn of it from the chain event.
+        // One block plus a fraction of a second for the verifier to learn of it from the chain event.
         await sleep(1_000);
         phase = 'after';
         // The old image (a rolled-back or cloned board) must now be refused.

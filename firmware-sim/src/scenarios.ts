@@ -2,7 +2,7 @@ import { err, ok, type Result } from '@tessera/protocol';
 import type { Rng } from './rng.js';
 
 /**
- * What a simulated device does. Honest kinds must be accepted; attackers must never be (issue 6 "Must show").
+ * What a simulated device does. Honest kinds must be accepted; attackers must never be.
  *
  * - honest: a genuine device running the real DeviceAgent; connects, hand-shakes, refreshes its session.
  * - wrong-secret: knows the device id and DID, guesses the secret: a wrong broker password (refused at CONNECT), or

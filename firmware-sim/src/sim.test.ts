@@ -4,6 +4,7 @@ import { ChainProvisioner, startInProcessStack } from '@tessera/stack';
 import { generateDevices } from './devices.js';
 import { seededRng } from './rng.js';
 import { assignScenarios, MIXED, parseScenarioMix, SCENARIOS } from './scenarios.js';
+import { latencyChartSvg } from './report.js';
 import { simulate } from './simulate.js';
 
 describe('firmware-sim', () => {
@@ -68,5 +69,10 @@ describe('firmware-sim', () => {
     }
     assert.equal(report.totals.wronglyAccepted, 0);
     assert.deepEqual(report.verdict, { attackersNeverAccepted: true, honestAllAccepted: true, ok: true });
+    // the latency chart: labelled axes in seconds and milliseconds, every scenario in the legend
+    const svg = await latencyChartSvg(report);
+    for (const label of ['time since the start of the run (s)', 'handshake latency (ms, log scale)', 'p99 per slice'])
+      assert.ok(svg.includes(label), `the chart says ${label}`);
+    for (const s of SCENARIOS) assert.ok(svg.includes(`>${s}<`), `${s} in the legend`);
   });
 });

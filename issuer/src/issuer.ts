@@ -74,7 +74,7 @@ export interface IssuerDeps {
 }
 
 export interface IssueRequest {
-  /** One of the credential types of DESIGN §4, e.g. `EnergyProsumerCredential`. */
+  /** One of the credential types Tessera issues, e.g. `EnergyProsumerCredential`. */
   type: string;
   /** DID of the subject (holder). */
   subject: string;

@@ -7,7 +7,7 @@ import { SecretBox } from '@veramo/kms-local';
 export const SECRET_BOX_KEY_FILE = 'issuer-kms.key';
 
 /**
- * The secret-box key that encrypts the issuer's private keys in the database (DESIGN §3). It is kept outside the
+ * The secret-box key that encrypts the issuer's private keys in the database. It is kept outside the
  * database: given by configuration, or in `<dataDir>/issuer-kms.key` with mode 0600, created on first start.
  * A key file readable by others is refused.
  */

@@ -1,5 +1,5 @@
 /**
- * DESIGN §6 end to end with the real issuer: its status change events drive the verifier's push hook, so a revocation
+ * Revocation end to end with the real issuer: its status change events drive the verifier's push hook, so a revocation
  * at the issuer makes the very next presentation (and every token granted on the credential) fail, with no cache to
  * wait for. Real anvil, the issuer core on SQLite, real HTTP.
  */

@@ -23,7 +23,7 @@ export function statusListReader(
 }
 
 /**
- * Push this issuer's status changes to a credential core (DESIGN §6): every list in use is installed now, then each
+ * Push this issuer's status changes to a credential core: every list in use is installed now, then each
  * issuance and each revocation, suspension or resumption refreshes the lists it touched, so the next presentation is
  * decided on the new state without any cache expiring.
  *

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, isValidLei, validateClaims } from './credentials.js';
 
 describe('credential types and claim schemas', () => {
-  it('knows the types of DESIGN §4 and the two offering roles, each with a default validity within its maximum', () => {
+  it('knows the credential types and the two offering roles, each with a default validity within its maximum', () => {
     assert.equal(CREDENTIAL_TYPE_NAMES.length, 11);
     for (const t of CREDENTIAL_TYPE_NAMES) {
       const spec = CREDENTIAL_TYPES[t];

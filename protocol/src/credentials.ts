@@ -4,9 +4,12 @@ import { DEVICE_SESSION_TTL_S } from './device.js';
 import { err, ok, type Result } from './result.js';
 
 /**
- * The credential types Tessera issues (DESIGN §4), the schema of each type's claims, and how long each is valid.
+ * The credential types Tessera issues, the schema of each type's claims, and how long each is valid.
  * The claims are the `credentialSubject` of the credential without its `id` (the subject DID is carried apart).
  * Schemas are strict: an unknown claim is refused rather than signed, so nothing unvalidated ever gets a signature.
+ * Every rule a schema checks is also in its JSON Schema (the issuer's OpenAPI is generated from these): a check that
+ * zod cannot express there (a checksum, a list, a rule across fields) carries its JSON Schema form in `.meta()`, with
+ * an example, so that a request built from the published schema is accepted.
  */
 
 const SECOND = 1;
@@ -39,14 +42,36 @@ export function isValidLei(lei: string): boolean {
 }
 
 const text = (max = 200) => z.string().trim().min(1).max(max);
+/** A DID as `parseDid` accepts it, without path, query or fragment (DID Core §3.1), as a JSON Schema pattern. */
+export const DID_PATTERN = '^did:[a-z0-9]+:(?:[A-Za-z0-9._:-]|%[0-9A-Fa-f]{2})+$';
 const did = () =>
   z
     .string()
     .max(512)
-    .refine((s) => parseDid(s).ok, 'must be a DID (did:<method>:<id>)');
-const country = () => z.string().refine((s) => ISO_3166_ALPHA2.has(s), 'must be an ISO 3166-1 alpha-2 country code');
-const lei = () => z.string().refine(isValidLei, 'must be a valid ISO 17442 LEI');
-const bytes32Hex = () => z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex digits');
+    .regex(new RegExp(DID_PATTERN), 'must be a DID (did:<method>:<id>)')
+    .refine((s) => parseDid(s).ok, 'must be a DID (did:<method>:<id>)')
+    .meta({ examples: ['did:ethr:0x7a69:0x2c7536e3605d9c16a7a3d7b1898e529396a65c23'] });
+const country = () =>
+  z
+    .enum([...ISO_3166_ALPHA2] as [string, ...string[]], { error: 'must be an ISO 3166-1 alpha-2 country code' })
+    .meta({ description: 'ISO 3166-1 alpha-2 country code', examples: ['FR'] });
+/** An LEI with valid check digits (GLEIF's own LEI). */
+const EXAMPLE_LEI = '506700GE1G29325QX363';
+const lei = () =>
+  z
+    .string()
+    .regex(/^[0-9A-Z]{18}[0-9]{2}$/, 'must be a valid ISO 17442 LEI')
+    .refine(isValidLei, 'must be a valid ISO 17442 LEI')
+    .meta({
+      description:
+        'ISO 17442 Legal Entity Identifier: 20 characters whose check digits are valid under ISO 7064 MOD 97-10',
+      examples: [EXAMPLE_LEI],
+    });
+const bytes32Hex = () =>
+  z
+    .string()
+    .regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex digits')
+    .meta({ examples: [`0x${'3f'.repeat(32)}`] });
 const isoDate = () => z.iso.datetime({ offset: true }).or(z.iso.date());
 /** MQTT topic filters as granted to a session (MQTT 3.1.1 §4.7); checked for shape only. */
 const topicFilter = () =>
@@ -99,7 +124,10 @@ export const ManufacturerClaims = z.strictObject({
   legalName: text(),
   country: country(),
   /** Short code printed in device serials, for example `ACME`. */
-  manufacturerCode: z.string().regex(/^[A-Z0-9]{2,16}$/, 'must be 2 to 16 uppercase letters or digits'),
+  manufacturerCode: z
+    .string()
+    .regex(/^[A-Z0-9]{2,16}$/, 'must be 2 to 16 uppercase letters or digits')
+    .meta({ examples: ['ACME'] }),
   registrationId: text(64).optional(),
 });
 
@@ -112,12 +140,21 @@ export const DeviceOwnerClaims = z.strictObject({
 export const EnergyProsumerClaims = z
   .strictObject({
     /** Metering point id (for example a German MaLo/MeLo or a UK MPAN), as printed on the meter. */
-    meterId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$/, 'must be 3 to 64 letters, digits, . _ : -'),
+    meterId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$/, 'must be 3 to 64 letters, digits, . _ : -')
+      .meta({ examples: ['DE000123'] }),
     role: z.enum(['producer', 'consumer', 'prosumer']),
     /** Peak generation capacity of the installation in kW. */
-    nameplateKw: z.number().finite().min(0).max(100_000).optional(),
+    nameplateKw: z
+      .number()
+      .finite()
+      .min(0)
+      .max(100_000)
+      .describe('peak generation capacity in kW; required (> 0) unless role is consumer')
+      .optional(),
     /** Usable storage capacity in kWh. */
-    storageKwh: z.number().finite().min(0).max(1_000_000).optional(),
+    storageKwh: z.number().finite().min(0).max(1_000_000).describe('usable storage capacity in kWh').optional(),
     /** Market or grid area the meter belongs to. */
     marketArea: text(64).optional(),
   })
@@ -125,6 +162,11 @@ export const EnergyProsumerClaims = z
     if (c.role !== 'consumer' && !(c.nameplateKw !== undefined && c.nameplateKw > 0)) {
       ctx.addIssue({ code: 'custom', path: ['nameplateKw'], message: `a ${c.role} must declare nameplateKw > 0` });
     }
+  })
+  .meta({
+    if: { properties: { role: { const: 'consumer' } } },
+    else: { required: ['nameplateKw'], properties: { nameplateKw: { exclusiveMinimum: 0 } } },
+    examples: [{ meterId: 'DE000123', role: 'prosumer', nameplateKw: 9.8 }],
   });
 
 export const AccreditedInvestorClaims = z.strictObject({
@@ -134,7 +176,18 @@ export const AccreditedInvestorClaims = z.strictObject({
   kycLevel: z.enum(['basic', 'standard', 'enhanced']),
   /** Optional cap on a single subscription, in minor units of `currency`. */
   investmentLimit: z
-    .strictObject({ amount: z.number().int().positive(), currency: z.string().regex(/^[A-Z]{3}$/) })
+    .strictObject({
+      amount: z
+        .number()
+        .int()
+        .positive()
+        .describe('whole minor units of `currency` (cents for EUR): 5000000 is 50,000.00 EUR'),
+      currency: z
+        .string()
+        .regex(/^[A-Z]{3}$/)
+        .meta({ description: 'ISO 4217 code, for example EUR', examples: ['EUR'] }),
+    })
+    .describe('a cap on one subscription: the subscription price (units × unit price, minor units) must not exceed it')
     .optional(),
 });
 
@@ -154,6 +207,8 @@ const leiOrRegistration = (
     ctx.addIssue({ code: 'custom', path: ['lei'], message: 'either lei or registrationId is required' });
   }
 };
+/** `leiOrRegistration` in JSON Schema. */
+const LEI_OR_REGISTRATION = { anyOf: [{ required: ['lei'] }, { required: ['registrationId'] }] };
 
 export const DataPartnerClaims = z
   .strictObject({
@@ -162,14 +217,23 @@ export const DataPartnerClaims = z
     registrationId: text(64).optional(),
     country: country().optional(),
     /** The data space the partner is admitted to. */
-    dataspace: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,63}$/, 'must be 2 to 64 lowercase letters, digits, . _ -'),
+    dataspace: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{1,63}$/, 'must be 2 to 64 lowercase letters, digits, . _ -')
+      .meta({ examples: ['energy-ds'] }),
     roles: z
       .array(z.enum(['provider', 'consumer', 'intermediary']))
       .min(1)
       .max(3)
       .optional(),
   })
-  .superRefine(leiOrRegistration);
+  .superRefine(leiOrRegistration)
+  .meta({
+    ...LEI_OR_REGISTRATION,
+    examples: [
+      { organisationName: 'Grid Data Ltd', registrationId: 'RCS Marseille 123 456 789', dataspace: 'energy-ds' },
+    ],
+  });
 
 const OFFERING_KINDS = ['green-bond', 'bond', 'equity', 'fund', 'other'] as const;
 
@@ -179,7 +243,13 @@ export const OfferingIssuerClaims = z
     ...organisation,
     offeringKinds: z.array(z.enum(OFFERING_KINDS)).min(1).max(OFFERING_KINDS.length).optional(),
   })
-  .superRefine(leiOrRegistration);
+  .superRefine(leiOrRegistration)
+  .meta({
+    ...LEI_OR_REGISTRATION,
+    examples: [
+      { legalName: 'Solaire Provence SAS', lei: EXAMPLE_LEI, jurisdiction: 'FR', offeringKinds: ['green-bond'] },
+    ],
+  });
 
 /**
  * A certifier organisation: may certify offerings (for a green bond, against a scheme such as the Climate Bonds
@@ -198,6 +268,26 @@ export const CertifierClaims = z
     if (!c.certifiesOfferings && !c.accreditsInvestors) {
       ctx.addIssue({ code: 'custom', path: ['certifiesOfferings'], message: 'a certifier must certify or accredit' });
     }
+  })
+  .meta({
+    allOf: [
+      LEI_OR_REGISTRATION,
+      {
+        anyOf: [
+          { properties: { certifiesOfferings: { const: true } } },
+          { properties: { accreditsInvestors: { const: true } } },
+        ],
+      },
+    ],
+    examples: [
+      {
+        legalName: 'Climate Bonds Verifier SA',
+        registrationId: 'CHE-123.456.789',
+        jurisdiction: 'CH',
+        certifiesOfferings: true,
+        accreditsInvestors: false,
+      },
+    ],
   });
 
 export interface CredentialTypeSpec<S extends z.ZodType = z.ZodType> {

@@ -10,6 +10,7 @@ import {
   deviceIdFromTopic,
   deviceIdOf,
   deviceTopicPermissions,
+  whiteflagSignalOfTopic,
   handshakeTopicPermissions,
   parseHandshakeMessage,
   permissionTemplate,
@@ -129,6 +130,21 @@ describe('MQTT topics', () => {
     assert.equal(topicAllowed(post.publish, topics.telemetry(other, 'meter')), false);
     assert.equal(topicAllowed(post.subscribe, topics.command(other, 'reboot')), false);
     assert.equal(topicAllowed(post.publish, topics.command(id, 'reboot')), false, 'a device cannot command itself');
+    assert.ok(topicAllowed(post.publish, topics.whiteflagSignal(id, 'S')));
+    assert.ok(topicAllowed(post.subscribe, topics.whiteflagInbox(id)));
+    assert.equal(topicAllowed(post.publish, topics.whiteflagSignal(other, 'S')), false);
+    assert.equal(topicAllowed(post.subscribe, topics.whiteflagInbox(other)), false);
+    assert.equal(topicAllowed(post.publish, topics.whiteflagInbox(id)), false, 'a device cannot write its own inbox');
+  });
+
+  it('names Whiteflag signal topics by device and message code, and reads them back', () => {
+    assert.equal(topics.whiteflagSignal(id, 'S'), `tessera/v1/devices/${id}/whiteflag/signals/S`);
+    assert.deepEqual(whiteflagSignalOfTopic(topics.whiteflagSignal(id, 'E')), { deviceId: id, messageCode: 'E' });
+    assert.ok(topicMatches(topics.whiteflagSignalsInbound(), topics.whiteflagSignal(id, 'S')));
+    assert.equal(whiteflagSignalOfTopic(`tessera/v1/devices/${id}/whiteflag/signals/s`), undefined);
+    assert.equal(whiteflagSignalOfTopic(`tessera/v1/devices/${id}/whiteflag/signals/S/x`), undefined);
+    assert.equal(whiteflagSignalOfTopic(topics.telemetry(id, 'meter')), undefined);
+    assert.throws(() => topics.whiteflagSignal(id, 'SS'), /not a Whiteflag message code/);
   });
 
   it('shares one permission template between devices granted the same shape, with the same decisions', () => {

@@ -5,7 +5,7 @@ import { ocraSuite } from './ocra.js';
 import { err, ok, type Result } from './result.js';
 
 /**
- * Device identity and the MQTT challenge handshake (DESIGN §4, §5): the characteristics fingerprint, the salted
+ * Device identity and the MQTT challenge handshake: the characteristics fingerprint, the salted
  * secret commitment kept on chain, the topic tree, and the handshake message schemas. Everything here is pure;
  * the verifier, the device agent and the issuer all use these definitions so none of them re-declares a topic or a
  * schema. docs/protocol.md describes the same wire format for independent device clients.
@@ -43,11 +43,11 @@ export const MQTT_MAX_PACKET_BYTES_BEFORE_CONNECT = 4 * 1024;
  * HANDSHAKE_MAX_MESSAGE_BYTES plus its topic and headers. The same cap is Mosquitto's `max_packet_size`.
  */
 export const MQTT_MAX_PACKET_BYTES = HANDSHAKE_MAX_MESSAGE_BYTES + 1024;
-/** Lifetime of a DeviceSessionCredential (minutes, not days: DESIGN §5). */
+/** Lifetime of a DeviceSessionCredential (minutes, not days). */
 export const DEVICE_SESSION_TTL_S = 10 * 60;
 /** The device starts a refresh handshake this long before its session credential expires. */
 export const DEVICE_SESSION_REFRESH_BEFORE_S = 2 * 60;
-/** Pre-shared secrets are at least 256 random bits (DESIGN §5). */
+/** Pre-shared secrets are at least 256 random bits. */
 export const DEVICE_SECRET_BYTES = 32;
 /** Salt length of the secret commitment. */
 export const DEVICE_COMMITMENT_SALT_BYTES = 32;
@@ -59,8 +59,8 @@ export const DEVICE_STATES = ['Unknown', 'Registered', 'Active', 'Suspended', 'R
 export type DeviceState = (typeof DEVICE_STATES)[number];
 
 /**
- * Allowed lifecycle transitions, the same table DeviceRegistry.sol enforces (DESIGN §4:
- * registered → active ⇄ suspended → revoked or decommissioned). Revoked and Decommissioned are final.
+ * Allowed lifecycle transitions, the same table DeviceRegistry.sol enforces (registered → active ⇄ suspended →
+ * revoked or decommissioned). Revoked and Decommissioned are final.
  */
 export const DEVICE_TRANSITIONS: Readonly<Record<DeviceState, readonly DeviceState[]>> = {
   Unknown: ['Registered'],
@@ -95,7 +95,7 @@ export function deviceIdOf(manufacturer: string, serial: string): string {
 
 const MAC = /^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$/i;
 
-/** What a device measures about itself; the fingerprint of these values is registered on chain (DESIGN §4). */
+/** What a device measures about itself; the fingerprint of these values is registered on chain. */
 export const DeviceCharacteristicsSchema = z
   .object({
     model: z.string().trim().min(1).max(128),
@@ -168,7 +168,7 @@ export function deviceSecretAad(deviceId: string): string {
 }
 
 /**
- * The salted commitment to a device secret kept on chain (the chain never holds the secret, DESIGN §5):
+ * The salted commitment to a device secret kept on chain (the chain never holds the secret):
  * sha256("tessera.secret-commitment.v1\n" | salt (32 bytes) | secret), as 0x-prefixed hex (bytes32).
  * The salt is random per device and stored with the sealed secret; it keeps equal secrets from having equal
  * commitments and lets the verifier check that the secret it unsealed is the one the chain names.
@@ -191,6 +191,8 @@ export function secretCommitment(salt: Uint8Array, secret: Uint8Array): string {
 //   tessera/v1/devices/{deviceId}/replies/{commandId}   device → services
 //   tessera/v1/devices/{deviceId}/status                device (online/offline, also the will); nothing a device publishes is retained
 //   tessera/v1/devices/{deviceId}/session               verifier → device (session notices: expiring, revoked)
+//   tessera/v1/devices/{deviceId}/whiteflag/signals/{c}  device → services (a Whiteflag sign or signal of type c)
+//   tessera/v1/devices/{deviceId}/whiteflag/inbox       services → device (authentic Whiteflag signals of its area)
 //
 // The MQTT client id of a device is its device id; before a handshake succeeds a client may use only its own
 // handshake topics.
@@ -208,6 +210,11 @@ function segment(value: string, what: string): string {
     throw new Error(`${what} '${value.slice(0, 40)}' is not a valid MQTT topic level`);
   return value;
 }
+/** A Whiteflag message code as a topic level: one upper-case letter (docs/whiteflag.md). */
+function whiteflagCode(code: string): string {
+  if (!/^[A-Z]$/.test(code)) throw new Error(`'${code.slice(0, 10)}' is not a Whiteflag message code`);
+  return code;
+}
 function device(deviceId: string): string {
   if (!DEVICE_ID_PATTERN.test(deviceId)) throw new Error(`'${deviceId.slice(0, 80)}' is not a device id`);
   return `${DEVICES}/${deviceId}`;
@@ -224,7 +231,25 @@ export const topics = {
   session: (deviceId: string) => `${device(deviceId)}/session`,
   /** A meter's offers on the local energy market (published by its gateway when its credentials allow, by policy). */
   energyOffers: (meterId: string) => `${TOPIC_ROOT}/energy/${segment(meterId, 'meter id')}/offers`,
+  /** device → services: a Whiteflag sign or signal of type `messageCode`, sent on chain by the Whiteflag bridge. */
+  whiteflagSignal: (deviceId: string, messageCode: string) =>
+    `${device(deviceId)}/whiteflag/signals/${whiteflagCode(messageCode)}`,
+  /** Subscription filter for the Whiteflag bridge: every device's signals. */
+  whiteflagSignalsInbound: () => `${DEVICES}/+/whiteflag/signals/+`,
+  /** services → device: authentic Whiteflag signals located in the device's area. */
+  whiteflagInbox: (deviceId: string) => `${device(deviceId)}/whiteflag/inbox`,
 } as const;
+
+/** The device and message code of a `whiteflag/signals/{code}` topic, if it is one. */
+export function whiteflagSignalOfTopic(topic: string): { deviceId: string; messageCode: string } | undefined {
+  const parts = topic.split('/');
+  const deviceId = deviceIdFromTopic(topic);
+  if (!deviceId || parts.length !== 7 || parts[4] !== 'whiteflag' || parts[5] !== 'signals') return undefined;
+  return /^[A-Z]$/.test(parts[6]!) ? { deviceId, messageCode: parts[6]! } : undefined;
+}
+
+/** The Whiteflag sign and signal codes a device's signals topic carries (one policy per code says who may). */
+const WHITEFLAG_SIGNAL_CODES = ['P', 'E', 'D', 'S', 'I', 'M', 'Q'] as const;
 
 /**
  * The topic tree as policy resource patterns (the policy syntax: `:name` one level, `**` the rest): a policy on an MQTT
@@ -237,6 +262,7 @@ export const TOPIC_PATTERNS = [
   `${DEVICES}/:deviceId/commands/**`,
   `${DEVICES}/:deviceId/session`,
   `${TOPIC_ROOT}/energy/:meterId/offers`,
+  ...WHITEFLAG_SIGNAL_CODES.map((c) => `${DEVICES}/:deviceId/whiteflag/signals/${c}`),
 ] as const;
 
 /** Which topic filters a client may publish and subscribe to. */
@@ -258,8 +284,14 @@ export function deviceTopicPermissions(deviceId: string): TopicPermissions {
   const base = device(deviceId);
   const hs = handshakeTopicPermissions(deviceId);
   return {
-    publish: [...hs.publish, `${base}/telemetry/#`, `${base}/replies/#`, `${base}/status`],
-    subscribe: [...hs.subscribe, `${base}/commands/#`, `${base}/session`],
+    publish: [
+      ...hs.publish,
+      `${base}/telemetry/#`,
+      `${base}/replies/#`,
+      `${base}/status`,
+      `${base}/whiteflag/signals/+`,
+    ],
+    subscribe: [...hs.subscribe, `${base}/commands/#`, `${base}/session`, topics.whiteflagInbox(deviceId)],
   };
 }
 
@@ -398,13 +430,42 @@ export const HandshakeResponseSchema = z
   })
   .strict();
 
-/** Coarse codes a device may learn on failure (DESIGN §5: quiet on failure). */
+/**
+ * Codes a device may learn on failure: coarse (quiet on failure, docs/protocol.md), except its own lifecycle state,
+ * which is public on chain and which the device needs to know whether to wait or to stop.
+ */
 export const HANDSHAKE_DENIAL_CODES = [
   'ERR_HANDSHAKE_DENIED',
   'ERR_HANDSHAKE_LOCKED',
   'ERR_HANDSHAKE_EXPIRED',
   'ERR_HANDSHAKE_MALFORMED',
+  'ERR_DEVICE_SUSPENDED',
+  'ERR_DEVICE_REVOKED',
+  'ERR_DEVICE_DECOMMISSIONED',
 ] as const;
+
+/**
+ * The code that tells a device its on-chain state keeps it out: suspended (wait for a resume), revoked or
+ * decommissioned (final: stop). Undefined for states that do not say so (Active, or a device the chain does not know,
+ * which stays ERR_HANDSHAKE_DENIED).
+ */
+export function lifecycleDenialCode(
+  state: DeviceState,
+): 'ERR_DEVICE_SUSPENDED' | 'ERR_DEVICE_REVOKED' | 'ERR_DEVICE_DECOMMISSIONED' | undefined {
+  if (state === 'Suspended') return 'ERR_DEVICE_SUSPENDED';
+  if (state === 'Revoked') return 'ERR_DEVICE_REVOKED';
+  if (state === 'Decommissioned') return 'ERR_DEVICE_DECOMMISSIONED';
+  return undefined;
+}
+
+/**
+ * The lifecycle notice the verifier sends on a device's `handshake/result` topic when the chain suspends, revokes or
+ * decommissions it, just before the broker drops its connection: a denial without a session.
+ */
+export function lifecycleNotice(state: DeviceState): HandshakeResult | undefined {
+  const code = lifecycleDenialCode(state);
+  return code ? { type: 'result', v: HANDSHAKE_VERSION, ok: false, code } : undefined;
+}
 
 /** 4. verifier → device: a session credential and permissions, or a denial with a coarse code. */
 export const HandshakeResultSchema = z.discriminatedUnion('ok', [
@@ -414,7 +475,7 @@ export const HandshakeResultSchema = z.discriminatedUnion('ok', [
       v: version,
       sessionId,
       ok: z.literal(true),
-      /** DeviceSessionCredential, a JWT VC bound to the device's DID (DESIGN §4). */
+      /** DeviceSessionCredential, a JWT VC bound to the device's DID. */
       credential: z
         .string()
         .min(1)

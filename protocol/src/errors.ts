@@ -30,6 +30,16 @@ export const ERROR_CODES = {
   ERR_CONFIG_INVALID: { status: 500, summary: 'Configuration is invalid; every problem is listed with its variable.' },
   ERR_PORT_IN_USE: { status: 500, summary: 'A port is already in use; the message names the variable to change.' },
   ERR_DATA_DIR: { status: 500, summary: 'The data directory cannot be created or is not writable.' },
+  ERR_DATA_DIR_LOCKED: {
+    status: 409,
+    summary:
+      'Another process holds the data directory (its lock file names the pid, the command and since when); stop it or use another directory. A lock whose process is gone is taken over.',
+  },
+  ERR_USAGE: {
+    status: 400,
+    summary:
+      'The command line is wrong: an unknown command or flag, or a missing or malformed argument; `--help` shows the usage (exit code 2).',
+  },
 
   // chain
   ERR_CHAIN_UNREACHABLE: { status: 503, summary: 'The chain RPC endpoint does not answer.' },
@@ -100,6 +110,19 @@ export const ERROR_CODES = {
     summary: 'Device authentication denied (the precise reason is logged, not returned).',
   },
   ERR_HANDSHAKE_MALFORMED: { status: 400, summary: 'A handshake message fails its schema.' },
+  ERR_DEVICE_SUSPENDED: {
+    status: 403,
+    summary:
+      'The device is suspended on chain: it is refused until an operator resumes it (its agent waits and tries again).',
+  },
+  ERR_DEVICE_REVOKED: {
+    status: 403,
+    summary: 'The device is revoked on chain, for good: its agent stops (exit code 3).',
+  },
+  ERR_DEVICE_DECOMMISSIONED: {
+    status: 403,
+    summary: 'The device is decommissioned (taken out of service for good): its agent stops (exit code 4).',
+  },
   ERR_HANDSHAKE_EXPIRED: { status: 401, summary: 'The handshake challenge has expired.' },
   ERR_HANDSHAKE_LOCKED: { status: 429, summary: 'Too many failures; the device or source is locked out for a while.' },
   ERR_HANDSHAKE_SERVER_PROOF: {
@@ -391,6 +414,48 @@ export const ERROR_CODES = {
     summary:
       'The MQTT broker refused the CONNECT (CONNACK 4/5, or closed before CONNACK): the device is not enrolled (unknown, suspended, revoked) or its broker password is wrong.',
   },
+
+  // Whiteflag messages (docs/whiteflag.md)
+  ERR_WHITEFLAG_MALFORMED: {
+    status: 400,
+    summary:
+      'The data is not a Whiteflag version 1 message: wrong prefix or version, unknown message type, truncated field, or bytes after the last field.',
+  },
+  ERR_WHITEFLAG_TOO_LARGE: {
+    status: 413,
+    summary: 'The encoded Whiteflag message is larger than the accepted size (WHITEFLAG_MAX_MESSAGE_BYTES).',
+  },
+  ERR_WHITEFLAG_FIELD_INVALID: {
+    status: 422,
+    summary:
+      'A Whiteflag field fails the standard (syntax, code, date-time, duration, coordinates, object rules); details list every field.',
+  },
+  ERR_WHITEFLAG_REFERENCE_INVALID: {
+    status: 422,
+    summary:
+      'The message may not reference the referenced message this way (Whiteflag §5.4: message types, reference codes, same or other originator).',
+  },
+  ERR_WHITEFLAG_KEY_UNKNOWN: {
+    status: 422,
+    summary:
+      'No key to encrypt or decrypt with: no pre-shared key of that name, or no ECDH public key published by the counterpart.',
+  },
+  ERR_WHITEFLAG_DECRYPTION_FAILED: {
+    status: 422,
+    summary:
+      'The encrypted message could not be decrypted into a valid message with any key held for its originator, or its initialisation vector is missing.',
+  },
+  ERR_WHITEFLAG_AUTH_FAILED: {
+    status: 401,
+    summary:
+      "An authentication message does not verify: the signed statement is missing, malformed or not signed by a key of the originator's DID, or the token matches no shared secret.",
+  },
+  ERR_WHITEFLAG_ORIGINATOR_NOT_READY: {
+    status: 409,
+    summary:
+      "The originator's sending account is not ready: its key is not yet authorised on chain by the originator's DID, or its authentication message is not yet mined.",
+  },
+  ERR_WHITEFLAG_NOT_FOUND: { status: 404, summary: 'No Whiteflag message or originator with this identifier.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -4,7 +4,7 @@ import { err, ok, type Result } from './result.js';
 import { z } from 'zod';
 
 /**
- * Policies are data (DESIGN §7): a resource pattern and actions map to the credentials they need and the constraints on
+ * Policies are data: a resource pattern and actions map to the credentials they need and the constraints on
  * their claims. The same model gates HTTP routes (`/energy/meters/:meterId/orders`, action `POST`) and MQTT topics
  * (`tessera/v1/energy/:meterId/offers`, action `publish`).
  */
@@ -37,7 +37,7 @@ export const RequirementSchema = z.strictObject({
    * does (for example any role credential to sign in).
    */
   credentialType: z.union([credentialTypeName, z.array(credentialTypeName).min(1).max(16)]),
-  /** The issuer must be in the trust list for this type (DESIGN §4). Default true. */
+  /** The issuer must be in the trust list for this type. Default true. */
   trustedIssuer: z.boolean().default(true),
   /** Narrow further to these issuer DIDs (for example one certifier for a given offering). */
   issuers: z.array(z.string().startsWith('did:')).min(1).optional(),

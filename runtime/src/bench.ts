@@ -1,5 +1,5 @@
 /**
- * The bench report format (DESIGN §8): a readable table, then as the last line one JSON object
+ * The bench report format: a readable table, then as the last line one JSON object
  * `{"bench": NAME, "figures": {...}, "baselines": {...}, "ratios": {...}, "machine": {...}}`.
  * Figures are named with their unit (`resolutions_per_s`, `p99_ms`, `gas_per_transfer`).
  */

@@ -6,6 +6,13 @@
  * May import: @tessera/protocol.
  */
 export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, privateDirectory, touchPrivate, writeFileAtomic } from './files.js';
+export {
+  DATA_DIR_LOCK_FILE,
+  type DataDirLock,
+  type DataDirLockOwner,
+  describeOwner,
+  lockDataDir,
+} from './data-dir-lock.js';
 export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
 export { Secp256k1Worker } from './secp256k1-worker.js';
 export { randomBase64url } from './random.js';

@@ -17,7 +17,7 @@ export interface Libsecp256k1 {
 /**
  * libsecp256k1 (Bitcoin Core's library: constant-time signing, verification of low-s signatures only) through the
  * `secp256k1` package's prebuilt native addon. It signs and checks ES256K about six times faster than OpenSSL's
- * generic curve code (DESIGN §9's node:crypto path). Only the native addon is loaded (`bindings.js`, never the
+ * generic curve code (the node:crypto path). Only the native addon is loaded (`bindings.js`, never the
  * package's pure-JS `elliptic` fallback); where it does not load, callers use OpenSSL. TESSERA_SECP256K1=openssl
  * forces OpenSSL.
  */

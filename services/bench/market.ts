@@ -1,9 +1,9 @@
 /**
- * Energy market: clearing time for one period of 10,000 orders (issue 7: target under 50 ms), p50/p99 over repeated
+ * Energy market: clearing time for one period of 10,000 orders (target under 50 ms), p50/p99 over repeated
  * runs, against the textbook matcher that scans the whole book for the best remaining bid and offer before every
  * match (same book, same run, same allocation — checked). Also the wall time of one simulated summer day for 200
  * households (load and solar models, 96 order books, clearing and settlement of every slot), off chain and with
- * on-chain settlement (issue 7: target under 60 s): every period enqueued through the outbox (SQLite) as one
+ * on-chain settlement (target under 60 s): every period enqueued through the outbox (SQLite) as one
  * EnergyCredit.settle transaction on a real anvil, the wall time covering simulation, enqueue, send and receipts.
  */
 import { type BenchReport, percentile, ratio } from '@tessera/runtime';
@@ -86,7 +86,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     notes: [
       `${ORDERS.toLocaleString('en-US')} orders per book (half bids, half offers, ${ORDERS / 4} participants), ~${trades} trades; ` +
         `${RUNS} timed runs over 10 books; baseline: scan-per-match matcher, ${NAIVE_RUNS} runs, same books, same allocation`,
-      `targets (issue 7): clearing under 50 ms; a simulated day with on-chain settlement under 60 s ` +
+      `targets: clearing under 50 ms; a simulated day with on-chain settlement under 60 s ` +
         `(${day.weeks[0]!.summary.orders} orders in 96 periods; ${chained.periods} settle transactions, ${chained.accounts} account movements)`,
     ],
   };

@@ -7,3 +7,4 @@
 export * from './offerings/index.js';
 export * from './energy/index.js';
 export * from './exchange/index.js';
+export * from './whiteflag/index.js';

@@ -6,7 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 const MAX_BLOCKS_PER_STEP = 100;
 
 /**
- * Chain figures for /metrics (issue 7's monitoring): blocks, transactions and gas seen since start, the accounts
+ * Chain figures for /metrics (monitoring): blocks, transactions and gas seen since start, the accounts
  * that sent a transaction (active users), contracts created, and the stack's own relayer's transactions. Follows
  * the chain from the block the stack started at, reading each new block once with its transactions.
  */

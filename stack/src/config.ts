@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
+import { originsOf, WhiteflagListenerEnv } from '@tessera/services';
 import { z } from 'zod';
 
 const port = (name: string, fallback: number) =>
@@ -146,6 +147,7 @@ export const StackConfigSchema = z.object({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .meta({ kind: 'pino level', description: 'structured JSON logs on stderr, secrets redacted' }),
+  ...WhiteflagListenerEnv,
 });
 
 export interface StackConfig {
@@ -166,6 +168,8 @@ export interface StackConfig {
   /** The energy market's trading period. */
   energyPeriodSeconds: number;
   logLevel: z.infer<typeof StackConfigSchema>['TESSERA_LOG_LEVEL'];
+  /** Whiteflag: the secrets file, the origins statements are fetched from, the listener's first block and depth. */
+  whiteflag: { keysFile?: string; statementOrigins: string[]; startBlock?: number; confirmations: number };
 }
 
 /** Parse the environment; throws ERR_CONFIG_INVALID listing every problem with its variable. */
@@ -201,5 +205,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     statusMaxStaleSeconds: c.TESSERA_STATUS_MAX_STALE_SECONDS,
     energyPeriodSeconds: c.TESSERA_ENERGY_PERIOD_SECONDS,
     logLevel: c.TESSERA_LOG_LEVEL,
+    whiteflag: Object.freeze({
+      ...(c.TESSERA_WHITEFLAG_KEYS_FILE ? { keysFile: resolve(c.TESSERA_WHITEFLAG_KEYS_FILE) } : {}),
+      statementOrigins: originsOf(c.TESSERA_WHITEFLAG_STATEMENT_ORIGINS),
+      ...(c.TESSERA_WHITEFLAG_START_BLOCK !== undefined ? { startBlock: c.TESSERA_WHITEFLAG_START_BLOCK } : {}),
+      confirmations: c.TESSERA_WHITEFLAG_CONFIRMATIONS,
+    }),
   });
 }

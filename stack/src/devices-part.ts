@@ -20,7 +20,7 @@ import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
 import { portError } from './ports.js';
 
-/** The stack's device side (DESIGN §5, §6): the embedded aedes broker and the handshake verifier on it. */
+/** The stack's device side: the embedded aedes broker and the handshake verifier on it. */
 export interface DevicesPart {
   /** Where devices connect (mqtt://host:port, the bound port). */
   mqttUrl: string;

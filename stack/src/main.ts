@@ -2,29 +2,38 @@
  * `npm start`: read the configuration once, start the whole stack, print one `ready` line with the URLs.
  * Logs are structured JSON (pino) on stderr; stdout carries only the lines a person reads.
  * Ctrl-C (SIGINT) or SIGTERM stops everything, anvil included, without losing state.
+ * Configuration is the environment (docs/configuration.md); the only flag is --help.
  */
-import { LOG_REDACT_PATHS, TesseraError } from '@tessera/protocol';
-import pino from 'pino';
-import { loadConfig } from './config.js';
-import { startStack } from './stack.js';
+import { type Command, CliFailure, cliProgram, finishProgram, isMain, runCli } from '@tessera/runtime/cli';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (e) {
-  const err = e as TesseraError;
-  console.error(`error ${err.code ?? 'ERR_CONFIG_INVALID'}: ${err.message}`);
-  process.exit(1);
-}
+/** Another process holds the data directory (its pid, command and start time are in the message). */
+export const EXIT_DATA_DIR_LOCKED = 3;
+/** A second Ctrl-C while stopping: exit at once. */
+export const EXIT_FORCED = 130;
 
-const log = pino(
-  { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { app: 'tessera' } },
-  pino.destination(2),
-);
-
-let stopping = false;
-try {
-  const stack = await startStack(config, { log });
+async function start(): Promise<void> {
+  // The configuration first: a mistake in it is reported before the stack's modules are loaded.
+  const config = (await import('./config.js')).loadConfig();
+  const [{ LOG_REDACT_PATHS, TesseraError }, { default: pino }, { startStack }] = await Promise.all([
+    import('@tessera/protocol'),
+    import('pino'),
+    import('./stack.js'),
+  ]);
+  const log = pino(
+    { level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { app: 'tessera' } },
+    pino.destination(2),
+  );
+  let stack: Awaited<ReturnType<typeof startStack>>;
+  try {
+    stack = await startStack(config, { log, command: 'npm start' });
+  } catch (e) {
+    if (e instanceof TesseraError) {
+      log.debug({ err: e }, 'startup failed');
+      throw new CliFailure(e.code, e.message, e.code === 'ERR_DATA_DIR_LOCKED' ? EXIT_DATA_DIR_LOCKED : 1);
+    }
+    log.error({ err: e }, 'startup failed');
+    throw e;
+  }
   const ms = Math.round(process.uptime() * 1000); // from process start, module loading included
   console.log(
     `tessera ready in ${ms} ms  http ${stack.urls.http}  health ${stack.urls.healthz}  metrics ${stack.urls.metrics}  chain ${stack.urls.chainRpc}${stack.embeddedChain ? ' (embedded anvil)' : ''}  mqtt ${stack.urls.mqtt}`,
@@ -40,10 +49,11 @@ try {
   console.log(`  root admin wallet ${admin.file}${admin.created ? ' (created now; keep it safe, mode 0600)' : ''}`);
   log.info({ ms, urls: stack.urls, contracts: stack.contracts }, 'ready');
 
+  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
       console.error('forced exit');
-      process.exit(130);
+      process.exit(EXIT_FORCED);
     }
     stopping = true;
     console.log(`${signal} received, stopping…`);
@@ -53,13 +63,29 @@ try {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
-} catch (e) {
-  if (e instanceof TesseraError) {
-    console.error(`error ${e.code}: ${e.message}`);
-    log.debug({ err: e }, 'startup failed');
-  } else {
-    console.error(`error ERR_INTERNAL: ${(e as Error)?.message ?? e}`);
-    log.error({ err: e }, 'startup failed');
-  }
-  process.exit(1);
 }
+
+export function startProgram(): Command {
+  const program = cliProgram({
+    name: 'npm start --',
+    description:
+      'Start the whole stack on embedded defaults (anvil chain, SQLite, in-process broker) or on the engines the environment names, and print one line containing `ready` with the URLs. Ctrl-C stops everything without losing state; the next start picks the data directory up again.',
+    exitCodes: [
+      { code: 0, meaning: 'stopped by Ctrl-C (SIGINT) or SIGTERM' },
+      { code: EXIT_DATA_DIR_LOCKED, meaning: 'another process holds the data directory (error ERR_DATA_DIR_LOCKED)' },
+      { code: EXIT_FORCED, meaning: 'a second Ctrl-C while stopping' },
+    ],
+    environment: [
+      ['TESSERA_DATA_DIR', 'chain state, keys, SQLite database, deployments (default ./.tessera)'],
+      ['TESSERA_HTTP_PORT', 'HTTP API, /healthz, /metrics (default 8080; 0 = any free port)'],
+      ['TESSERA_MQTT_PORT', 'embedded MQTT broker for devices (default 1884)'],
+      ['TESSERA_CHAIN_RPC_URL', 'use this EVM chain instead of the embedded anvil'],
+      ['TESSERA_DATABASE_URL', 'postgres://… to use PostgreSQL instead of SQLite'],
+      ['…', 'every option with its default: docs/configuration.md'],
+    ],
+  });
+  program.action(start);
+  return finishProgram(program);
+}
+
+if (isMain(import.meta.url)) await runCli(startProgram());

@@ -1,7 +1,7 @@
 import type { ContractName, DatabaseParts, Keystore, Outbox } from '@tessera/contracts';
 import type { IssuerService } from '@tessera/issuer';
 import { err, type Logger } from '@tessera/protocol';
-import type { CachedDidResolver } from '@tessera/verifier';
+import type { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
@@ -12,9 +12,13 @@ import {
   energyDatabaseParts,
   exchangeDatabaseParts,
   offeringsDatabaseParts,
+  loadWhiteflagKeys,
   startEnergyPart,
   startExchangePart,
   startOfferingsPart,
+  startWhiteflagPart,
+  type WhiteflagPart,
+  whiteflagDatabaseParts,
 } from '@tessera/services';
 import type { StackConfig } from './config.js';
 import type { DevicesPart } from './devices-part.js';
@@ -31,6 +35,7 @@ export const SERVICE_DATABASE_PARTS: DatabaseParts[] = [
   offeringsDatabaseParts,
   exchangeDatabaseParts,
   energyDatabaseParts,
+  whiteflagDatabaseParts,
 ];
 
 export interface ServicesContext {
@@ -46,6 +51,8 @@ export interface ServicesContext {
   keystore: Keystore;
   identities: Record<StackActor, ActorIdentity>;
   resolver: CachedDidResolver;
+  /** The registry watcher that invalidates the resolver (parts that must see a block's DID changes wait on it). */
+  registryWatcher: Pick<RegistryWatcher, 'waitForBlock'>;
   issuer: IssuerService;
   verifier: VerifierPart;
   /** The embedded MQTT broker (device telemetry) and the device handshake verifier. */
@@ -62,6 +69,8 @@ export interface RunningServices {
   exchange: ExchangePart;
   /** The energy market (its periods can be closed on demand, e.g. in a test). */
   energy: EnergyPart;
+  /** Whiteflag (its listener and accounts, e.g. for a test). */
+  whiteflag: WhiteflagPart;
   stop(): Promise<void>;
 }
 
@@ -72,7 +81,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   //   ctx.parts.use('/services/<name>', router); urls.<name> = `${ctx.publicUrl}/services/<name>`;
   //   stops.push(() => service.stop());
 
-  // token offerings (issue 8): outbox account made attester, lost eligibility writes re-queued, revocations followed
+  // token offerings: outbox account made attester, lost eligibility writes re-queued, revocations followed
   const guard = ctx.verifier.core.guard;
   const offerings = await startOfferingsPart({
     db: ctx.db,
@@ -90,7 +99,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.offerings = `${ctx.publicUrl}/services/offerings`;
   stops.push(() => offerings.stop());
 
-  // energy market (issue 7): orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
+  // energy market: orders over HTTP, readings over MQTT from gateways authenticated by the handshake on the
   // stack's broker, periods closed on a timer and settled on chain in EnergyCredit through the outbox
   const energy = await startEnergyPart(
     {
@@ -117,7 +126,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.energy = `${ctx.publicUrl}/services/energy`;
   stops.push(() => energy.stop());
 
-  // trusted data exchange (issue 9): API, HTML interface at /services/exchange/ui, trail anchored every minute
+  // trusted data exchange: API, HTML interface at /services/exchange/ui, trail anchored every minute
   const exchange = await startExchangePart(
     {
       db: ctx.db,
@@ -136,10 +145,42 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.exchangeUi = `${ctx.publicUrl}/services/exchange/ui`;
   stops.push(() => exchange.stop());
 
+  // Whiteflag (issue 23): operators' signs and signals over HTTP and devices' over MQTT, each from the originator's own
+  // account through the outbox; the listener follows the chain into the database; the operator actor sends with its
+  // own DID key, other DIDs with a key they authorise on chain
+  const keys = ctx.config.whiteflag.keysFile ? loadWhiteflagKeys(ctx.config.whiteflag.keysFile) : undefined;
+  const whiteflag = await startWhiteflagPart({
+    db: ctx.db,
+    outbox: ctx.outbox,
+    provider: ctx.provider,
+    chainId: ctx.chainId,
+    keystore: ctx.keystore,
+    contracts: ctx.contracts,
+    resolver: ctx.resolver,
+    registrySynced: (n) => ctx.registryWatcher.waitForBlock(n),
+    guard,
+    policy: ctx.verifier.core.policy,
+    devices: { broker: ctx.devices.broker, sessions: ctx.verifier.core },
+    ...(ctx.issuer.devices ? { vault: ctx.issuer.devices.vault } : {}),
+    actorKeys: new Map([[ctx.identities.operator.did.toLowerCase(), 'operator']]),
+    publicUrl: `${ctx.publicUrl}/services/whiteflag`,
+    config: {
+      ...(keys ? { preSharedKeys: keys.preSharedKeys, tokens: keys.tokens } : {}),
+      statementOrigins: ctx.config.whiteflag.statementOrigins,
+      ...(ctx.config.whiteflag.startBlock !== undefined ? { startBlock: ctx.config.whiteflag.startBlock } : {}),
+      confirmations: ctx.config.whiteflag.confirmations,
+    },
+    log: ctx.log.child({ part: 'whiteflag' }),
+  });
+  ctx.parts.use('/services/whiteflag', whiteflag.router);
+  urls.whiteflag = `${ctx.publicUrl}/services/whiteflag`;
+  stops.push(() => whiteflag.stop());
+
   return {
     urls,
     exchange,
     energy,
+    whiteflag,
     async stop() {
       for (const s of stops.reverse()) await s();
     },

@@ -18,9 +18,9 @@ import {
   startAnvil,
 } from '@tessera/contracts';
 import { type Logger, TesseraError } from '@tessera/protocol';
-import { privateDirectory } from '@tessera/runtime';
+import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { CachedDidResolver, RedisHandshakeLimiter, RedisNonceStore, RegistryWatcher } from '@tessera/verifier';
+import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
 import { Router } from 'express';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -64,7 +64,10 @@ async function fundRelayer(provider: JsonRpcProvider, relayer: string, log: Logg
  * The composition root: start every part on the embedded defaults (anvil, SQLite) or on the configured external
  * infrastructure, in dependency order, and stop them in reverse. A failure half-way stops what was started.
  */
-export async function startStack(config: StackConfig, deps: { log: Logger }): Promise<RunningStack> {
+export async function startStack(
+  config: StackConfig,
+  deps: { log: Logger /** What holds the data directory's lock, as a person typed it. */; command?: string },
+): Promise<RunningStack> {
   const { log } = deps;
   const closers: { name: string; close: () => Promise<void> | void }[] = [];
   const stop = async () => {
@@ -87,6 +90,10 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
         cause,
       });
     }
+    // One process per data directory: a second one would share the chain state, the database and the keys.
+    const lock = lockDataDir(config.dataDir, { command: deps.command ?? 'tessera stack' });
+    if (!lock.ok) throw new TesseraError(lock.error.code, lock.error.message, { details: lock.error.details });
+    closers.push({ name: 'data-dir-lock', close: () => lock.value.release() });
     await assertPortFree(config.host, config.httpPort, 'TESSERA_HTTP_PORT');
     await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
 
@@ -165,15 +172,15 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     closers.push({ name: 'outbox', close: () => outbox.stop() });
 
     // DID resolution, invalidated by registry events
-    const watcher = new RegistryWatcher({
-      registry: contracts.EthereumDIDRegistry,
+    const dids = await createDidResolver({
+      chainId,
       provider,
+      registry: contracts.EthereumDIDRegistry,
       ...(wsUrl ? { wsUrl } : {}),
       onError: (e) => log.warn({ err: e }, 'registry watcher error'),
     });
-    await watcher.start();
-    closers.push({ name: 'watcher', close: () => watcher.stop() });
-    const resolver = new CachedDidResolver({ chainId, provider, registry: contracts.EthereumDIDRegistry, watcher });
+    closers.push({ name: 'watcher', close: () => dids.stop() });
+    const { resolver, watcher } = dids;
 
     // HTTP
     const httpUrlFor = (port: number) =>
@@ -366,7 +373,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
 
-    // device handshake (DESIGN §5): secrets from the issuer's vault, sessions signed with the verifier's key
+    // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
     await attachHandshake(broker, {
       provider,
@@ -400,6 +407,7 @@ export async function startStack(config: StackConfig, deps: { log: Logger }): Pr
       keystore,
       identities,
       resolver,
+      registryWatcher: watcher,
       issuer,
       verifier,
       devices: broker,

@@ -48,8 +48,8 @@ export interface VerifierPart {
 /**
  * The credential core as the stack runs it: presentations checked against the event-invalidated DID cache, the trust
  * list (default: the stack's own issuer, for every credential type), the policies (default: the shipped file), nonces
- * and signed-out tokens in Redis when replicas share one, and status lists that the issuer's change events push in
- * (DESIGN §6), so a revocation is refused by the next presentation without any cache expiring.
+ * and signed-out tokens in Redis when replicas share one, and status lists that the issuer's change events push in,
+ * so a revocation is refused by the next presentation without any cache expiring.
  */
 export async function startVerifierPart(o: {
   resolver: Resolvable;

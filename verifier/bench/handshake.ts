@@ -1,9 +1,9 @@
 /**
- * Device handshakes (issue 5): handshakes per second and latency at a fixed offered load, with devices, the aedes
+ * Device handshakes: handshakes per second and latency at a fixed offered load, with devices, the aedes
  * broker (real TCP), the responder and anvil all on this machine; the naive baseline in the same run; and
  * revocation-to-disconnect latency (operator transaction sent → the device's MQTT connection closed).
  *
- * Baseline (issue 5): per handshake, verify a did-jwt signed response with plain ethr-did-resolver and no cache
+ * Baseline: per handshake, verify a did-jwt signed response with plain ethr-did-resolver and no cache
  * (did-jwt `verifyJWT` resolving the device DID on chain every time). It is measured in process, without the MQTT
  * round trips our figure includes, so the ratio understates our advantage.
  */
@@ -35,8 +35,7 @@ import { DeviceStateWatcher, dropSessionsOnRevocation } from '../src/handshake/r
 import { DeviceStatusCache } from '../src/handshake/status-cache.js';
 import { FileDeviceSecretVault } from '../src/handshake/vault.js';
 import { BenchDevice, closedLoop, openLoop, runDeviceLoad } from './handshake-load.js';
-import { CachedDidResolver } from '../src/resolver/cached-resolver.js';
-import { RegistryWatcher } from '../src/resolver/registry-watcher.js';
+import { createDidResolver } from '../src/resolver/create.js';
 import { MemoryNonceStore } from '../src/vc/nonce-store.js';
 
 const DEVICES = 100;
@@ -124,15 +123,14 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
 
     trace('commissioned');
     // ---------------------------------------------------------------- verifier side
-    const didWatcher = new RegistryWatcher({ registry: addresses.EthereumDIDRegistry, provider, wsUrl: chain.wsUrl });
-    await didWatcher.start();
-    cleanup.push(() => didWatcher.stop());
-    const resolver = new CachedDidResolver({
+    const dids = await createDidResolver({
       chainId: chain.chainId,
       provider,
       registry: addresses.EthereumDIDRegistry,
-      watcher: didWatcher,
+      wsUrl: chain.wsUrl,
     });
+    cleanup.push(() => dids.stop());
+    const { resolver } = dids;
     await broker.start();
     cleanup.push(() => broker.stop());
     const issuer = Wallet.createRandom();

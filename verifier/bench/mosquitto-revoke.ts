@@ -1,5 +1,5 @@
 /**
- * Revocation to disconnect on Mosquitto 2 with dynamic security (DESIGN §6: an operator's suspend drops the live
+ * Revocation to disconnect on Mosquitto 2 with dynamic security (an operator's suspend drops the live
  * session): connected, granted devices on a dedicated broker; the time from the verifier's `revoke` call to the
  * device seeing its connection closed. Baseline on the same broker and the same kind of device, same run: what an
  * operator script would do without the adapter, one `mosquitto_ctrl dynsec disableClient` per device (a new admin

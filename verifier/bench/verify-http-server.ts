@@ -5,7 +5,7 @@
  *
  * With `workers` > 1 it runs as replicas under node:cluster sharing one port, with nonces (and the request each was
  * issued for) in Redis
- * (RedisNonceStore), as verifier replicas behind a load balancer do (DESIGN §3); a nonce issued by one replica is
+ * (RedisNonceStore), as verifier replicas behind a load balancer do; a nonce issued by one replica is
  * spent on whichever one receives the presentation, once.
  */
 import cluster from 'node:cluster';

@@ -302,7 +302,7 @@ async function stopVerifier(server: ChildProcess): Promise<void> {
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
   // The embedded default (one process, nonces in memory, as `npm start` runs without TESSERA_REDIS_URL), and when Redis
-  // answers also one replica per core sharing Redis nonces (DESIGN §3 scale-out). TESSERA_BENCH_VERIFY_WORKERS=N
+  // answers also one replica per core sharing Redis nonces (the scale-out configuration). TESSERA_BENCH_VERIFY_WORKERS=N
   // measures only N (1: in memory; more: Redis).
   const only = process.env.TESSERA_BENCH_VERIFY_WORKERS ? Number(process.env.TESSERA_BENCH_VERIFY_WORKERS) : undefined;
   const scaled = Math.max(2, cpus().length);

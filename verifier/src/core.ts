@@ -123,7 +123,7 @@ export interface IssuedToken {
 }
 
 /**
- * The credential core (DESIGN §2): verification of credentials and presentations, status and trust, one policy engine
+ * The credential core: verification of credentials and presentations, status and trust, one policy engine
  * for HTTP routes and MQTT topics, access tokens and the route guard. Everything that checks a credential in Tessera
  * goes through one of these: the verifier's HTTP API (`router`), the issuer's admin sign-in, the services' guards,
  * `/verify`, and the broker's topic grants.
@@ -173,7 +173,7 @@ export interface Verifier {
   /** The extra MQTT topics `credentials` open for a device, by policy. */
   topicGrants(device: { deviceId: string; did: string }, credentials: readonly EvaluableCredential[]): TopicPermissions;
   /**
-   * Status-list push hook (DESIGN §6): refetch, verify and install these lists. Presentations and guarded requests
+   * Status-list push hook: refetch, verify and install these lists. Presentations and guarded requests
    * arriving meanwhile wait for it, so the first one after a revocation is refused without any cache expiring. A list
    * that cannot be refreshed is dropped (its credentials fail closed with ERR_VC_STATUS_UNAVAILABLE).
    */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { HolderKeyFile } from '@tessera/protocol';
+import { type HolderKeyFile, isErrorCode, TesseraError } from '@tessera/protocol';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 
@@ -49,7 +49,7 @@ export async function issuerRequest(
  */
 export async function loginWithCredentials(base: string, holder: HolderKey): Promise<string> {
   const challenge = await issuerRequest(base, 'POST', '/auth/challenge');
-  if (challenge.status !== 201) throw new Error(`challenge refused: ${challenge.text}`);
+  if (challenge.status !== 201) throw refusal('the challenge', challenge);
   const presentation = await createVerifiablePresentationJwt(
     {
       vp: {
@@ -63,7 +63,14 @@ export async function loginWithCredentials(base: string, holder: HolderKey): Pro
     { did: holder.did, signer: ES256KSigner(hexToBytes(holder.privateKey)), alg: 'ES256K' },
   );
   const token = await issuerRequest(base, 'POST', '/auth/token', { body: { presentation } });
-  if (token.status !== 200)
-    throw new Error(`${token.json?.error?.code ?? token.status}: ${token.json?.error?.message}`);
+  if (token.status !== 200) throw refusal('the login', token);
   return token.json.accessToken as string;
+}
+
+/** An issuer refusal as a TesseraError with the issuer's code (ERR_UNAVAILABLE when the answer has none). */
+function refusal(what: string, r: IssuerReply): TesseraError {
+  const code = r.json?.error?.code;
+  return isErrorCode(code)
+    ? new TesseraError(code, r.json.error.message ?? `${what} was refused`)
+    : new TesseraError('ERR_UNAVAILABLE', `${what} answered ${r.status}: ${r.text.slice(0, 200)}`);
 }

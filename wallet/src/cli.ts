@@ -1,211 +1,249 @@
 #!/usr/bin/env node
 /**
- * The reference wallet (`npm run wallet -- <command>`), so a person can try DESIGN §1's wallet flow from a terminal:
- *
- *   init [--chain-id 31337]                   create a holder did:ethr key, sealed in <dir>/wallet.json (0600)
- *   did                                       print the holder DID
- *   receive <offer> [--issuer URL]            redeem a one-time credential offer and keep the credential
- *   list [--offline]                          held credentials: type, issuer, expiry, status
- *   present --resource R --action A [--verifier URL]   answer the verifier's presentation request, keep the token
- *   call <url> [--method POST] [--data JSON]  call a gated endpoint with the kept token
- *   delegate <url> [--resource R]             let a service (the data exchange's HTML interface) sign for the holder DID
- *                                             through an on-chain veriKey delegation the wallet checks and signs
- *
- * Every command takes --dir (default TESSERA_WALLET_DIR or ~/.tessera-wallet). TESSERA_WALLET_PASSPHRASE seals the
- * key with a passphrase instead of a key file; TESSERA_URL is the stack (default http://127.0.0.1:8080).
- * Failures print `error <CODE>: <message>` on stderr and exit 1 (2 for usage errors).
+ * The reference wallet (`npm run wallet -- <command>`): a holder's did:ethr key sealed at rest, credentials received
+ * from one-time offers, presentations answered, gated services called. `npm run wallet -- --help` lists the commands;
+ * docs/wallet.md is the guide. Modules that do the work are imported inside each command, so `--help` and usage errors
+ * answer at once.
  */
-import { parseArgs } from 'node:util';
-import { type ErrorShape, type Result, TesseraError } from '@tessera/protocol';
-import { loadWalletConfig } from './config.js';
-import { createInterface } from 'node:readline/promises';
-import { authoriseHostedKey, callGated, publishedStatus, receiveOffer } from './flows.js';
-import { type PresentationConsent, presentOpenid4vp, receiveCredentialOffer } from './oid4vc.js';
-import { TesseraWallet } from './store.js';
-
-const USAGE = `usage: npm run wallet -- <command> [--dir DIR]
-  init [--chain-id 31337]
-  did
-  receive <openid-credential-offer://… | offer JSON | offer URL | code --issuer URL> [--tx-code 123456]
-  list [--offline]
-  present --resource /energy/meters/M/orders --action POST [--verifier URL] [--verifier-did DID]
-          [--response-mode direct_post|direct_post.jwt] [--format dc+sd-jwt|jwt_vc_json] [--yes]
-  call <url> [--method POST] [--data '{"kWh":1}'] [--token JWT]
-  delegate <url of …/partners/hosted-key> [--resource /data/exchange] [--token JWT]`;
-
-function usage(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-}
-
-function fail(e: ErrorShape): never {
-  console.error(`error ${e.code}: ${e.message}`);
-  process.exit(1);
-}
+import type { ErrorShape, Result } from '@tessera/protocol';
+import { type Command, CliFailure, cliProgram, finishProgram, integerArg, isMain, runCli } from '@tessera/runtime/cli';
 
 function unwrap<T>(r: Result<T>): T {
-  if (!r.ok) fail(r.error);
+  if (!r.ok) throw new CliFailure(r.error.code, r.error.message);
   return r.value;
 }
+const failWith = (e: ErrorShape): never => {
+  throw new CliFailure(e.code, e.message);
+};
 
-async function main(): Promise<void> {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      allowPositionals: true,
-      options: {
-        dir: { type: 'string' },
-        'chain-id': { type: 'string', default: '31337' },
-        issuer: { type: 'string' },
-        verifier: { type: 'string' },
-        resource: { type: 'string' },
-        action: { type: 'string' },
-        method: { type: 'string' },
-        data: { type: 'string' },
-        token: { type: 'string' },
-        offline: { type: 'boolean', default: false },
-        'tx-code': { type: 'string' },
-        'verifier-did': { type: 'string' },
-        'response-mode': { type: 'string' },
-        format: { type: 'string' },
-        yes: { type: 'boolean', short: 'y', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  }
-  try {
-    parsed = parse();
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const { positionals, values } = parsed;
-  const [command, arg] = positionals;
-  if (values.help || command === undefined) usage('');
+/** The wallet directory and the way its key is sealed, from the flags and the environment. */
+async function open(cmd: Command) {
+  const { loadWalletConfig } = await import('./config.js');
   const config = loadWalletConfig();
-  const dir = values.dir ?? config.dir;
+  const dir = (cmd.optsWithGlobals() as { dir?: string }).dir ?? config.dir;
   const secret = config.passphrase === undefined ? {} : { passphrase: config.passphrase };
+  return { config, dir, secret };
+}
 
-  switch (command) {
-    case 'init': {
-      const chainId = Number(values['chain-id']);
-      if (!Number.isSafeInteger(chainId) || chainId <= 0) usage('--chain-id must be a positive integer');
-      const w = unwrap(TesseraWallet.init(dir, { chainId, ...secret }));
+export function walletProgram(): Command {
+  const program = cliProgram({
+    name: 'npm run wallet --',
+    description:
+      "A holder's wallet: a did:ethr key sealed in <dir>/wallet.json (mode 0600), the credentials it received, the access tokens it was granted.",
+    environment: [
+      ['TESSERA_WALLET_DIR', 'the wallet directory (default ~/.tessera-wallet; --dir overrides it)'],
+      ['TESSERA_WALLET_PASSPHRASE', 'seal the key with this passphrase (8+ characters) instead of <dir>/wallet.key'],
+      ['TESSERA_URL', 'the stack the wallet talks to (default http://127.0.0.1:8080)'],
+    ],
+    examples: [
+      'npm run -s wallet -- init',
+      'npm run -s wallet -- receive "$OFFER"',
+      'npm run -s wallet -- present --resource /energy/meters/DE000123/orders --action POST --yes',
+    ],
+  });
+  program.option('--dir <dir>', 'wallet directory (default: TESSERA_WALLET_DIR or ~/.tessera-wallet)');
+
+  program
+    .command('init')
+    .description('create the holder key and print its new did:ethr')
+    .option('--chain-id <id>', 'chain id in the DID', integerArg(1), 31337)
+    .action(async (o: { chainId: number }, cmd: Command) => {
+      const { dir, secret } = await open(cmd);
+      const { TesseraWallet } = await import('./store.js');
+      const w = unwrap(TesseraWallet.init(dir, { chainId: o.chainId, ...secret }));
       console.log(w.did);
       console.error(
         `wallet created at ${w.file} (mode 0600; key ${secret.passphrase ? 'sealed by passphrase' : 'sealed by wallet.key'})`,
       );
-      return;
-    }
-    case 'did':
+    });
+
+  program
+    .command('did')
+    .description("print the holder's DID")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { dir, secret } = await open(cmd);
+      const { TesseraWallet } = await import('./store.js');
       console.log(unwrap(TesseraWallet.open(dir, secret)).did);
-      return;
-    case 'receive': {
-      if (arg === undefined) usage('receive needs the offer (URL, JSON or code)');
+    });
+
+  program
+    .command('receive')
+    .description('receive the credentials of an offer (OpenID4VCI, both formats) and keep them')
+    .argument(
+      '<offer>',
+      "the offer: openid-credential-offer://…, the issuer's offer answer (JSON), its URL, or a pre-authorised code with --issuer",
+    )
+    .option('--issuer <url>', 'the issuer a bare code belongs to')
+    .option('--tx-code <code>', 'the transaction code the issuer sent you by another channel')
+    .action(async (offer: string, o: { issuer?: string; txCode?: string }, cmd: Command) => {
+      const { dir, secret } = await open(cmd);
+      const [{ TesseraWallet }, { receiveOffer }, { receiveCredentialOffer }] = await Promise.all([
+        import('./store.js'),
+        import('./flows.js'),
+        import('./oid4vc.js'),
+      ]);
       const w = unwrap(TesseraWallet.open(dir, secret));
       // OpenID4VCI: an openid-credential-offer:// URI, or the issuer's offer answer carrying one.
-      let offerUri: string | undefined = arg.startsWith('openid-credential-offer:') ? arg : undefined;
-      if (offerUri === undefined && arg.trim().startsWith('{')) {
+      let offerUri: string | undefined = offer.startsWith('openid-credential-offer:') ? offer : undefined;
+      if (offerUri === undefined && offer.trim().startsWith('{')) {
         try {
-          const o = JSON.parse(arg) as { offer_uri?: unknown };
-          if (typeof o.offer_uri === 'string') offerUri = o.offer_uri;
+          const parsed = JSON.parse(offer) as { offer_uri?: unknown };
+          if (typeof parsed.offer_uri === 'string') offerUri = parsed.offer_uri;
         } catch {
           /* the legacy parser words the error */
         }
       }
       const held = offerUri
-        ? unwrap(await receiveCredentialOffer(w, offerUri, values['tx-code'] ? { txCode: values['tx-code'] } : {}))
-        : [unwrap(await receiveOffer(w, arg, { ...(values.issuer ? { issuer: values.issuer } : {}) }))];
+        ? unwrap(await receiveCredentialOffer(w, offerUri, o.txCode ? { txCode: o.txCode } : {}))
+        : [unwrap(await receiveOffer(w, offer, { ...(o.issuer ? { issuer: o.issuer } : {}) }))];
       for (const vc of held) {
         console.log(`received ${vc.type} ${vc.id} (${vc.format ?? 'jwt_vc_json'})`);
         console.log(`  issuer ${vc.issuer}`);
         console.log(`  claims ${JSON.stringify(vc.claims)}`);
         if (vc.expiresAt) console.log(`  expires ${vc.expiresAt}`);
       }
-      return;
-    }
-    case 'list': {
+    });
+
+  program
+    .command('list')
+    .description('the credentials held: type, status at the issuer, expiry, issuer, claims')
+    .option('--offline', 'do not ask the issuers for the status')
+    .action(async (o: { offline?: boolean }, cmd: Command) => {
+      const { dir, secret } = await open(cmd);
+      const [{ TesseraWallet }, { publishedStatus }] = await Promise.all([import('./store.js'), import('./flows.js')]);
       const w = unwrap(TesseraWallet.open(dir, secret));
       console.log(`${w.did}: ${w.credentials.length} credential(s)`);
       for (const vc of w.credentials) {
-        const status = values.offline ? 'not checked' : await publishedStatus(vc);
+        const status = o.offline ? 'not checked' : await publishedStatus(vc);
         console.log(
           `  ${vc.type.padEnd(30)} ${status.padEnd(10)} expires ${vc.expiresAt ?? 'never'}  issuer ${vc.issuer}  ${vc.id}`,
         );
         console.log(`    claims ${JSON.stringify(vc.claims)}`);
       }
-      return;
-    }
-    case 'present': {
-      if (!values.resource || !values.action) usage('present needs --resource and --action');
-      const mode = values['response-mode'] ?? 'direct_post.jwt';
-      if (mode !== 'direct_post' && mode !== 'direct_post.jwt')
-        usage('--response-mode is direct_post or direct_post.jwt');
-      const format = values.format;
-      if (format !== undefined && format !== 'dc+sd-jwt' && format !== 'jwt_vc_json')
-        usage('--format is dc+sd-jwt or jwt_vc_json');
-      const w = unwrap(TesseraWallet.open(dir, secret));
-      // OpenID4VP: the signed request is checked against the verifier addressed here before anything is shown.
-      const confirm = async (c: PresentationConsent): Promise<boolean> => {
-        console.error(`${c.verifier} asks, answering to ${c.responseUri}`);
-        console.error(`  for ${c.action ?? '?'} ${c.resource ?? '?'}`);
-        for (const a of c.asks)
-          console.error(`  a ${a.types.join(' or ')} disclosing ${a.claims.join(', ') || 'all its claims'}`);
-        for (const t of c.transactionData) console.error(`  binding ${JSON.stringify(t)}`);
-        if (values.yes) return true;
-        if (!process.stdin.isTTY) {
-          console.error('not answered: run with --yes to answer without a terminal');
-          return false;
+    });
+
+  program
+    .command('present')
+    .description(
+      'answer the verifier over OpenID4VP for a resource: check its signed request, show who asks and for what, ask, then print and keep the access token',
+    )
+    .requiredOption('--resource <path>', 'the resource, for example /energy/meters/DE000123/orders')
+    .requiredOption('--action <method>', 'the action, for example POST')
+    .option('--verifier <url>', 'the verifier (default: TESSERA_URL/verifier)')
+    .option('--verifier-did <did>', "the verifier's DID (default: from its metadata at --verifier)")
+    .option('--response-mode <mode>', 'direct_post or direct_post.jwt (encrypted, the default)', 'direct_post.jwt')
+    .option('--format <format>', 'prefer dc+sd-jwt (the default: only the asked claims) or jwt_vc_json')
+    .option('-y, --yes', 'answer without asking (needed without a terminal)')
+    .action(
+      async (
+        o: {
+          resource: string;
+          action: string;
+          verifier?: string;
+          verifierDid?: string;
+          responseMode: string;
+          format?: string;
+          yes?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (o.responseMode !== 'direct_post' && o.responseMode !== 'direct_post.jwt') {
+          failWith({ code: 'ERR_VALIDATION', message: '--response-mode is direct_post or direct_post.jwt' });
         }
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        const answer = await rl.question('answer? [y/N] ');
-        rl.close();
-        return /^y(es)?$/i.test(answer.trim());
-      };
-      const r = unwrap(
-        await presentOpenid4vp(
-          w,
-          values.verifier ?? config.verifierUrl,
-          { resource: values.resource, action: values.action },
-          {
-            responseMode: mode,
-            ...(format ? { preferFormat: format } : {}),
-            ...(values['verifier-did'] ? { verifierDid: values['verifier-did'] } : {}),
-            confirm,
-          },
-        ),
-      );
-      console.log(r.access_token);
-      console.error(`access granted to ${r.holder}; token kept in the wallet`);
-      return;
-    }
-    case 'call': {
-      if (arg === undefined) usage('call needs the URL of the gated endpoint');
+        if (o.format !== undefined && o.format !== 'dc+sd-jwt' && o.format !== 'jwt_vc_json') {
+          failWith({ code: 'ERR_VALIDATION', message: '--format is dc+sd-jwt or jwt_vc_json' });
+        }
+        const { config, dir, secret } = await open(cmd);
+        const [{ TesseraWallet }, { presentOpenid4vp }, { createInterface }] = await Promise.all([
+          import('./store.js'),
+          import('./oid4vc.js'),
+          import('node:readline/promises'),
+        ]);
+        const w = unwrap(TesseraWallet.open(dir, secret));
+        // OpenID4VP: the signed request is checked against the verifier addressed here before anything is shown.
+        const confirm = async (c: import('./oid4vc.js').PresentationConsent): Promise<boolean> => {
+          console.error(`${c.verifier} asks, answering to ${c.responseUri}`);
+          console.error(`  for ${c.action ?? '?'} ${c.resource ?? '?'}`);
+          for (const a of c.asks) {
+            console.error(`  a ${a.types.join(' or ')} disclosing ${a.claims.join(', ') || 'all its claims'}`);
+          }
+          for (const t of c.transactionData) console.error(`  binding ${JSON.stringify(t)}`);
+          if (o.yes) return true;
+          if (!process.stdin.isTTY) {
+            console.error('not answered: run with --yes to answer without a terminal');
+            return false;
+          }
+          const rl = createInterface({ input: process.stdin, output: process.stderr });
+          const answer = await rl.question('answer? [y/N] ');
+          rl.close();
+          return /^y(es)?$/i.test(answer.trim());
+        };
+        const r = unwrap(
+          await presentOpenid4vp(
+            w,
+            o.verifier ?? config.verifierUrl,
+            { resource: o.resource, action: o.action },
+            {
+              responseMode: o.responseMode as 'direct_post' | 'direct_post.jwt',
+              ...(o.format ? { preferFormat: o.format as 'dc+sd-jwt' | 'jwt_vc_json' } : {}),
+              ...(o.verifierDid ? { verifierDid: o.verifierDid } : {}),
+              confirm,
+            },
+          ),
+        );
+        console.log(r.access_token);
+        console.error(`access granted to ${r.holder}; token kept in the wallet`);
+      },
+    );
+
+  program
+    .command('call')
+    .description('call a gated endpoint with the kept token whose resource the URL ends with; print the answer')
+    .argument('<url>', 'the endpoint')
+    .option('--method <method>', 'HTTP method (default GET, or POST with --data)')
+    .option('--data <json>', 'JSON request body')
+    .option('--token <jwt>', 'use this access token instead of a kept one')
+    .action(async (url: string, o: { method?: string; data?: string; token?: string }, cmd: Command) => {
       let data: unknown;
-      if (values.data !== undefined) {
+      if (o.data !== undefined) {
         try {
-          data = JSON.parse(values.data);
+          data = JSON.parse(o.data);
         } catch {
-          fail({ code: 'ERR_JSON_MALFORMED', message: '--data is not valid JSON' });
+          failWith({ code: 'ERR_JSON_MALFORMED', message: '--data is not valid JSON' });
         }
       }
+      const { dir, secret } = await open(cmd);
+      const [{ TesseraWallet }, { callGated }] = await Promise.all([import('./store.js'), import('./flows.js')]);
       const w = unwrap(TesseraWallet.open(dir, secret));
       const r = unwrap(
-        await callGated(w, arg, {
-          ...(values.method ? { method: values.method } : {}),
+        await callGated(w, url, {
+          ...(o.method ? { method: o.method } : {}),
           ...(data === undefined ? {} : { data }),
-          ...(values.token ? { token: values.token } : {}),
+          ...(o.token ? { token: o.token } : {}),
         }),
       );
       console.log(typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2));
-      return;
-    }
-    case 'delegate': {
-      if (arg === undefined) usage("delegate needs the URL of the service's hosted-key endpoint");
+    });
+
+  program
+    .command('delegate')
+    .description(
+      "let a service (the data exchange's HTML interface) sign for the holder DID through an on-chain veriKey delegation the wallet checks and signs",
+    )
+    .argument('<url>', "the service's hosted-key endpoint (…/partners/hosted-key)")
+    .option('--resource <path>', 'the resource whose token authorises the request (default /data/exchange)')
+    .option('--token <jwt>', 'use this access token instead of a kept one')
+    .action(async (url: string, o: { resource?: string; token?: string }, cmd: Command) => {
+      const { dir, secret } = await open(cmd);
+      const [{ TesseraWallet }, { authoriseHostedKey }] = await Promise.all([
+        import('./store.js'),
+        import('./flows.js'),
+      ]);
       const w = unwrap(TesseraWallet.open(dir, secret));
       const r = unwrap(
-        await authoriseHostedKey(w, arg, {
-          ...(values.token ? { token: values.token } : {}),
-          ...(values.resource ? { resource: values.resource } : {}),
+        await authoriseHostedKey(w, url, {
+          ...(o.token ? { token: o.token } : {}),
+          ...(o.resource ? { resource: o.resource } : {}),
         }),
       );
       console.log(JSON.stringify(r));
@@ -214,17 +252,9 @@ async function main(): Promise<void> {
           ? `${r.delegate} already signs for ${w.did}`
           : `${r.delegate} now signs for ${w.did} (veriKey delegate, tx ${r.txHash}); revoke it on chain to end it`,
       );
-      return;
-    }
-    default:
-      usage(`unknown command '${command}'`);
-  }
+    });
+
+  return finishProgram(program);
 }
 
-try {
-  await main();
-} catch (e) {
-  if (e instanceof TesseraError) fail(e);
-  console.error(`error ERR_INTERNAL: ${(e as Error)?.message ?? String(e)}`);
-  process.exit(1);
-}
+if (isMain(import.meta.url)) await runCli(walletProgram());

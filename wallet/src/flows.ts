@@ -208,7 +208,7 @@ export async function submitPresentation(
 }
 
 /**
- * The whole wallet side of DESIGN §1's third flow: request → choose → sign → submit; the token is kept in the wallet
+ * The whole wallet side of the wallet flow: request → choose → sign → submit; the token is kept in the wallet
  * for `call`.
  */
 export async function present(

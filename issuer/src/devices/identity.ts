@@ -13,7 +13,7 @@ import type { DeviceRow } from './store.js';
 const TYPE = 'DeviceIdentityCredential';
 
 /**
- * A commissioned device's DeviceIdentityCredential (DESIGN §4): issued by the issuer to the device's DID when it is
+ * A commissioned device's DeviceIdentityCredential: issued by the issuer to the device's DID when it is
  * commissioned, and its status follows the device's state on chain (suspended: the suspension bit; revoked or
  * decommissioned: revoked). Its status slot is also the one every DeviceSessionCredential of the device names, so a
  * relying party checking a session credential at `/verify` refuses it once the operator has acted.

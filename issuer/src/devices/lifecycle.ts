@@ -32,7 +32,7 @@ import { deviceIdentities } from './identity.js';
 import { type DbDeviceSecretVault, DeviceEntity, type DeviceRow, DeviceSecretEntity } from './store.js';
 
 /**
- * The device lifecycle as the issuer runs it (DESIGN §4). Who authorises what is checked here, against the caller's
+ * The device lifecycle as the issuer runs it. Who authorises what is checked here, against the caller's
  * role credentials (the HTTP layer authenticates them); the chain is written through the outbox by the stack's
  * relayer account, which holds the DeviceRegistry MANUFACTURER and OPERATOR roles and is the on-chain owner of every
  * device it registers (a custodial owner). The real owner is the DID the issuer records for the device: the holder

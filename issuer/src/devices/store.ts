@@ -5,7 +5,7 @@ import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunne
 /**
  * The issuer's device tables: the registration record of each device (public facts, its batch and Merkle proof, the
  * owner it is assigned to) and, apart, its sealed pre-shared secret (the handshake verifier's vault). The lifecycle
- * state is not copied here: the chain decides (DESIGN §5), and is read from it.
+ * state is not copied here: the chain decides, and is read from it.
  */
 export interface DeviceRow {
   deviceId: string;

@@ -342,7 +342,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     res.setHeader('etag', `"${id}-${purpose}-${r.value.version}"`);
     res.type('application/vc+jwt').send(r.value.jwt);
   });
-  // Verifiers learn of changes at once (DESIGN §6). Only the list URLs are published, never who changed. Public like
+  // Verifiers learn of changes at once. Only the list URLs are published, never who changed. Public like
   // the lists themselves, so capped per source and in all instead of authenticated.
   const streamsPerSource = config.statusEventStreams?.perSource ?? STATUS_EVENT_STREAMS.perSource;
   const streamsTotal = config.statusEventStreams?.total ?? STATUS_EVENT_STREAMS.total;

@@ -18,7 +18,7 @@ export interface DeviceRoutesDeps {
 }
 
 /**
- * The device lifecycle endpoints (DESIGN §4): a manufacturer registers a batch and receives each secret once; an
+ * The device lifecycle endpoints: a manufacturer registers a batch and receives each secret once; an
  * owner commissions; an operator suspends, resumes and revokes; an owner or operator decommissions.
  */
 export function deviceRoutes(d: DeviceRoutesDeps): Router {

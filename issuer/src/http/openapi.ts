@@ -1,4 +1,4 @@
-import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, ERROR_CODES, MAX_DEVICE_BATCH } from '@tessera/protocol';
+import { CREDENTIAL_TYPE_NAMES, CREDENTIAL_TYPES, DID_PATTERN, ERROR_CODES, MAX_DEVICE_BATCH } from '@tessera/protocol';
 import { z } from 'zod';
 import { PartyInput } from '../parties.js';
 
@@ -142,16 +142,41 @@ export function issuerOpenApi(serverUrl: string) {
             },
           },
         },
+        // One variant per credential type: its claims schema and its longest validity, chosen by `type`.
         IssueRequest: {
-          type: 'object',
-          required: ['type', 'subject', 'claims'],
-          properties: {
-            type: { type: 'string', enum: CREDENTIAL_TYPE_NAMES },
-            subject: { type: 'string', description: 'DID of the holder' },
-            claims: { type: 'object', description: 'credentialSubject without id; schema per type (…Claims)' },
-            validitySeconds: { type: 'integer', minimum: 1 },
+          oneOf: CREDENTIAL_TYPE_NAMES.map((t) => ({ $ref: `#/components/schemas/IssueRequest${t}` })),
+          discriminator: {
+            propertyName: 'type',
+            mapping: Object.fromEntries(CREDENTIAL_TYPE_NAMES.map((t) => [t, `#/components/schemas/IssueRequest${t}`])),
           },
         },
+        ...Object.fromEntries(
+          CREDENTIAL_TYPE_NAMES.map((t) => [
+            `IssueRequest${t}`,
+            {
+              type: 'object',
+              required: ['type', 'subject', 'claims'],
+              additionalProperties: false,
+              properties: {
+                type: { type: 'string', const: t },
+                subject: {
+                  type: 'string',
+                  maxLength: 512,
+                  pattern: DID_PATTERN,
+                  description: 'DID of the holder, without path, query or fragment',
+                  examples: ['did:ethr:0x7a69:0x2c7536e3605d9c16a7a3d7b1898e529396a65c23'],
+                },
+                claims: { $ref: `#/components/schemas/${t}Claims` },
+                validitySeconds: {
+                  type: 'integer',
+                  minimum: 1,
+                  maximum: CREDENTIAL_TYPES[t].maxValiditySeconds,
+                  description: `seconds; default ${CREDENTIAL_TYPES[t].defaultValiditySeconds}`,
+                },
+              },
+            },
+          ]),
+        ),
         Credential: {
           type: 'object',
           properties: {

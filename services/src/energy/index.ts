@@ -10,7 +10,7 @@ export {
   type WeekResult,
   type WeekSummary,
 } from './sim/simulate.js';
-export { reportJson, reportSvg, reportText } from './sim/report.js';
+export { reportChartSpec, reportJson, reportSvg, reportText } from './sim/report.js';
 export { EnergySettlement, ethrAccount, type EnergySettlementOptions } from './settlement.js';
 export {
   EnergyMarket,

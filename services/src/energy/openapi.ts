@@ -1,5 +1,6 @@
 import { ERROR_CODES } from '@tessera/protocol';
 import { z } from 'zod';
+import { GatewayBody, TopUpBody } from './bodies.js';
 import { OrderSchema } from './market/order.js';
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -25,7 +26,25 @@ const OrderBodySchema = OrderSchema.omit({ participant: true, meterId: true }).e
 
 /** The energy market's HTTP API as OpenAPI 3.1; the order schema is generated from the domain's zod schema. */
 export function energyOpenApi(serverUrl: string) {
-  const { $schema: _ignored, ...order } = z.toJSONSchema(OrderBodySchema, { io: 'input', unrepresentable: 'any' });
+  const schema = (zod: z.ZodType) => {
+    const { $schema: _ignored, ...rest } = z.toJSONSchema(zod, { io: 'input', unrepresentable: 'any' });
+    return rest;
+  };
+  const order = schema(OrderBodySchema);
+  const meterParam = { name: 'meterId', in: 'path', required: true, schema: { type: 'string' } };
+  const guarded = (policy: string, summary: string) => ({
+    summary,
+    security: [{ bearer: [] }],
+    description: `Bearer access token from the verifier for policy \`${policy}\`.`,
+  });
+  const refused = [
+    'ERR_AUTH_REQUIRED',
+    'ERR_AUTH_INVALID',
+    'ERR_AUTH_EXPIRED',
+    'ERR_VC_REVOKED',
+    'ERR_VC_SUSPENDED',
+    'ERR_POLICY_DENIED',
+  ] as const;
   return {
     openapi: '3.1.0',
     info: {
@@ -52,6 +71,8 @@ export function energyOpenApi(serverUrl: string) {
           },
         },
         OrderBody: order,
+        GatewayBody: schema(GatewayBody),
+        TopUpBody: schema(TopUpBody),
       },
     },
     paths: {
@@ -82,6 +103,53 @@ export function energyOpenApi(serverUrl: string) {
               'ERR_MARKET_PERIOD_CLOSED',
               'ERR_MARKET_TOO_MANY_ORDERS',
               'ERR_VC_STATUS_UNAVAILABLE',
+            ),
+          },
+        },
+      },
+      '/energy/meters/{meterId}/gateway': {
+        post: {
+          ...guarded(
+            'energy.meter.gateway',
+            'Bind a gateway device to a meter: its readings (MQTT, after its handshake) are then the meter’s',
+          ),
+          parameters: [meterParam],
+          requestBody: { required: true, content: json(ref('GatewayBody')) },
+          responses: {
+            '200': { description: 'the binding: meterId, participant, deviceId, nameplateW' },
+            ...errors('ERR_VALIDATION', 'ERR_DEVICE_NOT_OWNER', 'ERR_CONFLICT', 'ERR_DEVICE_UNKNOWN', ...refused),
+          },
+        },
+      },
+      '/energy/meters/{meterId}/account': {
+        get: {
+          ...guarded(
+            'energy.meter.read',
+            'The holder’s account: its EnergyCredit balance (n€), the meter, the current period',
+          ),
+          parameters: [meterParam],
+          responses: { '200': { description: 'the account' }, ...errors('ERR_MARKET_ACCOUNT_UNKNOWN', ...refused) },
+        },
+      },
+      '/energy/meters/{meterId}/bills': {
+        get: {
+          ...guarded('energy.meter.read', 'The holder’s bills: per closed period and per calendar month, money in n€'),
+          parameters: [meterParam],
+          responses: { '200': { description: 'the bills' }, ...errors(...refused) },
+        },
+      },
+      '/energy/credits': {
+        post: {
+          ...guarded('energy.credits.mint', 'Credit a participant’s prepaid account in EnergyCredit (Operator)'),
+          requestBody: { required: true, content: json(ref('TopUpBody')) },
+          responses: {
+            '200': { description: 'minted: participant, account, amountNanoEur, txHash' },
+            ...errors(
+              'ERR_VALIDATION',
+              'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
+              'ERR_MARKET_ACCOUNT_UNKNOWN',
+              'ERR_CHAIN_TX_FAILED',
+              ...refused,
             ),
           },
         },

@@ -5,8 +5,9 @@ import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import { type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { DataSource } from 'typeorm';
+import { GatewayBody, MAX_TOP_UP_NANO_EUR, TopUpBody } from './bodies.js';
 import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
@@ -17,8 +18,7 @@ import { EnergySettlement, ethrAccount } from './settlement.js';
 
 /** The grid supplier's float, minted once so it can pay feed-in before it has received anything (n€). */
 export const GRID_FLOAT_NANO_EUR = 1_000_000n * NANO_EUR_PER_EUR;
-/** The most an operator credits in one top-up (n€): 10,000 €. */
-export const MAX_TOP_UP_NANO_EUR = 10_000n * NANO_EUR_PER_EUR;
+export { MAX_TOP_UP_NANO_EUR } from './bodies.js';
 
 const GATEWAY = '/energy/meters/:meterId/gateway';
 const ACCOUNT = '/energy/meters/:meterId/account';
@@ -61,16 +61,6 @@ export interface EnergyPart {
   market: EnergyMarket;
   stop(): void;
 }
-
-const GatewayBody = z.strictObject({
-  deviceId: z.string().regex(/^0x[0-9a-f]{64}$/, 'must be 0x and 64 lowercase hex'),
-});
-const TopUpBody = z.strictObject({
-  /** Idempotency key chosen by the operator: the same request id never mints twice. */
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{8,100}$/, 'must be 8 to 100 letters, digits, . _ : -'),
-  participant: z.string().max(512),
-  amountNanoEur: z.string().regex(/^[1-9][0-9]{0,30}$/, 'must be a positive integer in n€ (as a string)'),
-});
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);

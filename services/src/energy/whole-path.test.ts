@@ -1,5 +1,5 @@
 /**
- * The energy market's whole path (issue 7, "must show"): an issuer's credentials presented to the verifier for access
+ * The energy market's whole path: an issuer's credentials presented to the verifier for access
  * tokens, orders over HTTP behind the verifier's guard, meter gateways publishing readings over MQTT on the embedded
  * broker, the period cleared and billed, its settlement landing on chain through the outbox, energy and money
  * balancing to zero — then a revoked credential stops trading at once. Devices get their session grant directly here,

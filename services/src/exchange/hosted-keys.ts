@@ -16,7 +16,7 @@ import type { ExchangeKeyring } from './service.js';
 export const HOSTED_DELEGATE_TYPE = 'veriKey' as const;
 /** How long a delegation lasts on chain (the organisation renews it the same way). */
 export const HOSTED_KEY_VALIDITY_S = 365 * 24 * 3600;
-const KEY_PREFIX = 'exchange-hosted-';
+const EXCHANGE_KEY_PREFIX = 'exchange-hosted-';
 
 /** What an organisation signs, with every field shown so its wallet can recompute the digest before signing. */
 export interface HostedKeyOffer {
@@ -31,7 +31,7 @@ export interface HostedKeyOffer {
 }
 
 /**
- * Keys the stack holds for organisations that want to use the HTML interface (DESIGN §7: each organisation acts
+ * Keys the stack holds for organisations that want to use the HTML interface (each organisation acts
  * through its own DID). The organisation never hands over its own key: the stack creates a key for it (sealed in
  * the stack's keystore) and the organisation's owner key authorises that key as a `veriKey` delegate of its DID
  * with an ERC-1056 `addDelegateSigned` meta-transaction, which the stack relays through the outbox. From then on
@@ -49,8 +49,14 @@ export class HostedKeyring implements ExchangeKeyring {
       registry: string;
       /** Called once a delegation is mined so the next resolution sees it (CachedDidResolver.invalidateIdentity). */
       invalidate?(identity: string): void;
+      /** Keystore names of the hosted keys (one prefix per use, so a service's keys are its own). */
+      keyPrefix?: string;
     },
   ) {}
+
+  private get prefix(): string {
+    return this.o.keyPrefix ?? EXCHANGE_KEY_PREFIX;
+  }
 
   private identityOf(did: string): Result<string> {
     const p = parseEthrDid(did);
@@ -61,7 +67,21 @@ export class HostedKeyring implements ExchangeKeyring {
   }
 
   private keyName(identity: string) {
-    return `${KEY_PREFIX}${identity.slice(2).toLowerCase()}`;
+    return `${this.prefix}${identity.slice(2).toLowerCase()}`;
+  }
+
+  /** The keystore name of the hosted key of `did` (whether or not it exists yet). */
+  keyNameOf(did: string): string | undefined {
+    const identity = this.identityOf(did);
+    return identity.ok ? this.keyName(identity.value) : undefined;
+  }
+
+  /** Whether the hosted key of `did` is a valid delegate on chain now. */
+  async isActive(did: string): Promise<boolean> {
+    const identity = this.identityOf(did);
+    const name = identity.ok ? this.keyName(identity.value) : undefined;
+    if (!identity.ok || !name || !this.o.keystore.has(name)) return false;
+    return this.isDelegated(identity.value, this.o.keystore.getOrCreate(name).address);
   }
 
   private registry() {
@@ -75,8 +95,8 @@ export class HostedKeyring implements ExchangeKeyring {
   /** At start: sign again for every organisation whose delegation is still valid on chain. */
   async load(): Promise<number> {
     for (const name of this.o.keystore.names()) {
-      if (!name.startsWith(KEY_PREFIX)) continue;
-      const identity = getAddress(`0x${name.slice(KEY_PREFIX.length)}`);
+      if (!name.startsWith(this.prefix)) continue;
+      const identity = getAddress(`0x${name.slice(this.prefix.length)}`);
       const key = this.o.keystore.getOrCreate(name);
       if (await this.isDelegated(identity, key.address))
         this.active.set(identity, ES256KSigner(Buffer.from(key.privateKey.slice(2), 'hex')));

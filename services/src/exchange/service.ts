@@ -153,7 +153,7 @@ const toProcess = (r: ProcessRow): Process => ({
 const iso = (s: number) => new Date(s * 1000).toISOString();
 
 /**
- * Trusted data exchange between organisations (DESIGN §7, SERVICES "Data exchange"). Every message is a JWS signed by
+ * Trusted data exchange between organisations. Every message is a JWS signed by
  * the sender's DID key and acknowledged by the receiver's signature over its hash; both are recorded with their
  * timestamps in a hash-chained trail whose head is anchored on chain through the outbox. Only holders of a
  * DataPartner credential take part, each acting through its own DID.

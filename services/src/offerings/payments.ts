@@ -51,7 +51,7 @@ export async function blockAt(provider: JsonRpcProvider, unixSeconds: number): P
 }
 
 /**
- * Coupons and redemption of an allocated offering (SERVICES.md: "coupons paid to eligible holders of record,
+ * Coupons and redemption of an allocated offering ("coupons paid to eligible holders of record,
  * redemption at maturity"). Payments themselves are made off chain in the offering's currency; this keeps what each
  * holder of record is owed, taken from the token's balances at a block, and burns the units at redemption.
  */

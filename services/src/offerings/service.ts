@@ -84,7 +84,7 @@ const short = (s: string) => createHash('sha256').update(s).digest('hex').slice(
 const isUniqueViolation = (e: unknown) => /unique|duplicate key/i.test(String((e as Error)?.message ?? e));
 
 /**
- * The token-offering domain (DESIGN §7): offerings with validated terms, certification, subscriptions checked against
+ * The token-offering domain: offerings with validated terms, certification, subscriptions checked against
  * the terms and the investor's verified credential, allocation at close, and the on-chain side through the outbox
  * (eligibility records in the shared registry, mints on the offering's SecurityToken). HTTP and the presentation
  * policy sit in front of this; nothing here trusts a caller beyond the already-verified credential it is given.

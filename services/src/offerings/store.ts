@@ -195,7 +195,7 @@ export class OfferingsMigration1763780000000 implements MigrationInterface {
   }
 }
 
-/** Coupon and redemption records (issue 8, second step). */
+/** Coupon and redemption records. */
 export class OfferingPaymentsMigration1763790000000 implements MigrationInterface {
   name = 'OfferingPaymentsMigration1763790000000';
   async up(q: QueryRunner): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The energy market's whole path through the stack as `npm start` runs it (issue 7, "must show"), nothing given
+ * The energy market's whole path through the stack as `npm start` runs it, nothing given
  * directly: a manufacturer registers two meter gateways over the issuer API, each household's device agent enrols
  * and its owner commissions it, the agents authenticate on the stack's broker with the challenge handshake, the
  * households bind their gateways to their meters and place orders with their EnergyProsumer credentials, an

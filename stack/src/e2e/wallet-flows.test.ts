@@ -1,5 +1,5 @@
 /**
- * DESIGN §1's wallet flows end to end through real HTTP against the whole stack (embedded anvil, SQLite, the issuer at
+ * The wallet flows end to end through real HTTP against the whole stack (embedded anvil, SQLite, the issuer at
  * /issuer, the verifier at /verifier), with the reference wallet library on the holder's side:
  * admin login with the root admin wallet → issuance → one-time offer → the holder receives it → presentation request
  * → VP → access token → a guarded route; replay, another meter, revoke, suspend and resume refused with their codes.
@@ -126,7 +126,7 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 });
 });
 
-describe('wallet flows through the stack (DESIGN §1)', () => {
+describe('wallet flows through the stack', () => {
   let adminToken: string;
   let operatorToken: string;
   let credentialId: string;

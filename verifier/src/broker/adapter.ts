@@ -1,7 +1,7 @@
 import type { TopicPermissions } from '@tessera/protocol';
 
 /**
- * The seam between the handshake/revocation logic and an MQTT broker (DESIGN §3, §5, §6). Every adapter is deny by
+ * The seam between the handshake/revocation logic and an MQTT broker. Every adapter is deny by
  * default: a client that is not a known device with valid broker credentials cannot connect; a connected device may
  * use only its own handshake topics until a handshake succeeds (`grant`), and nothing at all after `revoke`.
  *

@@ -100,7 +100,7 @@ function releaseConnectBuffers(client: Client, password: Buffer | undefined): vo
 }
 
 /**
- * The embedded broker (DESIGN §3): aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
+ * The embedded broker: aedes 1.2 (MQTT 3.1.1) over TCP, deny by default.
  *
  * - authenticate: username must equal the client id, the client id must be an enrolled device, and the password must
  *   equal its derived broker password (constant-time compare). Anything else gets CONNACK 4.
@@ -345,7 +345,7 @@ export class AedesBrokerAdapter implements BrokerAdapter {
       return done(authError('bad username or password'), false);
     }
     releaseConnectBuffers(client, password);
-    // A new connection of the device, with nothing granted: a reconnect or a takeover starts over (DESIGN §5).
+    // A new connection of the device, with nothing granted: a reconnect or a takeover starts over.
     const connection: ConnectionEntry = {
       connection: Object.freeze({ deviceId: client.id, id: this.nextConnectionId++ }),
       grantExpiresAt: 0,

@@ -31,7 +31,7 @@ import {
 } from './dynsec.js';
 
 /**
- * The Mosquitto 2 broker adapter (DESIGN §3, §6): devices connect to an external Mosquitto with the
+ * The Mosquitto 2 broker adapter: devices connect to an external Mosquitto with the
  * dynamic-security plugin, and this adapter manages them through `$CONTROL/dynamic-security/v1`.
  *
  * - Deny by default: at start the broker-wide default ACL access is set to deny publish, subscribe and delivery
@@ -44,7 +44,7 @@ import {
  * - `revoke`: `disableClient` (suspend; the broker drops the live session within milliseconds and refuses CONNECT)
  *   or `deleteClient` + `deleteRole` (permanent). `enrol` after a suspension re-enables the client.
  * - The verifier's own traffic goes through a privileged dynsec client (role `tessera-verifier`) over MQTT 5.
- * - Per connection (DESIGN §5). Dynsec roles belong to a username, not to a connection, so the adapter follows the
+ * - Per connection. Dynsec roles belong to a username, not to a connection, so the adapter follows the
  *   broker's connection notices (`$SYS/broker/log/N` and `/E`, on the same MQTT connection as the handshake messages,
  *   so they arrive in order): every connection, takeover or disconnect of a device moves its connection id on and
  *   narrows its role back to the handshake topics; a grant applies only if the connection that answered the handshake

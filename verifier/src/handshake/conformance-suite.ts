@@ -1,5 +1,5 @@
 /**
- * The handshake conformance suite (DESIGN §5, §6; issue 5 "Must show"): one set of behaviours every broker adapter must
+ * The handshake conformance suite: one set of behaviours every broker adapter must
  * show with the real responder, a real anvil, a real broker over TCP and real MQTT clients. `handshake.test.ts` runs it
  * against the embedded aedes broker; the Mosquitto adapter runs the very same function under `npm run test:services`.
  *
@@ -62,8 +62,8 @@ import { verifyCredential } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import { connect, type MqttClient } from 'mqtt';
 import type { BrokerAdapter } from '../broker/adapter.js';
-import { CachedDidResolver } from '../resolver/cached-resolver.js';
-import { RegistryWatcher } from '../resolver/registry-watcher.js';
+import type { CachedDidResolver } from '../resolver/cached-resolver.js';
+import { createDidResolver, type DidResolution } from '../resolver/create.js';
 import { MemoryNonceStore } from '../vc/nonce-store.js';
 import { MemoryHandshakeLimiter } from './limiter.js';
 import type { HandshakeResponder } from './responder.js';
@@ -234,7 +234,7 @@ export function handshakeConformanceSuite(
     let registry: DeviceRegistry;
     let admin: Wallet;
     let resolver: CachedDidResolver;
-    let didWatcher: RegistryWatcher;
+    let dids: DidResolution;
     let didRegistry: string;
     let stateWatcher: DeviceStateWatcher;
     let service: DeviceHandshakeService;
@@ -351,18 +351,13 @@ export function handshakeConformanceSuite(
       didRegistry = addresses.EthereumDIDRegistry;
       await mined(registry.grantRole(await registry.MANUFACTURER(), admin.address));
       await mined(registry.grantRole(await registry.OPERATOR(), admin.address));
-      didWatcher = new RegistryWatcher({
-        registry: addresses.EthereumDIDRegistry,
-        provider,
-        wsUrl: chain.wsUrl,
-      });
-      await didWatcher.start();
-      resolver = new CachedDidResolver({
+      dids = await createDidResolver({
         chainId: chain.chainId,
         provider,
         registry: addresses.EthereumDIDRegistry,
-        watcher: didWatcher,
+        wsUrl: chain.wsUrl,
       });
+      resolver = dids.resolver;
       vault = new FileDeviceSecretVault(join(dir, 'device-secrets.json'), randomBytes(32));
       broker = await makeBroker();
       await broker.start();
@@ -394,7 +389,7 @@ export function handshakeConformanceSuite(
       for (const a of agents) await a.stop().catch(() => undefined);
       for (const r of raws) await r.client.endAsync(true).catch(() => undefined);
       await service?.stop();
-      await didWatcher?.stop();
+      await dids?.stop();
       await broker?.stop();
       provider?.destroy();
       await chain?.stop();
@@ -677,9 +672,10 @@ export function handshakeConformanceSuite(
         await mined(registry[action](d.identity.deviceId));
         await applied;
         await refusedConnect(broker.url, d.identity);
-        // a broker that still lets it in (stale replica): the handshake itself refuses, on chain state
+        // a broker that still lets it in (stale replica): the handshake itself refuses, on chain state, and tells the
+        // device its state (public on chain) so that its agent waits (suspended) or stops (revoked, decommissioned)
         await responder.enrol(d.identity.deviceId);
-        denied(await (await raw(d.identity)).hello());
+        denied(await (await raw(d.identity)).hello(), `ERR_DEVICE_${to.toUpperCase()}`);
       });
     }
 
@@ -749,7 +745,7 @@ export function handshakeConformanceSuite(
       const receipt = await (
         await EthereumDIDRegistry__factory.connect(didRegistry, oldKey).changeOwner(oldKey.address, newKey.address)
       ).wait();
-      await didWatcher.waitForBlock(receipt!.blockNumber);
+      await dids.watcher.waitForBlock(receipt!.blockNumber);
       // signed with the old key: refused, though it is the key the DID was created with
       const c = await raw(d.identity);
       const { hello, challenge } = await c.hello();
@@ -823,13 +819,15 @@ export function handshakeConformanceSuite(
       a.start();
       await got;
       const dropped = a.next('disconnected');
+      const final = a.next('final');
       await mined(registry.revoke(d.identity.deviceId));
       await dropped;
+      assert.deepEqual(await final, [{ code: 'ERR_DEVICE_REVOKED' }], 'the verifier told the agent, which stopped');
       assert.equal(a.session, undefined);
       await a.stop();
       await refusedConnect(broker.url, d.identity);
       await responder.enrol(d.identity.deviceId);
-      denied(await (await raw(d.identity)).hello());
+      denied(await (await raw(d.identity)).hello(), 'ERR_DEVICE_REVOKED');
       assert.equal((await readDeviceStatus(registry, d.identity.deviceId)).state, 'Revoked');
     });
 
@@ -840,12 +838,16 @@ export function handshakeConformanceSuite(
       a.start();
       await first;
       const dropped = a.next('disconnected');
+      const told = a.next('suspended');
       await mined(registry.suspend(d.identity.deviceId));
       await dropped;
+      await told;
+      assert.equal(a.suspended, true, 'the agent knows it is suspended and keeps trying');
       const back = a.next('session');
       await mined(registry.resume(d.identity.deviceId));
       await back;
       assert.ok(a.session);
+      assert.equal(a.suspended, false);
       await a.publish(topics.telemetry(d.identity.deviceId, 'meter'), 'resumed');
     });
   });

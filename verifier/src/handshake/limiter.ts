@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Rate limits and lockout for the handshake (DESIGN §5: stop guessing). Two kinds of key: `device:<id>` and
+ * Rate limits and lockout for the handshake (stop guessing). Two kinds of key: `device:<id>` and
  * `source:<address>`, each with its own attempt budget per window; consecutive failures of a key past `threshold`
  * lock it for base·2^(failures − threshold), capped at `maxMs` (exponential backoff). A success clears the device key's
  * failures (not the source's: one good device must not launder guesses against others from the same address).

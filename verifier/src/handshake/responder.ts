@@ -15,6 +15,7 @@ import {
   type HandshakeResult,
   type HandshakeTranscript,
   type Logger,
+  lifecycleDenialCode,
   ocraClientResponse,
   ocraResponsesEqual,
   ocraServerProof,
@@ -90,7 +91,7 @@ type Denial = { code: ErrorCode; reason: string; retryAfterMs?: number; sessionI
 const deny = (reason: string, code: ErrorCode = 'ERR_HANDSHAKE_DENIED'): Denial => ({ code, reason });
 
 /**
- * The verifier side of the device handshake (DESIGN §5, docs/protocol.md): answers hellos with a single-use challenge
+ * The verifier side of the device handshake (docs/protocol.md): answers hellos with a single-use challenge
  * and its server proof, checks responses (OCRA over the transcript, DID-key signature against the DID document as on
  * chain now, on-chain state), then issues a DeviceSessionCredential and widens the device's broker permissions.
  * Failures are quiet: the device gets a coarse code, the log and the audit trail get the reason.
@@ -207,7 +208,9 @@ export class HandshakeResponder {
     if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));
 
     const status = await this.o.readStatus(deviceId);
-    if (status.state !== 'Active') return this.failed(keys, deny(`device state is ${status.state}`));
+    // The device may learn its own lifecycle state (public on chain): whether to wait for a resume or to stop.
+    if (status.state !== 'Active')
+      return this.failed(keys, deny(`device state is ${status.state}`, lifecycleDenialCode(status.state)));
     const didCheck = this.didMatchesIdentity(hello.did, status.identity);
     if (didCheck) return this.failed(keys, deny(didCheck));
     if (hello.fingerprint !== status.fingerprint)
@@ -420,7 +423,7 @@ export class HandshakeResponder {
 
   private async refuse(deviceId: string, d: Denial, source?: string): Promise<void> {
     this.stats.denied++;
-    // The reason is for the log and the audit trail only (DESIGN §5: quiet on failure).
+    // The reason is for the log and the audit trail only (quiet on failure).
     this.log.warn({
       event: 'handshake_denied',
       deviceId,

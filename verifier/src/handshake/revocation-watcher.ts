@@ -34,7 +34,7 @@ export interface DeviceStateWatcherOptions {
 }
 
 /**
- * Streams DeviceRegistry lifecycle changes (DESIGN §6: verifiers learn of changes from chain events, never by waiting
+ * Streams DeviceRegistry lifecycle changes (verifiers learn of changes from chain events, never by waiting
  * for a cache to expire), on the chain-log follower (`ChainLogFollower`: each new head pushed over WebSocket triggers
  * one `eth_getLogs` for the blocks not yet processed; after a reconnect the blocks missed meanwhile are fetched, so no
  * change is lost). Emits 'change' (DeviceStateChange) once per lifecycle change, 'record' (deviceId) for every event
@@ -93,7 +93,7 @@ export class DeviceStateWatcher extends EventEmitter {
 }
 
 /**
- * Wire lifecycle changes to the broker (DESIGN §6): suspend, revoke and decommission drop every live session of the
+ * Wire lifecycle changes to the broker: suspend, revoke and decommission drop every live session of the
  * device at once; resuming enrols it again so it can handshake.
  */
 export function dropSessionsOnRevocation(

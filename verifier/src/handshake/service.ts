@@ -1,5 +1,12 @@
 import { type DeviceChainStatus, DeviceRegistry__factory, readDeviceStatus } from '@tessera/contracts';
-import { type BitstringStatusListEntry, type Logger, silentLogger, type TopicPermissions } from '@tessera/protocol';
+import {
+  type BitstringStatusListEntry,
+  type Logger,
+  lifecycleNotice,
+  silentLogger,
+  type TopicPermissions,
+  topics,
+} from '@tessera/protocol';
 import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
 import type { BrokerAdapter } from '../broker/adapter.js';
@@ -49,7 +56,7 @@ export interface DeviceHandshakeService {
 }
 
 /**
- * Compose the device side of the verifier (DESIGN §5, §6) on a started broker: the DeviceRegistry watcher and the
+ * Compose the device side of the verifier on a started broker: the DeviceRegistry watcher and the
  * event-invalidated status cache, the handshake responder (subscribed to every device's hello and response), every
  * vault device enrolled with the broker, and lifecycle changes wired to the broker (suspend/revoke/decommission drop
  * live sessions at once; resume enrols again).
@@ -93,6 +100,15 @@ export async function startDeviceHandshakeService(o: DeviceHandshakeServiceOptio
   const unwire = dropSessionsOnRevocation(watcher, {
     revoke: async (id, opts) => {
       const c = current;
+      // Tell a connected device its new state before its connection goes, so its agent waits (suspended) or stops
+      // (revoked, decommissioned) instead of reconnecting into refusals. Best effort, and never holding up the drop.
+      const notice = c && lifecycleNotice(c.to);
+      if (notice) {
+        const told = o.broker.publish(topics.handshake(id, 'result'), JSON.stringify(notice));
+        await Promise.race([told, new Promise((r) => setTimeout(r, 250).unref())]).catch((e: unknown) =>
+          log.warn({ event: 'lifecycle_notice_failed', deviceId: id, error: (e as Error).message }),
+        );
+      }
       await o.broker.revoke(id, opts);
       applied(c);
     },

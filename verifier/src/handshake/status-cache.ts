@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { DeviceStateWatcher } from './revocation-watcher.js';
 
 /**
- * DeviceRegistry reads behind a cache that the registry's own events invalidate (DESIGN §6: never a timer), like the
+ * DeviceRegistry reads behind a cache that the registry's own events invalidate (never a timer), like the
  * DID cache: any event about a device (state change, commissioning, firmware update) drops its entry, and while the
  * watcher's push subscription is down nothing is cached at all. A read that was in flight when an event arrived is
  * not cached.

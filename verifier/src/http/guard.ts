@@ -48,7 +48,7 @@ export function fillResource(pattern: string, params: Record<string, string | un
 const refuse = (next: NextFunction, code: ErrorCode, message: string) => next(new TesseraError(code, message));
 
 /**
- * Express middleware that guards a route with an access token from `POST /presentations` (DESIGN §7): reads
+ * Express middleware that guards a route with an access token from `POST /presentations`: reads
  * `Authorization: Bearer`, checks signature, issuer and expiry, that the token was granted for this very resource and
  * action, and (with status lists) that none of its credentials was revoked or suspended since. On success
  * `req.accessGrant` carries the holder DID and the credentials' claims. Everything else is refused with its code:

@@ -43,7 +43,7 @@ const PRESENTATION_ERRORS: ErrorCode[] = [
 ];
 const jwtString = { type: 'string', maxLength: 16384, description: 'A compact JWS (JWT VC or VP)' };
 
-/** The verifier's HTTP API as OpenAPI 3.1 (DESIGN §8), served at `GET /openapi.json`. */
+/** The verifier's HTTP API as OpenAPI 3.1 served at `GET /openapi.json`. */
 export function verifierOpenApi(serverUrl: string, o: { oid4vp?: boolean } = {}) {
   // The OpenID4VP endpoints exist when the core has a public URL for its request objects (createOid4vpService).
   const oid4vpPaths = {

@@ -1,5 +1,5 @@
 /**
- * Two verifier replicas behind one load balancer (DESIGN §3): each its own router, both sharing the real Redis for
+ * Two verifier replicas behind one load balancer: each its own router, both sharing the real Redis for
  * nonces and request bindings, and the same token key. A request issued by one is answered at the other; a replay at
  * either is refused; a token from one opens a route guarded by the other.
  */

@@ -140,7 +140,7 @@ function describeConstraint(c: ClaimConstraint, params: Record<string, string>):
 }
 
 /**
- * Evaluates policies against verified credentials (DESIGN §7). Deny by default: a resource and action that no policy
+ * Evaluates policies against verified credentials. Deny by default: a resource and action that no policy
  * covers are refused. When several policies match, all of them must be met. A refusal is ERR_POLICY_DENIED whose
  * message and `details` (a PolicyDenial) say which requirement failed and why.
  */
@@ -179,7 +179,7 @@ export class PolicyEngine {
   }
 
   /**
-   * The MQTT topic filters that `credentials` open for a device (DESIGN §7: the same policies gate topics): every
+   * The MQTT topic filters that `credentials` open for a device (the same policies gate topics): every
    * policy on a topic pattern with action `publish` or `subscribe` whose requirements the credentials meet, its
    * `:name` segments filled from `params` (for example the device's `deviceId`) or from the claim a requirement binds
    * to that parameter, `*` and `**` becoming MQTT's `+` and `#`.

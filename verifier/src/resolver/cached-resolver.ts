@@ -26,7 +26,7 @@ export interface ResolverStats {
 /**
  * did:ethr resolution (did-resolver + ethr-did-resolver on the configured chain, with an explicit provider) behind a
  * bounded LRU cache that is invalidated by the registry's own events, never by a timer: a resolve after an on-chain
- * change returns the new document, and an unchanged DID costs no chain call (DESIGN §6, §9).
+ * change returns the new document, and an unchanged DID costs no chain call.
  * Implements did-resolver's `Resolvable`, so did-jwt and did-jwt-vc can use it directly.
  */
 export class CachedDidResolver implements Resolvable {

@@ -151,7 +151,7 @@ interface SignaturePlan {
 }
 
 /**
- * Checks JWS signatures against DID documents with node:crypto key objects (DESIGN §9: about 4× faster than the
+ * Checks JWS signatures against DID documents with node:crypto key objects (about 4× faster than the
  * pure-JS curve for secp256k1). Key objects are cached per DID document object: a resolver that returns the same
  * document until the chain changes it (the event-invalidated cache) pays the key parsing once per document version.
  *

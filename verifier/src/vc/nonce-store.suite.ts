@@ -10,7 +10,7 @@ export interface NonceStoreReplicas {
 }
 
 /**
- * The conformance suite every NonceStore passes (CONVENTIONS: one suite against every configuration): single use,
+ * The conformance suite every NonceStore passes (one suite against every configuration): single use,
  * also across replicas and under a race, binding to the audience, and no overwriting of a live nonce.
  */
 export function nonceStoreConformance(name: string, open: () => Promise<NonceStoreReplicas>): void {

@@ -3,7 +3,7 @@ import { randomBase64url } from '@tessera/runtime';
 import type { Redis } from 'ioredis';
 
 /**
- * Presentation nonces: issued by this verifier, short-lived, usable once (DESIGN §1, the wallet flow). A store shared by
+ * Presentation nonces: issued by this verifier, short-lived, usable once (the wallet flow). A store shared by
  * replicas (Redis) makes the single use hold across all of them.
  */
 export interface NonceStore {

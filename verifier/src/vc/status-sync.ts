@@ -12,7 +12,7 @@ export interface StatusListSyncOptions {
 }
 
 /**
- * Keeps status lists current from the issuer's change notifications (DESIGN §6): `notify(urls)` on every status change
+ * Keeps status lists current from the issuer's change notifications: `notify(urls)` on every status change
  * event refetches, verifies and installs those lists. Refreshes of one URL never overlap, and a notification that arrives
  * during a refresh triggers one more refresh after it, so the installed list is never older than the last notification
  * (the issuer signs a list after committing the change). Verification reads only memory: no network on the hot path.

@@ -2,7 +2,7 @@ import { err, ok, parseDid, type Result } from '@tessera/protocol';
 import { z } from 'zod';
 
 /**
- * Which issuers are trusted for which credential type (DESIGN §4: configuration, not code).
+ * Which issuers are trusted for which credential type (configuration, not code).
  * Keys are VC types (`EnergyProsumerCredential`), values the DIDs allowed to issue them.
  */
 export type TrustList = ReadonlyMap<string, ReadonlySet<string>>;

@@ -49,7 +49,7 @@ export interface VerifierOptions {
   audience: string;
   nonceTtlMs?: number;
   clockSkewSeconds?: number;
-  /** Refuse credentials without a credentialStatus (DESIGN §4: every credential carries one). Default true. */
+  /** Refuse credentials without a credentialStatus (every credential carries one). Default true. */
   requireStatus?: boolean;
   maxJwtBytes?: number;
   /** Milliseconds since the epoch; injectable for tests. */
@@ -276,7 +276,7 @@ export class PresentationVerifier {
       return err('ERR_VC_MALFORMED', 'the credential has no credentialStatus, so its revocation cannot be checked');
     }
 
-    // DESIGN §4: the issuer must be trusted for every type the credential claims to be.
+    // The trust list: the issuer must be trusted for every type the credential claims to be.
     for (const type of types) {
       if (!isTrustedIssuer(this.o.trust, type, issuer)) {
         return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);

@@ -21,7 +21,7 @@ const ReadingSchema = z.strictObject({
 
 /**
  * Validate a reading; `nameplateW` and `slotSeconds`, when given, bound production: a meter cannot deliver more than
- * its nameplate power over the slot (SERVICES.md).
+ * its nameplate power over the slot.
  */
 export function parseReading(
   input: unknown,

@@ -14,7 +14,7 @@ export interface ClosedPeriod {
 
 /**
  * The order book of one trading period: orders are validated and collected while the period is open, then the
- * period is closed once and cleared. Off chain by design (SERVICES.md): only the digests and the settlement go on chain.
+ * period is closed once and cleared. Off chain by design: only the digests and the settlement go on chain.
  */
 export class OrderBook {
   private readonly list: Order[] = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { allocationHash, clear, orderBookHash } from './clearing.js';
+import { allocationHash, clear, orderBookHash, tradeSummary } from './clearing.js';
 import { clearNaive } from './naive.js';
 import type { Order } from './order.js';
 import { randomBook } from './testing.js';
@@ -37,6 +37,29 @@ describe('uniform-price call auction', () => {
     const r = clear([bid('A', 300, 24), bid('B', 500, 20), offer('C', 600, 8)], T, 'pay-as-bid');
     assert.equal(r.price, null);
     assert.deepEqual(pairs(r), ['A<C:300@240000', 'B<C:300@200000']);
+  });
+
+  it('pay-as-bid: the traded value and the mean price of a hand-computed book', () => {
+    // A bids 1000 Wh at 20 c, B 500 Wh at 15 c; C offers 800 Wh at 10 c, D 1000 Wh at 14 c.
+    // A takes C's 800 and 200 of D at 20 c; B takes 500 of D at 15 c (14 ≤ 15).
+    // value = 800 × 200,000 + 200 × 200,000 + 500 × 150,000 = 275,000,000 n€ (0.275 €) for 1,500 Wh,
+    // mean = 275,000,000 / 1,500 = 183,333.33 µ€/kWh = 18.33 c€/kWh (and not 0: pay-as-bid has no clearing price).
+    const r = clear(
+      [bid('A', 1000, 20), bid('B', 500, 15), offer('C', 800, 10), offer('D', 1000, 14)],
+      T,
+      'pay-as-bid',
+    );
+    assert.deepEqual(pairs(r), ['A<C:800@200000', 'A<D:200@200000', 'B<D:500@150000']);
+    assert.equal(r.price, null);
+    const s = tradeSummary(r);
+    assert.equal(s.volumeWh, 1500);
+    assert.equal(s.valueNanoEur, 275_000_000n);
+    assert.equal(s.meanPrice?.toFixed(2), '183333.33');
+    // under uniform pricing the mean is the clearing price: last pair B 15 / D 14 → 14.5 c€ for all 1,500 Wh
+    const u = clear([bid('A', 1000, 20), bid('B', 500, 15), offer('C', 800, 10), offer('D', 1000, 14)], T);
+    assert.equal(u.price, 145_000);
+    assert.equal(tradeSummary(u).meanPrice, u.price);
+    assert.equal(tradeSummary(clear([], T, 'pay-as-bid')).meanPrice, null);
   });
 
   it('a participant never matches itself; its offer stays available to others', () => {

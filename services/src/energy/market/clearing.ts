@@ -126,7 +126,7 @@ export function finish(
 }
 
 /**
- * Clear one trading period as a two-sided call auction (SERVICES.md, energy market).
+ * Clear one trading period as a two-sided call auction.
  *
  * Bids are walked from the highest price down; each takes energy from the cheapest remaining offer of another
  * participant while bid ≥ offer (limits clipped into [feed-in, retail] first, so a trade never leaves the band and
@@ -159,6 +159,28 @@ export function clear(orders: readonly Order[], tariffs: Tariffs, rule: PricingR
     }
   }
   return finish(rule, matches, bids, offers, tariffs);
+}
+
+/** What the trades of a clearing come to. */
+export interface TradeSummary {
+  volumeWh: number;
+  /** Σ energy × price over the trades, n€ (exact). */
+  valueNanoEur: bigint;
+  /**
+   * Volume-weighted mean trade price, µ€/kWh (null when nothing traded): the clearing price under `uniform`, what
+   * buyers paid on average under `pay-as-bid`, where `Clearing.price` is null.
+   */
+  meanPrice: number | null;
+}
+
+export function tradeSummary(c: Pick<Clearing, 'trades'>): TradeSummary {
+  let volumeWh = 0;
+  let valueNanoEur = 0n;
+  for (const t of c.trades) {
+    volumeWh += t.energyWh;
+    valueNanoEur += BigInt(t.energyWh) * BigInt(t.price);
+  }
+  return { volumeWh, valueNanoEur, meanPrice: volumeWh > 0 ? Number(valueNanoEur) / volumeWh : null };
 }
 
 const sha256 = (s: string) => `0x${createHash('sha256').update(s).digest('hex')}`;

@@ -35,5 +35,5 @@ export interface Tariffs {
   feedIn: number;
 }
 
-/** Marseille defaults (SERVICES.md): retail 25 c€/kWh, feed-in 6 c€/kWh. */
+/** Marseille defaults: retail 25 c€/kWh, feed-in 6 c€/kWh. */
 export const DEFAULT_TARIFFS: Tariffs = Object.freeze({ retail: centsPerKwh(25), feedIn: centsPerKwh(6) });

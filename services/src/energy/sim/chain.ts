@@ -16,7 +16,7 @@ import type { ClosedPeriod } from '../market/book.js';
 import { NANO_EUR_PER_EUR } from '../market/units.js';
 import { EnergySettlement } from '../settlement.js';
 
-/** Chain figures of a settled run (SERVICES.md: transactions, gas per slot, blocks). */
+/** Chain figures of a settled run (transactions, gas per slot, blocks). */
 export interface ChainFigures {
   transactions: number;
   blocks: number;

@@ -1,7 +1,7 @@
 /**
  * Every parameter of the neighbourhood simulation, named, with its unit and where its value comes from.
  * docs/energy-simulation.md lists them in a table; `SIM_DEFAULTS` is the only place the defaults live.
- * Values marked ~ in SERVICES.md are assumptions, chosen to be plausible for Marseille and tunable.
+ * Values marked ~ are assumptions, chosen to be plausible for Marseille and tunable.
  */
 export interface SimParams {
   site: { latDeg: number; lonDeg: number; timeZone: string };

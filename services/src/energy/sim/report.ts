@@ -1,4 +1,7 @@
+import { type ChartSpec, renderChartSvg } from '@tessera/runtime/charts';
+import { MICRO_EUR_PER_CENT } from '../market/units.js';
 import type { ChainFigures } from './chain.js';
+import { utcOffsetMs } from './environment.js';
 import type { SimParams } from './params.js';
 import type { SimResult, WeekResult, WeekSummary } from './simulate.js';
 
@@ -51,7 +54,7 @@ export function reportJson(runs: SimResult[], chain: Record<string, ChainFigures
     series: first.weeks.map((w) => ({
       label: w.summary.label,
       startMs: w.slots.map((s) => s.startMs),
-      priceCents: w.slots.map((s) => (s.price === null ? null : s.price / 10_000)),
+      priceCents: w.slots.map((s) => (s.meanPrice === null ? null : s.meanPrice / MICRO_EUR_PER_CENT)),
       volumeKwh: w.slots.map((s) => s.volumeWh / 1000),
       gridImportKwh: w.slots.map((s) => r2(s.gridImportWh / 1000)),
       gridExportKwh: w.slots.map((s) => r2(s.gridExportWh / 1000)),
@@ -94,7 +97,9 @@ export function reportText(runs: SimResult[], chain: Record<string, ChainFigures
     lines.push(
       `  grid import / export ${fmt(f.gridImportKwh!, (x) => x.toFixed(0))} / ${fmt(f.gridExportKwh!, (x) => `${x.toFixed(0)} kWh`)}`,
     );
-    lines.push(`  mean clearing price  ${fmt(f.meanPriceCents!, (x) => `${x.toFixed(2)} c€/kWh`)} (volume-weighted)`);
+    lines.push(
+      `  ${p.bidding.rule === 'uniform' ? 'mean clearing price ' : 'mean trade price    '} ${fmt(f.meanPriceCents!, (x) => `${x.toFixed(2)} c€/kWh`)} (volume-weighted${p.bidding.rule === 'uniform' ? '' : ', each trade at its buyer’s bid'})`,
+    );
     lines.push(`  self-sufficiency     ${fmt(f.selfSufficiency!, pct)}`);
     lines.push(`  self-consumption     ${fmt(f.selfConsumption!, pct)}`);
     lines.push(`  community bill       ${fmt(f.communityBillEur!, (x) => `${x.toFixed(2)} €`)}`);
@@ -116,69 +121,98 @@ export function reportText(runs: SimResult[], chain: Record<string, ChainFigures
   return lines.join('\n');
 }
 
-/** An SVG chart per week: clearing price (line, left axis, with the tariff band) and traded volume (bars, right axis). */
-export function reportSvg(result: SimResult): string {
-  const W = 1100;
-  const H = 260;
-  const m = { l: 60, r: 60, t: 30, b: 30 };
-  const p: SimParams = result.params;
-  const panels = result.weeks.map((w, i) => panel(w, i * (H + 20), p));
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${result.weeks.length * (H + 20)}" font-family="sans-serif" font-size="11">`,
-    '<rect width="100%" height="100%" fill="white"/>',
-    ...panels,
-    '</svg>',
-    '',
-  ].join('\n');
+/** Local wall-clock time (Europe/Paris or the site's zone) as an ISO string read as UTC, so a utc scale shows local hours. */
+const localIso = (ms: number, timeZone: string) => new Date(ms + utcOffsetMs(ms, timeZone)).toISOString();
 
-  function panel(w: WeekResult, y0: number, params: SimParams): string {
-    const n = w.slots.length;
-    const pw = W - m.l - m.r;
-    const ph = H - m.t - m.b;
-    const maxPrice = Math.max(params.tariffs.retailCents * 1.1, 1);
-    const maxVol = Math.max(1, ...w.slots.map((s) => s.volumeWh / 1000));
-    const x = (i: number) => m.l + (i / Math.max(1, n)) * pw;
-    const yp = (c: number) => y0 + m.t + ph - (c / maxPrice) * ph;
-    const yv = (kwh: number) => y0 + m.t + ph - (kwh / maxVol) * ph;
-    const out: string[] = [];
-    out.push(
-      `<text x="${m.l}" y="${y0 + 18}" font-size="13">${w.summary.label}: clearing price (c€/kWh, line) and local volume (kWh per slot, bars)</text>`,
-    );
-    out.push(`<rect x="${m.l}" y="${y0 + m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
-    const barW = Math.max(0.5, pw / Math.max(1, n) - 0.2);
-    for (const [i, s] of w.slots.entries())
-      if (s.volumeWh > 0)
-        out.push(
-          `<rect x="${x(i).toFixed(1)}" y="${yv(s.volumeWh / 1000).toFixed(1)}" width="${barW.toFixed(2)}" height="${(y0 + m.t + ph - yv(s.volumeWh / 1000)).toFixed(1)}" fill="#9ecae1"/>`,
-        );
-    for (const [c, label] of [
-      [params.tariffs.retailCents, 'retail'],
-      [params.tariffs.feedInCents, 'feed-in'],
-    ] as const)
-      out.push(
-        `<line x1="${m.l}" x2="${m.l + pw}" y1="${yp(c).toFixed(1)}" y2="${yp(c).toFixed(1)}" stroke="#d62728" stroke-dasharray="4 3"/>`,
-        `<text x="${m.l + pw - 40}" y="${(yp(c) - 3).toFixed(1)}" fill="#d62728">${label}</text>`,
-      );
-    let path = '';
-    for (const [i, s] of w.slots.entries()) {
-      if (s.price === null) continue;
-      path += `${path === '' || w.slots[i - 1]?.price === null ? 'M' : 'L'}${(x(i) + barW / 2).toFixed(1)},${yp(s.price / 10_000).toFixed(1)}`;
-    }
-    out.push(`<path d="${path}" fill="none" stroke="#08306b" stroke-width="1.2"/>`);
-    for (let k = 0; k <= 5; k++) {
-      const c = (maxPrice * k) / 5;
-      const v = (maxVol * k) / 5;
-      out.push(`<text x="${m.l - 6}" y="${yp(c).toFixed(1)}" text-anchor="end">${c.toFixed(0)}</text>`);
-      out.push(`<text x="${m.l + pw + 6}" y="${yv(v).toFixed(1)}">${v.toFixed(0)}</text>`);
-    }
-    const perDay = params.slotsPerDay;
-    for (let d = 0; d * perDay < n; d++) {
-      const date = new Date(w.slots[d * perDay]!.startMs + 43_200_000).toISOString().slice(5, 10);
-      out.push(
-        `<line x1="${x(d * perDay).toFixed(1)}" x2="${x(d * perDay).toFixed(1)}" y1="${y0 + m.t}" y2="${y0 + m.t + ph}" stroke="#ddd"/>`,
-        `<text x="${(x(d * perDay) + 4).toFixed(1)}" y="${y0 + m.t + ph + 14}">${date}</text>`,
-      );
-    }
-    return out.join('\n');
-  }
+/**
+ * The chart of a run as a Vega-Lite spec, one panel per week: the traded volume per 15-minute slot (bars, right axis,
+ * kWh), the price (line, left axis, c€/kWh: the clearing price under uniform pricing, the volume-weighted mean trade
+ * price under pay-as-bid) and the retail and feed-in tariffs that bound it; the time axis in local hours.
+ */
+export function reportChartSpec(result: SimResult): ChartSpec {
+  const p: SimParams = result.params;
+  const priceName = p.bidding.rule === 'uniform' ? 'clearing price' : 'mean trade price (pay-as-bid)';
+  const panel = (w: WeekResult): ChartSpec => {
+    const x = {
+      field: 't',
+      type: 'temporal',
+      scale: { type: 'utc' },
+      axis: {
+        title: `local time (${p.site.timeZone}), day and hour`,
+        format: '%a %H:%M',
+        tickCount: { interval: 'hours', step: w.summary.days > 2 ? 12 : 3 },
+        labelAngle: -40,
+        labelOverlap: true,
+      },
+    };
+    const first = w.slots[0]?.startMs ?? 0;
+    const last = w.slots.at(-1)?.startMs ?? 0;
+    const day = (ms: number) => localIso(ms, p.site.timeZone).slice(0, 10);
+    return {
+      title: `${w.summary.label} ${day(first)} to ${day(last)}: ${priceName} and volume traded locally, per 15-minute slot`,
+      width: 1000,
+      height: 220,
+      data: {
+        values: w.slots.map((s) => ({
+          t: localIso(s.startMs, p.site.timeZone),
+          price: s.meanPrice === null ? null : s.meanPrice / MICRO_EUR_PER_CENT,
+          volume: s.volumeWh / 1000,
+        })),
+      },
+      layer: [
+        {
+          mark: { type: 'bar', color: '#9ecae1' },
+          encoding: {
+            x,
+            y: {
+              field: 'volume',
+              type: 'quantitative',
+              axis: { title: 'volume traded locally (kWh per slot)', orient: 'right', titleColor: '#3182bd' },
+            },
+          },
+        },
+        {
+          layer: [
+            {
+              mark: { type: 'line', color: '#08306b', strokeWidth: 1.2, invalid: 'break-paths-filter-domains' },
+              encoding: {
+                x,
+                y: {
+                  field: 'price',
+                  type: 'quantitative',
+                  scale: { domain: [0, Math.ceil(p.tariffs.retailCents * 1.1)] },
+                  axis: { title: `${priceName} (c€/kWh)`, titleColor: '#08306b' },
+                },
+              },
+            },
+            {
+              data: {
+                values: [
+                  { tariff: `retail ${p.tariffs.retailCents} c€/kWh`, cents: p.tariffs.retailCents },
+                  { tariff: `feed-in ${p.tariffs.feedInCents} c€/kWh`, cents: p.tariffs.feedInCents },
+                ],
+              },
+              layer: [
+                {
+                  mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] },
+                  encoding: { y: { field: 'cents', type: 'quantitative' } },
+                },
+                {
+                  mark: { type: 'text', color: '#d62728', align: 'right', dy: -6, x: 'width' },
+                  encoding: { y: { field: 'cents', type: 'quantitative' }, text: { field: 'tariff' } },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      resolve: { scale: { y: 'independent' } },
+    } as ChartSpec;
+  };
+  return { vconcat: result.weeks.map(panel) } as ChartSpec;
+}
+
+/** The chart of a run as a standalone SVG document (rendered on the server). */
+export async function reportSvg(result: SimResult): Promise<string> {
+  return renderChartSvg(reportChartSpec(result));
 }

@@ -6,8 +6,8 @@ import { Rng } from '../rng.js';
 import { bdewFactor, utcOffsetMs } from './environment.js';
 import { loadShape, makeHouseholds } from './household.js';
 import { SIM_DEFAULTS, type SimParams } from './params.js';
-import { reportJson, reportSvg, reportText } from './report.js';
-import { clearDayYield, simulate, weekMonthlyBills, yearlyYield } from './simulate.js';
+import { reportChartSpec, reportJson, reportSvg, reportText } from './report.js';
+import { clearDayYield, simulate, weekMonthlyBills, weekPrices, yearlyYield } from './simulate.js';
 import { haurwitzGhi, sunPosition } from './solar.js';
 
 const P = SIM_DEFAULTS;
@@ -144,13 +144,64 @@ describe('neighbourhood simulation', () => {
     );
   });
 
-  it('writes a report and a chart', () => {
+  it('writes a report and a chart with the price, the volume and the tariffs, on a time axis in local hours', async () => {
     const text = reportText([run]);
     assert.match(text, /self-sufficiency/);
     assert.match(text, /energy 0 Wh, money 0 n€/);
-    const svg = reportSvg(run);
-    assert.ok(svg.startsWith('<svg'));
+    const svg = await reportSvg(run);
+    assert.ok(svg.startsWith('<?xml'));
     assert.ok(svg.trimEnd().endsWith('</svg>'));
-    assert.match(svg, /<path d="M[\d.]+,[\d.]+L/);
+    for (const label of [
+      'clearing price (c€/kWh)',
+      'volume traded locally (kWh per slot)',
+      'local time (Europe/Paris), day and hour',
+      'retail 25 c€/kWh',
+      'feed-in 6 c€/kWh',
+    ])
+      assert.ok(svg.includes(label), `the chart says ${label}`);
+    assert.match(svg, />(Mon|Tue|Wed|Thu|Fri|Sat|Sun) 12:00</, 'hours on the time axis');
+    assert.equal((svg.match(/role-scope concat_\d_group/g) ?? []).length, run.weeks.length, 'one panel per week');
+  });
+});
+
+describe('pay-as-bid figures', () => {
+  it('averages prices over the traded value, not over a clearing price pay-as-bid does not have (hand-computed)', () => {
+    // slot 1: the clearing test's book, 1,500 Wh worth 275,000,000 n€; slot 2: 500 Wh at 10 c€ = 50,000,000 n€;
+    // slot 3: nothing traded. Mean = 325,000,000 n€ / 2,000 Wh = 162,500 µ€/kWh = 16.25 c€/kWh.
+    const p = weekPrices([
+      { meanPrice: 275_000_000 / 1500, volumeWh: 1500, valueNanoEur: 275_000_000n },
+      { meanPrice: 100_000, volumeWh: 500, valueNanoEur: 50_000_000n },
+      { meanPrice: null, volumeWh: 0, valueNanoEur: 0n },
+    ]);
+    assert.equal(p.mean, 162_500);
+    assert.equal(p.min, 100_000);
+    assert.equal(p.max.toFixed(2), '183333.33');
+    assert.equal(p.slotsWithTrades, 2);
+    assert.deepEqual(weekPrices([]), { mean: 0, min: 0, max: 0, slotsWithTrades: 0 });
+  });
+
+  it('a pay-as-bid run reports the mean trade price in the band, charts it, and still balances', async () => {
+    const r = simulate(small({ bidding: { ...P.bidding, rule: 'pay-as-bid' } }));
+    const summer = r.weeks[0]!;
+    assert.ok(summer.summary.tradedKwh > 0, 'something traded');
+    const value = summer.slots.reduce((a, s) => a + s.valueNanoEur, 0n);
+    const volume = summer.slots.reduce((a, s) => a + s.volumeWh, 0);
+    assert.equal(summer.summary.meanPriceCents, Number(value) / volume / 10_000);
+    assert.ok(summer.summary.meanPriceCents > P.tariffs.feedInCents, `${summer.summary.meanPriceCents} c€/kWh`);
+    assert.ok(summer.summary.meanPriceCents <= P.tariffs.retailCents);
+    for (const s of summer.slots) if (s.volumeWh > 0) assert.equal(s.price, null, 'pay-as-bid has no clearing price');
+    // what the households paid each other equals the traded value: the settlements agree with the figure
+    const paid = summer.settlements.reduce((a, st) => a + st.bills.reduce((b, bill) => b + bill.marketPaid, 0n), 0n);
+    assert.equal(paid, value);
+    assert.equal(summer.summary.energyImbalanceWh, 0);
+    assert.equal(summer.summary.moneyImbalance, 0n);
+    assert.match(
+      reportText([r]),
+      /mean trade price +\d+\.\d\d c€\/kWh \(volume-weighted, each trade at its buyer’s bid\)/,
+    );
+    const spec = JSON.stringify(reportChartSpec(r));
+    assert.match(spec, /mean trade price \(pay-as-bid\) \(c€\/kWh\)/);
+    const svg = await reportSvg(r);
+    assert.match(svg, /<path[^>]*stroke="#08306b"/, 'a price line');
   });
 });

@@ -1,5 +1,6 @@
 import { type MeterReading, monthlyBills, type PeriodSettlement, settlePeriod } from '../market/billing.js';
 import { type ClosedPeriod, OrderBook } from '../market/book.js';
+import { tradeSummary } from '../market/clearing.js';
 import { centsPerKwh, moneyOf, type Tariffs } from '../market/units.js';
 import { Rng } from '../rng.js';
 import {
@@ -20,9 +21,13 @@ export type PeriodHook = (closed: ClosedPeriod, settlement: PeriodSettlement, we
 
 export interface SlotRecord {
   startMs: number;
-  /** Uniform clearing price, µ€/kWh (null: nothing traded). */
+  /** Uniform clearing price, µ€/kWh (null: nothing traded, or pay-as-bid, which has none). */
   price: number | null;
+  /** Volume-weighted mean trade price, µ€/kWh, under either rule (null: nothing traded). */
+  meanPrice: number | null;
   volumeWh: number;
+  /** What the slot's trades are worth, n€ (Σ energy × trade price). */
+  valueNanoEur: bigint;
   orders: number;
   trades: number;
   loadWh: number;
@@ -56,7 +61,7 @@ export interface WeekSummary {
   selfSufficiency: number;
   /** Share of solar production used in the neighbourhood: 1 − grid export / solar. */
   selfConsumption: number;
-  /** Volume-weighted mean clearing price, c€/kWh. */
+  /** Volume-weighted mean trade price over the week, c€/kWh (under uniform pricing, of the clearing prices). */
   meanPriceCents: number;
   minPriceCents: number;
   maxPriceCents: number;
@@ -110,7 +115,7 @@ function applianceEvents(h: Household, p: SimParams): Float64Array {
 }
 
 /**
- * The ramp strategy (SERVICES.md): a buyer's willingness climbs from about feed-in to about retail, a seller's falls
+ * The ramp strategy: a buyer's willingness climbs from about feed-in to about retail, a seller's falls
  * from about retail to about feed-in. A call auction sees the ramp at once, so it is discretised into `tranches`
  * equal slices of the forecast quantity, each at its point of the ramp with a random offset within its step.
  */
@@ -259,10 +264,13 @@ function simulateWeek(
       const metered = readings.reduce((a, r) => a + r.consumedWh - r.producedWh, 0);
       energyImbalanceWh += metered - (st.grid.importWh - st.grid.exportWh);
       moneyImbalance += st.transfers.reduce((a, x) => a + x.delta, 0n);
+      const traded = tradeSummary(closed.clearing);
       slots.push({
         startMs,
         price: closed.clearing.price,
+        meanPrice: traded.meanPrice,
         volumeWh: closed.clearing.volumeWh,
+        valueNanoEur: traded.valueNanoEur,
         orders: closed.orders.length,
         trades: closed.clearing.trades.length,
         loadWh,
@@ -281,6 +289,28 @@ function simulateWeek(
   };
 }
 
+/**
+ * The week's trade prices, µ€/kWh: the volume-weighted mean (Σ value / Σ volume) and the lowest and highest slot mean,
+ * over the slots that traded, under either pricing rule (0 when nothing traded).
+ */
+export function weekPrices(slots: readonly Pick<SlotRecord, 'meanPrice' | 'volumeWh' | 'valueNanoEur'>[]): {
+  mean: number;
+  min: number;
+  max: number;
+  slotsWithTrades: number;
+} {
+  const traded = slots.filter((s) => s.meanPrice !== null && s.volumeWh > 0);
+  const volume = traded.reduce((a, s) => a + s.volumeWh, 0);
+  const value = traded.reduce((a, s) => a + s.valueNanoEur, 0n);
+  const means = traded.map((s) => s.meanPrice!);
+  return {
+    mean: volume > 0 ? Number(value) / volume : 0,
+    min: means.length > 0 ? Math.min(...means) : 0,
+    max: means.length > 0 ? Math.max(...means) : 0,
+    slotsWithTrades: traded.length,
+  };
+}
+
 function summarise(
   week: SimParams['weeks'][number],
   weather: DayWeather[],
@@ -296,8 +326,7 @@ function summarise(
   const traded = sum((s) => s.volumeWh);
   const imp = sum((s) => s.gridImportWh);
   const exp = sum((s) => s.gridExportWh);
-  const priced = slots.filter((s) => s.price !== null);
-  const weighted = priced.reduce((a, s) => a + s.price! * s.volumeWh, 0);
+  const prices = weekPrices(slots);
   const community = bills.reduce((a, b) => a + b.net, 0n);
   const baseline = bills.reduce((a, b) => a + b.baseline, 0n);
   const cloudDays: Record<string, number> = {};
@@ -314,10 +343,10 @@ function summarise(
     gridExportKwh: exp / 1000,
     selfSufficiency: load > 0 ? 1 - imp / load : 0,
     selfConsumption: solar > 0 ? 1 - exp / solar : 0,
-    meanPriceCents: traded > 0 ? cents(weighted / traded) : 0,
-    minPriceCents: priced.length > 0 ? cents(Math.min(...priced.map((s) => s.price!))) : 0,
-    maxPriceCents: priced.length > 0 ? cents(Math.max(...priced.map((s) => s.price!))) : 0,
-    slotsWithTrades: priced.length,
+    meanPriceCents: cents(prices.mean),
+    minPriceCents: cents(prices.min),
+    maxPriceCents: cents(prices.max),
+    slotsWithTrades: prices.slotsWithTrades,
     communityBillEur: Number(community) / 1e9,
     baselineBillEur: Number(baseline) / 1e9,
     savingsEur: Number(baseline - community) / 1e9,

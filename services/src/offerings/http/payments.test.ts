@@ -1,5 +1,5 @@
 /**
- * Coupons and redemption of a green bond over HTTP (issue 8): the schedule from the terms, coupon records per holder
+ * Coupons and redemption of a green bond over HTTP: the schedule from the terms, coupon records per holder
  * at the record date pro rata to holdings (withheld from a holder whose eligibility was removed), and redemption at
  * maturity (token paused, principal recorded, units burnt by the agent). Real anvil, issuer, verifier and SQLite.
  */

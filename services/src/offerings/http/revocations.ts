@@ -87,7 +87,7 @@ export interface RevocationLink {
 }
 
 /**
- * Follow the issuer's status events for AccreditedInvestor credentials (DESIGN §6: one action, every effect):
+ * Follow the issuer's status events for AccreditedInvestor credentials (one action, every effect):
  * revoked → `revokeCredential` queues `removeEligibility` for every wallet the credential put on chain, so the
  * investor's next transfer reverts (`NotEligible`); suspended → the registry freezes those wallets for every token
  * (`WalletFrozen`); resumed → unfrozen. Each write goes through the outbox under a key of its event. And for
@@ -106,7 +106,7 @@ export function connectRevocations(o: RevocationLinkOptions): RevocationLink {
     const key = credentialKey(o.issuer.statusListUrl(e.statusList, 'revocation'), e.statusIndex);
     let work: Promise<void>;
     if (e.type === CERTIFIER) {
-      // a certification shows only while its certifier's credential verifies (SERVICES.md: the badge)
+      // a certification shows only while its certifier's credential verifies (the badge)
       if (e.status !== 'revoked' && e.status !== 'suspended' && e.previous !== 'suspended') return;
       work = o.service.withdrawCertifications(key, e.status !== 'active').then((ids) => {
         if (ids.length > 0) log.info({ offerings: ids, status: e.status }, 'certification badge withdrawn or restored');
@@ -167,8 +167,8 @@ export interface ReconcileOptions extends Pick<RevocationLinkOptions, 'store' | 
 }
 
 /**
- * At start, catch up on what a stopped process missed between the issuer's commit and the event handler above
- * (DESIGN §6), from the issuer's current statuses rather than from events:
+ * At start, catch up on what a stopped process missed between the issuer's commit and the event handler above,
+ * from the issuer's current statuses rather than from events:
  * - every revoked AccreditedInvestor credential: its wallets' eligibility removed (only active records are touched);
  * - every wallet still eligible: frozen in the registry exactly when its credential is suspended now, so a suspension
  *   and a resumption while nobody listened both take effect. Only the suspension path sets the registry's frozen

@@ -1,5 +1,5 @@
 /**
- * The token-offering HTTP API end to end (issue 8), in the environment of test-env.ts: real anvil, the real issuer
+ * The token-offering HTTP API end to end, in the environment of test-env.ts: real anvil, the real issuer
  * and verifier, SQLite, the outbox, HTTP on an ephemeral port.
  */
 import assert from 'node:assert/strict';

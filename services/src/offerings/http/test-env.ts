@@ -1,5 +1,5 @@
 /**
- * The token-offering HTTP API as its tests run it (issue 8): real anvil with the stack's contracts, the real issuer
+ * The token-offering HTTP API as its tests run it: real anvil with the stack's contracts, the real issuer
  * signing the credentials, the real verifier (the stack's verifier part: trust list, default policies, status lists
  * pushed by the issuer's events) handing out access tokens for real presentations, SQLite, the outbox, HTTP on an
  * ephemeral port. `useOfferingsHttp()` registers the before/after hooks of the calling test file and returns the

@@ -1,5 +1,5 @@
 /**
- * Who may create and certify an offering (issue 8): an issuer organisation with an OfferingIssuerCredential, and a
+ * Who may create and certify an offering: an issuer organisation with an OfferingIssuerCredential, and a
  * certifier with a CertifierCredential, each from an issuer the verifier's trust list trusts for that type; every
  * refusal with its stable code. Real anvil, issuer, verifier and SQLite (test-env.ts).
  */

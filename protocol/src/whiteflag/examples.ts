@@ -1,0 +1,103 @@
+import { composeWhiteflag, type WhiteflagMessage } from './codec.js';
+import type { MessageCode } from './definitions.js';
+
+/**
+ * One valid message of every type of the standard, set in a power grid near Marseille: tests, the bench and the docs
+ * use them (they meet `validateWhiteflag`).
+ */
+export const WHITEFLAG_EXAMPLES: Readonly<Record<MessageCode, WhiteflagMessage>> = {
+  A: composeWhiteflag('A', { VerificationMethod: '1', VerificationData: 'https://grid.example/whiteflag/op.json' }),
+  K: composeWhiteflag('K', { CryptoDataType: '0A', CryptoData: `02${'ab'.repeat(32)}` }),
+  T: composeWhiteflag('T', { PseudoMessageCode: 'F', PseudoMessageBody: { Text: 'testing' } }),
+  P: composeWhiteflag('P', {
+    SubjectCode: '31',
+    DateTime: '2026-12-06T10:00:00Z',
+    Duration: 'P00D00H00M',
+    ObjectType: '32',
+    ObjectLatitude: '+43.29650',
+    ObjectLongitude: '+005.36980',
+    ObjectSizeDim1: '0120',
+    ObjectSizeDim2: '0080',
+    ObjectOrientation: '045',
+  }),
+  E: composeWhiteflag(
+    'E',
+    {
+      SubjectCode: '11',
+      DateTime: '2026-12-06T10:05:00Z',
+      Duration: 'P00D02H00M',
+      ObjectType: '11',
+      ObjectLatitude: '+99.99999',
+      ObjectLongitude: '+999.99999',
+      ObjectSizeDim1: '0000',
+      ObjectSizeDim2: '0000',
+      ObjectOrientation: '999',
+    },
+    { DuressIndicator: '1' },
+  ),
+  D: composeWhiteflag('D', {
+    SubjectCode: 'C1',
+    DateTime: '2026-12-06T06:00:00Z',
+    Duration: 'P03D00H00M',
+    ObjectType: '21',
+    ObjectLatitude: '-12.04640',
+    ObjectLongitude: '-077.04280',
+    ObjectSizeDim1: '2500',
+    ObjectSizeDim2: '0000',
+    ObjectOrientation: '000',
+  }),
+  S: composeWhiteflag('S', {
+    SubjectCode: '24',
+    DateTime: '2026-12-06T10:07:00Z',
+    Duration: 'P00D01H00M',
+    ObjectType: '30',
+    ObjectLatitude: '+43.29700',
+    ObjectLongitude: '+005.38100',
+    ObjectSizeDim1: '0000',
+    ObjectSizeDim2: '0000',
+    ObjectOrientation: '999',
+  }),
+  I: composeWhiteflag('I', {
+    SubjectCode: '21',
+    DateTime: '2026-12-06T09:00:00Z',
+    Duration: 'P00D06H00M',
+    ObjectType: '22',
+    ObjectLatitude: '+43.30000',
+    ObjectLongitude: '+005.37000',
+    ObjectSizeDim1: '3000',
+    ObjectSizeDim2: '1500',
+    ObjectOrientation: '090',
+  }),
+  M: composeWhiteflag('M', {
+    SubjectCode: '30',
+    DateTime: '2026-12-06T08:00:00Z',
+    Duration: 'P01D00H00M',
+    ObjectType: '00',
+    ObjectLatitude: '+99.99999',
+    ObjectLongitude: '+999.99999',
+    ObjectSizeDim1: '0000',
+    ObjectSizeDim2: '0000',
+    ObjectOrientation: '999',
+  }),
+  Q: composeWhiteflag('Q', {
+    SubjectCode: '20',
+    DateTime: '2026-12-07T00:00:00Z',
+    Duration: 'P00D12H00M',
+    ObjectType: '21',
+    ObjectLatitude: '+43.31000',
+    ObjectLongitude: '+005.39000',
+    ObjectSizeDim1: '0400',
+    ObjectSizeDim2: '0000',
+    ObjectOrientation: '000',
+    requestObjects: [
+      { ObjectType: '40', ObjectTypeQuant: '03' },
+      { ObjectType: '11', ObjectTypeQuant: '12' },
+    ],
+  }),
+  R: composeWhiteflag(
+    'R',
+    { ResourceMethod: '1', ResourceData: 'https://grid.example/outages/2026-12-06' },
+    { ReferenceIndicator: '3', ReferencedMessage: 'ab'.repeat(32) },
+  ),
+  F: composeWhiteflag('F', { Text: 'Feeder 12 de-energised for repair until 16:00.' }),
+};

@@ -1,0 +1,3 @@
+import { whiteflagListenerSuite } from './listener-suite.js';
+
+whiteflagListenerSuite('SQLite');
