@@ -282,7 +282,10 @@ describe("the stack's one OpenAPI document and its page", () => {
     ] as const) {
       const ops = Object.values(doc.paths[path] ?? {});
       assert.ok(ops.length > 0, `${path} is documented`);
-      assert.ok(ops.every((op) => op.tags?.[0] === tag), `${path} is tagged ${tag}`);
+      assert.ok(
+        ops.every((op) => op.tags?.[0] === tag),
+        `${path} is tagged ${tag}`,
+      );
     }
     assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/services/exchange/')));
     // the verifier's body schema is the one its router validates with: what it refuses the schema refuses too
