@@ -22,6 +22,7 @@ import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
 import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
 import { Router } from 'express';
+import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
@@ -419,6 +420,17 @@ export async function startStack(
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });
+
+    // one OpenAPI document for the whole stack at /openapi.json, rendered at /docs/
+    const apiParts: ApiPart[] = [
+      { prefix: '/issuer', tag: 'issuer', handler: issuer.app },
+      { prefix: '/verifier', tag: 'verifier', handler: verifier.core.router },
+      { prefix: '/services/offerings', tag: 'offerings', handler: services.offerings.router },
+      { prefix: '/services/energy', tag: 'energy', handler: services.energy.router },
+      { prefix: '/services/exchange', tag: 'exchange', handler: services.exchange.router },
+      { prefix: '/services/whiteflag', tag: 'whiteflag', handler: services.whiteflag.router },
+    ];
+    parts.use(apiDocsRouter(() => stackOpenApi(publicUrl, apiParts)));
 
     return {
       urls: {
