@@ -14,6 +14,7 @@ import {
   ensureDeployed,
   makeProvider,
   openDatabase,
+  storageHealth,
   outboxDatabaseParts,
   startAnvil,
 } from '@tessera/contracts';
@@ -146,6 +147,7 @@ export async function startStack(
       {
         ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
         sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
       },
       {
         entities: [
@@ -201,7 +203,17 @@ export async function startStack(
       }
       try {
         await db.query('SELECT 1');
-        parts.database = { ok: true, dialect: dialectOf(db) };
+        // a store that refused a write (full disk) stays red until a write probe succeeds
+        const storage = await storageHealth(db);
+        parts.database = storage.ok
+          ? { ok: true, dialect: dialectOf(db) }
+          : {
+              ok: false,
+              dialect: dialectOf(db),
+              error: `not writable: ${storage.message}`,
+              fault: storage.fault,
+              since: storage.since,
+            };
       } catch (e) {
         parts.database = { ok: false, error: (e as Error).message };
       }
