@@ -199,7 +199,7 @@ export function walletProgram(): Command {
   program
     .command('call')
     .description('call a gated endpoint with the kept token whose resource the URL ends with; print the answer')
-    .argument('<url>', 'the endpoint')
+    .argument('<url>', 'the endpoint: a URL, or a path such as /services/energy/… on the stack (TESSERA_URL)')
     .option('--method <method>', 'HTTP method (default GET, or POST with --data)')
     .option('--data <json>', 'JSON request body')
     .option('--token <jwt>', 'use this access token instead of a kept one')
@@ -212,11 +212,11 @@ export function walletProgram(): Command {
           failWith({ code: 'ERR_JSON_MALFORMED', message: '--data is not valid JSON' });
         }
       }
-      const { dir, secret } = await open(cmd);
+      const { config, dir, secret } = await open(cmd);
       const [{ TesseraWallet }, { callGated }] = await Promise.all([import('./store.js'), import('./flows.js')]);
       const w = unwrap(TesseraWallet.open(dir, secret));
       const r = unwrap(
-        await callGated(w, url, {
+        await callGated(w, url.startsWith('/') ? config.stackUrl + url : url, {
           ...(o.method ? { method: o.method } : {}),
           ...(data === undefined ? {} : { data }),
           ...(o.token ? { token: o.token } : {}),

@@ -19,6 +19,8 @@ export const WalletConfigSchema = z.object({
 export interface WalletConfig {
   dir: string;
   passphrase?: string;
+  /** The stack (TESSERA_URL without a trailing slash); a path given to `call` is resolved against it. */
+  stackUrl: string;
   /** `<stack>/verifier`. */
   verifierUrl: string;
   /** `<stack>/issuer`. */
@@ -42,6 +44,7 @@ export function loadWalletConfig(env: Record<string, string | undefined> = proce
   return Object.freeze({
     dir: resolve(c.TESSERA_WALLET_DIR ?? join(homedir(), '.tessera-wallet')),
     ...(c.TESSERA_WALLET_PASSPHRASE ? { passphrase: c.TESSERA_WALLET_PASSPHRASE } : {}),
+    stackUrl: base,
     verifierUrl: `${base}/verifier`,
     issuerUrl: `${base}/issuer`,
   });

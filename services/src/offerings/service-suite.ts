@@ -8,7 +8,7 @@ import {
   makeProvider,
   Outbox,
   OutboxEntity,
-  OutboxMigration1700000000000,
+  outboxDatabaseParts,
   readEligibility,
   type SecurityToken,
   SecurityToken__factory,
@@ -74,8 +74,8 @@ export function offeringServiceSuite(
     await registry.waitForDeployment();
     await (await registry.setAttester(relayer.address, true)).wait();
     db = await openDb({
-      entities: [OutboxEntity, ...offeringsDatabaseParts.entities],
-      migrations: [OutboxMigration1700000000000, ...offeringsDatabaseParts.migrations],
+      entities: [...outboxDatabaseParts.entities, ...offeringsDatabaseParts.entities],
+      migrations: [...outboxDatabaseParts.migrations, ...offeringsDatabaseParts.migrations],
     });
     outbox = new Outbox({ dataSource: db, signer: relayer, provider, chainId: chain.chainId });
     service = new OfferingService({
