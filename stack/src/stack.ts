@@ -14,6 +14,7 @@ import {
   ensureDeployed,
   makeProvider,
   openDatabase,
+  storageHealth,
   outboxDatabaseParts,
   startAnvil,
 } from '@tessera/contracts';
@@ -27,6 +28,7 @@ import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
+import { consoleApi, consoleStatic } from './console-part.js';
 import type { StackConfig } from './config.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
@@ -145,6 +147,7 @@ export async function startStack(
       {
         ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
         sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
       },
       {
         entities: [
@@ -200,7 +203,17 @@ export async function startStack(
       }
       try {
         await db.query('SELECT 1');
-        parts.database = { ok: true, dialect: dialectOf(db) };
+        // a store that refused a write (full disk) stays red until a write probe succeeds
+        const storage = await storageHealth(db);
+        parts.database = storage.ok
+          ? { ok: true, dialect: dialectOf(db) }
+          : {
+              ok: false,
+              dialect: dialectOf(db),
+              error: `not writable: ${storage.message}`,
+              fault: storage.fault,
+              since: storage.since,
+            };
       } catch (e) {
         parts.database = { ok: false, error: (e as Error).message };
       }
@@ -298,14 +311,16 @@ export async function startStack(
       chainId,
       publicUrl: config.publicUrl ?? httpUrl,
     });
-    parts.get('/', (_req, res) => {
-      res.json({
-        name: 'tessera',
-        issuer: `${config.publicUrl ?? httpUrl}/issuer`,
-        healthz: '/healthz',
-        metrics: '/metrics',
-      });
+    const stackInfo = () => ({
+      name: 'tessera',
+      issuer: `${config.publicUrl ?? httpUrl}/issuer`,
+      chainId,
+      healthz: '/healthz',
+      metrics: '/metrics',
+      console: '/',
     });
+    // The console at / (a browser asking for HTML); a client asking for JSON still gets the stack's description.
+    parts.use(consoleStatic({ info: stackInfo }));
 
     // MQTT: the broker listens before the issuer starts (its URL goes into device provisioning files)
     const broker = await startBroker({ host: config.host, port: config.mqttPort, log: log.child({ part: 'mqtt' }) });
@@ -373,6 +388,7 @@ export async function startStack(
     });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
+    parts.use(consoleApi({ core: verifier.core, info: stackInfo, isConnected: (id) => broker.broker.isConnected(id) }));
 
     // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
