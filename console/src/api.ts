@@ -68,6 +68,7 @@ export interface DeviceView {
 export interface DeviceSession {
   deviceId: string;
   connected: boolean;
+  lastHandshake: { at: string; outcome: string; code?: string } | null;
 }
 export interface HealthReport {
   ok: boolean;

@@ -307,6 +307,7 @@ describe('the console in chromium', () => {
     await holder.click('#find button[type=submit]');
     await holder.locator('[data-device-state]', { hasText: 'Active' }).waitFor();
     await holder.locator('[data-device-session]', { hasText: 'connected' }).waitFor();
+    await holder.locator('[data-device-handshake]', { hasText: 'granted' }).waitFor();
     await holder.screenshot({ path: join(OUT, 'device-active.png'), fullPage: true });
     const t0 = Date.now();
     await holder.click('#device button[data-action="revoke"]');
@@ -343,12 +344,31 @@ describe('the console in chromium', () => {
     await admin.screenshot({ path: join(OUT, 'overview.png'), fullPage: true });
   });
 
-  it('signs out, and an ended session explains itself on the page it ended', async () => {
+  it('a session ended by the server explains itself on the page it ended, and signing in again returns there', async () => {
     await visit(admin, 'credentials', '#issue');
+    // the access token the console holds (in memory only), as it goes out on a request
+    const sent = admin.waitForRequest((r) => r.url().includes('/issuer/credentials?') && !!r.headers().authorization);
+    await admin.click('#list form.filters button[type=submit]');
+    const bearer = (await sent).headers().authorization!;
+    const out = await fetch(`${issuerUrl}/auth/logout`, { method: 'POST', headers: { authorization: bearer } });
+    assert.equal(out.status, 204);
+    await admin.click('#list form.filters button[type=submit]');
+    const ended = admin.locator('#session-ended');
+    await ended.waitFor();
+    assert.equal(await ended.getAttribute('data-code'), 'ERR_AUTH_INVALID');
+    assert.match((await ended.textContent()) ?? '', /session ended/);
+    assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays in the address bar');
+    await axe(admin, 'sign-in');
+    await admin.screenshot({ path: join(OUT, 'session-ended.png'), fullPage: true });
+    await admin.click('#sign-in');
+    await admin.locator('#issue').waitFor();
+    assert.match(admin.url(), /#\/credentials$/);
+  });
+
+  it('signs out', async () => {
     await admin.click('#sign-out');
     await admin.locator('#sign-in').waitFor();
     assert.equal(await admin.locator('#me').count(), 0);
-    assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays');
     assert.deepEqual(cspViolations, [], 'no Content-Security-Policy violation on any page');
   });
 });

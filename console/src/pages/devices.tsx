@@ -99,6 +99,12 @@ export function Devices() {
             <dd data-device-state>{device.state}</dd>
             <dt>Session</dt>
             <dd data-device-session>{session ? (session.connected ? 'connected' : 'none') : '…'}</dd>
+            <dt>Last handshake</dt>
+            <dd data-device-handshake>
+              {session?.lastHandshake
+                ? `${session.lastHandshake.outcome}${session.lastHandshake.code ? ` (${session.lastHandshake.code})` : ''} at ${new Date(session.lastHandshake.at).toLocaleTimeString()}`
+                : 'none since the stack started'}
+            </dd>
             <dt>DID</dt>
             <dd>{device.did ?? 'not commissioned'}</dd>
             <dt>Manufacturer</dt>
