@@ -19,6 +19,7 @@ export const CONSOLE_CAPABILITIES: Record<string, { resource: string; action: st
   'credentials.suspend': { resource: '/issuer/credentials/_/suspend', action: 'POST' },
   'credentials.resume': { resource: '/issuer/credentials/_/resume', action: 'POST' },
   'credentials.revoke': { resource: '/issuer/credentials/_/revoke', action: 'POST' },
+  'devices.register': { resource: '/issuer/devices/batches', action: 'POST' },
   'devices.read': { resource: '/issuer/devices/_', action: 'GET' },
   'devices.suspend': { resource: '/issuer/devices/_/suspend', action: 'POST' },
   'devices.resume': { resource: '/issuer/devices/_/resume', action: 'POST' },

@@ -253,34 +253,45 @@ describe('the console in chromium', () => {
   });
 
   it('the operator revokes a device and sees its state change and its session drop', async () => {
-    // a device as the stack's device path makes one: registered by a manufacturer, commissioned by its owner, online
-    const manufacturer = await loginWithCredentials(
-      issuerUrl,
-      await issueTo('ManufacturerCredential', {
-        legalName: 'Acme Meters GmbH',
-        country: 'DE',
-        manufacturerCode: 'ACME',
-      }),
+    // a manufacturer signs in with its wallet file and registers a batch from a CSV file; the secrets come down once
+    const manufacturerFile = join(dir, 'manufacturer-wallet.json');
+    writeFileSync(
+      manufacturerFile,
+      JSON.stringify(
+        await issueTo('ManufacturerCredential', {
+          legalName: 'Acme Meters GmbH',
+          country: 'DE',
+          manufacturerCode: 'ACME',
+        }),
+      ),
     );
-    const registered = await issuerRequest(issuerUrl, 'POST', '/devices/batches', {
-      token: manufacturer,
-      body: {
-        devices: [
-          {
-            characteristics: {
-              model: 'SMGW-1000',
-              serial: 'CONSOLE-1',
-              hardwareRevision: 'r2',
-              firmwareHash: randomBytes(32).toString('hex'),
-              mac: randomBytes(6).toString('hex'),
-            },
-          },
-        ],
-      },
-    });
-    assert.equal(registered.status, 201, registered.text);
+    const maker = await browser();
+    await maker.goto(`${base}/#/devices`);
+    await maker.setInputFiles('#wallet-file', manufacturerFile);
+    await maker.fill('#import-passphrase', PASSPHRASE);
+    await maker.fill('#import-passphrase-again', PASSPHRASE);
+    await maker.click('#import-wallet button[type=submit]');
+    await maker.locator('#register-batch').waitFor();
+    const csv = join(dir, 'batch.csv');
+    const row = (serial: string) =>
+      `SMGW-1000,${serial},r2,${randomBytes(32).toString('hex')},${randomBytes(6).toString('hex')}`;
+    writeFileSync(csv, `model,serial,hardwareRevision,firmwareHash,mac\n${row('CONSOLE-1')}\n${row('CONSOLE-2')}\n`);
+    await maker.setInputFiles('#batch-csv', csv);
+    const download = maker.waitForEvent('download');
+    await maker.click('#register-batch button[type=submit]');
+    const file = join(dir, 'provisioning.json');
+    await (await download).saveAs(file);
+    await maker.locator('#register .notice').waitFor();
+    assert.match((await maker.locator('#register .notice').textContent()) ?? '', /2 devices/);
+    assert.doesNotMatch(await maker.content(), /"secret"/, 'the secrets are not on the page');
+    await axe(maker, 'devices');
+    await maker.screenshot({ path: join(OUT, 'devices-register.png'), fullPage: true });
+    const bundles = JSON.parse(readFileSync(file, 'utf8')) as {
+      provisioning: Parameters<DeviceKeyStore['enrol']>[0];
+    }[];
+    assert.equal(bundles.length, 2);
     const store = DeviceKeyStore.open(join(dir, 'device'));
-    const enrolled = store.enrol(registered.json.devices[0].provisioning);
+    const enrolled = store.enrol(bundles[0]!.provisioning);
     const owner = await loginWithCredentials(
       issuerUrl,
       await issueTo('DeviceOwnerCredential', { device: enrolled.did }),
