@@ -134,11 +134,14 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
 export function devicePermissions(
   issuer: Pick<Issuer, 'list' | 'events'>,
   core: Pick<Verifier, 'topicGrants'>,
+  /** Changes made at other replicas (status fan-out), which clear the answers too. */
+  remote?: { onRemote(fn: () => void): void },
 ): (device: { deviceId: string; did: string }) => Promise<TopicPermissions> {
   const extra = new Map<string, TopicPermissions | null>();
   const clear = () => extra.clear();
   issuer.events.on('issued', clear);
   issuer.events.on('status', clear);
+  remote?.onRemote(clear);
   return async (device) => {
     const own = deviceTopicPermissions(device.deviceId);
     let grants = extra.get(device.did);

@@ -175,6 +175,9 @@ export async function startStack(
       provider,
       chainId,
       onError: (e) => log.warn({ err: e }, 'outbox flush failed; will retry'),
+      // Replicas on one PostgreSQL share the outbox: one sender at a time (a lease with a fencing token), the others
+      // enqueue. On SQLite the stack is one process and sends alone.
+      ...(dialectOf(db) === 'postgres' ? { lease: true } : {}),
     });
     const reconciled = await outbox.reconcile();
     if (reconciled.resent + reconciled.resigned + reconciled.confirmed > 0) log.info(reconciled, 'outbox reconciled');
@@ -224,7 +227,7 @@ export async function startStack(
         parts.database = { ok: false, error: (e as Error).message };
       }
       const counts = await outbox.counts().catch(() => undefined);
-      parts.outbox = { ok: counts !== undefined, relayer: outbox.address, ...(counts ?? {}) };
+      parts.outbox = { ok: counts !== undefined, relayer: outbox.address, sender: outbox.isSender, ...(counts ?? {}) };
       parts.resolver = { ok: true, processedBlock: watcher.processedBlock, ...resolver.stats };
       parts.contracts = { ok: true, ...contracts };
       parts.mqtt = {
@@ -428,7 +431,7 @@ export async function startStack(
       // Session credentials are the issuer's, in the status slot of the device's identity credential.
       signer: { did: identities.issuer.did, privateKey: keystore.getOrCreate('issuer').privateKey },
       sessionStatus: issuer.devices.sessionStatus,
-      permissionsFor: devicePermissions(issuer.issuer, verifier.core),
+      permissionsFor: devicePermissions(issuer.issuer, verifier.core, verifier.fanout),
       ...(verifier.redis
         ? {
             challenges: new RedisNonceStore(verifier.redis, { prefix: 'tessera:hs-challenge:' }),
