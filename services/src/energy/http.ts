@@ -31,7 +31,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
 
   // the token is checked before the body is even parsed
   const guard = deps.guard({ resource: ORDERS });
-  router.post(ORDERS, guard, jsonBody({ limit: 4 * 1024 }), (req: Request, res: Response) => {
+  router.post(ORDERS, guard, jsonBody({ limit: 4 * 1024 }), async (req: Request, res: Response) => {
     const grant = req.accessGrant!;
     const meterId = String(req.params['meterId']);
     // defence in depth: the policy granted this route, and the claims must say so too
@@ -46,7 +46,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         'ERR_POLICY_DENIED',
         'a consumer meter cannot sell: offers need a producer or prosumer credential',
       );
-    const r = deps.market.submitOrder(grant.holder, meterId, body);
+    const r = await deps.market.submitOrder(grant.holder, meterId, body);
     if (!r.ok) {
       res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
       return;
@@ -60,7 +60,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
 
   router.get('/energy/periods/:periodId', async (req: Request, res: Response) => {
     const id = Number(req.params['periodId']);
-    const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
+    const o = Number.isSafeInteger(id) ? await deps.market.outcome(id) : undefined;
     if (!o)
       throw new TesseraError('ERR_NOT_FOUND', `period ${String(req.params['periodId']).slice(0, 20)} is not closed`);
     const row = (await deps.market.settlementNow(id)) ?? o.outbox;
