@@ -21,7 +21,13 @@ import {
 import { type Logger, TesseraError } from '@tessera/protocol';
 import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
+import {
+  type CachedDidResolver,
+  createDidResolver,
+  type HandshakeAuditEvent,
+  RedisHandshakeLimiter,
+  RedisNonceStore,
+} from '@tessera/verifier';
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
@@ -29,7 +35,7 @@ import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
-import { consoleApi, consoleStatic } from './console-part.js';
+import { consoleApi, consoleStatic, LastHandshakes } from './console-part.js';
 import type { StackConfig } from './config.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
@@ -282,6 +288,20 @@ export async function startStack(
       },
     });
 
+    // Device handshakes by outcome and refusal code, and each device's last one (the console shows it with the session).
+    const handshakes = new Counter({
+      name: 'tessera_mqtt_handshakes_total',
+      help: 'Device handshakes on the broker by outcome (challenged, granted, denied) and the code a refusal carried',
+      labelNames: ['outcome', 'code'],
+      registers: [metrics],
+    });
+    const lastHandshakes = new LastHandshakes();
+    const onHandshake = (e: HandshakeAuditEvent) => {
+      const outcome = e.event.replace('handshake_', '');
+      handshakes.inc({ outcome, code: e.code ?? '' });
+      if (e.deviceId) lastHandshakes.record(e.deviceId, outcome, e.code);
+    };
+
     const chainMetrics = new ChainMetrics({
       provider,
       registry: metrics,
@@ -414,7 +434,13 @@ export async function startStack(
     });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
-    parts.use(consoleApi({ core: verifier.core, info: stackInfo, isConnected: (id) => broker.broker.isConnected(id) }));
+    parts.use(
+      consoleApi({
+        core: verifier.core,
+        info: stackInfo,
+        session: (id) => ({ connected: broker.broker.isConnected(id), lastHandshake: lastHandshakes.get(id) ?? null }),
+      }),
+    );
 
     // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
@@ -435,6 +461,7 @@ export async function startStack(
             limiter: new RedisHandshakeLimiter(verifier.redis),
           }
         : {}),
+      audit: onHandshake,
       log: log.child({ part: 'devices' }),
     });
 
