@@ -28,6 +28,7 @@ import { type Command, commandsOf, judge, markedBlocks, startEnv } from './doc-t
 const ROOT = resolve(import.meta.dirname, '..');
 const COMMAND_TIMEOUT_MS = Number(process.env.DOC_TEST_COMMAND_TIMEOUT_MS ?? 180_000);
 const KEEP = process.env.DOC_TEST_KEEP === '1';
+const VERBOSE = process.env.DOC_TEST_VERBOSE === '1';
 const JOBS = Math.max(1, Number(process.env.DOC_TEST_JOBS ?? 2) || 1);
 
 function documents(): string[] {
@@ -216,8 +217,10 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
     session = new Session(work, userEnv(home, { TESSERA_URL: stack.url }), outDir);
     for (const [b, cs] of commands.entries()) {
       for (const c of cs) {
+        const t = Date.now();
         const r = await session.run(c);
         ran++;
+        if (VERBOSE) console.log(`    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s`);
         const why =
           r === undefined ? `no exit after ${COMMAND_TIMEOUT_MS / 1000} s` : judge(c, r.code, r.output.trim());
         if (why !== undefined) {
