@@ -44,4 +44,12 @@ if (!manifest || !manifest.entries[name]) {
   if (why) process.stderr.write(`building the command-line tools into dist/cli (${why})…\n`);
   manifest = await build.buildClis({ onlyIfStale: true });
 }
+if (name === 'start') {
+  // The console the stack serves at / is rebuilt too when its source changed since its build.
+  const ui = await import('./build-console.mjs');
+  if (ui.consoleIsStale() && ui.viteInstalled()) {
+    process.stderr.write('building the console into console/dist…\n');
+    await ui.buildConsole({ quiet: true });
+  }
+}
 await import(pathToFileURL(join(OUT, manifest.entries[name])).href);

@@ -2,6 +2,8 @@
 // Runs the test files of one suite with node's own test runner (TypeScript through tsx).
 //   unit:     every *.test.ts except *.services.test.ts — needs nothing but Node (real anvil, aedes, SQLite).
 //   services: every *.services.test.ts — needs Mosquitto, PostgreSQL and Redis on this machine.
+//   faults:   every *.faults.test.ts — the fault-injection suite (kill -9, full disk, chain down or frozen, a database
+//             that closes) against real child stacks; needs nothing but Node, one file at a time.
 // Extra arguments are passed on as filters on the file path.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -37,13 +39,18 @@ for (const r of roots) {
   } catch {}
 }
 const picked = files
-  .filter((f) => (suite === 'services' ? f.endsWith('.services.test.ts') : !f.endsWith('.services.test.ts')))
+  .filter((f) => {
+    const kind = f.endsWith('.services.test.ts') ? 'services' : f.endsWith('.faults.test.ts') ? 'faults' : 'unit';
+    return kind === suite;
+  })
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 if (picked.length === 0) {
   console.error(`no ${suite} test files found`);
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...picked];
+// the fault suite's files each drive whole stacks: one at a time, so their timings stay meaningful on two cores
+const concurrency = suite === 'faults' ? 1 : 2;
+const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...picked];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TESSERA_TEST_SUITE: suite } });
 process.exit(r.status ?? 1);

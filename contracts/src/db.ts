@@ -1,11 +1,17 @@
 import { TesseraError } from '@tessera/protocol';
 import { DataSource, type DataSourceOptions, type EntitySchema, type MixedList } from 'typeorm';
 import { touchPrivate } from '@tessera/runtime';
+import { installSqliteGate } from './sqlite-gate.js';
 
 export interface DatabaseConfig {
   /** `postgres://…` selects PostgreSQL; otherwise `sqlitePath` is used. */
   url?: string;
   sqlitePath?: string;
+  /**
+   * SQLite only: the most pages the file may grow to (`PRAGMA max_page_count`); a write past it fails as a full disk
+   * would. For tests of a full store; unset, SQLite's own limit.
+   */
+  sqliteMaxPages?: number;
 }
 
 export interface DatabaseParts {
@@ -61,6 +67,7 @@ export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts)
         db.pragma('synchronous = NORMAL');
         db.pragma('busy_timeout = 5000');
         db.pragma('foreign_keys = ON');
+        if (config.sqliteMaxPages) db.pragma(`max_page_count = ${Math.floor(config.sqliteMaxPages)}`);
       },
     };
   }
@@ -70,6 +77,8 @@ export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts)
   } catch (cause) {
     throw new TesseraError('ERR_UNAVAILABLE', `database could not be opened: ${(cause as Error).message}`, { cause });
   }
+  // One connection shared by every store: transactions are serialized on it, never nested (see sqlite-gate.ts).
+  if (options.type === 'better-sqlite3') installSqliteGate(ds);
   await ds.runMigrations({ transaction: 'each' });
   return ds;
 }

@@ -20,6 +20,11 @@ export const ERROR_CODES = {
   ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after the indicated delay.' },
   ERR_CONFLICT: { status: 409, summary: 'The request conflicts with the current state.' },
   ERR_UNAVAILABLE: { status: 503, summary: 'A dependency is not ready; retry shortly.' },
+  ERR_STORAGE_UNAVAILABLE: {
+    status: 503,
+    summary:
+      'The database refused the write (disk full, I/O error, read-only file): nothing of the request was recorded; `/healthz` stays red until the store takes writes again, then retry.',
+  },
   ERR_CAPACITY: {
     status: 503,
     summary:
@@ -43,6 +48,11 @@ export const ERROR_CODES = {
 
   // chain
   ERR_CHAIN_UNREACHABLE: { status: 503, summary: 'The chain RPC endpoint does not answer.' },
+  ERR_CHAIN_UNAVAILABLE: {
+    status: 503,
+    summary:
+      'The chain is known to be down (its RPC endpoint stopped answering): nothing was sent, and nothing of the request will happen; retry when `/healthz` shows the chain again.',
+  },
   ERR_CHAIN_START_FAILED: { status: 500, summary: 'The embedded anvil chain could not be started.' },
   ERR_CHAIN_NO_REGISTRY: { status: 503, summary: 'No ERC-1056 DID registry is deployed at the configured address.' },
   ERR_CHAIN_NO_CONTRACT: { status: 503, summary: 'A required contract is not deployed on the configured chain.' },

@@ -85,6 +85,17 @@ export const StackConfigSchema = z.object({
     description: 'PostgreSQL instead of the SQLite file',
     defaultText: 'unset: SQLite in the data directory',
   }),
+  TESSERA_SQLITE_MAX_PAGES: z.coerce
+    .number({ error: 'TESSERA_SQLITE_MAX_PAGES must be a number of pages' })
+    .int('TESSERA_SQLITE_MAX_PAGES must be an integer')
+    .min(16, 'TESSERA_SQLITE_MAX_PAGES must be at least 16')
+    .optional()
+    .meta({
+      kind: 'pages',
+      description:
+        'most pages (4 KiB each) the SQLite file may grow to; a write past it fails as on a full disk (for testing a full store)',
+      defaultText: "unset: SQLite's own limit",
+    }),
   TESSERA_REDIS_URL: optionalUrl('TESSERA_REDIS_URL', ['redis:', 'rediss:']).meta({
     kind: 'redis URL',
     description: 'shared nonces, signed-out tokens, device challenges and rate limits for several replicas',
@@ -158,6 +169,8 @@ export interface StackConfig {
   publicUrl?: string;
   chain: { rpcUrl?: string; wsUrl?: string; registryAddress?: string };
   databaseUrl?: string;
+  /** SQLite only: the page limit of the file (a full store on purpose, for tests). */
+  sqliteMaxPages?: number;
   redisUrl?: string;
   masterKey?: string;
   policyFile?: string;
@@ -197,6 +210,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(c.TESSERA_DID_REGISTRY_ADDRESS ? { registryAddress: c.TESSERA_DID_REGISTRY_ADDRESS.toLowerCase() } : {}),
     }),
     ...(c.TESSERA_DATABASE_URL ? { databaseUrl: c.TESSERA_DATABASE_URL } : {}),
+    ...(c.TESSERA_SQLITE_MAX_PAGES !== undefined ? { sqliteMaxPages: c.TESSERA_SQLITE_MAX_PAGES } : {}),
     ...(c.TESSERA_REDIS_URL ? { redisUrl: c.TESSERA_REDIS_URL } : {}),
     ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
     ...(c.TESSERA_POLICY_FILE ? { policyFile: resolve(c.TESSERA_POLICY_FILE) } : {}),

@@ -41,8 +41,9 @@ async function start(): Promise<void> {
   console.log(`  data directory ${config.dataDir}`);
   for (const [actor, id] of Object.entries(stack.identities)) console.log(`  ${actor.padEnd(9)} ${id.did}`);
   console.log(
-    `  issuer API ${stack.urls.http}/issuer  (OpenAPI ${stack.urls.http}/issuer/openapi.json, docs ${stack.urls.http}/issuer/docs)`,
+    `  API docs ${stack.urls.http}/docs/  (OpenAPI 3.1 for the whole stack: ${stack.urls.http}/openapi.json)`,
   );
+  console.log(`  issuer API ${stack.urls.http}/issuer`);
   console.log(`  verifier API ${stack.urls.http}/verifier`);
   for (const [name, url] of Object.entries(stack.services.urls)) console.log(`  ${name} ${url}`);
   const admin = stack.issuer.rootAdmin;

@@ -65,6 +65,8 @@ export interface ServicesContext {
 export interface RunningServices {
   /** Mount points, for the ready line and `/`. */
   urls: Record<string, string>;
+  /** Token offerings (its router carries its OpenAPI document). */
+  offerings: { router: Router };
   /** The data exchange (its trail can be anchored on demand, e.g. before a shutdown or in a test). */
   exchange: ExchangePart;
   /** The energy market (its periods can be closed on demand, e.g. in a test). */
@@ -178,6 +180,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
 
   return {
     urls,
+    offerings,
     exchange,
     energy,
     whiteflag,

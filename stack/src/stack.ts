@@ -14,6 +14,7 @@ import {
   ensureDeployed,
   makeProvider,
   openDatabase,
+  storageHealth,
   outboxDatabaseParts,
   startAnvil,
 } from '@tessera/contracts';
@@ -22,10 +23,12 @@ import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
 import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
 import { Router } from 'express';
+import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
+import { consoleApi, consoleStatic } from './console-part.js';
 import type { StackConfig } from './config.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
@@ -144,6 +147,7 @@ export async function startStack(
       {
         ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
         sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
       },
       {
         entities: [
@@ -199,7 +203,17 @@ export async function startStack(
       }
       try {
         await db.query('SELECT 1');
-        parts.database = { ok: true, dialect: dialectOf(db) };
+        // a store that refused a write (full disk) stays red until a write probe succeeds
+        const storage = await storageHealth(db);
+        parts.database = storage.ok
+          ? { ok: true, dialect: dialectOf(db) }
+          : {
+              ok: false,
+              dialect: dialectOf(db),
+              error: `not writable: ${storage.message}`,
+              fault: storage.fault,
+              since: storage.since,
+            };
       } catch (e) {
         parts.database = { ok: false, error: (e as Error).message };
       }
@@ -297,14 +311,16 @@ export async function startStack(
       chainId,
       publicUrl: config.publicUrl ?? httpUrl,
     });
-    parts.get('/', (_req, res) => {
-      res.json({
-        name: 'tessera',
-        issuer: `${config.publicUrl ?? httpUrl}/issuer`,
-        healthz: '/healthz',
-        metrics: '/metrics',
-      });
+    const stackInfo = () => ({
+      name: 'tessera',
+      issuer: `${config.publicUrl ?? httpUrl}/issuer`,
+      chainId,
+      healthz: '/healthz',
+      metrics: '/metrics',
+      console: '/',
     });
+    // The console at / (a browser asking for HTML); a client asking for JSON still gets the stack's description.
+    parts.use(consoleStatic({ info: stackInfo }));
 
     // MQTT: the broker listens before the issuer starts (its URL goes into device provisioning files)
     const broker = await startBroker({ host: config.host, port: config.mqttPort, log: log.child({ part: 'mqtt' }) });
@@ -372,6 +388,7 @@ export async function startStack(
     });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
+    parts.use(consoleApi({ core: verifier.core, info: stackInfo, isConnected: (id) => broker.broker.isConnected(id) }));
 
     // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
@@ -415,6 +432,17 @@ export async function startStack(
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });
+
+    // one OpenAPI document for the whole stack at /openapi.json, rendered at /docs/
+    const apiParts: ApiPart[] = [
+      { prefix: '/issuer', tag: 'issuer', handler: issuer.app },
+      { prefix: '/verifier', tag: 'verifier', handler: verifier.core.router },
+      { prefix: '/services/offerings', tag: 'offerings', handler: services.offerings.router },
+      { prefix: '/services/energy', tag: 'energy', handler: services.energy.router },
+      { prefix: '/services/exchange', tag: 'exchange', handler: services.exchange.router },
+      { prefix: '/services/whiteflag', tag: 'whiteflag', handler: services.whiteflag.router },
+    ];
+    parts.use(apiDocsRouter(() => stackOpenApi(publicUrl, apiParts)));
 
     return {
       urls: {

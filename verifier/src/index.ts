@@ -101,7 +101,6 @@ export {
   DEFAULT_PRESENTATION_REQUEST_LIMITS,
   fillResource,
   requireCredentials,
-  verifierOpenApi,
   type AccessGrant,
   type AccessTokenAlg,
   type AccessTokenOptions,

@@ -7,7 +7,7 @@ import {
   type Result,
   silentLogger,
 } from '@tessera/protocol';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import type { DeviceLifecycle } from '../devices/lifecycle.js';
@@ -410,5 +410,5 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
     sendError(res, { code: 'ERR_NOT_FOUND', message: 'no such resource' });
   });
   app.use(errorHandler(log, 'issuer'));
-  return app;
+  return attachOpenApi(app, issuerOpenApi);
 }

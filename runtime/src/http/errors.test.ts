@@ -16,4 +16,16 @@ describe('httpError', () => {
     assert.equal(httpError({ type: 'entity.parse.failed' }).body.error.code, 'ERR_JSON_MALFORMED');
     assert.equal(httpError(new TesseraError('ERR_FORBIDDEN', 'no')).status, 403);
   });
+
+  it('names a database that refuses connections or writes with its documented code, not ERR_INTERNAL', () => {
+    const refused = Object.assign(new AggregateError([], 'connect ECONNREFUSED 127.0.0.1:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    assert.deepEqual([httpError(refused).status, httpError(refused).body.error.code], [503, 'ERR_UNAVAILABLE']);
+    const wrapped = { message: 'query failed', driverError: { code: '57P01', message: 'terminating connection' } };
+    assert.equal(httpError(wrapped).body.error.code, 'ERR_UNAVAILABLE');
+    const full = { message: 'database or disk is full', driverError: { code: 'SQLITE_FULL' } };
+    assert.deepEqual([httpError(full).status, httpError(full).body.error.code], [503, 'ERR_STORAGE_UNAVAILABLE']);
+    assert.equal(httpError({ driverError: { code: 'SQLITE_CONSTRAINT_UNIQUE' } }).body.error.code, 'ERR_INTERNAL');
+  });
 });

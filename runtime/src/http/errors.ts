@@ -23,6 +23,8 @@ export function httpError(thrown: unknown): { status: number; body: { error: Err
       internal: false,
     };
   }
+  const dependency = unavailableDependency(thrown);
+  if (dependency) return { status: 503, body: { error: dependency }, internal: true };
   switch (t?.type) {
     case 'entity.too.large':
       return {
@@ -60,6 +62,35 @@ export function httpError(thrown: unknown): { status: number; body: { error: Err
     body: { error: { code: 'ERR_INTERNAL', message: ERROR_CODES.ERR_INTERNAL.summary } },
     internal: true,
   };
+}
+
+/** Driver codes of a database that does not take connections or writes, wherever they are wrapped. */
+const CONNECTION_REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
+const STORAGE_FAULT = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)/;
+
+/**
+ * A database (or other dependency) that refuses connections, or a store that refuses writes, named with its documented
+ * code instead of ERR_INTERNAL: PostgreSQL's connection failures (class 08, shutdowns 57P0x), a pool that cannot
+ * connect, SQLite's storage faults.
+ */
+function unavailableDependency(thrown: unknown): ErrorShape | undefined {
+  const seen = new Set<unknown>();
+  for (let e = thrown as Record<string, unknown> | undefined; e && typeof e === 'object' && !seen.has(e); ) {
+    seen.add(e);
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (STORAGE_FAULT.test(code))
+      return { code: 'ERR_STORAGE_UNAVAILABLE', message: ERROR_CODES.ERR_STORAGE_UNAVAILABLE.summary };
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (
+      CONNECTION_REFUSED.has(code) ||
+      /^08/.test(code) ||
+      /^57P0[1-3]$/.test(code) ||
+      /Connection terminated|timeout exceeded when trying to connect|Cannot use a pool after calling end/.test(message)
+    )
+      return { code: 'ERR_UNAVAILABLE', message: 'the database does not take connections; retry shortly' };
+    e = (e.driverError ?? e.cause) as Record<string, unknown> | undefined;
+  }
+  return undefined;
 }
 
 /**

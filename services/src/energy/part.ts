@@ -1,6 +1,7 @@
 import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
 import { type DeviceState, err, type Logger, ok, type Result, TesseraError } from '@tessera/protocol';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
+import { energyOpenApi } from './openapi.js';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import { type Request, type RequestHandler, Router } from 'express';
@@ -213,6 +214,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
   });
 
   router.use(errorHandler(log, 'energy'));
+  attachOpenApi(router, energyOpenApi);
   return { router, market, stop: () => market.stop() };
 }
 

@@ -6,7 +6,7 @@ import {
   silentLogger,
   TesseraError,
 } from '@tessera/protocol';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
@@ -184,5 +184,5 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
 
   api.use(errorHandler(log, 'exchange'));
   router.use(api);
-  return router;
+  return attachOpenApi(router, exchangeOpenApi);
 }

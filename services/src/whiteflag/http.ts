@@ -1,6 +1,6 @@
 import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
 import { notation, type WhiteflagMessage } from '@tessera/protocol/whiteflag';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, Router } from 'express';
 import type { z } from 'zod';
@@ -256,5 +256,5 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
   });
 
   router.use(errorHandler(log, 'whiteflag'));
-  return router;
+  return attachOpenApi(router, whiteflagOpenApi);
 }

@@ -4,7 +4,8 @@
  * from the schemas (their examples, constants, enums, formats, bounds and the either-or rules they state), checked
  * against the schema with a JSON Schema validator, then sent. The other way round too: what the schema says is invalid
  * (both `lei` and `registrationId` missing, a producer without nameplate, a fractional investment limit, a 7-character
- * request id) the server refuses.
+ * request id) the server refuses. The stack's merged document at `/openapi.json` is a valid OpenAPI 3.1 document holding
+ * every part's paths under its mount point, and `/docs/` renders it with assets served locally under a strict CSP.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CREDENTIAL_TYPE_NAMES, ethrDid, silentLogger } from '@tessera/protocol';
 import { issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
@@ -248,5 +250,75 @@ describe('requests built from the published schemas', () => {
     const refused = await topUp(short);
     assert.equal(refused.json.error?.code, 'ERR_VALIDATION');
     assert.match(refused.json.error!.message, /requestId: must be 8 to 100/);
+  });
+});
+
+describe("the stack's one OpenAPI document and its page", () => {
+  it('/openapi.json is valid OpenAPI 3.1 with every part under its mount point, each part its own tag', async () => {
+    const r = await fetch(`${stack.urls.http}/openapi.json`);
+    assert.equal(r.status, 200);
+    const doc = (await r.json()) as {
+      openapi: string;
+      servers: { url: string }[];
+      tags: { name: string }[];
+      paths: Record<string, Record<string, { tags?: string[]; requestBody?: unknown }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(doc.servers[0]?.url, stack.urls.http);
+    // a validator that knows OpenAPI 3.1 (its JSON Schema 2020-12 dialect), and every $ref resolves
+    await SwaggerParser.validate(structuredClone(doc) as never);
+    assert.deepEqual(
+      doc.tags.map((t) => t.name),
+      ['issuer', 'verifier', 'offerings', 'energy', 'exchange', 'whiteflag'],
+    );
+    for (const [path, tag] of [
+      ['/issuer/credentials', 'issuer'],
+      ['/verifier/presentations', 'verifier'],
+      ['/verifier/oid4vp/requests', 'verifier'],
+      ['/services/offerings/{offeringId}/allocation', 'offerings'],
+      ['/services/energy/energy/credits', 'energy'],
+      ['/services/whiteflag/whiteflag/statements/{address}', 'whiteflag'],
+    ] as const) {
+      const ops = Object.values(doc.paths[path] ?? {});
+      assert.ok(ops.length > 0, `${path} is documented`);
+      assert.ok(
+        ops.every((op) => op.tags?.[0] === tag),
+        `${path} is tagged ${tag}`,
+      );
+    }
+    assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/services/exchange/')));
+    // the verifier's body schema is the one its router validates with: what it refuses the schema refuses too
+    const valid = validator(doc as unknown as Doc);
+    assert.equal(valid('PresentationRequestBody', { resource: '/energy/credits', action: 'POST' }), undefined);
+    assert.notEqual(valid('PresentationRequestBody', { resource: '/energy/credits', action: 'PO ST' }), undefined);
+    const refused = await fetch(`${stack.urls.http}/verifier/presentation-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resource: '/energy/credits', action: 'PO ST' }),
+    });
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ERR_VALIDATION');
+  });
+
+  it('/docs/ renders the document with Swagger UI served from the stack, under a strict CSP', async () => {
+    const moved = await fetch(`${stack.urls.http}/docs`, { redirect: 'manual' });
+    assert.equal(moved.status, 301);
+    const page = await fetch(`${stack.urls.http}/docs/`);
+    assert.equal(page.status, 200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+    const html = await page.text();
+    assert.doesNotMatch(html, /<script>|https?:\/\//, 'no inline script, nothing from another origin');
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    assert.deepEqual(assets.sort(), ['favicon-32x32.png', 'init.js', 'swagger-ui-bundle.js', 'swagger-ui.css']);
+    for (const asset of assets) {
+      const a = await fetch(new URL(asset, `${stack.urls.http}/docs/`));
+      assert.equal(a.status, 200, asset);
+      assert.ok((await a.arrayBuffer()).byteLength > 0, asset);
+    }
+    const init = await (await fetch(`${stack.urls.http}/docs/init.js`)).text();
+    assert.match(init, /\.\.\/openapi\.json/);
   });
 });

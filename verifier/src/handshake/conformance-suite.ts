@@ -80,6 +80,8 @@ interface TestDevice {
 
 /** A raw MQTT 3.1.1 client that can send anything, for the cases an honest agent would never produce. */
 class RawDevice {
+  /** How long a test waits for a broker message before failing (a guard against hanging, not a timing assertion). */
+  static readonly WAIT_MS = 30_000;
   private readonly queues = new Map<string, Buffer[]>();
   private readonly waiters = new Map<string, { resolve: (b: Buffer) => void; reject: (e: Error) => void }[]>();
 
@@ -126,8 +128,29 @@ class RawDevice {
   next(topic: string): Promise<Buffer> {
     const q = this.queues.get(topic);
     if (q?.length) return Promise.resolve(q.shift()!);
+    // A message that never comes fails this test with the topic it waited for, instead of hanging the whole file.
     return new Promise((resolve, reject) => {
-      this.waiters.set(topic, [...(this.waiters.get(topic) ?? []), { resolve, reject }]);
+      const timer = setTimeout(() => {
+        this.waiters.set(
+          topic,
+          (this.waiters.get(topic) ?? []).filter((w) => w.resolve !== done),
+        );
+        reject(new Error(`no message on ${topic} within ${RawDevice.WAIT_MS} ms`));
+      }, RawDevice.WAIT_MS).unref();
+      const done = (b: Buffer) => {
+        clearTimeout(timer);
+        resolve(b);
+      };
+      this.waiters.set(topic, [
+        ...(this.waiters.get(topic) ?? []),
+        {
+          resolve: done,
+          reject: (e: Error) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        },
+      ]);
     });
   }
 

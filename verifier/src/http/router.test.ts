@@ -258,8 +258,15 @@ describe('verifier HTTP: the wallet flow', () => {
       '/.well-known/openid4vp-verifier',
       '/presentation-requests',
       '/presentations',
+      '/tokens/renew',
+      '/tokens/sign-out',
       '/verify',
     ]);
+    // generated from the schemas that validate: the body's rules are the router's
+    const body = r.body.components.schemas.PresentationRequestBody;
+    assert.equal(body.additionalProperties, false);
+    assert.deepEqual(body.required.sort(), ['action', 'resource']);
+    assert.equal(body.properties.resource.maxLength, 256);
     const responses = r.body.paths['/presentations'].post.responses;
     assert.match(responses['401'].description, /ERR_VC_REVOKED/);
     assert.match(responses['413'].description, /ERR_JWT_TOO_LARGE/);

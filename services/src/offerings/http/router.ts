@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
 import { type ErrorCode, ethrAddress, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';
@@ -357,5 +357,5 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   });
 
   router.use(errorHandler(log, 'offerings'));
-  return router;
+  return attachOpenApi(router, offeringsOpenApi);
 }

@@ -1,0 +1,143 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api';
+import { describeCredential, signJwt } from '../crypto';
+import { addCredential, useSession } from '../session';
+import { Notice, Refusal, Section, short } from '../ui';
+
+const PRE_AUTH = 'urn:ietf:params:oauth:grant-type:pre-authorized_code';
+const OFFER_PROOF_TYP = 'openid4vci-proof+jwt';
+type Err = { code: string; message: string } | undefined;
+const malformed = (why: string) => ({
+  code: 'ERR_WALLET_OFFER_MALFORMED',
+  message: `the credential offer is malformed: ${why}`,
+});
+
+/** A same-origin URL as a path (the console's CSP lets it talk to its own origin only). */
+function local(url: string): string | undefined {
+  try {
+    const u = new URL(url, location.href);
+    return u.origin === location.origin ? u.pathname + u.search : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An OpenID4VCI credential offer, by value or by reference, as a link, a QR's text or JSON. */
+async function readOffer(text: string): Promise<{ issuer: string; code: string } | { error: Err }> {
+  let offer: Record<string, unknown> | undefined;
+  const t = text.trim();
+  try {
+    if (t.startsWith('{')) offer = JSON.parse(t);
+    else {
+      const query = new URLSearchParams(t.slice(t.indexOf('?') + 1));
+      const byValue = query.get('credential_offer');
+      const byRef = query.get('credential_offer_uri');
+      if (byValue) offer = JSON.parse(byValue);
+      else if (byRef) {
+        const path = local(byRef);
+        if (!path) return { error: malformed('the offer is at another origin than this console') };
+        const r = await api.fetchOffer(path);
+        if (!r.ok) return { error: r.error };
+        offer = r.value;
+      } else return { error: malformed('no credential_offer or credential_offer_uri') };
+    }
+  } catch {
+    return { error: malformed('it does not parse') };
+  }
+  const grant = (offer?.grants as Record<string, Record<string, unknown>> | undefined)?.[PRE_AUTH];
+  const code = grant?.['pre-authorized_code'];
+  if (typeof offer?.credential_issuer !== 'string' || typeof code !== 'string')
+    return { error: malformed('no issuer or no pre-authorized code') };
+  if (grant?.tx_code)
+    return {
+      error: {
+        code: 'ERR_OID4VCI_TX_CODE',
+        message: 'offers with a transaction code are received with the CLI wallet',
+      },
+    };
+  return { issuer: offer.credential_issuer, code };
+}
+
+export function Wallet() {
+  const s = useSession();
+  const holder = s.holder;
+  const [error, setError] = useState<Err>();
+  const [notice, setNotice] = useState<string>();
+  const [status, setStatus] = useState<Record<string, string>>({});
+
+  useEffect(() => {
+    if (!holder) return;
+    void (async () => {
+      const out: Record<string, string> = {};
+      for (const jwt of holder.credentials) {
+        const r = await api.verifyJwt(jwt);
+        out[jwt] = r.ok ? 'valid' : r.error.code;
+      }
+      setStatus(out);
+    })();
+  }, [holder?.credentials.length]);
+
+  if (!holder) return null;
+  return (
+    <>
+      <h1>Wallet</h1>
+      <p>
+        Holder <code data-holder-did>{holder.did}</code>. The key and the credentials are kept in this browser sealed
+        under your passphrase (AES-GCM, PBKDF2).
+      </p>
+      <Section title="Receive a credential offer" id="receive">
+        <form
+          id="receive-offer"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(undefined);
+            setNotice(undefined);
+            const text = String(new FormData(e.currentTarget).get('offer') ?? '');
+            const o = await readOffer(text);
+            if ('error' in o) return setError(o.error);
+            const redeem = local(`${o.issuer}/offers/redeem`);
+            if (!redeem) return setError(malformed('the issuer is at another origin than this console'));
+            const proof = signJwt(holder, { aud: o.issuer, nonce: o.code }, OFFER_PROOF_TYP);
+            const r = await api.redeem(o.code, proof);
+            if (!r.ok) return setError(r.error);
+            await addCredential(r.value.credential);
+            setNotice(`Received ${r.value.type}.`);
+          }}
+        >
+          <label for="offer-text">Offer link, QR text or JSON</label>
+          <textarea id="offer-text" name="offer" rows={3} required />
+          <button type="submit">Receive</button>
+        </form>
+        <Refusal error={error} />
+        <Notice text={notice} />
+      </Section>
+      <Section title="Credentials" id="held">
+        <table id="wallet-credentials">
+          <thead>
+            <tr>
+              <th scope="col">Type</th>
+              <th scope="col">Claims</th>
+              <th scope="col">Issuer</th>
+              <th scope="col">Expires</th>
+              <th scope="col">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {holder.credentials.map((jwt) => {
+              const d = describeCredential(jwt);
+              return (
+                <tr key={jwt} data-type={d.types.join(' ')}>
+                  <td>{d.types.join(', ')}</td>
+                  <td class="details">{JSON.stringify(d.claims).slice(0, 120)}</td>
+                  <td title={d.issuer}>{short(d.issuer ?? '', 24)}</td>
+                  <td>{d.expiresAt ? new Date(d.expiresAt * 1000).toLocaleDateString() : '–'}</td>
+                  <td data-status>{status[jwt] ?? '…'}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </Section>
+    </>
+  );
+}

@@ -1,0 +1,241 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { TesseraError } from '@tessera/protocol';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+
+/**
+ * SQLite has one connection per process and typeorm hands every caller the same query runner, so two transactions
+ * started concurrently would nest (the second becomes a SAVEPOINT inside the first) and a write made outside any
+ * transaction would run inside whichever one is open: when that one fails (a full disk, a constraint), the other
+ * caller's acknowledged write is rolled back with it, and a failed COMMIT could leave the connection inside a
+ * transaction that is never committed. The gate gives every caller its own query-runner state over the one
+ * connection and serializes them: a transaction holds the connection from BEGIN to COMMIT/ROLLBACK, a statement
+ * outside a transaction waits for it. Work started inside a transaction's callback (including `ds.manager` calls
+ * made there by mistake) joins that transaction, as before.
+ *
+ * A storage fault (disk full, I/O error, read-only file) fails the statement with `ERR_STORAGE_UNAVAILABLE`, always
+ * leaves the connection outside any transaction, and is remembered until a write probe succeeds (`storageHealth`).
+ */
+export interface StorageHealth {
+  ok: boolean;
+  /** The driver's code of the last storage fault, while the store is not writable. */
+  fault?: string;
+  message?: string;
+  since?: string;
+}
+
+interface Gate {
+  als: AsyncLocalStorage<object>;
+  tail: Promise<void>;
+  /** The async context (a token from `als`) whose transaction holds the connection. */
+  holder: object | undefined;
+  holderSession: QueryRunner | undefined;
+  fault: { code: string; message: string; since: string } | undefined;
+  probe(): Promise<StorageHealth>;
+}
+
+const gates = new WeakMap<DataSource, Gate>();
+
+const STORAGE_FAULT = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)/;
+
+/** The SQLite result code of a driver error wrapped by typeorm, or ''. */
+function sqliteCode(e: unknown): string {
+  const d = (e as { driverError?: { code?: unknown } })?.driverError ?? (e as { code?: unknown });
+  return typeof d?.code === 'string' ? d.code : '';
+}
+
+export function isStorageFault(e: unknown): boolean {
+  return STORAGE_FAULT.test(sqliteCode(e));
+}
+
+interface RawDb {
+  inTransaction: boolean;
+  exec(sql: string): unknown;
+}
+
+interface Session extends QueryRunner {
+  gateRelease?: () => void;
+  /** typeorm's nesting depth (BEGIN at 0, SAVEPOINTs above), protected in its typings. */
+  transactionDepth: number;
+}
+
+/** Install the gate on a freshly initialized better-sqlite3 DataSource (before anything else uses it). */
+export function installSqliteGate(ds: DataSource): void {
+  // biome-ignore lint/suspicious/noExplicitAny: typeorm's driver internals are not typed for this
+  const driver = ds.driver as any;
+  const base: QueryRunner = driver.createQueryRunner('master');
+  const raw = (): RawDb => driver.databaseConnection as RawDb;
+  const gate: Gate = {
+    als: new AsyncLocalStorage<object>(),
+    tail: Promise.resolve(),
+    holder: undefined,
+    holderSession: undefined,
+    fault: undefined,
+    probe: async () => ({ ok: true }),
+  };
+  gates.set(ds, gate);
+
+  const acquire = async (): Promise<() => void> => {
+    let release!: () => void;
+    const prev = gate.tail;
+    gate.tail = new Promise<void>((r) => {
+      release = r;
+    });
+    await prev;
+    return release;
+  };
+  const inHolder = () => gate.holder !== undefined && gate.als.getStore() === gate.holder;
+
+  const baseQuery = base.query;
+  const baseStart = base.startTransaction;
+  const baseCommit = base.commitTransaction;
+  const baseRollback = base.rollbackTransaction;
+
+  const runQuery = async (s: Session, args: unknown[]) => {
+    // A connection that SQLite took out of the transaction (after a storage fault) must not run the rest of the
+    // transaction's statements one by one in autocommit mode.
+    if (s.transactionDepth > 0 && !raw().inTransaction && !/^\s*(ROLLBACK|COMMIT)/i.test(String(args[0]))) {
+      throw new TesseraError(
+        'ERR_STORAGE_UNAVAILABLE',
+        'the database rolled the transaction back after a storage fault; nothing of it was recorded',
+      );
+    }
+    try {
+      // biome-ignore lint/suspicious/noExplicitAny: forwarding typeorm's overloads
+      return await (baseQuery as any).apply(s, args);
+    } catch (e) {
+      if (isStorageFault(e)) {
+        const code = sqliteCode(e);
+        const message = (e as Error).message;
+        if (!gate.fault) gate.fault = { code, message, since: new Date().toISOString() };
+        throw new TesseraError('ERR_STORAGE_UNAVAILABLE', `the database refused the write (${code}): ${message}`, {
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  };
+
+  const newSession = (): Session => {
+    const s = Object.create(base) as Session;
+    // per-caller state; the connection, driver and statement cache are the base runner's
+    Object.assign(s, {
+      isReleased: false,
+      isTransactionActive: false,
+      transactionDepth: 0,
+      loadedTables: [],
+      loadedViews: [],
+      sqlInMemory: { upQueries: [], downQueries: [] },
+      sqlMemoryMode: false,
+      data: {},
+    });
+    s.query = async function (this: Session, ...args: unknown[]) {
+      if (this.gateRelease || inHolder()) return runQuery(this, args);
+      const release = await acquire();
+      try {
+        return await runQuery(this, args);
+      } finally {
+        release();
+      }
+      // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
+    } as any;
+    s.startTransaction = async function (this: Session, isolation?: Parameters<QueryRunner['startTransaction']>[0]) {
+      if (this.transactionDepth > 0) return baseStart.call(this, isolation);
+      const release = await acquire();
+      gate.holder = gate.als.getStore() ?? {};
+      gate.holderSession = this;
+      this.gateRelease = release;
+      try {
+        await baseStart.call(this, isolation);
+      } catch (e) {
+        finish(this);
+        throw e;
+      }
+    };
+    s.commitTransaction = async function (this: Session) {
+      await baseCommit.call(this);
+      if (this.transactionDepth === 0) finish(this);
+    };
+    s.rollbackTransaction = async function (this: Session) {
+      if (this.transactionDepth > 1) {
+        try {
+          return await baseRollback.call(this);
+        } catch (e) {
+          if (raw().inTransaction) throw e;
+          // SQLite already rolled everything back: the savepoint is gone with it
+          this.transactionDepth -= 1;
+          return;
+        }
+      }
+      try {
+        await baseRollback.call(this);
+      } catch {
+        // ROLLBACK fails when SQLite already rolled the transaction back itself (a storage fault): no harm done
+      } finally {
+        finish(this);
+      }
+    };
+    return s;
+  };
+
+  /** The outermost transaction of `s` ended (or never began): the connection is outside any transaction again. */
+  const finish = (s: Session) => {
+    if (raw().inTransaction) {
+      try {
+        raw().exec('ROLLBACK');
+      } catch {
+        // nothing more can be done here; the next BEGIN reports it
+      }
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: typeorm's writable internals
+    Object.assign(s as any, { isTransactionActive: false, transactionDepth: 0 });
+    if (gate.holderSession === s) {
+      gate.holder = undefined;
+      gate.holderSession = undefined;
+    }
+    const release = s.gateRelease;
+    s.gateRelease = undefined;
+    release?.();
+  };
+
+  driver.createQueryRunner = () => (inHolder() && gate.holderSession ? gate.holderSession : newSession());
+
+  // Transactions begun through the manager carry their token in the async context, so work started inside the
+  // callback finds the transaction it belongs to.
+  const manager = ds.manager as EntityManager;
+  const managerTransaction = manager.transaction.bind(manager) as (...a: unknown[]) => Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
+  (manager as any).transaction = (...args: unknown[]) =>
+    inHolder() ? managerTransaction(...args) : gate.als.run({}, () => managerTransaction(...args));
+
+  gate.probe = async () => {
+    if (!gate.fault) return { ok: true };
+    // A write that needs new pages, rolled back: it proves there is room again without leaving anything behind.
+    const release = await acquire();
+    try {
+      const db = raw();
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        db.exec('CREATE TABLE tessera_write_probe (b BLOB)');
+        db.exec('INSERT INTO tessera_write_probe VALUES (zeroblob(16384))');
+        gate.fault = undefined;
+      } catch (e) {
+        const f = gate.fault;
+        return { ok: false, fault: sqliteCode(e) || f?.code, message: (e as Error).message, since: f?.since };
+      } finally {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      }
+      return { ok: true };
+    } finally {
+      release();
+    }
+  };
+}
+
+/**
+ * Whether the database takes writes: always ok on PostgreSQL (connection failures show in a query instead) and on a
+ * SQLite store that has seen no storage fault; after one, a write probe decides.
+ */
+export async function storageHealth(ds: DataSource): Promise<StorageHealth> {
+  const gate = gates.get(ds);
+  return gate ? gate.probe() : { ok: true };
+}

@@ -1,0 +1,354 @@
+/**
+ * The console in a real browser (Debian's chromium driven by playwright-core) against a whole stack started as
+ * `npm start` starts it (embedded anvil, SQLite, aedes): the root admin signs in with the wallet file the stack wrote
+ * and issues an operator credential; a holder whose keys were made in the browser receives it through the offer; as
+ * operator they revoke a device and watch its session drop; the monitoring page shows a block mined during the test.
+ * Every page is checked with axe-core (no serious or critical violation) and under the console's CSP (no violation);
+ * screenshots, the first load's JavaScript bytes and each page's render time land in test-results/console/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
+import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
+import { ethrDid, silentLogger } from '@tessera/protocol';
+import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { loadConfig } from './config.js';
+import { CONSOLE_CSP } from './console-part.js';
+import { type RunningStack, startStack } from './stack.js';
+
+// Browser globals inside page.evaluate callbacks (the repository's tsconfig has no DOM library).
+// biome-ignore lint/suspicious/noExplicitAny: globals of the page, not of Node
+declare const document: any, location: any, localStorage: any;
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join(process.cwd(), 'test-results', 'console');
+const PASSPHRASE = 'correct horse battery staple';
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let dir: string;
+let stack: RunningStack;
+let base: string;
+let issuerUrl: string;
+let adminToken: string;
+const contexts: BrowserContext[] = [];
+const agents: DeviceAgent[] = [];
+const figures: { page: string; renderMs: number; axe: string }[] = [];
+const cspViolations: string[] = [];
+
+async function browser(): Promise<Page> {
+  const profile = mkdtempSync(join(dir, 'chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
+  contexts.push(context);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  return page;
+}
+
+/** axe-core on the page as it is (run through the DevTools protocol, which the page's CSP does not govern). */
+async function axe(page: Page, name: string): Promise<void> {
+  await page.evaluate(AXE);
+  const result = (await page.evaluate(async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: axe is injected above
+    const r = await (globalThis as any).axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v: { id: string; impact: string; nodes: unknown[] }) => ({
+      id: v.id,
+      impact: v.impact,
+      nodes: v.nodes.length,
+    }));
+  })) as { id: string; impact: string; nodes: number }[];
+  const serious = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious, [], `axe on ${name}: ${JSON.stringify(serious)}`);
+  const summary = result.length === 0 ? 'no violation' : result.map((v) => `${v.impact} ${v.id}`).join(', ');
+  const f = figures.findLast((x) => x.page === name);
+  if (f) f.axe = summary;
+}
+
+/** Open a page of the console by its hash route and time it until `ready` shows. */
+async function visit(page: Page, route: string, ready: string): Promise<void> {
+  const t0 = Date.now();
+  await page.evaluate((r) => {
+    location.hash = r;
+  }, `#/${route}`);
+  await page.locator(ready).first().waitFor({ state: 'visible', timeout: 10_000 });
+  const renderMs = Date.now() - t0;
+  figures.push({ page: route, renderMs, axe: '' });
+  assert.ok(renderMs < 1_000, `${route} rendered in ${renderMs} ms`);
+  await axe(page, route);
+  await page.screenshot({ path: join(OUT, `${route}.png`), fullPage: true });
+}
+
+async function issueTo(type: string, claims: Record<string, unknown>): Promise<HolderKey> {
+  const key = Wallet.createRandom();
+  const did = ethrDid(stack.chainId, key.address);
+  const r = await issuerRequest(issuerUrl, 'POST', '/credentials', {
+    token: adminToken,
+    body: { type, subject: did, claims },
+  });
+  assert.equal(r.status, 201, r.text);
+  return { did, privateKey: key.privateKey, credentials: [r.json.jwt] };
+}
+
+before(async () => {
+  statSync(CHROMIUM); // fails clearly when the Debian package is missing (.ci/run installs it)
+  mkdirSync(OUT, { recursive: true });
+  // The console as `npm install` builds it (a no-op when it is up to date).
+  execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'ignore' });
+  dir = mkdtempSync(join(tmpdir(), 'tessera-console-'));
+  const config = loadConfig({
+    TESSERA_DATA_DIR: join(dir, 'stack'),
+    TESSERA_HTTP_PORT: '0',
+    TESSERA_MQTT_PORT: '0',
+  });
+  stack = await startStack(config, { log: silentLogger });
+  base = stack.urls.http;
+  issuerUrl = `${base}/issuer`;
+  adminToken = await loginWithCredentials(issuerUrl, readHolderFile(stack.issuer.rootAdmin.file));
+});
+
+after(async () => {
+  for (const a of agents) await a.stop();
+  for (const c of contexts) await c.close();
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (figures.length > 0) {
+    const lines = figures.map((f) => `${f.page.padEnd(12)} ${String(f.renderMs).padStart(5)} ms   axe: ${f.axe}`);
+    writeFileSync(join(OUT, 'figures.txt'), `${lines.join('\n')}\n`);
+    console.log(`console pages (render time, axe):\n${lines.join('\n')}`);
+  }
+});
+
+describe('the console in chromium', () => {
+  let admin: Page;
+  let holder: Page;
+  let holderDid: string;
+  let offerLink: string;
+
+  it('serves the console at / with a strict CSP, under 300 KB of compressed JavaScript', async () => {
+    const res = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-security-policy'), CONSOLE_CSP);
+    assert.doesNotMatch(CONSOLE_CSP, /unsafe-inline|unsafe-eval/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+    // a client asking for JSON still gets the stack's description
+    const json = (await (await fetch(`${base}/`, { headers: { accept: 'application/json' } })).json()) as {
+      chainId: number;
+    };
+    assert.equal(json.chainId, stack.chainId);
+
+    admin = await browser();
+    await admin.goto(`${base}/`);
+    await admin.locator('#import-wallet').waitFor();
+    const js = (await admin.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.endsWith('.js'))
+        .reduce((n, e) => n + (e as unknown as { encodedBodySize: number }).encodedBodySize, 0),
+    )) as number;
+    const load = (await admin.evaluate(() => {
+      const n = performance.getEntriesByType('navigation' as 'mark')[0] as unknown as {
+        loadEventEnd: number;
+        startTime: number;
+      };
+      return Math.round(n.loadEventEnd - n.startTime);
+    })) as number;
+    console.log(`console first load: ${js} bytes of compressed JavaScript, load event after ${load} ms`);
+    writeFileSync(join(OUT, 'first-load.txt'), `${js} bytes of compressed JavaScript; load ${load} ms\n`);
+    assert.ok(js > 0 && js < 300 * 1024, `${js} bytes`);
+    await axe(admin, 'sign-in');
+    await admin.screenshot({ path: join(OUT, 'sign-in.png'), fullPage: true });
+  });
+
+  it('a holder creates a wallet in the browser; its key is kept sealed, never in clear', async () => {
+    holder = await browser();
+    await holder.goto(`${base}/`);
+    await holder.fill('#create-passphrase', PASSPHRASE);
+    await holder.fill('#create-passphrase-again', PASSPHRASE);
+    await holder.click('#create-wallet button[type=submit]');
+    await holder.locator('[data-holder-did]').waitFor();
+    holderDid = (await holder.locator('[data-holder-did]').textContent()) ?? '';
+    assert.match(holderDid, new RegExp(`^did:ethr:0x${stack.chainId.toString(16)}:0x[0-9a-f]{40}$`));
+    const stored = (await holder.evaluate(() => JSON.stringify({ ...localStorage }))) as string;
+    assert.match(stored, /AES|ciphertext/);
+    assert.doesNotMatch(stored, /privateKey|"0x[0-9a-f]{64}"/, 'no key in clear in the browser storage');
+  });
+
+  it('the root admin signs in with the wallet file and issues a credential from the schema form', async () => {
+    await admin.setInputFiles('#wallet-file', stack.issuer.rootAdmin.file);
+    await admin.fill('#import-passphrase', PASSPHRASE);
+    await admin.fill('#import-passphrase-again', PASSPHRASE);
+    await admin.click('#import-wallet button[type=submit]');
+    await admin.locator('#me').waitFor();
+    assert.match((await admin.locator('#me').textContent()) ?? '', /AdminCredential/);
+    const stored = (await admin.evaluate(() => JSON.stringify({ ...localStorage }))) as string;
+    const rootKey = (readHolderFile(stack.issuer.rootAdmin.file).privateKey as string).slice(2);
+    assert.ok(!stored.includes(rootKey), 'the imported key is sealed too');
+
+    await visit(admin, 'overview', '[data-part="chain"]');
+    await visit(admin, 'credentials', '#issue');
+    // deny by default: the admin may issue and offer, not revoke (an operator's right by policy)
+    assert.equal(await admin.locator('button[data-action="revoke"]').count(), 0);
+
+    // hostile input is refused as through the API, with its code
+    await admin.selectOption('#issue-type', 'OperatorCredential');
+    await admin.fill('#issue-subject', 'not-a-did');
+    await admin.fill('#claim-name', 'Grid operations');
+    await admin.click('#issue button[type=submit]');
+    await admin.locator('#issue .error').waitFor();
+    assert.match((await admin.locator('#issue .error').getAttribute('data-code')) ?? '', /^ERR_/);
+
+    await admin.fill('#issue-subject', holderDid);
+    await admin.click('#issue button[type=submit]');
+    await admin.locator('#issue .notice').waitFor();
+    const row = admin.locator(`tr[data-subject="${holderDid}"]`);
+    await row.waitFor();
+    await row.locator('button[data-action="offer"]').click();
+    await admin.locator('#offer img').waitFor();
+    offerLink = await admin.locator('#offer-link').inputValue();
+    assert.match(offerLink, /^openid-credential-offer:\/\/\?credential_offer_uri=/);
+    await admin.screenshot({ path: join(OUT, 'credentials-offer.png'), fullPage: true });
+
+    await visit(admin, 'audit', '#audit tbody tr');
+    await admin.click('#verify-audit');
+    await admin.locator('main .notice').waitFor();
+    assert.match((await admin.locator('main .notice').textContent()) ?? '', /^Verified/);
+  });
+
+  it('the holder receives the offer in the browser wallet and signs in with it as an operator', async () => {
+    await visit(holder, 'wallet', '#receive-offer');
+    await holder.fill('#offer-text', offerLink);
+    await holder.click('#receive-offer button[type=submit]');
+    await holder.locator('#receive .notice').waitFor();
+    const row = holder.locator('#wallet-credentials tr[data-type="OperatorCredential"]');
+    await row.waitFor();
+    await row.locator('[data-status]', { hasText: 'valid' }).waitFor();
+    // the same offer cannot be used twice
+    await holder.fill('#offer-text', offerLink);
+    await holder.click('#receive-offer button[type=submit]');
+    await holder.locator('#receive .error').waitFor();
+
+    await holder.evaluate(() => {
+      location.hash = '#/devices';
+    });
+    await holder.click('#sign-in');
+    await holder.locator('#me').waitFor();
+    assert.match((await holder.locator('#me').textContent()) ?? '', /OperatorCredential/);
+  });
+
+  it('the operator revokes a device and sees its state change and its session drop', async () => {
+    // a device as the stack's device path makes one: registered by a manufacturer, commissioned by its owner, online
+    const manufacturer = await loginWithCredentials(
+      issuerUrl,
+      await issueTo('ManufacturerCredential', {
+        legalName: 'Acme Meters GmbH',
+        country: 'DE',
+        manufacturerCode: 'ACME',
+      }),
+    );
+    const registered = await issuerRequest(issuerUrl, 'POST', '/devices/batches', {
+      token: manufacturer,
+      body: {
+        devices: [
+          {
+            characteristics: {
+              model: 'SMGW-1000',
+              serial: 'CONSOLE-1',
+              hardwareRevision: 'r2',
+              firmwareHash: randomBytes(32).toString('hex'),
+              mac: randomBytes(6).toString('hex'),
+            },
+          },
+        ],
+      },
+    });
+    assert.equal(registered.status, 201, registered.text);
+    const store = DeviceKeyStore.open(join(dir, 'device'));
+    const enrolled = store.enrol(registered.json.devices[0].provisioning);
+    const owner = await loginWithCredentials(
+      issuerUrl,
+      await issueTo('DeviceOwnerCredential', { device: enrolled.did }),
+    );
+    const commissioned = await issuerRequest(issuerUrl, 'POST', `/devices/${enrolled.deviceId}/commission`, {
+      token: owner,
+      body: { identity: enrolled.did },
+    });
+    assert.equal(commissioned.status, 200, commissioned.text);
+    const { brokerUrl: _b, ...identity } = store.load();
+    const agent = new DeviceAgent({
+      identity,
+      brokerUrl: stack.urls.mqtt,
+      backoff: { initialMs: 50, maxMs: 500 },
+      handshakeTimeoutMs: 10_000,
+    });
+    agents.push(agent);
+    const session = once(agent, 'session') as Promise<[DeviceSession]>;
+    agent.start();
+    await session;
+
+    await visit(holder, 'devices', '#device-id');
+    await holder.fill('#device-id', enrolled.deviceId);
+    await holder.click('#find button[type=submit]');
+    await holder.locator('[data-device-state]', { hasText: 'Active' }).waitFor();
+    await holder.locator('[data-device-session]', { hasText: 'connected' }).waitFor();
+    await holder.screenshot({ path: join(OUT, 'device-active.png'), fullPage: true });
+    const t0 = Date.now();
+    await holder.click('#device button[data-action="revoke"]');
+    await holder.click('#device button[data-confirm="revoke"]');
+    await holder.locator('[data-device-state]', { hasText: 'Revoked' }).waitFor({ timeout: 10_000 });
+    await holder.locator('[data-device-session]', { hasText: 'none' }).waitFor({ timeout: 10_000 });
+    console.log(`device revoke → shown revoked with its session dropped in the console: ${Date.now() - t0} ms`);
+    assert.equal(stack.devices.broker.isConnected(enrolled.deviceId), false);
+    await axe(holder, 'devices');
+    await holder.screenshot({ path: join(OUT, 'device-revoked.png'), fullPage: true });
+  });
+
+  it('the monitoring page shows a block mined during the test', async () => {
+    await visit(admin, 'overview', '[data-part="chain"]');
+    const figure = admin.locator('[data-figure="tessera_chain_block"]');
+    await admin.waitForFunction(() =>
+      /\d/.test(document.querySelector('[data-figure="tessera_chain_block"]')?.textContent ?? ''),
+    );
+    const before = Number(((await figure.textContent()) ?? '').replace(/,/g, ''));
+    const provider = new JsonRpcProvider(stack.urls.chainRpc, stack.chainId, { staticNetwork: true });
+    const funder = new Wallet(ANVIL_FUNDER_KEY, provider);
+    const tx = await funder.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
+    const receipt = await tx.wait();
+    provider.destroy();
+    const mined = receipt!.blockNumber;
+    assert.ok(mined > before, `mined block ${mined} after ${before}`);
+    await admin.waitForFunction(
+      (n) =>
+        Number((document.querySelector('[data-figure="tessera_chain_block"]')?.textContent ?? '').replace(/,/g, '')) >=
+        n,
+      mined,
+      { timeout: 10_000 },
+    );
+    await admin.screenshot({ path: join(OUT, 'overview.png'), fullPage: true });
+  });
+
+  it('signs out, and an ended session explains itself on the page it ended', async () => {
+    await visit(admin, 'credentials', '#issue');
+    await admin.click('#sign-out');
+    await admin.locator('#sign-in').waitFor();
+    assert.equal(await admin.locator('#me').count(), 0);
+    assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays');
+    assert.deepEqual(cspViolations, [], 'no Content-Security-Policy violation on any page');
+  });
+});
