@@ -35,11 +35,14 @@ export {
   OutboxEntity,
   OutboxMigration1700000000000,
   OutboxSenderMigration1700000000001,
+  OutboxLeaseMigration1700000000002,
   outboxDatabaseParts,
   type OutboxRow,
   type OutboxStatus,
   type OutboxWrite,
   type OutboxHooks,
+  type OutboxLeaseOptions,
+  type OutboxOptions,
 } from './outbox.js';
 export {
   DeviceRegistry__factory,

@@ -1,8 +1,12 @@
 import { TesseraError } from '@tessera/protocol';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   type DataSource,
+  type EntityManager,
   EntitySchema,
   type FindOptionsWhere,
+  In,
   IsNull,
   type MigrationInterface,
   type QueryRunner,
@@ -19,9 +23,17 @@ import { waitForReceipt } from './chain.js';
  * and a crash at any point leaves a row that `reconcile()` finishes at start:
  *   pending  → sign and send;            signed → receipt? mined : (nonce used by another tx? re-sign : re-send);
  *   mined    → recently mined rows are re-checked, since an embedded chain killed hard may lose its last second.
- * The outbox must be the only user of its account (one relayer key per replica). Writes are sent by the relayer unless
- * they name another account (`from`) whose key was registered with `registerSigner`: each account has its own nonces,
- * and the outbox must be the only user of each of them too.
+ * The outbox must be the only user of its account. Writes are sent by the relayer unless they name another account
+ * (`from`) whose key was registered with `registerSigner`: each account has its own nonces, and the outbox must be
+ * the only user of each of them too.
+ *
+ * Several replicas on one PostgreSQL (`lease` option) share one table and one relayer account: every replica
+ * enqueues, and only the holder of a lease row sends. The lease has a fencing token that goes up at every change of
+ * holder; a write is marked signed (its nonce taken) only in a transaction that holds the lease row with the
+ * holder's token, unexpired, so a leader that was paused past its lease can sign nothing afterwards, and the next
+ * holder sees every nonce the previous one took (it reconciles them before signing). Every status change is a
+ * compare-and-set on the row's previous status and transaction hash, so a late writer never undoes a later one.
+ * Waiters on a replica that is not the sender learn the outcome by polling the table.
  */
 export type OutboxStatus = 'pending' | 'signed' | 'mined' | 'failed';
 
@@ -92,9 +104,22 @@ export class OutboxSenderMigration1700000000001 implements MigrationInterface {
   }
 }
 
+/** The sender's lease, for several replicas on one database (used on PostgreSQL only). */
+export class OutboxLeaseMigration1700000000002 implements MigrationInterface {
+  name = 'OutboxLeaseMigration1700000000002';
+  async up(q: QueryRunner): Promise<void> {
+    const time = q.connection.options.type === 'postgres' ? 'timestamptz' : 'varchar(32)';
+    await q.query(`CREATE TABLE tessera_outbox_lease (
+      name varchar(64) PRIMARY KEY, holder varchar(200) NOT NULL, token bigint NOT NULL, expires_at ${time} NOT NULL)`);
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE tessera_outbox_lease');
+  }
+}
+
 export const outboxDatabaseParts = {
   entities: [OutboxEntity],
-  migrations: [OutboxMigration1700000000000, OutboxSenderMigration1700000000001],
+  migrations: [OutboxMigration1700000000000, OutboxSenderMigration1700000000001, OutboxLeaseMigration1700000000002],
 };
 
 export interface OutboxWrite {
@@ -108,8 +133,20 @@ export interface OutboxWrite {
 
 /** Test seam for crash injection: a hook that throws stops processing exactly at that point. */
 export interface OutboxHooks {
+  /** After a write was signed locally and before it is marked signed (its nonce taken) in the database. */
+  beforeMarkSigned?(row: OutboxRow): Promise<void> | void;
   afterSign?(row: OutboxRow): Promise<void> | void;
   afterBroadcast?(row: OutboxRow): Promise<void> | void;
+}
+
+/** One sender among replicas: the lease that makes a replica the sender. */
+export interface OutboxLeaseOptions {
+  /** How long a lease lasts without renewal (default 5000 ms); the leader renews it every third of that. */
+  ttlMs?: number;
+  /** This replica's name in the lease row (default host:pid:random). */
+  holder?: string;
+  /** The lease row (default 'relayer'); replicas sharing one relayer account share one name. */
+  name?: string;
 }
 
 export interface OutboxOptions {
@@ -121,7 +158,17 @@ export interface OutboxOptions {
   hooks?: OutboxHooks;
   receiptTimeoutMs?: number;
   onError?(error: unknown): void;
+  /**
+   * Coordinate with other replicas on the same PostgreSQL: send only while holding the lease (see the class note).
+   * Without it the outbox assumes it is the only process using the table (SQLite, one process).
+   */
+  lease?: OutboxLeaseOptions | boolean;
+  /** At most this many writes are signed per flush before their receipts are awaited (default 100). */
+  batchSize?: number;
 }
+
+/** The lease was lost (or never held) when a write was to be signed: nothing was sent. */
+class LeaseLost extends Error {}
 
 const now = () => new Date().toISOString();
 const KEY = /^[A-Za-z0-9:._\-/]{1,200}$/;
@@ -134,8 +181,145 @@ export class Outbox {
   private timer: NodeJS.Timeout | undefined;
   /** Registered sending accounts other than the relayer, by lower-case address, connected to the provider. */
   private readonly signers = new Map<string, BaseWallet>();
+  private readonly lease: Required<OutboxLeaseOptions> | undefined;
+  /** The fencing token while this replica holds the lease, and until when (local clock, with a margin). */
+  private leaseToken: string | undefined;
+  private leaseValidUntil = 0;
+  /** Set when the lease was taken (not renewed): what the previous holder left is reconciled before sending. */
+  private reconcileDue = false;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: OutboxOptions) {}
+  constructor(private readonly options: OutboxOptions) {
+    const l = options.lease;
+    if (l) {
+      if (options.dataSource.options.type !== 'postgres')
+        throw new TesseraError('ERR_CONFIG_INVALID', 'the outbox lease needs PostgreSQL (SQLite is one process)');
+      const o = l === true ? {} : l;
+      this.lease = {
+        ttlMs: o.ttlMs ?? 5000,
+        holder: o.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+        name: o.name ?? 'relayer',
+      };
+    }
+  }
+
+  /** Whether this replica holds the sender's lease now (always true without a lease). */
+  get isSender(): boolean {
+    return this.lease === undefined || (this.leaseToken !== undefined && Date.now() < this.leaseValidUntil);
+  }
+
+  /** The current fencing token (a lease holder only). */
+  get fencingToken(): string | undefined {
+    return this.isSender ? this.leaseToken : undefined;
+  }
+
+  /**
+   * Take the lease if it is free or expired, or renew it if held. Returns whether this replica holds it; when it was
+   * taken now, `reconcileDue` is set (what the previous holder left is finished before sending). The database's clock
+   * decides expiry.
+   */
+  private async claimLease(): Promise<{ held: boolean }> {
+    const l = this.lease!;
+    const asked = Date.now();
+    const ttl = `${l.ttlMs} milliseconds`;
+    if (this.leaseToken !== undefined) {
+      const renewed = (await this.options.dataSource.query(
+        `UPDATE tessera_outbox_lease SET expires_at = now() + $4::interval
+         WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > now() RETURNING token`,
+        [l.name, l.holder, this.leaseToken, ttl],
+      )) as [unknown[], number];
+      if (renewed[1] === 1) {
+        this.leaseValidUntil = asked + l.ttlMs - Math.min(1000, l.ttlMs / 5);
+        return { held: true };
+      }
+      this.dropLease();
+    }
+    const rows = (await this.options.dataSource.query(
+      `INSERT INTO tessera_outbox_lease (name, holder, token, expires_at) VALUES ($1, $2, 1, now() + $3::interval)
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, token = tessera_outbox_lease.token + 1,
+         expires_at = EXCLUDED.expires_at
+       WHERE tessera_outbox_lease.expires_at <= now()
+       RETURNING token`,
+      [l.name, l.holder, ttl],
+    )) as { token: string }[];
+    if (rows.length === 0) return { held: false };
+    this.leaseToken = String(rows[0]!.token);
+    this.reconcileDue = true;
+    this.leaseValidUntil = asked + l.ttlMs - Math.min(1000, l.ttlMs / 5);
+    if (!this.renewTimer) {
+      this.renewTimer = setInterval(
+        () => {
+          if (this.leaseToken === undefined) return;
+          this.claimLease().catch((e) => {
+            this.options.onError?.(e);
+          });
+        },
+        Math.max(50, Math.floor(l.ttlMs / 3)),
+      );
+      this.renewTimer.unref();
+    }
+    return { held: true };
+  }
+
+  private dropLease() {
+    this.leaseToken = undefined;
+    this.leaseValidUntil = 0;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  /** Give the lease up (at stop), so that another replica sends at once instead of after the lease's expiry. */
+  private async releaseLease(): Promise<void> {
+    const token = this.leaseToken;
+    this.dropLease();
+    if (!this.lease || token === undefined) return;
+    await this.options.dataSource.query(
+      `UPDATE tessera_outbox_lease SET expires_at = now() - interval '1 second'
+       WHERE name = $1 AND holder = $2 AND token = $3`,
+      [this.lease.name, this.lease.holder, token],
+    );
+  }
+
+  /**
+   * Change a row from the state it was read in, and only from it (compare-and-set on status and transaction hash).
+   * With `fenced`, on a lease, the change happens only while this replica holds the lease row with its token
+   * (held FOR SHARE until commit, so a new holder's takeover waits for it and then sees it). Returns whether it
+   * changed; throws LeaseLost when fenced and the lease is no longer this replica's.
+   */
+  private async transition(row: OutboxRow, patch: Partial<OutboxRow>, fenced = false): Promise<boolean> {
+    const at = now();
+    const where: FindOptionsWhere<OutboxRow> = {
+      id: row.id,
+      status: row.status,
+      txHash: row.txHash === null ? IsNull() : row.txHash,
+    };
+    const apply = async (m: EntityManager) => {
+      if (fenced && this.lease) {
+        const token = this.leaseToken;
+        if (token === undefined) throw new LeaseLost('the outbox lease is not held');
+        const held = (await m.query(
+          `SELECT token FROM tessera_outbox_lease
+           WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at > now() FOR SHARE`,
+          [this.lease.name, this.lease.holder, token],
+        )) as unknown[];
+        if (held.length === 0) {
+          this.dropLease();
+          throw new LeaseLost('the outbox lease was taken over');
+        }
+      }
+      const r = await m.getRepository(OutboxEntity).update(where, { ...patch, updatedAt: at });
+      return (r.affected ?? 0) === 1;
+    };
+    const changed =
+      fenced && this.lease
+        ? await this.options.dataSource.transaction(apply)
+        : await apply(this.options.dataSource.manager);
+    if (!changed) return false;
+    Object.assign(row, patch, { updatedAt: at });
+    if (row.status === 'mined' || row.status === 'failed') this.notify(row);
+    return true;
+  }
 
   private get repo() {
     return this.options.dataSource.getRepository(OutboxEntity);
@@ -225,8 +409,13 @@ export class Outbox {
     const done = this.waitFor(key);
     // Marked handled now: if the flush throws, or outlasts the wait, the caller gets that error instead of an
     // unhandled rejection from the wait (which crashed a process after the write's caller had moved on).
-    done.catch(() => undefined);
-    await this.flush();
+    let final = false;
+    done.then(
+      () => (final = true),
+      () => (final = true),
+    );
+    // A flush sends at most a batch: flush again while this process sends and the write is not final.
+    while ((await this.flush()) > 0 && !final) {}
     return done;
   }
 
@@ -269,7 +458,30 @@ export class Outbox {
       void this.repo.findOneBy({ id: key }).then((row) => {
         if (row && (row.status === 'mined' || row.status === 'failed')) this.notify(row);
       });
+      this.pollWaiters();
     });
+  }
+
+  /** On a lease, another replica may finish the rows waited for here: read their outcome from the table. */
+  private pollWaiters() {
+    if (!this.lease || this.pollTimer || this.waiters.size === 0) return;
+    this.pollTimer = setTimeout(async () => {
+      try {
+        const keys = [...this.waiters.keys()];
+        for (let i = 0; i < keys.length; i += 500) {
+          const done = await this.repo.find({
+            where: { id: In(keys.slice(i, i + 500)), status: In(['mined', 'failed']) },
+          });
+          for (const row of done) this.notify(row);
+        }
+      } catch (e) {
+        this.options.onError?.(e);
+      } finally {
+        this.pollTimer = undefined;
+        this.pollWaiters();
+      }
+    }, 100);
+    this.pollTimer.unref();
   }
 
   private notify(row: OutboxRow) {
@@ -279,15 +491,8 @@ export class Outbox {
     for (const fn of list) fn(row);
   }
 
-  private async save(row: OutboxRow, patch: Partial<OutboxRow>): Promise<OutboxRow> {
-    Object.assign(row, patch, { updatedAt: now() });
-    await this.repo.update({ id: row.id }, { ...patch, updatedAt: row.updatedAt });
-    if (row.status === 'mined' || row.status === 'failed') this.notify(row);
-    return row;
-  }
-
   private async finishFromReceipt(row: OutboxRow, receipt: TransactionReceipt): Promise<void> {
-    await this.save(
+    await this.transition(
       row,
       receipt.status === 1
         ? { status: 'mined', blockNumber: receipt.blockNumber, error: null }
@@ -300,11 +505,43 @@ export class Outbox {
    * Returns how many rows were re-sent, re-signed and confirmed.
    */
   reconcile(): Promise<{ resent: number; resigned: number; confirmed: number }> {
-    return this.reconcileSender(null);
+    if (!this.lease) return this.reconcileSender(null);
+    // On a lease: only the holder reconciles, and it does so whenever it takes the lease (in `flush`).
+    return this.exclusive(async () => {
+      const stats = { resent: 0, resigned: 0, confirmed: 0 };
+      const { held } = await this.claimLease();
+      if (!held || !this.reconcileDue) return stats;
+      try {
+        for (const sender of [null, ...this.signers.keys()]) {
+          const s = await this.reconcileInner(sender);
+          stats.resent += s.resent;
+          stats.resigned += s.resigned;
+          stats.confirmed += s.confirmed;
+        }
+        this.reconcileDue = false;
+      } catch (e) {
+        if (!(e instanceof LeaseLost)) throw e;
+      }
+      return stats;
+    });
   }
 
   private reconcileSender(sender: string | null): Promise<{ resent: number; resigned: number; confirmed: number }> {
     return this.exclusive(async () => {
+      if (!this.isSender) return { resent: 0, resigned: 0, confirmed: 0 };
+      try {
+        return await this.reconcileInner(sender);
+      } catch (e) {
+        if (e instanceof LeaseLost) return { resent: 0, resigned: 0, confirmed: 0 };
+        throw e;
+      }
+    });
+  }
+
+  private async reconcileInner(
+    sender: string | null,
+  ): Promise<{ resent: number; resigned: number; confirmed: number }> {
+    {
       const { provider } = this.options;
       const stats = { resent: 0, resigned: 0, confirmed: 0 };
       const mine = (status: OutboxStatus): FindOptionsWhere<OutboxRow> => ({
@@ -318,7 +555,7 @@ export class Outbox {
       );
       for (const row of recent) {
         if (!(await provider.getTransactionReceipt(row.txHash!)))
-          await this.save(row, { status: 'signed', blockNumber: null });
+          await this.transition(row, { status: 'signed', blockNumber: null }, true);
       }
       const signed = await this.repo.find({ where: mine('signed'), order: { nonce: 'ASC' } });
       let chainNonce = await provider.getTransactionCount(sender ?? this.address, 'latest');
@@ -333,7 +570,7 @@ export class Outbox {
         if (resetRest || row.nonce! < chainNonce) {
           // The nonce went to another transaction, so this signed one can never be mined: sign it anew.
           resetRest = true;
-          await this.save(row, { status: 'pending', nonce: null, rawTx: null, txHash: null });
+          await this.transition(row, { status: 'pending', nonce: null, rawTx: null, txHash: null }, true);
           stats.resigned++;
           continue;
         }
@@ -343,7 +580,7 @@ export class Outbox {
       }
       await this.waitReceipts(await this.repo.find({ where: mine('signed'), order: { nonce: 'ASC' } }));
       return stats;
-    });
+    }
   }
 
   private async broadcast(row: OutboxRow): Promise<void> {
@@ -367,8 +604,51 @@ export class Outbox {
   /** Sign, store and send every pending write in order, then wait for their receipts. */
   flush(): Promise<number> {
     return this.exclusive(async () => {
+      if (this.lease) {
+        // Only the lease holder sends; one that has just taken it first finishes what the previous holder left.
+        const { held } = await this.claimLease();
+        if (!held) return 0;
+        if (this.reconcileDue) {
+          try {
+            for (const sender of [null, ...this.signers.keys()]) await this.reconcileInner(sender);
+            this.reconcileDue = false;
+          } catch (e) {
+            if (e instanceof LeaseLost) return 0;
+            throw e;
+          }
+        }
+      }
+      try {
+        return await this.flushInner();
+      } catch (e) {
+        if (e instanceof LeaseLost) return 0;
+        throw e;
+      }
+    });
+  }
+
+  /** The next nonce of an account: the chain's pending count, past every nonce a signed row already holds. */
+  private async nextNonce(sender: string | null, from: string): Promise<number> {
+    const chain = await this.options.provider.getTransactionCount(from, 'pending');
+    if (!this.lease) return chain;
+    const r = (await this.repo
+      .createQueryBuilder('o')
+      .select('MAX(o.nonce)', 'max')
+      .where("o.status = 'signed'")
+      .andWhere(sender === null ? 'o.sender IS NULL' : 'o.sender = :sender', { sender })
+      .getRawOne()) as { max: number | string | null } | undefined;
+    const max = r?.max === null || r?.max === undefined ? -1 : Number(r.max);
+    return Math.max(chain, max + 1);
+  }
+
+  private async flushInner(): Promise<number> {
+    {
       const { provider, chainId, hooks } = this.options;
-      const pending = await this.repo.find({ where: { status: 'pending' }, order: { createdAt: 'ASC', id: 'ASC' } });
+      const pending = await this.repo.find({
+        where: { status: 'pending' },
+        order: { createdAt: 'ASC', id: 'ASC' },
+        take: this.options.batchSize ?? 100,
+      });
       if (pending.length === 0) return 0;
       const nonces = new Map<string | null, number>();
       const fee = await provider.getFeeData();
@@ -378,14 +658,14 @@ export class Outbox {
         const signer = this.walletOf(row.sender);
         if (!signer) continue;
         const from = signer.address;
-        const nonce = nonces.get(row.sender) ?? (await provider.getTransactionCount(from, 'pending'));
+        const nonce = nonces.get(row.sender) ?? (await this.nextNonce(row.sender, from));
         const tx = { to: row.target, data: row.data, value: BigInt(row.value), chainId, nonce, type: 2 as const };
         let gasLimit: bigint;
         try {
           gasLimit = await provider.estimateGas({ ...tx, from });
         } catch (e) {
           // It would revert now; record why instead of burning a nonce on it.
-          await this.save(row, {
+          await this.transition(row, {
             status: 'failed',
             error: `would revert: ${String((e as Error).message).slice(0, 300)}`,
           });
@@ -398,7 +678,13 @@ export class Outbox {
           maxFeePerGas: fee.maxFeePerGas ?? undefined,
           maxPriorityFeePerGas: fee.maxPriorityFeePerGas ?? undefined,
         });
-        await this.save(row, { status: 'signed', nonce, rawTx, txHash: keccak256(rawTx), attempts: row.attempts + 1 });
+        await hooks?.beforeMarkSigned?.(row);
+        const signed = await this.transition(
+          row,
+          { status: 'signed', nonce, rawTx, txHash: keccak256(rawTx), attempts: row.attempts + 1 },
+          true,
+        );
+        if (!signed) continue; // another replica's change came first: this nonce stays free
         await hooks?.afterSign?.(row);
         await this.broadcast(row);
         await hooks?.afterBroadcast?.(row);
@@ -407,7 +693,7 @@ export class Outbox {
       }
       await this.waitReceipts(sent);
       return sent.length;
-    });
+    }
   }
 
   /** Flush in the background every `intervalMs`; errors go to `onError` and the loop goes on. */
@@ -432,6 +718,9 @@ export class Outbox {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.chain;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    await this.releaseLease().catch((e) => this.options.onError?.(e));
     for (const cancel of [...this.cancels]) {
       cancel(
         new TesseraError(

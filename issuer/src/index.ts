@@ -41,7 +41,6 @@ export {
   type IssuerAuth,
   type Principal,
 } from './http/auth.js';
-export { issuerOpenApi } from './http/openapi.js';
 export { ensureRootAdmin, ROOT_ADMIN_WALLET_FILE } from './root-admin.js';
 export { startIssuerService, type IssuerService, type IssuerServiceOptions } from './service.js';
 export { createParties, PartyInput, type Party, type Parties } from './parties.js';

@@ -11,6 +11,7 @@ import {
   AedesBrokerAdapter,
   type DeviceHandshakeService,
   type DeviceSecretVault,
+  type HandshakeAuditEvent,
   type HandshakeLimiter,
   type NonceStore,
   startDeviceHandshakeService,
@@ -90,6 +91,8 @@ export interface HandshakeWiring {
   /** Shared by replicas (TESSERA_REDIS_URL): challenges stay single-use and lockouts hold across them. */
   challenges?: NonceStore;
   limiter?: HandshakeLimiter;
+  /** Every handshake outcome (challenged, granted, denied with its code): the stack counts them for /metrics. */
+  audit?(event: HandshakeAuditEvent): void;
   log: Logger;
 }
 
@@ -117,6 +120,7 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
     ...(w.onApplied ? { onApplied: w.onApplied } : {}),
     ...(w.challenges ? { challenges: w.challenges } : {}),
     ...(w.limiter ? { limiter: w.limiter } : {}),
+    ...(w.audit ? { audit: w.audit } : {}),
     log: w.log,
   });
   return part.handshake;
@@ -130,11 +134,14 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
 export function devicePermissions(
   issuer: Pick<Issuer, 'list' | 'events'>,
   core: Pick<Verifier, 'topicGrants'>,
+  /** Changes made at other replicas (status fan-out), which clear the answers too. */
+  remote?: { onRemote(fn: () => void): void },
 ): (device: { deviceId: string; did: string }) => Promise<TopicPermissions> {
   const extra = new Map<string, TopicPermissions | null>();
   const clear = () => extra.clear();
   issuer.events.on('issued', clear);
   issuer.events.on('status', clear);
+  remote?.onRemote(clear);
   return async (device) => {
     const own = deviceTopicPermissions(device.deviceId);
     let grants = extra.get(device.did);

@@ -21,14 +21,20 @@ import {
 import { type Logger, TesseraError } from '@tessera/protocol';
 import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
+import {
+  type CachedDidResolver,
+  createDidResolver,
+  type HandshakeAuditEvent,
+  RedisHandshakeLimiter,
+  RedisNonceStore,
+} from '@tessera/verifier';
 import { Router } from 'express';
 import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
-import { consoleApi, consoleStatic } from './console-part.js';
+import { consoleApi, consoleStatic, LastHandshakes } from './console-part.js';
 import type { StackConfig } from './config.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
@@ -169,6 +175,9 @@ export async function startStack(
       provider,
       chainId,
       onError: (e) => log.warn({ err: e }, 'outbox flush failed; will retry'),
+      // Replicas on one PostgreSQL share the outbox: one sender at a time (a lease with a fencing token), the others
+      // enqueue. On SQLite the stack is one process and sends alone.
+      ...(dialectOf(db) === 'postgres' ? { lease: true } : {}),
     });
     const reconciled = await outbox.reconcile();
     if (reconciled.resent + reconciled.resigned + reconciled.confirmed > 0) log.info(reconciled, 'outbox reconciled');
@@ -218,7 +227,7 @@ export async function startStack(
         parts.database = { ok: false, error: (e as Error).message };
       }
       const counts = await outbox.counts().catch(() => undefined);
-      parts.outbox = { ok: counts !== undefined, relayer: outbox.address, ...(counts ?? {}) };
+      parts.outbox = { ok: counts !== undefined, relayer: outbox.address, sender: outbox.isSender, ...(counts ?? {}) };
       parts.resolver = { ok: true, processedBlock: watcher.processedBlock, ...resolver.stats };
       parts.contracts = { ok: true, ...contracts };
       parts.mqtt = {
@@ -269,6 +278,20 @@ export async function startStack(
         this.inc({ phase: 'after_connect' }, s?.refusedAfterConnect ?? 0);
       },
     });
+
+    // Device handshakes by outcome and refusal code, and each device's last one (the console shows it with the session).
+    const handshakes = new Counter({
+      name: 'tessera_mqtt_handshakes_total',
+      help: 'Device handshakes on the broker by outcome (challenged, granted, denied) and the code a refusal carried',
+      labelNames: ['outcome', 'code'],
+      registers: [metrics],
+    });
+    const lastHandshakes = new LastHandshakes();
+    const onHandshake = (e: HandshakeAuditEvent) => {
+      const outcome = e.event.replace('handshake_', '');
+      handshakes.inc({ outcome, code: e.code ?? '' });
+      if (e.deviceId) lastHandshakes.record(e.deviceId, outcome, e.code);
+    };
 
     const chainMetrics = new ChainMetrics({
       provider,
@@ -388,7 +411,13 @@ export async function startStack(
     });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
-    parts.use(consoleApi({ core: verifier.core, info: stackInfo, isConnected: (id) => broker.broker.isConnected(id) }));
+    parts.use(
+      consoleApi({
+        core: verifier.core,
+        info: stackInfo,
+        session: (id) => ({ connected: broker.broker.isConnected(id), lastHandshake: lastHandshakes.get(id) ?? null }),
+      }),
+    );
 
     // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
@@ -402,13 +431,14 @@ export async function startStack(
       // Session credentials are the issuer's, in the status slot of the device's identity credential.
       signer: { did: identities.issuer.did, privateKey: keystore.getOrCreate('issuer').privateKey },
       sessionStatus: issuer.devices.sessionStatus,
-      permissionsFor: devicePermissions(issuer.issuer, verifier.core),
+      permissionsFor: devicePermissions(issuer.issuer, verifier.core, verifier.fanout),
       ...(verifier.redis
         ? {
             challenges: new RedisNonceStore(verifier.redis, { prefix: 'tessera:hs-challenge:' }),
             limiter: new RedisHandshakeLimiter(verifier.redis),
           }
         : {}),
+      audit: onHandshake,
       log: log.child({ part: 'devices' }),
     });
 

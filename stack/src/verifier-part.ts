@@ -12,6 +12,7 @@ import {
 } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
 import { Redis } from 'ioredis';
+import { type StatusFanout, startStatusFanout } from './status-fanout.js';
 
 /** Most bytes of a status list fetched over HTTP, and how long its issuer may take to answer. */
 const STATUS_LIST_MAX_BYTES = 1024 * 1024;
@@ -42,6 +43,8 @@ export interface VerifierPart {
   core: Verifier;
   /** The Redis connection replicas share (TESSERA_REDIS_URL), for other single-use state such as device challenges. */
   redis?: Redis;
+  /** Status changes to and from the other replicas sharing Redis. */
+  fanout?: StatusFanout;
   stop(): Promise<void>;
 }
 
@@ -49,7 +52,8 @@ export interface VerifierPart {
  * The credential core as the stack runs it: presentations checked against the event-invalidated DID cache, the trust
  * list (default: the stack's own issuer, for every credential type), the policies (default: the shipped file), nonces
  * and signed-out tokens in Redis when replicas share one, and status lists that the issuer's change events push in,
- * so a revocation is refused by the next presentation without any cache expiring.
+ * so a revocation is refused by the next presentation without any cache expiring; with Redis, the changes made at
+ * the other replicas are pushed in too.
  */
 export async function startVerifierPart(o: {
   resolver: Resolvable;
@@ -110,11 +114,30 @@ export async function startVerifierPart(o: {
   );
   // Every list in use is installed at start, then kept current by the issuer's events.
   const unfollow = await pushStatusChanges(o.issuer, core);
+  // ... and by the other replicas' issuers' events, through Redis.
+  const fanout = redis
+    ? await startStatusFanout({
+        redis,
+        issuer: o.issuer,
+        core,
+        onResync: async () =>
+          core.onStatusChange(
+            (await o.issuer.statusLists()).flatMap((id) => [
+              o.issuer.statusListUrl(id, 'revocation'),
+              o.issuer.statusListUrl(id, 'suspension'),
+              o.issuer.tokenStatusListUrl(id),
+            ]),
+          ),
+        log: o.log,
+      })
+    : undefined;
   return {
     core,
     ...(redis ? { redis } : {}),
+    ...(fanout ? { fanout } : {}),
     async stop() {
       unfollow();
+      await fanout?.stop();
       await core.stop();
       await redis?.quit().catch(() => undefined);
     },

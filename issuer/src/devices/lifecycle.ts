@@ -106,7 +106,7 @@ export interface DeviceLifecycleOptions {
   brokerUrl?: string;
 }
 
-const DeviceInput = z.strictObject({
+export const DeviceInput = z.strictObject({
   deviceId: z.string().max(200).optional(),
   characteristics: z.record(z.string().max(200), z.string().max(200)),
   /** The DID of the owner the device is sold to; only that DID may commission it. */
@@ -117,7 +117,7 @@ const DeviceInput = z.strictObject({
     .optional(),
 });
 const RegisterBody = z.strictObject({ devices: z.array(z.unknown()).min(1) });
-const CommissionBody = z.strictObject({ identity: z.string().max(512) });
+export const CommissionBody = z.strictObject({ identity: z.string().max(512) });
 
 const TARGET: Record<OperatorAction | 'decommission', DeviceState> = {
   suspend: 'Suspended',

@@ -1,7 +1,9 @@
-import { type ErrorShape, MAX_DEVICE_BATCH, type Result } from '@tessera/protocol';
-import { jsonBody } from '@tessera/runtime/http';
+import { type ErrorShape, MAX_DEVICE_BATCH, type Result, TesseraError } from '@tessera/protocol';
+import { type HttpApi, jsonBody, validationError } from '@tessera/runtime/http';
 import { type RequestHandler, type Response, Router } from 'express';
+import type { z } from 'zod';
 import type { DeviceCaller, DeviceLifecycle } from '../devices/lifecycle.js';
+import { DeviceBatch, DeviceBatchRequest, DeviceCommission, Device, DeviceIdParam } from './api.js';
 import type { Principal } from './auth.js';
 
 /** A registration body of MAX_DEVICE_BATCH devices is larger than the API's default body limit. */
@@ -11,19 +13,33 @@ export const DEVICE_BATCH_PATH = '/devices/batches';
 export interface DeviceRoutesDeps {
   /** Absent when the issuer runs without an outbox or a DeviceRegistry: every route answers ERR_UNAVAILABLE. */
   devices?: DeviceLifecycle;
+  /** The issuer's API: each route is declared there with its schemas. */
+  api: HttpApi;
   /** The credential core's guard for an issuer resource (`/devices/:id`, relative to `/issuer`). */
   guard(resource: string): RequestHandler[];
   send<T>(res: Response, r: Result<T>, status?: number): void;
   sendError(res: Response, e: ErrorShape): void;
 }
 
+const GUARDED = ['ERR_AUTH_REQUIRED', 'ERR_AUTH_INVALID', 'ERR_AUTH_EXPIRED', 'ERR_POLICY_DENIED'] as const;
+const LIFECYCLE = [
+  'ERR_DEVICE_ID_INVALID',
+  'ERR_DEVICE_UNKNOWN',
+  'ERR_DEVICE_STATE',
+  'ERR_DEVICE_EXISTS',
+  'ERR_DEVICE_NOT_OWNER',
+  'ERR_CHAIN_TX_FAILED',
+  'ERR_UNAVAILABLE',
+] as const;
+
 /**
  * The device lifecycle endpoints: a manufacturer registers a batch and receives each secret once; an
- * owner commissions; an operator suspends, resumes and revokes; an owner or operator decommissions.
+ * owner commissions; an operator suspends, resumes and revokes; an owner or operator decommissions. The lifecycle
+ * validates the bodies with the schemas the document shows (DeviceBatchRequest, DeviceCommission).
  */
 export function deviceRoutes(d: DeviceRoutesDeps): Router {
   const router = Router();
-  const { guard, send } = d;
+  const { api, guard, send } = d;
 
   /** The caller as the lifecycle sees it: its DID, roles, and the device DIDs of its DeviceOwnerCredentials. */
   const callerOf = async (res: Response): Promise<DeviceCaller> => {
@@ -37,33 +53,101 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
     }
     return d.devices;
   };
+  // A malformed id is ERR_DEVICE_ID_INVALID, as the lifecycle answers it.
+  const byId = {
+    params: DeviceIdParam,
+    invalid: (where: 'path' | 'query' | 'body', e: z.ZodError) =>
+      where === 'path'
+        ? new TesseraError('ERR_DEVICE_ID_INVALID', 'a device id is 0x and 64 hex digits')
+        : validationError(where, e),
+  };
 
-  router.post(
-    DEVICE_BATCH_PATH,
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: DEVICE_BATCH_PATH,
+      summary: `Register up to ${MAX_DEVICE_BATCH} devices as one Merkle batch, one transaction (Manufacturer). Each secret is in this answer only.`,
+      bearer: true,
+      body: DeviceBatchRequest,
+      validateBody: false,
+      responses: {
+        201: {
+          description: 'The batch; each device with its provisioning file (secret in clear), salt and proof',
+          schema: DeviceBatch,
+        },
+      },
+      errors: [...GUARDED, ...LIFECYCLE, 'ERR_DEVICE_BATCH_TOO_LARGE', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE'],
+    },
     ...guard(DEVICE_BATCH_PATH),
     jsonBody({ limit: DEVICE_BATCH_MAX_BODY_BYTES }),
-    async (req, res) => {
+    async (_input, req, res) => {
       const l = lifecycle(res);
       if (l) send(res, await l.register(req.body, await callerOf(res)), 201);
     },
   );
-  router.get('/devices/:id', ...guard('/devices/:id'), async (req, res) => {
-    const l = lifecycle(res);
-    if (l) send(res, await l.get(String(req.params.id), await callerOf(res)));
-  });
-  router.post('/devices/:id/commission', ...guard('/devices/:id/commission'), async (req, res) => {
-    const l = lifecycle(res);
-    if (l) send(res, await l.commission(String(req.params.id), req.body, await callerOf(res)));
-  });
-  for (const action of ['suspend', 'resume', 'revoke'] as const) {
-    router.post(`/devices/:id/${action}`, ...guard(`/devices/:id/${action}`), async (req, res) => {
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/devices/{id}',
+      summary:
+        'A device and its on-chain state (its manufacturer, its owner, an Operator or an Admin); never its secret',
+      bearer: true,
+      ...byId,
+      responses: { 200: { description: 'The device', schema: Device } },
+      errors: [...GUARDED, ...LIFECYCLE],
+    },
+    ...guard('/devices/:id'),
+    async ({ params }, _req, res) => {
       const l = lifecycle(res);
-      if (l) send(res, await l[action](String(req.params.id), await callerOf(res)));
-    });
+      if (l) send(res, await l.get(params.id, await callerOf(res)));
+    },
+  );
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: '/devices/{id}/commission',
+      summary:
+        "Bind the device's DID key and activate it (DeviceOwner: a DeviceOwnerCredential whose `device` is that DID; the device's assigned owner if one was named at registration)",
+      bearer: true,
+      ...byId,
+      body: DeviceCommission,
+      validateBody: false,
+      responses: { 200: { description: 'The device after the change', schema: Device } },
+      errors: [...GUARDED, ...LIFECYCLE, 'ERR_DID_MALFORMED', 'ERR_VALIDATION'],
+    },
+    ...guard('/devices/:id/commission'),
+    async ({ params }, req, res) => {
+      const l = lifecycle(res);
+      if (l) send(res, await l.commission(params.id, req.body, await callerOf(res)));
+    },
+  );
+  const actions = [
+    ['suspend', 'Suspend an active device; its live sessions are dropped (Operator)'],
+    ['resume', 'Resume a suspended device (Operator)'],
+    ['revoke', 'Revoke a device for good; its live sessions are dropped (Operator)'],
+    ['decommission', 'Take a device out of service for good (its owner, or an Operator)'],
+  ] as const;
+  for (const [action, summary] of actions) {
+    api.route(
+      router,
+      {
+        method: 'post',
+        path: `/devices/{id}/${action}`,
+        summary,
+        bearer: true,
+        ...byId,
+        responses: { 200: { description: 'The device after the change', schema: Device } },
+        errors: [...GUARDED, ...LIFECYCLE],
+      },
+      ...guard(`/devices/:id/${action}`),
+      async ({ params }, _req, res) => {
+        const l = lifecycle(res);
+        if (l) send(res, await l[action](params.id, await callerOf(res)));
+      },
+    );
   }
-  router.post('/devices/:id/decommission', ...guard('/devices/:id/decommission'), async (req, res) => {
-    const l = lifecycle(res);
-    if (l) send(res, await l.decommission(String(req.params.id), await callerOf(res)));
-  });
   return router;
 }

@@ -12,6 +12,7 @@ export {
   type ApiInput,
   type ApiResponse,
   type ApiRoute,
+  type Routes,
   BODY_ERRORS,
   ErrorBody,
   errorResponses,

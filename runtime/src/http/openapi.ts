@@ -26,6 +26,9 @@ export interface ApiResponse {
   mediaType?: string;
 }
 
+/** Where express routes are declared: a Router or an app. */
+export type Routes = Pick<Router, Method>;
+
 export interface ApiRoute<
   B extends z.ZodType = z.ZodType,
   Q extends AnyObject = AnyObject,
@@ -45,6 +48,13 @@ export interface ApiRoute<
   body?: B;
   /** default true when `body` is given */
   bodyRequired?: boolean;
+  /**
+   * false: the route hands the body to its domain, which validates it with this same schema and answers its own codes
+   * (the route still requires JSON); the schema documents it.
+   */
+  validateBody?: false;
+  /** How a request that breaks the schemas is refused; default ERR_VALIDATION naming each rule (`validationError`). */
+  invalid?: (where: 'path' | 'query' | 'body', error: z.ZodError) => Error;
   /** A body in another media type, documented only (the route parses it itself, e.g. a form). */
   otherBody?: { mediaType: string; schema: z.ZodType | Record<string, unknown>; description?: string };
   responses: Record<number, ApiResponse>;
@@ -143,7 +153,7 @@ export class HttpApi {
 
   /** A named schema: it goes into components.schemas and routes refer to it. */
   schema<S extends z.ZodType>(name: string, schema: S): S {
-    return this.#registry.register(name, schema);
+    return schema.meta({ id: name }) as S;
   }
 
   /** Declare a route in the document only (its handler is mounted elsewhere, e.g. a protocol library's router). */
@@ -195,7 +205,7 @@ export class HttpApi {
    * parsed. `middleware` runs first (a guard).
    */
   route<B extends z.ZodType = z.ZodUndefined, Q extends AnyObject = AnyObject, P extends AnyObject = AnyObject>(
-    router: Router,
+    router: Routes,
     spec: ApiRoute<B, Q, P>,
     ...rest: [...middleware: RequestHandler[], handler: ApiHandler<B, Q, P>]
   ): void {
@@ -204,23 +214,33 @@ export class HttpApi {
     const middleware = rest as RequestHandler[];
     const run = async (req: Request, res: Response, next: NextFunction) => {
       try {
-        const params = spec.params ? parseWith(spec.params, req.params, 'path') : req.params;
-        const query = spec.query ? parseWith(spec.query, req.query, 'query') : req.query;
+        const check = <S extends z.ZodType>(schema: S, value: unknown, where: 'path' | 'query' | 'body') => {
+          const r = schema.safeParse(value);
+          if (r.success) return r.data;
+          throw spec.invalid ? spec.invalid(where, r.error) : validationError(where, r.error);
+        };
+        const params = spec.params ? check(spec.params, req.params, 'path') : req.params;
+        const query = spec.query ? check(spec.query, req.query, 'query') : req.query;
         let body: unknown = req.body;
         if (spec.body) {
           // a required body must be JSON; an optional one may be absent (read as {})
           const required = spec.bodyRequired ?? true;
           if ((required || req.body !== undefined) && !req.is('application/json'))
             throw new TesseraError('ERR_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json');
-          body =
-            spec.fastBody?.(req) ?? parseWith(spec.body, req.body === undefined && !required ? {} : req.body, 'body');
+          if (spec.validateBody !== false)
+            body =
+              spec.fastBody?.(req) ?? check(spec.body, req.body === undefined && !required ? {} : req.body, 'body');
         }
         await handler({ body, query, params } as ApiInput<B, Q, P>, req, res);
       } catch (e) {
         next(e);
       }
     };
-    router[spec.method](expressPath(spec.path), ...middleware, run);
+    (router[spec.method] as (path: string, ...h: RequestHandler[]) => unknown)(
+      expressPath(spec.path),
+      ...middleware,
+      run,
+    );
   }
 
   /** This part's OpenAPI 3.1 document, its server at `serverUrl`. */

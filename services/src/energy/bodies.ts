@@ -1,4 +1,6 @@
+import { HttpApi } from '@tessera/runtime/http';
 import { z } from 'zod';
+import { OrderSchema } from './market/order.js';
 
 /**
  * The bodies of the energy market's meter and credit routes, one schema each: the route parses with it and the OpenAPI
@@ -58,3 +60,45 @@ export const TopUpBody = z
       },
     ],
   });
+
+/**
+ * The order body: the order schema (the one the market validates orders with) without the fields the route fills in
+ * (participant from the token, meter from the path).
+ */
+export const OrderBody = OrderSchema.omit({ participant: true, meterId: true })
+  .extend({
+    periodId: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('trading period (floor(ms / period length)); default: the current one'),
+  })
+  .meta({ id: 'OrderBody' });
+export const GatewayBodyDoc = GatewayBody.meta({ id: 'GatewayBody' });
+export const TopUpBodyDoc = TopUpBody.meta({ id: 'TopUpBody' });
+export const MeterParam = z.object({ meterId: z.string() });
+
+/** Codes of every guarded route (the verifier's guard). */
+export const GUARDED = [
+  'ERR_AUTH_REQUIRED',
+  'ERR_AUTH_INVALID',
+  'ERR_AUTH_EXPIRED',
+  'ERR_VC_REVOKED',
+  'ERR_VC_SUSPENDED',
+  'ERR_VC_STATUS_UNAVAILABLE',
+  'ERR_POLICY_DENIED',
+] as const;
+
+export const newEnergyApi = () =>
+  new HttpApi({
+    title: 'Tessera energy market',
+    description:
+      'A neighbourhood energy market: a uniform-price call auction per trading period between feed-in and retail ' +
+      'tariffs, bills reconciled against meter readings, settlement on chain in energy credits. Energy in Wh, prices in ' +
+      'µ€/kWh, money in n€ (integers).',
+    bearerDescription: 'JWT (RFC 9068 at+jwt) access token from the verifier',
+  });
+
+/** A JSON answer described in words (its fields are listed in the description). */
+export const described = (description: string) => ({ type: 'object', description });

@@ -1,9 +1,10 @@
 import { type Logger, silentLogger, TesseraError } from '@tessera/protocol';
-import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, type HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { EnergyMarket } from './market-service.js';
-import { energyOpenApi } from './openapi.js';
+import { described, GUARDED, newEnergyApi, OrderBody } from './bodies.js';
+import { z } from 'zod';
 
 export interface EnergyRouterDeps {
   market: EnergyMarket;
@@ -12,6 +13,8 @@ export interface EnergyRouterDeps {
   logger?: Logger;
   /** Absolute URL the router is mounted at, for the OpenAPI document's server. */
   publicUrl?: string;
+  /** The API the routes are declared in (the part's, when it adds routes of its own); default a new one. */
+  api?: HttpApi;
 }
 
 const ORDERS = '/energy/meters/:meterId/orders';
@@ -43,71 +46,118 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
   const log = deps.logger ?? silentLogger;
   const router = Router();
 
-  // the token is checked before the body is even parsed
+  const api = deps.api ?? newEnergyApi();
+
+  // the token is checked before the body is even parsed; the market validates the order with the schema documented
   const guard = deps.guard({ resource: ORDERS });
-  router.post(ORDERS, guard, jsonBody({ limit: 4 * 1024 }), (req: Request, res: Response) => {
-    const grant = req.accessGrant!;
-    const meterId = String(req.params['meterId']);
-    // defence in depth: the policy granted this route, and the claims must say so too
-    const credential = grant.credentials.find(
-      (c) => c.types.includes('EnergyProsumerCredential') && c.claims['meterId'] === meterId,
-    );
-    if (!credential)
-      throw new TesseraError('ERR_POLICY_DENIED', `no EnergyProsumer credential for meter ${meterId} in this token`);
-    const body = req.body as Record<string, unknown> | undefined;
-    if (body?.['side'] === 'offer' && credential.claims['role'] === 'consumer')
-      throw new TesseraError(
-        'ERR_POLICY_DENIED',
-        'a consumer meter cannot sell: offers need a producer or prosumer credential',
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: '/energy/meters/{meterId}/orders',
+      summary: 'Place a bid or an offer for a meter in a trading period',
+      description:
+        'Bearer access token from the verifier for policy `energy.order.place`: an EnergyProsumer credential whose ' +
+        'meterId is the path’s. Offers need a producer or prosumer credential.',
+      bearer: true,
+      params: z.object({ meterId: z.string() }),
+      body: OrderBody,
+      validateBody: false,
+      responses: { 201: { description: 'accepted; the order and its period', schema: described('the order') } },
+      errors: [
+        'ERR_JSON_MALFORMED',
+        'ERR_BODY_TOO_LARGE',
+        'ERR_UNSUPPORTED_MEDIA_TYPE',
+        ...GUARDED,
+        'ERR_MARKET_ORDER_INVALID',
+        'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
+        'ERR_MARKET_DUPLICATE_ORDER',
+        'ERR_MARKET_PERIOD_CLOSED',
+        'ERR_MARKET_TOO_MANY_ORDERS',
+      ],
+    },
+    guard,
+    jsonBody({ limit: 4 * 1024 }),
+    ({ params: { meterId } }, req, res) => {
+      const grant = req.accessGrant!;
+      // defence in depth: the policy granted this route, and the claims must say so too
+      const credential = grant.credentials.find(
+        (c) => c.types.includes('EnergyProsumerCredential') && c.claims['meterId'] === meterId,
       );
-    const r = deps.market.submitOrder(grant.holder, meterId, body);
-    if (!r.ok) {
-      res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
-      return;
-    }
-    res.status(201).json(r.value);
-  });
+      if (!credential)
+        throw new TesseraError('ERR_POLICY_DENIED', `no EnergyProsumer credential for meter ${meterId} in this token`);
+      const body = req.body as Record<string, unknown> | undefined;
+      if (body?.['side'] === 'offer' && credential.claims['role'] === 'consumer')
+        throw new TesseraError(
+          'ERR_POLICY_DENIED',
+          'a consumer meter cannot sell: offers need a producer or prosumer credential',
+        );
+      const r = deps.market.submitOrder(grant.holder, meterId, body);
+      if (!r.ok) {
+        res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
+        return;
+      }
+      res.status(201).json(r.value);
+    },
+  );
 
+  const document = (serverUrl: string) => api.openapi(serverUrl);
   router.get('/energy/openapi.json', (_req: Request, res: Response) => {
-    res.json(energyOpenApi(deps.publicUrl ?? '/'));
+    res.json(document(deps.publicUrl ?? '/'));
   });
 
-  router.get('/energy/periods/:periodId', async (req: Request, res: Response) => {
-    const id = Number(req.params['periodId']);
-    const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
-    if (!o)
-      throw new TesseraError('ERR_NOT_FOUND', `period ${String(req.params['periodId']).slice(0, 20)} is not closed`);
-    const row = (await deps.market.settlementNow(id)) ?? o.outbox;
-    res.json({
-      periodId: id,
-      rule: o.closed.clearing.rule,
-      priceMicroEurPerKwh: o.closed.clearing.price,
-      volumeWh: o.closed.clearing.volumeWh,
-      orders: o.closed.orders.length,
-      trades: o.closed.clearing.trades.length,
-      bookHash: o.closed.bookHash,
-      allocationHash: o.closed.allocationHash,
-      grid: {
-        importWh: o.settlement.grid.importWh,
-        exportWh: o.settlement.grid.exportWh,
-        receivedNanoEur: money(o.settlement.grid.received),
-        paidNanoEur: money(o.settlement.grid.paid),
-      },
-      bills: o.settlement.bills.map((b) => ({
-        participant: b.participant,
-        consumedWh: b.consumedWh,
-        producedWh: b.producedWh,
-        boughtWh: b.boughtWh,
-        soldWh: b.soldWh,
-        gridImportWh: b.gridImportWh,
-        gridExportWh: b.gridExportWh,
-        netNanoEur: money(b.net),
-      })),
-      balance: periodBalance(o.settlement),
-      settlement: row ? { status: row.status, txHash: row.txHash, blockNumber: row.blockNumber } : null,
-    });
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/energy/periods/{periodId}',
+      summary: 'A closed period: price, volume, digests, bills and the on-chain settlement state',
+      params: z.object({
+        periodId: z
+          .string()
+          .regex(/^[0-9]+$/)
+          .meta({ description: 'the period number' }),
+      }),
+      invalid: (_where, _e) => new TesseraError('ERR_NOT_FOUND', 'no such closed period'),
+      responses: { 200: { description: 'the period', schema: described('the period') } },
+      errors: ['ERR_NOT_FOUND'],
+    },
+    async ({ params }, _req, res) => {
+      const id = Number(params.periodId);
+      const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
+      if (!o) throw new TesseraError('ERR_NOT_FOUND', `period ${params.periodId.slice(0, 20)} is not closed`);
+      const row = (await deps.market.settlementNow(id)) ?? o.outbox;
+      res.json({
+        periodId: id,
+        rule: o.closed.clearing.rule,
+        priceMicroEurPerKwh: o.closed.clearing.price,
+        volumeWh: o.closed.clearing.volumeWh,
+        orders: o.closed.orders.length,
+        trades: o.closed.clearing.trades.length,
+        bookHash: o.closed.bookHash,
+        allocationHash: o.closed.allocationHash,
+        grid: {
+          importWh: o.settlement.grid.importWh,
+          exportWh: o.settlement.grid.exportWh,
+          receivedNanoEur: money(o.settlement.grid.received),
+          paidNanoEur: money(o.settlement.grid.paid),
+        },
+        bills: o.settlement.bills.map((b) => ({
+          participant: b.participant,
+          consumedWh: b.consumedWh,
+          producedWh: b.producedWh,
+          boughtWh: b.boughtWh,
+          soldWh: b.soldWh,
+          gridImportWh: b.gridImportWh,
+          gridExportWh: b.gridExportWh,
+          netNanoEur: money(b.net),
+        })),
+        balance: periodBalance(o.settlement),
+        settlement: row ? { status: row.status, txHash: row.txHash, blockNumber: row.blockNumber } : null,
+      });
+    },
+  );
 
   router.use(errorHandler(log, 'energy'));
-  return router;
+  return attachOpenApi(router, document);
 }

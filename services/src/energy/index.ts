@@ -19,7 +19,6 @@ export {
   type PeriodOutcome,
 } from './market-service.js';
 export { buildEnergyRouter, type EnergyRouterDeps } from './http.js';
-export { energyOpenApi } from './openapi.js';
 export { attachMeterReadings, MAX_READING_BYTES, METER_STREAM, type MeterReadingHooks } from './mqtt.js';
 export { settleOnAnvil, simAccount, type ChainFigures } from './sim/chain.js';
 export {

@@ -1,14 +1,20 @@
 import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
 import { type DeviceState, err, type Logger, ok, type Result, TesseraError } from '@tessera/protocol';
 import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
-import { energyOpenApi } from './openapi.js';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import { type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
-import type { z } from 'zod';
 import type { DataSource } from 'typeorm';
-import { GatewayBody, MAX_TOP_UP_NANO_EUR, TopUpBody } from './bodies.js';
+import {
+  described,
+  GatewayBodyDoc,
+  GUARDED,
+  MAX_TOP_UP_NANO_EUR,
+  MeterParam,
+  newEnergyApi,
+  TopUpBodyDoc,
+} from './bodies.js';
 import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
@@ -63,17 +69,6 @@ export interface EnergyPart {
   stop(): void;
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
-    throw new TesseraError('ERR_VALIDATION', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
-      details: issues,
-    });
-  }
-  return r.data;
-}
-
 /** The EnergyProsumer credential of the token for `meterId` (the policy checked it; the claims must agree). */
 function prosumerCredential(req: Request, meterId: string) {
   const c = req.accessGrant?.credentials.find(
@@ -125,96 +120,165 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
 
   const { guard } = ctx;
   const router = Router();
-  router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: ctx.publicUrl }));
+  const api = newEnergyApi();
+  router.use(buildEnergyRouter({ market, guard, logger: log, publicUrl: ctx.publicUrl, api }));
 
-  router.post(GATEWAY, guard({ resource: GATEWAY }), jsonBody({ limit: 1024 }), async (req, res) => {
-    const meterId = String(req.params['meterId']);
-    const credential = prosumerCredential(req, meterId);
-    const holder = req.accessGrant!.holder;
-    const { deviceId } = parse(GatewayBody, req.body);
-    const found = await o.deviceView(deviceId, holder);
-    if (!found.ok) throw new TesseraError(found.error.code, found.error.message);
-    const device = found.value;
-    if (device.owner !== holder)
-      throw new TesseraError('ERR_DEVICE_NOT_OWNER', `device ${deviceId} is not recorded as owned by ${holder}`);
-    if (device.state !== 'Active')
-      throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is ${device.state}; commission it first`);
-    const current = await meters.get(meterId);
-    if (current && current.participant !== holder)
-      throw new TesseraError('ERR_CONFLICT', `meter ${meterId} is bound to another participant`);
-    const other = await meters.byDevice(deviceId);
-    if (other && other.meterId !== meterId)
-      throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is already the gateway of meter ${other.meterId}`);
-    const nameplate = nameplateOf(credential.claims);
-    if (!nameplate.ok) throw new TesseraError(nameplate.error.code, nameplate.error.message);
-    const registration = { meterId, participant: holder, deviceId, nameplateW: nameplate.value };
-    await meters.save(registration);
-    market.registerMeter(registration);
-    log.info({ meterId, deviceId, participant: holder }, 'meter gateway bound');
-    res.status(200).json(registration);
-  });
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: '/energy/meters/{meterId}/gateway',
+      summary: 'Bind a gateway device to a meter: its readings (MQTT, after its handshake) are then the meter’s',
+      description: 'Bearer access token from the verifier for policy `energy.meter.gateway`.',
+      bearer: true,
+      params: MeterParam,
+      body: GatewayBodyDoc,
+      responses: {
+        200: { description: 'the binding', schema: described('meterId, participant, deviceId, nameplateW') },
+      },
+      errors: [...GUARDED, 'ERR_VALIDATION', 'ERR_DEVICE_NOT_OWNER', 'ERR_CONFLICT', 'ERR_DEVICE_UNKNOWN'],
+    },
+    guard({ resource: GATEWAY }),
+    jsonBody({ limit: 1024 }),
+    async ({ params: { meterId }, body: { deviceId } }, req, res) => {
+      const credential = prosumerCredential(req, meterId);
+      const holder = req.accessGrant!.holder;
+      const found = await o.deviceView(deviceId, holder);
+      if (!found.ok) throw new TesseraError(found.error.code, found.error.message);
+      const device = found.value;
+      if (device.owner !== holder)
+        throw new TesseraError('ERR_DEVICE_NOT_OWNER', `device ${deviceId} is not recorded as owned by ${holder}`);
+      if (device.state !== 'Active')
+        throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is ${device.state}; commission it first`);
+      const current = await meters.get(meterId);
+      if (current && current.participant !== holder)
+        throw new TesseraError('ERR_CONFLICT', `meter ${meterId} is bound to another participant`);
+      const other = await meters.byDevice(deviceId);
+      if (other && other.meterId !== meterId)
+        throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is already the gateway of meter ${other.meterId}`);
+      const nameplate = nameplateOf(credential.claims);
+      if (!nameplate.ok) throw new TesseraError(nameplate.error.code, nameplate.error.message);
+      const registration = { meterId, participant: holder, deviceId, nameplateW: nameplate.value };
+      await meters.save(registration);
+      market.registerMeter(registration);
+      log.info({ meterId, deviceId, participant: holder }, 'meter gateway bound');
+      res.status(200).json(registration);
+    },
+  );
 
-  router.get(ACCOUNT, guard({ resource: ACCOUNT }), async (req, res) => {
-    const meterId = String(req.params['meterId']);
-    prosumerCredential(req, meterId);
-    const holder = req.accessGrant!.holder;
-    const account = ethrAccount(holder);
-    if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', `${holder} has no on-chain account`);
-    const credit = EnergyCredit__factory.connect(creditAddress, ctx.provider);
-    res.json({
-      participant: holder,
-      account,
-      balanceNanoEur: (await credit.balanceOf(account)).toString(),
-      meter: (await meters.get(meterId)) ?? null,
-      currentPeriod: market.currentPeriod(),
-      periodMs: market.periodMs,
-    });
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/energy/meters/{meterId}/account',
+      summary: 'The holder’s account: its EnergyCredit balance (n€), the meter, the current period',
+      description: 'Bearer access token from the verifier for policy `energy.meter.read`.',
+      bearer: true,
+      params: MeterParam,
+      responses: {
+        200: {
+          description: 'the account',
+          schema: described('participant, account, balanceNanoEur, meter, currentPeriod, periodMs'),
+        },
+      },
+      errors: [...GUARDED, 'ERR_MARKET_ACCOUNT_UNKNOWN'],
+    },
+    guard({ resource: ACCOUNT }),
+    async ({ params: { meterId } }, req, res) => {
+      prosumerCredential(req, meterId);
+      const holder = req.accessGrant!.holder;
+      const account = ethrAccount(holder);
+      if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', `${holder} has no on-chain account`);
+      const credit = EnergyCredit__factory.connect(creditAddress, ctx.provider);
+      res.json({
+        participant: holder,
+        account,
+        balanceNanoEur: (await credit.balanceOf(account)).toString(),
+        meter: (await meters.get(meterId)) ?? null,
+        currentPeriod: market.currentPeriod(),
+        periodMs: market.periodMs,
+      });
+    },
+  );
 
   // the holder's bills: per period closed since start, and per calendar month (Europe/Paris), money in n€
-  router.get(BILLS, guard({ resource: BILLS }), (req, res) => {
-    const meterId = String(req.params['meterId']);
-    prosumerCredential(req, meterId);
-    const holder = req.accessGrant!.holder;
-    const settlements = market.closedPeriods().map((o) => o.settlement);
-    const mine = (b: { participant: string }) => b.participant === holder;
-    const text = (b: Record<string, unknown>) =>
-      Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
-    res.json({
-      participant: holder,
-      periods: settlements.flatMap((s) =>
-        s.bills.filter(mine).map((b) => ({ periodId: s.periodId, ...text({ ...b }) })),
-      ),
-      months: monthlyBills(settlements)
-        .filter(mine)
-        .map((b) => text({ ...b })),
-    });
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/energy/meters/{meterId}/bills',
+      summary: 'The holder’s bills: per closed period and per calendar month, money in n€',
+      description: 'Bearer access token from the verifier for policy `energy.meter.read`.',
+      bearer: true,
+      params: MeterParam,
+      responses: { 200: { description: 'the bills', schema: described('participant, periods, months') } },
+      errors: [...GUARDED],
+    },
+    guard({ resource: BILLS }),
+    ({ params: { meterId } }, req, res) => {
+      prosumerCredential(req, meterId);
+      const holder = req.accessGrant!.holder;
+      const settlements = market.closedPeriods().map((o) => o.settlement);
+      const mine = (b: { participant: string }) => b.participant === holder;
+      const text = (b: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
+      res.json({
+        participant: holder,
+        periods: settlements.flatMap((s) =>
+          s.bills.filter(mine).map((b) => ({ periodId: s.periodId, ...text({ ...b }) })),
+        ),
+        months: monthlyBills(settlements)
+          .filter(mine)
+          .map((b) => text({ ...b })),
+      });
+    },
+  );
 
-  router.post(CREDITS, guard({ resource: CREDITS }), jsonBody({ limit: 1024 }), async (req, res) => {
-    const body = parse(TopUpBody, req.body);
-    const amount = BigInt(body.amountNanoEur);
-    if (amount > MAX_TOP_UP_NANO_EUR)
-      throw new TesseraError('ERR_MARKET_AMOUNT_OUT_OF_RANGE', `a top-up is at most ${MAX_TOP_UP_NANO_EUR} n€`);
-    const account = ethrAccount(body.participant);
-    if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', 'the participant must be a did:ethr');
-    const row = await ctx.outbox.submit(`energy-credit:${body.requestId}`, {
-      kind: 'energy-credit.mint',
-      to: creditAddress,
-      data: EnergyCredit__factory.createInterface().encodeFunctionData('mint', [account, amount]),
-    });
-    if (row.status !== 'mined') throw new TesseraError('ERR_CHAIN_TX_FAILED', `the top-up was not mined: ${row.error}`);
-    log.info(
-      { participant: body.participant, amountNanoEur: body.amountNanoEur, by: req.accessGrant?.holder },
-      'credit top-up',
-    );
-    res
-      .status(200)
-      .json({ participant: body.participant, account, amountNanoEur: body.amountNanoEur, txHash: row.txHash });
-  });
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: '/energy/credits',
+      summary: 'Credit a participant’s prepaid account in EnergyCredit (Operator)',
+      description: 'Bearer access token from the verifier for policy `energy.credits.mint`.',
+      bearer: true,
+      body: TopUpBodyDoc,
+      responses: { 200: { description: 'minted', schema: described('participant, account, amountNanoEur, txHash') } },
+      errors: [
+        ...GUARDED,
+        'ERR_VALIDATION',
+        'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
+        'ERR_MARKET_ACCOUNT_UNKNOWN',
+        'ERR_CHAIN_TX_FAILED',
+      ],
+    },
+    guard({ resource: CREDITS }),
+    jsonBody({ limit: 1024 }),
+    async ({ body }, req, res) => {
+      const amount = BigInt(body.amountNanoEur);
+      if (amount > MAX_TOP_UP_NANO_EUR)
+        throw new TesseraError('ERR_MARKET_AMOUNT_OUT_OF_RANGE', `a top-up is at most ${MAX_TOP_UP_NANO_EUR} n€`);
+      const account = ethrAccount(body.participant);
+      if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', 'the participant must be a did:ethr');
+      const row = await ctx.outbox.submit(`energy-credit:${body.requestId}`, {
+        kind: 'energy-credit.mint',
+        to: creditAddress,
+        data: EnergyCredit__factory.createInterface().encodeFunctionData('mint', [account, amount]),
+      });
+      if (row.status !== 'mined')
+        throw new TesseraError('ERR_CHAIN_TX_FAILED', `the top-up was not mined: ${row.error}`);
+      log.info(
+        { participant: body.participant, amountNanoEur: body.amountNanoEur, by: req.accessGrant?.holder },
+        'credit top-up',
+      );
+      res
+        .status(200)
+        .json({ participant: body.participant, account, amountNanoEur: body.amountNanoEur, txHash: row.txHash });
+    },
+  );
 
   router.use(errorHandler(log, 'energy'));
-  attachOpenApi(router, energyOpenApi);
+  attachOpenApi(router, (serverUrl) => api.openapi(serverUrl));
   return { router, market, stop: () => market.stop() };
 }
 
