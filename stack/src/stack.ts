@@ -214,7 +214,14 @@ export async function startStack(
     const health = async (): Promise<HealthReport> => {
       const parts: HealthReport['parts'] = {};
       try {
-        lastBlock = await provider.getBlockNumber();
+        // a frozen chain must not make /healthz hang for the provider's timeout: it is down if it does not answer soon
+        let timer: NodeJS.Timeout | undefined;
+        lastBlock = await Promise.race([
+          provider.getBlockNumber(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('the chain RPC endpoint did not answer within 2 s')), 2000);
+          }),
+        ]).finally(() => clearTimeout(timer));
         parts.chain = { ok: true, chainId, block: lastBlock, rpcUrl, embedded: anvil !== undefined };
       } catch (e) {
         parts.chain = { ok: false, chainId, rpcUrl, error: (e as Error).message };

@@ -22,7 +22,7 @@ import { type JsonRpcProvider, NonceManager, parseEther, Wallet } from 'ethers';
 import express from 'express';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { buildEnergyRouter } from './http.js';
+import { buildEnergyRouter, periodBalance } from './http.js';
 import { EnergyMarket } from './market-service.js';
 import { centsPerKwh as c } from './market/units.js';
 import { EnergySettlement } from './settlement.js';
@@ -185,9 +185,20 @@ describe('energy market over HTTP, settled on chain', () => {
 
     const view = (await (await fetch(`${base}/energy/periods/1000`)).json()) as {
       volumeWh: number;
+      bills: { participant: string; consumedWh: number; producedWh: number }[];
+      balance: { energyWh: number; moneyNanoEur: string };
       settlement: { status: string } | null;
     };
     assert.equal(view.volumeWh, 1000);
+    assert.deepEqual(view.balance, { energyWh: 0, moneyNanoEur: '0' }, 'the view shows the period balancing to zero');
+    assert.deepEqual(
+      view.bills.find((b) => b.participant === bob.did),
+      { ...view.bills.find((b) => b.participant === bob.did), consumedWh: 1100, producedWh: 0 },
+    );
+    // the balance is computed, not a constant: one Wh or one n€ off shows
+    const g = { importWh: s.grid.importWh, exportWh: s.grid.exportWh, received: s.grid.received, paid: s.grid.paid };
+    assert.deepEqual(periodBalance({ bills: s.bills, grid: { ...g, importWh: g.importWh - 1 } }).energyWh, 1);
+    assert.equal(periodBalance({ bills: s.bills, grid: { ...g, paid: g.paid + 1n } }).moneyNanoEur, '1');
     assert.equal(view.settlement?.status, 'mined', 'the view reads the outbox row as it is now');
     assert.equal(
       (await outbox.get(`energy-settle:${(await credit.getAddress()).toLowerCase()}:1000`))?.status,

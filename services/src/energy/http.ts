@@ -22,6 +22,20 @@ const ORDERS = '/energy/meters/:meterId/orders';
 const money = (n: bigint) => n.toString();
 
 /**
+ * What a closed period leaves over across the participants and the grid, which must be nothing: the metered energy
+ * the participants took net (consumed − produced) less what the grid delivered net (import − export), in Wh, and what
+ * the participants paid net less what the grid took net (received − paid), in n€ (trades between participants cancel).
+ */
+export function periodBalance(s: {
+  bills: readonly { consumedWh: number; producedWh: number; net: bigint }[];
+  grid: { importWh: number; exportWh: number; received: bigint; paid: bigint };
+}): { energyWh: number; moneyNanoEur: string } {
+  const energy = s.bills.reduce((a, b) => a + b.consumedWh - b.producedWh, 0) - (s.grid.importWh - s.grid.exportWh);
+  const money = s.bills.reduce((a, b) => a + b.net, 0n) - (s.grid.received - s.grid.paid);
+  return { energyWh: energy, moneyNanoEur: money.toString() };
+}
+
+/**
  * The market's HTTP API. `POST /energy/meters/:meterId/orders` needs an access token granted for that very meter
  * (policy `energy.order.place`: an EnergyProsumer credential whose meterId is the route's); the holder DID becomes the
  * order's participant, and only a producer or prosumer credential may sell. `GET /energy/periods/:periodId` shows a
@@ -130,12 +144,15 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         },
         bills: o.settlement.bills.map((b) => ({
           participant: b.participant,
+          consumedWh: b.consumedWh,
+          producedWh: b.producedWh,
           boughtWh: b.boughtWh,
           soldWh: b.soldWh,
           gridImportWh: b.gridImportWh,
           gridExportWh: b.gridExportWh,
           netNanoEur: money(b.net),
         })),
+        balance: periodBalance(o.settlement),
         settlement: row ? { status: row.status, txHash: row.txHash, blockNumber: row.blockNumber } : null,
       });
     },
