@@ -152,7 +152,9 @@ describe('energy market over HTTP, settled on chain', () => {
       [carol, 0, 300],
       [dave, 200, 0],
     ] as const)
-      assert.ok(market.recordReading(p.meterId, { meterId: p.meterId, periodId: 1000, consumedWh, producedWh }).ok);
+      assert.ok(
+        (await market.recordReading(p.meterId, { meterId: p.meterId, periodId: 1000, consumedWh, producedWh })).ok,
+      );
 
     const early = await market.closePeriod(1000);
     assert.equal(!early.ok && early.error.code, 'ERR_CONFLICT', 'a period closes only once it is over');
@@ -259,9 +261,9 @@ describe('energy market over HTTP, settled on chain', () => {
     assert.match(post.responses['401']!.description, /ERR_VC_REVOKED/);
   });
 
-  it('refuses a reading from a device for a meter that is not its own, above nameplate, or twice', () => {
+  it('refuses a reading from a device for a meter that is not its own, above nameplate, or twice', async () => {
     const period = market.currentPeriod();
-    const other = market.recordReading(bob.meterId, {
+    const other = await market.recordReading(bob.meterId, {
       meterId: alice.meterId,
       periodId: period,
       consumedWh: 1,
@@ -269,7 +271,7 @@ describe('energy market over HTTP, settled on chain', () => {
     });
     assert.equal(!other.ok && other.error.code, 'ERR_TOPIC_FORBIDDEN');
     // carol's 3 kW over 15 minutes is at most 750 Wh
-    const tooMuch = market.recordReading(carol.meterId, {
+    const tooMuch = await market.recordReading(carol.meterId, {
       meterId: carol.meterId,
       periodId: period,
       consumedWh: 0,
@@ -277,17 +279,23 @@ describe('energy market over HTTP, settled on chain', () => {
     });
     assert.equal(!tooMuch.ok && tooMuch.error.code, 'ERR_MARKET_READING_INVALID');
     assert.ok(
-      market.recordReading(carol.meterId, { meterId: carol.meterId, periodId: period, consumedWh: 0, producedWh: 750 })
-        .ok,
+      (
+        await market.recordReading(carol.meterId, {
+          meterId: carol.meterId,
+          periodId: period,
+          consumedWh: 0,
+          producedWh: 750,
+        })
+      ).ok,
     );
-    const twice = market.recordReading(carol.meterId, {
+    const twice = await market.recordReading(carol.meterId, {
       meterId: carol.meterId,
       periodId: period,
       consumedWh: 0,
       producedWh: 1,
     });
     assert.equal(!twice.ok && twice.error.code, 'ERR_CONFLICT');
-    const settled = market.recordReading(alice.meterId, {
+    const settled = await market.recordReading(alice.meterId, {
       meterId: alice.meterId,
       periodId: 1000,
       consumedWh: 0,

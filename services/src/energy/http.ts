@@ -78,7 +78,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     },
     guard,
     jsonBody({ limit: 4 * 1024 }),
-    ({ params: { meterId } }, req, res) => {
+    async ({ params: { meterId } }, req, res) => {
       const grant = req.accessGrant!;
       // defence in depth: the policy granted this route, and the claims must say so too
       const credential = grant.credentials.find(
@@ -92,7 +92,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
           'ERR_POLICY_DENIED',
           'a consumer meter cannot sell: offers need a producer or prosumer credential',
         );
-      const r = deps.market.submitOrder(grant.holder, meterId, body);
+      const r = await deps.market.submitOrder(grant.holder, meterId, body);
       if (!r.ok) {
         res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
         return;
@@ -124,7 +124,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     },
     async ({ params }, _req, res) => {
       const id = Number(params.periodId);
-      const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
+      const o = Number.isSafeInteger(id) ? await deps.market.outcome(id) : undefined;
       if (!o) throw new TesseraError('ERR_NOT_FOUND', `period ${params.periodId.slice(0, 20)} is not closed`);
       const row = (await deps.market.settlementNow(id)) ?? o.outbox;
       res.json({

@@ -19,6 +19,7 @@ import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
 import { EnergyMarket } from './market-service.js';
+import { DatabaseMarketStore } from './market-store.js';
 import { MeterStore } from './meters-store.js';
 import { attachMeterReadings } from './mqtt.js';
 import { EnergySettlement, ethrAccount } from './settlement.js';
@@ -104,13 +105,15 @@ export function nameplateOf(claims: Record<string, unknown>): Result<number> {
 export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions, log: Logger): Promise<EnergyPart> {
   const { creditAddress, gridAccount: grid } = ctx;
   await ensureGridFloat(ctx.provider, creditAddress, grid, ctx.outbox, log);
+  const meters = new MeterStore(ctx.db);
   const market = new EnergyMarket({
     settlement: new EnergySettlement({ outbox: ctx.outbox, creditAddress, gridAccount: grid }),
+    // books, readings, outcomes and meters in the database: replicas share them, and a restart keeps them
+    store: new DatabaseMarketStore(ctx.db),
+    meters,
     ...(o.periodMs ? { periodMs: o.periodMs } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
   });
-  const meters = new MeterStore(ctx.db);
-  for (const m of await meters.all()) market.registerMeter(m);
   if (o.broker) {
     await attachMeterReadings(o.broker, market, {
       onRefused: (deviceId, e) => log.info({ deviceId, code: e.code, reason: e.message }, 'meter reading refused'),
@@ -215,10 +218,10 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       errors: [...GUARDED],
     },
     guard({ resource: BILLS }),
-    ({ params: { meterId } }, req, res) => {
+    async ({ params: { meterId } }, req, res) => {
       prosumerCredential(req, meterId);
       const holder = req.accessGrant!.holder;
-      const settlements = market.closedPeriods().map((o) => o.settlement);
+      const settlements = (await market.closedPeriods()).map((o) => o.settlement);
       const mine = (b: { participant: string }) => b.participant === holder;
       const text = (b: Record<string, unknown>) =>
         Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
