@@ -151,9 +151,13 @@ export class HttpApi {
 
   constructor(readonly info: ApiInfo) {}
 
-  /** A named schema: it goes into components.schemas and routes refer to it. */
+  readonly #schemas: z.ZodType[] = [];
+
+  /** A named schema: it goes into components.schemas (even when no route refers to it, e.g. an MQTT payload). */
   schema<S extends z.ZodType>(name: string, schema: S): S {
-    return schema.meta({ id: name }) as S;
+    const named = schema.meta({ id: name }) as S;
+    this.#schemas.push(named);
+    return named;
   }
 
   /** Declare a route in the document only (its handler is mounted elsewhere, e.g. a protocol library's router). */
@@ -245,7 +249,11 @@ export class HttpApi {
 
   /** This part's OpenAPI 3.1 document, its server at `serverUrl`. */
   openapi(serverUrl: string): OpenApiDocument {
-    const doc = new OpenApiGeneratorV31(this.#registry.definitions).generateDocument({
+    const definitions = [
+      ...this.#registry.definitions,
+      ...this.#schemas.map((schema) => ({ type: 'schema' as const, schema })),
+    ];
+    const doc = new OpenApiGeneratorV31(definitions as never).generateDocument({
       openapi: '3.1.0',
       info: { title: this.info.title, version: this.info.version ?? '0.1.0', description: this.info.description },
       servers: [{ url: serverUrl }],
