@@ -160,6 +160,29 @@ export class HttpApi {
     return named;
   }
 
+  readonly #jsonSchemas: Record<string, unknown> = {};
+
+  /**
+   * A named schema converted by zod's own `z.toJSONSchema` (for what the generator cannot walk, such as the recursive
+   * `z.json()`): its `$defs` become components `<name>_<def>`. Returns a schema that refers to it, for documents only.
+   */
+  jsonSchema(name: string, schema: z.ZodType, description?: string): z.ZodUnknown {
+    const {
+      $schema: _ignored,
+      $defs,
+      ...root
+    } = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as Record<string, unknown> & {
+      $defs?: Record<string, unknown>;
+    };
+    const rewrite = (v: unknown): unknown =>
+      JSON.parse(
+        JSON.stringify(v).replace(/"#\/\$defs\/([^"]+)"/g, (_m, d: string) => `"#/components/schemas/${name}_${d}"`),
+      );
+    this.#jsonSchemas[name] = rewrite(root);
+    for (const [d, def] of Object.entries($defs ?? {})) this.#jsonSchemas[`${name}_${d}`] = rewrite(def);
+    return z.unknown().meta({ $ref: `#/components/schemas/${name}`, ...(description ? { description } : {}) });
+  }
+
   /** Declare a route in the document only (its handler is mounted elsewhere, e.g. a protocol library's router). */
   document<B extends z.ZodType, Q extends AnyObject, P extends AnyObject>(spec: ApiRoute<B, Q, P>): void {
     if (spec.hidden) return;
@@ -260,6 +283,7 @@ export class HttpApi {
     }) as unknown as OpenApiDocument;
     delete (doc as { webhooks?: unknown }).webhooks;
     doc.components ??= {};
+    doc.components.schemas = { ...(doc.components.schemas ?? {}), ...this.#jsonSchemas };
     if (doc.components.parameters && Object.keys(doc.components.parameters).length === 0)
       delete doc.components.parameters;
     if (this.#bearer) {
