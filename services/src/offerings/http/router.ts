@@ -99,7 +99,7 @@ const secured = (policy: string) => ({
 });
 // The terms are checked by the domain (parseTerms) with this schema; the route checks the envelope.
 const CreateDoc = z.strictObject({ terms: OfferingTermsSchema.meta({ id: 'OfferingTerms' }) });
-const Offering = z
+const OfferingView = z
   .object({
     id: z.string(),
     issuer: z.string().meta({ description: 'DID of the issuer organisation' }),
@@ -131,7 +131,7 @@ const ROUTES = {
     method: 'get',
     path: '/',
     summary: 'List offerings',
-    responses: { 200: { description: 'The offerings', schema: z.object({ items: z.array(Offering) }) } },
+    responses: { 200: { description: 'The offerings', schema: z.object({ items: z.array(OfferingView) }) } },
   },
   create: {
     method: 'post',
@@ -140,7 +140,7 @@ const ROUTES = {
     ...secured('offering.create'),
     body: CreateDoc,
     validateBody: false,
-    responses: { 201: { description: 'The offering', schema: Offering } },
+    responses: { 201: { description: 'The offering', schema: OfferingView } },
     errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
   },
   mine: {
@@ -156,7 +156,7 @@ const ROUTES = {
     path: '/{offeringId}',
     summary: 'One offering',
     params: OfferingPath,
-    responses: { 200: { description: 'The offering', schema: Offering } },
+    responses: { 200: { description: 'The offering', schema: OfferingView } },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
   },
   certify: {
@@ -166,7 +166,7 @@ const ROUTES = {
     ...secured('offering.certify'),
     params: OfferingPath,
     body: CertifyBody,
-    responses: { 200: { description: 'The certified offering', schema: Offering } },
+    responses: { 200: { description: 'The certified offering', schema: OfferingView } },
     errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
   },
   subscribe: {
