@@ -68,6 +68,7 @@ export interface DeviceView {
 export interface DeviceSession {
   deviceId: string;
   connected: boolean;
+  lastHandshake: { at: string; outcome: string; code?: string } | null;
 }
 export interface HealthReport {
   ok: boolean;
@@ -180,6 +181,12 @@ export const api = {
     call<{ items: AuditEntry[] }>('GET', `/issuer/audit${q({ afterSeq, limit })}`, { token }),
   verifyAudit: (token: string) =>
     call<{ length: number; head: { seq: number; hash: string } }>('GET', '/issuer/audit/verify', { token }),
+  registerBatch: (token: string, devices: { characteristics: Record<string, string> }[]) =>
+    call<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
+      'POST',
+      '/issuer/devices/batches',
+      { token, body: { devices } },
+    ),
   device: (token: string, id: string) =>
     call<DeviceView>('GET', `/issuer/devices/${encodeURIComponent(id)}`, { token }),
   deviceAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke') =>

@@ -25,7 +25,12 @@ const PAGES: Page[] = [
     render: () => <Credentials />,
     visible: (s) => s?.allowed['credentials.read'] === true,
   },
-  { path: 'devices', title: 'Devices', render: () => <Devices />, visible: (s) => s?.allowed['devices.read'] === true },
+  {
+    path: 'devices',
+    title: 'Devices',
+    render: () => <Devices />,
+    visible: (s) => s?.allowed['devices.read'] === true || s?.allowed['devices.register'] === true,
+  },
   { path: 'audit', title: 'Audit trail', render: () => <Audit />, visible: (s) => s?.allowed['audit.read'] === true },
   { path: 'wallet', title: 'Wallet', render: () => <Wallet />, visible: (_s, w) => w },
 ];

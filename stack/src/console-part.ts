@@ -19,6 +19,7 @@ export const CONSOLE_CAPABILITIES: Record<string, { resource: string; action: st
   'credentials.suspend': { resource: '/issuer/credentials/_/suspend', action: 'POST' },
   'credentials.resume': { resource: '/issuer/credentials/_/resume', action: 'POST' },
   'credentials.revoke': { resource: '/issuer/credentials/_/revoke', action: 'POST' },
+  'devices.register': { resource: '/issuer/devices/batches', action: 'POST' },
   'devices.read': { resource: '/issuer/devices/_', action: 'GET' },
   'devices.suspend': { resource: '/issuer/devices/_/suspend', action: 'POST' },
   'devices.resume': { resource: '/issuer/devices/_/resume', action: 'POST' },
@@ -110,7 +111,8 @@ export function consoleStatic(o: { info: () => Record<string, unknown>; dist?: s
 export function consoleApi(o: {
   core: Pick<Verifier, 'authorize' | 'guard'>;
   info: () => Record<string, unknown>;
-  isConnected: (deviceId: string) => boolean;
+  /** A device's MQTT session now and its last handshake. */
+  session: (deviceId: string) => { connected: boolean; lastHandshake: LastHandshake | null };
 }): Router {
   const router = express.Router();
   router.get('/console/api/info', (_req, res) => {
@@ -150,8 +152,29 @@ export function consoleApi(o: {
     (req, res) => {
       const id = String(req.params.id);
       res.setHeader('cache-control', 'no-store');
-      res.json({ deviceId: id, connected: o.isConnected(id) });
+      res.json({ deviceId: id, ...o.session(id) });
     },
   );
   return router;
+}
+
+export interface LastHandshake {
+  at: string;
+  outcome: string;
+  code?: string;
+}
+
+/** The last handshake of each device (bounded: the least recently seen are forgotten first). */
+export class LastHandshakes {
+  private readonly seen = new Map<string, LastHandshake>();
+  constructor(private readonly max = 100_000) {}
+  record(deviceId: string, outcome: string, code?: string): void {
+    const id = deviceId.toLowerCase();
+    this.seen.delete(id);
+    this.seen.set(id, { at: new Date().toISOString(), outcome, ...(code ? { code } : {}) });
+    if (this.seen.size > this.max) this.seen.delete(this.seen.keys().next().value as string);
+  }
+  get(deviceId: string): LastHandshake | undefined {
+    return this.seen.get(deviceId.toLowerCase());
+  }
 }

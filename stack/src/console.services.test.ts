@@ -253,34 +253,45 @@ describe('the console in chromium', () => {
   });
 
   it('the operator revokes a device and sees its state change and its session drop', async () => {
-    // a device as the stack's device path makes one: registered by a manufacturer, commissioned by its owner, online
-    const manufacturer = await loginWithCredentials(
-      issuerUrl,
-      await issueTo('ManufacturerCredential', {
-        legalName: 'Acme Meters GmbH',
-        country: 'DE',
-        manufacturerCode: 'ACME',
-      }),
+    // a manufacturer signs in with its wallet file and registers a batch from a CSV file; the secrets come down once
+    const manufacturerFile = join(dir, 'manufacturer-wallet.json');
+    writeFileSync(
+      manufacturerFile,
+      JSON.stringify(
+        await issueTo('ManufacturerCredential', {
+          legalName: 'Acme Meters GmbH',
+          country: 'DE',
+          manufacturerCode: 'ACME',
+        }),
+      ),
     );
-    const registered = await issuerRequest(issuerUrl, 'POST', '/devices/batches', {
-      token: manufacturer,
-      body: {
-        devices: [
-          {
-            characteristics: {
-              model: 'SMGW-1000',
-              serial: 'CONSOLE-1',
-              hardwareRevision: 'r2',
-              firmwareHash: randomBytes(32).toString('hex'),
-              mac: randomBytes(6).toString('hex'),
-            },
-          },
-        ],
-      },
-    });
-    assert.equal(registered.status, 201, registered.text);
+    const maker = await browser();
+    await maker.goto(`${base}/#/devices`);
+    await maker.setInputFiles('#wallet-file', manufacturerFile);
+    await maker.fill('#import-passphrase', PASSPHRASE);
+    await maker.fill('#import-passphrase-again', PASSPHRASE);
+    await maker.click('#import-wallet button[type=submit]');
+    await maker.locator('#register-batch').waitFor();
+    const csv = join(dir, 'batch.csv');
+    const row = (serial: string) =>
+      `SMGW-1000,${serial},r2,${randomBytes(32).toString('hex')},${randomBytes(6).toString('hex')}`;
+    writeFileSync(csv, `model,serial,hardwareRevision,firmwareHash,mac\n${row('CONSOLE-1')}\n${row('CONSOLE-2')}\n`);
+    await maker.setInputFiles('#batch-csv', csv);
+    const download = maker.waitForEvent('download');
+    await maker.click('#register-batch button[type=submit]');
+    const file = join(dir, 'provisioning.json');
+    await (await download).saveAs(file);
+    await maker.locator('#register .notice').waitFor();
+    assert.match((await maker.locator('#register .notice').textContent()) ?? '', /2 devices/);
+    assert.doesNotMatch(await maker.content(), /"secret"/, 'the secrets are not on the page');
+    await axe(maker, 'devices');
+    await maker.screenshot({ path: join(OUT, 'devices-register.png'), fullPage: true });
+    const bundles = JSON.parse(readFileSync(file, 'utf8')) as {
+      provisioning: Parameters<DeviceKeyStore['enrol']>[0];
+    }[];
+    assert.equal(bundles.length, 2);
     const store = DeviceKeyStore.open(join(dir, 'device'));
-    const enrolled = store.enrol(registered.json.devices[0].provisioning);
+    const enrolled = store.enrol(bundles[0]!.provisioning);
     const owner = await loginWithCredentials(
       issuerUrl,
       await issueTo('DeviceOwnerCredential', { device: enrolled.did }),
@@ -307,6 +318,7 @@ describe('the console in chromium', () => {
     await holder.click('#find button[type=submit]');
     await holder.locator('[data-device-state]', { hasText: 'Active' }).waitFor();
     await holder.locator('[data-device-session]', { hasText: 'connected' }).waitFor();
+    await holder.locator('[data-device-handshake]', { hasText: 'granted' }).waitFor();
     await holder.screenshot({ path: join(OUT, 'device-active.png'), fullPage: true });
     const t0 = Date.now();
     await holder.click('#device button[data-action="revoke"]');
@@ -343,12 +355,31 @@ describe('the console in chromium', () => {
     await admin.screenshot({ path: join(OUT, 'overview.png'), fullPage: true });
   });
 
-  it('signs out, and an ended session explains itself on the page it ended', async () => {
+  it('a session ended by the server explains itself on the page it ended, and signing in again returns there', async () => {
     await visit(admin, 'credentials', '#issue');
+    // the access token the console holds (in memory only), as it goes out on a request
+    const sent = admin.waitForRequest((r) => r.url().includes('/issuer/credentials?') && !!r.headers().authorization);
+    await admin.click('#list form.filters button[type=submit]');
+    const bearer = (await sent).headers().authorization!;
+    const out = await fetch(`${issuerUrl}/auth/logout`, { method: 'POST', headers: { authorization: bearer } });
+    assert.equal(out.status, 204);
+    await admin.click('#list form.filters button[type=submit]');
+    const ended = admin.locator('#session-ended');
+    await ended.waitFor();
+    assert.equal(await ended.getAttribute('data-code'), 'ERR_AUTH_INVALID');
+    assert.match((await ended.textContent()) ?? '', /session ended/);
+    assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays in the address bar');
+    await axe(admin, 'sign-in');
+    await admin.screenshot({ path: join(OUT, 'session-ended.png'), fullPage: true });
+    await admin.click('#sign-in');
+    await admin.locator('#issue').waitFor();
+    assert.match(admin.url(), /#\/credentials$/);
+  });
+
+  it('signs out', async () => {
     await admin.click('#sign-out');
     await admin.locator('#sign-in').waitFor();
     assert.equal(await admin.locator('#me').count(), 0);
-    assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays');
     assert.deepEqual(cspViolations, [], 'no Content-Security-Policy violation on any page');
   });
 });

@@ -11,6 +11,7 @@ import {
   AedesBrokerAdapter,
   type DeviceHandshakeService,
   type DeviceSecretVault,
+  type HandshakeAuditEvent,
   type HandshakeLimiter,
   type NonceStore,
   startDeviceHandshakeService,
@@ -90,6 +91,8 @@ export interface HandshakeWiring {
   /** Shared by replicas (TESSERA_REDIS_URL): challenges stay single-use and lockouts hold across them. */
   challenges?: NonceStore;
   limiter?: HandshakeLimiter;
+  /** Every handshake outcome (challenged, granted, denied with its code): the stack counts them for /metrics. */
+  audit?(event: HandshakeAuditEvent): void;
   log: Logger;
 }
 
@@ -117,6 +120,7 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
     ...(w.onApplied ? { onApplied: w.onApplied } : {}),
     ...(w.challenges ? { challenges: w.challenges } : {}),
     ...(w.limiter ? { limiter: w.limiter } : {}),
+    ...(w.audit ? { audit: w.audit } : {}),
     log: w.log,
   });
   return part.handshake;

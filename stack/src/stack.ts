@@ -21,14 +21,21 @@ import {
 import { type Logger, TesseraError } from '@tessera/protocol';
 import { lockDataDir, privateDirectory } from '@tessera/runtime';
 import { type IssuerService, issuerDatabaseParts, startIssuerService } from '@tessera/issuer';
-import { type CachedDidResolver, createDidResolver, RedisHandshakeLimiter, RedisNonceStore } from '@tessera/verifier';
+import {
+  type CachedDidResolver,
+  createDidResolver,
+  type HandshakeAuditEvent,
+  RedisHandshakeLimiter,
+  RedisNonceStore,
+} from '@tessera/verifier';
 import { Router } from 'express';
+import type { Redis } from 'ioredis';
 import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
-import { consoleApi, consoleStatic } from './console-part.js';
+import { consoleApi, consoleStatic, LastHandshakes } from './console-part.js';
 import type { StackConfig } from './config.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
@@ -51,6 +58,14 @@ export interface RunningStack {
   devices: DevicesPart;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
+}
+
+/** Count one more in a window key shared by the replicas (it expires after the window) and return the count. */
+async function redisWindowCount(redis: Redis, key: string): Promise<number> {
+  const r = await redis.multi().incr(key).pexpire(key, 120_000).exec();
+  const n = r?.[0]?.[1];
+  if (typeof n !== 'number') throw new TesseraError('ERR_UNAVAILABLE', 'the shared rate limit did not answer');
+  return n;
 }
 
 /** Keep the relayer comfortably funded on the embedded chain (dev ether from anvil's first account). */
@@ -199,7 +214,14 @@ export async function startStack(
     const health = async (): Promise<HealthReport> => {
       const parts: HealthReport['parts'] = {};
       try {
-        lastBlock = await provider.getBlockNumber();
+        // a frozen chain must not make /healthz hang for the provider's timeout: it is down if it does not answer soon
+        let timer: NodeJS.Timeout | undefined;
+        lastBlock = await Promise.race([
+          provider.getBlockNumber(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('the chain RPC endpoint did not answer within 2 s')), 2000);
+          }),
+        ]).finally(() => clearTimeout(timer));
         parts.chain = { ok: true, chainId, block: lastBlock, rpcUrl, embedded: anvil !== undefined };
       } catch (e) {
         parts.chain = { ok: false, chainId, rpcUrl, error: (e as Error).message };
@@ -272,6 +294,20 @@ export async function startStack(
         this.inc({ phase: 'after_connect' }, s?.refusedAfterConnect ?? 0);
       },
     });
+
+    // Device handshakes by outcome and refusal code, and each device's last one (the console shows it with the session).
+    const handshakes = new Counter({
+      name: 'tessera_mqtt_handshakes_total',
+      help: 'Device handshakes on the broker by outcome (challenged, granted, denied) and the code a refusal carried',
+      labelNames: ['outcome', 'code'],
+      registers: [metrics],
+    });
+    const lastHandshakes = new LastHandshakes();
+    const onHandshake = (e: HandshakeAuditEvent) => {
+      const outcome = e.event.replace('handshake_', '');
+      handshakes.inc({ outcome, code: e.code ?? '' });
+      if (e.deviceId) lastHandshakes.record(e.deviceId, outcome, e.code);
+    };
 
     const chainMetrics = new ChainMetrics({
       provider,
@@ -352,6 +388,20 @@ export async function startStack(
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
       deviceRegistryAddress: contracts.DeviceRegistry,
       deviceBrokerUrl: broker.mqttUrl,
+      // With Redis, the sign-in rate limit is one count per source for every replica (not one per process).
+      ...(config.redisUrl
+        ? {
+            http: {
+              authRequestCounter: (source: string, windowStart: number) => {
+                if (!verifier?.redis) throw new TesseraError('ERR_UNAVAILABLE', 'Redis is not connected');
+                return redisWindowCount(
+                  verifier.redis,
+                  `tessera:issuer-auth:${identities.issuer.did}:${windowStart}:${source}`,
+                );
+              },
+            },
+          }
+        : {}),
       auth: async (issuerDomain) => {
         verifier = await startVerifierPart({
           resolver,
@@ -391,7 +441,13 @@ export async function startStack(
     });
     parts.use('/issuer', issuer.app);
     parts.use('/verifier', verifier.core.router);
-    parts.use(consoleApi({ core: verifier.core, info: stackInfo, isConnected: (id) => broker.broker.isConnected(id) }));
+    parts.use(
+      consoleApi({
+        core: verifier.core,
+        info: stackInfo,
+        session: (id) => ({ connected: broker.broker.isConnected(id), lastHandshake: lastHandshakes.get(id) ?? null }),
+      }),
+    );
 
     // device handshake: secrets from the issuer's vault, sessions signed with the verifier's key
     if (!issuer.devices) throw new TesseraError('ERR_INTERNAL', 'the issuer started without its device lifecycle');
@@ -412,6 +468,7 @@ export async function startStack(
             limiter: new RedisHandshakeLimiter(verifier.redis),
           }
         : {}),
+      audit: onHandshake,
       log: log.child({ part: 'devices' }),
     });
 

@@ -5,6 +5,70 @@ import { ConfirmButton, Notice, Refusal, Section, settle, short, token } from '.
 
 type Err = { code: string; message: string } | undefined;
 
+/** CSV with a header row of characteristic names (model, serial, hardwareRevision, firmwareHash, mac, …). */
+export function parseCsv(text: string): { characteristics: Record<string, string> }[] | string {
+  const rows = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1')));
+  const [header, ...body] = rows;
+  if (!header || body.length === 0) return 'the file needs a header row and at least one device';
+  if (new Set(header).size !== header.length || header.some((h) => !/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(h)))
+    return 'the header row must name each characteristic once';
+  const bad = body.findIndex((r) => r.length !== header.length);
+  if (bad >= 0) return `row ${bad + 2} has ${body[bad]!.length} fields, the header ${header.length}`;
+  return body.map((r) => ({ characteristics: Object.fromEntries(header.map((h, i) => [h, r[i]!])) }));
+}
+
+/** A manufacturer registers a batch from a CSV file; the secrets are downloaded once and never shown. */
+function RegisterBatch({ onRegistered }: { onRegistered: (ids: string[]) => void }) {
+  const [error, setError] = useState<Err>();
+  const [notice, setNotice] = useState<string>();
+  return (
+    <Section title="Register devices from a CSV file" id="register">
+      <p>
+        One device a row, a header row naming the characteristics (for example{' '}
+        <code>model,serial,hardwareRevision,firmwareHash,mac</code>). The provisioning files, with each device's secret,
+        are downloaded once as one JSON file: keep it safe, the console never shows or keeps them.
+      </p>
+      <form
+        id="register-batch"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setError(undefined);
+          setNotice(undefined);
+          const form = e.currentTarget;
+          const file = (form.elements.namedItem('csv') as HTMLInputElement).files?.[0];
+          if (!file) return;
+          const devices = parseCsv(await file.text());
+          if (typeof devices === 'string') return setError({ code: 'ERR_VALIDATION', message: devices });
+          const r = settle(await api.registerBatch(token(), devices));
+          if (!r.ok) return setError(r.error);
+          const a = document.createElement('a');
+          a.href = URL.createObjectURL(
+            new Blob([JSON.stringify(r.value.devices, null, 2)], { type: 'application/json' }),
+          );
+          a.download = `tessera-batch-${r.value.batchId}-provisioning.json`;
+          a.click();
+          URL.revokeObjectURL(a.href);
+          form.reset();
+          setNotice(
+            `Registered batch ${r.value.batchId}: ${r.value.devices.length} devices. Their provisioning files were downloaded.`,
+          );
+          onRegistered(r.value.devices.map((d) => d.deviceId));
+        }}
+      >
+        <label for="batch-csv">CSV file</label>{' '}
+        <input id="batch-csv" name="csv" type="file" accept=".csv,text/csv" required />{' '}
+        <button type="submit">Register</button>
+      </form>
+      <Refusal error={error} />
+      <Notice text={notice} />
+    </Section>
+  );
+}
+
 export function Devices() {
   const s = useSession();
   const allowed = s.session?.allowed ?? {};
@@ -72,26 +136,31 @@ export function Devices() {
   return (
     <>
       <h1>Devices</h1>
-      <Section title="Find a device" id="find">
-        <form
-          class="filters"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void open(String(new FormData(e.currentTarget).get('deviceId') ?? '').trim());
-          }}
-        >
-          <label for="device-id">Device id</label>
-          <input id="device-id" name="deviceId" required list="known-devices" />
-          <datalist id="known-devices">
-            {known.map((d) => (
-              <option key={d} value={d} />
-            ))}
-          </datalist>
-          <button type="submit">Open</button>
-        </form>
-        <Refusal error={error} />
-        <Notice text={notice} />
-      </Section>
+      {allowed['devices.register'] ? (
+        <RegisterBatch onRegistered={(ids) => setKnown((k) => [...ids, ...k.filter((x) => !ids.includes(x))])} />
+      ) : null}
+      {allowed['devices.read'] ? (
+        <Section title="Find a device" id="find">
+          <form
+            class="filters"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void open(String(new FormData(e.currentTarget).get('deviceId') ?? '').trim());
+            }}
+          >
+            <label for="device-id">Device id</label>
+            <input id="device-id" name="deviceId" required list="known-devices" />
+            <datalist id="known-devices">
+              {known.map((d) => (
+                <option key={d} value={d} />
+              ))}
+            </datalist>
+            <button type="submit">Open</button>
+          </form>
+          <Refusal error={error} />
+          <Notice text={notice} />
+        </Section>
+      ) : null}
       {device ? (
         <Section title={`Device ${device.deviceId}`} id="device">
           <dl class="facts">
@@ -99,6 +168,12 @@ export function Devices() {
             <dd data-device-state>{device.state}</dd>
             <dt>Session</dt>
             <dd data-device-session>{session ? (session.connected ? 'connected' : 'none') : '…'}</dd>
+            <dt>Last handshake</dt>
+            <dd data-device-handshake>
+              {session?.lastHandshake
+                ? `${session.lastHandshake.outcome}${session.lastHandshake.code ? ` (${session.lastHandshake.code})` : ''} at ${new Date(session.lastHandshake.at).toLocaleTimeString()}`
+                : 'none since the stack started'}
+            </dd>
             <dt>DID</dt>
             <dd>{device.did ?? 'not commissioned'}</dd>
             <dt>Manufacturer</dt>

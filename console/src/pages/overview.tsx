@@ -60,6 +60,9 @@ export function Overview() {
   }, []);
 
   const mqttRefused = [...figures.entries()].filter(([k]) => k.startsWith('tessera_mqtt_packets_refused_total'));
+  const handshakes = labelled(figures, 'tessera_mqtt_handshakes_total');
+  const energyRefusals = labelled(figures, 'tessera_energy_refusals_total');
+  const orders = labelled(figures, 'tessera_energy_orders_total');
   return (
     <>
       <h1>Overview</h1>
@@ -72,7 +75,7 @@ export function Overview() {
           {FIGURES.map(([k, label]) => (
             <div key={k}>
               <dt>{label}</dt>
-              <dd data-figure={k}>{figures.get(k)?.toLocaleString('en') ?? '–'}</dd>
+              <dd data-figure={k}>{total(figures, k)?.toLocaleString('en') ?? '–'}</dd>
             </div>
           ))}
         </dl>
@@ -105,12 +108,21 @@ export function Overview() {
           </tbody>
         </table>
       </Section>
-      <Section title="MQTT" id="mqtt">
+      <Section title="MQTT sessions and handshakes" id="mqtt">
         <dl class="figures">
           <div>
             <dt>Connected clients</dt>
             <dd data-figure="mqtt-clients">{String(health?.parts.mqtt?.connectedClients ?? '–')}</dd>
           </div>
+          {handshakes.map(({ labels, value }) => (
+            <div key={JSON.stringify(labels)} data-handshakes={labels.outcome}>
+              <dt>
+                Handshakes {labels.outcome}
+                {labels.code ? ` (${labels.code})` : ''}
+              </dt>
+              <dd>{value}</dd>
+            </div>
+          ))}
           {mqttRefused.map(([k, v]) => (
             <div key={k}>
               <dt>Packets refused {/phase="([^"]+)"/.exec(k)?.[1]?.replace('_', ' ') ?? ''}</dt>
@@ -119,6 +131,60 @@ export function Overview() {
           ))}
         </dl>
       </Section>
+      <Section title="Energy market" id="market">
+        <dl class="figures">
+          <div>
+            <dt>Last clearing price (µ€/kWh)</dt>
+            <dd data-figure="energy-price">{figures.get('tessera_energy_clearing_price') ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Periods cleared</dt>
+            <dd>{figures.get('tessera_energy_periods_closed_total') ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Trades</dt>
+            <dd>{figures.get('tessera_energy_trades_total') ?? '–'}</dd>
+          </div>
+          <div>
+            <dt>Traded locally (kWh)</dt>
+            <dd>
+              {figures.has('tessera_energy_traded_wh_total')
+                ? (figures.get('tessera_energy_traded_wh_total')! / 1000).toLocaleString('en')
+                : '–'}
+            </dd>
+          </div>
+          {orders.map(({ labels, value }) => (
+            <div key={labels.side}>
+              <dt>Orders ({labels.side})</dt>
+              <dd>{value}</dd>
+            </div>
+          ))}
+          {energyRefusals.map(({ labels, value }) => (
+            <div key={labels.code}>
+              <dt>Refused {labels.code}</dt>
+              <dd>{value}</dd>
+            </div>
+          ))}
+        </dl>
+      </Section>
     </>
   );
+}
+
+/** A metric's value, or the sum of its labelled series. */
+function total(figures: Map<string, number>, name: string): number | undefined {
+  const series = labelled(figures, name);
+  return figures.get(name) ?? (series.length > 0 ? series.reduce((n, x) => n + x.value, 0) : undefined);
+}
+
+/** The series of a labelled metric: `name{a="x",b="y"} 3` → { labels: { a: 'x', b: 'y' }, value: 3 }. */
+function labelled(figures: Map<string, number>, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const [k, value] of figures) {
+    if (!k.startsWith(`${name}{`)) continue;
+    const labels: Record<string, string> = {};
+    for (const m of k.slice(name.length).matchAll(/(\w+)="([^"]*)"/g)) labels[m[1]!] = m[2]!;
+    out.push({ labels, value });
+  }
+  return out;
 }
