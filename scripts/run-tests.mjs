@@ -3,7 +3,8 @@
 //   unit:     every *.test.ts except *.services.test.ts — needs nothing but Node (real anvil, aedes, SQLite).
 //   services: every *.services.test.ts — needs Mosquitto, PostgreSQL and Redis on this machine.
 //   faults:   every *.faults.test.ts — the fault-injection suite (kill -9, full disk, chain down or frozen, a database
-//             that closes) against real child stacks; needs nothing but Node, one file at a time.
+//             that closes) against real child stacks, one file at a time; the closing database is this machine's
+//             PostgreSQL (as for services).
 // Extra arguments are passed on as filters on the file path.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
