@@ -7,13 +7,14 @@
  * screenshots, the first load's JavaScript bytes and each page's render time land in test-results/console/.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
@@ -139,6 +140,19 @@ describe('the console in chromium', () => {
   let holder: Page;
   let holderDid: string;
   let offerLink: string;
+
+  it("types its API client by the stack's OpenAPI document as it is now", async () => {
+    // fails when console/src/generated/stack-api.ts is not what this stack's /openapi.json generates (asynchronously:
+    // the stack answering it runs in this process)
+    await promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      'scripts/gen-console-api.ts',
+      '--check',
+      '--url',
+      base,
+    ]);
+  });
 
   it('serves the console at / with a strict CSP, under 300 KB of compressed JavaScript', async () => {
     const res = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
