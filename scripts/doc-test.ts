@@ -23,11 +23,13 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { type Command, commandsOf, judge, markedBlocks } from './doc-test/parse.js';
+import { type Command, commandsOf, judge, markedBlocks, startEnv } from './doc-test/parse.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const COMMAND_TIMEOUT_MS = Number(process.env.DOC_TEST_COMMAND_TIMEOUT_MS ?? 180_000);
 const KEEP = process.env.DOC_TEST_KEEP === '1';
+const VERBOSE = process.env.DOC_TEST_VERBOSE === '1';
+const JOBS = Math.max(1, Number(process.env.DOC_TEST_JOBS ?? 2) || 1);
 
 function documents(): string[] {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
@@ -96,7 +98,7 @@ interface Stack {
   url: string;
 }
 
-async function startStack(work: string, home: string): Promise<Stack> {
+async function startStack(work: string, home: string, extra: Record<string, string>): Promise<Stack> {
   const [http, mqtt] = [await freePort(), await freePort()];
   const child = spawn('npm', ['start'], {
     cwd: work,
@@ -104,6 +106,7 @@ async function startStack(work: string, home: string): Promise<Stack> {
       TESSERA_HTTP_PORT: String(http),
       TESSERA_MQTT_PORT: String(mqtt),
       TESSERA_LOG_LEVEL: 'warn',
+      ...extra,
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -198,7 +201,9 @@ const indent = (s: string) =>
     .join('\n');
 
 async function runDocument(doc: string): Promise<{ blocks: number; commands: number; failure?: string }> {
-  const blocks = markedBlocks(readFileSync(join(ROOT, doc), 'utf8'));
+  const markdown = readFileSync(join(ROOT, doc), 'utf8');
+  const blocks = markedBlocks(markdown);
+  const env = startEnv(markdown);
   const commands = blocks.map((b) => commandsOf(b));
   const { work, home } = cloneLike();
   const outDir = join(work, '..', 'out');
@@ -208,12 +213,14 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
   let session: Session | undefined;
   let ran = 0;
   try {
-    stack = await startStack(work, home);
+    stack = await startStack(work, home, env);
     session = new Session(work, userEnv(home, { TESSERA_URL: stack.url }), outDir);
     for (const [b, cs] of commands.entries()) {
       for (const c of cs) {
+        const t = Date.now();
         const r = await session.run(c);
         ran++;
+        if (VERBOSE) console.log(`    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s`);
         const why =
           r === undefined ? `no exit after ${COMMAND_TIMEOUT_MS / 1000} s` : judge(c, r.code, r.output.trim());
         if (why !== undefined) {
@@ -252,20 +259,26 @@ const t0 = Date.now();
 let blocks = 0;
 let commands = 0;
 const failures: string[] = [];
-for (const d of docs) {
-  const r = await runDocument(d);
-  blocks += r.blocks;
-  commands += r.commands;
-  if (r.failure) {
-    failures.push(r.failure);
-    console.error(r.failure);
-  }
-}
+// documents run side by side (each with its own folder, stack and ports): most of a walk-through's time is waiting
+const queue = [...docs];
+await Promise.all(
+  Array.from({ length: Math.min(JOBS, docs.length) }, async () => {
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      const r = await runDocument(d);
+      blocks += r.blocks;
+      commands += r.commands;
+      if (r.failure) {
+        failures.push(r.failure);
+        console.error(r.failure);
+      }
+    }
+  }),
+);
 const s = ((Date.now() - t0) / 1000).toFixed(0);
 console.log(
   `test:docs: ${docs.length} documents, ${blocks} blocks, ${commands} commands in ${s} s: ${
     failures.length === 0 ? 'all passed' : `${failures.length} failed`
   }`,
 );
-console.log(`  ${docs.map((d) => relative('.', join(ROOT, d))).join(', ')}`);
+console.log(`  ${docs.map((d) => relative('.', join(ROOT, d))).join(', ')}\n`);
 process.exit(failures.length === 0 ? 0 : 1);

@@ -177,6 +177,78 @@ export function deviceProgram(): Command {
       process.exit();
     });
 
+  program
+    .command('reading')
+    .description(
+      "send one meter reading as the gateway (a meter simulator): connect, authenticate, publish {meterId, periodId, consumedWh, producedWh} on the device's telemetry/meter topic, disconnect",
+    )
+    .requiredOption('--state <dir>', 'state directory')
+    .requiredOption('--meter <id>', 'the meter the gateway is bound to')
+    .requiredOption(
+      '--period <id>',
+      "the trading period the reading is for (the energy account's currentPeriod)",
+      integerArg(0),
+    )
+    .option('--consumed <Wh>', 'energy taken from the grid connection in the period (Wh)', integerArg(0), 0)
+    .option('--produced <Wh>', 'energy fed in during the period (Wh)', integerArg(0), 0)
+    .option('--broker <url>', 'MQTT broker (default: brokerUrl from the provisioning file)', urlArg)
+    .option('--timeout <seconds>', 'give up when no session comes within this time', integerArg(1, 600), 30)
+    .action(
+      async (o: {
+        state: string;
+        meter: string;
+        period: number;
+        consumed: number;
+        produced: number;
+        broker?: string;
+        timeout: number;
+      }) => {
+        const { env, store } = await openStore(o.state);
+        const { brokerUrl, ...identity } = store.load();
+        const url = o.broker ?? brokerUrl;
+        if (!url)
+          throw new CliFailure('ERR_USAGE', 'no broker URL: pass --broker or put brokerUrl in the provisioning file');
+        const [{ default: pino }, { LOG_REDACT_PATHS, topics }, { DeviceAgent }] = await Promise.all([
+          import('pino'),
+          import('@tessera/protocol'),
+          import('./agent.js'),
+        ]);
+        const log = pino({
+          level: env.TESSERA_LOG_LEVEL === 'info' ? 'warn' : env.TESSERA_LOG_LEVEL,
+          redact: [...LOG_REDACT_PATHS],
+        }) as unknown as Logger;
+        const agent = new DeviceAgent({ identity, brokerUrl: url, log, backoff: { initialMs: 500, maxMs: 2_000 } });
+        const outcome = await new Promise<{ code?: string; message?: string }>((resolve) => {
+          const timer = setTimeout(
+            () => resolve({ code: 'ERR_UNAVAILABLE', message: `no session within ${o.timeout} s from ${url}` }),
+            o.timeout * 1000,
+          );
+          agent.once('session', () => {
+            clearTimeout(timer);
+            resolve({});
+          });
+          agent.once('final', ({ code }: { code: string }) => {
+            clearTimeout(timer);
+            resolve({ code, message: 'the device will never be admitted again' });
+          });
+          agent.start();
+        });
+        try {
+          if (outcome.code) throw new CliFailure(outcome.code as 'ERR_UNAVAILABLE', outcome.message ?? '');
+          const topic = topics.telemetry(identity.deviceId, 'meter');
+          const reading = { meterId: o.meter, periodId: o.period, consumedWh: o.consumed, producedWh: o.produced };
+          await agent.publish(topic, JSON.stringify(reading));
+          console.log(JSON.stringify({ topic, ...reading }));
+          console.error(
+            `sent: meter ${o.meter}, period ${o.period}, ${o.consumed} Wh consumed, ${o.produced} Wh produced`,
+          );
+        } finally {
+          await agent.stop();
+          identity.secret.fill(0);
+        }
+      },
+    );
+
   return finishProgram(program, { 'npm run device -- run': RUN_EXIT_CODES.filter((c) => c.code !== 0) });
 }
 

@@ -79,6 +79,10 @@ export async function startIssuerService(o: IssuerServiceOptions): Promise<Issue
     });
     const roles = await devices.ensureRegistryRoles();
     if (!roles.ok) log.warn({ code: roles.error.code, reason: roles.error.message }, 'device registry roles missing');
+    // a registration or commissioning a crash left between the chain and the database is finished first
+    const reconciled = await devices.reconcile();
+    if (reconciled.finished + reconciled.failed + reconciled.pending > 0)
+      log.info(reconciled, 'device intents reconciled');
   }
   const app = buildIssuerApp(o.http ?? {}, {
     issuer,

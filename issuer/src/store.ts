@@ -1,7 +1,13 @@
 import type { ChainRow } from '@tessera/contracts';
 import { Entities as VeramoEntities, migrations as veramoMigrations } from '@veramo/data-store';
 import { type DatabaseConfig, openDatabase, outboxDatabaseParts } from '@tessera/contracts';
-import { DeviceEntity, DeviceSecretEntity, IssuerDevices1763700000004 } from './devices/store.js';
+import {
+  DeviceEntity,
+  DeviceIntentEntity,
+  DeviceSecretEntity,
+  IssuerDeviceIntents1763700000006,
+  IssuerDevices1763700000004,
+} from './devices/store.js';
 import { IssuerParties1763700000003, PartyEntity } from './parties.js';
 import { IssuerOid4vci1763700000005, Oid4vciStateEntity } from './oid4vci/state.js';
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
@@ -222,6 +228,7 @@ export const issuerDatabaseParts = {
     PartyEntity,
     DeviceEntity,
     DeviceSecretEntity,
+    DeviceIntentEntity,
     Oid4vciStateEntity,
   ],
   migrations: [
@@ -232,6 +239,7 @@ export const issuerDatabaseParts = {
     IssuerParties1763700000003,
     IssuerDevices1763700000004,
     IssuerOid4vci1763700000005,
+    IssuerDeviceIntents1763700000006,
   ],
 };
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { commandsOf, expectationOf, judge, markedBlocks, sampleRegExp, splitComment } from './parse.js';
+import { commandsOf, expectationOf, judge, markedBlocks, sampleRegExp, splitComment, startEnv } from './parse.js';
 
 const md = [
   '# A walk-through',
@@ -75,4 +75,15 @@ test('judge: exit codes and comments', () => {
   assert.equal(judge(fails!, 1, 'error ERR_X: no'), undefined);
   assert.match(judge(fails!, 0, 'error ERR_X')!, /says it fails/);
   assert.match(judge(fails!, 1, 'error ERR_Y')!, /without ERR_X/);
+});
+
+test('the stack is started as the document says: VAR=value … npm start', () => {
+  assert.deepEqual(startEnv(md), {});
+  const doc = (line: string) => `<!-- doc-test start -->\n\`\`\`sh\n${line}\n\`\`\`\n`;
+  assert.deepEqual(startEnv(doc('TESSERA_ENERGY_PERIOD_SECONDS=30 npm start   # 30 s periods')), {
+    TESSERA_ENERGY_PERIOD_SECONDS: '30',
+  });
+  assert.deepEqual(startEnv(doc('npm start')), {});
+  assert.throws(() => startEnv(doc('npm start && rm -rf x')), /one line/);
+  assert.equal(markedBlocks(doc('npm start')).length, 0, 'the start block is not run as a walk-through block');
 });

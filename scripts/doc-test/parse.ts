@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 
 /** The HTML comment that marks the next fenced shell block as part of the documentation test. */
 export const MARKER = '<!-- doc-test -->';
+/** The HTML comment that marks the block saying how to start the stack for the document (`VAR=value … npm start`). */
+export const START_MARKER = '<!-- doc-test start -->';
 
 export interface Block {
   /** 1-based line of the opening fence. */
@@ -29,14 +31,34 @@ export interface Command {
   expect: Expectation;
 }
 
+/**
+ * The environment the document starts the stack with: the assignments before `npm start` in the block after
+ * START_MARKER (none without one). The test starts the stack the same way.
+ */
+export function startEnv(markdown: string): Record<string, string> {
+  const blocks = markedBlocks(markdown, START_MARKER);
+  if (blocks.length === 0) return {};
+  if (blocks.length > 1) throw new Error(`more than one ${START_MARKER} block`);
+  const line = splitComment(blocks[0]!.text).code.trim();
+  const m = /^((?:[A-Z_][A-Z0-9_]*=[^\s'"$`]*\s+)*)npm start$/.exec(line);
+  if (!m) throw new Error(`line ${blocks[0]!.line}: a ${START_MARKER} block is one line: VAR=value … npm start`);
+  return Object.fromEntries(
+    m[1]!
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
+}
+
 /** Every fenced block whose opening fence follows the marker line (blank lines between are allowed). */
-export function markedBlocks(markdown: string): Block[] {
+export function markedBlocks(markdown: string, marker = MARKER): Block[] {
   const lines = markdown.split('\n');
   const blocks: Block[] = [];
   let armed = false;
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!.trim();
-    if (l === MARKER) {
+    if (l === marker) {
       armed = true;
       continue;
     }

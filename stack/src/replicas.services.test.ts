@@ -105,6 +105,25 @@ describe('replicas: two stacks on one PostgreSQL, Redis and chain', () => {
     return { status: res.status, body: (await res.json()) as { verified?: boolean; error?: { code: string } } };
   };
 
+  it("the issuer's sign-in rate limit is one count for both replicas (Redis)", async () => {
+    const [a, b] = stacks as [RunningStack, RunningStack];
+    // One fixed window per minute: start at the beginning of one so that the 61 requests fall into it.
+    const into = Date.now() % 60_000;
+    if (into > 40_000) await new Promise((r) => setTimeout(r, 60_000 - into + 50));
+    const statuses: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      const s = i % 2 === 0 ? a : b;
+      const res = await fetch(`${s.urls.http}/issuer/auth/challenge`, { method: 'POST' });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    assert.ok(
+      statuses.slice(0, 60).every((x) => x !== 429),
+      `60 allowed in all: ${statuses.join(',')}`,
+    );
+    assert.equal(statuses[60], 429, 'the 61st in the minute is refused, though each replica saw only about 30');
+  });
+
   it(`a revocation or suspension at A is refused at B: ${ROUNDS} changes, propagation p99 printed`, async () => {
     const [a, b] = stacks as [RunningStack, RunningStack];
     const alice = testActor();

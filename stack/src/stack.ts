@@ -29,6 +29,7 @@ import {
   RedisNonceStore,
 } from '@tessera/verifier';
 import { Router } from 'express';
+import type { Redis } from 'ioredis';
 import { type ApiPart, apiDocsRouter, stackOpenApi } from './api-docs.js';
 import { type JsonRpcProvider, Wallet, parseEther } from 'ethers';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -57,6 +58,14 @@ export interface RunningStack {
   devices: DevicesPart;
   health(): Promise<HealthReport>;
   stop(): Promise<void>;
+}
+
+/** Count one more in a window key shared by the replicas (it expires after the window) and return the count. */
+async function redisWindowCount(redis: Redis, key: string): Promise<number> {
+  const r = await redis.multi().incr(key).pexpire(key, 120_000).exec();
+  const n = r?.[0]?.[1];
+  if (typeof n !== 'number') throw new TesseraError('ERR_UNAVAILABLE', 'the shared rate limit did not answer');
+  return n;
 }
 
 /** Keep the relayer comfortably funded on the embedded chain (dev ether from anvil's first account). */
@@ -205,7 +214,14 @@ export async function startStack(
     const health = async (): Promise<HealthReport> => {
       const parts: HealthReport['parts'] = {};
       try {
-        lastBlock = await provider.getBlockNumber();
+        // a frozen chain must not make /healthz hang for the provider's timeout: it is down if it does not answer soon
+        let timer: NodeJS.Timeout | undefined;
+        lastBlock = await Promise.race([
+          provider.getBlockNumber(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('the chain RPC endpoint did not answer within 2 s')), 2000);
+          }),
+        ]).finally(() => clearTimeout(timer));
         parts.chain = { ok: true, chainId, block: lastBlock, rpcUrl, embedded: anvil !== undefined };
       } catch (e) {
         parts.chain = { ok: false, chainId, rpcUrl, error: (e as Error).message };
@@ -372,6 +388,20 @@ export async function startStack(
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
       deviceRegistryAddress: contracts.DeviceRegistry,
       deviceBrokerUrl: broker.mqttUrl,
+      // With Redis, the sign-in rate limit is one count per source for every replica (not one per process).
+      ...(config.redisUrl
+        ? {
+            http: {
+              authRequestCounter: (source: string, windowStart: number) => {
+                if (!verifier?.redis) throw new TesseraError('ERR_UNAVAILABLE', 'Redis is not connected');
+                return redisWindowCount(
+                  verifier.redis,
+                  `tessera:issuer-auth:${identities.issuer.did}:${windowStart}:${source}`,
+                );
+              },
+            },
+          }
+        : {}),
       auth: async (issuerDomain) => {
         verifier = await startVerifierPart({
           resolver,

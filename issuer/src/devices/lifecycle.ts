@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   buildDeviceBatch,
   type DeviceChainStatus,
@@ -29,7 +29,14 @@ import { type DataSource, In } from 'typeorm';
 import { z } from 'zod';
 import type { Issuer } from '../issuer.js';
 import { deviceIdentities } from './identity.js';
-import { type DbDeviceSecretVault, DeviceEntity, type DeviceRow, DeviceSecretEntity } from './store.js';
+import {
+  type DbDeviceSecretVault,
+  DeviceEntity,
+  DeviceIntentEntity,
+  type DeviceIntentRow,
+  type DeviceRow,
+  DeviceSecretEntity,
+} from './store.js';
 
 /**
  * The device lifecycle as the issuer runs it. Who authorises what is checked here, against the caller's
@@ -93,6 +100,23 @@ export interface DeviceView {
 
 export type OperatorAction = 'suspend' | 'resume' | 'revoke';
 
+/**
+ * A registration or commissioning whose chain write is sent but not final yet (the chain is down or slow): it will be
+ * finished, never dropped. Repeat the request with the same request id (`Idempotency-Key`) to get its result.
+ */
+export interface PendingDeviceOperation {
+  pending: true;
+  requestId: string;
+  message: string;
+}
+
+/**
+ * Test hook, for the fault suite only: `TESSERA_TEST_CRASH_AFTER_CHAIN_WRITE=device.registerBatch` (or
+ * `device.commission`) kills the process with SIGKILL right after that chain write is mined and before the database
+ * records it, the worst moment for a crash. Never set in production.
+ */
+const CRASH_AFTER_CHAIN_WRITE = process.env.TESSERA_TEST_CRASH_AFTER_CHAIN_WRITE;
+
 export interface DeviceLifecycleOptions {
   issuer: Issuer;
   /** The issuer's database (opened with `issuerDatabaseParts`). */
@@ -143,17 +167,49 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
 
   /** Send one registry call through the outbox and wait until mined. */
   async function write(key: string, kind: string, data: string): Promise<Result<{ txHash: string }>> {
+    const s = await send(key, kind, data);
+    if (s.state === 'mined') return ok({ txHash: s.txHash });
+    return err(
+      'ERR_CHAIN_TX_FAILED',
+      `the ${kind} transaction ${s.state === 'failed' ? 'failed' : 'is not final yet'}: ${s.error}`,
+    );
+  }
+
+  /**
+   * Send one registry call through the outbox and wait: mined, failed (reverted, or never recorded: it will not
+   * happen), or pending (recorded and maybe sent, the outbox finishes it later).
+   */
+  async function send(
+    key: string,
+    kind: string,
+    data: string,
+  ): Promise<
+    { state: 'mined'; txHash: string } | { state: 'failed'; error: string } | { state: 'pending'; error: string }
+  > {
     let row: Awaited<ReturnType<Outbox['submit']>>;
     try {
       row = await o.outbox.submit(key, { kind, to: o.deviceRegistry, data });
     } catch (e) {
-      return err('ERR_CHAIN_TX_FAILED', `the ${kind} transaction could not be sent: ${(e as Error).message}`);
+      const recorded = await o.outbox.get(key).catch(() => undefined);
+      // not in the outbox: nothing was or will be sent; in it (or unknown): the outbox may still send it
+      if (recorded === null) return { state: 'failed', error: (e as Error).message };
+      if (recorded?.status === 'mined' && recorded.txHash) row = recorded;
+      else return { state: 'pending', error: (e as Error).message };
     }
-    if (row.status !== 'mined' || !row.txHash) {
-      return err('ERR_CHAIN_TX_FAILED', `the ${kind} transaction failed: ${row.error ?? row.status}`);
-    }
-    return ok({ txHash: row.txHash });
+    if (row.status === 'failed') return { state: 'failed', error: row.error ?? 'reverted' };
+    if (row.status !== 'mined' || !row.txHash) return { state: 'pending', error: row.status };
+    if (CRASH_AFTER_CHAIN_WRITE === kind) process.kill(process.pid, 'SIGKILL');
+    return { state: 'mined', txHash: row.txHash };
   }
+
+  const intents = () => o.dataSource.getRepository(DeviceIntentEntity);
+  const intentId = (caller: string, requestId: string) =>
+    createHash('sha256').update(`${caller}\n${requestId}`).digest('hex');
+  const pendingAnswer = (requestId: string): PendingDeviceOperation => ({
+    pending: true,
+    requestId,
+    message: 'the chain write is recorded and will be finished; repeat the request with the same Idempotency-Key',
+  });
 
   const find = (deviceId: string) => o.dataSource.getRepository(DeviceEntity).findOneBy({ deviceId });
 
@@ -174,7 +230,17 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     return ok(true);
   }
 
-  async function register(input: unknown, caller: DeviceCaller): Promise<Result<RegisteredBatch>> {
+  async function register(
+    input: unknown,
+    caller: DeviceCaller,
+    requestId: string = randomUUID(),
+  ): Promise<Result<RegisteredBatch | PendingDeviceOperation>> {
+    const id = intentId(caller.did, requestId);
+    const prior = await intents().findOneBy({ id });
+    if (prior) {
+      if (prior.kind !== 'register') return err('ERR_CONFLICT', 'this request id was used for another operation');
+      return resumeRegister(prior, requestId);
+    }
     const body = RegisterBody.safeParse(input);
     if (!body.success) return err('ERR_VALIDATION', 'the body is { devices: [ … ] }', issues(body.error));
     if (body.data.devices.length > MAX_DEVICE_BATCH) {
@@ -233,6 +299,21 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
       })),
     );
     const at = nowIso();
+    const intent: DeviceIntentRow = {
+      id,
+      kind: 'register',
+      caller: caller.did,
+      target: tree.root,
+      outboxKey: `device-batch:${tree.root}`,
+      payload: JSON.stringify({
+        data: registry.interface.encodeFunctionData('registerBatch', [tree.root, prepared.length]),
+        ids,
+      }),
+      status: 'pending',
+      error: null,
+      createdAt: at,
+      updatedAt: at,
+    };
     const stored = await o.issuer.transaction(async (m, audit) => {
       const existing: string[] = [];
       for (let i = 0; i < ids.length; i += 500) {
@@ -265,53 +346,138 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
           .insert(prepared.slice(i, i + 50).map((p) => o.vault.row(p.deviceId, p.secret, p.salt)));
       }
       await audit('device.register', { root: tree.root, count: rows.length }, { actor: caller.did });
+      // the intent, with the same commit as the rows: a crash from here on is finished, never half-done
+      await m.getRepository(DeviceIntentEntity).insert(intent);
       return ok(true);
     });
     if (!stored.ok) return stored;
+    for (const p of prepared) p.secret.fill(0);
+    return resumeRegister(intent, requestId);
+  }
 
-    const sent = await write(
-      `device-batch:${tree.root}`,
-      'device.registerBatch',
-      registry.interface.encodeFunctionData('registerBatch', [tree.root, prepared.length]),
-    );
-    if (!sent.ok) {
-      // Nothing reached the chain: forget the rows so that the manufacturer can try again.
-      await o.issuer.transaction(async (m) => {
-        for (let i = 0; i < ids.length; i += 500) {
-          await m.getRepository(DeviceSecretEntity).delete({ deviceId: In(ids.slice(i, i + 500)) });
-          await m.getRepository(DeviceEntity).delete({ deviceId: In(ids.slice(i, i + 500)) });
-        }
+  /** The bundles of a registered batch, rebuilt from its rows and sealed secrets (the same answer on a retry). */
+  async function bundlesOf(root: string, batchId: number): Promise<DeviceBundle[]> {
+    const rows = await o.dataSource.getRepository(DeviceEntity).findBy({ batchRoot: root });
+    const intent = await intents().findOneBy({ target: root, kind: 'register' });
+    const ids = ((intent ? JSON.parse(intent.payload) : {}) as { ids?: string[] }).ids ?? [];
+    const order = new Map<string, number>(ids.map((id, i) => [id, i]));
+    rows.sort((a, b) => (order.get(a.deviceId) ?? 0) - (order.get(b.deviceId) ?? 0));
+    const out: DeviceBundle[] = [];
+    for (const r of rows) {
+      const sealed = await o.vault.get(r.deviceId);
+      if (!sealed) continue;
+      out.push({
+        deviceId: r.deviceId,
+        batchId,
+        salt: sealed.salt.toString('hex'),
+        proof: JSON.parse(r.proof) as string[],
+        provisioning: {
+          deviceId: r.deviceId,
+          secret: `0x${sealed.secret.toString('hex')}`,
+          chainId: o.chainId,
+          characteristics: JSON.parse(r.characteristics) as Record<string, string>,
+          ...(o.brokerUrl ? { brokerUrl: o.brokerUrl } : {}),
+        },
       });
-      return sent;
+      sealed.secret.fill(0);
     }
-    const receipt = await o.provider.getTransactionReceipt(sent.value.txHash);
+    return out;
+  }
+
+  /** Drive a registration intent to its end: the chain write (sent once), then the batch id on every row. */
+  async function resumeRegister(
+    intent: DeviceIntentRow,
+    requestId: string,
+  ): Promise<Result<RegisteredBatch | PendingDeviceOperation>> {
+    if (intent.status === 'failed') {
+      return err('ERR_CHAIN_TX_FAILED', `the batch was not registered and will not be: ${intent.error ?? 'failed'}`);
+    }
+    const payload = JSON.parse(intent.payload) as { data: string; txHash?: string; batchId?: number };
+    if (intent.status === 'done' && payload.batchId !== undefined && payload.txHash) {
+      return ok({
+        batchId: payload.batchId,
+        root: intent.target,
+        txHash: payload.txHash,
+        devices: await bundlesOf(intent.target, payload.batchId),
+      });
+    }
+    const sent = await send(intent.outboxKey, 'device.registerBatch', payload.data);
+    if (sent.state === 'pending') return ok(pendingAnswer(requestId));
+    if (sent.state === 'failed') {
+      await failIntent(intent, sent.error);
+      return err('ERR_CHAIN_TX_FAILED', `the batch was not registered and will not be: ${sent.error}`);
+    }
+    const done = await finishRegister(intent, sent.txHash);
+    if (!done.ok) return done;
+    return ok({
+      batchId: done.value,
+      root: intent.target,
+      txHash: sent.txHash,
+      devices: await bundlesOf(intent.target, done.value),
+    });
+  }
+
+  async function finishRegister(intent: DeviceIntentRow, txHash: string): Promise<Result<number>> {
+    const receipt = await o.provider.getTransactionReceipt(txHash);
     const event = receipt?.logs
       .map((l) => (l.address.toLowerCase() === o.deviceRegistry.toLowerCase() ? registry.interface.parseLog(l) : null))
       .find((e) => e?.name === 'BatchRegistered');
     if (!event) return err('ERR_CHAIN_TX_FAILED', 'the batch transaction emitted no BatchRegistered event');
     const batchId = Number(event.args.batchId);
+    const payload = { ...JSON.parse(intent.payload), txHash, batchId };
     await o.issuer.transaction(async (m, audit) => {
-      await m.getRepository(DeviceEntity).update({ batchRoot: tree.root }, { batchId, updatedAt: nowIso() });
-      await audit('device.batch-mined', { root: tree.root, batchId, txHash: sent.value.txHash }, { actor: caller.did });
+      await m.getRepository(DeviceEntity).update({ batchRoot: intent.target }, { batchId, updatedAt: nowIso() });
+      await m
+        .getRepository(DeviceIntentEntity)
+        .update({ id: intent.id }, { status: 'done', payload: JSON.stringify(payload), updatedAt: nowIso() });
+      await audit('device.batch-mined', { root: intent.target, batchId, txHash }, { actor: intent.caller });
     });
+    intent.status = 'done';
+    intent.payload = JSON.stringify(payload);
+    return ok(batchId);
+  }
 
-    const bundles = prepared.map(
-      (p, i): DeviceBundle => ({
-        deviceId: p.deviceId,
-        batchId,
-        salt: p.salt.toString('hex'),
-        proof: tree.proofs[i]!,
-        provisioning: {
-          deviceId: p.deviceId,
-          secret: `0x${p.secret.toString('hex')}`,
-          chainId: o.chainId,
-          characteristics: p.characteristics,
-          ...(o.brokerUrl ? { brokerUrl: o.brokerUrl } : {}),
-        },
-      }),
-    );
-    for (const p of prepared) p.secret.fill(0);
-    return ok({ batchId, root: tree.root, txHash: sent.value.txHash, devices: bundles });
+  /** A chain write that failed for good: a registration's rows are removed (so it can be tried again). */
+  async function failIntent(intent: DeviceIntentRow, error: string) {
+    await o.issuer.transaction(async (m) => {
+      if (intent.kind === 'register') {
+        const ids = (await m.getRepository(DeviceEntity).findBy({ batchRoot: intent.target })).map((r) => r.deviceId);
+        for (let i = 0; i < ids.length; i += 500) {
+          await m.getRepository(DeviceSecretEntity).delete({ deviceId: In(ids.slice(i, i + 500)) });
+          await m.getRepository(DeviceEntity).delete({ deviceId: In(ids.slice(i, i + 500)) });
+        }
+      }
+      await m
+        .getRepository(DeviceIntentEntity)
+        .update({ id: intent.id }, { status: 'failed', error: error.slice(0, 2000), updatedAt: nowIso() });
+    });
+    intent.status = 'failed';
+    intent.error = error;
+  }
+
+  /**
+   * Finish what a crash left between the chain and the database: every pending intent whose chain write is mined is
+   * recorded, one that failed is undone, one never handed to the outbox is handed to it now (the rows are there).
+   */
+  async function reconcile(): Promise<{ finished: number; failed: number; pending: number }> {
+    const out = { finished: 0, failed: 0, pending: 0 };
+    for (const intent of await intents().findBy({ status: 'pending' })) {
+      const payload = JSON.parse(intent.payload) as { data: string };
+      const kind = intent.kind === 'register' ? 'device.registerBatch' : 'device.commission';
+      const row = await o.outbox.enqueue(intent.outboxKey, { kind, to: o.deviceRegistry, data: payload.data });
+      if (row.status === 'mined' && row.txHash) {
+        const r =
+          intent.kind === 'register'
+            ? await finishRegister(intent, row.txHash)
+            : await finishCommission(intent, row.txHash);
+        if (r.ok) out.finished++;
+        else out.pending++;
+      } else if (row.status === 'failed') {
+        await failIntent(intent, row.error ?? 'reverted');
+        out.failed++;
+      } else out.pending++;
+    }
+    return out;
   }
 
   async function status(deviceId: string): Promise<DeviceChainStatus> {
@@ -377,7 +543,18 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     );
   }
 
-  async function commission(deviceId: string, input: unknown, caller: DeviceCaller): Promise<Result<DeviceView>> {
+  async function commission(
+    deviceId: string,
+    input: unknown,
+    caller: DeviceCaller,
+    requestId: string = randomUUID(),
+  ): Promise<Result<DeviceView | PendingDeviceOperation>> {
+    const id = intentId(caller.did, requestId);
+    const prior = await intents().findOneBy({ id });
+    if (prior) {
+      if (prior.kind !== 'commission') return err('ERR_CONFLICT', 'this request id was used for another operation');
+      return resumeCommission(prior, requestId);
+    }
     const body = CommissionBody.safeParse(input);
     if (!body.success)
       return err('ERR_VALIDATION', 'the body is { identity: <address or did:ethr> }', issues(body.error));
@@ -410,35 +587,72 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     if (other !== ZeroHash && other !== row.deviceId) {
       return err('ERR_CONFLICT', 'that DID key is already bound to another device');
     }
-    const sent = await write(
-      opKey('commission', row.deviceId),
-      'device.commission',
-      chain.state === 'Unknown'
-        ? registry.interface.encodeFunctionData('commissionFromBatch', [
-            row.batchId,
-            row.deviceId,
-            row.fingerprint,
-            row.commitment,
-            JSON.parse(row.proof) as string[],
-            identity,
-          ])
-        : registry.interface.encodeFunctionData('commission', [row.deviceId, identity]),
-    );
-    if (!sent.ok) return sent;
-    const updated: DeviceRow = { ...row, owner: caller.did, identity, updatedAt: nowIso() };
+    const at = nowIso();
+    const intent: DeviceIntentRow = {
+      id,
+      kind: 'commission',
+      caller: caller.did,
+      target: row.deviceId,
+      outboxKey: `device-commission:${row.deviceId}:${id.slice(0, 16)}`,
+      payload: JSON.stringify({
+        identity,
+        data:
+          chain.state === 'Unknown'
+            ? registry.interface.encodeFunctionData('commissionFromBatch', [
+                row.batchId,
+                row.deviceId,
+                row.fingerprint,
+                row.commitment,
+                JSON.parse(row.proof) as string[],
+                identity,
+              ])
+            : registry.interface.encodeFunctionData('commission', [row.deviceId, identity]),
+      }),
+      status: 'pending',
+      error: null,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await intents().insert(intent);
+    return resumeCommission(intent, requestId);
+  }
+
+  /** Drive a commissioning intent to its end: the chain write (sent once), then the owner and identity recorded. */
+  async function resumeCommission(
+    intent: DeviceIntentRow,
+    requestId: string,
+  ): Promise<Result<DeviceView | PendingDeviceOperation>> {
+    if (intent.status === 'failed') {
+      return err('ERR_CHAIN_TX_FAILED', `the device was not commissioned and will not be: ${intent.error ?? 'failed'}`);
+    }
+    if (intent.status !== 'done') {
+      const { data } = JSON.parse(intent.payload) as { data: string };
+      const sent = await send(intent.outboxKey, 'device.commission', data);
+      if (sent.state === 'pending') return ok(pendingAnswer(requestId));
+      if (sent.state === 'failed') {
+        await failIntent(intent, sent.error);
+        return err('ERR_CHAIN_TX_FAILED', `the device was not commissioned and will not be: ${sent.error}`);
+      }
+      await finishCommission(intent, sent.txHash);
+    }
+    const row = await find(intent.target);
+    if (!row) return err('ERR_DEVICE_UNKNOWN', 'no device with this id was registered here');
+    // Its identity credential (whose status slot its session credentials name); retried by the next handshake.
+    await identities.ensure(row, intent.caller);
+    return ok(view(row, await status(row.deviceId)));
+  }
+
+  async function finishCommission(intent: DeviceIntentRow, txHash: string): Promise<Result<true>> {
+    const { identity } = JSON.parse(intent.payload) as { identity: string };
     await o.issuer.transaction(async (m, audit) => {
       await m
         .getRepository(DeviceEntity)
-        .update({ deviceId: row.deviceId }, { owner: caller.did, identity, updatedAt: updated.updatedAt });
-      await audit(
-        'device.commission',
-        { deviceId: row.deviceId, identity, txHash: sent.value.txHash },
-        { actor: caller.did },
-      );
+        .update({ deviceId: intent.target }, { owner: intent.caller, identity, updatedAt: nowIso() });
+      await m.getRepository(DeviceIntentEntity).update({ id: intent.id }, { status: 'done', updatedAt: nowIso() });
+      await audit('device.commission', { deviceId: intent.target, identity, txHash }, { actor: intent.caller });
     });
-    // Its identity credential (whose status slot its session credentials name); retried by the next handshake.
-    await identities.ensure(updated, caller.did);
-    return ok(view(updated, await status(row.deviceId)));
+    intent.status = 'done';
+    return ok(true);
   }
 
   async function transition(
@@ -497,6 +711,7 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
   return {
     vault: o.vault,
     ensureRegistryRoles,
+    reconcile,
     sessionStatus,
     register,
     get,

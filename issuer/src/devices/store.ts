@@ -88,6 +88,57 @@ export class IssuerDevices1763700000004 implements MigrationInterface {
 }
 
 /**
+ * A multi-step device operation (a batch registration, a commissioning) recorded before its chain write, so that a
+ * crash between the chain and the database is finished at the next start or by a retry with the same request id.
+ * `payload` holds what the chain write needs again (its call data) and what the database step records.
+ */
+export interface DeviceIntentRow {
+  /** sha256(caller DID, request id): a request id is the caller's own. */
+  id: string;
+  kind: 'register' | 'commission';
+  caller: string;
+  /** The batch root (register) or the device id (commission). */
+  target: string;
+  outboxKey: string;
+  payload: string;
+  status: 'pending' | 'done' | 'failed';
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const DeviceIntentEntity = new EntitySchema<DeviceIntentRow>({
+  name: 'IssuerDeviceIntent',
+  tableName: 'issuer_device_intents',
+  columns: {
+    id: { type: 'varchar', length: 64, primary: true },
+    kind: { type: 'varchar', length: 16 },
+    caller: { type: 'varchar', length: 512 },
+    target: { type: 'varchar', length: 66 },
+    outboxKey: { name: 'outbox_key', type: 'varchar', length: 200 },
+    payload: { type: 'text' },
+    status: { type: 'varchar', length: 16 },
+    error: { type: 'text', nullable: true },
+    createdAt: { name: 'created_at', type: 'varchar', length: 32 },
+    updatedAt: { name: 'updated_at', type: 'varchar', length: 32 },
+  },
+});
+
+export class IssuerDeviceIntents1763700000006 implements MigrationInterface {
+  name = 'IssuerDeviceIntents1763700000006';
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE issuer_device_intents (
+      id varchar(64) PRIMARY KEY, kind varchar(16) NOT NULL, caller varchar(512) NOT NULL, target varchar(66) NOT NULL,
+      outbox_key varchar(200) NOT NULL, payload text NOT NULL, status varchar(16) NOT NULL, error text NULL,
+      created_at varchar(32) NOT NULL, updated_at varchar(32) NOT NULL)`);
+    await q.query('CREATE INDEX issuer_device_intents_status ON issuer_device_intents (status)');
+  }
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE issuer_device_intents');
+  }
+}
+
+/**
  * The key that seals device secrets, derived from the issuer's secret-box key (HKDF-SHA256, RFC 5869) so that the
  * two uses never share a key.
  */

@@ -58,9 +58,14 @@ export interface IssuerHttpConfig {
   maxBodyBytes?: number;
   /**
    * Requests per minute and source address on the unauthenticated endpoints that spend work or guesses
-   * (/auth/*, /offers/redeem). In-process; replicas behind a balancer each count their own.
+   * (/auth/*, /offers/redeem). In-process, unless `authRequestCounter` shares the count between replicas.
    */
   authRequestsPerMinute?: number;
+  /**
+   * Count one request of `source` in the one-minute window starting at `windowStart` (ms) and return the window's
+   * count so far, shared between replicas (the stack gives one on Redis). Without it each process counts its own.
+   */
+  authRequestCounter?: (source: string, windowStart: number) => Promise<number>;
   /**
    * Open `/status-events` streams allowed per source address and in all. The stream stays public (it carries only
    * status list URLs and versions, which are public, so verifiers of other deployments can follow it); the caps keep
@@ -116,14 +121,29 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   // Fixed one-minute windows per source address; the map is cleared each window, so it cannot grow without bound.
   const perMinute = config.authRequestsPerMinute ?? 60;
   let window = { startedAt: 0, counts: new Map<string, number>() };
-  const limited = (req: Request, res: Response, next: NextFunction) => {
+  const shared = config.authRequestCounter;
+  const limited = async (req: Request, res: Response, next: NextFunction) => {
     const t = now().getTime();
-    if (t - window.startedAt >= 60_000 || t < window.startedAt) window = { startedAt: t, counts: new Map() };
     const source = req.socket.remoteAddress ?? 'unknown';
-    const n = (window.counts.get(source) ?? 0) + 1;
-    window.counts.set(source, n);
+    let n: number;
+    let startedAt: number;
+    if (shared) {
+      // Windows aligned on the minute, so every replica counts into the same one.
+      startedAt = t - (t % 60_000);
+      try {
+        n = await shared(source, startedAt);
+      } catch {
+        sendError(res, { code: 'ERR_UNAVAILABLE', message: 'the shared rate limit cannot be read; retry later' });
+        return;
+      }
+    } else {
+      if (t - window.startedAt >= 60_000 || t < window.startedAt) window = { startedAt: t, counts: new Map() };
+      n = (window.counts.get(source) ?? 0) + 1;
+      window.counts.set(source, n);
+      startedAt = window.startedAt;
+    }
     if (n > perMinute) {
-      res.setHeader('retry-after', String(Math.ceil((window.startedAt + 60_000 - t) / 1000)));
+      res.setHeader('retry-after', String(Math.max(1, Math.ceil((startedAt + 60_000 - t) / 1000))));
       sendError(res, { code: 'ERR_RATE_LIMITED', message: `more than ${perMinute} requests a minute; retry later` });
       return;
     }

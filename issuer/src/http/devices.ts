@@ -1,8 +1,8 @@
 import { type ErrorShape, MAX_DEVICE_BATCH, type Result, TesseraError } from '@tessera/protocol';
 import { type HttpApi, jsonBody, validationError } from '@tessera/runtime/http';
-import { type RequestHandler, type Response, Router } from 'express';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { z } from 'zod';
-import type { DeviceCaller, DeviceLifecycle } from '../devices/lifecycle.js';
+import type { DeviceCaller, DeviceLifecycle, PendingDeviceOperation } from '../devices/lifecycle.js';
 import { DeviceBatch, DeviceBatchRequest, DeviceCommission, Device, DeviceIdParam } from './api.js';
 import type { Principal } from './auth.js';
 
@@ -47,6 +47,22 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
     const p = res.locals.principal as Principal;
     return { did: p.did, roles: p.roles, ownedDeviceDids: p.ownedDeviceDids };
   };
+  /**
+   * The caller's request id (`Idempotency-Key`): repeating a registration or commissioning with it returns the result
+   * of the first one, finishing it if a crash or an outage interrupted it, instead of doing it twice.
+   */
+  const requestIdOf = (req: Request): string | undefined => {
+    const k = req.get('idempotency-key');
+    return k && /^[\x21-\x7e]{1,128}$/.test(k) ? k : undefined;
+  };
+  /** 202 with the request id to repeat while the chain write is pending; the result otherwise. */
+  const sendOperation = <T extends object>(res: Response, r: Result<T | PendingDeviceOperation>, status: number) => {
+    if (r.ok && 'pending' in r.value) {
+      res.status(202).json(r.value);
+      return;
+    }
+    send(res, r, status);
+  };
   const lifecycle = (res: Response): DeviceLifecycle | undefined => {
     if (!d.devices) {
       d.sendError(res, { code: 'ERR_UNAVAILABLE', message: 'device lifecycle needs the outbox and a DeviceRegistry' });
@@ -76,6 +92,10 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
           description: 'The batch; each device with its provisioning file (secret in clear), salt and proof',
           schema: DeviceBatch,
         },
+        202: {
+          description:
+            'The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result',
+        },
       },
       errors: [...GUARDED, ...LIFECYCLE, 'ERR_DEVICE_BATCH_TOO_LARGE', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE'],
     },
@@ -83,7 +103,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
     jsonBody({ limit: DEVICE_BATCH_MAX_BODY_BYTES }),
     async (_input, req, res) => {
       const l = lifecycle(res);
-      if (l) send(res, await l.register(req.body, await callerOf(res)), 201);
+      if (l) sendOperation(res, await l.register(req.body, await callerOf(res), requestIdOf(req)), 201);
     },
   );
   api.route(
@@ -115,13 +135,19 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
       ...byId,
       body: DeviceCommission,
       validateBody: false,
-      responses: { 200: { description: 'The device after the change', schema: Device } },
+      responses: {
+        200: { description: 'The device after the change', schema: Device },
+        202: {
+          description:
+            'The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result',
+        },
+      },
       errors: [...GUARDED, ...LIFECYCLE, 'ERR_DID_MALFORMED', 'ERR_VALIDATION'],
     },
     ...guard('/devices/:id/commission'),
     async ({ params }, req, res) => {
       const l = lifecycle(res);
-      if (l) send(res, await l.commission(params.id, req.body, await callerOf(res)));
+      if (l) sendOperation(res, await l.commission(params.id, req.body, await callerOf(res), requestIdOf(req)), 200);
     },
   );
   const actions = [

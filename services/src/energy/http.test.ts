@@ -22,7 +22,7 @@ import { type JsonRpcProvider, NonceManager, parseEther, Wallet } from 'ethers';
 import express from 'express';
 import { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { buildEnergyRouter } from './http.js';
+import { buildEnergyRouter, periodBalance } from './http.js';
 import { EnergyMarket } from './market-service.js';
 import { centsPerKwh as c } from './market/units.js';
 import { EnergySettlement } from './settlement.js';
@@ -152,7 +152,9 @@ describe('energy market over HTTP, settled on chain', () => {
       [carol, 0, 300],
       [dave, 200, 0],
     ] as const)
-      assert.ok(market.recordReading(p.meterId, { meterId: p.meterId, periodId: 1000, consumedWh, producedWh }).ok);
+      assert.ok(
+        (await market.recordReading(p.meterId, { meterId: p.meterId, periodId: 1000, consumedWh, producedWh })).ok,
+      );
 
     const early = await market.closePeriod(1000);
     assert.equal(!early.ok && early.error.code, 'ERR_CONFLICT', 'a period closes only once it is over');
@@ -183,9 +185,20 @@ describe('energy market over HTTP, settled on chain', () => {
 
     const view = (await (await fetch(`${base}/energy/periods/1000`)).json()) as {
       volumeWh: number;
+      bills: { participant: string; consumedWh: number; producedWh: number }[];
+      balance: { energyWh: number; moneyNanoEur: string };
       settlement: { status: string } | null;
     };
     assert.equal(view.volumeWh, 1000);
+    assert.deepEqual(view.balance, { energyWh: 0, moneyNanoEur: '0' }, 'the view shows the period balancing to zero');
+    assert.deepEqual(
+      view.bills.find((b) => b.participant === bob.did),
+      { ...view.bills.find((b) => b.participant === bob.did), consumedWh: 1100, producedWh: 0 },
+    );
+    // the balance is computed, not a constant: one Wh or one n€ off shows
+    const g = { importWh: s.grid.importWh, exportWh: s.grid.exportWh, received: s.grid.received, paid: s.grid.paid };
+    assert.deepEqual(periodBalance({ bills: s.bills, grid: { ...g, importWh: g.importWh - 1 } }).energyWh, 1);
+    assert.equal(periodBalance({ bills: s.bills, grid: { ...g, paid: g.paid + 1n } }).moneyNanoEur, '1');
     assert.equal(view.settlement?.status, 'mined', 'the view reads the outbox row as it is now');
     assert.equal(
       (await outbox.get(`energy-settle:${(await credit.getAddress()).toLowerCase()}:1000`))?.status,
@@ -248,9 +261,9 @@ describe('energy market over HTTP, settled on chain', () => {
     assert.match(post.responses['401']!.description, /ERR_VC_REVOKED/);
   });
 
-  it('refuses a reading from a device for a meter that is not its own, above nameplate, or twice', () => {
+  it('refuses a reading from a device for a meter that is not its own, above nameplate, or twice', async () => {
     const period = market.currentPeriod();
-    const other = market.recordReading(bob.meterId, {
+    const other = await market.recordReading(bob.meterId, {
       meterId: alice.meterId,
       periodId: period,
       consumedWh: 1,
@@ -258,7 +271,7 @@ describe('energy market over HTTP, settled on chain', () => {
     });
     assert.equal(!other.ok && other.error.code, 'ERR_TOPIC_FORBIDDEN');
     // carol's 3 kW over 15 minutes is at most 750 Wh
-    const tooMuch = market.recordReading(carol.meterId, {
+    const tooMuch = await market.recordReading(carol.meterId, {
       meterId: carol.meterId,
       periodId: period,
       consumedWh: 0,
@@ -266,17 +279,23 @@ describe('energy market over HTTP, settled on chain', () => {
     });
     assert.equal(!tooMuch.ok && tooMuch.error.code, 'ERR_MARKET_READING_INVALID');
     assert.ok(
-      market.recordReading(carol.meterId, { meterId: carol.meterId, periodId: period, consumedWh: 0, producedWh: 750 })
-        .ok,
+      (
+        await market.recordReading(carol.meterId, {
+          meterId: carol.meterId,
+          periodId: period,
+          consumedWh: 0,
+          producedWh: 750,
+        })
+      ).ok,
     );
-    const twice = market.recordReading(carol.meterId, {
+    const twice = await market.recordReading(carol.meterId, {
       meterId: carol.meterId,
       periodId: period,
       consumedWh: 0,
       producedWh: 1,
     });
     assert.equal(!twice.ok && twice.error.code, 'ERR_CONFLICT');
-    const settled = market.recordReading(alice.meterId, {
+    const settled = await market.recordReading(alice.meterId, {
       meterId: alice.meterId,
       periodId: 1000,
       consumedWh: 0,

@@ -22,6 +22,20 @@ const ORDERS = '/energy/meters/:meterId/orders';
 const money = (n: bigint) => n.toString();
 
 /**
+ * What a closed period leaves over across the participants and the grid, which must be nothing: the metered energy
+ * the participants took net (consumed − produced) less what the grid delivered net (import − export), in Wh, and what
+ * the participants paid net less what the grid took net (received − paid), in n€ (trades between participants cancel).
+ */
+export function periodBalance(s: {
+  bills: readonly { consumedWh: number; producedWh: number; net: bigint }[];
+  grid: { importWh: number; exportWh: number; received: bigint; paid: bigint };
+}): { energyWh: number; moneyNanoEur: string } {
+  const energy = s.bills.reduce((a, b) => a + b.consumedWh - b.producedWh, 0) - (s.grid.importWh - s.grid.exportWh);
+  const money = s.bills.reduce((a, b) => a + b.net, 0n) - (s.grid.received - s.grid.paid);
+  return { energyWh: energy, moneyNanoEur: money.toString() };
+}
+
+/**
  * The market's HTTP API. `POST /energy/meters/:meterId/orders` needs an access token granted for that very meter
  * (policy `energy.order.place`: an EnergyProsumer credential whose meterId is the route's); the holder DID becomes the
  * order's participant, and only a producer or prosumer credential may sell. `GET /energy/periods/:periodId` shows a
@@ -64,7 +78,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     },
     guard,
     jsonBody({ limit: 4 * 1024 }),
-    ({ params: { meterId } }, req, res) => {
+    async ({ params: { meterId } }, req, res) => {
       const grant = req.accessGrant!;
       // defence in depth: the policy granted this route, and the claims must say so too
       const credential = grant.credentials.find(
@@ -78,7 +92,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
           'ERR_POLICY_DENIED',
           'a consumer meter cannot sell: offers need a producer or prosumer credential',
         );
-      const r = deps.market.submitOrder(grant.holder, meterId, body);
+      const r = await deps.market.submitOrder(grant.holder, meterId, body);
       if (!r.ok) {
         res.status(new TesseraError(r.error.code, r.error.message).status).json({ error: r.error });
         return;
@@ -110,7 +124,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     },
     async ({ params }, _req, res) => {
       const id = Number(params.periodId);
-      const o = Number.isSafeInteger(id) ? deps.market.outcome(id) : undefined;
+      const o = Number.isSafeInteger(id) ? await deps.market.outcome(id) : undefined;
       if (!o) throw new TesseraError('ERR_NOT_FOUND', `period ${params.periodId.slice(0, 20)} is not closed`);
       const row = (await deps.market.settlementNow(id)) ?? o.outbox;
       res.json({
@@ -130,12 +144,15 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         },
         bills: o.settlement.bills.map((b) => ({
           participant: b.participant,
+          consumedWh: b.consumedWh,
+          producedWh: b.producedWh,
           boughtWh: b.boughtWh,
           soldWh: b.soldWh,
           gridImportWh: b.gridImportWh,
           gridExportWh: b.gridExportWh,
           netNanoEur: money(b.net),
         })),
+        balance: periodBalance(o.settlement),
         settlement: row ? { status: row.status, txHash: row.txHash, blockNumber: row.blockNumber } : null,
       });
     },

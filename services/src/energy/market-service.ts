@@ -5,8 +5,9 @@ import { z } from 'zod';
 import { type MeterReading, type PeriodSettlement, parseReading, settlePeriod } from './market/billing.js';
 import { type ClosedPeriod, OrderBook } from './market/book.js';
 import type { PricingRule } from './market/clearing.js';
-import type { Order } from './market/order.js';
-import { DEFAULT_TARIFFS, type Tariffs } from './market/units.js';
+import { type Order, parseOrder } from './market/order.js';
+import { DEFAULT_TARIFFS, MAX_ORDERS_PER_PARTICIPANT, type Tariffs } from './market/units.js';
+import { type MarketStore, MemoryMarketStore } from './market-store.js';
 import type { EnergySettlement } from './settlement.js';
 
 /** A metering point admitted to the market: who trades for it and what it can deliver. */
@@ -28,6 +29,16 @@ export interface EnergyMarketOptions {
   /** When given, every closed period is settled on chain through the outbox. */
   settlement?: EnergySettlement;
   metrics?: Registry;
+  /** Where books, readings and outcomes are kept; in memory by default, the database in the stack. */
+  store?: MarketStore;
+  /**
+   * Where meter registrations are read (the database in the stack, so a gateway bound through one replica counts at
+   * every other); without it only `registerMeter` calls of this process count.
+   */
+  meters?: {
+    get(meterId: string): Promise<MeterRegistration | null>;
+    byDevice(deviceId: string): Promise<MeterRegistration | null>;
+  };
 }
 
 export interface PeriodOutcome {
@@ -46,8 +57,8 @@ const ReadingBody = z.strictObject({
 });
 
 /**
- * The energy market as a service: one order book per trading period, meter readings per period, and closing a
- * period clears it, bills it against the readings and (optionally) settles it on chain. Who may call what is decided
+ * The energy market as a service: one order book per trading period, meter readings per period (kept in a
+ * `MarketStore`: memory, or the database shared by replicas), and closing a period clears it, bills it against the readings and (optionally) settles it on chain. Who may call what is decided
  * at the boundary (HTTP guard for orders, the device's authenticated identity for readings); this class enforces the
  * market's own rules: orders only for the current or a future period, readings only for a meter's own period.
  */
@@ -56,11 +67,9 @@ export class EnergyMarket {
   readonly periodMs: number;
   private readonly rule: PricingRule;
   private readonly now: () => number;
-  private readonly books = new Map<number, OrderBook>();
-  private readonly readings = new Map<number, Map<string, MeterReading>>();
+  private readonly store: MarketStore;
   private readonly meters = new Map<string, MeterRegistration>();
   private readonly meterOfDevice = new Map<string, string>();
-  private readonly outcomes = new Map<number, PeriodOutcome>();
   private timer: NodeJS.Timeout | undefined;
   private readonly m: {
     orders: Counter<'side'>;
@@ -76,6 +85,7 @@ export class EnergyMarket {
     this.rule = options.rule ?? 'uniform';
     this.periodMs = options.periodMs ?? 900_000;
     this.now = options.now ?? Date.now;
+    this.store = options.store ?? new MemoryMarketStore();
     const registers = [options.metrics ?? new Registry()];
     this.m = {
       orders: new Counter({
@@ -108,8 +118,14 @@ export class EnergyMarket {
   }
 
   /** The meter a device reports for, if it is a registered meter gateway. */
-  meterOf(deviceId: string): string | undefined {
+  async meterOf(deviceId: string): Promise<string | undefined> {
+    if (this.options.meters) return (await this.options.meters.byDevice(deviceId))?.meterId;
     return this.meterOfDevice.get(deviceId);
+  }
+
+  private async meter(meterId: string): Promise<MeterRegistration | undefined> {
+    if (this.options.meters) return (await this.options.meters.get(meterId)) ?? undefined;
+    return this.meters.get(meterId);
   }
 
   /** Count a refusal made at a boundary (MQTT handler) in the market's figures. */
@@ -122,29 +138,29 @@ export class EnergyMarket {
     return r;
   }
 
-  private openBook(periodId: number): Result<OrderBook> {
-    if (periodId < this.currentPeriod() || this.outcomes.has(periodId))
-      return err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is no longer open for orders`);
-    let book = this.books.get(periodId);
-    if (!book) {
-      book = new OrderBook(periodId, this.tariffs, this.rule);
-      this.books.set(periodId, book);
-    }
-    return ok(book);
-  }
-
   /**
    * Place an order for `meterId` on behalf of `participant` (the authenticated holder); `body` carries the order
-   * fields and optionally `periodId` (default: the current period).
+   * fields and optionally `periodId` (default: the current period). An order id is taken once per period, also
+   * across replicas sharing the database.
    */
-  submitOrder(participant: string, meterId: string, body: unknown): Result<{ order: Order; periodId: number }> {
+  async submitOrder(
+    participant: string,
+    meterId: string,
+    body: unknown,
+  ): Promise<Result<{ order: Order; periodId: number }>> {
     const parsed = OrderBody.safeParse(body);
     if (!parsed.success) return this.refuse(err('ERR_MARKET_ORDER_INVALID', 'the order must be a JSON object'));
     const { periodId = this.currentPeriod(), ...fields } = parsed.data;
-    const book = this.openBook(periodId);
-    if (!book.ok) return this.refuse(book);
-    const r = book.value.submit({ ...fields, participant, meterId });
-    if (!r.ok) return this.refuse(r);
+    if (periodId < this.currentPeriod())
+      return this.refuse(err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is no longer open for orders`));
+    const order = parseOrder({ ...fields, participant, meterId });
+    if (!order.ok) return this.refuse(order);
+    const r = await this.store.addOrder(periodId, order.value, MAX_ORDERS_PER_PARTICIPANT);
+    if (!r.ok) {
+      if (r.error.code === 'ERR_MARKET_PERIOD_CLOSED')
+        return this.refuse(err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is no longer open for orders`));
+      return this.refuse(r);
+    }
     this.m.orders.inc({ side: r.value.side });
     return ok({ order: r.value, periodId });
   }
@@ -154,7 +170,7 @@ export class EnergyMarket {
    * (`ERR_TOPIC_FORBIDDEN` otherwise), only for a registered meter and a period that has not been settled, within
    * its nameplate; a second reading for the same meter and period is a conflict.
    */
-  recordReading(deviceMeterId: string, payload: unknown): Result<MeterReading> {
+  async recordReading(deviceMeterId: string, payload: unknown): Promise<Result<MeterReading>> {
     const body = ReadingBody.safeParse(payload);
     if (!body.success)
       return this.refuse(
@@ -165,10 +181,8 @@ export class EnergyMarket {
       return this.refuse(
         err('ERR_TOPIC_FORBIDDEN', `a device for meter ${deviceMeterId} cannot report meter ${meterId}`),
       );
-    const meter = this.meters.get(meterId);
+    const meter = await this.meter(meterId);
     if (!meter) return this.refuse(err('ERR_MARKET_READING_INVALID', `meter ${meterId} is not registered`));
-    if (this.outcomes.has(periodId))
-      return this.refuse(err('ERR_MARKET_PERIOD_CLOSED', `period ${periodId} is settled`));
     if (periodId > this.currentPeriod())
       return this.refuse(err('ERR_MARKET_READING_INVALID', `period ${periodId} has not started`));
     const reading = parseReading(
@@ -176,15 +190,7 @@ export class EnergyMarket {
       { nameplateW: meter.nameplateW, slotSeconds: this.periodMs / 1000 },
     );
     if (!reading.ok) return this.refuse(reading);
-    let byMeter = this.readings.get(periodId);
-    if (!byMeter) {
-      byMeter = new Map();
-      this.readings.set(periodId, byMeter);
-    }
-    if (byMeter.has(meterId))
-      return this.refuse(err('ERR_CONFLICT', `meter ${meterId} already reported period ${periodId}`));
-    byMeter.set(meterId, reading.value);
-    return ok(reading.value);
+    return this.refuse(await this.store.addReading(periodId, reading.value));
   }
 
   /**
@@ -192,28 +198,37 @@ export class EnergyMarket {
    * settlement in the outbox. Idempotent: closing a closed period returns its outcome.
    */
   async closePeriod(periodId: number): Promise<Result<PeriodOutcome>> {
-    const done = this.outcomes.get(periodId);
+    const done = await this.store.outcome(periodId);
     if (done) return ok(done);
     if (periodId >= this.currentPeriod())
       return err('ERR_CONFLICT', `period ${periodId} is still trading; it closes when period ${periodId + 1} begins`);
-    const book = this.books.get(periodId) ?? new OrderBook(periodId, this.tariffs, this.rule);
-    const closed = book.close();
-    const readings = [...(this.readings.get(periodId)?.values() ?? [])];
-    const settled = settlePeriod(periodId, periodId * this.periodMs, closed.clearing, readings, this.tariffs);
-    if (!settled.ok) return settled;
-    const outcome: PeriodOutcome = { closed, settlement: settled.value };
-    if (this.options.settlement) {
-      const row = await this.options.settlement.enqueue(closed, settled.value);
-      if (!row.ok) return row;
-      outcome.outbox = row.value;
+    // Cleared and settled once: the store runs this for one caller (one replica) and keeps the outcome.
+    const r = await this.store.closeOnce(periodId, async (orders, readings) => {
+      const book = new OrderBook(periodId, this.tariffs, this.rule);
+      for (const o of orders) {
+        const accepted = book.submit(o);
+        if (!accepted.ok) return accepted;
+      }
+      const closed = book.close();
+      const settled = settlePeriod(periodId, periodId * this.periodMs, closed.clearing, readings, this.tariffs);
+      if (!settled.ok) return settled;
+      const outcome: PeriodOutcome = { closed, settlement: settled.value };
+      if (this.options.settlement) {
+        const row = await this.options.settlement.enqueue(closed, settled.value);
+        if (!row.ok) return row;
+        outcome.outbox = row.value;
+      }
+      return ok(outcome);
+    });
+    if (!r.ok) return r;
+    const { outcome, fresh } = r.value;
+    if (fresh) {
+      const { closed } = outcome;
+      this.m.periods.inc();
+      this.m.trades.inc(closed.clearing.trades.length);
+      this.m.volume.inc(closed.clearing.volumeWh);
+      if (closed.clearing.price !== null) this.m.price.set(closed.clearing.price);
     }
-    this.outcomes.set(periodId, outcome);
-    this.books.delete(periodId);
-    this.readings.delete(periodId);
-    this.m.periods.inc();
-    this.m.trades.inc(closed.clearing.trades.length);
-    this.m.volume.inc(closed.clearing.volumeWh);
-    if (closed.clearing.price !== null) this.m.price.set(closed.clearing.price);
     return ok(outcome);
   }
 
@@ -223,10 +238,7 @@ export class EnergyMarket {
    * reading still gets billed.
    */
   async closeDuePeriods(): Promise<{ closed: number[]; pending: { periodId: number; code: string }[] }> {
-    const current = this.currentPeriod();
-    const due = [...new Set([...this.books.keys(), ...this.readings.keys()])]
-      .filter((p) => p < current)
-      .sort((a, b) => a - b);
+    const due = await this.store.duePeriods(this.currentPeriod());
     const closed: number[] = [];
     const pending: { periodId: number; code: string }[] = [];
     for (const p of due) {
@@ -255,18 +267,18 @@ export class EnergyMarket {
     this.timer = undefined;
   }
 
-  outcome(periodId: number): PeriodOutcome | undefined {
-    return this.outcomes.get(periodId);
+  outcome(periodId: number): Promise<PeriodOutcome | undefined> {
+    return this.store.outcome(periodId);
   }
 
-  /** Every period closed since start, oldest first (bills per participant and period). */
-  closedPeriods(): PeriodOutcome[] {
-    return [...this.outcomes.values()].sort((a, b) => a.closed.periodId - b.closed.periodId);
+  /** Every closed period, oldest first (bills per participant and period). */
+  closedPeriods(): Promise<PeriodOutcome[]> {
+    return this.store.outcomes();
   }
 
   /** The on-chain settlement of a closed period as the outbox has it now (the outcome keeps the row as enqueued). */
   async settlementNow(periodId: number): Promise<OutboxRow | undefined> {
-    if (!this.options.settlement || !this.outcomes.has(periodId)) return undefined;
+    if (!this.options.settlement || !(await this.store.outcome(periodId))) return undefined;
     return (await this.options.settlement.current(periodId)) ?? undefined;
   }
 }

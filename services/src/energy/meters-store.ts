@@ -1,10 +1,11 @@
 import { type DataSource, EntitySchema, type MigrationInterface, type QueryRunner } from 'typeorm';
 import type { MeterRegistration } from './market-service.js';
+import { EnergyMarketMigration1763900000000 } from './market-store.js';
 
 /**
  * Metering points admitted to the stack's market: which participant trades for a meter, its nameplate (from the
- * participant's EnergyProsumer credential) and the gateway device whose readings count for it. Order books and
- * readings live in memory for the period they belong to; this is the part that must survive a restart.
+ * participant's EnergyProsumer credential) and the gateway device whose readings count for it. (Order books, readings
+ * and period outcomes are in `market-store.ts`.)
  */
 export interface MeterRow {
   meterId: string;
@@ -40,7 +41,10 @@ export class EnergyMetersMigration1763800000000 implements MigrationInterface {
   }
 }
 
-export const energyDatabaseParts = { entities: [MeterEntity], migrations: [EnergyMetersMigration1763800000000] };
+export const energyDatabaseParts = {
+  entities: [MeterEntity],
+  migrations: [EnergyMetersMigration1763800000000, EnergyMarketMigration1763900000000],
+};
 
 export class MeterStore {
   constructor(private readonly ds: DataSource) {}
@@ -53,11 +57,11 @@ export class MeterStore {
     return (await this.repo.find()).map(({ updatedAt: _u, ...m }) => m);
   }
 
-  get(meterId: string): Promise<MeterRow | null> {
+  async get(meterId: string): Promise<MeterRow | null> {
     return this.repo.findOneBy({ meterId });
   }
 
-  byDevice(deviceId: string): Promise<MeterRow | null> {
+  async byDevice(deviceId: string): Promise<MeterRow | null> {
     return this.repo.findOneBy({ deviceId });
   }
 

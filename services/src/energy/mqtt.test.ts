@@ -112,7 +112,14 @@ describe('meter readings over MQTT from authenticated devices', () => {
     assert.equal(e.error?.code, 'ERR_TOPIC_FORBIDDEN');
     // B's own reading for the period is still open to B
     assert.ok(
-      market.recordReading(meterB.meterId, { meterId: meterB.meterId, periodId: 500, consumedWh: 5, producedWh: 0 }).ok,
+      (
+        await market.recordReading(meterB.meterId, {
+          meterId: meterB.meterId,
+          periodId: 500,
+          consumedWh: 5,
+          producedWh: 0,
+        })
+      ).ok,
     );
   });
 

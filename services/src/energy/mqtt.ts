@@ -33,9 +33,6 @@ export async function attachMeterReadings(
     const deviceId = deviceIdFromTopic(topic);
     if (deviceId === undefined || clientId !== deviceId)
       return refuse(deviceId, { code: 'ERR_TOPIC_FORBIDDEN', message: 'a reading must come from the device it names' });
-    const meterId = market.meterOf(deviceId);
-    if (meterId === undefined)
-      return refuse(deviceId, { code: 'ERR_TOPIC_FORBIDDEN', message: `device ${deviceId} is not a meter gateway` });
     if (payload.length > MAX_READING_BYTES)
       return refuse(deviceId, {
         code: 'ERR_BODY_TOO_LARGE',
@@ -47,8 +44,15 @@ export async function attachMeterReadings(
     } catch {
       return refuse(deviceId, { code: 'ERR_JSON_MALFORMED', message: 'the reading is not valid JSON' });
     }
-    const r = market.recordReading(meterId, body);
-    if (r.ok) hooks.onAccepted?.(deviceId, r.value);
-    else hooks.onRefused?.(deviceId, r.error); // recordReading already counted it
+    void (async () => {
+      const meterId = await market.meterOf(deviceId);
+      if (meterId === undefined)
+        return refuse(deviceId, { code: 'ERR_TOPIC_FORBIDDEN', message: `device ${deviceId} is not a meter gateway` });
+      const r = await market.recordReading(meterId, body);
+      if (r.ok) hooks.onAccepted?.(deviceId, r.value);
+      else hooks.onRefused?.(deviceId, r.error); // recordReading already counted it
+    })().catch((e: unknown) =>
+      refuse(deviceId, { code: 'ERR_UNAVAILABLE', message: `the reading could not be recorded: ${String(e)}` }),
+    );
   });
 }

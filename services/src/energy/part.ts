@@ -1,5 +1,5 @@
 import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
-import { type DeviceState, type Logger, type Result, TesseraError } from '@tessera/protocol';
+import { type DeviceState, err, type Logger, ok, type Result, TesseraError } from '@tessera/protocol';
 import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
@@ -19,6 +19,7 @@ import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
 import { EnergyMarket } from './market-service.js';
+import { DatabaseMarketStore } from './market-store.js';
 import { MeterStore } from './meters-store.js';
 import { attachMeterReadings } from './mqtt.js';
 import { EnergySettlement, ethrAccount } from './settlement.js';
@@ -80,6 +81,21 @@ function prosumerCredential(req: Request, meterId: string) {
 }
 
 /**
+ * The production limit (W) a gateway binding records, from the claims the token's EnergyProsumer credential shows:
+ * 0 for a consumer; a producer's or prosumer's nameplateKw, which must be shown (an SD-JWT VC presented for the
+ * policy's claims alone hides it, and a limit of 0 would refuse every production reading later, silently).
+ */
+export function nameplateOf(claims: Record<string, unknown>): Result<number> {
+  if (claims['role'] === 'consumer') return ok(0);
+  const kw = claims['nameplateKw'];
+  if (typeof kw === 'number' && Number.isFinite(kw) && kw > 0) return ok(Math.round(kw * 1000));
+  return err(
+    'ERR_POLICY_DENIED',
+    `a ${typeof claims['role'] === 'string' ? claims['role'] : 'producing'} meter's credential must show nameplateKw (its production limit): present it in full, for example \`npm run wallet -- present … --format jwt_vc_json\``,
+  );
+}
+
+/**
  * The energy market as the stack runs it (mounted at `/services/energy`): orders over HTTP behind the verifier's
  * guard, meter readings over MQTT from authenticated gateways, periods closed on a timer and settled on chain in
  * EnergyCredit through the outbox. Meters join by their holder binding a gateway device they own
@@ -89,13 +105,15 @@ function prosumerCredential(req: Request, meterId: string) {
 export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions, log: Logger): Promise<EnergyPart> {
   const { creditAddress, gridAccount: grid } = ctx;
   await ensureGridFloat(ctx.provider, creditAddress, grid, ctx.outbox, log);
+  const meters = new MeterStore(ctx.db);
   const market = new EnergyMarket({
     settlement: new EnergySettlement({ outbox: ctx.outbox, creditAddress, gridAccount: grid }),
+    // books, readings, outcomes and meters in the database: replicas share them, and a restart keeps them
+    store: new DatabaseMarketStore(ctx.db),
+    meters,
     ...(o.periodMs ? { periodMs: o.periodMs } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
   });
-  const meters = new MeterStore(ctx.db);
-  for (const m of await meters.all()) market.registerMeter(m);
   if (o.broker) {
     await attachMeterReadings(o.broker, market, {
       onRefused: (deviceId, e) => log.info({ deviceId, code: e.code, reason: e.message }, 'meter reading refused'),
@@ -141,8 +159,9 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       const other = await meters.byDevice(deviceId);
       if (other && other.meterId !== meterId)
         throw new TesseraError('ERR_CONFLICT', `device ${deviceId} is already the gateway of meter ${other.meterId}`);
-      const kw = typeof credential.claims['nameplateKw'] === 'number' ? credential.claims['nameplateKw'] : 0;
-      const registration = { meterId, participant: holder, deviceId, nameplateW: Math.round(kw * 1000) };
+      const nameplate = nameplateOf(credential.claims);
+      if (!nameplate.ok) throw new TesseraError(nameplate.error.code, nameplate.error.message);
+      const registration = { meterId, participant: holder, deviceId, nameplateW: nameplate.value };
       await meters.save(registration);
       market.registerMeter(registration);
       log.info({ meterId, deviceId, participant: holder }, 'meter gateway bound');
@@ -199,10 +218,10 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       errors: [...GUARDED],
     },
     guard({ resource: BILLS }),
-    ({ params: { meterId } }, req, res) => {
+    async ({ params: { meterId } }, req, res) => {
       prosumerCredential(req, meterId);
       const holder = req.accessGrant!.holder;
-      const settlements = market.closedPeriods().map((o) => o.settlement);
+      const settlements = (await market.closedPeriods()).map((o) => o.settlement);
       const mine = (b: { participant: string }) => b.participant === holder;
       const text = (b: Record<string, unknown>) =>
         Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));

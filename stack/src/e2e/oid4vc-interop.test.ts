@@ -371,10 +371,13 @@ describe('a standard wallet presents to Tessera (OpenID4VP 1.0)', () => {
   }
 
   for (const mode of ['direct_post', 'direct_post.jwt'] as const) {
-    it(`an SD-JWT VC disclosing only the meter, key-bound, over ${mode}, opens the order route`, async () => {
+    it(`an SD-JWT VC disclosing only the meter and its role, key-bound, over ${mode}, opens the order route`, async () => {
       const { status, body, req } = await answer(mode, async (r) => ({
         req0_sd: [
-          await presentSdJwt(holder, held.sd!, ['meterId'], { nonce: String(r.nonce), aud: String(r.client_id) }),
+          await presentSdJwt(holder, held.sd!, ['meterId', 'role'], {
+            nonce: String(r.nonce),
+            aud: String(r.client_id),
+          }),
         ],
       }));
       assert.equal(status, 200, JSON.stringify(body));
@@ -384,7 +387,11 @@ describe('a standard wallet presents to Tessera (OpenID4VP 1.0)', () => {
       assert.equal(token.holder, holder.did);
       const allowed = await stack.verifier.core.authorize(token.access_token, ORDERS, 'POST');
       assert.ok(allowed.ok, JSON.stringify(allowed));
-      assert.deepEqual(Object.keys(allowed.value.credentials[0]!.claims), ['meterId'], 'only the meter was disclosed');
+      assert.deepEqual(
+        Object.keys(allowed.value.credentials[0]!.claims).sort(),
+        ['meterId', 'role'],
+        'only what the policy asks was disclosed',
+      );
       void req;
     });
 
@@ -406,7 +413,7 @@ describe('a standard wallet presents to Tessera (OpenID4VP 1.0)', () => {
         const hashes = (r.transaction_data as string[]).map((t) => createHash('sha256').update(t).digest('base64url'));
         return {
           req0_sd: [
-            await presentSdJwt(holder, held.sd!, ['meterId'], {
+            await presentSdJwt(holder, held.sd!, ['meterId', 'role'], {
               nonce: String(r.nonce),
               aud: String(r.client_id),
               transaction_data_hashes: hashes,
@@ -518,7 +525,7 @@ describe('refusals, each with its code', () => {
 
   it('a vp_token for another query id: ERR_OID4VP_QUERY_MISMATCH', async () => {
     const { req, send } = await presentRaw('direct_post', {});
-    const sd = await presentSdJwt(holder, held.sd!, ['meterId'], { nonce: req.nonce!, aud: req.client_id! });
+    const sd = await presentSdJwt(holder, held.sd!, ['meterId', 'role'], { nonce: req.nonce!, aud: req.client_id! });
     const r = await send({ req9_sd: [sd] });
     assert.equal(r.body.error_code, 'ERR_OID4VP_QUERY_MISMATCH');
   });
@@ -526,7 +533,7 @@ describe('refusals, each with its code', () => {
   it('tampered disclosures, and a disclosure not in the credential: ERR_SD_JWT_DISCLOSURE', async () => {
     {
       const { req, send } = await presentRaw('direct_post', {});
-      const sd = await presentSdJwt(holder, held.sd!, ['meterId'], { nonce: req.nonce!, aud: req.client_id! });
+      const sd = await presentSdJwt(holder, held.sd!, ['meterId', 'role'], { nonce: req.nonce!, aud: req.client_id! });
       const [jwt, disclosure, ...rest] = sd.split('~');
       const decoded = JSON.parse(Buffer.from(disclosure!, 'base64url').toString()) as unknown[];
       decoded[2] = 'DE-MALO-0000';
@@ -536,7 +543,7 @@ describe('refusals, each with its code', () => {
     }
     {
       const { req, send } = await presentRaw('direct_post', {});
-      const sd = await presentSdJwt(holder, held.sd!, ['meterId'], { nonce: req.nonce!, aud: req.client_id! });
+      const sd = await presentSdJwt(holder, held.sd!, ['meterId', 'role'], { nonce: req.nonce!, aud: req.client_id! });
       const parts = sd.split('~');
       const foreign = Buffer.from(JSON.stringify([randomBytes(16).toString('base64url'), 'accredited', true])).toString(
         'base64url',
@@ -549,7 +556,7 @@ describe('refusals, each with its code', () => {
 
   it('an SD-JWT without key binding, where the policy needs the holder: ERR_SD_JWT_KEY_BINDING', async () => {
     const { req, send } = await presentRaw('direct_post', {});
-    const sd = await presentSdJwt(holder, held.sd!, ['meterId'], { nonce: req.nonce!, aud: req.client_id! });
+    const sd = await presentSdJwt(holder, held.sd!, ['meterId', 'role'], { nonce: req.nonce!, aud: req.client_id! });
     const withoutKb = `${sd.slice(0, sd.lastIndexOf('~'))}~`;
     const r = await send({ req0_sd: [withoutKb] });
     assert.equal(r.body.error_code, 'ERR_SD_JWT_KEY_BINDING');
@@ -582,7 +589,7 @@ describe('refusals, each with its code', () => {
     assert.ok(created.ok);
     const jar = await (await fetch(created.value.body.request_uri)).text();
     const req = JSON.parse(Buffer.from(jar.split('.')[1]!, 'base64url').toString()) as Record<string, string>;
-    const p = await presentSdJwt(holder, sd!, ['meterId'], { nonce: req.nonce!, aud: req.client_id! });
+    const p = await presentSdJwt(holder, sd!, ['meterId', 'role'], { nonce: req.nonce!, aud: req.client_id! });
     const r = await postForm(req.response_uri!, { vp_token: JSON.stringify({ req0_sd: [p] }), state: req.state! });
     assert.equal(r.body.error_code, 'ERR_VC_REVOKED');
   });

@@ -208,11 +208,12 @@ describe("Tessera's wallet over OpenID4VCI and OpenID4VP", () => {
       assert.ok(r.ok, JSON.stringify(r));
       assert.equal(shown?.verifier, stack.identities.verifier.did);
       assert.equal(shown?.resource, ORDERS);
-      assert.deepEqual(shown?.asks[0]?.claims, ['meterId']);
+      assert.deepEqual(shown?.asks[0]?.claims, ['meterId', 'role']);
       const grant = await stack.verifier.core.authorize(r.value.access_token, ORDERS, 'POST');
       assert.ok(grant.ok);
       const claims = Object.keys(grant.value.credentials[0]!.claims).sort();
-      assert.deepEqual(claims, preferFormat === 'dc+sd-jwt' ? ['meterId'] : ['meterId', 'nameplateKw', 'role']);
+      // the SD-JWT VC discloses what the policy asks (the meter, and the role: only producers sell), not the nameplate
+      assert.deepEqual(claims, preferFormat === 'dc+sd-jwt' ? ['meterId', 'role'] : ['meterId', 'nameplateKw', 'role']);
     }
   });
 

@@ -73,6 +73,35 @@ describe('policy engine with the default policy file (three services)', () => {
     assert.deepEqual(r.value.satisfiedBy, [{ policy: 'energy.order.place', requirement: 0, credential: 0 }]);
   });
 
+  it("asks for an EnergyProsumer credential's role on orders and gateway bindings (only producers sell)", () => {
+    for (const [resource, action] of [
+      ['/energy/meters/DE0001/orders', 'POST'],
+      ['/energy/meters/DE0001/gateway', 'POST'],
+    ] as const) {
+      const [req] = engine.requirementsFor(resource, action);
+      assert.deepEqual(
+        req?.claims.map((c) => c.claim),
+        ['meterId', 'role'],
+      );
+    }
+  });
+
+  it('asks a device owner for the device claim when commissioning (an SD-JWT VC discloses only what is asked)', () => {
+    const req = engine
+      .requirementsFor('/issuer/devices/0xabc/commission', 'POST')
+      .find((r) => r.credentialType === 'DeviceOwnerCredential');
+    assert.deepEqual(req?.claims, [{ claim: 'device', exists: true }]);
+    const set = loadPolicyFile(DEFAULT_POLICY);
+    const owners = parseTrustList({ DeviceOwnerCredential: [CERTIFIER] });
+    assert.ok(set.ok && owners.ok);
+    const issuerSide = new PolicyEngine(set.value, { trust: owners.value, now: () => NOW });
+    const at = { resource: '/issuer/devices/0xabc/commission', action: 'POST' };
+    const owner = vc('DeviceOwnerCredential', { device: 'did:ethr:0x7a69:0x4444444444444444444444444444444444444444' });
+    const granted = issuerSide.evaluate(at, [owner]);
+    assert.ok(granted.ok, JSON.stringify(granted));
+    assert.equal(denied(issuerSide.evaluate(at, [vc('DeviceOwnerCredential', {})])).claim, 'device');
+  });
+
   it('refuses an energy order for another meter, naming the claim and the route parameter', () => {
     const d = denied(
       engine.evaluate({ resource: '/energy/meters/DE0002/orders', action: 'POST' }, [prosumer('DE0001')]),
