@@ -1279,6 +1279,13 @@ export interface paths {
             'application/json': components['schemas']['Device'];
           };
         };
+        /** @description The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
         /** @description ERR_DEVICE_ID_INVALID, ERR_DID_MALFORMED */
         400: {
           headers: {
@@ -1798,6 +1805,13 @@ export interface paths {
           content: {
             'application/json': components['schemas']['DeviceBatch'];
           };
+        };
+        /** @description The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
         };
         /** @description ERR_DEVICE_ID_INVALID */
         400: {
