@@ -37,6 +37,7 @@ import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
 import { consoleApi, consoleStatic, LastHandshakes } from './console-part.js';
 import type { StackConfig } from './config.js';
+import { SharedFiles, replicaFilesDatabaseParts } from './shared-files.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
@@ -137,6 +138,35 @@ export async function startStack(
     }
     closers.push({ name: 'provider', close: () => provider.destroy() });
 
+    // database (before the keys: a joining replica takes the shared keys and deployments from it)
+    const db: DataSource = await openDatabase(
+      {
+        ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
+        sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
+      },
+      {
+        entities: [
+          ...outboxDatabaseParts.entities,
+          ...issuerDatabaseParts.entities,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.entities as unknown[]),
+        ] as DatabaseParts['entities'],
+        migrations: [
+          ...outboxDatabaseParts.migrations,
+          ...issuerDatabaseParts.migrations,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.migrations as unknown[]),
+          ...replicaFilesDatabaseParts.migrations,
+        ] as DatabaseParts['migrations'],
+      },
+    );
+    closers.push({ name: 'database', close: () => db.destroy() });
+    // Replicas on PostgreSQL with the master key in the configuration share their keys and deployments through it.
+    const shared =
+      config.masterKey && dialectOf(db) === 'postgres'
+        ? new SharedFiles(db, config.dataDir, config.masterKey, log)
+        : undefined;
+    await shared?.pull();
+
     // keys, contracts
     const keystore = Keystore.open(join(config.dataDir, 'keys'), config.masterKey);
     const relayer = keystore.getOrCreate('relayer').connect(provider);
@@ -157,27 +187,7 @@ export async function startStack(
       log: (msg) => log.info(msg),
     });
 
-    // database and outbox
-    const db: DataSource = await openDatabase(
-      {
-        ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
-        sqlitePath: join(config.dataDir, 'tessera.sqlite'),
-        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
-      },
-      {
-        entities: [
-          ...outboxDatabaseParts.entities,
-          ...issuerDatabaseParts.entities,
-          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.entities as unknown[]),
-        ] as DatabaseParts['entities'],
-        migrations: [
-          ...outboxDatabaseParts.migrations,
-          ...issuerDatabaseParts.migrations,
-          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.migrations as unknown[]),
-        ] as DatabaseParts['migrations'],
-      },
-    );
-    closers.push({ name: 'database', close: () => db.destroy() });
+    // outbox
     const outbox = new Outbox({
       dataSource: db,
       signer: relayer,
@@ -492,6 +502,8 @@ export async function startStack(
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });
+    // what this replica created (keys, deployments, the issuer's key-encryption key) is offered to the next ones
+    await shared?.push();
 
     // one OpenAPI document for the whole stack at /openapi.json, rendered at /docs/
     const apiParts: ApiPart[] = [

@@ -151,9 +151,36 @@ export class HttpApi {
 
   constructor(readonly info: ApiInfo) {}
 
-  /** A named schema: it goes into components.schemas and routes refer to it. */
+  readonly #schemas: z.ZodType[] = [];
+
+  /** A named schema: it goes into components.schemas (even when no route refers to it, e.g. an MQTT payload). */
   schema<S extends z.ZodType>(name: string, schema: S): S {
-    return schema.meta({ id: name }) as S;
+    const named = schema.meta({ id: name }) as S;
+    this.#schemas.push(named);
+    return named;
+  }
+
+  readonly #jsonSchemas: Record<string, unknown> = {};
+
+  /**
+   * A named schema converted by zod's own `z.toJSONSchema` (for what the generator cannot walk, such as the recursive
+   * `z.json()`): its `$defs` become components `<name>_<def>`. Returns a schema that refers to it, for documents only.
+   */
+  jsonSchema(name: string, schema: z.ZodType, description?: string): z.ZodUnknown {
+    const {
+      $schema: _ignored,
+      $defs,
+      ...root
+    } = z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as Record<string, unknown> & {
+      $defs?: Record<string, unknown>;
+    };
+    const rewrite = (v: unknown): unknown =>
+      JSON.parse(
+        JSON.stringify(v).replace(/"#\/\$defs\/([^"]+)"/g, (_m, d: string) => `"#/components/schemas/${name}_${d}"`),
+      );
+    this.#jsonSchemas[name] = rewrite(root);
+    for (const [d, def] of Object.entries($defs ?? {})) this.#jsonSchemas[`${name}_${d}`] = rewrite(def);
+    return z.unknown().meta({ $ref: `#/components/schemas/${name}`, ...(description ? { description } : {}) });
   }
 
   /** Declare a route in the document only (its handler is mounted elsewhere, e.g. a protocol library's router). */
@@ -245,13 +272,18 @@ export class HttpApi {
 
   /** This part's OpenAPI 3.1 document, its server at `serverUrl`. */
   openapi(serverUrl: string): OpenApiDocument {
-    const doc = new OpenApiGeneratorV31(this.#registry.definitions).generateDocument({
+    const definitions = [
+      ...this.#registry.definitions,
+      ...this.#schemas.map((schema) => ({ type: 'schema' as const, schema })),
+    ];
+    const doc = new OpenApiGeneratorV31(definitions as never).generateDocument({
       openapi: '3.1.0',
       info: { title: this.info.title, version: this.info.version ?? '0.1.0', description: this.info.description },
       servers: [{ url: serverUrl }],
     }) as unknown as OpenApiDocument;
     delete (doc as { webhooks?: unknown }).webhooks;
     doc.components ??= {};
+    doc.components.schemas = { ...(doc.components.schemas ?? {}), ...this.#jsonSchemas };
     if (doc.components.parameters && Object.keys(doc.components.parameters).length === 0)
       delete doc.components.parameters;
     if (this.#bearer) {

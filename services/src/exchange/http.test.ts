@@ -138,8 +138,9 @@ describe('data exchange HTTP API behind the verifier guard', () => {
     assert.equal(spec.body.openapi, '3.1.0');
     assert.equal(spec.body.servers[0].url, `${base}/data/exchange`);
     const schemas = spec.body.components.schemas;
-    const kinds = (schemas.MessageBody.oneOf as { properties: { kind: { const: string } } }[]).map(
-      (b) => b.properties.kind.const,
+    // generated from the discriminated union that validates message bodies: one variant per kind
+    const kinds = (schemas.MessageBody.oneOf as { properties: { kind: { const?: string; enum?: string[] } } }[]).map(
+      (b) => b.properties.kind.const ?? b.properties.kind.enum?.[0],
     );
     assert.deepEqual(kinds.sort(), [
       'answer',

@@ -25,7 +25,6 @@ export {
   type VerifiedMessage,
 } from './messages.js';
 export { MemoryKeyring } from './keyring.js';
-export { exchangeOpenApi } from './openapi.js';
 export {
   PROCESS_TEMPLATES,
   type Process,

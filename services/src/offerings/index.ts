@@ -56,7 +56,6 @@ export {
   investorCredentialOf,
   OFFERING_CERTIFICATION_CREDENTIAL,
   OFFERING_RESOURCES,
-  offeringsOpenApi,
   reconcileRevocations,
   startOfferingsPart,
   tokenDeployer,

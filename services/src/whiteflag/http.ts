@@ -1,13 +1,20 @@
 import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
 import { notation, type WhiteflagMessage } from '@tessera/protocol/whiteflag';
-import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
+import { attachOpenApi, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, Router } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { HostedKeyring } from '../exchange/hosted-keys.js';
 import type { WhiteflagAccounts } from './accounts.js';
-import { whiteflagOpenApi } from './openapi.js';
-import { AreaBodySchema, bodySchemaFor, ListQuerySchema, SendBodySchema, SignatureBodySchema } from './schemas.js';
+import {
+  AreaBodySchema,
+  bodySchemaFor,
+  DeviceSignalSchema,
+  ListQuerySchema,
+  SendBodyDocSchema,
+  SendBodySchema,
+  SignatureBodySchema,
+} from './schemas.js';
 import type { SendResult, WhiteflagSender } from './sender.js';
 import type { AccountRow, ReceivedRow, WhiteflagStore } from './store.js';
 
@@ -85,6 +92,21 @@ export function messageView(row: ReceivedRow) {
   };
 }
 
+const GUARD = [
+  'ERR_AUTH_REQUIRED',
+  'ERR_AUTH_INVALID',
+  'ERR_AUTH_EXPIRED',
+  'ERR_VC_REVOKED',
+  'ERR_VC_SUSPENDED',
+  'ERR_VC_STATUS_UNAVAILABLE',
+  'ERR_POLICY_DENIED',
+] as const;
+const described = (description: string) => ({ type: 'object', description });
+const SendBody = SendBodyDocSchema.meta({ id: 'SendBody' });
+const AreaBody = AreaBodySchema.meta({ id: 'AreaBody' });
+const SignatureBody = SignatureBodySchema.meta({ id: 'SignatureBody' });
+const DeviceParam = z.object({ deviceId: z.string() });
+
 /** 201 once the message (and its initialisation vector) is mined; 202 while it may still be (poll /whiteflag/sent). */
 const sendStatus = (r: SendResult) => (r.status === 'mined' ? 201 : 202);
 
@@ -104,18 +126,38 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
   const log = d.log ?? silentLogger;
   const router = Router();
   const json = jsonBody({ limit: 16 * 1024 });
+  const api = new HttpApi({
+    title: 'Tessera Whiteflag',
+    description:
+      'Authenticated, pre-defined messages (Whiteflag, version 1) on the configured chain: operators send signs and ' +
+      'signals over HTTP, devices over MQTT (topic whiteflag/signals/{code}, payload DeviceSignal), and the listener ' +
+      'shows what the chain carries with each originator’s authentication. See docs/whiteflag.md.',
+    bearerDescription: 'JWT (RFC 9068 at+jwt) access token from the verifier',
+  });
+  api.schema('DeviceSignal', DeviceSignalSchema);
+  const document = (serverUrl: string) => api.openapi(serverUrl);
 
   router.get('/whiteflag/openapi.json', (_req, res) => {
-    res.json(whiteflagOpenApi(d.publicUrl ?? '/'));
+    res.json(document(d.publicUrl ?? '/'));
   });
 
-  router.get('/whiteflag/statements/:address', async (req, res) => {
-    const address = String(req.params['address']);
-    if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new TesseraError('ERR_NOT_FOUND', 'no statement at that address');
-    const text = await d.accounts.statement(address);
-    if (!text) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `no method-1 account ${address.toLowerCase()}`);
-    res.type('application/json').send(text);
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/whiteflag/statements/{address}',
+      summary: 'The signed statement of a method-1 account (flattened JWS, ES256K), public',
+      params: z.object({ address: z.string() }),
+      responses: { 200: { description: 'RFC 7515 flattened JSON serialization', schema: described('JWS') } },
+      errors: ['ERR_NOT_FOUND', 'ERR_WHITEFLAG_NOT_FOUND'],
+    },
+    async ({ params: { address } }, _req, res) => {
+      if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new TesseraError('ERR_NOT_FOUND', 'no statement at that address');
+      const text = await d.accounts.statement(address);
+      if (!text) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `no method-1 account ${address.toLowerCase()}`);
+      res.type('application/json').send(text);
+    },
+  );
 
   /** The holder's sending account: its own key when it is a stack actor, otherwise its authorised hosted key. */
   async function accountOf(req: Request): Promise<AccountRow> {
@@ -141,90 +183,206 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
     return undefined;
   }
 
-  router.post(SENDING_KEY, d.guard({ resource: SENDING_KEY }), json, async (req, res) => {
-    if (!d.keyring) throw new TesseraError('ERR_UNAVAILABLE', 'hosted sending keys are not enabled here');
-    res.json(unwrapHosted(await d.keyring.offer(req.accessGrant!.holder)));
-  });
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: SENDING_KEY,
+      summary: 'The ERC-1056 delegation the holder signs to authorise its sending account',
+      description: 'The same offer form as the data exchange’s hosted keys: `wallet delegate <this URL>` signs it.',
+      bearer: true,
+      responses: { 200: { description: 'the offer and whether it is active', schema: described('the offer') } },
+      errors: [...GUARD, 'ERR_DID_MALFORMED', 'ERR_UNAVAILABLE'],
+    },
+    d.guard({ resource: SENDING_KEY }),
+    json,
+    async (_input, req, res) => {
+      if (!d.keyring) throw new TesseraError('ERR_UNAVAILABLE', 'hosted sending keys are not enabled here');
+      res.json(unwrapHosted(await d.keyring.offer(req.accessGrant!.holder)));
+    },
+  );
 
-  router.post(`${SENDING_KEY}/confirm`, d.guard({ resource: SENDING_KEY }), json, async (req, res) => {
-    if (!d.keyring) throw new TesseraError('ERR_UNAVAILABLE', 'hosted sending keys are not enabled here');
-    const holder = req.accessGrant!.holder;
-    const { signature } = parse(SignatureBodySchema, req.body);
-    const confirmed = unwrapHosted(await d.keyring.confirm(holder, signature));
-    const keyName = d.keyring.keyNameOf(holder)!;
-    const account = unwrap(
-      await d.accounts.ensureDidAccount({ did: holder, keyName, name: nameOf(req) ?? holder.toLowerCase() }),
-    );
-    log.info({ did: holder, account: account.address }, 'whiteflag sending key authorised');
-    res.json({ ...confirmed, account: account.address, statement: d.accounts.statementUrl(account.address) });
-  });
-
-  router.post(SEND, d.guard({ resource: SEND }), json, async (req, res) => {
-    const code = String(req.params['messageCode']);
-    const body = parse(SendBodySchema, req.body);
-    const bodySchema = bodySchemaFor(code);
-    if (!bodySchema) throw new TesseraError('ERR_WHITEFLAG_FIELD_INVALID', `'${code}' messages are not sent over HTTP`);
-    parse(bodySchema, body.body);
-    const account = await accountOf(req);
-    const r = unwrap(
-      await d.sender.send(account, {
-        requestId: body.requestId,
-        messageCode: code,
-        body: body.body as never,
-        header: {
-          ...(body.duress ? { DuressIndicator: '1' } : {}),
-          ...(body.reference
-            ? {
-                ReferenceIndicator: body.reference.indicator,
-                ReferencedMessage: body.reference.message.replace(/^0x/, '').toLowerCase(),
-              }
-            : {}),
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: `${SENDING_KEY}/confirm`,
+      summary: 'Relay the signed delegation; the account then authenticates on chain (A1)',
+      bearer: true,
+      body: SignatureBody,
+      responses: {
+        200: {
+          description: 'the delegate, its transaction, the account and its statement URL',
+          schema: described('the delegation'),
         },
-        ...(body.encryption ? { encryption: body.encryption } : {}),
-      }),
-    );
-    if (r.status === 'failed') throw new TesseraError('ERR_CHAIN_TX_FAILED', `the message was not mined: ${r.error}`);
-    res.status(sendStatus(r)).json({ requestId: body.requestId, originator: account.did, ...r });
-  });
+      },
+      errors: [
+        ...GUARD,
+        'ERR_VALIDATION',
+        'ERR_WHITEFLAG_AUTH_FAILED',
+        'ERR_WHITEFLAG_NOT_FOUND',
+        'ERR_CHAIN_TX_FAILED',
+      ],
+    },
+    d.guard({ resource: SENDING_KEY }),
+    json,
+    async ({ body: { signature } }, req, res) => {
+      if (!d.keyring) throw new TesseraError('ERR_UNAVAILABLE', 'hosted sending keys are not enabled here');
+      const holder = req.accessGrant!.holder;
+      const confirmed = unwrapHosted(await d.keyring.confirm(holder, signature));
+      const keyName = d.keyring.keyNameOf(holder)!;
+      const account = unwrap(
+        await d.accounts.ensureDidAccount({ did: holder, keyName, name: nameOf(req) ?? holder.toLowerCase() }),
+      );
+      log.info({ did: holder, account: account.address }, 'whiteflag sending key authorised');
+      res.json({ ...confirmed, account: account.address, statement: d.accounts.statementUrl(account.address) });
+    },
+  );
 
-  router.get('/whiteflag/sent/:requestId', d.guard({ resource: MESSAGES, action: 'GET' }), async (req, res) => {
-    const account = await d.accounts.byDid(req.accessGrant!.holder);
-    const r = account ? await d.sender.get(`${account.address}:${String(req.params['requestId'])}`) : undefined;
-    if (!r) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', 'no message sent with that request id');
-    res.json(r);
-  });
+  // The envelope, then the body by message code: the document shows both rules in one schema (SendBody).
+  api.route(
+    router,
+    {
+      method: 'post',
+      path: '/whiteflag/messages/{messageCode}',
+      summary: 'Send a Whiteflag message from the holder’s authenticated account',
+      description:
+        'Policies whiteflag.send.{code} say which credential sends which type (operators: I, D, S, E, M, F, R; ' +
+        'admins: T). The account must be authorised first (POST /whiteflag/originator/sending-key). 201 once mined, ' +
+        '202 while pending (poll GET /whiteflag/sent/{requestId}).',
+      bearer: true,
+      params: z.object({ messageCode: z.string().meta({ pattern: '^[A-Z]$' }) }),
+      body: SendBody,
+      validateBody: false,
+      responses: {
+        201: {
+          description: 'mined: the transaction (and the initialisation vector’s, when encrypted)',
+          schema: described('the send'),
+        },
+        202: { description: 'recorded and sent, not yet mined', schema: described('the send') },
+      },
+      errors: [
+        ...GUARD,
+        'ERR_VALIDATION',
+        'ERR_JSON_MALFORMED',
+        'ERR_BODY_TOO_LARGE',
+        'ERR_WHITEFLAG_FIELD_INVALID',
+        'ERR_WHITEFLAG_REFERENCE_INVALID',
+        'ERR_WHITEFLAG_KEY_UNKNOWN',
+        'ERR_WHITEFLAG_TOO_LARGE',
+        'ERR_WHITEFLAG_ORIGINATOR_NOT_READY',
+        'ERR_CHAIN_TX_FAILED',
+      ],
+    },
+    d.guard({ resource: SEND }),
+    json,
+    async ({ params: { messageCode: code } }, req, res) => {
+      const body = parse(SendBodySchema, req.body);
+      const bodySchema = bodySchemaFor(code);
+      if (!bodySchema)
+        throw new TesseraError('ERR_WHITEFLAG_FIELD_INVALID', `'${code}' messages are not sent over HTTP`);
+      parse(bodySchema, body.body);
+      const account = await accountOf(req);
+      const r = unwrap(
+        await d.sender.send(account, {
+          requestId: body.requestId,
+          messageCode: code,
+          body: body.body as never,
+          header: {
+            ...(body.duress ? { DuressIndicator: '1' } : {}),
+            ...(body.reference
+              ? {
+                  ReferenceIndicator: body.reference.indicator,
+                  ReferencedMessage: body.reference.message.replace(/^0x/, '').toLowerCase(),
+                }
+              : {}),
+          },
+          ...(body.encryption ? { encryption: body.encryption } : {}),
+        }),
+      );
+      if (r.status === 'failed') throw new TesseraError('ERR_CHAIN_TX_FAILED', `the message was not mined: ${r.error}`);
+      res.status(sendStatus(r)).json({ requestId: body.requestId, originator: account.did, ...r });
+    },
+  );
 
-  router.get(MESSAGES, d.guard({ resource: MESSAGES, action: 'GET' }), async (req, res) => {
-    const q = parse(ListQuerySchema, req.query);
-    const rows = await d.store.list({
-      limit: q.limit,
-      ...(q.code ? { messageCode: q.code } : {}),
-      ...(q.auth ? { auth: q.auth } : {}),
-      ...(q.originator ? { originator: q.originator } : {}),
-      ...(q.sinceBlock !== undefined ? { sinceBlock: q.sinceBlock } : {}),
-      includeOrphaned: q.orphaned === 'true',
-    });
-    res.json({ messages: rows.map(messageView) });
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/whiteflag/sent/{requestId}',
+      summary: 'The state of one of the holder’s sends',
+      bearer: true,
+      params: z.object({ requestId: z.string() }),
+      responses: { 200: { description: 'its outbox state and hashes', schema: described('the send') } },
+      errors: [...GUARD, 'ERR_WHITEFLAG_NOT_FOUND'],
+    },
+    d.guard({ resource: MESSAGES, action: 'GET' }),
+    async ({ params: { requestId } }, req, res) => {
+      const account = await d.accounts.byDid(req.accessGrant!.holder);
+      const r = account ? await d.sender.get(`${account.address}:${requestId}`) : undefined;
+      if (!r) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', 'no message sent with that request id');
+      res.json(r);
+    },
+  );
 
-  router.get(`${MESSAGES}/:txHash`, d.guard({ resource: MESSAGES, action: 'GET' }), async (req, res) => {
-    const txHash = String(req.params['txHash']).toLowerCase();
-    if (!/^0x[0-9a-f]{64}$/.test(txHash)) throw new TesseraError('ERR_VALIDATION', 'txHash: 0x and 64 hex digits');
-    const row = await d.store.received().findOneBy({ txHash });
-    if (!row) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `no Whiteflag message ${txHash} was received`);
-    // the chain of references back to its original (at most 16 links), and the messages that reference it
-    const chain: ReceivedRow[] = [];
-    let at: ReceivedRow | null = row;
-    for (let i = 0; i < 16 && at?.referencedMessage; i++) {
-      at = await d.store.received().findOneBy({ txHash: `0x${at.referencedMessage}` });
-      if (at) chain.push(at);
-    }
-    res.json({
-      ...messageView(row),
-      references: chain.map(messageView),
-      referencedBy: (await d.store.referencing(txHash)).map(messageView),
-    });
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: MESSAGES,
+      summary: 'Messages the listener received, newest first, each with its originator’s authentication',
+      description:
+        '`authentic` is true only for a valid message whose account had a verified authentication when it was ' +
+        'mined; unauthenticated and wrongly authenticated messages are listed, marked as such.',
+      bearer: true,
+      query: ListQuerySchema,
+      responses: { 200: { description: '{ messages: [...] }', schema: described('the messages') } },
+      errors: [...GUARD, 'ERR_VALIDATION'],
+    },
+    d.guard({ resource: MESSAGES, action: 'GET' }),
+    async ({ query: q }, _req, res) => {
+      const rows = await d.store.list({
+        limit: q.limit,
+        ...(q.code ? { messageCode: q.code } : {}),
+        ...(q.auth ? { auth: q.auth } : {}),
+        ...(q.originator ? { originator: q.originator } : {}),
+        ...(q.sinceBlock !== undefined ? { sinceBlock: q.sinceBlock } : {}),
+        includeOrphaned: q.orphaned === 'true',
+      });
+      res.json({ messages: rows.map(messageView) });
+    },
+  );
+
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: `${MESSAGES}/{txHash}`,
+      summary: 'One received message, the chain of messages it references, and those that reference it',
+      bearer: true,
+      params: z.object({ txHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x and 64 hex digits') }),
+      responses: { 200: { description: 'the message', schema: described('the message') } },
+      errors: [...GUARD, 'ERR_VALIDATION', 'ERR_WHITEFLAG_NOT_FOUND'],
+    },
+    d.guard({ resource: MESSAGES, action: 'GET' }),
+    async ({ params }, _req, res) => {
+      const txHash = params.txHash.toLowerCase();
+      const row = await d.store.received().findOneBy({ txHash });
+      if (!row) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `no Whiteflag message ${txHash} was received`);
+      // the chain of references back to its original (at most 16 links), and the messages that reference it
+      const chain: ReceivedRow[] = [];
+      let at: ReceivedRow | null = row;
+      for (let i = 0; i < 16 && at?.referencedMessage; i++) {
+        at = await d.store.received().findOneBy({ txHash: `0x${at.referencedMessage}` });
+        if (at) chain.push(at);
+      }
+      res.json({
+        ...messageView(row),
+        references: chain.map(messageView),
+        referencedBy: (await d.store.referencing(txHash)).map(messageView),
+      });
+    },
+  );
 
   async function checkOwner(req: Request): Promise<{ deviceId: string; did: string }> {
     const deviceId = String(req.params['deviceId']).toLowerCase();
@@ -239,22 +397,59 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
     return { deviceId, did };
   }
 
-  router.put(AREA, d.guard({ resource: AREA }), json, async (req, res) => {
-    const { deviceId, did } = await checkOwner(req);
-    const area = parse(AreaBodySchema, req.body);
-    const row = { deviceId, did, ...area, updatedAt: new Date().toISOString() };
-    await d.store.areas().save(row);
-    log.info({ deviceId, by: req.accessGrant!.holder }, 'whiteflag device area set');
-    res.json(row);
-  });
+  // ownership is checked before the body (the lifecycle's codes first), with the documented AreaBody schema after
+  api.route(
+    router,
+    {
+      method: 'put',
+      path: '/whiteflag/devices/{deviceId}/area',
+      summary: 'Set the area whose authentic signals the device receives on whiteflag/inbox',
+      description: 'Needs a DeviceOwnerCredential whose device is the DID the registry binds to this device id.',
+      bearer: true,
+      params: DeviceParam,
+      body: AreaBody,
+      validateBody: false,
+      responses: { 200: { description: 'the area', schema: described('the area') } },
+      errors: [...GUARD, 'ERR_VALIDATION', 'ERR_DEVICE_ID_INVALID', 'ERR_DEVICE_UNKNOWN', 'ERR_DEVICE_NOT_OWNER'],
+    },
+    d.guard({ resource: AREA }),
+    json,
+    async (_input, req, res) => {
+      const { deviceId, did } = await checkOwner(req);
+      const area = parse(AreaBodySchema, req.body);
+      const row = { deviceId, did, ...area, updatedAt: new Date().toISOString() };
+      await d.store.areas().save(row);
+      log.info({ deviceId, by: req.accessGrant!.holder }, 'whiteflag device area set');
+      res.json(row);
+    },
+  );
 
-  router.get(AREA, d.guard({ resource: AREA }), async (req, res) => {
-    const { deviceId } = await checkOwner(req);
-    const row = await d.store.areas().findOneBy({ deviceId });
-    if (!row) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `device ${deviceId} has no area`);
-    res.json(row);
-  });
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/whiteflag/devices/{deviceId}/area',
+      summary: 'The device’s area',
+      bearer: true,
+      params: DeviceParam,
+      responses: { 200: { description: 'the area', schema: described('the area') } },
+      errors: [
+        ...GUARD,
+        'ERR_DEVICE_ID_INVALID',
+        'ERR_DEVICE_UNKNOWN',
+        'ERR_DEVICE_NOT_OWNER',
+        'ERR_WHITEFLAG_NOT_FOUND',
+      ],
+    },
+    d.guard({ resource: AREA }),
+    async (_input, req, res) => {
+      const { deviceId } = await checkOwner(req);
+      const row = await d.store.areas().findOneBy({ deviceId });
+      if (!row) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `device ${deviceId} has no area`);
+      res.json(row);
+    },
+  );
 
   router.use(errorHandler(log, 'whiteflag'));
-  return attachOpenApi(router, whiteflagOpenApi);
+  return attachOpenApi(router, document);
 }

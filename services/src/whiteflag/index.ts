@@ -15,7 +15,6 @@ export {
 export { WhiteflagListener, type Authenticator, type ReceiverKeys, type WhiteflagListenerOptions } from './listener.js';
 export { WhiteflagSender, type SendRequest, type SendResult, type EncryptionRequest } from './sender.js';
 export { WhiteflagAccounts, accountEcdhKey, DEFAULT_FUNDING, type AccountFunding } from './accounts.js';
-export { whiteflagOpenApi } from './openapi.js';
 export { messageView } from './http.js';
 export {
   loadWhiteflagKeys,

@@ -1,4 +1,3 @@
-export { offeringsOpenApi } from './openapi.js';
 export {
   ensureAttester,
   type OfferingsPart,

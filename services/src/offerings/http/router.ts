@@ -1,19 +1,26 @@
 import { createHash } from 'node:crypto';
 import { RESTRICTION_ERROR, SecurityToken__factory, TransferRestriction } from '@tessera/contracts';
-import { type ErrorCode, ethrAddress, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
-import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
+import {
+  ERROR_CODES,
+  type ErrorCode,
+  ethrAddress,
+  type Logger,
+  type Result,
+  silentLogger,
+  TesseraError,
+} from '@tessera/protocol';
+import { type ApiRoute, attachOpenApi, BODY_ERRORS, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
 import { verifyCredential } from 'did-jwt-vc';
 import type { Resolvable } from 'did-resolver';
 import { isAddress, type JsonRpcProvider } from 'ethers';
-import express, { type Request, type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { type Certification, checkCertifier, checkOfferingIssuer, type VerifiedInvestorCredential } from '../rules.js';
 import type { OfferingPayments } from '../payments.js';
 import type { Offering, OfferingService } from '../service.js';
 import type { OfferingStore } from '../store.js';
-import { offeringUrn, parseTerms } from '../terms.js';
-import { offeringsOpenApi } from './openapi.js';
+import { OfferingTermsSchema, offeringUrn, parseTerms } from '../terms.js';
 import { credentialKey } from './revocations.js';
 
 /** The VC type a certifier signs about an offering (subject `urn:tessera:offering:<id>`). */
@@ -73,6 +80,187 @@ const TransferCheckQuery = z.strictObject({
 });
 const OfferingIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{2,63}$/, 'not an offering id');
 const CouponParam = z.coerce.number().int().min(1).max(100);
+
+const GUARD: ErrorCode[] = [
+  'ERR_AUTH_REQUIRED',
+  'ERR_AUTH_INVALID',
+  'ERR_AUTH_EXPIRED',
+  'ERR_VC_REVOKED',
+  'ERR_POLICY_DENIED',
+];
+/** The offerings' own refusals (ERR_OFFERING_*): which apply depends on the offering's state and terms. */
+const OFFERING = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => c.startsWith('ERR_OFFERING_'));
+const described = (description: string) => ({ type: 'object', description });
+const OfferingPath = z.object({ offeringId: OfferingIdParam });
+const CouponPath = z.object({ offeringId: OfferingIdParam, coupon: CouponParam });
+const secured = (policy: string) => ({
+  bearer: true,
+  description: `Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy \`${policy}\`.`,
+});
+// The terms are checked by the domain (parseTerms) with this schema; the route checks the envelope.
+const CreateDoc = z.strictObject({ terms: OfferingTermsSchema.meta({ id: 'OfferingTerms' }) });
+const OfferingView = z
+  .object({
+    id: z.string(),
+    issuer: z.string().meta({ description: 'DID of the issuer organisation' }),
+    terms: z.unknown().meta({ $ref: '#/components/schemas/OfferingTerms' }),
+    status: z.enum(['open', 'allocated', 'redeemed', 'cancelled']),
+    tokenAddress: z.string().nullable(),
+    certification: z.record(z.string(), z.unknown()).nullable(),
+    certified: z.boolean().meta({ description: 'the certification badge shows now' }),
+    subscribed: z.number().int(),
+    remaining: z.number().int(),
+    createdAt: z.string().meta({ format: 'date-time' }),
+    allocatedAt: z.string().meta({ format: 'date-time' }).nullable(),
+  })
+  .meta({ id: 'Offering' });
+const Subscription = z
+  .object({
+    id: z.string(),
+    offeringId: z.string(),
+    investor: z.string(),
+    wallet: z.string(),
+    quantity: z.number().int(),
+  })
+  .catchall(z.unknown())
+  .meta({ id: 'Subscription' });
+
+/** Each route of the API, declared once: validation and the document come from these. */
+const ROUTES = {
+  list: {
+    method: 'get',
+    path: '/',
+    summary: 'List offerings',
+    responses: { 200: { description: 'The offerings', schema: z.object({ items: z.array(OfferingView) }) } },
+  },
+  create: {
+    method: 'post',
+    path: '/',
+    summary: 'Create an offering from its terms (an OfferingIssuerCredential holder); its token is deployed',
+    ...secured('offering.create'),
+    body: CreateDoc,
+    validateBody: false,
+    responses: { 201: { description: 'The offering', schema: OfferingView } },
+    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+  },
+  mine: {
+    method: 'get',
+    path: '/me/subscriptions',
+    summary: "The holder's subscriptions (AccreditedInvestorCredential)",
+    ...secured('offering.subscriptions.read'),
+    responses: { 200: { description: 'Subscriptions', schema: z.object({ items: z.array(Subscription) }) } },
+    errors: GUARD,
+  },
+  one: {
+    method: 'get',
+    path: '/{offeringId}',
+    summary: 'One offering',
+    params: OfferingPath,
+    responses: { 200: { description: 'The offering', schema: OfferingView } },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
+  },
+  certify: {
+    method: 'post',
+    path: '/{offeringId}/certification',
+    summary: 'Record a certification: an OfferingCertificationCredential (VC-JWT) signed by the certifier',
+    ...secured('offering.certify'),
+    params: OfferingPath,
+    body: CertifyBody,
+    responses: { 200: { description: 'The certified offering', schema: OfferingView } },
+    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+  },
+  subscribe: {
+    method: 'post',
+    path: '/{offeringId}/subscriptions',
+    summary: 'Subscribe (AccreditedInvestorCredential); the claims come from the verified access token',
+    ...secured('offering.subscribe'),
+    params: OfferingPath,
+    body: SubscribeBody,
+    responses: { 201: { description: 'The subscription', schema: Subscription } },
+    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+  },
+  allocate: {
+    method: 'post',
+    path: '/{offeringId}/allocation',
+    summary: "Close, allocate and mint through the outbox (the offering's issuer, after closesAt); idempotent",
+    ...secured('offering.allocate'),
+    params: OfferingPath,
+    responses: {
+      200: {
+        description: 'The offering, its allocations and the mint',
+        schema: described('{ offering, allocations, mint }'),
+      },
+    },
+    errors: [...GUARD, 'ERR_FORBIDDEN', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
+  },
+  holdings: {
+    method: 'get',
+    path: '/{offeringId}/holdings',
+    summary: 'Holders of record (wallet and balance in token base units, from the chain)',
+    params: OfferingPath,
+    responses: {
+      200: {
+        description: 'Holdings',
+        schema: z.object({ items: z.array(z.object({ wallet: z.string(), balance: z.string() })) }),
+      },
+    },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
+  },
+  coupons: {
+    method: 'get',
+    path: '/{offeringId}/coupons',
+    summary: 'The coupon schedule from the terms (empty without a coupon)',
+    params: OfferingPath,
+    responses: { 200: { description: 'The schedule', schema: described('{ items: [coupon] }') } },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
+  },
+  recordCoupon: {
+    method: 'post',
+    path: '/{offeringId}/coupons/{coupon}/record',
+    summary: "Record coupon n as due: one payment per holder of record, pro rata (the offering's issuer)",
+    ...secured('offering.coupons.record'),
+    params: CouponPath,
+    responses: { 200: { description: 'The coupon and its payments', schema: described('{ coupon, payments }') } },
+    errors: [...GUARD, ...OFFERING, 'ERR_FORBIDDEN', 'ERR_VALIDATION'],
+  },
+  couponPayments: {
+    method: 'get',
+    path: '/{offeringId}/coupons/{coupon}/payments',
+    summary: 'The payment records of coupon n (empty until recorded)',
+    params: CouponPath,
+    responses: { 200: { description: 'The coupon and its payments', schema: described('{ coupon, items }') } },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_COUPON_UNKNOWN'],
+  },
+  redeem: {
+    method: 'post',
+    path: '/{offeringId}/redemption',
+    summary:
+      "Redeem at maturity: one payment per holder of record, then the token is paused (the offering's issuer); idempotent",
+    ...secured('offering.redeem'),
+    params: OfferingPath,
+    responses: { 200: { description: 'The offering and its redemption', schema: described('{ offering, payments }') } },
+    errors: [...GUARD, ...OFFERING, 'ERR_FORBIDDEN'],
+  },
+  redemption: {
+    method: 'get',
+    path: '/{offeringId}/redemption',
+    summary: 'The redemption payments (empty until redeemed)',
+    params: OfferingPath,
+    responses: { 200: { description: 'Payments', schema: described('{ items }') } },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
+  },
+  transferCheck: {
+    method: 'get',
+    path: '/{offeringId}/transfer-check',
+    summary: "ERC-1404 pre-flight: would this transfer go through, and if not, why (the token's own check)",
+    params: OfferingPath,
+    query: TransferCheckQuery,
+    responses: {
+      200: { description: 'The answer', schema: described('{ allowed, code, name, message, revertsWith? }') },
+    },
+    errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
+  },
+} satisfies Record<string, ApiRoute<never, never, never> | Record<string, unknown>>;
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const r = schema.safeParse(value);
@@ -182,19 +370,32 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
 
   const router = express.Router();
   router.use(jsonBody());
+  const api = new HttpApi({
+    title: 'Tessera token offerings',
+    description:
+      'Security-token offerings (for example green bonds) that only verified investors may buy and hold: offerings ' +
+      'created by an issuer organisation, certified by a certifier, subscribed with an AccreditedInvestor credential, ' +
+      'allocated at close and minted on a permissioned token whose transfers check both parties on chain.',
+    bearerDescription: 'JWT (RFC 9068 at+jwt) access token from the verifier',
+  });
+  const route = (spec: (typeof ROUTES)[keyof typeof ROUTES], ...handlers: RequestHandler[]) =>
+    api.route(router, spec as ApiRoute, ...(handlers.slice(0, -1) as RequestHandler[]), (_input, req, res) =>
+      (handlers.at(-1) as (req: Request, res: Response) => unknown)(req, res),
+    );
+  const document = (serverUrl: string) => api.openapi(serverUrl);
 
   router.get('/openapi.json', (_req, res) => {
-    res.json(offeringsOpenApi(deps.publicUrl ?? '/services/offerings'));
+    res.json(document(deps.publicUrl ?? '/services/offerings'));
   });
 
-  router.get('/', async (_req, res) => {
+  route(ROUTES.list, async (_req, res) => {
     const rows = await store.offerings().find({ order: { createdAt: 'ASC', id: 'ASC' } });
     const items: ReturnType<typeof view>[] = [];
     for (const row of rows) items.push(view(await mustGet(row.id)));
     res.json({ items });
   });
 
-  router.post('/', guard(OFFERING_RESOURCES.create, 'POST'), async (req, res) => {
+  route(ROUTES.create, guard(OFFERING_RESOURCES.create, 'POST'), async (req, res) => {
     const { terms } = bodyOf(CreateBody, req);
     const grant = grantOf(req);
     const issuer = normaliseDid(grant.holder);
@@ -214,17 +415,17 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
       .json(view(offering));
   });
 
-  router.get('/me/subscriptions', guard(OFFERING_RESOURCES.mySubscriptions, 'GET'), async (req, res) => {
+  route(ROUTES.mine, guard(OFFERING_RESOURCES.mySubscriptions, 'GET'), async (req, res) => {
     const investor = normaliseDid(grantOf(req).holder);
     const items = await store.subscriptions().find({ where: { investor }, order: { createdAt: 'ASC', id: 'ASC' } });
     res.json({ items });
   });
 
-  router.get('/:offeringId', async (req, res) => {
+  route(ROUTES.one, async (req, res) => {
     res.json(view(await mustGet(offeringParam(req))));
   });
 
-  router.post('/:offeringId/certification', guard(OFFERING_RESOURCES.certify, 'POST'), async (req, res) => {
+  route(ROUTES.certify, guard(OFFERING_RESOURCES.certify, 'POST'), async (req, res) => {
     const id = offeringParam(req);
     const { credential } = bodyOf(CertifyBody, req);
     const offering = await mustGet(id);
@@ -269,7 +470,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     res.json(view(unwrap(await service.certify(id, certification))));
   });
 
-  router.post('/:offeringId/subscriptions', guard(OFFERING_RESOURCES.subscribe, 'POST'), async (req, res) => {
+  route(ROUTES.subscribe, guard(OFFERING_RESOURCES.subscribe, 'POST'), async (req, res) => {
     const offeringId = offeringParam(req);
     const { quantity, wallet } = bodyOf(SubscribeBody, req);
     const grant = grantOf(req);
@@ -292,7 +493,7 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     res.status(201).json(sub);
   });
 
-  router.post('/:offeringId/allocation', guard(OFFERING_RESOURCES.allocate, 'POST'), async (req, res) => {
+  route(ROUTES.allocate, guard(OFFERING_RESOURCES.allocate, 'POST'), async (req, res) => {
     let offering = await asIssuer(req, 'allocates it');
     const id = offering.id;
     const allocations = unwrap(await service.allocate(id));
@@ -301,27 +502,23 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     res.json({ offering: view(await mustGet(id)), allocations, mint });
   });
 
-  router.get('/:offeringId/holdings', async (req, res) => {
+  route(ROUTES.holdings, async (req, res) => {
     const holdings = unwrap(await service.holdings(offeringParam(req)));
     // Wallets and balances are public on chain; which identity holds a wallet is not.
     res.json({ items: holdings.map(({ wallet, balance }) => ({ wallet, balance })) });
   });
 
-  router.get('/:offeringId/coupons', async (req, res) => {
+  route(ROUTES.coupons, async (req, res) => {
     res.json({ items: unwrap(await deps.payments.schedule(offeringParam(req))) });
   });
 
-  router.post(
-    '/:offeringId/coupons/:coupon/record',
-    guard(OFFERING_RESOURCES.recordCoupon, 'POST'),
-    async (req, res) => {
-      const offering = await asIssuer(req, 'records its coupons');
-      const n = parse(CouponParam, req.params.coupon, 'path');
-      res.json(unwrap(await deps.payments.recordCoupon(offering.id, n)));
-    },
-  );
+  route(ROUTES.recordCoupon, guard(OFFERING_RESOURCES.recordCoupon, 'POST'), async (req, res) => {
+    const offering = await asIssuer(req, 'records its coupons');
+    const n = parse(CouponParam, req.params.coupon, 'path');
+    res.json(unwrap(await deps.payments.recordCoupon(offering.id, n)));
+  });
 
-  router.get('/:offeringId/coupons/:coupon/payments', async (req, res) => {
+  route(ROUTES.couponPayments, async (req, res) => {
     const id = offeringParam(req);
     const n = parse(CouponParam, req.params.coupon, 'path');
     const coupon = unwrap(await deps.payments.schedule(id)).find((c) => c.number === n);
@@ -329,18 +526,18 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     res.json({ coupon, items: await deps.payments.couponPayments(id, n) });
   });
 
-  router.post('/:offeringId/redemption', guard(OFFERING_RESOURCES.redeem, 'POST'), async (req, res) => {
+  route(ROUTES.redeem, guard(OFFERING_RESOURCES.redeem, 'POST'), async (req, res) => {
     const offering = await asIssuer(req, 'redeems it');
     const report = unwrap(await deps.payments.redeem(offering.id));
     res.json({ offering: view(await mustGet(offering.id)), ...report });
   });
 
-  router.get('/:offeringId/redemption', async (req, res) => {
+  route(ROUTES.redemption, async (req, res) => {
     await mustGet(offeringParam(req));
     res.json({ items: await deps.payments.redemptionPayments(offeringParam(req)) });
   });
 
-  router.get('/:offeringId/transfer-check', async (req, res) => {
+  route(ROUTES.transferCheck, async (req, res) => {
     const offering = await mustGet(offeringParam(req));
     const q = parse(TransferCheckQuery, { ...req.query }, 'query');
     if (!offering.tokenAddress)
@@ -357,5 +554,5 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   });
 
   router.use(errorHandler(log, 'offerings'));
-  return attachOpenApi(router, offeringsOpenApi);
+  return attachOpenApi(router, document);
 }
