@@ -13,6 +13,7 @@ import {
   dialectOf,
   ensureDeployed,
   makeProvider,
+  ChainWatch,
   openDatabase,
   storageHealth,
   outboxDatabaseParts,
@@ -137,6 +138,18 @@ export async function startStack(
       log.info({ rpcUrl, chainId, pid: anvil.pid }, 'embedded anvil chain started');
     }
     closers.push({ name: 'provider', close: () => provider.destroy() });
+    // A chain that stops or freezes is known within about 2 s; from then on chain calls are refused at once
+    // (ERR_CHAIN_UNAVAILABLE) instead of each waiting for the provider's timeout.
+    const chainWatch = new ChainWatch({
+      rpcUrl,
+      onChange: (down, reason) =>
+        down
+          ? log.warn({ rpcUrl, reason }, 'the chain does not answer: chain calls are refused until it does')
+          : log.info({ rpcUrl }, 'the chain answers again'),
+    });
+    chainWatch.guard(provider);
+    chainWatch.start();
+    closers.push({ name: 'chain-watch', close: () => chainWatch.stop() });
 
     // database (before the keys: a joining replica takes the shared keys and deployments from it)
     const db: DataSource = await openDatabase(
@@ -225,6 +238,7 @@ export async function startStack(
       const parts: HealthReport['parts'] = {};
       try {
         // a frozen chain must not make /healthz hang for the provider's timeout: it is down if it does not answer soon
+        chainWatch.assertUp();
         let timer: NodeJS.Timeout | undefined;
         lastBlock = await Promise.race([
           provider.getBlockNumber(),
@@ -402,6 +416,7 @@ export async function startStack(
       anchorIntervalMs: 60_000,
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
       deviceRegistryAddress: contracts.DeviceRegistry,
+      chainDown: () => chainWatch.down,
       deviceBrokerUrl: broker.mqttUrl,
       // With Redis, the sign-in rate limit is one count per source for every replica (not one per process).
       ...(config.redisUrl
@@ -494,6 +509,7 @@ export async function startStack(
       db,
       outbox,
       provider,
+      assertChainUp: () => chainWatch.assertUp(),
       chainId,
       contracts,
       keystore,
