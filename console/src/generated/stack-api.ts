@@ -2705,6 +2705,13 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
+        /** @description recorded, not final yet (the chain stopped answering meanwhile): `{ pending, requestId, message }`; it will be minted once, and the same requestId returns the result */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
@@ -2741,7 +2748,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3200,26 +3207,26 @@ export interface paths {
           };
           content: {
             'application/json': {
-              consents?: components['schemas']['Consent'][];
+              consents: components['schemas']['Consent'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3243,6 +3250,7 @@ export interface paths {
     get: {
       parameters: {
         query?: {
+          afterSeq?: number | null;
           kind?: string;
           limit?: number;
           processId?: string;
@@ -3260,26 +3268,26 @@ export interface paths {
           };
           content: {
             'application/json': {
-              messages?: components['schemas']['Message'][];
+              messages: components['schemas']['Message'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3302,7 +3310,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Recorded, with its trail entry */
+        /** @description The recorded message */
         201: {
           headers: {
             [name: string]: unknown;
@@ -3311,22 +3319,31 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3335,7 +3352,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
@@ -3344,16 +3361,43 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3392,22 +3436,22 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3416,7 +3460,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3451,7 +3495,7 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description Compact JWS, ES256K, typ tessera-exchange-ack+jwt, claim ack = { messageId, messageHash } */
+            /** @description The recipient's JWS over the message hash, signed with its DID key */
             jws: string;
           };
         };
@@ -3466,22 +3510,31 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3490,16 +3543,52 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3540,22 +3629,22 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3564,7 +3653,34 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3601,26 +3717,26 @@ export interface paths {
           };
           content: {
             'application/json': {
-              chain?: components['schemas']['Message'][];
+              chain: components['schemas']['Message'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3629,7 +3745,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3661,29 +3777,31 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Both signers and the hash the acknowledgement covers */
+        /** @description Both signatures verified */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3692,7 +3810,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3726,12 +3844,13 @@ export interface paths {
         content: {
           'application/json': {
             body: components['schemas']['MessageBody'];
+            /** @description the recipient DID */
             to: string;
           };
         };
       };
       responses: {
-        /** @description Recorded */
+        /** @description The recorded message */
         201: {
           headers: {
             [name: string]: unknown;
@@ -3740,22 +3859,31 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -3764,7 +3892,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
@@ -3773,16 +3901,43 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3817,32 +3972,32 @@ export interface paths {
           };
           content: {
             'application/json': {
-              partners?: components['schemas']['Partner'][];
+              partners: components['schemas']['Partner'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
     };
     put?: never;
-    /** Register (or refresh) the caller as a partner */
+    /** Register (or refresh) the caller as a partner others can address */
     post: {
       parameters: {
         query?: never;
@@ -3850,7 +4005,7 @@ export interface paths {
         path?: never;
         cookie?: never;
       };
-      requestBody?: {
+      requestBody: {
         content: {
           'application/json': {
             name?: string;
@@ -3867,31 +4022,85 @@ export interface paths {
             'application/json': components['schemas']['Partner'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_EXCHANGE_NOT_FOUND */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3911,10 +4120,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /**
-     * The delegation that lets this service sign for the caller (HTML interface)
-     * @description Creates (once) a key the service holds for the caller and returns the ERC-1056 addDelegateSigned request (registry, nonce, identity, delegateType veriKey, delegate, validitySeconds) and its digest, which the caller's owner key signs after recomputing it. Nothing is written until /confirm.
-     */
+    /** The delegation the caller's owner key signs to let the service sign for it (the HTML interface) */
     post: {
       parameters: {
         query?: never;
@@ -3924,7 +4130,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The offer */
+        /** @description The offer and whether it is active */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3933,31 +4139,58 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_EXCHANGE_NOT_FOUND */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -3977,7 +4210,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Relay the owner's signature over the offer on chain; from then on the service can sign for the caller */
+    /** Relay the signed delegation on chain */
     post: {
       parameters: {
         query?: never;
@@ -3993,7 +4226,7 @@ export interface paths {
         };
       };
       responses: {
-        /** @description Mined */
+        /** @description The delegate and its transaction */
         200: {
           headers: {
             [name: string]: unknown;
@@ -4002,22 +4235,31 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -4026,24 +4268,52 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID */
+        /** @description ERR_EXCHANGE_DUPLICATE, ERR_EXCHANGE_PROCESS_STEP */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_EXCHANGE_MESSAGE_INVALID, ERR_EXCHANGE_ANSWER_INVALID, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        502: {
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        500: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4078,26 +4348,26 @@ export interface paths {
           };
           content: {
             'application/json': {
-              processes?: components['schemas']['Process'][];
+              processes: components['schemas']['Process'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4138,22 +4408,22 @@ export interface paths {
             'application/json': components['schemas']['Process'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
@@ -4162,7 +4432,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4186,8 +4456,10 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          afterSeq?: number;
+          afterSeq?: number | null;
+          kind?: string;
           limit?: number;
+          processId?: string;
         };
         header?: never;
         path?: never;
@@ -4202,26 +4474,26 @@ export interface paths {
           };
           content: {
             'application/json': {
-              entries?: components['schemas']['TrailEntry'][];
+              entries: components['schemas']['TrailEntry'][];
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4251,80 +4523,32 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { verified: true, length, head, anchored } */
+        /** @description The trail verifies */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['exchangeError'];
+            'application/json': components['schemas']['Error'];
           };
-        };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
-        500: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['exchangeError'];
-          };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/services/exchange/ui/': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The HTML interface (token in an HttpOnly cookie set by POST /ui/login) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description text/html */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description to /ui/login when not signed in */
-        303: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
         };
       };
     };
@@ -4353,14 +4577,14 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Offerings, oldest first */
+        /** @description The offerings */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              items?: components['schemas']['Offering'][];
+              items: components['schemas']['Offering'][];
             };
           };
         };
@@ -4368,7 +4592,7 @@ export interface paths {
     };
     put?: never;
     /**
-     * Create an offering (the holder of an OfferingIssuerCredential becomes its issuer); its token is deployed
+     * Create an offering from its terms (an OfferingIssuerCredential holder); its token is deployed
      * @description Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy `offering.create`.
      */
     post: {
@@ -4395,13 +4619,13 @@ export interface paths {
             'application/json': components['schemas']['Offering'];
           };
         };
-        /** @description ERR_JSON_MALFORMED */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
@@ -4410,25 +4634,34 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_OFFERING_ISSUER_NOT_AUTHORISED */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS */
+        /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_BODY_TOO_LARGE */
@@ -4437,7 +4670,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
@@ -4446,16 +4679,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_OFFERING_TERMS_INVALID */
+        /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4500,7 +4733,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -4509,7 +4742,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4546,25 +4779,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Allocations and the mint report */
+        /** @description The offering, its allocations and the mint */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              allocations?: {
-                allocated?: number;
-                id?: string;
-                requested?: number;
-              }[];
-              mint?: {
-                failed?: Record<string, never>[];
-                minted?: number;
-                pending?: number;
-              };
-              offering?: components['schemas']['Offering'];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
@@ -4573,16 +4794,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_FORBIDDEN */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -4591,7 +4812,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_OFFERING_STATE */
@@ -4600,7 +4821,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4622,7 +4843,7 @@ export interface paths {
     put?: never;
     /**
      * Record a certification: an OfferingCertificationCredential (VC-JWT) signed by the certifier
-     * @description Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy `offering.certify`. The caller presents a CertifierCredential (certifiesOfferings) from an issuer the trust list trusts; the credential in the body must be signed by that same holder. Its subject is `urn:tessera:offering:<id>` with optional `scheme` (among the CertifierCredential's schemes when it lists any) and `documentsSha256`; the signature is checked against the certifier's DID document on chain; the certifier must not be the issuer and must be among the terms' certifiers when they list any.
+     * @description Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy `offering.certify`.
      */
     post: {
       parameters: {
@@ -4650,13 +4871,13 @@ export interface paths {
             'application/json': components['schemas']['Offering'];
           };
         };
-        /** @description ERR_JSON_MALFORMED */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
@@ -4665,34 +4886,34 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_NOT_FOUND */
+        /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_STATE */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_BODY_TOO_LARGE */
@@ -4701,7 +4922,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
@@ -4710,16 +4931,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_OFFERING_CERTIFICATION_INVALID */
+        /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4749,15 +4970,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Coupons in order */
+        /** @description The schedule */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              items?: components['schemas']['CouponDate'][];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -4766,7 +4985,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -4775,7 +4994,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4808,16 +5027,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description By wallet */
+        /** @description The coupon and its payments */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              coupon?: components['schemas']['CouponDate'];
-              items?: components['schemas']['Payment'][];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
@@ -4826,7 +5042,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -4835,7 +5051,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4858,7 +5074,7 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Record coupon n (the offering's issuer, from its record date): the holders at the last block mined at the record date and what each is owed; recorded once, later calls return the same record
+     * Record coupon n as due: one payment per holder of record, pro rata (the offering's issuer)
      * @description Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy `offering.coupons.record`.
      */
     post: {
@@ -4873,17 +5089,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The record */
+        /** @description The coupon and its payments */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              blockNumber?: number;
-              coupon?: components['schemas']['CouponDate'];
-              payments?: components['schemas']['Payment'][];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
@@ -4892,16 +5104,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_FORBIDDEN */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
@@ -4910,25 +5122,25 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_STATE */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION */
+        /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4958,16 +5170,16 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Holders with a balance, by address */
+        /** @description Holdings */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              items?: {
-                balance?: string;
-                wallet?: string;
+              items: {
+                balance: string;
+                wallet: string;
               }[];
             };
           };
@@ -4978,7 +5190,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VALIDATION */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -4998,7 +5219,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The redemption records (empty until redeemed) */
+    /** The redemption payments (empty until redeemed) */
     get: {
       parameters: {
         query?: never;
@@ -5010,15 +5231,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description By wallet */
+        /** @description Payments */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              items?: components['schemas']['Payment'][];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -5027,7 +5246,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -5036,14 +5255,14 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
     };
     put?: never;
     /**
-     * Redeem at maturity (the offering's issuer, from maturesAt): the token is paused, each holder's principal recorded, and its units burnt by the agent through the outbox; idempotent
+     * Redeem at maturity: one payment per holder of record, then the token is paused (the offering's issuer); idempotent
      * @description Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy `offering.redeem`.
      */
     post: {
@@ -5057,22 +5276,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The records and the burn report */
+        /** @description The offering and its redemption */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              blockNumber?: number;
-              burn?: {
-                burned?: number;
-                failed?: Record<string, never>[];
-                pending?: number;
-              };
-              offering?: components['schemas']['Offering'];
-              payments?: components['schemas']['Payment'][];
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
@@ -5081,43 +5291,43 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_FORBIDDEN */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_NOT_FOUND */
+        /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_STATE */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_CHAIN_TX_FAILED */
-        502: {
+        /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT */
+        422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5154,7 +5364,6 @@ export interface paths {
         content: {
           'application/json': {
             quantity: number;
-            /** @description must be the holder's did:ethr address (the default) */
             wallet?: string;
           };
         };
@@ -5169,49 +5378,49 @@ export interface paths {
             'application/json': components['schemas']['Subscription'];
           };
         };
-        /** @description ERR_JSON_MALFORMED */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_NOT_FOUND */
+        /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_CONFLICT */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
         409: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_BODY_TOO_LARGE */
@@ -5220,7 +5429,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
@@ -5229,16 +5438,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VALIDATION, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT */
+        /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5272,19 +5481,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description The restriction code of detectTransferRestriction, its name and message */
+        /** @description The answer */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              allowed?: boolean;
-              code?: number;
-              message?: string;
-              name?: string;
-              revertsWith?: string | null;
-            };
+            'application/json': Record<string, never>;
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -5293,7 +5496,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_OFFERING_STATE */
@@ -5302,7 +5505,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -5311,7 +5514,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5344,14 +5547,14 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Subscriptions, oldest first */
+        /** @description Subscriptions */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
-              items?: components['schemas']['Subscription'][];
+              items: components['schemas']['Subscription'][];
             };
           };
         };
@@ -5361,51 +5564,17 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['offeringsError'];
+            'application/json': components['schemas']['Error'];
           };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/services/offerings/openapi.json': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** This document */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description OpenAPI 3.1 */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
         };
       };
     };
@@ -5441,7 +5610,18 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        /** @description ERR_DEVICE_ID_INVALID */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
@@ -5449,25 +5629,25 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_WHITEFLAG_NOT_FOUND */
+        /** @description ERR_DEVICE_UNKNOWN, ERR_WHITEFLAG_NOT_FOUND */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -5476,7 +5656,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5505,7 +5685,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_DEVICE_ID_INVALID */
         400: {
@@ -5513,7 +5695,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -5522,16 +5704,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_DEVICE_UNKNOWN */
@@ -5540,7 +5722,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -5549,7 +5731,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -5558,7 +5740,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5589,7 +5771,7 @@ export interface paths {
           limit?: number;
           originator?: string;
           orphaned?: 'true' | 'false';
-          sinceBlock?: number;
+          sinceBlock?: number | null;
         };
         header?: never;
         path?: never;
@@ -5602,7 +5784,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
@@ -5610,16 +5794,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -5628,7 +5812,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -5637,7 +5821,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5683,14 +5867,18 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description recorded and sent, not yet mined */
         202: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_JSON_MALFORMED */
         400: {
@@ -5698,7 +5886,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -5707,16 +5895,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_WHITEFLAG_ORIGINATOR_NOT_READY */
@@ -5725,7 +5913,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_BODY_TOO_LARGE, ERR_WHITEFLAG_TOO_LARGE */
@@ -5734,7 +5922,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION, ERR_WHITEFLAG_FIELD_INVALID, ERR_WHITEFLAG_REFERENCE_INVALID, ERR_WHITEFLAG_KEY_UNKNOWN */
@@ -5743,7 +5931,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_CHAIN_TX_FAILED */
@@ -5752,7 +5940,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -5761,7 +5949,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5796,7 +5984,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
@@ -5804,16 +5994,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_WHITEFLAG_NOT_FOUND */
@@ -5822,7 +6012,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VALIDATION */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -5831,42 +6030,8 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
-        };
-      };
-    };
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/services/whiteflag/whiteflag/openapi.json': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** This document */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description OpenAPI 3.1 */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
         };
       };
     };
@@ -5905,7 +6070,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_DID_MALFORMED */
         400: {
@@ -5913,7 +6080,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -5922,25 +6089,25 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5979,7 +6146,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_WHITEFLAG_AUTH_FAILED */
         401: {
@@ -5987,16 +6156,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_WHITEFLAG_NOT_FOUND */
@@ -6005,7 +6174,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VALIDATION */
@@ -6014,7 +6183,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_CHAIN_TX_FAILED */
@@ -6023,7 +6192,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -6032,7 +6201,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -6067,7 +6236,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
@@ -6075,16 +6246,16 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_WHITEFLAG_NOT_FOUND */
@@ -6093,7 +6264,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
         /** @description ERR_VC_STATUS_UNAVAILABLE */
@@ -6102,7 +6273,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -6139,15 +6310,17 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': Record<string, never>;
+          };
         };
-        /** @description ERR_WHITEFLAG_NOT_FOUND */
+        /** @description ERR_NOT_FOUND, ERR_WHITEFLAG_NOT_FOUND */
         404: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['whiteflagError'];
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -7490,33 +7663,21 @@ export interface components {
           }
       ));
     Consent: {
-      controller?: string;
-      exchangeIds?: string[] | null;
+      controller: string;
+      exchangeIds: string[] | null;
       /** Format: date-time */
-      expiresAt?: string;
-      id?: string;
-      purpose?: string;
-      recipient?: string;
+      expiresAt: string;
+      id: string;
+      purpose: string;
+      recipient: string;
       /** Format: date-time */
-      revokedAt?: string | null;
-      revokedBy?: string | null;
+      revokedAt: string | null;
+      revokedBy: string | null;
       /** @enum {string} */
-      status?: 'active' | 'revoked';
-      subject?: string;
-      thirdParties?: string[] | null;
-      thirdPartyDisclosure?: boolean;
-    };
-    CouponDate: {
-      number?: number;
-      /** Format: date-time */
-      paysAt?: string;
-      /** @description minor units owed per whole unit, exact decimal (unit price × rate ÷ payments a year) */
-      perUnit?: string;
-      /**
-       * Format: date-time
-       * @description holders of record at this time are paid
-       */
-      recordAt?: string;
+      status: 'active' | 'revoked';
+      subject: string;
+      thirdParties: string[] | null;
+      thirdPartyDisclosure: boolean;
     };
     Credential: {
       claims: {
@@ -7941,7 +8102,7 @@ export interface components {
       /** @description devices encrypt with a pre-shared key of the bridge (method 2) or not at all */
       encryption?: {
         key: string;
-        /** @constant */
+        /** @enum {string} */
         method: '2';
       };
       /** @description how this message relates to an earlier one (§5.4) */
@@ -8139,13 +8300,6 @@ export interface components {
           | 'ERR_WHITEFLAG_AUTH_FAILED'
           | 'ERR_WHITEFLAG_ORIGINATOR_NOT_READY'
           | 'ERR_WHITEFLAG_NOT_FOUND';
-        details?: unknown;
-        message: string;
-      };
-    };
-    exchangeError: {
-      error: {
-        code: string;
         details?: unknown;
         message: string;
       };
@@ -8602,30 +8756,30 @@ export interface components {
     };
     Message: {
       /** Format: date-time */
-      ackedAt?: string | null;
-      ackHash?: string | null;
-      ackJws?: string | null;
+      ackedAt: string | null;
+      ackHash: string | null;
+      ackJws: string | null;
       /** @description The `tex` claim of the message JWS (header typ tessera-exchange+jwt, alg ES256K; claims iss = sender DID, aud = recipient DID, jti = message id, iat = sender timestamp). */
       body?: components['schemas']['MessageBody'];
       /** @description SHA-256 of the document, or of the inline payload as canonical JSON */
-      contentHash?: string | null;
-      from?: string;
+      contentHash: string | null;
+      from: string;
       /** @description SHA-256 (hex) of the JWS: what the acknowledgement signs */
-      hash?: string;
-      id?: string;
-      jws?: string;
+      hash: string;
+      id: string;
+      jws: string;
       /** @enum {string} */
-      kind?: 'data' | 'request' | 'answer' | 'decision' | 'consent.grant' | 'consent.revoke' | 'forward';
-      processId?: string | null;
+      kind: 'data' | 'request' | 'answer' | 'decision' | 'consent.grant' | 'consent.revoke' | 'forward';
+      processId: string | null;
       /** Format: date-time */
-      receivedAt?: string;
+      receivedAt: string;
       /** @description requestId of an answer, originalId of a forward, consentId of a revocation */
-      refId?: string | null;
+      refId: string | null;
       /** Format: date-time */
-      sentAt?: string;
+      sentAt: string;
       /** @enum {string} */
-      status?: 'sent' | 'acknowledged';
-      to?: string;
+      status: 'sent' | 'acknowledged';
+      to: string;
     };
     MessageBody:
       | {
@@ -8767,21 +8921,23 @@ export interface components {
     };
     Offering: {
       /** Format: date-time */
-      allocatedAt?: string | null;
-      certification?: Record<string, never> | null;
+      allocatedAt: string | null;
+      certification: {
+        [key: string]: unknown;
+      } | null;
       /** @description the certification badge shows now */
-      certified?: boolean;
+      certified: boolean;
       /** Format: date-time */
-      createdAt?: string;
-      id?: string;
+      createdAt: string;
+      id: string;
       /** @description DID of the issuer organisation */
-      issuer?: string;
-      remaining?: number;
+      issuer: string;
+      remaining: number;
       /** @enum {string} */
-      status?: 'open' | 'allocated' | 'redeemed' | 'cancelled';
-      subscribed?: number;
+      status: 'open' | 'allocated' | 'redeemed' | 'cancelled';
+      subscribed: number;
       terms?: components['schemas']['OfferingTerms'];
-      tokenAddress?: string | null;
+      tokenAddress: string | null;
     };
     /**
      * @example {
@@ -9061,172 +9217,6 @@ export interface components {
         }
       | unknown
       | unknown;
-    offeringsError: {
-      error: {
-        /** @enum {string} */
-        code:
-          | 'ERR_INTERNAL'
-          | 'ERR_BAD_REQUEST'
-          | 'ERR_JSON_MALFORMED'
-          | 'ERR_BODY_TOO_LARGE'
-          | 'ERR_UNSUPPORTED_MEDIA_TYPE'
-          | 'ERR_BODY_ENCODING'
-          | 'ERR_NOT_FOUND'
-          | 'ERR_VALIDATION'
-          | 'ERR_RATE_LIMITED'
-          | 'ERR_CONFLICT'
-          | 'ERR_UNAVAILABLE'
-          | 'ERR_STORAGE_UNAVAILABLE'
-          | 'ERR_CAPACITY'
-          | 'ERR_CONFIG_INVALID'
-          | 'ERR_PORT_IN_USE'
-          | 'ERR_DATA_DIR'
-          | 'ERR_DATA_DIR_LOCKED'
-          | 'ERR_USAGE'
-          | 'ERR_CHAIN_UNREACHABLE'
-          | 'ERR_CHAIN_UNAVAILABLE'
-          | 'ERR_CHAIN_START_FAILED'
-          | 'ERR_CHAIN_NO_REGISTRY'
-          | 'ERR_CHAIN_NO_CONTRACT'
-          | 'ERR_CHAIN_TX_FAILED'
-          | 'ERR_CHAIN_TX_TIMEOUT'
-          | 'ERR_ARTIFACT_STALE'
-          | 'ERR_DID_MALFORMED'
-          | 'ERR_DID_METHOD_UNSUPPORTED'
-          | 'ERR_DID_NOT_FOUND'
-          | 'ERR_DID_NETWORK_UNKNOWN'
-          | 'ERR_DID_RESOLUTION_FAILED'
-          | 'ERR_AUTH_REQUIRED'
-          | 'ERR_AUTH_INVALID'
-          | 'ERR_AUTH_EXPIRED'
-          | 'ERR_AUTH_REPLAYED'
-          | 'ERR_FORBIDDEN'
-          | 'ERR_JWT_MALFORMED'
-          | 'ERR_JWT_TOO_LARGE'
-          | 'ERR_JWT_ALG_UNSUPPORTED'
-          | 'ERR_JWT_SIGNATURE'
-          | 'ERR_VC_EXPIRED'
-          | 'ERR_VC_NOT_YET_VALID'
-          | 'ERR_VC_REVOKED'
-          | 'ERR_VC_SUSPENDED'
-          | 'ERR_VC_STATUS_UNAVAILABLE'
-          | 'ERR_VC_UNTRUSTED_ISSUER'
-          | 'ERR_VC_TYPE_UNKNOWN'
-          | 'ERR_VC_CLAIMS_INVALID'
-          | 'ERR_VC_SUBJECT_MISMATCH'
-          | 'ERR_VC_MALFORMED'
-          | 'ERR_VP_MALFORMED'
-          | 'ERR_VP_NO_CREDENTIAL'
-          | 'ERR_VP_NONCE'
-          | 'ERR_VP_AUDIENCE'
-          | 'ERR_VP_EXPIRED'
-          | 'ERR_VP_NOT_YET_VALID'
-          | 'ERR_PROOF_TYPE'
-          | 'ERR_POLICY_DENIED'
-          | 'ERR_POLICY_INVALID'
-          | 'ERR_AUDIT_TAMPERED'
-          | 'ERR_DEVICE_UNKNOWN'
-          | 'ERR_DEVICE_STATE'
-          | 'ERR_HANDSHAKE_DENIED'
-          | 'ERR_HANDSHAKE_MALFORMED'
-          | 'ERR_DEVICE_SUSPENDED'
-          | 'ERR_DEVICE_REVOKED'
-          | 'ERR_DEVICE_DECOMMISSIONED'
-          | 'ERR_HANDSHAKE_EXPIRED'
-          | 'ERR_HANDSHAKE_LOCKED'
-          | 'ERR_HANDSHAKE_SERVER_PROOF'
-          | 'ERR_TOPIC_FORBIDDEN'
-          | 'ERR_MQTT_PACKET_TOO_LARGE'
-          | 'ERR_MQTT_PACKET_MALFORMED'
-          | 'ERR_OCRA_SUITE_INVALID'
-          | 'ERR_OCRA_INPUT_INVALID'
-          | 'ERR_MARKET_ORDER_INVALID'
-          | 'ERR_MARKET_AMOUNT_OUT_OF_RANGE'
-          | 'ERR_MARKET_DUPLICATE_ORDER'
-          | 'ERR_MARKET_PERIOD_CLOSED'
-          | 'ERR_MARKET_PERIOD_MISMATCH'
-          | 'ERR_MARKET_TOO_MANY_ORDERS'
-          | 'ERR_MARKET_READING_MISSING'
-          | 'ERR_MARKET_READING_INVALID'
-          | 'ERR_MARKET_ACCOUNT_UNKNOWN'
-          | 'ERR_OFFERING_TERMS_INVALID'
-          | 'ERR_OFFERING_NOT_FOUND'
-          | 'ERR_OFFERING_EXISTS'
-          | 'ERR_OFFERING_STATE'
-          | 'ERR_OFFERING_NOT_CERTIFIED'
-          | 'ERR_OFFERING_CERTIFICATION_INVALID'
-          | 'ERR_OFFERING_NOT_OPEN'
-          | 'ERR_OFFERING_CLOSED'
-          | 'ERR_OFFERING_BELOW_MINIMUM'
-          | 'ERR_OFFERING_ABOVE_MAXIMUM'
-          | 'ERR_OFFERING_SOLD_OUT'
-          | 'ERR_OFFERING_ALREADY_SUBSCRIBED'
-          | 'ERR_OFFERING_JURISDICTION'
-          | 'ERR_OFFERING_INVESTOR_NOT_ACCREDITED'
-          | 'ERR_OFFERING_INVESTOR_LIMIT'
-          | 'ERR_OFFERING_WALLET_NOT_HOLDER'
-          | 'ERR_EXCHANGE_NOT_PARTNER'
-          | 'ERR_EXCHANGE_MESSAGE_INVALID'
-          | 'ERR_EXCHANGE_BAD_SIGNATURE'
-          | 'ERR_EXCHANGE_NOT_FOUND'
-          | 'ERR_EXCHANGE_DUPLICATE'
-          | 'ERR_EXCHANGE_NOT_RECIPIENT'
-          | 'ERR_EXCHANGE_ANSWER_INVALID'
-          | 'ERR_EXCHANGE_NO_CONSENT'
-          | 'ERR_EXCHANGE_CONSENT_REVOKED'
-          | 'ERR_EXCHANGE_CONSENT_EXPIRED'
-          | 'ERR_EXCHANGE_PROCESS_STEP'
-          | 'ERR_EXCHANGE_TRAIL_TAMPERED'
-          | 'ERR_BROKER_UNREACHABLE'
-          | 'ERR_BROKER_CONTROL_TIMEOUT'
-          | 'ERR_BROKER_CONTROL_FAILED'
-          | 'ERR_BROKER_START_FAILED'
-          | 'ERR_BROKER_CONFIG'
-          | 'ERR_WALLET_NOT_FOUND'
-          | 'ERR_WALLET_EXISTS'
-          | 'ERR_WALLET_LOCKED'
-          | 'ERR_WALLET_MALFORMED'
-          | 'ERR_WALLET_INSECURE'
-          | 'ERR_WALLET_OFFER_MALFORMED'
-          | 'ERR_WALLET_NO_MATCHING_CREDENTIAL'
-          | 'ERR_WALLET_NO_TOKEN'
-          | 'ERR_OFFERING_ISSUER_NOT_AUTHORISED'
-          | 'ERR_OFFERING_CERTIFIER_NOT_TRUSTED'
-          | 'ERR_OFFERING_COUPON_UNKNOWN'
-          | 'ERR_DEVICE_EXISTS'
-          | 'ERR_DEVICE_ID_INVALID'
-          | 'ERR_DEVICE_BATCH_TOO_LARGE'
-          | 'ERR_DEVICE_NOT_OWNER'
-          | 'ERR_WALLET_DELEGATION_REFUSED'
-          | 'ERR_OID4VCI_GRANT_INVALID'
-          | 'ERR_OID4VCI_TX_CODE'
-          | 'ERR_OID4VCI_PROOF_INVALID'
-          | 'ERR_OID4VCI_NONCE'
-          | 'ERR_OID4VCI_CREDENTIAL_REQUEST'
-          | 'ERR_OID4VCI_TOKEN'
-          | 'ERR_DPOP_INVALID'
-          | 'ERR_OID4VP_REQUEST_UNKNOWN'
-          | 'ERR_OID4VP_RESPONSE_MALFORMED'
-          | 'ERR_OID4VP_QUERY_MISMATCH'
-          | 'ERR_OID4VP_TRANSACTION_DATA'
-          | 'ERR_OID4VP_REQUEST_SIGNATURE'
-          | 'ERR_OID4VP_VERIFIER_MISMATCH'
-          | 'ERR_SD_JWT_MALFORMED'
-          | 'ERR_SD_JWT_DISCLOSURE'
-          | 'ERR_SD_JWT_KEY_BINDING'
-          | 'ERR_BROKER_REFUSED'
-          | 'ERR_WHITEFLAG_MALFORMED'
-          | 'ERR_WHITEFLAG_TOO_LARGE'
-          | 'ERR_WHITEFLAG_FIELD_INVALID'
-          | 'ERR_WHITEFLAG_REFERENCE_INVALID'
-          | 'ERR_WHITEFLAG_KEY_UNKNOWN'
-          | 'ERR_WHITEFLAG_DECRYPTION_FAILED'
-          | 'ERR_WHITEFLAG_AUTH_FAILED'
-          | 'ERR_WHITEFLAG_ORIGINATOR_NOT_READY'
-          | 'ERR_WHITEFLAG_NOT_FOUND';
-        message: string;
-      };
-    };
     OfferingTerms: {
       /**
        * @default [
@@ -9581,14 +9571,14 @@ export interface components {
       side: 'bid' | 'offer';
     };
     Partner: {
-      did?: string;
-      name?: string;
+      did: string;
+      name: string;
       /** Format: date-time */
-      registeredAt?: string;
+      registeredAt: string;
       /** Format: date-time */
-      updatedAt?: string;
+      updatedAt: string;
       /** Format: date-time */
-      validUntil?: string | null;
+      validUntil: string | null;
     };
     PartyInput: {
       country?: string;
@@ -9600,26 +9590,6 @@ export interface components {
       lei?: string;
       name: string;
       registrationId?: string;
-    };
-    /** @description What one holder of record is owed (paid off chain in the currency). Amounts are whole minor units, rounded down per holder. `withheld`: the wallet was not eligible (no record, expired or frozen) at the record block. */
-    Payment: {
-      amount?: number;
-      /** @description token base units held at blockNumber */
-      balance?: string;
-      blockNumber?: number;
-      burnKey?: string | null;
-      /** @description 0 for the redemption */
-      coupon?: number;
-      /** Format: date-time */
-      createdAt?: string;
-      currency?: string;
-      id?: string;
-      /** @enum {string} */
-      kind?: 'coupon' | 'redemption';
-      offeringId?: string;
-      /** @enum {string} */
-      status?: 'due' | 'withheld';
-      wallet?: string;
     };
     PresentationBody:
       | {
@@ -9651,26 +9621,26 @@ export interface components {
       resource: string;
     };
     Process: {
-      counterparty?: string;
+      counterparty: string;
       /** Format: date-time */
-      createdAt?: string;
-      id?: string;
-      initiator?: string;
+      createdAt: string;
+      id: string;
+      initiator: string;
       /** @enum {string} */
-      status?: 'running' | 'completed' | 'rejected';
-      steps?: {
+      status: 'running' | 'completed' | 'rejected';
+      steps: {
         /** @enum {string} */
-        from?: 'initiator' | 'counterparty';
-        kind?: string;
+        from: 'initiator' | 'counterparty';
+        kind: string;
         messageId?: string;
-        name?: string;
+        name: string;
         /** @enum {string} */
-        state?: 'waiting' | 'open' | 'sent' | 'acknowledged';
+        state: 'waiting' | 'open' | 'sent' | 'acknowledged';
       }[];
       /** @enum {string} */
-      template?: 'supplier-onboarding';
+      template: 'supplier-onboarding';
       /** Format: date-time */
-      updatedAt?: string;
+      updatedAt: string;
     };
     Questionnaire: {
       /** @constant */
@@ -9795,11 +9765,11 @@ export interface components {
         | {
             /** @description the name of a pre-shared key */
             key: string;
-            /** @constant */
+            /** @enum {string} */
             method: '2';
           }
         | {
-            /** @constant */
+            /** @enum {string} */
             method: '1';
             /** @description the account whose published ECDH key (K(0)0A) to negotiate with */
             recipient: string;
@@ -9828,17 +9798,13 @@ export interface components {
       reason?: string;
     };
     Subscription: {
-      allocated?: number | null;
-      /** Format: date-time */
-      createdAt?: string;
-      id?: string;
-      investor?: string;
-      jurisdiction?: string;
-      offeringId?: string;
-      quantity?: number;
-      /** @enum {string} */
-      status?: 'subscribed' | 'allocated' | 'minted' | 'unallocated' | 'mint-failed';
-      wallet?: string;
+      id: string;
+      investor: string;
+      offeringId: string;
+      quantity: number;
+      wallet: string;
+    } & {
+      [key: string]: unknown;
     };
     /**
      * @example {
@@ -9865,15 +9831,17 @@ export interface components {
       requestId: string;
     };
     TrailEntry: {
-      details?: Record<string, never>;
+      details: {
+        [key: string]: unknown;
+      };
       /** @description SHA-256 over the canonical JSON of seq, prevHash, who, what, when, details */
-      hash?: string;
-      prevHash?: string;
-      seq?: number;
-      what?: string;
+      hash: string;
+      prevHash: string;
+      seq: number;
+      what: string;
       /** Format: date-time */
-      when?: string;
-      who?: string;
+      when: string;
+      who: string;
     };
     /** @description kind credential: subject, types, issuer, claims, status; kind presentation: holder, scope, credentials */
     Verified: {
@@ -9924,172 +9892,6 @@ export interface components {
           /** @description A compact JWS (JWT VC or VP); its form is checked with a coded refusal (ERR_JWT_*) */
           vc?: string;
         };
-    whiteflagError: {
-      error: {
-        /** @enum {string} */
-        code:
-          | 'ERR_INTERNAL'
-          | 'ERR_BAD_REQUEST'
-          | 'ERR_JSON_MALFORMED'
-          | 'ERR_BODY_TOO_LARGE'
-          | 'ERR_UNSUPPORTED_MEDIA_TYPE'
-          | 'ERR_BODY_ENCODING'
-          | 'ERR_NOT_FOUND'
-          | 'ERR_VALIDATION'
-          | 'ERR_RATE_LIMITED'
-          | 'ERR_CONFLICT'
-          | 'ERR_UNAVAILABLE'
-          | 'ERR_STORAGE_UNAVAILABLE'
-          | 'ERR_CAPACITY'
-          | 'ERR_CONFIG_INVALID'
-          | 'ERR_PORT_IN_USE'
-          | 'ERR_DATA_DIR'
-          | 'ERR_DATA_DIR_LOCKED'
-          | 'ERR_USAGE'
-          | 'ERR_CHAIN_UNREACHABLE'
-          | 'ERR_CHAIN_UNAVAILABLE'
-          | 'ERR_CHAIN_START_FAILED'
-          | 'ERR_CHAIN_NO_REGISTRY'
-          | 'ERR_CHAIN_NO_CONTRACT'
-          | 'ERR_CHAIN_TX_FAILED'
-          | 'ERR_CHAIN_TX_TIMEOUT'
-          | 'ERR_ARTIFACT_STALE'
-          | 'ERR_DID_MALFORMED'
-          | 'ERR_DID_METHOD_UNSUPPORTED'
-          | 'ERR_DID_NOT_FOUND'
-          | 'ERR_DID_NETWORK_UNKNOWN'
-          | 'ERR_DID_RESOLUTION_FAILED'
-          | 'ERR_AUTH_REQUIRED'
-          | 'ERR_AUTH_INVALID'
-          | 'ERR_AUTH_EXPIRED'
-          | 'ERR_AUTH_REPLAYED'
-          | 'ERR_FORBIDDEN'
-          | 'ERR_JWT_MALFORMED'
-          | 'ERR_JWT_TOO_LARGE'
-          | 'ERR_JWT_ALG_UNSUPPORTED'
-          | 'ERR_JWT_SIGNATURE'
-          | 'ERR_VC_EXPIRED'
-          | 'ERR_VC_NOT_YET_VALID'
-          | 'ERR_VC_REVOKED'
-          | 'ERR_VC_SUSPENDED'
-          | 'ERR_VC_STATUS_UNAVAILABLE'
-          | 'ERR_VC_UNTRUSTED_ISSUER'
-          | 'ERR_VC_TYPE_UNKNOWN'
-          | 'ERR_VC_CLAIMS_INVALID'
-          | 'ERR_VC_SUBJECT_MISMATCH'
-          | 'ERR_VC_MALFORMED'
-          | 'ERR_VP_MALFORMED'
-          | 'ERR_VP_NO_CREDENTIAL'
-          | 'ERR_VP_NONCE'
-          | 'ERR_VP_AUDIENCE'
-          | 'ERR_VP_EXPIRED'
-          | 'ERR_VP_NOT_YET_VALID'
-          | 'ERR_PROOF_TYPE'
-          | 'ERR_POLICY_DENIED'
-          | 'ERR_POLICY_INVALID'
-          | 'ERR_AUDIT_TAMPERED'
-          | 'ERR_DEVICE_UNKNOWN'
-          | 'ERR_DEVICE_STATE'
-          | 'ERR_HANDSHAKE_DENIED'
-          | 'ERR_HANDSHAKE_MALFORMED'
-          | 'ERR_DEVICE_SUSPENDED'
-          | 'ERR_DEVICE_REVOKED'
-          | 'ERR_DEVICE_DECOMMISSIONED'
-          | 'ERR_HANDSHAKE_EXPIRED'
-          | 'ERR_HANDSHAKE_LOCKED'
-          | 'ERR_HANDSHAKE_SERVER_PROOF'
-          | 'ERR_TOPIC_FORBIDDEN'
-          | 'ERR_MQTT_PACKET_TOO_LARGE'
-          | 'ERR_MQTT_PACKET_MALFORMED'
-          | 'ERR_OCRA_SUITE_INVALID'
-          | 'ERR_OCRA_INPUT_INVALID'
-          | 'ERR_MARKET_ORDER_INVALID'
-          | 'ERR_MARKET_AMOUNT_OUT_OF_RANGE'
-          | 'ERR_MARKET_DUPLICATE_ORDER'
-          | 'ERR_MARKET_PERIOD_CLOSED'
-          | 'ERR_MARKET_PERIOD_MISMATCH'
-          | 'ERR_MARKET_TOO_MANY_ORDERS'
-          | 'ERR_MARKET_READING_MISSING'
-          | 'ERR_MARKET_READING_INVALID'
-          | 'ERR_MARKET_ACCOUNT_UNKNOWN'
-          | 'ERR_OFFERING_TERMS_INVALID'
-          | 'ERR_OFFERING_NOT_FOUND'
-          | 'ERR_OFFERING_EXISTS'
-          | 'ERR_OFFERING_STATE'
-          | 'ERR_OFFERING_NOT_CERTIFIED'
-          | 'ERR_OFFERING_CERTIFICATION_INVALID'
-          | 'ERR_OFFERING_NOT_OPEN'
-          | 'ERR_OFFERING_CLOSED'
-          | 'ERR_OFFERING_BELOW_MINIMUM'
-          | 'ERR_OFFERING_ABOVE_MAXIMUM'
-          | 'ERR_OFFERING_SOLD_OUT'
-          | 'ERR_OFFERING_ALREADY_SUBSCRIBED'
-          | 'ERR_OFFERING_JURISDICTION'
-          | 'ERR_OFFERING_INVESTOR_NOT_ACCREDITED'
-          | 'ERR_OFFERING_INVESTOR_LIMIT'
-          | 'ERR_OFFERING_WALLET_NOT_HOLDER'
-          | 'ERR_EXCHANGE_NOT_PARTNER'
-          | 'ERR_EXCHANGE_MESSAGE_INVALID'
-          | 'ERR_EXCHANGE_BAD_SIGNATURE'
-          | 'ERR_EXCHANGE_NOT_FOUND'
-          | 'ERR_EXCHANGE_DUPLICATE'
-          | 'ERR_EXCHANGE_NOT_RECIPIENT'
-          | 'ERR_EXCHANGE_ANSWER_INVALID'
-          | 'ERR_EXCHANGE_NO_CONSENT'
-          | 'ERR_EXCHANGE_CONSENT_REVOKED'
-          | 'ERR_EXCHANGE_CONSENT_EXPIRED'
-          | 'ERR_EXCHANGE_PROCESS_STEP'
-          | 'ERR_EXCHANGE_TRAIL_TAMPERED'
-          | 'ERR_BROKER_UNREACHABLE'
-          | 'ERR_BROKER_CONTROL_TIMEOUT'
-          | 'ERR_BROKER_CONTROL_FAILED'
-          | 'ERR_BROKER_START_FAILED'
-          | 'ERR_BROKER_CONFIG'
-          | 'ERR_WALLET_NOT_FOUND'
-          | 'ERR_WALLET_EXISTS'
-          | 'ERR_WALLET_LOCKED'
-          | 'ERR_WALLET_MALFORMED'
-          | 'ERR_WALLET_INSECURE'
-          | 'ERR_WALLET_OFFER_MALFORMED'
-          | 'ERR_WALLET_NO_MATCHING_CREDENTIAL'
-          | 'ERR_WALLET_NO_TOKEN'
-          | 'ERR_OFFERING_ISSUER_NOT_AUTHORISED'
-          | 'ERR_OFFERING_CERTIFIER_NOT_TRUSTED'
-          | 'ERR_OFFERING_COUPON_UNKNOWN'
-          | 'ERR_DEVICE_EXISTS'
-          | 'ERR_DEVICE_ID_INVALID'
-          | 'ERR_DEVICE_BATCH_TOO_LARGE'
-          | 'ERR_DEVICE_NOT_OWNER'
-          | 'ERR_WALLET_DELEGATION_REFUSED'
-          | 'ERR_OID4VCI_GRANT_INVALID'
-          | 'ERR_OID4VCI_TX_CODE'
-          | 'ERR_OID4VCI_PROOF_INVALID'
-          | 'ERR_OID4VCI_NONCE'
-          | 'ERR_OID4VCI_CREDENTIAL_REQUEST'
-          | 'ERR_OID4VCI_TOKEN'
-          | 'ERR_DPOP_INVALID'
-          | 'ERR_OID4VP_REQUEST_UNKNOWN'
-          | 'ERR_OID4VP_RESPONSE_MALFORMED'
-          | 'ERR_OID4VP_QUERY_MISMATCH'
-          | 'ERR_OID4VP_TRANSACTION_DATA'
-          | 'ERR_OID4VP_REQUEST_SIGNATURE'
-          | 'ERR_OID4VP_VERIFIER_MISMATCH'
-          | 'ERR_SD_JWT_MALFORMED'
-          | 'ERR_SD_JWT_DISCLOSURE'
-          | 'ERR_SD_JWT_KEY_BINDING'
-          | 'ERR_BROKER_REFUSED'
-          | 'ERR_WHITEFLAG_MALFORMED'
-          | 'ERR_WHITEFLAG_TOO_LARGE'
-          | 'ERR_WHITEFLAG_FIELD_INVALID'
-          | 'ERR_WHITEFLAG_REFERENCE_INVALID'
-          | 'ERR_WHITEFLAG_KEY_UNKNOWN'
-          | 'ERR_WHITEFLAG_DECRYPTION_FAILED'
-          | 'ERR_WHITEFLAG_AUTH_FAILED'
-          | 'ERR_WHITEFLAG_ORIGINATOR_NOT_READY'
-          | 'ERR_WHITEFLAG_NOT_FOUND';
-        message: string;
-      };
-    };
   };
   responses: never;
   parameters: never;
