@@ -50,7 +50,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A folder that looks like a fresh clone: package.json copied, everything else the tools need linked. */
+/** A folder that looks like a fresh clone to the tools: package.json copied, what they run from linked. */
 function cloneLike(): { work: string; home: string } {
   const base = mkdtempSync(join(tmpdir(), 'tessera-doc-test-'));
   const work = join(base, 'tessera');
@@ -58,10 +58,9 @@ function cloneLike(): { work: string; home: string } {
   mkdirSync(work);
   mkdirSync(home);
   writeFileSync(join(work, 'package.json'), readFileSync(join(ROOT, 'package.json')));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
-  for (const e of ['node_modules', 'dist', 'scripts', 'docs', 'tsconfig.json', ...pkg.workspaces]) {
-    symlinkSync(join(ROOT, e), join(work, e));
-  }
+  // only what the tools run from: a walk-through's files (wallets, state directories) land in the folder itself and
+  // never in the repository (a `--dir issuer` must not write into the issuer package)
+  for (const e of ['node_modules', 'dist', 'scripts']) symlinkSync(join(ROOT, e), join(work, e));
   return { work, home };
 }
 
@@ -220,7 +219,12 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
         const t = Date.now();
         const r = await session.run(c);
         ran++;
-        if (VERBOSE) console.log(`    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        if (VERBOSE) {
+          console.log(
+            `    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s  ${c.text.split('\n')[0]!.slice(0, 90)}`,
+          );
+          if (r?.output.trim()) console.log(indent(indent(tail(r.output, 20))));
+        }
         const why =
           r === undefined ? `no exit after ${COMMAND_TIMEOUT_MS / 1000} s` : judge(c, r.code, r.output.trim());
         if (why !== undefined) {
@@ -240,6 +244,9 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
       }
     }
     return { blocks: blocks.length, commands: ran };
+  } catch (e) {
+    // the stack did not start, or the session broke: the document fails with the reason, the others still run
+    return { blocks: 0, commands: ran, failure: `${doc}: ${(e as Error).message}` };
   } finally {
     await session?.close();
     if (stack) await stopStack(stack, work);

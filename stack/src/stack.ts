@@ -115,7 +115,7 @@ export async function startStack(
     if (!lock.ok) throw new TesseraError(lock.error.code, lock.error.message, { details: lock.error.details });
     closers.push({ name: 'data-dir-lock', close: () => lock.value.release() });
     await assertPortFree(config.host, config.httpPort, 'TESSERA_HTTP_PORT');
-    await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
+    if (!config.mqtt) await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
 
     // chain
     let anvil: AnvilChain | undefined;
@@ -386,7 +386,12 @@ export async function startStack(
     parts.use(consoleStatic({ info: stackInfo }));
 
     // MQTT: the broker listens before the issuer starts (its URL goes into device provisioning files)
-    const broker = await startBroker({ host: config.host, port: config.mqttPort, log: log.child({ part: 'mqtt' }) });
+    const broker = await startBroker({
+      host: config.host,
+      port: config.mqttPort,
+      ...(config.mqtt ? { external: config.mqtt } : {}),
+      log: log.child({ part: 'mqtt' }),
+    });
     devices = broker;
     closers.push({ name: 'mqtt', close: () => broker.stop() });
 
