@@ -6,11 +6,11 @@ import express from 'express';
 import { z } from 'zod';
 import { jsonBody } from './body.js';
 import { errorHandler } from './errors.js';
+import { attachOpenApi, BODY_ERRORS, HttpApi, mergeOpenApi, type OpenApiDocument, openApiOf } from './openapi.js';
+
 /** A JSON answer or document, read by path in the assertions. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape, checked by the assertions
 type Json = any;
-
-import { attachOpenApi, BODY_ERRORS, HttpApi, mergeOpenApi, type OpenApiDocument, openApiOf } from './openapi.js';
 
 const Item = z.strictObject({ name: z.string().min(1).max(8), count: z.number().int().min(1).optional() });
 
