@@ -50,7 +50,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A folder that looks like a fresh clone: package.json copied, everything else the tools need linked. */
+/** A folder that looks like a fresh clone to the tools: package.json copied, what they run from linked. */
 function cloneLike(): { work: string; home: string } {
   const base = mkdtempSync(join(tmpdir(), 'tessera-doc-test-'));
   const work = join(base, 'tessera');
@@ -58,10 +58,9 @@ function cloneLike(): { work: string; home: string } {
   mkdirSync(work);
   mkdirSync(home);
   writeFileSync(join(work, 'package.json'), readFileSync(join(ROOT, 'package.json')));
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] };
-  for (const e of ['node_modules', 'dist', 'scripts', 'docs', 'tsconfig.json', ...pkg.workspaces]) {
-    symlinkSync(join(ROOT, e), join(work, e));
-  }
+  // only what the tools run from: a walk-through's files (wallets, state directories) land in the folder itself and
+  // never in the repository (a `--dir issuer` must not write into the issuer package)
+  for (const e of ['node_modules', 'dist', 'scripts']) symlinkSync(join(ROOT, e), join(work, e));
   return { work, home };
 }
 

@@ -1,3 +1,6 @@
+import createClient from 'openapi-fetch';
+import type { paths } from './generated/stack-api';
+
 /**
  * A small typed client of the stack's HTTP API (same origin). Every refusal comes back as the API's own
  * `{ code, message }`, so the console shows exactly what the API said; the console is only a client.
@@ -136,61 +139,109 @@ export async function call<T>(
   };
 }
 
-const q = (o: Record<string, string | number | undefined>) => {
-  const p = new URLSearchParams();
-  for (const [k, v] of Object.entries(o)) if (v !== undefined && v !== '') p.set(k, String(v));
-  const s = p.toString();
-  return s ? `?${s}` : '';
-};
+const client = createClient<paths>({ baseUrl: '' });
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-/** The endpoints the console uses. */
+/** An openapi-fetch answer as the console's result: the value, or the API's `{ code, message }` and status. */
+async function typed<T>(p: Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<ApiResult<T>> {
+  let r: Awaited<typeof p>;
+  try {
+    r = await p;
+  } catch (e) {
+    return {
+      ok: false,
+      error: { code: 'ERR_UNAVAILABLE', message: `the stack did not answer: ${String(e)}`, status: 0 },
+    };
+  }
+  if (r.response.ok) return { ok: true, value: r.data as T };
+  const e = (r.error as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return {
+    ok: false,
+    error: {
+      code: typeof e?.code === 'string' ? e.code : 'ERR_UNAVAILABLE',
+      message: typeof e?.message === 'string' ? e.message : `HTTP ${r.response.status}`,
+      status: r.response.status,
+    },
+  };
+}
+
+/**
+ * The endpoints the console uses. The stack's parts go through openapi-fetch, typed by the stack's OpenAPI document
+ * (console/src/generated/stack-api.ts, `npm run gen:console-api`): paths, parameters and bodies are checked against
+ * it. `/healthz`, `/metrics` and the console's own `/console/api/*` are outside the document and use `call`.
+ */
 export const api = {
-  info: () => call<{ chainId: number; issuer: string; version?: string }>('GET', '/console/api/info'),
+  info: () => call<{ chainId: number; issuer: string }>('GET', '/console/api/info'),
   health: () => call<HealthReport>('GET', '/healthz'),
   metrics: () => call<string>('GET', '/metrics', { text: true }),
   challenge: () =>
-    call<{ nonce: string; audience: string; expiresAt: string; requirements: unknown }>(
-      'POST',
-      '/issuer/auth/challenge',
-    ),
-  token: (presentation: string) => call<TokenReply>('POST', '/issuer/auth/token', { body: { presentation } }),
+    typed<{ nonce: string; audience: string; expiresAt: string }>(client.POST('/issuer/auth/challenge', {})),
+  token: (presentation: string) => typed<TokenReply>(client.POST('/issuer/auth/token', { body: { presentation } })),
   renew: (token: string) =>
-    call<{ access_token: string; expires_in: number }>('POST', '/verifier/tokens/renew', { token }),
-  signOut: (token: string) => call<void>('POST', '/issuer/auth/logout', { token }),
+    typed<{ access_token: string; expires_in: number }>(
+      client.POST('/verifier/tokens/renew', { headers: bearer(token) }),
+    ),
+  signOut: (token: string) => typed<void>(client.POST('/issuer/auth/logout', { headers: bearer(token) })),
   access: (token: string) => call<AccessReply>('GET', '/console/api/access', { token }),
-  credentialTypes: () => call<Record<string, CredentialTypeInfo>>('GET', '/issuer/credential-types'),
-  issuerSpec: () => call<JsonSchema>('GET', '/issuer/openapi.json'),
+  credentialTypes: () => typed<Record<string, CredentialTypeInfo>>(client.GET('/issuer/credential-types')),
+  /** The stack's OpenAPI document: the claim schemas the issue form is generated from. */
+  spec: () => call<JsonSchema>('GET', '/openapi.json'),
   listCredentials: (token: string, f: { type?: string; subject?: string; status?: string; cursor?: string }) =>
-    call<CredentialPage>('GET', `/issuer/credentials${q({ ...f, limit: 50 })}`, { token }),
+    typed<CredentialPage>(
+      client.GET('/issuer/credentials', {
+        headers: bearer(token),
+        params: {
+          query: {
+            limit: 50,
+            ...(f.type ? { type: f.type } : {}),
+            ...(f.subject ? { subject: f.subject } : {}),
+            ...(f.status ? { status: f.status as 'active' } : {}),
+            ...(f.cursor ? { cursor: f.cursor } : {}),
+          },
+        },
+      }),
+    ),
   issue: (token: string, body: { type: string; subject: string; claims: unknown; validitySeconds?: number }) =>
-    call<IssuedCredential>('POST', '/issuer/credentials', { token, body }),
+    typed<IssuedCredential>(client.POST('/issuer/credentials', { headers: bearer(token), body: body as never })),
   credentialAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke', reason?: string) =>
-    call<{ credential: IssuedCredential; changed: boolean }>(
-      'POST',
-      `/issuer/credentials/${encodeURIComponent(id)}/${action}`,
-      { token, body: reason ? { reason } : {} },
+    typed<{ credential: IssuedCredential; changed: boolean }>(
+      client.POST(`/issuer/credentials/{id}/${action}`, {
+        headers: bearer(token),
+        params: { path: { id } },
+        body: reason ? { reason } : {},
+      }),
     ),
   offer: (token: string, id: string) =>
-    call<OfferReply>('POST', `/issuer/credentials/${encodeURIComponent(id)}/offer`, { token, body: {} }),
+    typed<OfferReply>(
+      client.POST('/issuer/credentials/{id}/offer', { headers: bearer(token), params: { path: { id } }, body: {} }),
+    ),
   fetchOffer: (url: string) => call<Record<string, unknown>>('GET', url),
   redeem: (code: string, proof: string) =>
-    call<{ id: string; type: string; credential: string }>('POST', '/issuer/offers/redeem', { body: { code, proof } }),
-  verifyJwt: (jwt: string) =>
-    call<{ verified: boolean; status?: unknown }>('POST', '/verifier/verify', { body: { jwt } }),
+    typed<{ id: string; type: string; credential: string }>(
+      client.POST('/issuer/offers/redeem', { body: { code, proof } }),
+    ),
+  verifyJwt: (jwt: string) => typed<{ verified: boolean }>(client.POST('/verifier/verify', { body: { jwt } })),
   audit: (token: string, afterSeq?: number, limit = 100) =>
-    call<{ items: AuditEntry[] }>('GET', `/issuer/audit${q({ afterSeq, limit })}`, { token }),
+    typed<{ items: AuditEntry[] }>(
+      client.GET('/issuer/audit', {
+        headers: bearer(token),
+        params: { query: { limit, ...(afterSeq === undefined ? {} : { afterSeq }) } },
+      }),
+    ),
   verifyAudit: (token: string) =>
-    call<{ length: number; head: { seq: number; hash: string } }>('GET', '/issuer/audit/verify', { token }),
+    typed<{ length: number; head: { seq: number; hash: string } }>(
+      client.GET('/issuer/audit/verify', { headers: bearer(token) }),
+    ),
   registerBatch: (token: string, devices: { characteristics: Record<string, string> }[]) =>
-    call<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
-      'POST',
-      '/issuer/devices/batches',
-      { token, body: { devices } },
+    typed<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
+      client.POST('/issuer/devices/batches', { headers: bearer(token), body: { devices } as never }),
     ),
   device: (token: string, id: string) =>
-    call<DeviceView>('GET', `/issuer/devices/${encodeURIComponent(id)}`, { token }),
+    typed<DeviceView>(client.GET('/issuer/devices/{id}', { headers: bearer(token), params: { path: { id } } })),
   deviceAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke') =>
-    call<DeviceView>('POST', `/issuer/devices/${encodeURIComponent(id)}/${action}`, { token, body: {} }),
+    typed<DeviceView>(
+      client.POST(`/issuer/devices/{id}/${action}`, { headers: bearer(token), params: { path: { id } } }),
+    ),
   deviceSession: (token: string, id: string) =>
     call<DeviceSession>('GET', `/console/api/devices/${encodeURIComponent(id)}/session`, { token }),
 };

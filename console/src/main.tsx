@@ -68,6 +68,7 @@ function App() {
               {p.title}
             </a>
           ))}
+          <a href="/docs/">API docs</a>
         </nav>
         <div class="who">
           {s.session ? (

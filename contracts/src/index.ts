@@ -95,4 +95,5 @@ export { measureTokenGas, type TokenGas } from './security-token-gas.js';
 export { appendChainEntry, chainEntry, chainHead, type ChainRow, type ChainTable } from './hash-chain.js';
 export { isTransientConflict, isUniqueViolation } from './db-errors.js';
 export { isStorageFault, storageHealth, type StorageHealth } from './sqlite-gate.js';
+export { ChainWatch } from './chain-watch.js';
 export { ChainLogFollower, type LogFollowerOptions, type RawLog } from './log-follower.js';

@@ -28,6 +28,8 @@ export interface IssuerServiceOptions {
   deviceRegistryAddress?: string;
   /** The MQTT URL written into device provisioning files. */
   deviceBrokerUrl?: string;
+  /** True while the chain is known to be down: device writes are refused before anything is recorded. */
+  chainDown?: () => boolean;
   http?: IssuerHttpConfig;
   /**
    * The credential core the issuer signs admins in with and guards its routes through, built once the issuer exists
@@ -76,6 +78,7 @@ export async function startIssuerService(o: IssuerServiceOptions): Promise<Issue
       chainId: o.chainId,
       deviceRegistry: o.deviceRegistryAddress,
       ...(o.deviceBrokerUrl ? { brokerUrl: o.deviceBrokerUrl } : {}),
+      ...(o.chainDown ? { chainDown: o.chainDown } : {}),
     });
     const roles = await devices.ensureRegistryRoles();
     if (!roles.ok) log.warn({ code: roles.error.code, reason: roles.error.message }, 'device registry roles missing');

@@ -58,6 +58,22 @@ export const StackConfigSchema = z.object({
     description:
       'embedded MQTT broker (aedes) for device handshakes and telemetry; not 1883 so that a Mosquitto on its standard port does not stop `npm start`',
   }),
+  TESSERA_MQTT_URL: optionalUrl('TESSERA_MQTT_URL', ['mqtt:', 'mqtts:']).meta({
+    kind: 'mqtt(s) URL',
+    description:
+      'an external Mosquitto 2 with the dynamic-security plugin instead of the embedded broker (every replica serves the same broker; needs the two variables below)',
+    defaultText: 'unset: embedded broker on TESSERA_MQTT_PORT',
+  }),
+  TESSERA_MQTT_ADMIN_USERNAME: z.string().min(1).optional().meta({
+    kind: 'name',
+    description: 'the dynamic-security admin of TESSERA_MQTT_URL (`mosquitto_ctrl dynsec init`)',
+    defaultText: 'unset',
+  }),
+  TESSERA_MQTT_ADMIN_PASSWORD: z.string().min(1).optional().meta({
+    kind: 'secret',
+    description: "that admin's password",
+    defaultText: 'unset',
+  }),
   TESSERA_PUBLIC_URL: optionalUrl('TESSERA_PUBLIC_URL', ['http:', 'https:']).meta({
     kind: 'URL',
     description:
@@ -166,6 +182,8 @@ export interface StackConfig {
   host: string;
   httpPort: number;
   mqttPort: number;
+  /** An external Mosquitto with dynamic security (its dynsec admin), instead of the embedded broker. */
+  mqtt?: { url: string; admin: { username: string; password: string } };
   publicUrl?: string;
   chain: { rpcUrl?: string; wsUrl?: string; registryAddress?: string };
   databaseUrl?: string;
@@ -198,11 +216,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
   const c = parsed.data;
+  const mqttAdmin = c.TESSERA_MQTT_ADMIN_USERNAME && c.TESSERA_MQTT_ADMIN_PASSWORD;
+  if (c.TESSERA_MQTT_URL && !mqttAdmin) {
+    const problem =
+      'TESSERA_MQTT_ADMIN_USERNAME and TESSERA_MQTT_ADMIN_PASSWORD: required with TESSERA_MQTT_URL (its dynamic-security admin)';
+    throw new TesseraError('ERR_CONFIG_INVALID', `invalid configuration: ${problem}`, { details: [problem] });
+  }
   return Object.freeze({
     dataDir: resolve(c.TESSERA_DATA_DIR),
     host: c.TESSERA_HOST,
     httpPort: c.TESSERA_HTTP_PORT,
     mqttPort: c.TESSERA_MQTT_PORT,
+    ...(c.TESSERA_MQTT_URL && c.TESSERA_MQTT_ADMIN_USERNAME && c.TESSERA_MQTT_ADMIN_PASSWORD
+      ? {
+          mqtt: Object.freeze({
+            url: c.TESSERA_MQTT_URL,
+            admin: Object.freeze({ username: c.TESSERA_MQTT_ADMIN_USERNAME, password: c.TESSERA_MQTT_ADMIN_PASSWORD }),
+          }),
+        }
+      : {}),
     ...(c.TESSERA_PUBLIC_URL ? { publicUrl: c.TESSERA_PUBLIC_URL.replace(/\/$/, '') } : {}),
     chain: Object.freeze({
       ...(c.TESSERA_CHAIN_RPC_URL ? { rpcUrl: c.TESSERA_CHAIN_RPC_URL } : {}),

@@ -165,7 +165,8 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
         ...(o.onApplied ? { onApplied: (c) => o.onApplied?.(c.deviceId, c.to) } : {}),
         log: silentLogger,
       });
-      return { broker: part.broker, service };
+      // no external broker was given: the embedded aedes one
+      return { broker: part.broker as AedesBrokerAdapter, service };
     };
     let parts = await compose(0);
     const port = Number(new URL(parts.broker.url).port);

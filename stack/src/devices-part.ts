@@ -9,7 +9,10 @@ import {
 import type { Issuer } from '@tessera/issuer';
 import {
   AedesBrokerAdapter,
+  type BrokerAdapter,
+  type DeviceBrokerCredentials,
   type DeviceHandshakeService,
+  MosquittoBrokerAdapter,
   type DeviceSecretVault,
   type HandshakeAuditEvent,
   type HandshakeLimiter,
@@ -21,12 +24,42 @@ import type { Resolvable } from 'did-resolver';
 import type { JsonRpcProvider } from 'ethers';
 import { portError } from './ports.js';
 
-/** The stack's device side: the embedded aedes broker and the handshake verifier on it. */
+/** A broker as the stack uses it: the adapter, and whether a device is online. */
+export type StackBroker = BrokerAdapter & { isConnected(deviceId: string): boolean; readonly connectedClients: number };
+
+/**
+ * An external Mosquitto (dynamic security) shared by the replicas: a device is online here when this replica's
+ * adapter follows a connection of it (from the broker's connection notices).
+ */
+class SharedMosquitto extends MosquittoBrokerAdapter implements StackBroker {
+  /** Disabled or deleted in dynsec: Mosquitto has dropped them and refuses their CONNECT until enrolled again. */
+  private readonly shut = new Set<string>();
+
+  override async enrol(credentials: DeviceBrokerCredentials): Promise<void> {
+    await super.enrol(credentials);
+    this.shut.delete(credentials.deviceId);
+  }
+
+  override async revoke(deviceId: string, options: { permanent: boolean; reason: string }): Promise<void> {
+    await super.revoke(deviceId, options);
+    this.shut.add(deviceId);
+  }
+
+  isConnected(deviceId: string): boolean {
+    return !this.shut.has(deviceId) && this.connectionOf(deviceId) !== undefined;
+  }
+  /** Not counted for an external broker (its own $SYS topics have it). */
+  get connectedClients(): number {
+    return 0;
+  }
+}
+
+/** The stack's device side: the broker (embedded aedes, or an external Mosquitto) and the handshake verifier on it. */
 export interface DevicesPart {
   /** Where devices connect (mqtt://host:port, the bound port). */
   mqttUrl: string;
   /** The broker: services subscribe to device telemetry on it; `isConnected` tells whether a device is online. */
-  broker: AedesBrokerAdapter;
+  broker: StackBroker;
   /** The handshake verifier (null until `attach`; the vault comes from the issuer, which starts later). */
   handshake: DeviceHandshakeService | null;
   stop(): Promise<void>;
@@ -39,12 +72,36 @@ export interface DevicesPart {
 export async function startBroker(o: {
   host: string;
   port: number;
+  /** An external Mosquitto with dynamic security: used instead of starting the embedded broker. */
+  external?: { url: string; admin: { username: string; password: string } };
   log: Logger;
   /** How long a CONNECT of a device not enrolled yet waits for the verifier to load its devices (default 30 s). */
   holdUnknownMs?: number;
   /** Work on the broker before it listens (for example enrolling known devices). */
   beforeListen?(broker: AedesBrokerAdapter): Promise<void>;
 }): Promise<DevicesPart> {
+  if (o.external) {
+    const shared = new SharedMosquitto({ url: o.external.url, admin: o.external.admin, log: o.log });
+    try {
+      await shared.start();
+    } catch (cause) {
+      await shared.stop().catch(() => undefined);
+      throw cause instanceof TesseraError
+        ? cause
+        : new TesseraError('ERR_UNAVAILABLE', `the Mosquitto at TESSERA_MQTT_URL does not answer`, { cause });
+    }
+    const external: DevicesPart = {
+      mqttUrl: o.external.url,
+      broker: shared,
+      handshake: null,
+      async stop() {
+        await external.handshake?.stop();
+        external.handshake = null;
+        await shared.stop();
+      },
+    };
+    return external;
+  }
   // Devices reconnecting while the handshake verifier re-enrols them after a restart wait instead of being refused.
   const broker = new AedesBrokerAdapter({
     host: o.host,

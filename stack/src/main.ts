@@ -40,6 +40,7 @@ async function start(): Promise<void> {
   );
   console.log(`  data directory ${config.dataDir}`);
   for (const [actor, id] of Object.entries(stack.identities)) console.log(`  ${actor.padEnd(9)} ${id.did}`);
+  console.log(`  console  ${stack.urls.http}/  (sign in with the root admin wallet below)`);
   console.log(
     `  API docs ${stack.urls.http}/docs/  (OpenAPI 3.1 for the whole stack: ${stack.urls.http}/openapi.json)`,
   );

@@ -46,6 +46,8 @@ export interface ServicesContext {
   db: DataSource;
   outbox: Outbox;
   provider: JsonRpcProvider;
+  /** Refuses with ERR_CHAIN_UNAVAILABLE while the chain is known to be down. */
+  assertChainUp?: () => void;
   chainId: number;
   contracts: Record<ContractName, string>;
   keystore: Keystore;
@@ -108,6 +110,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
       db: ctx.db,
       outbox: ctx.outbox,
       provider: ctx.provider,
+      ...(ctx.assertChainUp ? { assertChainUp: ctx.assertChainUp } : {}),
       creditAddress: ctx.contracts.EnergyCredit,
       gridAccount: ctx.keystore.getOrCreate('energy-grid').address,
       guard,

@@ -13,6 +13,7 @@ import {
   dialectOf,
   ensureDeployed,
   makeProvider,
+  ChainWatch,
   openDatabase,
   storageHealth,
   outboxDatabaseParts,
@@ -37,6 +38,7 @@ import type { DataSource } from 'typeorm';
 import { ChainMetrics } from './chain-metrics.js';
 import { consoleApi, consoleStatic, LastHandshakes } from './console-part.js';
 import type { StackConfig } from './config.js';
+import { SharedFiles, replicaFilesDatabaseParts } from './shared-files.js';
 import { type DevicesPart, attachHandshake, devicePermissions, startBroker } from './devices-part.js';
 import { type HealthReport, buildStackApp } from './http.js';
 import { type ActorIdentity, type StackActor, ensureActorIdentities } from './identities.js';
@@ -113,7 +115,7 @@ export async function startStack(
     if (!lock.ok) throw new TesseraError(lock.error.code, lock.error.message, { details: lock.error.details });
     closers.push({ name: 'data-dir-lock', close: () => lock.value.release() });
     await assertPortFree(config.host, config.httpPort, 'TESSERA_HTTP_PORT');
-    await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
+    if (!config.mqtt) await assertPortFree(config.host, config.mqttPort, 'TESSERA_MQTT_PORT');
 
     // chain
     let anvil: AnvilChain | undefined;
@@ -136,6 +138,47 @@ export async function startStack(
       log.info({ rpcUrl, chainId, pid: anvil.pid }, 'embedded anvil chain started');
     }
     closers.push({ name: 'provider', close: () => provider.destroy() });
+    // A chain that stops or freezes is known within about 2 s; from then on chain calls are refused at once
+    // (ERR_CHAIN_UNAVAILABLE) instead of each waiting for the provider's timeout.
+    const chainWatch = new ChainWatch({
+      rpcUrl,
+      onChange: (down, reason) =>
+        down
+          ? log.warn({ rpcUrl, reason }, 'the chain does not answer: chain calls are refused until it does')
+          : log.info({ rpcUrl }, 'the chain answers again'),
+    });
+    chainWatch.guard(provider);
+    chainWatch.start();
+    closers.push({ name: 'chain-watch', close: () => chainWatch.stop() });
+
+    // database (before the keys: a joining replica takes the shared keys and deployments from it)
+    const db: DataSource = await openDatabase(
+      {
+        ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
+        sqlitePath: join(config.dataDir, 'tessera.sqlite'),
+        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
+      },
+      {
+        entities: [
+          ...outboxDatabaseParts.entities,
+          ...issuerDatabaseParts.entities,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.entities as unknown[]),
+        ] as DatabaseParts['entities'],
+        migrations: [
+          ...outboxDatabaseParts.migrations,
+          ...issuerDatabaseParts.migrations,
+          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.migrations as unknown[]),
+          ...replicaFilesDatabaseParts.migrations,
+        ] as DatabaseParts['migrations'],
+      },
+    );
+    closers.push({ name: 'database', close: () => db.destroy() });
+    // Replicas on PostgreSQL with the master key in the configuration share their keys and deployments through it.
+    const shared =
+      config.masterKey && dialectOf(db) === 'postgres'
+        ? new SharedFiles(db, config.dataDir, config.masterKey, log)
+        : undefined;
+    await shared?.pull();
 
     // keys, contracts
     const keystore = Keystore.open(join(config.dataDir, 'keys'), config.masterKey);
@@ -157,27 +200,7 @@ export async function startStack(
       log: (msg) => log.info(msg),
     });
 
-    // database and outbox
-    const db: DataSource = await openDatabase(
-      {
-        ...(config.databaseUrl ? { url: config.databaseUrl } : {}),
-        sqlitePath: join(config.dataDir, 'tessera.sqlite'),
-        ...(config.sqliteMaxPages !== undefined ? { sqliteMaxPages: config.sqliteMaxPages } : {}),
-      },
-      {
-        entities: [
-          ...outboxDatabaseParts.entities,
-          ...issuerDatabaseParts.entities,
-          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.entities as unknown[]),
-        ] as DatabaseParts['entities'],
-        migrations: [
-          ...outboxDatabaseParts.migrations,
-          ...issuerDatabaseParts.migrations,
-          ...SERVICE_DATABASE_PARTS.flatMap((p) => p.migrations as unknown[]),
-        ] as DatabaseParts['migrations'],
-      },
-    );
-    closers.push({ name: 'database', close: () => db.destroy() });
+    // outbox
     const outbox = new Outbox({
       dataSource: db,
       signer: relayer,
@@ -215,6 +238,7 @@ export async function startStack(
       const parts: HealthReport['parts'] = {};
       try {
         // a frozen chain must not make /healthz hang for the provider's timeout: it is down if it does not answer soon
+        chainWatch.assertUp();
         let timer: NodeJS.Timeout | undefined;
         lastBlock = await Promise.race([
           provider.getBlockNumber(),
@@ -362,7 +386,12 @@ export async function startStack(
     parts.use(consoleStatic({ info: stackInfo }));
 
     // MQTT: the broker listens before the issuer starts (its URL goes into device provisioning files)
-    const broker = await startBroker({ host: config.host, port: config.mqttPort, log: log.child({ part: 'mqtt' }) });
+    const broker = await startBroker({
+      host: config.host,
+      port: config.mqttPort,
+      ...(config.mqtt ? { external: config.mqtt } : {}),
+      log: log.child({ part: 'mqtt' }),
+    });
     devices = broker;
     closers.push({ name: 'mqtt', close: () => broker.stop() });
 
@@ -387,6 +416,7 @@ export async function startStack(
       anchorIntervalMs: 60_000,
       issuerPrivateKey: keystore.getOrCreate('issuer').privateKey,
       deviceRegistryAddress: contracts.DeviceRegistry,
+      chainDown: () => chainWatch.down,
       deviceBrokerUrl: broker.mqttUrl,
       // With Redis, the sign-in rate limit is one count per source for every replica (not one per process).
       ...(config.redisUrl
@@ -479,6 +509,7 @@ export async function startStack(
       db,
       outbox,
       provider,
+      assertChainUp: () => chainWatch.assertUp(),
       chainId,
       contracts,
       keystore,
@@ -492,6 +523,8 @@ export async function startStack(
       log,
     });
     closers.push({ name: 'services', close: () => services.stop() });
+    // what this replica created (keys, deployments, the issuer's key-encryption key) is offered to the next ones
+    await shared?.push();
 
     // one OpenAPI document for the whole stack at /openapi.json, rendered at /docs/
     const apiParts: ApiPart[] = [

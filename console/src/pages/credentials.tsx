@@ -14,7 +14,7 @@ function IssueForm({ onIssued }: { onIssued: (id: string) => void }) {
   const [notice, setNotice] = useState<string>();
   useEffect(() => {
     void (async () => {
-      const [t, spec] = await Promise.all([api.credentialTypes(), api.issuerSpec()]);
+      const [t, spec] = await Promise.all([api.credentialTypes(), api.spec()]);
       if (t.ok) setTypes(t.value);
       if (spec.ok) setSchemas(spec.value.components?.schemas ?? {});
       if (!t.ok) setError(t.error);

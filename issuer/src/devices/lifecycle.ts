@@ -128,6 +128,8 @@ export interface DeviceLifecycleOptions {
   deviceRegistry: string;
   /** The MQTT URL devices use, written into each provisioning file. */
   brokerUrl?: string;
+  /** True while the chain is known to be down: a new registration or commissioning is refused, nothing recorded. */
+  chainDown?: () => boolean;
 }
 
 export const DeviceInput = z.strictObject({
@@ -202,6 +204,8 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     return { state: 'mined', txHash: row.txHash };
   }
 
+  const chainUnavailable = () =>
+    err('ERR_CHAIN_UNAVAILABLE', 'the chain does not answer: nothing was recorded or sent; retry once it is back');
   const intents = () => o.dataSource.getRepository(DeviceIntentEntity);
   const intentId = (caller: string, requestId: string) =>
     createHash('sha256').update(`${caller}\n${requestId}`).digest('hex');
@@ -241,6 +245,7 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
       if (prior.kind !== 'register') return err('ERR_CONFLICT', 'this request id was used for another operation');
       return resumeRegister(prior, requestId);
     }
+    if (o.chainDown?.()) return chainUnavailable();
     const body = RegisterBody.safeParse(input);
     if (!body.success) return err('ERR_VALIDATION', 'the body is { devices: [ … ] }', issues(body.error));
     if (body.data.devices.length > MAX_DEVICE_BATCH) {
@@ -555,6 +560,7 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
       if (prior.kind !== 'commission') return err('ERR_CONFLICT', 'this request id was used for another operation');
       return resumeCommission(prior, requestId);
     }
+    if (o.chainDown?.()) return chainUnavailable();
     const body = CommissionBody.safeParse(input);
     if (!body.success)
       return err('ERR_VALIDATION', 'the body is { identity: <address or did:ethr> }', issues(body.error));

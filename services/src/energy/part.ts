@@ -38,6 +38,8 @@ export interface EnergyPartDeps {
   db: DataSource;
   outbox: Outbox;
   provider: JsonRpcProvider;
+  /** Refuses with ERR_CHAIN_UNAVAILABLE while the chain is known to be down (nothing is recorded then). */
+  assertChainUp?: () => void;
   /** The EnergyCredit token contract. */
   creditAddress: string;
   /** The grid supplier's account (buys what is not matched locally, pays feed-in). */
@@ -246,13 +248,20 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       description: 'Bearer access token from the verifier for policy `energy.credits.mint`.',
       bearer: true,
       body: TopUpBodyDoc,
-      responses: { 200: { description: 'minted', schema: described('participant, account, amountNanoEur, txHash') } },
+      responses: {
+        200: { description: 'minted', schema: described('participant, account, amountNanoEur, txHash') },
+        202: {
+          description:
+            'recorded, not final yet (the chain stopped answering meanwhile): `{ pending, requestId, message }`; it will be minted once, and the same requestId returns the result',
+        },
+      },
       errors: [
         ...GUARDED,
         'ERR_VALIDATION',
         'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
         'ERR_MARKET_ACCOUNT_UNKNOWN',
         'ERR_CHAIN_TX_FAILED',
+        'ERR_CHAIN_UNAVAILABLE',
       ],
     },
     guard({ resource: CREDITS }),
@@ -263,13 +272,33 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
         throw new TesseraError('ERR_MARKET_AMOUNT_OUT_OF_RANGE', `a top-up is at most ${MAX_TOP_UP_NANO_EUR} n€`);
       const account = ethrAccount(body.participant);
       if (!account) throw new TesseraError('ERR_MARKET_ACCOUNT_UNKNOWN', 'the participant must be a did:ethr');
-      const row = await ctx.outbox.submit(`energy-credit:${body.requestId}`, {
-        kind: 'energy-credit.mint',
-        to: creditAddress,
-        data: EnergyCredit__factory.createInterface().encodeFunctionData('mint', [account, amount]),
-      });
-      if (row.status !== 'mined')
-        throw new TesseraError('ERR_CHAIN_TX_FAILED', `the top-up was not mined: ${row.error}`);
+      const key = `energy-credit:${body.requestId}`;
+      // a chain known to be down: refused before anything is recorded (a retry of a recorded one goes on)
+      if (!(await ctx.outbox.get(key))) ctx.assertChainUp?.();
+      let row: Awaited<ReturnType<Outbox['submit']>>;
+      try {
+        row = await ctx.outbox.submit(key, {
+          kind: 'energy-credit.mint',
+          to: creditAddress,
+          data: EnergyCredit__factory.createInterface().encodeFunctionData('mint', [account, amount]),
+        });
+      } catch (e) {
+        const recorded = await ctx.outbox.get(key).catch(() => undefined);
+        if (recorded === null) throw e; // never recorded: it did not and will not happen
+        // recorded: the outbox mints it once the chain answers; the same requestId returns the result
+        res.status(202).json({
+          pending: true,
+          requestId: body.requestId,
+          message: 'the top-up is recorded and will be minted; repeat the request with the same requestId',
+        });
+        return;
+      }
+      if (row.status === 'failed')
+        throw new TesseraError('ERR_CHAIN_TX_FAILED', `the top-up was not minted and will not be: ${row.error}`);
+      if (row.status !== 'mined') {
+        res.status(202).json({ pending: true, requestId: body.requestId, message: 'the top-up is not final yet' });
+        return;
+      }
       log.info(
         { participant: body.participant, amountNanoEur: body.amountNanoEur, by: req.accessGrant?.holder },
         'credit top-up',
