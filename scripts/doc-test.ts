@@ -219,7 +219,12 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
         const t = Date.now();
         const r = await session.run(c);
         ran++;
-        if (VERBOSE) console.log(`    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        if (VERBOSE) {
+          console.log(
+            `    ${doc}:${c.line} ${((Date.now() - t) / 1000).toFixed(1)} s  ${c.text.split('\n')[0]!.slice(0, 90)}`,
+          );
+          if (r?.output.trim()) console.log(indent(indent(tail(r.output, 20))));
+        }
         const why =
           r === undefined ? `no exit after ${COMMAND_TIMEOUT_MS / 1000} s` : judge(c, r.code, r.output.trim());
         if (why !== undefined) {
@@ -239,6 +244,9 @@ async function runDocument(doc: string): Promise<{ blocks: number; commands: num
       }
     }
     return { blocks: blocks.length, commands: ran };
+  } catch (e) {
+    // the stack did not start, or the session broke: the document fails with the reason, the others still run
+    return { blocks: 0, commands: ran, failure: `${doc}: ${(e as Error).message}` };
   } finally {
     await session?.close();
     if (stack) await stopStack(stack, work);

@@ -1,6 +1,7 @@
 /**
- * Two stacks as replicas on one PostgreSQL, one Redis and one external chain: a status change made through one
- * reaches the other's credential core, measured.
+ * Two stacks as replicas on one PostgreSQL, one Redis, one Mosquitto and one external chain: the second joins from
+ * configuration alone, the sign-in rate limit is shared, and a status change made through one reaches the other's
+ * credential core, measured.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import {
 } from '@tessera/contracts';
 import { throwawayPostgres } from '@tessera/contracts/testing';
 import { silentLogger } from '@tessera/protocol';
+import { type MosquittoInstance, startMosquitto } from '@tessera/verifier';
 import { testActor } from '@tessera/verifier/testing';
 import { Wallet, parseEther } from 'ethers';
 import { loadConfig } from './config.js';
@@ -43,11 +45,13 @@ describe('replicas: two stacks on one PostgreSQL, Redis and chain', () => {
   const pg = throwawayPostgres('tessera_replicas');
   const dirs: string[] = [];
   let chain: AnvilChain;
+  let mosquitto: MosquittoInstance;
   const stacks: RunningStack[] = [];
 
   before(async () => {
     const databaseUrl = await pg.create();
     chain = await startAnvil({});
+    mosquitto = await startMosquitto();
     const root = mkdtempSync(join(tmpdir(), 'tessera-replicas-'));
     dirs.push(root);
     // The operator deploys once (npm run deploy) with the first replica's relayer key.
@@ -74,7 +78,9 @@ describe('replicas: two stacks on one PostgreSQL, Redis and chain', () => {
       TESSERA_DATABASE_URL: databaseUrl,
       TESSERA_REDIS_URL: redisUrl,
       TESSERA_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      TESSERA_MQTT_PORT: '0',
+      TESSERA_MQTT_URL: mosquitto.url,
+      TESSERA_MQTT_ADMIN_USERNAME: mosquitto.admin.username,
+      TESSERA_MQTT_ADMIN_PASSWORD: mosquitto.admin.password,
       TESSERA_MASTER_KEY: masterKey,
     };
     stacks.push(
@@ -92,6 +98,7 @@ describe('replicas: two stacks on one PostgreSQL, Redis and chain', () => {
   after(async () => {
     for (const s of stacks.reverse()) await s.stop();
     await chain?.stop();
+    await mosquitto?.stop();
     await pg.drop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -111,6 +118,9 @@ describe('replicas: two stacks on one PostgreSQL, Redis and chain', () => {
     assert.equal(b.identities.issuer.did, a.identities.issuer.did);
     assert.equal(b.issuer.issuer.did, a.issuer.issuer.did);
     assert.ok(!existsSync(join(dirs[0]!, 'b', 'chain')), 'no chain state of its own');
+    assert.equal(a.urls.mqtt, mosquitto.url, 'no embedded broker: devices go to the shared Mosquitto');
+    assert.equal(b.urls.mqtt, mosquitto.url);
+    assert.ok(a.devices.handshake && b.devices.handshake, "both replicas' handshake responders serve it");
   });
 
   it("the issuer's sign-in rate limit is one count for both replicas (Redis)", async () => {
