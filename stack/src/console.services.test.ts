@@ -380,28 +380,42 @@ describe('the console in chromium', () => {
   it('a session ended by the server explains itself on the page it ended, and signing in again returns there', async () => {
     await visit(admin, 'credentials', '#issue');
     // the access token the console holds (in memory only), as it goes out on a request
-    const sent = admin.waitForRequest((r) => r.url().includes('/issuer/credentials?') && !!r.headers().authorization);
+    const sent = admin.waitForRequest((r) => r.url().includes('/issuer/credentials?') && !!r.headers().authorization, {
+      timeout: 20_000,
+    });
     await admin.click('#list form.filters button[type=submit]');
     const bearer = (await sent).headers().authorization!;
     const out = await fetch(`${issuerUrl}/auth/logout`, { method: 'POST', headers: { authorization: bearer } });
     assert.equal(out.status, 204);
     await admin.click('#list form.filters button[type=submit]');
     const ended = admin.locator('#session-ended');
-    await ended.waitFor();
+    await ended.waitFor({ timeout: 20_000 });
     assert.equal(await ended.getAttribute('data-code'), 'ERR_AUTH_INVALID');
     assert.match((await ended.textContent()) ?? '', /session ended/);
     assert.match(admin.url(), /#\/credentials$/, 'the page asked for stays in the address bar');
     await axe(admin, 'sign-in');
     await admin.screenshot({ path: join(OUT, 'session-ended.png'), fullPage: true });
     await admin.click('#sign-in');
-    await admin.locator('#issue').waitFor();
+    await admin.locator('#issue').waitFor({ timeout: 20_000 });
     assert.match(admin.url(), /#\/credentials$/);
   });
 
   it('signs out', async () => {
     await admin.click('#sign-out');
-    await admin.locator('#sign-in').waitFor();
+    await admin.locator('#sign-in').waitFor({ timeout: 20_000 });
     assert.equal(await admin.locator('#me').count(), 0);
     assert.deepEqual(cspViolations, [], 'no Content-Security-Policy violation on any page');
+  });
+
+  it('an expired session explains itself and keeps the page', async () => {
+    // two hours pass in the page (its clock only): the token has expired and nobody used the page in between
+    await holder.clock.install();
+    await holder.clock.setSystemTime(Date.now() + 2 * 3600_000);
+    const ended = holder.locator('#session-ended');
+    await ended.waitFor({ timeout: 15_000 });
+    assert.equal(await ended.getAttribute('data-code'), 'ERR_AUTH_EXPIRED');
+    assert.match((await ended.textContent()) ?? '', /session ended/);
+    assert.match(holder.url(), /#\/devices$/);
+    await holder.screenshot({ path: join(OUT, 'session-expired.png'), fullPage: true });
   });
 });
