@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CredentialOfferObject, IssuerMetadataResult } from '@openid4vc/openid4vci';
-import { silentLogger } from '@tessera/protocol';
-import { httpJson } from '@tessera/wallet';
+import { type HolderKeyFile, silentLogger } from '@tessera/protocol';
+import { httpJson, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { loadConfig } from '../config.js';
@@ -31,33 +31,7 @@ let holder: LibraryHolder;
 let adminToken: string;
 let credentialId: string;
 
-interface AdminWallet {
-  did: string;
-  privateKey: string;
-  credentials: string[];
-}
-
-async function login(admin: AdminWallet): Promise<string> {
-  const challenge = await httpJson<{ nonce: string; audience: string }>(`${issuerUrl}/auth/challenge`, {
-    method: 'POST',
-  });
-  assert.ok(challenge.ok, JSON.stringify(challenge));
-  const presentation = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: admin.credentials,
-      },
-      nonce: challenge.value.body.nonce,
-      aud: challenge.value.body.audience,
-    },
-    { did: admin.did, signer: ES256KSigner(hexToBytes(admin.privateKey)), alg: 'ES256K' },
-  );
-  const token = await httpJson<{ accessToken: string }>(`${issuerUrl}/auth/token`, { body: { presentation } });
-  assert.ok(token.ok, JSON.stringify(token));
-  return token.value.body.accessToken;
-}
+type AdminWallet = HolderKeyFile;
 
 /** A Tessera access token for `action` on `resource`, from a presentation of `admin`'s credentials to the verifier. */
 async function signInFor(admin: AdminWallet, resource: string, action: string): Promise<string> {
@@ -124,7 +98,7 @@ before(async () => {
     rpcUrl: stack.urls.chainRpc,
     registry: stack.contracts.EthereumDIDRegistry,
   });
-  adminToken = await login(JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet);
+  adminToken = await loginWithCredentials(issuerUrl, readHolderFile(stack.issuer.rootAdmin.file));
   const vc = await asAdmin<{ id: string }>('/credentials', {
     type: 'EnergyProsumerCredential',
     subject: holder.did,
@@ -236,7 +210,7 @@ describe('a standard wallet (library functions only) receives Tessera credential
   it('the authorization code grant with PKCE, for a signed-in caller, delivers their own credential', async () => {
     // The caller signs in at the issuer with their own role credential (here the root admin), then a standard
     // wallet asks for the admin's AdminCredential in SD-JWT form.
-    const admin = JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet;
+    const admin = readHolderFile(stack.issuer.rootAdmin.file);
     const offerObject = {
       credential_issuer: issuerUrl,
       credential_configuration_ids: ['AdminCredential_sd_jwt'],

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,8 @@ import {
   buildPresentation,
   callGated,
   httpJson,
+  loginWithCredentials,
+  readHolderFile,
   present,
   publishedStatus,
   receiveOffer,
@@ -26,8 +28,6 @@ import {
   submitPresentation,
   TesseraWallet,
 } from '@tessera/wallet';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import express from 'express';
 import { loadConfig } from '../config.js';
 import { type RunningStack, startStack } from '../stack.js';
@@ -43,35 +43,6 @@ let verifierUrl: string;
 let guarded: Server;
 let guardedUrl: string;
 let wallet: TesseraWallet;
-
-interface AdminWallet {
-  did: string;
-  privateKey: string;
-  credentials: string[];
-}
-
-/** Admin login as the issuer CLI does it: challenge → VP of the wallet's role credentials over the nonce → token. */
-async function login(admin: AdminWallet): Promise<string> {
-  const challenge = await httpJson<{ nonce: string; audience: string }>(`${issuerUrl}/auth/challenge`, {
-    method: 'POST',
-  });
-  assert.ok(challenge.ok, JSON.stringify(challenge));
-  const presentation = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: admin.credentials,
-      },
-      nonce: challenge.value.body.nonce,
-      aud: challenge.value.body.audience,
-    },
-    { did: admin.did, signer: ES256KSigner(hexToBytes(admin.privateKey)), alg: 'ES256K' },
-  );
-  const token = await httpJson<{ accessToken: string }>(`${issuerUrl}/auth/token`, { body: { presentation } });
-  assert.ok(token.ok, JSON.stringify(token));
-  return token.value.body.accessToken;
-}
 
 async function asAdmin<T>(token: string, path: string, body?: unknown) {
   const r = await httpJson<T>(`${issuerUrl}${path}`, { method: 'POST', token, body: body ?? {} });
@@ -133,8 +104,8 @@ describe('wallet flows through the stack', () => {
   let accessToken: string;
 
   it('an admin logs in with the root admin wallet and issues an EnergyProsumerCredential for meter M to the holder', async () => {
-    const admin = JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet;
-    adminToken = await login(admin);
+    const admin = readHolderFile(stack.issuer.rootAdmin.file);
+    adminToken = await loginWithCredentials(issuerUrl, admin);
     const vc = await asAdmin<{ id: string }>(adminToken, '/credentials', {
       type: 'EnergyProsumerCredential',
       subject: wallet.did,
@@ -148,7 +119,7 @@ describe('wallet flows through the stack', () => {
       subject: admin.did,
       claims: { name: 'e2e operator' },
     });
-    operatorToken = await login({ ...admin, credentials: [...admin.credentials, op.jwt] });
+    operatorToken = await loginWithCredentials(issuerUrl, { ...admin, credentials: [...admin.credentials, op.jwt] });
   });
 
   it('the holder receives it through a one-time offer, once', async () => {
@@ -280,14 +251,14 @@ describe('the wallet CLI through the stack (the README walk-through)', () => {
 
   before(async () => {
     dir = join(dataDir, 'cli-wallet');
-    const admin = JSON.parse(readFileSync(stack.issuer.rootAdmin.file, 'utf8')) as AdminWallet;
-    adminToken = await login(admin);
+    const admin = readHolderFile(stack.issuer.rootAdmin.file);
+    adminToken = await loginWithCredentials(issuerUrl, admin);
     const op = await asAdmin<{ jwt: string }>(adminToken, '/credentials', {
       type: 'OperatorCredential',
       subject: admin.did,
       claims: { name: 'cli operator' },
     });
-    operatorToken = await login({ ...admin, credentials: [...admin.credentials, op.jwt] });
+    operatorToken = await loginWithCredentials(issuerUrl, { ...admin, credentials: [...admin.credentials, op.jwt] });
   });
 
   it('init, did, receive, list, present, call; refusals print their code and exit 1', async () => {
