@@ -166,6 +166,13 @@ export {
   type Requirement,
 } from './policy.js';
 export { addDelegateDigest, type AddDelegateRequest } from './did-delegate.js';
+export {
+  TRANSFER_WITH_AUTHORIZATION_TYPES,
+  type TransferAuthorization,
+  type TransferAuthorizationDomain,
+  transferAuthorizationDigest,
+  transferAuthorizationDomain,
+} from './transfer-authorization.js';
 export type { HolderKeyFile } from './holder-file.js';
 export {
   buildCredential,
