@@ -498,5 +498,8 @@ describe('gas', () => {
     assert.ok(g.compliantTransfer < 60_000n, `compliant transfer ${g.compliantTransfer}`);
     assert.ok(g.onboarding < 100_000n, `onboarding ${g.onboarding}`);
     assert.ok(g.plainTransfer < g.compliantTransfer, 'the plain ERC-20 baseline is cheaper (checks cost something)');
+    // a relayed transfer: the same transfer, a signature check and one fresh slot for the nonce
+    assert.ok(g.relayedTransfer > g.compliantTransfer, `relayed transfer ${g.relayedTransfer}`);
+    assert.ok(g.relayedTransfer < 90_000n, `relayed transfer ${g.relayedTransfer}`);
   });
 });
