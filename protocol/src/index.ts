@@ -24,6 +24,8 @@ export {
   isValidLei,
   DID_PATTERN,
   validateClaims,
+  validateShownClaims,
+  claimsInClear,
   type CredentialType,
   type CredentialTypeSpec,
   type ClaimsOf,
