@@ -483,7 +483,14 @@ export class OfferingService {
       return invalid(`the authorisation is valid only after ${new Date(auth.validAfter * 1000).toISOString()}`);
     }
     const key = `offering:${offeringId}:transfer:${from.toLowerCase()}:${auth.nonce.toLowerCase()}`;
-    if ((await this.o.outbox.get(key)) || (await token.authorizationState(from, auth.nonce))) {
+    const earlier = await this.o.outbox.get(key);
+    if (earlier?.status === 'failed') {
+      return err(
+        'ERR_OFFERING_AUTHORIZATION_USED',
+        `authorisation ${auth.nonce} of ${from.toLowerCase()} was already submitted and its transaction failed (${(earlier.error ?? 'no reason').slice(0, 200)}); sign a new one`,
+      );
+    }
+    if (earlier || (await token.authorizationState(from, auth.nonce))) {
       return err(
         'ERR_OFFERING_AUTHORIZATION_USED',
         `authorisation ${auth.nonce} of ${from.toLowerCase()} was already used`,

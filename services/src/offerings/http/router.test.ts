@@ -214,6 +214,8 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
       'ERR_OFFERING_AUTHORIZATION_INVALID',
     );
     assert.equal(code(await call('POST', transfers, { ...gift, signature: '0x12' })), 'ERR_VALIDATION');
+    const huge = { ...gift.authorization, value: `9${'0'.repeat(77)}` };
+    assert.equal(code(await call('POST', transfers, { ...gift, authorization: huge })), 'ERR_VALIDATION');
     assert.equal(await token.balanceOf(bob.wallet.address), 550n, 'nothing else moved');
     // and back, so the rest of the story keeps its figures
     assert.equal((await call('POST', transfers, await signed(alice, alice, bob, '50'))).status, 200);

@@ -84,7 +84,10 @@ const TransferBody = z.strictObject({
     .strictObject({
       from: AddressQ.meta({ description: "the holder's address: the signer" }),
       to: AddressQ,
-      value: z.string().regex(/^[1-9][0-9]{0,77}$/, 'must be a positive whole number of token base units'),
+      value: z
+        .string()
+        .regex(/^[1-9][0-9]{0,77}$/, 'must be a positive whole number of token base units')
+        .refine((v) => BigInt(v) < 2n ** 256n, 'must fit in uint256'),
       validAfter: UnixSeconds.meta({ description: 'unix seconds; valid strictly after (0: at once)' }),
       validBefore: UnixSeconds.meta({ description: 'unix seconds; valid strictly before' }),
       nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 32 random bytes as 0x + 64 hex digits'),
