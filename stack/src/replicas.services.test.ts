@@ -134,23 +134,6 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
     assert.equal(issuers.size, 1, [...issuers].join(', '));
   });
 
-  it("the issuer's sign-in rate limit is one count for all replicas (Redis)", async () => {
-    // One fixed window per minute: start at the beginning of one so that the 61 requests fall into it.
-    const into = Date.now() % 60_000;
-    if (into > 40_000) await sleep(60_000 - into + 50);
-    const statuses: number[] = [];
-    for (let i = 0; i < 61; i++) {
-      const res = await fetch(`${http(i % 3)}/issuer/auth/challenge`, { method: 'POST' });
-      await res.arrayBuffer();
-      statuses.push(res.status);
-    }
-    assert.ok(
-      statuses.slice(0, 60).every((x) => x !== 429),
-      `60 allowed in all: ${statuses.join(',')}`,
-    );
-    assert.equal(statuses[60], 429, 'the 61st in the minute is refused, though each replica saw only about 20');
-  });
-
   it(`a revocation or suspension at A is refused at B and C: ${ROUNDS} changes, propagation printed`, async () => {
     const alice = Wallet.createRandom();
     const operator = await loginWithCredentials(
@@ -287,6 +270,8 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
 
     let acknowledged = 0;
     let killedAt = -1;
+    let inFlightAtKill = 0;
+    const inFlight = [0, 0, 0];
     const retried: string[] = [];
     const started = Date.now();
     const topUp = async (n: number) => {
@@ -302,19 +287,23 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
         const at = (n + attempt) % 3;
         if (killedAt >= 0 && at === sender) continue;
         let r: { status: number; body: Json } | undefined;
+        inFlight[at]!++;
         try {
           r = await post(`${http(at)}/services/energy/energy/credits`, body, token);
-        } catch {}
+        } catch {
+        } finally {
+          inFlight[at]!--;
+        }
         if (r?.status === 200) {
           acknowledged++;
-          if (acknowledged === 60 && killedAt < 0) {
+          if (acknowledged === 20 && killedAt < 0) {
+            inFlightAtKill = inFlight[sender]!;
             killedAt = Date.now() - started;
             await cluster.kill(sender, 'SIGKILL');
           }
           return { requestId, txHash: r.body.txHash as string };
         }
-        if (attempt > 0 || r)
-          retried.push(`${requestId}: ${r ? `${r.status} ${r.body.error?.code ?? 'pending'}` : 'no answer'}`);
+        retried.push(`${requestId}: ${r ? `${r.status} ${r.body.error?.code ?? 'pending'}` : 'no answer'}`);
         assert.ok(attempt < 20, `${requestId} never acknowledged`);
         if (r && r.status !== 202 && r.status < 500) assert.fail(`${requestId}: ${r.status} ${JSON.stringify(r.body)}`);
         await sleep(200);
@@ -344,7 +333,7 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
     for (const r of results)
       assert.equal(byId.get(`energy-credit:${r.requestId}`), r.txHash, 'the answer names the mined write');
     console.log(
-      `top-ups over 3 replicas: ${TOP_UPS} acknowledged, ${Number(minted / EUR)} € minted, ${rows.length} rows mined; sender r${sender + 1} killed -9 at ${killedAt} ms, ${retried.length} answers retried at another replica; done in ${ms} ms`,
+      `top-ups over 3 replicas: ${TOP_UPS} acknowledged, ${Number(minted / EUR)} € minted, ${rows.length} rows mined; sender r${sender + 1} killed -9 at ${killedAt} ms with ${inFlightAtKill} requests in flight at it, ${retried.length} answers retried at another replica; done in ${ms} ms`,
     );
 
     // the killed replica comes back on its data directory and joins again
@@ -436,9 +425,32 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
     const valid = await post(`${http(alive[0]!)}/verifier/verify`, { jwt: s.credential });
     assert.equal(valid.status, 200, JSON.stringify(valid.body));
     console.log(
-      `device failover: r${dead + 1} killed -9, the device's new session granted by r1/r2 in ${ms.toFixed(0)} ms`,
+      `device failover: r${dead + 1} (which granted its session) killed -9, a new session granted by another replica in ${ms.toFixed(0)} ms`,
     );
     await second.stop();
     await cluster.restart(dead);
+  });
+
+  it("the issuer's sign-in rate limit is one count for all replicas (Redis)", async () => {
+    // 60 sign-in challenges a minute per client: round robin over the three replicas, the first refusal comes before
+    // the 61st request, though each replica saw about 20 (a count per process would allow 180).
+    for (let attempt = 0; ; attempt++) {
+      const window = Math.floor(Date.now() / 60_000);
+      const statuses: number[] = [];
+      for (let i = 0; i < 61; i++) {
+        const res = await fetch(`${http(i % 3)}/issuer/auth/challenge`, { method: 'POST' });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+        if (res.status === 429) break;
+      }
+      // a minute boundary in the middle opens a new window: once more
+      if (Math.floor(Date.now() / 60_000) !== window && attempt === 0) continue;
+      assert.equal(statuses.at(-1), 429, `refused within 61 requests: ${statuses.join(',')}`);
+      assert.ok(
+        statuses.slice(0, -1).every((x) => x === 201),
+        statuses.join(','),
+      );
+      break;
+    }
   });
 });
