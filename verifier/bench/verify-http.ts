@@ -46,7 +46,7 @@ import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;
 const WARMUP = 500;
-const PRESENTATIONS = 4000;
+const PRESENTATIONS = Number(process.env.TESSERA_BENCH_PRESENTATIONS ?? 4000);
 /**
  * Per contender and round, three times the number in flight: with fewer, the last items of a round run with most of
  * the slots idle, which would understate a baseline that waits on the chain (40 per round at 32 in flight did).
@@ -54,6 +54,8 @@ const PRESENTATIONS = 4000;
 const BASELINE_PRESENTATIONS = 384;
 const ROUNDS = 4;
 const CONCURRENCY = 32;
+/** How long one request may go unanswered before the bench stops with an error. */
+const ANSWER_TIMEOUT_MS = 30_000;
 // The same number in flight as this verifier gets: the baselines wait on the chain, more concurrency helps them.
 const BASELINE_CONCURRENCY = CONCURRENCY;
 /** One per core when Redis answers (replicas need it for their shared nonces), else 1. */
@@ -76,7 +78,7 @@ async function replicas(): Promise<number> {
 const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
 const TOKEN_STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/token';
 /** SD-JWT VC presentations through OpenID4VP per contender (after a warm-up of a tenth), in ROUNDS rounds. */
-const SD_PRESENTATIONS = 2000;
+const SD_PRESENTATIONS = Number(process.env.TESSERA_BENCH_SD_PRESENTATIONS ?? 2000);
 const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
 
 const actor = () => {
@@ -158,13 +160,29 @@ function client(port: number) {
     const c = await acquire();
     try {
       return await new Promise<Answer>((resolve, reject) => {
-        c.pending = { resolve, reject };
+        // A verifier that never answers fails the bench with what it was asked, instead of hanging it.
+        const timer = setTimeout(() => {
+          c.pending = undefined;
+          c.socket.destroy();
+          reject(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s to ${method} ${path}`));
+        }, ANSWER_TIMEOUT_MS);
+        c.pending = {
+          resolve: (a) => {
+            clearTimeout(timer);
+            resolve(a);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
         c.socket.write(
           `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${type ? `Content-Type: ${type}\r\n` : ''}Content-Length: ${Buffer.byteLength(data)}\r\n\r\n${data}`,
         );
       });
     } finally {
-      release(c);
+      if (c.socket.destroyed) opened--;
+      else release(c);
     }
   };
   const post = (path: string, body: unknown) => send('POST', path, JSON.stringify(body), 'application/json');
