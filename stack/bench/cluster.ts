@@ -35,6 +35,7 @@ const HANDSHAKES_PER_DEVICE = 12;
 const ROUNDS = 20;
 const CHAIN_ID = 31337;
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field
 type Json = Record<string, any>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -33,6 +33,7 @@ const TOP_UPS = 200;
 const EUR = 1_000_000_000n;
 const PERIOD_S = 8;
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field
 type Json = Record<string, any>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
