@@ -63,7 +63,9 @@ try {
     onLine: (i, stream, line) => {
       // the replicas' warnings and errors (JSON on stderr) are passed on, prefixed with the replica
       // (the broker adapter's own start-up probe of max_packet_size is logged by design and left out)
-      if (stream === 'err' && line.trim() && !line.includes('-probe-')) process.stderr.write(`[r${i + 1}] ${line}\n`);
+      // (while stopping: the terminal's Ctrl-C stopped the chain and the broker too, and the replicas say so)
+      if (stream === 'err' && line.trim() && !line.includes('-probe-') && !stopping)
+        process.stderr.write(`[r${i + 1}] ${line}\n`);
     },
   });
 } catch (e) {
