@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type DeviceSession, type DeviceView } from '../api';
-import { useSession } from '../session';
+import { describeCredential } from '../crypto';
+import { credentialsOf, useSession } from '../session';
 import { ConfirmButton, Notice, Refusal, Section, settle, short, token } from '../ui';
 
 type Err = { code: string; message: string } | undefined;
@@ -69,6 +70,45 @@ function RegisterBatch({ onRegistered }: { onRegistered: (ids: string[]) => void
   );
 }
 
+/** The owner commissions the device with the DID its DeviceOwner credential names (the lifecycle checks it). */
+function Commission(props: { deviceId: string; onDone: (notice: string | undefined, error: Err) => Promise<void> }) {
+  const s = useSession();
+  const named = s.holder
+    ? credentialsOf(s.holder, ['DeviceOwnerCredential'])
+        .map((jwt) => describeCredential(jwt).claims.device)
+        .filter((d): d is string => typeof d === 'string')
+    : [];
+  return (
+    <form
+      id="commission"
+      class="filters"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const identity = String(new FormData(e.currentTarget).get('identity') ?? '').trim();
+        const r = settle(await api.commission(token(), props.deviceId, identity));
+        if (!r.ok) return props.onDone(undefined, r.error);
+        await props.onDone(`Device ${props.deviceId}: commissioned as ${identity}.`, undefined);
+      }}
+    >
+      <label for="commission-identity">Device DID</label>
+      <input
+        id="commission-identity"
+        name="identity"
+        required
+        maxLength={200}
+        defaultValue={named[0] ?? ''}
+        list="owned-devices"
+      />
+      <datalist id="owned-devices">
+        {named.map((d) => (
+          <option key={d} value={d} />
+        ))}
+      </datalist>
+      <button type="submit">Commission</button>
+    </form>
+  );
+}
+
 export function Devices() {
   const s = useSession();
   const allowed = s.session?.allowed ?? {};
@@ -107,9 +147,13 @@ export function Devices() {
       setError(undefined);
     } else setError(r.error);
   };
-  const act = async (action: 'suspend' | 'resume' | 'revoke') => {
+  const act = async (action: 'suspend' | 'resume' | 'revoke' | 'decommission') => {
     if (!device) return;
-    const r = settle(await api.deviceAction(token(), device.deviceId, action));
+    const r = settle(
+      action === 'decommission'
+        ? await api.decommission(token(), device.deviceId)
+        : await api.deviceAction(token(), device.deviceId, action),
+    );
     if (!r.ok) return setError(r.error);
     setNotice(`Device ${device.deviceId}: ${action} sent.`);
     await open(device.deviceId);
@@ -211,7 +255,26 @@ export function Devices() {
                 onConfirm={() => act('revoke')}
               />
             ) : null}
+            {allowed['devices.decommission'] ? (
+              <ConfirmButton
+                name="decommission"
+                danger
+                label="Decommission"
+                question="Decommission this device? It leaves service for good."
+                onConfirm={() => act('decommission')}
+              />
+            ) : null}
           </p>
+          {allowed['devices.commission'] ? (
+            <Commission
+              deviceId={device.deviceId}
+              onDone={async (text, e) => {
+                setError(e);
+                setNotice(text);
+                await open(device.deviceId);
+              }}
+            />
+          ) : null}
         </Section>
       ) : null}
     </>
