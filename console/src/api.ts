@@ -116,6 +116,26 @@ export interface Offering {
   createdAt: string;
   allocatedAt: string | null;
 }
+export interface Partner {
+  did: string;
+  name: string;
+  registeredAt: string;
+  updatedAt: string;
+  validUntil: string | null;
+}
+export interface ExchangeMessage {
+  id: string;
+  from: string;
+  to: string;
+  kind: string;
+  status: 'sent' | 'acknowledged';
+  jws: string;
+  hash: string;
+  body?: { kind: string; label?: string; payload?: unknown } & Record<string, unknown>;
+  sentAt: string;
+  receivedAt: string;
+  ackedAt: string | null;
+}
 export interface HealthReport {
   ok: boolean;
   parts: Record<string, { ok: boolean } & Record<string, unknown>>;
@@ -348,6 +368,30 @@ export const api = {
   holdings: (id: string) =>
     typed<{ items: { wallet: string; balance: string }[] }>(
       client.GET('/services/offerings/{offeringId}/holdings', { params: { path: { offeringId: id } } }),
+    ),
+  partners: (token: string) =>
+    typed<{ partners: Partner[] }>(client.GET('/services/exchange/partners', { headers: bearer(token) })),
+  registerPartner: (token: string, name: string) =>
+    typed<Partner>(client.POST('/services/exchange/partners', { headers: bearer(token), body: { name } as never })),
+  messages: (token: string) =>
+    typed<{ messages: ExchangeMessage[] }>(client.GET('/services/exchange/messages', { headers: bearer(token) })),
+  sendMessage: (token: string, jws: string) =>
+    typed<ExchangeMessage>(client.POST('/services/exchange/messages', { headers: bearer(token), body: { jws } })),
+  ackMessage: (token: string, id: string, jws: string) =>
+    typed<ExchangeMessage>(
+      client.POST('/services/exchange/messages/{id}/ack', {
+        headers: bearer(token),
+        params: { path: { id } },
+        body: { jws },
+      }),
+    ),
+  consents: (token: string) =>
+    typed<{ consents: Record<string, unknown>[] }>(
+      client.GET('/services/exchange/consents', { headers: bearer(token) }),
+    ),
+  verifyTrail: (token: string) =>
+    typed<{ verified: boolean; entries: number }>(
+      client.GET('/services/exchange/trail/verify', { headers: bearer(token) }),
     ),
   deviceSession: (token: string, id: string) =>
     call<DeviceSession>('GET', `/console/api/devices/${encodeURIComponent(id)}/session`, { token }),

@@ -5,6 +5,7 @@ import { Audit } from './pages/audit';
 import { Credentials } from './pages/credentials';
 import { Devices } from './pages/devices';
 import { Energy } from './pages/energy';
+import { Exchange } from './pages/exchange';
 import { OFFERING_ROLES, Offerings } from './pages/offerings';
 import { Overview } from './pages/overview';
 import { SignIn } from './pages/sign-in';
@@ -49,6 +50,13 @@ const PAGES: Page[] = [
     render: () => <Offerings />,
     // the list and the holdings are public; creating, certifying, subscribing and allocating need a credential
     visible: (s, w) => s !== undefined || (w !== undefined && credentialsOf(w, OFFERING_ROLES).length > 0),
+  },
+  {
+    path: 'exchange',
+    title: 'Data exchange',
+    render: () => <Exchange />,
+    // every route of the exchange needs the wallet's DataPartner credential
+    visible: (_s, w) => w !== undefined && credentialsOf(w, ['DataPartnerCredential']).length > 0,
   },
   { path: 'wallet', title: 'Wallet', render: () => <Wallet />, visible: (_s, w) => w !== undefined },
 ];
