@@ -299,6 +299,10 @@ export const api = {
     typed<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
       client.POST('/issuer/devices/batches', { headers: bearer(token), body: { devices } as never }),
     ),
+  devices: (token: string, offset = 0, limit = 50) =>
+    typed<{ items: DeviceView[]; next?: number }>(
+      client.GET('/issuer/devices', { headers: bearer(token), params: { query: { limit, offset } } }),
+    ),
   device: (token: string, id: string) =>
     typed<DeviceView>(client.GET('/issuer/devices/{id}', { headers: bearer(token), params: { path: { id } } })),
   deviceAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke') =>

@@ -478,9 +478,10 @@ describe('the console in chromium', () => {
     );
     // a wallet holding a role credential signs in as it is imported
     await owner.locator('#me').waitFor();
-    await visit(owner, 'devices', '#device-id');
-    await owner.fill('#device-id', enrolled.deviceId);
-    await owner.click('#find button[type=submit]');
+    // the owner's list holds the devices sold to it: this one only
+    await visit(owner, 'devices', `#device-list tr[data-device="${enrolled.deviceId}"]`);
+    assert.equal(await owner.locator('#device-list tbody tr').count(), 1);
+    await owner.click(`#device-list tr[data-device="${enrolled.deviceId}"] button[data-action="open-device"]`);
     // registered in its batch only (on chain once commissioned)
     await owner.locator('[data-device-state]').waitFor();
     assert.notEqual(await owner.locator('[data-device-state]').textContent(), 'Active');
@@ -497,9 +498,10 @@ describe('the console in chromium', () => {
     await axe(owner, 'devices');
     await owner.screenshot({ path: join(OUT, 'device-commissioned.png'), fullPage: true });
 
-    await visit(holder, 'devices', '#device-id');
-    await holder.fill('#device-id', enrolled.deviceId);
-    await holder.click('#find button[type=submit]');
+    // an operator's list holds every device
+    await visit(holder, 'devices', `#device-list tr[data-device="${enrolled.deviceId}"]`);
+    assert.ok((await holder.locator('#device-list tbody tr').count()) >= 3);
+    await holder.click(`#device-list tr[data-device="${enrolled.deviceId}"] button[data-action="open-device"]`);
     await holder.locator('[data-device-state]', { hasText: 'Active' }).waitFor();
     await holder.click('#device button[data-action="decommission"]');
     await holder.click('#device button[data-confirm="decommission"]');

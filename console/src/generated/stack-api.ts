@@ -1142,6 +1142,86 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/issuer/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The devices the caller may see, newest first: all of them for an Operator or an Admin, otherwise those it manufactured or owns */
+    get: {
+      parameters: {
+        query?: {
+          /** @description devices per page, 1 to 100 (50) */
+          limit?: number;
+          /** @description how many to skip (the `next` of the previous page) */
+          offset?: number | null;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A page of devices; `next` is the offset of the following page, absent on the last one */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: components['schemas']['Device'][];
+              next?: number;
+            };
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_POLICY_DENIED */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VALIDATION */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/issuer/devices/{id}': {
     parameters: {
       query?: never;

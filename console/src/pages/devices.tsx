@@ -118,9 +118,30 @@ export function Devices() {
   const [error, setError] = useState<Err>();
   const [notice, setNotice] = useState<string>();
 
-  // The devices named in the audit trail (registrations and lifecycle changes), newest first.
+  // The devices the caller may see (the issuer's list), newest first.
+  const [list, setList] = useState<{ items: DeviceView[]; next?: number }>();
+  const [offset, setOffset] = useState(0);
+  const listed = allowed['devices.list'] === true;
   useEffect(() => {
-    if (!allowed['audit.read']) return;
+    if (!listed) return;
+    let alive = true;
+    const load = async () => {
+      const r = settle(await api.devices(token(), offset));
+      if (!alive) return;
+      if (r.ok) setList(r.value);
+      else setError(r.error);
+    };
+    void load();
+    const t = setInterval(load, 5_000);
+    return () => {
+      alive = false;
+      clearInterval(t);
+    };
+  }, [offset, listed]);
+
+  // Without the list: the devices named in the audit trail (registrations and lifecycle changes), newest first.
+  useEffect(() => {
+    if (listed || !allowed['audit.read']) return;
     void (async () => {
       const ids = new Set<string>();
       let after: number | undefined;
@@ -155,8 +176,8 @@ export function Devices() {
         : await api.deviceAction(token(), device.deviceId, action),
     );
     if (!r.ok) return setError(r.error);
-    setNotice(`Device ${device.deviceId}: ${action} sent.`);
     await open(device.deviceId);
+    setNotice(`Device ${device.deviceId}: ${action} sent.`);
   };
   // The open device's state and MQTT session, live (every 2 s): a revocation shows its session dropping.
   const deviceId = device?.deviceId;
@@ -195,7 +216,7 @@ export function Devices() {
             <label for="device-id">Device id</label>
             <input id="device-id" name="deviceId" required list="known-devices" />
             <datalist id="known-devices">
-              {known.map((d) => (
+              {(list ? list.items.map((d) => d.deviceId) : known).map((d) => (
                 <option key={d} value={d} />
               ))}
             </datalist>
@@ -203,6 +224,51 @@ export function Devices() {
           </form>
           <Refusal error={error} />
           <Notice text={notice} />
+        </Section>
+      ) : null}
+      {list ? (
+        <Section title="Devices" id="device-list">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Device</th>
+                <th scope="col">State</th>
+                <th scope="col">Model</th>
+                <th scope="col">Serial</th>
+                <th scope="col">Owner</th>
+                <th scope="col">Registered</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.items.map((d) => (
+                <tr key={d.deviceId} data-device={d.deviceId}>
+                  <th scope="row">
+                    <button type="button" class="link" data-action="open-device" onClick={() => void open(d.deviceId)}>
+                      {short(d.deviceId, 12)}
+                    </button>
+                  </th>
+                  <td data-state>{d.state}</td>
+                  <td>{d.characteristics.model ?? '–'}</td>
+                  <td>{d.characteristics.serial ?? '–'}</td>
+                  <td title={d.owner ?? ''}>{d.owner ? short(d.owner, 16) : '–'}</td>
+                  <td>{new Date(d.createdAt).toLocaleString()}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {list.items.length === 0 ? <p class="muted">No device yet.</p> : null}
+          <p class="actions">
+            {offset > 0 ? (
+              <button type="button" onClick={() => setOffset(Math.max(0, offset - 50))}>
+                Newer
+              </button>
+            ) : null}{' '}
+            {list.next !== undefined ? (
+              <button type="button" onClick={() => setOffset(list.next ?? 0)}>
+                Older
+              </button>
+            ) : null}
+          </p>
         </Section>
       ) : null}
       {device ? (
@@ -269,9 +335,10 @@ export function Devices() {
             <Commission
               deviceId={device.deviceId}
               onDone={async (text, e) => {
+                // the device as it is now first (opening it clears the messages), then what the lifecycle said
+                await open(device.deviceId);
                 setError(e);
                 setNotice(text);
-                await open(device.deviceId);
               }}
             />
           ) : null}
