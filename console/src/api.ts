@@ -394,7 +394,7 @@ export const api = {
       client.GET('/services/exchange/consents', { headers: bearer(token) }),
     ),
   verifyTrail: (token: string) =>
-    typed<{ verified: boolean; entries: number }>(
+    typed<{ verified: boolean; length: number; head: { seq: number }; anchored?: { seq: number } }>(
       client.GET('/services/exchange/trail/verify', { headers: bearer(token) }),
     ),
   deviceSession: (token: string, id: string) =>

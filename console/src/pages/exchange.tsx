@@ -244,7 +244,14 @@ export function Exchange() {
           id="verify-trail"
           onClick={async () => {
             const r = await withToken((t) => api.verifyTrail(t));
-            await done(r, r.ok ? `Trail verified: ${r.value.entries} entries.` : '');
+            await done(
+              r,
+              r.ok
+                ? `Trail verified: ${r.value.length} entries, head ${r.value.head.seq}${
+                    r.value.anchored?.seq ? `, anchored on chain up to ${r.value.anchored.seq}` : ', not anchored yet'
+                  }.`
+                : '',
+            );
           }}
         >
           Verify the trail
