@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import solc from 'solc';
 
 /** A compiled contract as committed under `contracts/artifacts/`. */
 export interface Artifact {
@@ -23,8 +23,21 @@ export const ARTIFACTS_DIR = join(CONTRACTS_ROOT, 'artifacts');
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/**
+ * The solc npm package, loaded on first use: it is megabytes of compiler that only `compile:contracts` and the
+ * staleness test need, and every process importing this package (the stack, the CLIs) would otherwise parse it and
+ * keep it on its heap.
+ */
+type Solc = { compile(input: string): string; version(): string };
+let solcModule: Solc | undefined;
+const loadSolc = (): Solc => {
+  solcModule ??= createRequire(import.meta.url)('solc') as Solc;
+  return solcModule;
+};
+
 /** Compile every `solidity/*.sol` with the solc npm package (wasm; nothing is downloaded). */
 export function compileSources(dir = SOLIDITY_DIR): Artifact[] {
+  const solc = loadSolc();
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.sol'))
     .sort();

@@ -92,7 +92,16 @@ export {
   type TransferRestrictionName,
 } from './security-token.js';
 export { measureTokenGas, type TokenGas } from './security-token-gas.js';
-export { appendChainEntry, chainEntry, chainHead, type ChainRow, type ChainTable } from './hash-chain.js';
+export {
+  appendChainEntry,
+  type ChainBreak,
+  type ChainRow,
+  type ChainTable,
+  type ChainVerification,
+  chainEntry,
+  chainHead,
+  verifyChain,
+} from './hash-chain.js';
 export { isTransientConflict, isUniqueViolation } from './db-errors.js';
 export { isStorageFault, storageHealth, type StorageHealth } from './sqlite-gate.js';
 export { ChainWatch } from './chain-watch.js';

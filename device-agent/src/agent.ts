@@ -94,7 +94,9 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: () => n
  * Events: 'connected', 'session' (DeviceSession), 'denied' ({ code, retryAfterMs }), 'rogue' (the server failed its
  * proof; nothing was answered), 'disconnected', 'message' (topic, payload), 'refused' (ConnectRefusal, with the delay
  * before the next attempt), 'suspended' (the verifier says the device is suspended: the agent keeps trying, slowly, until
- * an operator resumes it), 'final' ({ code }: revoked or decommissioned; the agent has stopped for good).
+ * an operator resumes it), 'final' ({ code }: revoked or decommissioned; the agent has stopped for good), 'unavailable'
+ * ({ retryAfterMs, nextAttemptMs }: the verifier could not decide, its chain does not answer; not a denial, the agent
+ * tries again on the same connection after the larger of `retryAfterMs` and its backoff).
  */
 export class DeviceAgent extends EventEmitter {
   private client: MqttClient | undefined;
@@ -259,7 +261,19 @@ export class DeviceAgent extends EventEmitter {
         return;
       }
       if (!this.client?.connected || this.stopped) return;
-      const wait = outcome.retryAfterMs ?? backoffDelay(this.attempt++, this.backoff, this.random);
+      const backoff = backoffDelay(this.attempt++, this.backoff, this.random);
+      // The verifier could not decide (its chain does not answer): no earlier than it asks, and backing off.
+      const wait =
+        outcome.code === 'ERR_HANDSHAKE_UNAVAILABLE'
+          ? Math.max(outcome.retryAfterMs ?? 0, backoff)
+          : (outcome.retryAfterMs ?? backoff);
+      if (outcome.code === 'ERR_HANDSHAKE_UNAVAILABLE') {
+        this.log.warn(
+          { event: 'handshake_unavailable', nextAttemptMs: wait },
+          'the verifier cannot decide now (its chain does not answer); trying again',
+        );
+        this.emit('unavailable', { retryAfterMs: outcome.retryAfterMs, nextAttemptMs: wait });
+      }
       await this.sleep(wait);
     }
   }
@@ -290,7 +304,7 @@ export class DeviceAgent extends EventEmitter {
         this.scheduleRefresh(outcome.session);
         this.log.info({ event: 'session', sessionId: outcome.session.sessionId, expiresAt: outcome.session.expiresAt });
         this.emit('session', outcome.session);
-      } else if (outcome.code !== 'ERR_UNAVAILABLE') {
+      } else if (outcome.code !== 'ERR_UNAVAILABLE' && outcome.code !== 'ERR_HANDSHAKE_UNAVAILABLE') {
         this.log.warn({ event: 'handshake_failed', code: outcome.code, retryAfterMs: outcome.retryAfterMs });
         if (outcome.code === 'ERR_HANDSHAKE_SERVER_PROOF') this.emit('rogue');
         else this.emit('denied', { code: outcome.code, retryAfterMs: outcome.retryAfterMs });
@@ -415,7 +429,16 @@ export class DeviceAgent extends EventEmitter {
 
   /** Resolves on the next event of that name (tests and the CLI). */
   next(
-    event: 'session' | 'denied' | 'rogue' | 'connected' | 'disconnected' | 'refused' | 'suspended' | 'final',
+    event:
+      | 'session'
+      | 'denied'
+      | 'unavailable'
+      | 'rogue'
+      | 'connected'
+      | 'disconnected'
+      | 'refused'
+      | 'suspended'
+      | 'final',
   ): Promise<unknown[]> {
     return once(this, event);
   }

@@ -1,5 +1,5 @@
-import { appendChainEntry, chainEntry, chainHead } from '@tessera/contracts';
-import { type AuditEntry, auditHash, err, GENESIS_HASH, ok, type Result } from '@tessera/protocol';
+import { appendChainEntry, chainEntry, chainHead, verifyChain } from '@tessera/contracts';
+import { type AuditEntry, err, ok, type Result } from '@tessera/protocol';
 import type { DataSource, EntityManager } from 'typeorm';
 import { AuditEntity } from './store.js';
 
@@ -54,50 +54,7 @@ export async function verifyAuditTrail(
   ds: DataSource,
   options: { anchored?: { seq: number; hash: string }; batchSize?: number } = {},
 ): Promise<Result<AuditVerification>> {
-  const repo = ds.getRepository(AuditEntity);
-  const batch = options.batchSize ?? 1000;
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let anchoredSeen = false;
-  for (;;) {
-    const rows = await repo
-      .createQueryBuilder('a')
-      .where('a.seq >= :from', { from: expectedSeq })
-      .orderBy('a.seq', 'ASC')
-      .take(batch)
-      .getMany();
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const tampered = (reason: string) =>
-        err('ERR_AUDIT_TAMPERED', `audit entry ${row.seq}: ${reason}`, { seq: row.seq, reason });
-      if (row.seq !== expectedSeq) {
-        return err('ERR_AUDIT_TAMPERED', `audit entries ${expectedSeq}..${row.seq - 1} are missing`, {
-          seq: expectedSeq,
-          reason: 'missing',
-        });
-      }
-      if (row.prevHash !== prevHash) return tampered('does not link to the previous entry');
-      let entry: AuditEntry;
-      try {
-        entry = chainEntry(row);
-      } catch {
-        return tampered('details are not JSON');
-      }
-      if (auditHash(entry) !== row.hash) return tampered('content does not match its hash');
-      if (options.anchored && row.seq === options.anchored.seq) {
-        if (row.hash !== options.anchored.hash) return tampered('differs from the head anchored on chain');
-        anchoredSeen = true;
-      }
-      prevHash = row.hash;
-      expectedSeq++;
-    }
-  }
-  if (options.anchored && options.anchored.seq > 0 && !anchoredSeen) {
-    return err(
-      'ERR_AUDIT_TAMPERED',
-      `the trail ends at ${expectedSeq - 1} but entry ${options.anchored.seq} was anchored on chain`,
-      { seq: expectedSeq, reason: 'truncated' },
-    );
-  }
-  return ok({ length: expectedSeq - 1, head: { seq: expectedSeq - 1, hash: prevHash } });
+  const r = await verifyChain(ds, AuditEntity, { ...options, noun: { one: 'audit entry', many: 'audit entries' } });
+  if (!r.ok) return err('ERR_AUDIT_TAMPERED', r.break.message, { seq: r.break.seq, reason: r.break.reason });
+  return ok(r.value);
 }

@@ -439,6 +439,7 @@ export const HANDSHAKE_DENIAL_CODES = [
   'ERR_HANDSHAKE_LOCKED',
   'ERR_HANDSHAKE_EXPIRED',
   'ERR_HANDSHAKE_MALFORMED',
+  'ERR_HANDSHAKE_UNAVAILABLE',
   'ERR_DEVICE_SUSPENDED',
   'ERR_DEVICE_REVOKED',
   'ERR_DEVICE_DECOMMISSIONED',
@@ -495,7 +496,7 @@ export const HandshakeResultSchema = z.discriminatedUnion('ok', [
       sessionId: sessionId.optional(),
       ok: z.literal(false),
       code: z.enum(HANDSHAKE_DENIAL_CODES),
-      /** When the device may try again (lockout backoff), in milliseconds. */
+      /** When the device may try again (lockout backoff, or a dependency that does not answer), in milliseconds. */
       retryAfterMs: z.number().int().nonnegative().optional(),
     })
     .strict(),

@@ -120,6 +120,11 @@ export const ERROR_CODES = {
     summary: 'Device authentication denied (the precise reason is logged, not returned).',
   },
   ERR_HANDSHAKE_MALFORMED: { status: 400, summary: 'A handshake message fails its schema.' },
+  ERR_HANDSHAKE_UNAVAILABLE: {
+    status: 503,
+    summary:
+      'The verifier cannot decide now (the chain or another dependency does not answer): not a refusal and not counted as a failure; the device tries again after `retryAfterMs`, backing off.',
+  },
   ERR_DEVICE_SUSPENDED: {
     status: 403,
     summary:

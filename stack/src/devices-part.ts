@@ -150,6 +150,8 @@ export interface HandshakeWiring {
   limiter?: HandshakeLimiter;
   /** Every handshake outcome (challenged, granted, denied with its code): the stack counts them for /metrics. */
   audit?(event: HandshakeAuditEvent): void;
+  /** Why handshakes cannot be decided now (the chain known down): devices get ERR_HANDSHAKE_UNAVAILABLE and retry. */
+  unavailable?(): string | undefined;
   log: Logger;
 }
 
@@ -178,6 +180,7 @@ export async function attachHandshake(part: DevicesPart, w: HandshakeWiring): Pr
     ...(w.challenges ? { challenges: w.challenges } : {}),
     ...(w.limiter ? { limiter: w.limiter } : {}),
     ...(w.audit ? { audit: w.audit } : {}),
+    ...(w.unavailable ? { unavailable: w.unavailable } : {}),
     log: w.log,
   });
   return part.handshake;

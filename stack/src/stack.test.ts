@@ -24,6 +24,16 @@ describe('npm start (the composition root)', () => {
     // the issuer is mounted, described by OpenAPI, and its root admin wallet is private to the user
     const spec = (await (await fetch(`${first.http}/issuer/openapi.json`)).json()) as { openapi: string };
     assert.match(spec.openapi, /^3\.1/);
+    // the Idempotency-Key header is documented on exactly the routes that honour it
+    const merged = (await (await fetch(`${first.http}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
+    };
+    const withKey = Object.entries(merged.paths).flatMap(([p, ops]) =>
+      Object.entries(ops)
+        .filter(([, op]) => op.parameters?.some((x) => x.in === 'header' && x.name === 'Idempotency-Key'))
+        .map(([m]) => `${m} ${p}`),
+    );
+    assert.deepEqual(withKey.sort(), ['post /issuer/devices/batches', 'post /issuer/devices/{id}/commission']);
     assert.equal(statSync(join(dir, 'root-admin-wallet.json')).mode & 0o777, 0o600);
     assert.match(first.out(), /root admin wallet .*root-admin-wallet\.json/);
     assert.match(String(identities!.issuer), /^did:ethr:0x7a69:0x[0-9a-f]{40}$/);

@@ -500,6 +500,8 @@ export async function startStack(
           }
         : {}),
       audit: onHandshake,
+      // a device is neither granted nor refused while the chain cannot say its state: it is told to retry
+      unavailable: () => (chainWatch.down ? 'the chain does not answer' : undefined),
       log: log.child({ part: 'devices' }),
     });
 

@@ -11,6 +11,7 @@ import {
   type Verifier,
 } from '@tessera/verifier';
 import type { Resolvable } from 'did-resolver';
+import { httpError } from '@tessera/runtime/http';
 import { Redis } from 'ioredis';
 import { type StatusFanout, startStatusFanout } from './status-fanout.js';
 
@@ -102,7 +103,17 @@ export async function startVerifierPart(o: {
       // The issuer in this process is read directly (the core still checks its signature); any other trusted
       // issuer's list is fetched over HTTP.
       fetchStatusList: (url) =>
-        url.startsWith(`${o.issuer.config.publicBaseUrl}/status-lists/`) ? ownLists(url) : fetchStatusListOverHttp(url),
+        url.startsWith(`${o.issuer.config.publicBaseUrl}/status-lists/`)
+          ? ownLists(url).catch((e: unknown) => {
+              // our own database does not answer: the status check names it (503 ERR_UNAVAILABLE), not the list
+              const mapped = httpError(e).body.error;
+              if (mapped.code === 'ERR_UNAVAILABLE' || mapped.code === 'ERR_STORAGE_UNAVAILABLE')
+                throw new TesseraError(mapped.code, `the issuer's status list cannot be read: ${mapped.message}`, {
+                  cause: e,
+                });
+              throw e;
+            })
+          : fetchStatusListOverHttp(url),
       ...(redis
         ? {
             nonces: new RedisNonceStore(redis, { prefix: 'tessera:vp-nonce:' }),

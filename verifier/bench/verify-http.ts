@@ -46,7 +46,7 @@ import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;
 const WARMUP = 500;
-const PRESENTATIONS = 4000;
+const PRESENTATIONS = Number(process.env.TESSERA_BENCH_PRESENTATIONS ?? 4000);
 /**
  * Per contender and round, three times the number in flight: with fewer, the last items of a round run with most of
  * the slots idle, which would understate a baseline that waits on the chain (40 per round at 32 in flight did).
@@ -76,7 +76,7 @@ async function replicas(): Promise<number> {
 const STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/revocation';
 const TOKEN_STATUS_LIST = 'https://issuer.tessera.bench/status-lists/1/token';
 /** SD-JWT VC presentations through OpenID4VP per contender (after a warm-up of a tenth), in ROUNDS rounds. */
-const SD_PRESENTATIONS = 2000;
+const SD_PRESENTATIONS = Number(process.env.TESSERA_BENCH_SD_PRESENTATIONS ?? 2000);
 const CONTEXT = ['https://www.w3.org/2018/credentials/v1'];
 
 const actor = () => {

@@ -87,6 +87,8 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
       bearer: true,
       body: DeviceBatchRequest,
       validateBody: false,
+      idempotencyKey:
+        'Your request id for this registration (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it (the secrets are delivered then), instead of registering the devices twice.',
       responses: {
         201: {
           description: 'The batch; each device with its provisioning file (secret in clear), salt and proof',
@@ -158,6 +160,8 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
       ...byId,
       body: DeviceCommission,
       validateBody: false,
+      idempotencyKey:
+        'Your request id for this commissioning (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it, instead of writing to the chain twice.',
       responses: {
         200: { description: 'The device after the change', schema: Device },
         202: {

@@ -57,6 +57,7 @@ function build() {
       summary: 'the domain checks the body',
       body: Item,
       validateBody: false,
+      idempotencyKey: 'your request id: a repeat with it returns the first result',
       responses: { 200: { description: 'as sent', schema: { type: 'object' } } },
     },
     (_input, req, res) => {
@@ -139,6 +140,21 @@ describe('HttpApi: the OpenAPI document comes from the same schemas', () => {
     assert.match(op.responses['422'].description, /ERR_VALIDATION/);
     assert.match(op.responses['400'].description, /ERR_JSON_MALFORMED/);
     assert.equal(op.responses['404'].content['application/json'].schema.$ref, '#/components/schemas/Error');
+    assert.equal(
+      op.parameters.some((p: { in: string }) => p.in === 'header'),
+      false,
+      'no Idempotency-Key where the route does not honour it',
+    );
+  });
+
+  it('documents the Idempotency-Key header of a route that honours it, optional, with its rule', () => {
+    const op = doc.paths['/raw']!.post as Record<string, Json>;
+    const [h] = op.parameters.filter((p: { in: string }) => p.in === 'header');
+    assert.equal(h.name, 'Idempotency-Key');
+    assert.equal(h.required, false);
+    assert.match(h.description, /request id/);
+    assert.equal(h.schema.type, 'string');
+    assert.ok(new RegExp(h.schema.pattern).test('batch-1') && !new RegExp(h.schema.pattern).test('a b'));
   });
 });
 

@@ -67,7 +67,15 @@ export interface ApiRoute<
   fastBody?: (req: Request) => z.output<B> | undefined;
   /** Left out of the document (a route that exists for compatibility, or serves the document itself). */
   hidden?: boolean;
+  /**
+   * The route honours an `Idempotency-Key` request header (the caller's request id): documented as an optional header
+   * parameter with this description of what a repeat with the same key does.
+   */
+  idempotencyKey?: string;
 }
+
+/** The `Idempotency-Key` header as the routes that honour it accept it: 1 to 128 visible ASCII characters. */
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
 export interface ApiInput<B extends z.ZodType, Q extends AnyObject, P extends AnyObject> {
   body: z.output<B>;
@@ -209,6 +217,17 @@ export class HttpApi {
       ...(spec.tags ? { tags: spec.tags } : {}),
       ...(spec.bearer ? { security: [{ bearer: [] }] } : {}),
       request: {
+        ...(spec.idempotencyKey
+          ? {
+              headers: z.object({
+                'Idempotency-Key': z
+                  .string()
+                  .regex(IDEMPOTENCY_KEY_PATTERN)
+                  .optional()
+                  .meta({ description: spec.idempotencyKey, example: 'batch-2026-0001' }),
+              }) as never,
+            }
+          : {}),
         ...(spec.params ? { params: spec.params as never } : {}),
         ...(spec.query ? { query: spec.query as never } : {}),
         ...(body

@@ -178,6 +178,14 @@ export class DatabaseMarketStore implements MarketStore {
     try {
       return await this.locked(periodId, 'share', async (m, outcome) => {
         if (outcome !== null) return closedErr(periodId);
+        // The period row is held FOR SHARE, which concurrent orders share: the count below would be read by both of
+        // two orders at once, on any replica, and both would fit. One participant's orders for one period take a
+        // transaction-scoped lock, so they count and insert one after the other (other participants are not held up).
+        if (this.pg) {
+          await m.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+            `tessera:energy-order:${periodId}:${order.participant}`,
+          ]);
+        }
         const n = (await m.query(
           `SELECT COUNT(*) AS n FROM tessera_energy_order WHERE period_id = ${this.p(1)} AND participant = ${this.p(2)}`,
           [periodId, order.participant],

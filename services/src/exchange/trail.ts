@@ -1,5 +1,5 @@
-import { appendChainEntry, chainEntry, chainHead } from '@tessera/contracts';
-import { type AuditEntry, auditHash, GENESIS_HASH } from '@tessera/protocol';
+import { appendChainEntry, chainEntry, chainHead, verifyChain } from '@tessera/contracts';
+import type { AuditEntry } from '@tessera/protocol';
 import { err, ok, type Result } from '@tessera/protocol';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sha256Hex } from './messages.js';
@@ -64,75 +64,38 @@ export async function verifyTrail(
   ds: DataSource,
   options: { anchored?: { seq: number; hash: string }; batchSize?: number } = {},
 ): Promise<Result<TrailVerification>> {
-  const repo = ds.getRepository(TrailEntity);
   const messages = ds.getRepository(MessageEntity);
-  const batch = options.batchSize ?? 500;
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let anchoredSeen = false;
-  for (;;) {
-    const rows = await repo
-      .createQueryBuilder('t')
-      .where('t.seq >= :from', { from: expectedSeq })
-      .orderBy('t.seq', 'ASC')
-      .take(batch)
-      .getMany();
-    if (rows.length === 0) break;
-    const ids = [
-      ...new Set(rows.map((r) => (JSON.parse(r.details) as { messageId?: string }).messageId).filter(Boolean)),
-    ] as string[];
-    const byId = new Map<string, MessageRow>();
-    if (ids.length > 0) {
-      for (const m of await messages.createQueryBuilder('m').where('m.id IN (:...ids)', { ids }).getMany()) {
-        byId.set(m.id, m);
+  const r = await verifyChain(ds, TrailEntity, {
+    noun: { one: 'trail entry', many: 'trail entries' },
+    batchSize: options.batchSize ?? 500,
+    ...(options.anchored ? { anchored: options.anchored } : {}),
+    // Each entry that records a message carries the SHA-256 of its JWS (and of the acknowledgement's): the stored
+    // message must still hash to it.
+    checkPage: async (entries) => {
+      const ids = [
+        ...new Set(entries.map((e) => (e.details as { messageId?: string }).messageId).filter(Boolean)),
+      ] as string[];
+      const byId = new Map<string, MessageRow>();
+      if (ids.length > 0) {
+        for (const m of await messages.createQueryBuilder('m').where('m.id IN (:...ids)', { ids }).getMany()) {
+          byId.set(m.id, m);
+        }
       }
-    }
-    for (const row of rows) {
-      const tampered = (reason: string) =>
-        err('ERR_EXCHANGE_TRAIL_TAMPERED', `trail entry ${row.seq}: ${reason}`, { seq: row.seq, reason });
-      if (row.seq !== expectedSeq) {
-        return err('ERR_EXCHANGE_TRAIL_TAMPERED', `trail entries ${expectedSeq}..${row.seq - 1} are missing`, {
-          seq: expectedSeq,
-          reason: 'missing',
-        });
-      }
-      if (row.prevHash !== prevHash) return tampered('does not link to the previous entry');
-      let entry: TrailEntry;
-      try {
-        entry = chainEntry(row);
-      } catch {
-        return tampered('details are not JSON');
-      }
-      if (auditHash(entry) !== row.hash) return tampered('content does not match its hash');
-      const d = entry.details as { messageId?: string; messageHash?: string; ackHash?: string };
-      if (d.messageId !== undefined) {
+      return (entry) => {
+        const d = entry.details as { messageId?: string; messageHash?: string; ackHash?: string };
+        if (d.messageId === undefined) return undefined;
         const m = byId.get(d.messageId);
-        if (!m) return tampered(`message ${d.messageId} is missing`);
+        if (!m) return `message ${d.messageId} is missing`;
         if (sha256Hex(m.jws) !== d.messageHash || m.hash !== d.messageHash) {
-          return tampered(`message ${d.messageId} was changed after it was recorded`);
+          return `message ${d.messageId} was changed after it was recorded`;
         }
         if (d.ackHash !== undefined && (m.ackJws === null || sha256Hex(m.ackJws) !== d.ackHash)) {
-          return tampered(`the acknowledgement of ${d.messageId} was changed after it was recorded`);
+          return `the acknowledgement of ${d.messageId} was changed after it was recorded`;
         }
-      }
-      if (options.anchored && row.seq === options.anchored.seq) {
-        if (row.hash !== options.anchored.hash) return tampered('differs from the head anchored on chain');
-        anchoredSeen = true;
-      }
-      prevHash = row.hash;
-      expectedSeq++;
-    }
-  }
-  if (options.anchored && options.anchored.seq > 0 && !anchoredSeen) {
-    return err(
-      'ERR_EXCHANGE_TRAIL_TAMPERED',
-      `the trail ends at ${expectedSeq - 1} but entry ${options.anchored.seq} was anchored on chain`,
-      { seq: expectedSeq, reason: 'truncated' },
-    );
-  }
-  return ok({
-    length: expectedSeq - 1,
-    head: { seq: expectedSeq - 1, hash: prevHash },
-    ...(options.anchored ? { anchored: options.anchored } : {}),
+        return undefined;
+      };
+    },
   });
+  if (!r.ok) return err('ERR_EXCHANGE_TRAIL_TAMPERED', r.break.message, { seq: r.break.seq, reason: r.break.reason });
+  return ok({ ...r.value, ...(options.anchored ? { anchored: options.anchored } : {}) });
 }

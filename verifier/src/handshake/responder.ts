@@ -73,10 +73,19 @@ export interface HandshakeResponderOptions {
   permissionsFor?(device: { deviceId: string; did: string }): Promise<TopicPermissions> | TopicPermissions;
   /** Audit sink for every outcome (precise reason included; never secrets). */
   audit?(event: HandshakeAuditEvent): void;
+  /**
+   * Why the verifier cannot decide now (for example the chain is known to be down), or undefined. While it says so,
+   * every hello and response is answered ERR_HANDSHAKE_UNAVAILABLE at once: the lifecycle state and the DID document
+   * cannot be read as on chain now, so nothing is granted and nothing is refused.
+   */
+  unavailable?(): string | undefined;
+  /** The `retryAfterMs` of an ERR_HANDSHAKE_UNAVAILABLE answer (default 2000). */
+  unavailableRetryMs?: number;
 }
 
 export interface HandshakeAuditEvent {
-  event: 'handshake_challenged' | 'handshake_granted' | 'handshake_denied';
+  /** `handshake_unavailable`: not decided (a dependency failed or is known down); the device retries. */
+  event: 'handshake_challenged' | 'handshake_granted' | 'handshake_denied' | 'handshake_unavailable';
   deviceId?: string;
   sessionId?: string;
   source?: string;
@@ -89,6 +98,16 @@ export interface HandshakeAuditEvent {
 type Denial = { code: ErrorCode; reason: string; retryAfterMs?: number; sessionId?: string };
 
 const deny = (reason: string, code: ErrorCode = 'ERR_HANDSHAKE_DENIED'): Denial => ({ code, reason });
+
+/**
+ * A handshake the verifier could not decide (a dependency failed or is known down): retryable, never DENIED, and not
+ * counted as a failure of the device or of its source.
+ */
+const unavailable = (reason: string, retryAfterMs: number): Denial => ({
+  code: 'ERR_HANDSHAKE_UNAVAILABLE',
+  reason,
+  retryAfterMs,
+});
 
 /**
  * The verifier side of the device handshake (docs/protocol.md): answers hellos with a single-use challenge
@@ -106,7 +125,8 @@ export class HandshakeResponder {
   private readonly addressesByDoc = new WeakMap<DIDDocument, Set<string>>();
   private readonly networks: Set<string>;
   /** Sessions granted by this replica, per device (for revocation bookkeeping and tests). */
-  readonly stats = { challenges: 0, granted: 0, denied: 0 };
+  readonly stats = { challenges: 0, granted: 0, denied: 0, unavailable: 0 };
+  private readonly retryMs: number;
 
   constructor(private readonly o: HandshakeResponderOptions) {
     this.log = (o.log ?? silentLogger).child({ part: 'handshake' });
@@ -114,6 +134,13 @@ export class HandshakeResponder {
     this.limiter = o.limiter ?? new MemoryHandshakeLimiter({ now: this.now });
     this.signer = nodeES256KSigner(o.issuer.privateKey);
     this.networks = new Set([`0x${o.chainId.toString(16)}`, String(o.chainId)]);
+    this.retryMs = o.unavailableRetryMs ?? 2000;
+  }
+
+  /** Answered before anything else (no attempt or failure counted) while the verifier knows it cannot decide. */
+  private knownUnavailable(): Denial | undefined {
+    const why = this.o.unavailable?.();
+    return why ? unavailable(why, this.retryMs) : undefined;
   }
 
   /** Subscribe to every device's hello and response. */
@@ -170,10 +197,11 @@ export class HandshakeResponder {
     if (!topicDevice) return;
     let outcome: HandshakeChallenge | Denial;
     try {
-      outcome = await this.hello(topicDevice, payload, clientId, source);
+      outcome = this.knownUnavailable() ?? (await this.hello(topicDevice, payload, clientId, source));
     } catch (e) {
+      // A chain, vault or store that failed: the verifier could not decide, which is not a refusal.
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
-      outcome = deny(`internal: ${(e as Error).message}`, 'ERR_HANDSHAKE_DENIED');
+      outcome = unavailable(`could not decide: ${(e as Error).message}`, this.retryMs);
     }
     try {
       if ('type' in outcome) {
@@ -279,10 +307,10 @@ export class HandshakeResponder {
     if (!topicDevice) return;
     let outcome: HandshakeResult | Denial;
     try {
-      outcome = await this.response(topicDevice, payload, clientId, source, connection);
+      outcome = this.knownUnavailable() ?? (await this.response(topicDevice, payload, clientId, source, connection));
     } catch (e) {
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
-      outcome = deny(`internal: ${(e as Error).message}`);
+      outcome = unavailable(`could not decide: ${(e as Error).message}`, this.retryMs);
     }
     try {
       if ('type' in outcome) {
@@ -422,10 +450,12 @@ export class HandshakeResponder {
   }
 
   private async refuse(deviceId: string, d: Denial, source?: string): Promise<void> {
-    this.stats.denied++;
+    if (d.code === 'ERR_HANDSHAKE_UNAVAILABLE') this.stats.unavailable++;
+    else this.stats.denied++;
     // The reason is for the log and the audit trail only (quiet on failure).
+    const event = d.code === 'ERR_HANDSHAKE_UNAVAILABLE' ? 'handshake_unavailable' : 'handshake_denied';
     this.log.warn({
-      event: 'handshake_denied',
+      event,
       deviceId,
       sessionId: d.sessionId,
       code: d.code,
@@ -433,7 +463,7 @@ export class HandshakeResponder {
       source,
     });
     this.o.audit?.({
-      event: 'handshake_denied',
+      event,
       deviceId,
       sessionId: d.sessionId,
       code: d.code,

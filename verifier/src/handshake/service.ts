@@ -44,6 +44,8 @@ export interface DeviceHandshakeServiceOptions {
   sessionStatus?(device: { deviceId: string; did: string }): Promise<BitstringStatusListEntry[]>;
   /** Called once a lifecycle change has been applied to the broker (sessions dropped, or device enrolled again). */
   onApplied?(change: DeviceStateChange): void;
+  /** Why handshakes cannot be decided now (the chain known down), or undefined (see HandshakeResponderOptions). */
+  unavailable?(): string | undefined;
 }
 
 export interface DeviceHandshakeService {
@@ -90,6 +92,7 @@ export async function startDeviceHandshakeService(o: DeviceHandshakeServiceOptio
     ...(o.audit ? { audit: o.audit } : {}),
     ...(o.permissionsFor ? { permissionsFor: o.permissionsFor } : {}),
     ...(o.sessionStatus ? { sessionStatus: o.sessionStatus } : {}),
+    ...(o.unavailable ? { unavailable: o.unavailable } : {}),
   });
   // The change being applied (listeners run synchronously in registration order, this one first).
   let current: DeviceStateChange | undefined;

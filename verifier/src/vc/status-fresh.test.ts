@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bitstring, err, ok } from '@tessera/protocol';
+import { Bitstring, err, ok, TesseraError } from '@tessera/protocol';
 import { InMemoryStatusListProvider } from './status.js';
 import { FreshStatusLists } from './status-fresh.js';
+import { StatusListSync } from './status-sync.js';
+import { checkStatusEntries } from './verify.js';
 
 const URL_A = 'https://foreign.example/status/1';
 
@@ -78,5 +80,30 @@ describe('status lists of foreign issuers: fetched on use, refreshed past the fr
     assert.equal(f.state.fetches, before, 'pushed lists are kept current by events, not fetched');
     fresh.forget(own);
     assert.equal(await fresh.getStatusList(own), undefined, 'a pushed list that failed to refresh is dropped');
+  });
+
+  it('a list our own database cannot read names the database (ERR_UNAVAILABLE), a foreign one that is down does not', async () => {
+    const lists = new InMemoryStatusListProvider();
+    const own = 'https://issuer.example/status-lists/1/revocation';
+    const sync = new StatusListSync({
+      verifier: { verifyStatusListCredential: async () => err('ERR_VC_MALFORMED', 'not reached') },
+      provider: lists,
+      fetchList: async (url) => {
+        if (url === own) throw new TesseraError('ERR_UNAVAILABLE', 'the database does not take connections');
+        throw new Error('fetch failed');
+      },
+    });
+    const fresh = new FreshStatusLists({ lists, refresh: (url) => sync.refresh(url), maxAgeMs: 0 });
+    const entry = (url: string) => ({
+      id: `${url}#7`,
+      type: 'BitstringStatusListEntry' as const,
+      statusPurpose: 'revocation' as const,
+      statusListIndex: '7',
+      statusListCredential: url,
+    });
+    const down = await checkStatusEntries(fresh, [entry(own)], 'did:example:own');
+    assert.equal(!down.ok && down.error.code, 'ERR_UNAVAILABLE');
+    const foreignDown = await checkStatusEntries(fresh, [entry(URL_A)], 'did:example:foreign');
+    assert.equal(!foreignDown.ok && foreignDown.error.code, 'ERR_VC_STATUS_UNAVAILABLE');
   });
 });

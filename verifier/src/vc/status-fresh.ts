@@ -1,4 +1,4 @@
-import type { Result } from '@tessera/protocol';
+import { type Result, TesseraError } from '@tessera/protocol';
 import type { InMemoryStatusListProvider, StatusListProvider, StatusListSnapshot } from './status.js';
 
 /** How long a status list fetched on demand is used before it is fetched again (the freshness bound), in ms. */
@@ -21,6 +21,8 @@ export interface FreshStatusListsOptions {
  * Token — is fetched over HTTP on first use and fetched again once it is older than `maxAgeMs`, so a revocation there
  * is seen within that bound. When the issuer cannot be reached, the last verified copy serves for up to `maxStaleMs`
  * after it was fetched; past that the list is unavailable (ERR_VC_STATUS_UNAVAILABLE), never silently assumed clear.
+ * A list that could not be read because a dependency of this process is down (the database that holds the issuer's own
+ * lists) throws that dependency's TesseraError (ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE) instead.
  */
 export class FreshStatusLists implements StatusListProvider {
   /** Lists this class fetched on demand, with when: they age. Lists installed by anyone else are pushed: current. */
@@ -57,6 +59,9 @@ export class FreshStatusLists implements StatusListProvider {
     }
     // The issuer did not answer (or answered nonsense): the last verified copy, within the stale bound.
     if (have && at !== undefined && this.now() - at < this.maxStale) return have;
+    // Our own dependency is down (the database holding the list): the check names it instead of the list.
+    if (r.error.code === 'ERR_UNAVAILABLE' || r.error.code === 'ERR_STORAGE_UNAVAILABLE')
+      throw new TesseraError(r.error.code, r.error.message);
     return undefined;
   }
 }

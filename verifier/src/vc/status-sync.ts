@@ -1,5 +1,5 @@
 import { err, ok, type Result } from '@tessera/protocol';
-import type { InMemoryStatusListProvider } from './status.js';
+import { type InMemoryStatusListProvider, isDependencyDown } from './status.js';
 import type { PresentationVerifier } from './verify.js';
 
 export interface StatusListSyncOptions {
@@ -51,10 +51,10 @@ export class StatusListSync {
     try {
       jwt = await this.o.fetchList(url);
     } catch (cause) {
-      const e = err(
-        'ERR_VC_STATUS_UNAVAILABLE',
-        `status list ${url} could not be fetched: ${(cause as Error).message}`,
-      );
+      // A fetcher that knows the cause is one of our own dependencies (the database holding our own lists) says so
+      // with its code; anything else is the list's publisher not answering.
+      const code = isDependencyDown(cause) ? cause.code : 'ERR_VC_STATUS_UNAVAILABLE';
+      const e = err(code, `status list ${url} could not be fetched: ${(cause as Error).message}`);
       this.o.onError?.(url, e.error);
       return e;
     }

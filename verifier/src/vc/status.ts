@@ -1,4 +1,4 @@
-import { type Bitstring, decodeStatusList, type StatusPurpose } from '@tessera/protocol';
+import { type Bitstring, decodeStatusList, type StatusPurpose, TesseraError } from '@tessera/protocol';
 
 /** A decoded status list as the verifier uses it (Bitstring Status List §2.2, one list per purpose). */
 export interface StatusListSnapshot {
@@ -16,7 +16,9 @@ export interface StatusListSnapshot {
 /**
  * Where the verifier gets status lists. The hot path asks for a list by its `statusListCredential` URL and must not
  * wait on the network when nothing changed: implementations keep lists current from the issuer's change notifications.
- * Return undefined when the list is unknown (the credential is then refused with ERR_VC_STATUS_UNAVAILABLE).
+ * Return undefined when the list is unknown (the credential is then refused with ERR_VC_STATUS_UNAVAILABLE); throw a
+ * TesseraError ERR_UNAVAILABLE or ERR_STORAGE_UNAVAILABLE when a dependency of this process that holds it is down (the
+ * credential is then refused with that code).
  */
 export interface StatusListProvider {
   getStatusList(url: string): Promise<StatusListSnapshot | undefined> | StatusListSnapshot | undefined;
@@ -65,4 +67,12 @@ export class InMemoryStatusListProvider implements StatusListProvider {
   delete(url: string): void {
     this.lists.delete(url);
   }
+}
+
+/** The codes of a dependency of this process that is down: a status check failing on one is answered with it. */
+export const DEPENDENCY_DOWN_CODES = ['ERR_UNAVAILABLE', 'ERR_STORAGE_UNAVAILABLE', 'ERR_CHAIN_UNAVAILABLE'] as const;
+
+/** A TesseraError naming a dependency of this process that is down (not a list that is missing or unverifiable). */
+export function isDependencyDown(e: unknown): e is TesseraError & { code: (typeof DEPENDENCY_DOWN_CODES)[number] } {
+  return e instanceof TesseraError && (DEPENDENCY_DOWN_CODES as readonly string[]).includes(e.code);
 }

@@ -22,7 +22,7 @@ import type { DIDDocument, Resolvable } from 'did-resolver';
 import { parseJwt, type ParsedJwt } from './jwt.js';
 import { type ProofPurpose, SignatureVerifier } from './keys.js';
 import { newNonce, type NonceStore } from './nonce-store.js';
-import type { StatusListProvider, StatusListSnapshot } from './status.js';
+import { isDependencyDown, type StatusListProvider, type StatusListSnapshot } from './status.js';
 import { isTrustedIssuer, normaliseDid, type TrustList } from './trust.js';
 
 /** How long a presentation request's nonce stays usable, unless configured otherwise. */
@@ -478,7 +478,14 @@ export async function checkStatusEntries(
     a.statusPurpose === 'revocation' ? -1 : b.statusPurpose === 'revocation' ? 1 : 0,
   );
   for (const entry of ordered) {
-    const list = await lists.getStatusList(entry.statusListCredential);
+    let list: StatusListSnapshot | undefined;
+    try {
+      list = await lists.getStatusList(entry.statusListCredential);
+    } catch (e) {
+      // the list is held by a dependency of ours that is down: name it (a retryable 503), not the list
+      if (isDependencyDown(e)) return err(e.code, e.message);
+      throw e;
+    }
     if (!list) return err('ERR_VC_STATUS_UNAVAILABLE', `status list ${entry.statusListCredential} is not available`);
     if (entry.type === TOKEN_STATUS_ENTRY_TYPE) {
       // Token Status List §8: one 2-bit value per credential.
