@@ -1337,7 +1337,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Your request id for this commissioning (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it, instead of writing to the chain twice. */
+          'Idempotency-Key'?: string;
+        };
         path: {
           /** @description device id (DeviceRegistry key) */
           id: string;
@@ -1867,7 +1870,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Your request id for this registration (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it (the secrets are delivered then), instead of registering the devices twice. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -8285,6 +8291,7 @@ export interface components {
           | 'ERR_DEVICE_STATE'
           | 'ERR_HANDSHAKE_DENIED'
           | 'ERR_HANDSHAKE_MALFORMED'
+          | 'ERR_HANDSHAKE_UNAVAILABLE'
           | 'ERR_DEVICE_SUSPENDED'
           | 'ERR_DEVICE_REVOKED'
           | 'ERR_DEVICE_DECOMMISSIONED'
