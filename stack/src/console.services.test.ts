@@ -777,8 +777,9 @@ describe('the console in chromium', () => {
     await recipient.locator('tr[data-direction="in"] [data-status="acknowledged"]').waitFor({ timeout: 10_000 });
     await sender.locator('tr[data-direction="out"] [data-status="acknowledged"]').waitFor({ timeout: 10_000 });
     await recipient.click('#verify-trail');
-    await recipient.locator('main > .notice').waitFor({ timeout: 10_000 });
-    assert.match((await recipient.locator('main > .notice').textContent()) ?? '', /^Trail verified: [1-9]\d* entries/);
+    const verified = recipient.locator('main > .notice', { hasText: 'Trail verified' });
+    await verified.waitFor({ timeout: 10_000 });
+    assert.match((await verified.textContent()) ?? '', /^Trail verified: [1-9]\d* entries/);
     await axe(recipient, 'exchange');
     await recipient.screenshot({ path: join(OUT, 'exchange.png'), fullPage: true });
   });
