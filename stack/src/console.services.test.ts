@@ -498,7 +498,11 @@ describe('the console in chromium', () => {
     await axe(owner, 'devices');
     await owner.screenshot({ path: join(OUT, 'device-commissioned.png'), fullPage: true });
 
-    // an operator's list holds every device
+    // an operator's list holds every device (the page opened afresh: the list is read when it opens)
+    await holder.evaluate(() => {
+      location.hash = '#/wallet';
+    });
+    await holder.locator('#receive-offer').waitFor();
     await visit(holder, 'devices', `#device-list tr[data-device="${enrolled.deviceId}"]`);
     assert.ok((await holder.locator('#device-list tbody tr').count()) >= 3);
     await holder.click(`#device-list tr[data-device="${enrolled.deviceId}"] button[data-action="open-device"]`);
