@@ -27,6 +27,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       figures: {
         gas_per_transfer: n(g.compliantTransfer),
         gas_per_transfer_to_new_holder: n(g.compliantTransferToNewHolder),
+        gas_per_relayed_transfer: n(g.relayedTransfer),
         gas_per_onboarding: n(g.onboarding),
         gas_per_mint_to_new_holder: n(g.mintToNewHolder),
         gas_per_eligibility_removal: n(g.removal),
@@ -35,12 +36,15 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         // a plain ERC-20 transfer between the same kind of holders, measured in this run
         gas_per_transfer: n(g.plainTransfer),
         gas_per_transfer_to_new_holder: n(g.plainTransferToNewHolder),
+        // a relayed transfer does what a transfer does, plus the signature and the nonce
+        gas_per_relayed_transfer: n(g.compliantTransfer),
         // the floor of writing any per-address record: a plain ERC-20 approve of a new spender (one fresh slot)
         gas_per_onboarding: n(g.plainFreshSlotWrite),
       },
       ratios: {
         gas_per_transfer: ratio(n(g.compliantTransfer), n(g.plainTransfer), false),
         gas_per_transfer_to_new_holder: ratio(n(g.compliantTransferToNewHolder), n(g.plainTransferToNewHolder), false),
+        gas_per_relayed_transfer: ratio(n(g.relayedTransfer), n(g.compliantTransfer), false),
         gas_per_onboarding: ratio(n(g.onboarding), n(g.plainFreshSlotWrite), false),
       },
       machine: ctx.machine,

@@ -26,6 +26,11 @@ import {
 ///         burn, pause, freeze wallets or part of a balance, force transfers (court order) and recover a lost wallet
 ///         to a new wallet of the same identity.
 ///
+///         EIP-3009 `transferWithAuthorization`: a holder signs an EIP-712 authorisation off chain (who, to whom, how
+///         much, a validity window and a random 32-byte nonce) and anyone (the platform's relayer) submits it and pays
+///         the gas. The transfer is the same compliant transfer, so both parties' eligibility still applies; each
+///         nonce works once per authoriser, so a signed authorisation cannot be replayed.
+///
 ///         Storage is laid out for the transfer path: one slot holds owner, paused and the required bits; one slot
 ///         per holder holds balance, frozen amount and the wallet-frozen flag.
 contract SecurityToken {
@@ -61,11 +66,20 @@ contract SecurityToken {
     bool public paused;
     uint32 public requiredCredentials;
 
+    /// EIP-712 domain: name = the token's name, version "1", this chain, this contract.
+    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
+        "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
+    );
+    bytes32 private immutable _nameHash;
+
     uint256 public totalSupply;
     mapping(address holder => Account) private _accounts;
     mapping(address holder => mapping(address spender => uint256)) public allowance;
     mapping(address account => bool) public isAgent;
     mapping(bytes2 country => bool) public isCountryAllowed;
+    mapping(address authorizer => mapping(bytes32 nonce => bool)) private _authorizationUsed;
 
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
@@ -80,6 +94,7 @@ contract SecurityToken {
     event TokensUnfrozen(address indexed wallet, uint256 amount);
     event ForcedTransfer(address indexed from, address indexed to, uint256 amount, address indexed by);
     event RecoverySuccess(address indexed lostWallet, address indexed newWallet, bytes16 indexed identity);
+    event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
 
     error NotOwner();
     error NotAgent();
@@ -98,6 +113,10 @@ contract SecurityToken {
     error NothingToRecover(address lostWallet);
     error SameWallet();
     error SupplyOverflow();
+    error AuthorizationNotYetValid(uint256 validAfter);
+    error AuthorizationExpired(uint256 validBefore);
+    error AuthorizationAlreadyUsed(address authorizer, bytes32 nonce);
+    error InvalidSignature();
 
     constructor(
         string memory name_,
@@ -109,6 +128,7 @@ contract SecurityToken {
     ) {
         if (address(registry_) == address(0)) revert ZeroAddress();
         name = name_;
+        _nameHash = keccak256(bytes(name_));
         symbol = symbol_;
         decimals = decimals_;
         registry = registry_;
@@ -159,6 +179,52 @@ contract SecurityToken {
         allowance[msg.sender][spender] = amount;
         emit Approval(msg.sender, spender, amount);
         return true;
+    }
+
+    // ---------------------------------------------------------------- EIP-3009
+
+    function DOMAIN_SEPARATOR() public view returns (bytes32) {
+        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, _nameHash, keccak256("1"), block.chainid, address(this)));
+    }
+
+    /// @notice Whether `authorizer` has used `nonce` (EIP-3009).
+    function authorizationState(address authorizer, bytes32 nonce) external view returns (bool) {
+        return _authorizationUsed[authorizer][nonce];
+    }
+
+    /// @notice Execute a transfer `from` signed (EIP-712, EIP-3009 `TransferWithAuthorization`); anyone may submit it.
+    ///         Valid strictly after `validAfter` and strictly before `validBefore`; each nonce once. The transfer is
+    ///         the compliant one: it reverts with the same restriction errors as `transfer`.
+    function transferWithAuthorization(
+        address from,
+        address to,
+        uint256 value,
+        uint256 validAfter,
+        uint256 validBefore,
+        bytes32 nonce,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (block.timestamp <= validAfter) revert AuthorizationNotYetValid(validAfter);
+        if (block.timestamp >= validBefore) revert AuthorizationExpired(validBefore);
+        if (_authorizationUsed[from][nonce]) revert AuthorizationAlreadyUsed(from, nonce);
+        bytes32 digest = keccak256(
+            abi.encodePacked(
+                "\x19\x01",
+                DOMAIN_SEPARATOR(),
+                keccak256(
+                    abi.encode(TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce)
+                )
+            )
+        );
+        // Low s only (EIP-2), so a signature has one form.
+        if (uint256(s) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0) revert InvalidSignature();
+        address signer = ecrecover(digest, v, r, s);
+        if (signer == address(0) || signer != from) revert InvalidSignature();
+        _authorizationUsed[from][nonce] = true;
+        emit AuthorizationUsed(from, nonce);
+        _compliantTransfer(from, to, value);
     }
 
     // ---------------------------------------------------------------- ERC-1404

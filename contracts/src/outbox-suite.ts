@@ -210,6 +210,47 @@ export function outboxSuite(
       assert.equal(await provider().getTransactionCount(other.address), 1);
     });
 
+    it('sends for an account it was not told about when the signer source has its key (created at another replica)', async () => {
+      const other = Wallet.createRandom().connect(provider());
+      await (await signer.connect(provider()).sendTransaction({ to: other.address, value: 10n ** 18n })).wait();
+      const asked: string[] = [];
+      const source = async (address: string) => {
+        asked.push(address);
+        return address === other.address.toLowerCase() ? other : undefined;
+      };
+      // A write signed at a replica that knew the key, which then died before broadcasting.
+      const crashing = outbox({
+        afterSign: () => {
+          throw new Error('crash after sign');
+        },
+      });
+      await crashing.registerSigner(other);
+      await crashing.enqueue('t:src-crash', { kind: 'note', to: other.address, data: '0x5731', from: other.address });
+      await assert.rejects(crashing.flush(), /crash after sign/);
+
+      const ob = outbox();
+      const stranger = Wallet.createRandom();
+      await assert.rejects(
+        ob.enqueue('t:src-stranger', { kind: 'note', to: other.address, data: '0x57', from: stranger.address }),
+        /no key is registered/,
+        'refused without a source',
+      );
+      ob.signersFrom(source);
+      await assert.rejects(
+        ob.enqueue('t:src-stranger', { kind: 'note', to: other.address, data: '0x57', from: stranger.address }),
+        /no key is registered/,
+        'refused when the source does not know the account either',
+      );
+      await ob.reconcile();
+      assert.equal((await ob.get('t:src-crash'))?.status, 'mined', 'the crash-left write finished with the found key');
+      const r = await ob.submit('t:src-new', { kind: 'note', to: other.address, data: '0x5732', from: other.address });
+      assert.equal(r.status, 'mined');
+      const tx = await provider().getTransaction(r.txHash!);
+      assert.equal(tx?.from, other.address);
+      assert.equal(await provider().getTransactionCount(other.address), 2, 'one nonce each, none reused');
+      assert.ok(asked.includes(other.address.toLowerCase()));
+    });
+
     it('refuses a malformed idempotency key', async () => {
       await assert.rejects(outbox().enqueue('bad key with spaces', anchorWrite(9)), /invalid outbox key/);
     });

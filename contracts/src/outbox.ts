@@ -24,8 +24,9 @@ import { waitForReceipt } from './chain.js';
  *   pending  → sign and send;            signed → receipt? mined : (nonce used by another tx? re-sign : re-send);
  *   mined    → recently mined rows are re-checked, since an embedded chain killed hard may lose its last second.
  * The outbox must be the only user of its account. Writes are sent by the relayer unless they name another account
- * (`from`) whose key was registered with `registerSigner`: each account has its own nonces, and the outbox must be
- * the only user of each of them too.
+ * (`from`) whose key was registered with `registerSigner` (or can be had from the source set with `signersFrom`, so
+ * that a lease holder can send for an account another replica created): each account has its own nonces, and the
+ * outbox must be the only user of each of them too.
  *
  * Several replicas on one PostgreSQL (`lease` option) share one table and one relayer account: every replica
  * enqueues, and only the holder of a lease row sends. The lease has a fencing token that goes up at every change of
@@ -181,6 +182,8 @@ export class Outbox {
   private timer: NodeJS.Timeout | undefined;
   /** Registered sending accounts other than the relayer, by lower-case address, connected to the provider. */
   private readonly signers = new Map<string, BaseWallet>();
+  /** Where keys of accounts not registered here are looked up (see `signersFrom`). */
+  private signerSource: ((address: string) => Promise<BaseWallet | undefined>) | undefined;
   private readonly lease: Required<OutboxLeaseOptions> | undefined;
   /** The fencing token while this replica holds the lease, and until when (local clock, with a margin). */
   private leaseToken: string | undefined;
@@ -352,6 +355,44 @@ export class Outbox {
     return this.reconcileSender(sender);
   }
 
+  /**
+   * Where to find the key of an account that has writes waiting but was not registered in this process (for example
+   * one created at another replica after this one started, when this one holds the sender's lease). The key found is
+   * registered as `registerSigner` would, and the account's writes left signed by a previous sender are reconciled
+   * before its first new one is sent. The source answers undefined for an account it does not know.
+   */
+  signersFrom(source: (address: string) => Promise<BaseWallet | undefined>): void {
+    this.signerSource = source;
+  }
+
+  /** Whether the signer source has the key of `sender` (which is then adopted by whichever replica sends). */
+  private async sourceKnows(sender: string | null): Promise<boolean> {
+    if (sender === null || !this.signerSource) return false;
+    const wallet = await this.signerSource(sender);
+    return wallet !== undefined && wallet.address.toLowerCase() === sender;
+  }
+
+  /**
+   * Register, from the source, every account in `senders` that has no key here yet; reconcile what a previous sender
+   * left for it. Inside `exclusive`, as the sender.
+   */
+  private async adopt(senders: Iterable<string | null>): Promise<void> {
+    if (!this.signerSource) return;
+    for (const sender of new Set(senders)) {
+      if (sender === null || this.signers.has(sender)) continue;
+      let wallet: BaseWallet | undefined;
+      try {
+        wallet = await this.signerSource(sender);
+      } catch (e) {
+        this.options.onError?.(e);
+        continue;
+      }
+      if (!wallet || wallet.address.toLowerCase() !== sender) continue;
+      this.signers.set(sender, wallet.connect(this.options.provider));
+      await this.reconcileInner(sender);
+    }
+  }
+
   /** Whether writes from `address` can be sent (the relayer, or a registered signer). */
   canSend(address: string): boolean {
     return this.walletOf(this.senderOf(address)) !== undefined;
@@ -373,7 +414,7 @@ export class Outbox {
     const sender = this.senderOf(write.from);
     const existing = await this.repo.findOneBy({ id: key });
     if (existing) return existing;
-    if (this.walletOf(sender) === undefined)
+    if (this.walletOf(sender) === undefined && !(await this.sourceKnows(sender)))
       throw new TesseraError('ERR_BAD_REQUEST', `no key is registered to send from ${write.from}`);
     const row: OutboxRow = {
       id: key,
@@ -505,7 +546,14 @@ export class Outbox {
    * Returns how many rows were re-sent, re-signed and confirmed.
    */
   reconcile(): Promise<{ resent: number; resigned: number; confirmed: number }> {
-    if (!this.lease) return this.reconcileSender(null);
+    if (!this.lease) {
+      return this.exclusive(async () => {
+        const stats = await this.reconcileInner(null);
+        // Accounts with writes left signed whose keys the source has (registered accounts reconcile on registering).
+        await this.adopt(await this.sendersWith('signed'));
+        return stats;
+      });
+    }
     // On a lease: only the holder reconciles, and it does so whenever it takes the lease (in `flush`).
     return this.exclusive(async () => {
       const stats = { resent: 0, resigned: 0, confirmed: 0 };
@@ -518,6 +566,7 @@ export class Outbox {
           stats.resigned += s.resigned;
           stats.confirmed += s.confirmed;
         }
+        await this.adopt(await this.sendersWith('signed'));
         this.reconcileDue = false;
       } catch (e) {
         if (!(e instanceof LeaseLost)) throw e;
@@ -611,6 +660,7 @@ export class Outbox {
         if (this.reconcileDue) {
           try {
             for (const sender of [null, ...this.signers.keys()]) await this.reconcileInner(sender);
+            await this.adopt(await this.sendersWith('signed'));
             this.reconcileDue = false;
           } catch (e) {
             if (e instanceof LeaseLost) return 0;
@@ -625,6 +675,18 @@ export class Outbox {
         throw e;
       }
     });
+  }
+
+  /** The accounts (other than the relayer) that have rows in `status`. */
+  private async sendersWith(status: OutboxStatus): Promise<string[]> {
+    if (!this.signerSource) return [];
+    const rows = (await this.repo
+      .createQueryBuilder('o')
+      .select('DISTINCT o.sender', 'sender')
+      .where('o.status = :status', { status })
+      .andWhere('o.sender IS NOT NULL')
+      .getRawMany()) as { sender: string }[];
+    return rows.map((r) => r.sender);
   }
 
   /** The next nonce of an account: the chain's pending count, past every nonce a signed row already holds. */
@@ -650,6 +712,7 @@ export class Outbox {
         take: this.options.batchSize ?? 100,
       });
       if (pending.length === 0) return 0;
+      await this.adopt(pending.map((r) => r.sender));
       const nonces = new Map<string | null, number>();
       const fee = await provider.getFeeData();
       const sent: OutboxRow[] = [];

@@ -1,4 +1,14 @@
-import { type ContractTransactionResponse, parseEther, type Signer, type TransactionResponse, Wallet } from 'ethers';
+import { TRANSFER_WITH_AUTHORIZATION_TYPES, transferAuthorizationDomain } from '@tessera/protocol';
+import {
+  type ContractTransactionResponse,
+  hexlify,
+  parseEther,
+  randomBytes,
+  Signature,
+  type Signer,
+  type TransactionResponse,
+  Wallet,
+} from 'ethers';
 import { EligibilityRegistry__factory, PlainERC20__factory } from './generated/index.js';
 import { countryCode, deploySecurityToken, identityHash } from './security-token.js';
 
@@ -9,6 +19,11 @@ export interface TokenGas {
   compliantTransfer: bigint;
   /** The same to an eligible wallet that holds nothing yet (its balance slot goes from zero to non-zero). */
   compliantTransferToNewHolder: bigint;
+  /**
+   * transferWithAuthorization (EIP-3009) between the same kind of holders, signed by the sender and sent by another
+   * account: the compliant transfer plus the signature check and the nonce's fresh slot.
+   */
+  relayedTransfer: bigint;
   /** PlainERC20 transfer between two holders that both already hold tokens (the baseline). */
   plainTransfer: bigint;
   /** PlainERC20 transfer to a wallet that holds nothing yet. */
@@ -72,6 +87,34 @@ export async function measureTokenGas(funder: Signer): Promise<TokenGas> {
   const plainTransfer = await mined(plain.connect(alice).transfer(bob.address, 10));
   const compliantTransferToNewHolder = await mined(token.connect(alice).transfer(carol.address, 10));
   const plainTransferToNewHolder = await mined(plain.connect(alice).transfer(carol.address, 10));
+  const { chainId } = await provider.getNetwork();
+  const domain = transferAuthorizationDomain({
+    name: await token.name(),
+    chainId: Number(chainId),
+    verifyingContract: await token.getAddress(),
+  });
+  const auth = {
+    from: alice.address,
+    to: bob.address,
+    value: '10',
+    validAfter: 0,
+    validBefore: ((await provider.getBlock('latest'))?.timestamp ?? Math.floor(Date.now() / 1000)) + 3600,
+    nonce: hexlify(randomBytes(32)),
+  };
+  const sig = Signature.from(await alice.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, auth));
+  const relayedTransfer = await mined(
+    token.transferWithAuthorization(
+      auth.from,
+      auth.to,
+      auth.value,
+      auth.validAfter,
+      auth.validBefore,
+      auth.nonce,
+      sig.v,
+      sig.r,
+      sig.s,
+    ),
+  );
   const removal = await mined(registry.removeEligibility(carol.address));
   const plainFreshSlotWrite = await mined(plain.connect(alice).approve(carol.address, 1));
   return {
@@ -79,6 +122,7 @@ export async function measureTokenGas(funder: Signer): Promise<TokenGas> {
     onboarding,
     compliantTransfer,
     compliantTransferToNewHolder,
+    relayedTransfer,
     plainTransfer,
     plainTransferToNewHolder,
     mintToNewHolder,

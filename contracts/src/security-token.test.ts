@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ContractTransactionResponse, type JsonRpcProvider, parseEther, Wallet } from 'ethers';
+import {
+  TRANSFER_WITH_AUTHORIZATION_TYPES,
+  type TransferAuthorization,
+  transferAuthorizationDomain,
+} from '@tessera/protocol';
+import {
+  type ContractTransactionResponse,
+  hexlify,
+  type JsonRpcProvider,
+  parseEther,
+  randomBytes,
+  Signature,
+  Wallet,
+} from 'ethers';
 import { ANVIL_FUNDER_KEY, type AnvilChain, startAnvil } from './anvil.js';
 import { makeProvider } from './chain.js';
 import { type EligibilityRegistry, EligibilityRegistry__factory, type SecurityToken } from './generated/index.js';
@@ -247,6 +260,112 @@ describe('SecurityToken transfers between eligible investors', () => {
   });
 });
 
+describe('SecurityToken transferWithAuthorization (EIP-3009)', () => {
+  /** `signer` signs an authorisation of `from` → `to` (valid for an hour unless told otherwise). */
+  async function authorise(signer: Wallet, a: Partial<TransferAuthorization> & { to: string; value: string }) {
+    const auth: TransferAuthorization = {
+      from: signer.address,
+      validAfter: 0,
+      validBefore: (await chainNow()) + 3600,
+      nonce: hexlify(randomBytes(32)),
+      ...a,
+    };
+    const domain = transferAuthorizationDomain({
+      name: await token.name(),
+      chainId: Number(chain.chainId),
+      verifyingContract: await token.getAddress(),
+    });
+    const sig = Signature.from(await signer.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, auth));
+    return { auth, sig };
+  }
+  const submit = (by: Wallet, { auth, sig }: Awaited<ReturnType<typeof authorise>>) =>
+    token
+      .connect(by)
+      .transferWithAuthorization(
+        auth.from,
+        auth.to,
+        auth.value,
+        auth.validAfter,
+        auth.validBefore,
+        auth.nonce,
+        sig.v,
+        sig.r,
+        sig.s,
+      );
+
+  it('moves tokens on the holder’s signature, sent and paid for by someone else; the nonce works once', async () => {
+    const a = await investor({ balance: 50 });
+    const b = await investor({ country: 'FR' });
+    const signed = await authorise(a, { to: b.address, value: '20' });
+    const before = await provider.getBalance(a.address);
+    await mined(submit(stranger, signed));
+    assert.equal(await token.balanceOf(a.address), 30n);
+    assert.equal(await token.balanceOf(b.address), 20n);
+    assert.equal(await provider.getBalance(a.address), before, 'the holder paid no gas');
+    assert.equal(await token.authorizationState(a.address, signed.auth.nonce), true);
+    await reverts(submit(stranger, signed), 'AuthorizationAlreadyUsed');
+    assert.equal(await token.balanceOf(b.address), 20n);
+  });
+
+  it('still checks both parties: to an unverified address it reverts NotEligible and the nonce stays unused', async () => {
+    const a = await investor({ balance: 10 });
+    const signed = await authorise(a, { to: Wallet.createRandom().address, value: '1' });
+    await reverts(submit(stranger, signed), 'NotEligible');
+    assert.equal(await token.authorizationState(a.address, signed.auth.nonce), false);
+    const frozen = await investor({ balance: 10 });
+    await mined(token.connect(agent).setAddressFrozen(frozen.address, true));
+    await reverts(submit(stranger, await authorise(frozen, { to: a.address, value: '1' })), 'WalletFrozen');
+  });
+
+  it('refuses another signer, a changed amount, an expired or not yet valid window, and another token', async () => {
+    const a = await investor({ balance: 10 });
+    const b = await investor();
+    const forged = await authorise(b, { from: a.address, to: b.address, value: '5' });
+    await reverts(submit(stranger, forged), 'InvalidSignature');
+    const signed = await authorise(a, { to: b.address, value: '1' });
+    await reverts(submit(stranger, { ...signed, auth: { ...signed.auth, value: '9' } }), 'InvalidSignature');
+    const now = await chainNow();
+    await reverts(
+      submit(stranger, await authorise(a, { to: b.address, value: '1', validBefore: now })),
+      'AuthorizationExpired',
+    );
+    await reverts(
+      submit(
+        stranger,
+        await authorise(a, { to: b.address, value: '1', validAfter: now + 3600, validBefore: now + 7200 }),
+      ),
+      'AuthorizationNotYetValid',
+    );
+    // the same signature over another token's domain does not verify here
+    const other = await deploySecurityToken(owner, {
+      name: 'Green Bond 2030',
+      symbol: 'GB30',
+      decimals: 0,
+      registry: await registry.getAddress(),
+      requiredCredentials: ACCREDITED,
+      allowedCountries: ['DE'],
+    });
+    const elsewhere = await authorise(a, { to: b.address, value: '1' });
+    await reverts(
+      other
+        .connect(stranger)
+        .transferWithAuthorization(
+          a.address,
+          b.address,
+          1,
+          0,
+          elsewhere.auth.validBefore,
+          elsewhere.auth.nonce,
+          elsewhere.sig.v,
+          elsewhere.sig.r,
+          elsewhere.sig.s,
+        ),
+      'InvalidSignature',
+    );
+    assert.equal(await token.balanceOf(a.address), 10n);
+  });
+});
+
 describe('SecurityToken agent powers', () => {
   it('forced transfer: the agent only, from a frozen wallet, releasing frozen tokens, to an eligible receiver', async () => {
     const a = await investor({ balance: 10 });
@@ -379,5 +498,8 @@ describe('gas', () => {
     assert.ok(g.compliantTransfer < 60_000n, `compliant transfer ${g.compliantTransfer}`);
     assert.ok(g.onboarding < 100_000n, `onboarding ${g.onboarding}`);
     assert.ok(g.plainTransfer < g.compliantTransfer, 'the plain ERC-20 baseline is cheaper (checks cost something)');
+    // a relayed transfer: the same transfer, a signature check and one fresh slot for the nonce
+    assert.ok(g.relayedTransfer > g.compliantTransfer, `relayed transfer ${g.relayedTransfer}`);
+    assert.ok(g.relayedTransfer < 90_000n, `relayed transfer ${g.relayedTransfer}`);
   });
 });

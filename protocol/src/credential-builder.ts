@@ -1,3 +1,4 @@
+import { claimsInClear } from './credentials.js';
 import type { BitstringStatusListEntry } from './status-list.js';
 
 /** The VC Data Model 1.1 base context every credential Tessera signs carries (§4.1). */
@@ -79,7 +80,8 @@ export function credentialJwtClaims(d: CredentialDraft): Record<string, unknown>
 /**
  * The same credential as an SD-JWT VC (SD-JWT VC §3.2): `iss`, `vct`, `iat`, `exp`, `cnf` (the holder's key, RFC 7800)
  * and `status` (its Token Status List entry) in the clear; `disclosable` names the subject claims to be made
- * selectively disclosable (all of them), which the SD-JWT encoder turns into disclosures.
+ * selectively disclosable, which the SD-JWT encoder turns into disclosures: all of them but those the type keeps in
+ * the clear (`claimsInClear`: limits and allow-lists, which a holder must not be able to hide).
  */
 export function sdJwtVcClaims(
   d: CredentialDraft,
@@ -99,6 +101,6 @@ export function sdJwtVcClaims(
       status: { status_list: o.tokenStatus },
       ...d.claims,
     },
-    disclosable: Object.keys(d.claims),
+    disclosable: Object.keys(d.claims).filter((k) => !claimsInClear(d.type).includes(k)),
   };
 }

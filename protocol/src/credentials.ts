@@ -298,6 +298,11 @@ export interface CredentialTypeSpec<S extends z.ZodType = z.ZodType> {
   maxValiditySeconds: number;
   /** Role credentials grant permissions to people and organisations; the others describe devices. */
   kind: 'device' | 'role';
+  /**
+   * Claims an SD-JWT VC carries in the clear, never as a disclosure: claims that narrow what the holder may do (a
+   * limit, a list of what is allowed), so a holder cannot widen its rights by keeping them back.
+   */
+  inClear?: readonly string[];
 }
 
 /** Every credential type Tessera issues, keyed by its VC `type` (the second entry after `VerifiableCredential`). */
@@ -351,6 +356,7 @@ export const CREDENTIAL_TYPES = {
     defaultValiditySeconds: 365 * DAY,
     maxValiditySeconds: 365 * DAY,
     kind: 'role',
+    inClear: ['investmentLimit'],
   },
   DataPartnerCredential: {
     claims: DataPartnerClaims,
@@ -363,12 +369,14 @@ export const CREDENTIAL_TYPES = {
     defaultValiditySeconds: 365 * DAY,
     maxValiditySeconds: 3 * 365 * DAY,
     kind: 'role',
+    inClear: ['offeringKinds'],
   },
   CertifierCredential: {
     claims: CertifierClaims,
     defaultValiditySeconds: 365 * DAY,
     maxValiditySeconds: 3 * 365 * DAY,
     kind: 'role',
+    inClear: ['schemes'],
   },
 } as const satisfies Record<string, CredentialTypeSpec>;
 
@@ -415,4 +423,62 @@ export function validateClaims(type: string, claims: unknown): Result<Record<str
     );
   }
   return ok(parsed.data as Record<string, unknown>);
+}
+
+/** The claims of `type` an SD-JWT VC carries in the clear (`CredentialTypeSpec.inClear`); none for other types. */
+export function claimsInClear(type: string): readonly string[] {
+  return isCredentialType(type) ? ((CREDENTIAL_TYPES[type] as CredentialTypeSpec).inClear ?? []) : [];
+}
+
+/**
+ * Validate the claims a verified credential shows, which may be fewer than it holds: an SD-JWT VC shows only its
+ * disclosed claims (and those in the clear), a JWT VC all of them. Each shown claim must meet its schema, nothing
+ * unknown may appear, and every claim of `required` (what the caller needs to decide) must be shown. Rules that tie
+ * several claims together (for example an LEI or a registration number) are the issuer's, checked at issuance.
+ *
+ * @returns the shown claims, or ERR_VC_TYPE_UNKNOWN, or ERR_VC_CLAIMS_INVALID naming each claim missing or invalid.
+ * @example validateShownClaims('AccreditedInvestorCredential', claims, ['jurisdiction', 'kycLevel'])
+ */
+export function validateShownClaims<T extends CredentialType, K extends keyof ClaimsOf<T> & string>(
+  type: T,
+  claims: unknown,
+  required: readonly K[],
+): Result<Partial<ClaimsOf<T>> & Pick<ClaimsOf<T>, K>>;
+export function validateShownClaims(
+  type: string,
+  claims: unknown,
+  required: readonly string[],
+): Result<Record<string, unknown>>;
+export function validateShownClaims(
+  type: string,
+  claims: unknown,
+  required: readonly string[],
+): Result<Record<string, unknown>> {
+  if (!isCredentialType(type)) {
+    return err(
+      'ERR_VC_TYPE_UNKNOWN',
+      `'${String(type).slice(0, 80)}' is not a credential type Tessera issues (known: ${CREDENTIAL_TYPE_NAMES.join(', ')})`,
+    );
+  }
+  const shape = (CREDENTIAL_TYPES[type].claims as unknown as z.ZodObject).shape;
+  const parsed = z.strictObject(shape).partial().safeParse(claims);
+  const issues: ClaimIssue[] = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(claims)', message: i.message }));
+  const shown = parsed.success ? (parsed.data as Record<string, unknown>) : {};
+  if (parsed.success) {
+    for (const k of required) {
+      if (shown[k] === undefined) {
+        issues.push({ path: k, message: 'not shown (an SD-JWT VC shows only the claims it discloses)' });
+      }
+    }
+  }
+  if (issues.length > 0) {
+    return err(
+      'ERR_VC_CLAIMS_INVALID',
+      `claims of ${type} shown are not enough: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
+  return ok(shown);
 }

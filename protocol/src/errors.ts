@@ -313,6 +313,7 @@ export const ERROR_CODES = {
     summary: 'The wallet holds no credential that meets a requirement of the presentation request.',
   },
   ERR_WALLET_NO_TOKEN: { status: 401, summary: 'The wallet holds no unexpired access token for that URL.' },
+  ERR_WALLET_DECLINED: { status: 400, summary: 'The user declined to sign what the wallet showed.' },
 
   // token offerings: issuer organisations, certifiers, coupons and redemption
   ERR_OFFERING_ISSUER_NOT_AUTHORISED: {
@@ -327,6 +328,20 @@ export const ERROR_CODES = {
   ERR_OFFERING_COUPON_UNKNOWN: {
     status: 404,
     summary: "The offering's terms have no coupon schedule, or no coupon with this number.",
+  },
+  ERR_OFFERING_TRANSFER_RESTRICTED: {
+    status: 403,
+    summary:
+      "The offering's token refuses this transfer (ERC-1404): a party not eligible, expired, frozen or outside the token's jurisdictions, or the balance too low; details name the restriction.",
+  },
+  ERR_OFFERING_AUTHORIZATION_INVALID: {
+    status: 400,
+    summary:
+      'The signed transfer authorisation is not signed by its sender for this token and chain, or is not valid now (validAfter, validBefore).',
+  },
+  ERR_OFFERING_AUTHORIZATION_USED: {
+    status: 409,
+    summary: 'This transfer authorisation (its nonce) was already submitted; sign a new one to transfer again.',
   },
 
   // device lifecycle through the issuer (registration batches, commissioning, operator actions)

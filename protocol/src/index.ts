@@ -24,6 +24,8 @@ export {
   isValidLei,
   DID_PATTERN,
   validateClaims,
+  validateShownClaims,
+  claimsInClear,
   type CredentialType,
   type CredentialTypeSpec,
   type ClaimsOf,
@@ -166,6 +168,13 @@ export {
   type Requirement,
 } from './policy.js';
 export { addDelegateDigest, type AddDelegateRequest } from './did-delegate.js';
+export {
+  TRANSFER_WITH_AUTHORIZATION_TYPES,
+  type TransferAuthorization,
+  type TransferAuthorizationDomain,
+  transferAuthorizationDigest,
+  transferAuthorizationDomain,
+} from './transfer-authorization.js';
 export type { HolderKeyFile } from './holder-file.js';
 export {
   buildCredential,

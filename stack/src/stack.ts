@@ -241,7 +241,8 @@ export async function startStack(
         chainWatch.assertUp();
         let timer: NodeJS.Timeout | undefined;
         lastBlock = await Promise.race([
-          provider.getBlockNumber(),
+          // asked now (getBlockNumber may answer from ethers' cache of a call made just before the chain froze)
+          provider.send('eth_blockNumber', []).then((hex: string) => Number(hex)),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error('the chain RPC endpoint did not answer within 2 s')), 2000);
           }),

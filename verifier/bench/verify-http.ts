@@ -54,6 +54,8 @@ const PRESENTATIONS = Number(process.env.TESSERA_BENCH_PRESENTATIONS ?? 4000);
 const BASELINE_PRESENTATIONS = 384;
 const ROUNDS = 4;
 const CONCURRENCY = 32;
+/** How long one request may go unanswered before the bench stops with an error. */
+const ANSWER_TIMEOUT_MS = 30_000;
 // The same number in flight as this verifier gets: the baselines wait on the chain, more concurrency helps them.
 const BASELINE_CONCURRENCY = CONCURRENCY;
 /** One per core when Redis answers (replicas need it for their shared nonces), else 1. */
@@ -158,13 +160,29 @@ function client(port: number) {
     const c = await acquire();
     try {
       return await new Promise<Answer>((resolve, reject) => {
-        c.pending = { resolve, reject };
+        // A verifier that never answers fails the bench with what it was asked, instead of hanging it.
+        const timer = setTimeout(() => {
+          c.pending = undefined;
+          c.socket.destroy();
+          reject(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s to ${method} ${path}`));
+        }, ANSWER_TIMEOUT_MS);
+        c.pending = {
+          resolve: (a) => {
+            clearTimeout(timer);
+            resolve(a);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
         c.socket.write(
           `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${type ? `Content-Type: ${type}\r\n` : ''}Content-Length: ${Buffer.byteLength(data)}\r\n\r\n${data}`,
         );
       });
     } finally {
-      release(c);
+      if (c.socket.destroyed) opened--;
+      else release(c);
     }
   };
   const post = (path: string, body: unknown) => send('POST', path, JSON.stringify(body), 'application/json');

@@ -39,6 +39,7 @@ export function walletProgram(): Command {
       'npm run -s wallet -- init',
       'npm run -s wallet -- receive "$OFFER"',
       'npm run -s wallet -- present --resource /energy/meters/DE000123/orders --action POST --yes',
+      'npm run -s wallet -- transfer solar-2031 --to did:ethr:0x7a69:0x… --amount 100 --yes',
     ],
   });
   program.option('--dir <dir>', 'wallet directory (default: TESSERA_WALLET_DIR or ~/.tessera-wallet)');
@@ -224,6 +225,64 @@ export function walletProgram(): Command {
       );
       console.log(typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2));
     });
+
+  program
+    .command('transfer')
+    .description(
+      "move an offering's security tokens to another investor without gas: sign an EIP-3009 transfer authorisation (shown first) that the stack relays; the token checks both investors",
+    )
+    .argument('<offering>', 'the offering id, for example solar-2031')
+    .requiredOption('--to <did|address>', "the receiver's did:ethr or address")
+    .requiredOption('--amount <units>', 'how many token units, for example 100')
+    .option('--valid-for <seconds>', 'how long the signed authorisation may be submitted', integerArg(10), 600)
+    .option('--sign-only', 'print the signed authorisation as JSON (the body of POST …/transfers) and send nothing')
+    .option('-y, --yes', 'sign without asking (needed without a terminal)')
+    .action(
+      async (
+        offering: string,
+        o: { to: string; amount: string; validFor: number; signOnly?: boolean; yes?: boolean },
+        cmd: Command,
+      ) => {
+        const { config, dir, secret } = await open(cmd);
+        const [{ TesseraWallet }, { signTransfer, transferTokens }, { createInterface }] = await Promise.all([
+          import('./store.js'),
+          import('./transfer.js'),
+          import('node:readline/promises'),
+        ]);
+        const w = unwrap(TesseraWallet.open(dir, secret));
+        const request: import('./transfer.js').TransferRequest = {
+          offeringId: offering,
+          to: o.to,
+          amount: o.amount,
+          validSeconds: o.validFor,
+          confirm: async (c) => {
+            console.error(
+              `sign a transfer of ${c.amount} ${c.token.symbol} (${c.offeringId}, token ${c.token.address} on chain ${c.chainId})`,
+            );
+            console.error(`  from ${c.from} to ${c.to}, valid until ${new Date(c.validBefore * 1000).toISOString()}`);
+            if (o.yes) return true;
+            if (!process.stdin.isTTY) {
+              console.error('not signed: run with --yes to sign without a terminal');
+              return false;
+            }
+            const rl = createInterface({ input: process.stdin, output: process.stderr });
+            const answer = await rl.question('sign? [y/N] ');
+            rl.close();
+            return /^y(es)?$/i.test(answer.trim());
+          },
+        };
+        if (o.signOnly) {
+          console.log(JSON.stringify(unwrap(await signTransfer(w, config.stackUrl, request))));
+          console.error(
+            'signed, not sent: POST it to …/services/offerings/<offering>/transfers (once: its nonce is spent)',
+          );
+          return;
+        }
+        const r = unwrap(await transferTokens(w, config.stackUrl, request));
+        console.log(JSON.stringify(r, null, 2));
+        console.error(`transferred ${o.amount} units of ${offering} to ${r.to} (tx ${r.txHash})`);
+      },
+    );
 
   program
     .command('delegate')

@@ -1,7 +1,13 @@
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
 // only the file helper: the contracts entry point would load chain libraries into every wallet command
 import { writeFileAtomic } from '@tessera/runtime';
-import { type AddDelegateRequest, addDelegateDigest } from '@tessera/protocol';
+import {
+  type AddDelegateRequest,
+  addDelegateDigest,
+  type TransferAuthorization,
+  type TransferAuthorizationDomain,
+  transferAuthorizationDigest,
+} from '@tessera/protocol';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -316,6 +322,19 @@ export class TesseraWallet {
       );
     }
     return ok(own.signingKey.sign(addDelegateDigest(request)).serialized);
+  }
+
+  /**
+   * Sign a transfer of this wallet's security tokens for a relayer to submit (EIP-3009 TransferWithAuthorization,
+   * EIP-712 over the token's domain). The digest is computed here from the fields, and only for this wallet's own
+   * address as the sender. Returns the 65-byte signature (0x r‖s‖v).
+   */
+  signTransferAuthorization(domain: TransferAuthorizationDomain, auth: TransferAuthorization): Result<string> {
+    const own = new EthersWallet(`0x${Buffer.from(this.privateKey).toString('hex')}`);
+    if (auth.from.toLowerCase() !== own.address.toLowerCase()) {
+      return err('ERR_VALIDATION', `the transfer is from ${auth.from}, not this wallet (${own.address})`);
+    }
+    return ok(own.signingKey.sign(transferAuthorizationDigest(domain, auth)).serialized);
   }
 
   /** Store a credential JWT (idempotent by id); it must name this wallet's DID as its subject. */

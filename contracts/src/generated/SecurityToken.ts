@@ -27,6 +27,7 @@ export interface SecurityTokenInterface extends Interface {
   getFunction(
     nameOrSignature:
       | "AMOUNT_FROZEN"
+      | "DOMAIN_SEPARATOR"
       | "INSUFFICIENT_BALANCE"
       | "PAUSED"
       | "RECEIVER_EXPIRED"
@@ -40,8 +41,10 @@ export interface SecurityTokenInterface extends Interface {
       | "SENDER_MISSING_CREDENTIALS"
       | "SENDER_NOT_ELIGIBLE"
       | "SUCCESS"
+      | "TRANSFER_WITH_AUTHORIZATION_TYPEHASH"
       | "allowance"
       | "approve"
+      | "authorizationState"
       | "balanceOf"
       | "burn"
       | "decimals"
@@ -70,6 +73,7 @@ export interface SecurityTokenInterface extends Interface {
       | "transfer"
       | "transferFrom"
       | "transferOwnership"
+      | "transferWithAuthorization"
       | "unfreezePartialTokens"
       | "unpause"
   ): FunctionFragment;
@@ -79,6 +83,7 @@ export interface SecurityTokenInterface extends Interface {
       | "AddressFrozen"
       | "AgentSet"
       | "Approval"
+      | "AuthorizationUsed"
       | "CountryAllowed"
       | "ForcedTransfer"
       | "OwnershipTransferred"
@@ -93,6 +98,10 @@ export interface SecurityTokenInterface extends Interface {
 
   encodeFunctionData(
     functionFragment: "AMOUNT_FROZEN",
+    values?: undefined
+  ): string;
+  encodeFunctionData(
+    functionFragment: "DOMAIN_SEPARATOR",
     values?: undefined
   ): string;
   encodeFunctionData(
@@ -142,12 +151,20 @@ export interface SecurityTokenInterface extends Interface {
   ): string;
   encodeFunctionData(functionFragment: "SUCCESS", values?: undefined): string;
   encodeFunctionData(
+    functionFragment: "TRANSFER_WITH_AUTHORIZATION_TYPEHASH",
+    values?: undefined
+  ): string;
+  encodeFunctionData(
     functionFragment: "allowance",
     values: [AddressLike, AddressLike]
   ): string;
   encodeFunctionData(
     functionFragment: "approve",
     values: [AddressLike, BigNumberish]
+  ): string;
+  encodeFunctionData(
+    functionFragment: "authorizationState",
+    values: [AddressLike, BytesLike]
   ): string;
   encodeFunctionData(
     functionFragment: "balanceOf",
@@ -241,6 +258,20 @@ export interface SecurityTokenInterface extends Interface {
     values: [AddressLike]
   ): string;
   encodeFunctionData(
+    functionFragment: "transferWithAuthorization",
+    values: [
+      AddressLike,
+      AddressLike,
+      BigNumberish,
+      BigNumberish,
+      BigNumberish,
+      BytesLike,
+      BigNumberish,
+      BytesLike,
+      BytesLike
+    ]
+  ): string;
+  encodeFunctionData(
     functionFragment: "unfreezePartialTokens",
     values: [AddressLike, BigNumberish]
   ): string;
@@ -248,6 +279,10 @@ export interface SecurityTokenInterface extends Interface {
 
   decodeFunctionResult(
     functionFragment: "AMOUNT_FROZEN",
+    data: BytesLike
+  ): Result;
+  decodeFunctionResult(
+    functionFragment: "DOMAIN_SEPARATOR",
     data: BytesLike
   ): Result;
   decodeFunctionResult(
@@ -296,8 +331,16 @@ export interface SecurityTokenInterface extends Interface {
     data: BytesLike
   ): Result;
   decodeFunctionResult(functionFragment: "SUCCESS", data: BytesLike): Result;
+  decodeFunctionResult(
+    functionFragment: "TRANSFER_WITH_AUTHORIZATION_TYPEHASH",
+    data: BytesLike
+  ): Result;
   decodeFunctionResult(functionFragment: "allowance", data: BytesLike): Result;
   decodeFunctionResult(functionFragment: "approve", data: BytesLike): Result;
+  decodeFunctionResult(
+    functionFragment: "authorizationState",
+    data: BytesLike
+  ): Result;
   decodeFunctionResult(functionFragment: "balanceOf", data: BytesLike): Result;
   decodeFunctionResult(functionFragment: "burn", data: BytesLike): Result;
   decodeFunctionResult(functionFragment: "decimals", data: BytesLike): Result;
@@ -369,6 +412,10 @@ export interface SecurityTokenInterface extends Interface {
     data: BytesLike
   ): Result;
   decodeFunctionResult(
+    functionFragment: "transferWithAuthorization",
+    data: BytesLike
+  ): Result;
+  decodeFunctionResult(
     functionFragment: "unfreezePartialTokens",
     data: BytesLike
   ): Result;
@@ -417,6 +464,19 @@ export namespace ApprovalEvent {
     owner: string;
     spender: string;
     value: bigint;
+  }
+  export type Event = TypedContractEvent<InputTuple, OutputTuple, OutputObject>;
+  export type Filter = TypedDeferredTopicFilter<Event>;
+  export type Log = TypedEventLog<Event>;
+  export type LogDescription = TypedLogDescription<Event>;
+}
+
+export namespace AuthorizationUsedEvent {
+  export type InputTuple = [authorizer: AddressLike, nonce: BytesLike];
+  export type OutputTuple = [authorizer: string, nonce: string];
+  export interface OutputObject {
+    authorizer: string;
+    nonce: string;
   }
   export type Event = TypedContractEvent<InputTuple, OutputTuple, OutputObject>;
   export type Filter = TypedDeferredTopicFilter<Event>;
@@ -622,6 +682,8 @@ export interface SecurityToken extends BaseContract {
 
   AMOUNT_FROZEN: TypedContractMethod<[], [bigint], "view">;
 
+  DOMAIN_SEPARATOR: TypedContractMethod<[], [string], "view">;
+
   INSUFFICIENT_BALANCE: TypedContractMethod<[], [bigint], "view">;
 
   PAUSED: TypedContractMethod<[], [bigint], "view">;
@@ -648,6 +710,12 @@ export interface SecurityToken extends BaseContract {
 
   SUCCESS: TypedContractMethod<[], [bigint], "view">;
 
+  TRANSFER_WITH_AUTHORIZATION_TYPEHASH: TypedContractMethod<
+    [],
+    [string],
+    "view"
+  >;
+
   allowance: TypedContractMethod<
     [holder: AddressLike, spender: AddressLike],
     [bigint],
@@ -658,6 +726,12 @@ export interface SecurityToken extends BaseContract {
     [spender: AddressLike, amount: BigNumberish],
     [boolean],
     "nonpayable"
+  >;
+
+  authorizationState: TypedContractMethod<
+    [authorizer: AddressLike, nonce: BytesLike],
+    [boolean],
+    "view"
   >;
 
   balanceOf: TypedContractMethod<[holder: AddressLike], [bigint], "view">;
@@ -776,6 +850,22 @@ export interface SecurityToken extends BaseContract {
     "nonpayable"
   >;
 
+  transferWithAuthorization: TypedContractMethod<
+    [
+      from: AddressLike,
+      to: AddressLike,
+      value: BigNumberish,
+      validAfter: BigNumberish,
+      validBefore: BigNumberish,
+      nonce: BytesLike,
+      v: BigNumberish,
+      r: BytesLike,
+      s: BytesLike
+    ],
+    [void],
+    "nonpayable"
+  >;
+
   unfreezePartialTokens: TypedContractMethod<
     [wallet: AddressLike, amount: BigNumberish],
     [void],
@@ -791,6 +881,9 @@ export interface SecurityToken extends BaseContract {
   getFunction(
     nameOrSignature: "AMOUNT_FROZEN"
   ): TypedContractMethod<[], [bigint], "view">;
+  getFunction(
+    nameOrSignature: "DOMAIN_SEPARATOR"
+  ): TypedContractMethod<[], [string], "view">;
   getFunction(
     nameOrSignature: "INSUFFICIENT_BALANCE"
   ): TypedContractMethod<[], [bigint], "view">;
@@ -831,6 +924,9 @@ export interface SecurityToken extends BaseContract {
     nameOrSignature: "SUCCESS"
   ): TypedContractMethod<[], [bigint], "view">;
   getFunction(
+    nameOrSignature: "TRANSFER_WITH_AUTHORIZATION_TYPEHASH"
+  ): TypedContractMethod<[], [string], "view">;
+  getFunction(
     nameOrSignature: "allowance"
   ): TypedContractMethod<
     [holder: AddressLike, spender: AddressLike],
@@ -843,6 +939,13 @@ export interface SecurityToken extends BaseContract {
     [spender: AddressLike, amount: BigNumberish],
     [boolean],
     "nonpayable"
+  >;
+  getFunction(
+    nameOrSignature: "authorizationState"
+  ): TypedContractMethod<
+    [authorizer: AddressLike, nonce: BytesLike],
+    [boolean],
+    "view"
   >;
   getFunction(
     nameOrSignature: "balanceOf"
@@ -973,6 +1076,23 @@ export interface SecurityToken extends BaseContract {
     nameOrSignature: "transferOwnership"
   ): TypedContractMethod<[newOwner: AddressLike], [void], "nonpayable">;
   getFunction(
+    nameOrSignature: "transferWithAuthorization"
+  ): TypedContractMethod<
+    [
+      from: AddressLike,
+      to: AddressLike,
+      value: BigNumberish,
+      validAfter: BigNumberish,
+      validBefore: BigNumberish,
+      nonce: BytesLike,
+      v: BigNumberish,
+      r: BytesLike,
+      s: BytesLike
+    ],
+    [void],
+    "nonpayable"
+  >;
+  getFunction(
     nameOrSignature: "unfreezePartialTokens"
   ): TypedContractMethod<
     [wallet: AddressLike, amount: BigNumberish],
@@ -1003,6 +1123,13 @@ export interface SecurityToken extends BaseContract {
     ApprovalEvent.InputTuple,
     ApprovalEvent.OutputTuple,
     ApprovalEvent.OutputObject
+  >;
+  getEvent(
+    key: "AuthorizationUsed"
+  ): TypedContractEvent<
+    AuthorizationUsedEvent.InputTuple,
+    AuthorizationUsedEvent.OutputTuple,
+    AuthorizationUsedEvent.OutputObject
   >;
   getEvent(
     key: "CountryAllowed"
@@ -1107,6 +1234,17 @@ export interface SecurityToken extends BaseContract {
       ApprovalEvent.InputTuple,
       ApprovalEvent.OutputTuple,
       ApprovalEvent.OutputObject
+    >;
+
+    "AuthorizationUsed(address,bytes32)": TypedContractEvent<
+      AuthorizationUsedEvent.InputTuple,
+      AuthorizationUsedEvent.OutputTuple,
+      AuthorizationUsedEvent.OutputObject
+    >;
+    AuthorizationUsed: TypedContractEvent<
+      AuthorizationUsedEvent.InputTuple,
+      AuthorizationUsedEvent.OutputTuple,
+      AuthorizationUsedEvent.OutputObject
     >;
 
     "CountryAllowed(bytes2,bool)": TypedContractEvent<

@@ -56,6 +56,17 @@ describe('investor checks (AccreditedInvestor credential, already verified)', ()
     );
   });
 
+  it('decides on the claims shown (an SD-JWT VC discloses some): each one it needs must be shown', () => {
+    const t = terms();
+    const full = investorCredential(ALICE, {}, nowS);
+    const { accreditationLevel: _hidden, ...shown } = full.claims as Record<string, unknown>;
+    const r = checkInvestor(t, { ...full, claims: shown }, nowS);
+    assert.equal(code(r), 'ERR_VC_CLAIMS_INVALID');
+    assert.match(!r.ok ? r.error.message : '', /accreditationLevel: not shown/);
+    const { investmentLimit: _limit, ...noLimit } = full.claims as Record<string, unknown>;
+    assert.equal(code(checkInvestor(t, { ...full, claims: noLimit }, nowS)), 'ok');
+  });
+
   it('refuses an accreditation level or investor type the offering does not accept', () => {
     const t = terms({ acceptedAccreditation: ['professional', 'institutional'], investorTypes: ['entity'] });
     assert.equal(
@@ -165,7 +176,17 @@ describe('issuer organisations and certifiers (claims of their verified credenti
       code(checkOfferingIssuer({ types: ['AdminCredential'], claims: { name: 'Ada' } }, 'bond')),
       'ERR_AUTH_REQUIRED',
     );
-    assert.equal(code(checkOfferingIssuer(issuerVc({ legalName: 'No Id' }), 'bond')), 'ERR_VC_CLAIMS_INVALID');
+    // what it shows must meet the schema; an SD-JWT VC may show no claim at all (offeringKinds is in the clear)
+    assert.equal(
+      code(checkOfferingIssuer(issuerVc({ ...org, jurisdiction: 'France' }), 'bond')),
+      'ERR_VC_CLAIMS_INVALID',
+    );
+    assert.equal(code(checkOfferingIssuer(issuerVc({ ...org, extra: 1 }), 'bond')), 'ERR_VC_CLAIMS_INVALID');
+    assert.equal(code(checkOfferingIssuer(issuerVc({}), 'green-bond')), 'ok');
+    assert.equal(
+      code(checkOfferingIssuer(issuerVc({ offeringKinds: ['fund'] }), 'green-bond')),
+      'ERR_OFFERING_ISSUER_NOT_AUTHORISED',
+    );
   });
 
   it('accepts a certification signed by the presenting certifier, within its schemes', () => {

@@ -1,4 +1,4 @@
-import { type ClaimsOf, err, ok, parseDid, type Result, validateClaims } from '@tessera/protocol';
+import { type ClaimsOf, err, ok, parseDid, type Result, validateShownClaims } from '@tessera/protocol';
 import { normaliseDid } from '@tessera/verifier';
 import { type OfferingTerms, offeringUrn } from './terms.js';
 
@@ -59,6 +59,9 @@ export interface InvestorFacts {
 
 const YEAR_S = 365 * 86_400;
 
+/** What the offering domain decides on; `investmentLimit` is optional and an SD-JWT VC carries it in the clear. */
+export const INVESTOR_CLAIMS_NEEDED = ['jurisdiction', 'investorType', 'accreditationLevel', 'kycLevel'] as const;
+
 /**
  * Check that a verified credential is a live AccreditedInvestor credential at `nowS`, whatever the offering:
  * right type, claims valid, not expired, subject a DID. What onboarding a secondary-market buyer needs.
@@ -74,7 +77,9 @@ export function checkAccreditedInvestor(
       `the credential is a ${credential.types.join(', ') || 'credential'}, not an AccreditedInvestorCredential`,
     );
   }
-  const claims = validateClaims('AccreditedInvestorCredential', credential.claims);
+  // The claims the verified credential shows (the core's normalised claims: a JWT VC's credentialSubject, or an SD-JWT
+  // VC's disclosed and clear claims); the subscription policy asks for every one of these, and the limit is in the clear.
+  const claims = validateShownClaims('AccreditedInvestorCredential', credential.claims, INVESTOR_CLAIMS_NEEDED);
   if (!claims.ok) return claims;
   // VC Data Model 1.1 §7.2 (exp): the verifier checked it; we check again at the moment it is used.
   const expiresAt = credential.expiresAt ?? nowS + YEAR_S;
@@ -227,13 +232,21 @@ export function checkCertification(
   return ok(c);
 }
 
-/** The claims of a verified credential of `type` in an access grant, validated against protocol's schema. */
+/**
+ * The claims a verified credential of `type` in an access grant shows (all of a JWT VC's; an SD-JWT VC's disclosed
+ * ones and those in the clear, where the narrowing `offeringKinds` and `schemes` are), checked against protocol's
+ * schema. The organisation's name is for messages only and may be kept back.
+ */
 function grantClaims<T extends 'OfferingIssuerCredential' | 'CertifierCredential'>(
   type: T,
   credential: { types: string[]; claims: Record<string, unknown> } | undefined,
-): Result<ClaimsOf<T>> {
+): Result<Partial<ClaimsOf<T>> & { legalName: string }> {
   if (!credential?.types.includes(type)) return err('ERR_AUTH_REQUIRED', `a ${type} is required`);
-  return validateClaims(type, credential.claims);
+  const shown = validateShownClaims(type, credential.claims, []);
+  if (!shown.ok) return shown;
+  return ok({ ...shown.value, legalName: shown.value.legalName ?? 'the organisation' } as Partial<ClaimsOf<T>> & {
+    legalName: string;
+  });
 }
 
 /**
@@ -243,7 +256,7 @@ function grantClaims<T extends 'OfferingIssuerCredential' | 'CertifierCredential
 export function checkOfferingIssuer(
   credential: { types: string[]; claims: Record<string, unknown> } | undefined,
   kind: OfferingTerms['kind'],
-): Result<ClaimsOf<'OfferingIssuerCredential'>> {
+): Result<Partial<ClaimsOf<'OfferingIssuerCredential'>>> {
   const claims = grantClaims('OfferingIssuerCredential', credential);
   if (!claims.ok) return claims;
   if (claims.value.offeringKinds && !claims.value.offeringKinds.includes(kind)) {
@@ -263,7 +276,7 @@ export function checkCertifier(
   credential: { types: string[]; claims: Record<string, unknown> } | undefined,
   holder: string,
   c: Pick<Certification, 'certifier' | 'scheme'>,
-): Result<ClaimsOf<'CertifierCredential'>> {
+): Result<Partial<ClaimsOf<'CertifierCredential'>>> {
   const claims = grantClaims('CertifierCredential', credential);
   if (!claims.ok) return claims;
   const refuse = (m: string) => err('ERR_OFFERING_CERTIFIER_NOT_TRUSTED', m);

@@ -6,11 +6,22 @@ import {
   identityHash,
   type Outbox,
   type OutboxRow,
+  RESTRICTION_ERROR,
   SecurityToken__factory,
+  TransferRestriction,
 } from '@tessera/contracts';
-import { err, ok, parseDid, type Result, TesseraError } from '@tessera/protocol';
+import {
+  err,
+  ok,
+  parseDid,
+  type Result,
+  TesseraError,
+  TRANSFER_WITH_AUTHORIZATION_TYPES,
+  type TransferAuthorization,
+  transferAuthorizationDomain,
+} from '@tessera/protocol';
 import { type EntityManager, IsNull, Not } from 'typeorm';
-import { getAddress, isAddress, type JsonRpcProvider, type Signer } from 'ethers';
+import { getAddress, isAddress, type JsonRpcProvider, Signature, type Signer, verifyTypedData } from 'ethers';
 import { type Allocation, allocate } from './allocation.js';
 import {
   type Certification,
@@ -66,6 +77,23 @@ export interface MintReport {
   pending: number;
   failed: { subscriptionId: string; error: string }[];
 }
+
+/** A relayed transfer, once mined. */
+export interface TransferReceipt {
+  offeringId: string;
+  from: string;
+  to: string;
+  /** Token base units, decimal. */
+  value: string;
+  nonce: string;
+  txHash: string | null;
+  blockNumber: number | null;
+}
+
+const restrictionName = Object.fromEntries(Object.entries(TransferRestriction).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
 
 export interface OfferingServiceOptions {
   store: OfferingStore;
@@ -406,6 +434,104 @@ export class OfferingService {
       if (balance > 0n) out.push({ wallet, investor: investors.get(wallet) ?? null, balance: balance.toString() });
     }
     return ok(out);
+  }
+
+  /**
+   * Relay a transfer the holder signed (EIP-3009 `transferWithAuthorization`): the signature is checked against the
+   * token's EIP-712 domain, the window against the chain's time, the nonce against the token, and the transfer against
+   * the token's own ERC-1404 check (both parties' eligibility, freezes, jurisdictions, balance) before the outbox sends
+   * it, so the relayer pays only for transfers the token accepts; the token checks all of it again on chain. Waits
+   * until mined (one outbox write per holder and nonce, so a resubmission never sends twice).
+   */
+  async relayTransfer(
+    offeringId: string,
+    auth: TransferAuthorization,
+    signature: string,
+  ): Promise<Result<TransferReceipt>> {
+    const row = await this.o.store.offerings().findOneBy({ id: offeringId });
+    if (!row) return err('ERR_OFFERING_NOT_FOUND', `no offering ${offeringId}`);
+    if (!row.tokenAddress) return err('ERR_OFFERING_STATE', `offering ${offeringId} has no token yet`);
+    const token = SecurityToken__factory.connect(row.tokenAddress, this.o.provider);
+    const from = getAddress(auth.from);
+    const to = getAddress(auth.to);
+    const invalid = (m: string) => err('ERR_OFFERING_AUTHORIZATION_INVALID', m);
+    const { chainId } = await this.o.provider.getNetwork();
+    const domain = transferAuthorizationDomain({
+      name: await token.name(),
+      chainId: Number(chainId),
+      verifyingContract: row.tokenAddress,
+    });
+    let sig: Signature;
+    let signer: string;
+    try {
+      sig = Signature.from(signature);
+      signer = verifyTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, auth, sig);
+    } catch {
+      return invalid('the signature is not a 65-byte secp256k1 signature over the authorisation');
+    }
+    if (signer !== from) {
+      return invalid(
+        `the authorisation is not signed by its sender ${from.toLowerCase()} for token ${row.tokenAddress} on chain ${chainId}`,
+      );
+    }
+    const nowS = (await this.o.provider.getBlock('latest'))?.timestamp ?? Math.floor(Date.now() / 1000);
+    // the next block is at least one second later than the latest
+    if (auth.validBefore <= nowS + 1) {
+      return invalid(`the authorisation expired at ${new Date(auth.validBefore * 1000).toISOString()}`);
+    }
+    if (auth.validAfter >= nowS + 1) {
+      return invalid(`the authorisation is valid only after ${new Date(auth.validAfter * 1000).toISOString()}`);
+    }
+    const key = `offering:${offeringId}:transfer:${from.toLowerCase()}:${auth.nonce.toLowerCase()}`;
+    const earlier = await this.o.outbox.get(key);
+    if (earlier?.status === 'failed') {
+      return err(
+        'ERR_OFFERING_AUTHORIZATION_USED',
+        `authorisation ${auth.nonce} of ${from.toLowerCase()} was already submitted and its transaction failed (${(earlier.error ?? 'no reason').slice(0, 200)}); sign a new one`,
+      );
+    }
+    if (earlier || (await token.authorizationState(from, auth.nonce))) {
+      return err(
+        'ERR_OFFERING_AUTHORIZATION_USED',
+        `authorisation ${auth.nonce} of ${from.toLowerCase()} was already used`,
+      );
+    }
+    const code = Number(await token.detectTransferRestriction(from, to, BigInt(auth.value)));
+    if (code !== TransferRestriction.SUCCESS) {
+      const name = restrictionName[code] ?? 'UNKNOWN';
+      return err(
+        'ERR_OFFERING_TRANSFER_RESTRICTED',
+        `the token refuses this transfer: ${await token.messageForTransferRestriction(code)} (${name})`,
+        { code, name, revertsWith: RESTRICTION_ERROR[code] ?? null },
+      );
+    }
+    const out = await this.o.outbox.submit(key, {
+      kind: 'offering.transfer',
+      to: row.tokenAddress,
+      data: tokenIface.encodeFunctionData('transferWithAuthorization', [
+        from,
+        to,
+        BigInt(auth.value),
+        auth.validAfter,
+        auth.validBefore,
+        auth.nonce,
+        sig.v,
+        sig.r,
+        sig.s,
+      ]),
+    });
+    if (out.status !== 'mined') {
+      return err('ERR_CHAIN_TX_FAILED', `the transfer was not mined: ${(out.error ?? out.status).slice(0, 300)}`);
+    }
+    return ok({
+      offeringId,
+      from: from.toLowerCase(),
+      to: to.toLowerCase(),
+      value: auth.value,
+      nonce: auth.nonce.toLowerCase(),
+      txHash: out.txHash,
+      blockNumber: out.blockNumber,
+    });
   }
 
   /**

@@ -118,8 +118,15 @@ export class WhiteflagAccounts {
       this.ecdhKeys.set(row.address, { account: row.address, privateKey: this.ecdhOf(row).privateKey });
   }
 
-  /** At start: let the outbox sign for every known account (finishing what a crash left). */
+  /**
+   * At start: let the outbox sign for every known account (finishing what a crash left), and find the key of an
+   * account created later at another replica when this one is the sender.
+   */
   async load(): Promise<number> {
+    this.o.outbox.signersFrom(async (address) => {
+      const row = await this.get(address);
+      return row ? this.wallet(row) : undefined;
+    });
     const rows = await this.all();
     for (const row of rows) {
       await this.o.outbox.registerSigner(this.wallet(row));

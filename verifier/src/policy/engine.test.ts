@@ -41,7 +41,12 @@ const vc = (
 const prosumer = (meterId: string, role = 'prosumer') =>
   vc('EnergyProsumerCredential', { meterId, role, nameplateKw: 6 });
 const investor = (jurisdiction: string, kycLevel = 'standard') =>
-  vc('AccreditedInvestorCredential', { jurisdiction, kycLevel, investorType: 'individual' });
+  vc('AccreditedInvestorCredential', {
+    jurisdiction,
+    kycLevel,
+    investorType: 'individual',
+    accreditationLevel: 'accredited',
+  });
 const partner = (dataspace = 'tessera') => vc('DataPartnerCredential', { organisationName: 'Acme', dataspace });
 
 function loadDefault(): PolicyEngine {
@@ -152,6 +157,9 @@ describe('policy engine with the default policy file (three services)', () => {
     assert.equal(d.reason, 'claim-mismatch');
     assert.equal(d.claim, 'jurisdiction');
     assert.equal(denied(engine.evaluate(req, [investor('DE', 'basic')])).claim, 'kycLevel');
+    // the offering decides on the accreditation level too: an SD-JWT VC that keeps it back does not subscribe
+    const { accreditationLevel: _kept, ...hidden } = investor('FR').claims;
+    assert.equal(denied(engine.evaluate(req, [{ ...investor('FR'), claims: hidden }])).claim, 'accreditationLevel');
   });
 
   it('refuses an expired investor credential and one from an untrusted certifier', () => {

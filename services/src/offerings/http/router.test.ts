@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { EligibilityRegistry__factory, readEligibility, SecurityToken__factory } from '@tessera/contracts';
+import { TRANSFER_WITH_AUTHORIZATION_TYPES, transferAuthorizationDomain } from '@tessera/protocol';
+import { hexlify, randomBytes } from 'ethers';
 import { greenBondTerms } from '../testing.js';
 import { reconcileRevocations } from './revocations.js';
 import {
@@ -155,6 +157,68 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
         { wallet: bob.wallet.address.toLowerCase(), balance: '600' },
       ].sort((x, y) => x.wallet.localeCompare(y.wallet)),
     );
+
+    // a transfer the holder signs (EIP-3009) and the relayer sends: Bob pays no gas; replay, forgery, expiry and an
+    // ineligible receiver are refused with their codes before anything is sent
+    const transfers = `/services/offerings/${ID}/transfers`;
+    const { chainId } = await env.provider.getNetwork();
+    const domain = transferAuthorizationDomain({
+      name: await token.name(),
+      chainId: Number(chainId),
+      verifyingContract: tokenAddress,
+    });
+    const signed = async (signer: Actor, from: Actor, to: Actor, value: string, validBefore?: number) => {
+      const authorization = {
+        from: from.wallet.address,
+        to: to.wallet.address,
+        value,
+        validAfter: 0,
+        validBefore: validBefore ?? Math.floor(Date.now() / 1000) + 3600,
+        nonce: hexlify(randomBytes(32)),
+      };
+      const signature = await signer.wallet.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization);
+      return { authorization, signature };
+    };
+    const bobEth = await env.provider.getBalance(bob.wallet.address);
+    const gift = await signed(bob, bob, alice, '50');
+    const relayed = await call('POST', transfers, gift);
+    assert.equal(relayed.status, 200, JSON.stringify(relayed.body));
+    assert.equal(relayed.body.from, bob.wallet.address.toLowerCase());
+    assert.match(relayed.body.txHash as string, /^0x[0-9a-f]{64}$/);
+    assert.equal(await token.balanceOf(alice.wallet.address), 450n);
+    assert.equal(await token.balanceOf(bob.wallet.address), 550n);
+    assert.equal(await env.provider.getBalance(bob.wallet.address), bobEth, 'the relayer paid the gas');
+    assert.equal(code(await call('POST', transfers, gift)), 'ERR_OFFERING_AUTHORIZATION_USED');
+    const toNobody = await call('POST', transfers, await signed(bob, bob, stranger, '1'));
+    assert.equal(code(toNobody), 'ERR_OFFERING_TRANSFER_RESTRICTED');
+    assert.deepEqual((toNobody.body.error as { details?: unknown }).details, {
+      code: 3,
+      name: 'RECEIVER_NOT_ELIGIBLE',
+      revertsWith: 'NotEligible',
+    });
+    assert.equal(
+      code(await call('POST', transfers, await signed(bob, bob, alice, '100000'))),
+      'ERR_OFFERING_TRANSFER_RESTRICTED',
+    );
+    assert.equal(
+      code(await call('POST', transfers, await signed(alice, bob, alice, '1'))),
+      'ERR_OFFERING_AUTHORIZATION_INVALID',
+      "Alice cannot sign Bob's transfer",
+    );
+    const tampered = await signed(bob, bob, alice, '1');
+    tampered.authorization.value = '2';
+    assert.equal(code(await call('POST', transfers, tampered)), 'ERR_OFFERING_AUTHORIZATION_INVALID');
+    const past = Math.floor(Date.now() / 1000) - 10;
+    assert.equal(
+      code(await call('POST', transfers, await signed(bob, bob, alice, '1', past))),
+      'ERR_OFFERING_AUTHORIZATION_INVALID',
+    );
+    assert.equal(code(await call('POST', transfers, { ...gift, signature: '0x12' })), 'ERR_VALIDATION');
+    const huge = { ...gift.authorization, value: `9${'0'.repeat(77)}` };
+    assert.equal(code(await call('POST', transfers, { ...gift, authorization: huge })), 'ERR_VALIDATION');
+    assert.equal(await token.balanceOf(bob.wallet.address), 550n, 'nothing else moved');
+    // and back, so the rest of the story keeps its figures
+    assert.equal((await call('POST', transfers, await signed(alice, alice, bob, '50'))).status, 200);
 
     // revoking Alice's credential at the issuer removes her eligibility on chain: her next transfer reverts
     const revoked = await env.issuer.revoke(aliceVc.id, { actor: 'operator', reason: 'accreditation withdrawn' });

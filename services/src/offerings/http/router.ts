@@ -78,6 +78,30 @@ const TransferCheckQuery = z.strictObject({
   /** Token base units, decimal. */
   amount: z.string().regex(/^[0-9]{1,78}$/, 'must be a whole number of token base units'),
 });
+const UnixSeconds = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const TransferBody = z.strictObject({
+  authorization: z
+    .strictObject({
+      from: AddressQ.meta({ description: "the holder's address: the signer" }),
+      to: AddressQ,
+      value: z
+        .string()
+        .regex(/^[1-9][0-9]{0,77}$/, 'must be a positive whole number of token base units')
+        .refine((v) => BigInt(v) < 2n ** 256n, 'must fit in uint256'),
+      validAfter: UnixSeconds.meta({ description: 'unix seconds; valid strictly after (0: at once)' }),
+      validBefore: UnixSeconds.meta({ description: 'unix seconds; valid strictly before' }),
+      nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 32 random bytes as 0x + 64 hex digits'),
+    })
+    .meta({
+      id: 'TransferAuthorization',
+      description:
+        "EIP-3009 TransferWithAuthorization, EIP-712 domain { name: the token's name, version: '1', chainId, verifyingContract: the token }",
+    }),
+  signature: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{130}$/, 'must be a 65-byte signature (0x r‖s‖v)')
+    .meta({ description: "the holder's EIP-712 signature of the authorisation" }),
+});
 const OfferingIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{2,63}$/, 'not an offering id');
 const CouponParam = z.coerce.number().int().min(1).max(100);
 
@@ -249,6 +273,37 @@ const ROUTES = {
     responses: { 200: { description: 'Payments', schema: described('{ items }') } },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
   },
+  transfer: {
+    method: 'post',
+    path: '/{offeringId}/transfers',
+    summary:
+      "Relay a transfer the holder signed (EIP-3009 transferWithAuthorization): the platform's relayer sends it and pays the gas; the token checks both parties",
+    params: OfferingPath,
+    body: TransferBody,
+    responses: {
+      200: {
+        description: 'The transfer, mined',
+        schema: z.object({
+          offeringId: z.string(),
+          from: z.string(),
+          to: z.string(),
+          value: z.string(),
+          nonce: z.string(),
+          txHash: z.string().nullable(),
+          blockNumber: z.number().int().nullable(),
+        }),
+      },
+    },
+    errors: [
+      ...BODY_ERRORS,
+      'ERR_OFFERING_NOT_FOUND',
+      'ERR_OFFERING_STATE',
+      'ERR_OFFERING_AUTHORIZATION_INVALID',
+      'ERR_OFFERING_AUTHORIZATION_USED',
+      'ERR_OFFERING_TRANSFER_RESTRICTED',
+      'ERR_CHAIN_TX_FAILED',
+    ],
+  },
   transferCheck: {
     method: 'get',
     path: '/{offeringId}/transfer-check',
@@ -337,6 +392,7 @@ const restrictionNames = Object.fromEntries(Object.entries(TransferRestriction).
  * - `GET /me/subscriptions` the holder's subscriptions (AccreditedInvestorCredential)
  * - `POST /:offeringId/allocation` close, allocate and mint through the outbox (the offering's issuer)
  * - `GET /:offeringId/holdings` holders of record; `GET /:offeringId/transfer-check` ERC-1404 pre-flight
+ * - `POST /:offeringId/transfers` `{ authorization, signature }` relay a transfer the holder signed (EIP-3009)
  * - `GET /:offeringId/coupons` the schedule; `POST /:offeringId/coupons/:coupon/record` (the issuer) the holders of
  *   record and what each is owed; `GET /:offeringId/coupons/:coupon/payments`
  * - `POST /:offeringId/redemption` (the issuer, at maturity) pause, record principal owed, burn; `GET` the records
@@ -535,6 +591,16 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
   route(ROUTES.redemption, async (req, res) => {
     await mustGet(offeringParam(req));
     res.json({ items: await deps.payments.redemptionPayments(offeringParam(req)) });
+  });
+
+  // No access token: the holder's signature over the transfer is the authorisation (EIP-3009), and the token checks
+  // both parties' eligibility; the relayer sends only what the token's own check accepts.
+  route(ROUTES.transfer, async (req, res) => {
+    const id = offeringParam(req);
+    const { authorization, signature } = bodyOf(TransferBody, req);
+    const r = unwrap(await service.relayTransfer(id, authorization, signature));
+    log.info({ offering: id, from: r.from, to: r.to, value: r.value, txHash: r.txHash }, 'transfer relayed');
+    res.json(r);
   });
 
   route(ROUTES.transferCheck, async (req, res) => {

@@ -130,6 +130,16 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
       provider,
       registry: env.contracts.EthereumDIDRegistry,
     });
+    // HTTP first, so the verifier knows its public URL (OpenID4VP requests name their response URI)
+    const app = express();
+    let verifierRouter: express.RequestHandler | undefined;
+    let offeringsRouter: express.RequestHandler | undefined;
+    app.use('/verifier', (req, res, next) => verifierRouter!(req, res, next));
+    app.use('/services/offerings', (req, res, next) => offeringsRouter!(req, res, next));
+    app.use(errorHandler(silentLogger, 'offerings-test'));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    env.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const verifierActor = actor();
     const trust = parseTrustList(Object.fromEntries(CREDENTIAL_TYPE_NAMES.map((t) => [t, [env.issuer.did]])));
     const policies = loadPolicyFile(DEFAULT_POLICY_FILE);
@@ -138,12 +148,13 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
       {
         did: verifierActor.did,
         privateKey: verifierActor.wallet.privateKey,
-        publicUrl: 'http://127.0.0.1/verifier',
+        publicUrl: `${env.base}/verifier`,
         policies: policies.value,
         trust: trust.value,
       },
       { resolver, fetchStatusList: statusListReader(env.issuer) },
     );
+    verifierRouter = env.verifier.router;
     unfollow = await pushStatusChanges(env.issuer, env.verifier);
 
     env.db = await openDatabase(
@@ -195,13 +206,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
         registryAddress,
       }),
     });
-    const app = express();
-    app.use('/verifier', env.verifier.router);
-    app.use('/services/offerings', router);
-    app.use(errorHandler(silentLogger, 'offerings-test'));
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    env.base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    offeringsRouter = router;
   });
 
   after(async () => {
