@@ -25,6 +25,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   token: async () => (await import('../contracts/bench/token.js')).run,
   issue: async () => (await import('../issuer/bench/issue.js')).run,
   sessions: async () => (await import('../firmware-sim/bench/sessions.js')).run,
+  cluster: async () => (await import('../stack/bench/cluster.js')).run,
 };
 
 const machine = {

@@ -81,7 +81,13 @@ export async function startBroker(o: {
   beforeListen?(broker: AedesBrokerAdapter): Promise<void>;
 }): Promise<DevicesPart> {
   if (o.external) {
-    const shared = new SharedMosquitto({ url: o.external.url, admin: o.external.admin, log: o.log });
+    // one shared-subscription group for every replica: each hello, response and reading is handled by one of them
+    const shared = new SharedMosquitto({
+      url: o.external.url,
+      admin: o.external.admin,
+      shareGroup: 'tessera-replicas',
+      log: o.log,
+    });
     try {
       await shared.start();
     } catch (cause) {

@@ -77,6 +77,13 @@ export interface MosquittoAdapterOptions {
    * much (default FOREIGN_GRANT_MIN_AGE_MS; see there).
    */
   foreignGrantMinAgeMs?: number;
+  /**
+   * Replicas on one broker: subscriptions are made as MQTT 5 shared subscriptions of this group
+   * (`$share/<group>/<filter>`), so that each inbound message (a hello, a response, a reading) goes to one replica of
+   * the group instead of to all of them. Without it every replica answers every hello with its own challenge, and a
+   * device receiving several challenges fails its handshakes. The connection notices stay subscribed by every replica.
+   */
+  shareGroup?: string;
   log?: Logger;
 }
 
@@ -165,6 +172,13 @@ export function aclsFor(permissions: TopicPermissions): DynsecAcl[] {
 }
 
 // MQTT 3.1.1 §4.7.1: '#' only as the whole last level, '+' only as a whole level; '$' topics are the broker's.
+/** A shared-subscription group name: one topic level without wildcards (MQTT 5 §4.8.2). */
+function checkShareGroup(group: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(group))
+    throw new TesseraError('ERR_VALIDATION', `'${group.slice(0, 80)}' is not a shared-subscription group name`);
+  return group;
+}
+
 function checkFilter(filter: string): string {
   const levels = filter.split('/');
   const ok =
@@ -276,6 +290,16 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
           { acltype: 'subscribeLiteral', topic, allow: true },
           { acltype: 'publishClientReceive', topic, allow: true },
         ]),
+        // Mosquitto checks a shared subscription's whole filter, `$share/<group>/…`, against the subscribe ACLs.
+        ...(this.options.shareGroup
+          ? (this.options.verifierPermissions ?? VERIFIER_TOPIC_PERMISSIONS).subscribe.map(
+              (f): DynsecAcl => ({
+                acltype: 'subscribePattern',
+                topic: `$share/${checkShareGroup(this.options.shareGroup!)}/${checkFilter(f)}`,
+                allow: true,
+              }),
+            )
+          : []),
       ];
       await dynsec.batch(
         [
@@ -487,7 +511,11 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     const sub: Subscription = { id, handlers: [handler] };
     this.subscriptions.set(filter, sub);
     try {
-      const granted = await client.subscribeAsync(filter, { qos: 1, properties: { subscriptionIdentifier: id } });
+      const group = this.options.shareGroup;
+      const granted = await client.subscribeAsync(group ? `$share/${group}/${filter}` : filter, {
+        qos: 1,
+        properties: { subscriptionIdentifier: id },
+      });
       if (granted.some((g) => g.qos > 2)) throw Object.assign(new Error('refused'), { code: granted[0]?.qos });
     } catch (cause) {
       this.subscriptions.delete(filter);
