@@ -388,6 +388,7 @@ export async function startStack(
       healthz: '/healthz',
       metrics: '/metrics',
       console: '/',
+      energyPeriodSeconds: config.energyPeriodSeconds,
     });
     // The console at / (a browser asking for HTML); a client asking for JSON still gets the stack's description.
     parts.use(consoleStatic({ info: stackInfo }));
