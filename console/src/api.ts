@@ -73,6 +73,69 @@ export interface DeviceSession {
   connected: boolean;
   lastHandshake: { at: string; outcome: string; code?: string } | null;
 }
+export interface EnergyPeriod {
+  periodId: number;
+  rule: string;
+  priceMicroEurPerKwh: number | null;
+  volumeWh: number;
+  orders: number;
+  trades: number;
+  bookHash: string;
+  allocationHash: string;
+  grid: { importWh: number; exportWh: number; receivedNanoEur: string; paidNanoEur: string };
+  bills: { participant: string; consumedWh: number; producedWh: number; netNanoEur: string }[];
+  settlement: { status: string; txHash: string | null; blockNumber: number | null } | null;
+}
+export interface EnergyBill {
+  periodId?: number;
+  month?: string;
+  consumedWh: number;
+  producedWh: number;
+  boughtWh: number;
+  soldWh: number;
+  gridImportWh: number;
+  gridExportWh: number;
+  net: string;
+  [k: string]: unknown;
+}
+export interface EnergyBills {
+  participant: string;
+  periods: EnergyBill[];
+  months: EnergyBill[];
+}
+export interface Offering {
+  id: string;
+  issuer: string;
+  terms: Record<string, unknown>;
+  status: string;
+  tokenAddress: string | null;
+  certification: Record<string, unknown> | null;
+  certified: boolean;
+  subscribed: number;
+  remaining: number;
+  createdAt: string;
+  allocatedAt: string | null;
+}
+export interface Partner {
+  did: string;
+  name: string;
+  registeredAt: string;
+  updatedAt: string;
+  validUntil: string | null;
+}
+export interface ExchangeMessage {
+  id: string;
+  from: string;
+  to: string;
+  kind: string;
+  status: 'sent' | 'acknowledged';
+  jws: string;
+  hash: string;
+  body?: { kind: string; label?: string; payload?: unknown } & Record<string, unknown>;
+  sentAt: string;
+  receivedAt: string;
+  ackedAt: string | null;
+}
 export interface HealthReport {
   ok: boolean;
   parts: Record<string, { ok: boolean } & Record<string, unknown>>;
@@ -171,7 +234,7 @@ async function typed<T>(p: Promise<{ data?: unknown; error?: unknown; response: 
  * it. `/healthz`, `/metrics` and the console's own `/console/api/*` are outside the document and use `call`.
  */
 export const api = {
-  info: () => call<{ chainId: number; issuer: string }>('GET', '/console/api/info'),
+  info: () => call<{ chainId: number; issuer: string; energyPeriodSeconds?: number }>('GET', '/console/api/info'),
   health: () => call<HealthReport>('GET', '/healthz'),
   metrics: () => call<string>('GET', '/metrics', { text: true }),
   challenge: () =>
@@ -236,11 +299,103 @@ export const api = {
     typed<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
       client.POST('/issuer/devices/batches', { headers: bearer(token), body: { devices } as never }),
     ),
+  devices: (token: string, offset = 0, limit = 50) =>
+    typed<{ items: DeviceView[]; next?: number }>(
+      client.GET('/issuer/devices', { headers: bearer(token), params: { query: { limit, offset } } }),
+    ),
   device: (token: string, id: string) =>
     typed<DeviceView>(client.GET('/issuer/devices/{id}', { headers: bearer(token), params: { path: { id } } })),
   deviceAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke') =>
     typed<DeviceView>(
       client.POST(`/issuer/devices/{id}/${action}`, { headers: bearer(token), params: { path: { id } } }),
+    ),
+  commission: (token: string, id: string, identity: string) =>
+    typed<DeviceView>(
+      client.POST('/issuer/devices/{id}/commission', {
+        headers: bearer(token),
+        params: { path: { id } },
+        body: { identity } as never,
+      }),
+    ),
+  decommission: (token: string, id: string) =>
+    typed<DeviceView>(
+      client.POST('/issuer/devices/{id}/decommission', { headers: bearer(token), params: { path: { id } } }),
+    ),
+  /** A presentation request of the verifier for one resource and action (a nonce, and what the policy needs). */
+  presentationRequest: (resource: string, action: string) =>
+    typed<{ nonce: string; audience: string; requirements: { credentialType: string | string[] }[] }>(
+      client.POST('/verifier/presentation-requests', { body: { resource, action } }),
+    ),
+  present: (vp: string) =>
+    typed<{ access_token: string; expires_in: number; holder: string }>(
+      client.POST('/verifier/presentations', { body: { vp } as never }),
+    ),
+  energyPeriod: (periodId: number) =>
+    typed<EnergyPeriod>(
+      client.GET('/services/energy/energy/periods/{periodId}', { params: { path: { periodId: String(periodId) } } }),
+    ),
+  energyBills: (token: string, meterId: string) =>
+    typed<EnergyBills>(
+      client.GET('/services/energy/energy/meters/{meterId}/bills', {
+        headers: bearer(token),
+        params: { path: { meterId } },
+      }),
+    ),
+  offerings: () => typed<{ items: Offering[] }>(client.GET('/services/offerings')),
+  offering: (id: string) =>
+    typed<Offering>(client.GET('/services/offerings/{offeringId}', { params: { path: { offeringId: id } } })),
+  createOffering: (token: string, terms: unknown) =>
+    typed<Offering>(client.POST('/services/offerings', { headers: bearer(token), body: { terms } as never })),
+  certifyOffering: (token: string, id: string, credential: string) =>
+    typed<Offering>(
+      client.POST('/services/offerings/{offeringId}/certification', {
+        headers: bearer(token),
+        params: { path: { offeringId: id } },
+        body: { credential } as never,
+      }),
+    ),
+  subscribe: (token: string, id: string, body: Record<string, unknown>) =>
+    typed<Record<string, unknown>>(
+      client.POST('/services/offerings/{offeringId}/subscriptions', {
+        headers: bearer(token),
+        params: { path: { offeringId: id } },
+        body: body as never,
+      }),
+    ),
+  allocate: (token: string, id: string) =>
+    typed<{ offering: Offering }>(
+      client.POST('/services/offerings/{offeringId}/allocation', {
+        headers: bearer(token),
+        params: { path: { offeringId: id } },
+      }),
+    ),
+  holdings: (id: string) =>
+    typed<{ items: { wallet: string; balance: string }[] }>(
+      client.GET('/services/offerings/{offeringId}/holdings', { params: { path: { offeringId: id } } }),
+    ),
+  partners: (token: string) =>
+    typed<{ partners: Partner[] }>(client.GET('/services/exchange/partners', { headers: bearer(token) })),
+  registerPartner: (token: string, name: string) =>
+    typed<Partner>(client.POST('/services/exchange/partners', { headers: bearer(token), body: { name } as never })),
+  messages: (token: string) =>
+    typed<{ messages: ExchangeMessage[] }>(client.GET('/services/exchange/messages', { headers: bearer(token) })),
+  sendMessage: (token: string, jws: string) =>
+    typed<ExchangeMessage>(client.POST('/services/exchange/messages', { headers: bearer(token), body: { jws } })),
+  ackMessage: (token: string, id: string, jws: string) =>
+    typed<ExchangeMessage>(
+      client.POST('/services/exchange/messages/{id}/ack', {
+        headers: bearer(token),
+        params: { path: { id } },
+        body: { jws },
+      }),
+    ),
+  consents: (token: string) =>
+    typed<{ consents: Record<string, unknown>[] }>(
+      client.GET('/services/exchange/consents', { headers: bearer(token) }),
+    ),
+  verifyTrail: (token: string) =>
+    typed<{ verified: boolean; length: number; head: { seq: number }; anchored?: { seq: number } }>(
+      client.GET('/services/exchange/trail/verify', { headers: bearer(token) }),
     ),
   deviceSession: (token: string, id: string) =>
     call<DeviceSession>('GET', `/console/api/devices/${encodeURIComponent(id)}/session`, { token }),

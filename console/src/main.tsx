@@ -1,12 +1,16 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import type { HolderKey } from './crypto';
 import { Audit } from './pages/audit';
 import { Credentials } from './pages/credentials';
 import { Devices } from './pages/devices';
+import { Energy } from './pages/energy';
+import { Exchange } from './pages/exchange';
+import { OFFERING_ROLES, Offerings } from './pages/offerings';
 import { Overview } from './pages/overview';
 import { SignIn } from './pages/sign-in';
 import { Wallet } from './pages/wallet';
-import { lock, type Session, signOut, startSessionKeeper, useSession } from './session';
+import { credentialsOf, lock, type Session, signOut, startSessionKeeper, useSession } from './session';
 import './style.css';
 
 interface Page {
@@ -14,7 +18,7 @@ interface Page {
   title: string;
   render: () => preact.JSX.Element;
   /** Shown when the session may use it (deny by default: a capability the policy did not grant hides the page). */
-  visible: (s: Session | undefined, hasWallet: boolean) => boolean;
+  visible: (s: Session | undefined, wallet: HolderKey | undefined) => boolean;
 }
 
 const PAGES: Page[] = [
@@ -32,7 +36,29 @@ const PAGES: Page[] = [
     visible: (s) => s?.allowed['devices.read'] === true || s?.allowed['devices.register'] === true,
   },
   { path: 'audit', title: 'Audit trail', render: () => <Audit />, visible: (s) => s?.allowed['audit.read'] === true },
-  { path: 'wallet', title: 'Wallet', render: () => <Wallet />, visible: (_s, w) => w },
+  {
+    path: 'energy',
+    title: 'Energy',
+    render: () => <Energy />,
+    // the market's periods are public; a meter's bills need its EnergyProsumer credential in the wallet
+    visible: (s, w) =>
+      s !== undefined || (w !== undefined && credentialsOf(w, ['EnergyProsumerCredential']).length > 0),
+  },
+  {
+    path: 'offerings',
+    title: 'Offerings',
+    render: () => <Offerings />,
+    // the list and the holdings are public; creating, certifying, subscribing and allocating need a credential
+    visible: (s, w) => s !== undefined || (w !== undefined && credentialsOf(w, OFFERING_ROLES).length > 0),
+  },
+  {
+    path: 'exchange',
+    title: 'Data exchange',
+    render: () => <Exchange />,
+    // every route of the exchange needs the wallet's DataPartner credential
+    visible: (_s, w) => w !== undefined && credentialsOf(w, ['DataPartnerCredential']).length > 0,
+  },
+  { path: 'wallet', title: 'Wallet', render: () => <Wallet />, visible: (_s, w) => w !== undefined },
 ];
 
 function useRoute(): string {
@@ -49,7 +75,7 @@ function useRoute(): string {
 function App() {
   const s = useSession();
   const route = useRoute();
-  const visible = PAGES.filter((p) => p.visible(s.session, s.holder !== undefined));
+  const visible = PAGES.filter((p) => p.visible(s.session, s.holder));
   // The page asked for stays in the address bar: after a sign-in (or a renewed one) the user is back on it.
   const page = visible.find((p) => p.path === route) ?? (route === '' && s.session ? visible[0] : undefined);
   useEffect(() => {

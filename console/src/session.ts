@@ -196,3 +196,43 @@ async function keep(): Promise<void> {
   // Past the session's maximum age: present the credentials again while the wallet is unlocked.
   if (state.holder) await signIn();
 }
+
+/** The unlocked wallet's credentials of one of `types` that have not expired. */
+export function credentialsOf(holder: HolderKey, types: string[]): string[] {
+  const now = Date.now() / 1000;
+  return holder.credentials.filter((jwt) => {
+    const d = describeCredential(jwt);
+    return d.types.some((t) => types.includes(t)) && (d.expiresAt === undefined || d.expiresAt > now);
+  });
+}
+
+/**
+ * An access token of the verifier for one resource and action of a service (the energy market, the offerings): ask
+ * for a presentation request, present the wallet's credentials of the types it asks for over its nonce, take the token.
+ * The policy decides; a refusal comes back as the verifier's own code. Nothing is kept: one token per action.
+ */
+export async function presentFor(
+  resource: string,
+  action: string,
+): Promise<{ ok: true; token: string; holder: string } | { ok: false; code: string; message: string }> {
+  const holder = state.holder;
+  if (!holder) return { ok: false, code: 'ERR_AUTH_REQUIRED', message: 'unlock the wallet first' };
+  const req = await api.presentationRequest(resource, action);
+  if (!req.ok) return { ok: false, ...req.error };
+  const types = req.value.requirements.flatMap((r) =>
+    Array.isArray(r.credentialType) ? r.credentialType : [r.credentialType],
+  );
+  const credentials = credentialsOf(holder, types);
+  const vp = signJwt(holder, {
+    vp: {
+      '@context': ['https://www.w3.org/2018/credentials/v1'],
+      type: ['VerifiablePresentation'],
+      verifiableCredential: credentials,
+    },
+    nonce: req.value.nonce,
+    aud: req.value.audience,
+  });
+  const t = await api.present(vp);
+  if (!t.ok) return { ok: false, ...t.error };
+  return { ok: true, token: t.value.access_token, holder: t.value.holder };
+}

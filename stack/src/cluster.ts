@@ -123,6 +123,8 @@ export function haproxyConfig(lbPort: number, ports: number[]): string {
     '  timeout client 120s',
     '  timeout server 120s',
     '  option http-server-close',
+    // The replicas count their per-source limits by the client named here (TESSERA_TRUSTED_PROXIES below).
+    '  option forwardfor',
     '  retries 2',
     '  option redispatch',
     'frontend tessera',
@@ -234,6 +236,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       TESSERA_MQTT_ADMIN_PASSWORD: mosquitto.admin.password,
       TESSERA_PUBLIC_URL: url,
       TESSERA_HOST: '127.0.0.1',
+      // HAProxy connects from loopback; its X-Forwarded-For names the client.
+      TESSERA_TRUSTED_PROXIES: '127.0.0.1',
     };
     const launch = (r: Replica) => {
       let out = '';

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { TesseraError } from '@tessera/protocol';
 import { originsOf, WhiteflagListenerEnv } from '@tessera/services';
@@ -10,6 +11,24 @@ const port = (name: string, fallback: number) =>
     .min(0, `${name} must be between 0 and 65535`)
     .max(65535, `${name} must be between 0 and 65535`)
     .default(fallback);
+
+/** The entries of a comma-separated list (spaces trimmed, empty ones dropped). */
+const listOf = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
+
+/** What express's `trust proxy` takes: an address, a CIDR range, or one of proxy-addr's named ranges. */
+const isProxyEntry = (e: string): boolean => {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(e)) return true;
+  const [address, prefix, extra] = e.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+};
 
 const optionalUrl = (name: string, protocols: string[]) =>
   z
@@ -117,6 +136,25 @@ export const StackConfigSchema = z.object({
     description: 'shared nonces, signed-out tokens, device challenges and rate limits for several replicas',
     defaultText: 'unset: in this process',
   }),
+  TESSERA_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      for (const entry of listOf(v)) {
+        if (!isProxyEntry(entry)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `TESSERA_TRUSTED_PROXIES: '${entry.slice(0, 60)}' is not an IP address, a CIDR range (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`,
+          });
+        }
+      }
+    })
+    .meta({
+      kind: 'addresses',
+      description:
+        'comma-separated load balancers whose X-Forwarded-For names the client (IPs, CIDR ranges, or loopback, linklocal, uniquelocal): the per-address rate limits then count the client, not the balancer',
+      defaultText: 'unset: the connecting address is the client',
+    }),
   TESSERA_MASTER_KEY: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'TESSERA_MASTER_KEY must be 64 hex characters')
@@ -191,6 +229,8 @@ export interface StackConfig {
   sqliteMaxPages?: number;
   redisUrl?: string;
   masterKey?: string;
+  /** Load balancers whose X-Forwarded-For names the client (express `trust proxy`); none by default. */
+  trustedProxies?: readonly string[];
   policyFile?: string;
   trustListFile?: string;
   /** Status lists fetched over HTTP: freshness bound and how long a stale copy serves (seconds). */
@@ -245,6 +285,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(c.TESSERA_SQLITE_MAX_PAGES !== undefined ? { sqliteMaxPages: c.TESSERA_SQLITE_MAX_PAGES } : {}),
     ...(c.TESSERA_REDIS_URL ? { redisUrl: c.TESSERA_REDIS_URL } : {}),
     ...(c.TESSERA_MASTER_KEY ? { masterKey: c.TESSERA_MASTER_KEY } : {}),
+    ...(listOf(c.TESSERA_TRUSTED_PROXIES).length > 0
+      ? { trustedProxies: Object.freeze(listOf(c.TESSERA_TRUSTED_PROXIES)) }
+      : {}),
     ...(c.TESSERA_POLICY_FILE ? { policyFile: resolve(c.TESSERA_POLICY_FILE) } : {}),
     ...(c.TESSERA_TRUST_LIST_FILE ? { trustListFile: resolve(c.TESSERA_TRUST_LIST_FILE) } : {}),
     statusMaxAgeSeconds: c.TESSERA_STATUS_MAX_AGE_SECONDS,

@@ -21,9 +21,12 @@ export const CONSOLE_CAPABILITIES: Record<string, { resource: string; action: st
   'credentials.revoke': { resource: '/issuer/credentials/_/revoke', action: 'POST' },
   'devices.register': { resource: '/issuer/devices/batches', action: 'POST' },
   'devices.read': { resource: '/issuer/devices/_', action: 'GET' },
+  'devices.list': { resource: '/issuer/devices', action: 'GET' },
   'devices.suspend': { resource: '/issuer/devices/_/suspend', action: 'POST' },
   'devices.resume': { resource: '/issuer/devices/_/resume', action: 'POST' },
   'devices.revoke': { resource: '/issuer/devices/_/revoke', action: 'POST' },
+  'devices.commission': { resource: '/issuer/devices/_/commission', action: 'POST' },
+  'devices.decommission': { resource: '/issuer/devices/_/decommission', action: 'POST' },
   'audit.read': { resource: '/issuer/audit', action: 'GET' },
   'audit.verify': { resource: '/issuer/audit/verify', action: 'GET' },
 };

@@ -18,7 +18,10 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
-import { ethrDid, silentLogger } from '@tessera/protocol';
+import { ethrDid, silentLogger, topics } from '@tessera/protocol';
+import { centsPerKwh, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
+import { ES256KSigner, hexToBytes } from 'did-jwt';
+import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -31,6 +34,7 @@ import { type RunningStack, startStack } from './stack.js';
 declare const document: any, location: any, localStorage: any;
 
 const CHROMIUM = '/usr/bin/chromium';
+const PERIOD_S = 4;
 const OUT = join(process.cwd(), 'test-results', 'console');
 const PASSPHRASE = 'correct horse battery staple';
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -95,8 +99,11 @@ async function visit(page: Page, route: string, ready: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${route}.png`), fullPage: true });
 }
 
-async function issueTo(type: string, claims: Record<string, unknown>): Promise<HolderKey> {
-  const key = Wallet.createRandom();
+async function issueTo(
+  type: string,
+  claims: Record<string, unknown>,
+  key: { address: string; privateKey: string } = Wallet.createRandom(),
+): Promise<HolderKey> {
   const did = ethrDid(stack.chainId, key.address);
   const r = await issuerRequest(issuerUrl, 'POST', '/credentials', {
     token: adminToken,
@@ -105,6 +112,62 @@ async function issueTo(type: string, claims: Record<string, unknown>): Promise<H
   assert.equal(r.status, 201, r.text);
   return { did, privateKey: key.privateKey, credentials: [r.json.jwt] };
 }
+
+/** A wallet's side through the API: presentation request → VP of `credentials` → the verifier's access token. */
+async function verifierToken(key: HolderKey, resource: string, action: string): Promise<string> {
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${base}/verifier${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  };
+  const req = await post('/presentation-requests', { resource, action });
+  assert.equal(req.status, 201, JSON.stringify(req.body));
+  const vp = await createVerifiablePresentationJwt(
+    {
+      vp: {
+        '@context': ['https://www.w3.org/2018/credentials/v1'],
+        type: ['VerifiablePresentation'],
+        verifiableCredential: key.credentials,
+      },
+    } as never,
+    { did: key.did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
+    { challenge: String(req.body.nonce), domain: String(req.body.audience) },
+  );
+  const t = await post('/presentations', { vp });
+  assert.equal(t.status, 200, JSON.stringify(t.body));
+  return String(t.body.access_token);
+}
+
+async function api(method: string, path: string, body?: unknown, token?: string) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Import a wallet file into a new browser (at the wallet page) under the test passphrase. */
+async function walletBrowser(key: HolderKey, name: string): Promise<Page> {
+  const file = join(dir, `${name}-wallet.json`);
+  writeFileSync(file, JSON.stringify(key));
+  const page = await browser();
+  await page.goto(`${base}/#/wallet`);
+  await page.setInputFiles('#wallet-file', file);
+  await page.fill('#import-passphrase', PASSPHRASE);
+  await page.fill('#import-passphrase-again', PASSPHRASE);
+  await page.click('#import-wallet button[type=submit]');
+  await page.locator('#lock').waitFor();
+  return page;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   statSync(CHROMIUM); // fails clearly when the Debian package is missing (.ci/run installs it)
@@ -116,6 +179,8 @@ before(async () => {
     TESSERA_DATA_DIR: join(dir, 'stack'),
     TESSERA_HTTP_PORT: '0',
     TESSERA_MQTT_PORT: '0',
+    // short trading periods: the energy page charts periods that closed during the test
+    TESSERA_ENERGY_PERIOD_SECONDS: String(PERIOD_S),
   });
   stack = await startStack(config, { log: silentLogger });
   base = stack.urls.http;
@@ -375,6 +440,352 @@ describe('the console in chromium', () => {
       { timeout: 10_000 },
     );
     await admin.screenshot({ path: join(OUT, 'overview.png'), fullPage: true });
+  });
+
+  it('a device owner commissions a device in the console; an operator decommissions it', async () => {
+    const manufacturer = await loginWithCredentials(
+      issuerUrl,
+      await issueTo('ManufacturerCredential', {
+        legalName: 'Acme Meters GmbH',
+        country: 'DE',
+        manufacturerCode: 'ACME',
+      }),
+    );
+    const account = Wallet.createRandom();
+    const ownerDid = ethrDid(stack.chainId, account.address);
+    const registered = await issuerRequest(issuerUrl, 'POST', '/devices/batches', {
+      token: manufacturer,
+      body: {
+        devices: [
+          {
+            owner: ownerDid,
+            characteristics: {
+              model: 'SMGW-1000',
+              serial: 'CONSOLE-OWNED',
+              hardwareRevision: 'r2',
+              firmwareHash: randomBytes(32).toString('hex'),
+              mac: randomBytes(6).toString('hex'),
+            },
+          },
+        ],
+      },
+    });
+    assert.equal(registered.status, 201, registered.text);
+    const enrolled = DeviceKeyStore.open(join(dir, 'owned-device')).enrol(registered.json.devices[0].provisioning);
+    const owner = await walletBrowser(
+      await issueTo('DeviceOwnerCredential', { device: enrolled.did }, account),
+      'owner',
+    );
+    // a wallet holding a role credential signs in as it is imported
+    await owner.locator('#me').waitFor();
+    // the owner's list holds the devices sold to it: this one only
+    await visit(owner, 'devices', `#device-list tr[data-device="${enrolled.deviceId}"]`);
+    assert.equal(await owner.locator('#device-list tbody tr').count(), 1);
+    await owner.click(`#device-list tr[data-device="${enrolled.deviceId}"] button[data-action="open-device"]`);
+    // registered in its batch only (on chain once commissioned)
+    await owner.locator('[data-device-state]').waitFor();
+    assert.notEqual(await owner.locator('[data-device-state]').textContent(), 'Active');
+    // the owner's credential names the device's DID: the form offers it; another DID is refused by the lifecycle
+    assert.equal(await owner.locator('#commission-identity').inputValue(), enrolled.did);
+    assert.equal(await owner.locator('button[data-action="revoke"]').count(), 0, 'an owner may not revoke');
+    await owner.fill('#commission-identity', ethrDid(stack.chainId, Wallet.createRandom().address));
+    await owner.click('#commission button[type=submit]');
+    await owner.locator('#find .error').waitFor();
+    assert.match((await owner.locator('#find .error').getAttribute('data-code')) ?? '', /^ERR_/);
+    await owner.fill('#commission-identity', enrolled.did);
+    await owner.click('#commission button[type=submit]');
+    await owner.locator('[data-device-state]', { hasText: 'Active' }).waitFor({ timeout: 10_000 });
+    await axe(owner, 'devices');
+    await owner.screenshot({ path: join(OUT, 'device-commissioned.png'), fullPage: true });
+
+    // an operator's list holds every device (the page opened afresh: the list is read when it opens)
+    await holder.evaluate(() => {
+      location.hash = '#/wallet';
+    });
+    await holder.locator('#receive-offer').waitFor();
+    await visit(holder, 'devices', `#device-list tr[data-device="${enrolled.deviceId}"]`);
+    assert.ok((await holder.locator('#device-list tbody tr').count()) >= 3);
+    await holder.click(`#device-list tr[data-device="${enrolled.deviceId}"] button[data-action="open-device"]`);
+    await holder.locator('[data-device-state]', { hasText: 'Active' }).waitFor();
+    await holder.click('#device button[data-action="decommission"]');
+    await holder.click('#device button[data-confirm="decommission"]');
+    await holder.locator('[data-device-state]', { hasText: 'Decommissioned' }).waitFor({ timeout: 10_000 });
+    await holder.screenshot({ path: join(OUT, 'device-decommissioned.png'), fullPage: true });
+  });
+
+  it('the energy page charts clearing prices and volumes per period; a household reads its bills with its credential', async () => {
+    const market = stack.services.energy.market;
+    const manufacturer = await loginWithCredentials(
+      issuerUrl,
+      await issueTo('ManufacturerCredential', { legalName: 'Meters SA', country: 'FR', manufacturerCode: 'MTR' }),
+    );
+    const operator = await issueTo('OperatorCredential', { name: 'Market operator' });
+    const opToken = await verifierToken(operator, '/energy/credits', 'POST');
+    const households: { key: HolderKey; meterId: string; deviceId: string; agent: DeviceAgent }[] = [];
+    for (const [name, role, meterId] of [
+      ['alice', 'prosumer', 'FR-CON-0001'],
+      ['bob', 'consumer', 'FR-CON-0002'],
+    ] as const) {
+      const account = Wallet.createRandom();
+      const did = ethrDid(stack.chainId, account.address);
+      const registered = await issuerRequest(issuerUrl, 'POST', '/devices/batches', {
+        token: manufacturer,
+        body: {
+          devices: [
+            {
+              owner: did,
+              characteristics: {
+                model: 'SMGW-2000',
+                serial: `MTR-${name}`,
+                hardwareRevision: 'r3',
+                firmwareHash: randomBytes(32).toString('hex'),
+                mac: randomBytes(6).toString('hex'),
+              },
+            },
+          ],
+        },
+      });
+      assert.equal(registered.status, 201, registered.text);
+      const store = DeviceKeyStore.open(join(dir, `meter-${name}`));
+      const enrolled = store.enrol(registered.json.devices[0].provisioning);
+      const owner = await issueTo('DeviceOwnerCredential', { device: enrolled.did }, account);
+      const commissioned = await issuerRequest(issuerUrl, 'POST', `/devices/${enrolled.deviceId}/commission`, {
+        token: await loginWithCredentials(issuerUrl, owner),
+        body: { identity: enrolled.did },
+      });
+      assert.equal(commissioned.status, 200, commissioned.text);
+      const { brokerUrl: _b, ...identity } = store.load();
+      const agent = new DeviceAgent({
+        identity,
+        brokerUrl: stack.urls.mqtt,
+        backoff: { initialMs: 50, maxMs: 500 },
+        handshakeTimeoutMs: 10_000,
+      });
+      agents.push(agent);
+      const session = once(agent, 'session');
+      agent.start();
+      await session;
+      const prosumer = await issueTo(
+        'EnergyProsumerCredential',
+        { meterId, role, ...(role === 'prosumer' ? { nameplateKw: 20 } : {}) },
+        account,
+      );
+      const gateway = `/energy/meters/${meterId}/gateway`;
+      const bound = await api(
+        'POST',
+        `/services/energy${gateway}`,
+        { deviceId: enrolled.deviceId },
+        await verifierToken(prosumer, gateway, 'POST'),
+      );
+      assert.equal(bound.status, 200, bound.text);
+      const topUp = await api(
+        'POST',
+        '/services/energy/energy/credits',
+        { requestId: `console-${meterId}`, participant: did, amountNanoEur: String(50n * NANO_EUR_PER_EUR) },
+        opToken,
+      );
+      assert.equal(topUp.status, 200, topUp.text);
+      households.push({ key: prosumer, meterId, deviceId: enrolled.deviceId, agent });
+    }
+    const [alice, bob] = households as [(typeof households)[0], (typeof households)[0]];
+    const period = market.currentPeriod() + 1;
+    for (const [h, order] of [
+      [alice, { id: 'a1', side: 'offer', energyWh: 12, limitPrice: centsPerKwh(7) }],
+      [bob, { id: 'b1', side: 'bid', energyWh: 14, limitPrice: centsPerKwh(21) }],
+    ] as const) {
+      const orders = `/energy/meters/${h.meterId}/orders`;
+      const r = await api(
+        'POST',
+        `/services/energy${orders}`,
+        { periodId: period, ...order },
+        await verifierToken(h.key, orders, 'POST'),
+      );
+      assert.equal(r.status, 201, r.text);
+    }
+    // the gateways report their meters once the period trades; the market closes it on its own timer afterwards
+    while (market.currentPeriod() < period) await sleep(100);
+    const reading = (meterId: string, consumedWh: number, producedWh: number) =>
+      JSON.stringify({ meterId, periodId: period, consumedWh, producedWh });
+    await alice.agent.publish(topics.telemetry(alice.deviceId, METER_STREAM), reading(alice.meterId, 1, 15));
+    await bob.agent.publish(topics.telemetry(bob.deviceId, METER_STREAM), reading(bob.meterId, 16, 0));
+    while (market.currentPeriod() <= period) await sleep(100);
+    // closed by the market's timer or here, once (a reading still on its way leaves it pending: try again)
+    let closed = await market.closePeriod(period);
+    for (let i = 0; i < 50 && !closed.ok; i++) {
+      await sleep(200);
+      closed = await market.closePeriod(period);
+    }
+    assert.ok(closed.ok, closed.ok ? '' : `${closed.error.code}: ${closed.error.message}`);
+    const outcome = closed.value;
+    assert.equal(outcome.closed.clearing.volumeWh, 12);
+
+    const home = await walletBrowser(alice.key, 'alice');
+    await visit(home, 'energy', `[data-period="${period}"]`);
+    const t0 = Date.now();
+    await home.locator('[data-chart="price"][data-drawn="true"] svg').waitFor({ timeout: 10_000 });
+    await home.locator('[data-chart="volume"][data-drawn="true"] svg').waitFor({ timeout: 10_000 });
+    const chartMs = Date.now() - t0;
+    const chartJs = (await home.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => /\/assets\/charts-[^/]*\.js$/.test(e.name))
+        .reduce((n, e) => n + (e as unknown as { encodedBodySize: number }).encodedBodySize, 0),
+    )) as number;
+    console.log(
+      `energy charts drawn ${chartMs} ms after the page rendered; the chart code (energy page only) is ${chartJs} bytes compressed`,
+    );
+    writeFileSync(join(OUT, 'energy-charts.txt'), `charts drawn in ${chartMs} ms; chart code ${chartJs} bytes gzip\n`);
+    assert.ok(chartJs > 0, 'the chart code was loaded on the energy page');
+    const price = outcome.closed.clearing.price;
+    assert.equal(
+      await home.locator(`[data-period="${period}"] [data-price]`).textContent(),
+      price === null ? '–' : (price / 10_000).toLocaleString('en', { maximumFractionDigits: 3 }),
+    );
+    await axe(home, 'energy');
+
+    // bills of the household's meter, with a token its EnergyProsumer credential was presented for
+    await home.fill('#bills-meter', alice.meterId);
+    await home.click('#bills-form button[type=submit]');
+    await home.locator(`[data-bills="${alice.meterId}"] [data-bill-row]`).first().waitFor({ timeout: 10_000 });
+    await axe(home, 'energy');
+    await home.screenshot({ path: join(OUT, 'energy.png'), fullPage: true });
+    // another household's meter: refused by the verifier's policy, as through the API
+    await home.fill('#bills-meter', bob.meterId);
+    await home.click('#bills-form button[type=submit]');
+    await home.locator('#bills .error').waitFor();
+    assert.match((await home.locator('#bills .error').getAttribute('data-code')) ?? '', /^ERR_/);
+    await home.screenshot({ path: join(OUT, 'energy-bills-refused.png'), fullPage: true });
+  });
+
+  it('offerings: an organisation creates one, a certifier certifies it, an investor subscribes, the issuer allocates; the holdings show', async () => {
+    const org = await issueTo('OfferingIssuerCredential', {
+      legalName: 'Marseille Solar Bonds SA',
+      registrationId: 'RCS Marseille 123 456 789',
+      jurisdiction: 'FR',
+    });
+    const certifier = await issueTo('CertifierCredential', {
+      legalName: 'Green Assurance BV',
+      registrationId: 'KvK 12345678',
+      jurisdiction: 'NL',
+      certifiesOfferings: true,
+      accreditsInvestors: true,
+    });
+    const investor = await issueTo('AccreditedInvestorCredential', {
+      jurisdiction: 'FR',
+      investorType: 'individual',
+      accreditationLevel: 'accredited',
+      kycLevel: 'standard',
+    });
+    const prospectus = join(dir, 'prospectus.pdf');
+    writeFileSync(prospectus, `%PDF-1.4 console test prospectus ${randomBytes(8).toString('hex')}\n`);
+
+    const issuerPage = await walletBrowser(org, 'org');
+    await visit(issuerPage, 'offerings', '#create-offering-form');
+    const id = `solar-${randomBytes(3).toString('hex')}`;
+    await issuerPage.fill('#o-id', id);
+    await issuerPage.fill('#o-name', 'Marseille rooftop solar 2027');
+    await issuerPage.selectOption('#o-kind', 'green-bond');
+    await issuerPage.fill('#o-token-name', 'Marseille Solar 2027');
+    await issuerPage.fill('#o-symbol', 'bad sym');
+    await issuerPage.fill('#o-amount', '1000');
+    await issuerPage.fill('#o-price', '10000');
+    await issuerPage.fill('#o-max', '500');
+    const closesAt = Date.now() + 30_000;
+    const local = (await issuerPage.evaluate((ms) => {
+      const d = new Date(ms);
+      return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    }, closesAt)) as string;
+    await issuerPage.fill('#o-closes', local);
+    await issuerPage.setInputFiles('#o-prospectus', prospectus);
+    // hostile terms are refused by the offerings service with its code
+    await issuerPage.click('#create-offering-form button[type=submit]');
+    await issuerPage.locator('#create-offering .error').waitFor({ timeout: 10_000 });
+    assert.match((await issuerPage.locator('#create-offering .error').getAttribute('data-code')) ?? '', /^ERR_/);
+    await issuerPage.fill('#o-symbol', 'MSB27');
+    await issuerPage.click('#create-offering-form button[type=submit]');
+    await issuerPage.locator('#create-offering .notice').waitFor({ timeout: 20_000 });
+    await issuerPage.locator(`tr[data-offering="${id}"]`).waitFor();
+    await issuerPage.screenshot({ path: join(OUT, 'offerings-created.png'), fullPage: true });
+
+    const certifierPage = await walletBrowser(certifier, 'certifier');
+    await visit(certifierPage, 'offerings', `tr[data-offering="${id}"]`);
+    assert.equal(await certifierPage.locator('#create-offering-form').count(), 0, 'a certifier does not create');
+    await certifierPage.click(`tr[data-offering="${id}"] button[data-action="open"]`);
+    await certifierPage.click('#certify button[type=submit]');
+    await certifierPage.locator('[data-offering-certified]', { hasText: 'yes' }).waitFor({ timeout: 10_000 });
+    await axe(certifierPage, 'offerings');
+
+    const investorPage = await walletBrowser(investor, 'investor');
+    await visit(investorPage, 'offerings', `tr[data-offering="${id}"]`);
+    await investorPage.click(`tr[data-offering="${id}"] button[data-action="open"]`);
+    assert.equal(await investorPage.locator('#allocate').count(), 0, 'an investor does not allocate');
+    await investorPage.fill('#subscribe-quantity', '100000');
+    await investorPage.click('#subscribe button[type=submit]');
+    await investorPage.locator('#offering .error').waitFor({ timeout: 10_000 });
+    assert.match((await investorPage.locator('#offering .error').getAttribute('data-code')) ?? '', /^ERR_/);
+    await investorPage.fill('#subscribe-quantity', '120');
+    await investorPage.click('#subscribe button[type=submit]');
+    await investorPage.locator('#offering .notice').waitFor({ timeout: 20_000 });
+    await investorPage.locator('[data-offering-subscribed]', { hasText: '120 /' }).waitFor();
+    await axe(investorPage, 'offerings');
+    await investorPage.screenshot({ path: join(OUT, 'offerings-subscribed.png'), fullPage: true });
+
+    // the issuer allocates once the book has closed; the tokens are minted and the holdings show them
+    while (Date.now() < closesAt + 1_000) await sleep(200);
+    await issuerPage.click('#allocate');
+    await issuerPage.locator('[data-offering-status]', { hasText: 'allocated' }).waitFor({ timeout: 30_000 });
+    await issuerPage.locator('#holdings [data-holding]').first().waitFor({ timeout: 30_000 });
+    assert.match((await issuerPage.locator('#holdings tbody').textContent()) ?? '', /120/);
+    await axe(issuerPage, 'offerings');
+    await issuerPage.screenshot({ path: join(OUT, 'offerings.png'), fullPage: true });
+  });
+
+  it('data exchange: two organisations register, one sends data it signed in the browser, the other acknowledges it', async () => {
+    const acme = await issueTo('DataPartnerCredential', {
+      organisationName: 'Acme Grid Data',
+      registrationId: 'HRB 12345',
+      dataspace: 'tessera',
+    });
+    const volt = await issueTo('DataPartnerCredential', {
+      organisationName: 'Volt Supplies',
+      registrationId: 'KvK 87654321',
+      dataspace: 'tessera',
+    });
+    const sender = await walletBrowser(acme, 'acme');
+    const recipient = await walletBrowser(volt, 'volt');
+    for (const [page, name] of [
+      [sender, 'Acme Grid Data'],
+      [recipient, 'Volt Supplies'],
+    ] as const) {
+      await visit(page, 'exchange', '#partner-form');
+      await page.fill('#partner-name', name);
+      await page.click('#partner-form button[type=submit]');
+      await page.locator('[data-registered]').waitFor({ timeout: 10_000 });
+    }
+    // the partner list is read again every 3 s
+    await sender.locator(`#send-to option[value="${volt.did}"]`).waitFor({ state: 'attached', timeout: 10_000 });
+    await sender.selectOption('#send-to', volt.did);
+    await sender.fill('#send-label', 'Meter data Q1');
+    await sender.fill('#send-payload', '{not json');
+    await sender.click('#send-data-form button[type=submit]');
+    await sender.locator('main > .error').waitFor();
+    assert.equal(await sender.locator('main > .error').getAttribute('data-code'), 'ERR_JSON_MALFORMED');
+    await sender.fill('#send-payload', '{"meter":"FR-CON-0001","kwh":1234}');
+    await sender.click('#send-data-form button[type=submit]');
+    await sender.locator('tr[data-direction="out"]').first().waitFor({ timeout: 10_000 });
+
+    const received = recipient.locator('tr[data-direction="in"]').first();
+    await received.waitFor({ timeout: 10_000 });
+    assert.match((await received.textContent()) ?? '', /Meter data Q1/);
+    await received.locator('button[data-action="ack"]').click();
+    await recipient.locator('tr[data-direction="in"] [data-status="acknowledged"]').waitFor({ timeout: 10_000 });
+    await sender.locator('tr[data-direction="out"] [data-status="acknowledged"]').waitFor({ timeout: 10_000 });
+    await recipient.click('#verify-trail');
+    const verified = recipient.locator('main > .notice', { hasText: 'Trail verified' });
+    await verified.waitFor({ timeout: 10_000 });
+    assert.match((await verified.textContent()) ?? '', /^Trail verified: [1-9]\d* entries/);
+    await axe(recipient, 'exchange');
+    await recipient.screenshot({ path: join(OUT, 'exchange.png'), fullPage: true });
   });
 
   it('a session ended by the server explains itself on the page it ended, and signing in again returns there', async () => {

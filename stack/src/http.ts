@@ -17,13 +17,16 @@ export interface StackAppDeps {
    * which sits before the 404 handler.
    */
   parts: Router;
+  /** Load balancers whose X-Forwarded-For names the client (`req.ip`); none by default. */
+  trustedProxies?: readonly string[];
 }
 
 /** The stack's HTTP surface; built without listening so tests can use it directly. */
 export function buildStackApp(deps: StackAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Deny by default: X-Forwarded-For is believed only from the configured balancers (TESSERA_TRUSTED_PROXIES).
+  app.set('trust proxy', deps.trustedProxies?.length ? [...deps.trustedProxies] : false);
 
   // Each part parses its own bodies with its own limits; the stack's routes take none.
   app.get('/healthz', async (_req, res) => {

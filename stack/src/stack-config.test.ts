@@ -40,11 +40,13 @@ describe('npm start: configuration and dependencies that are wrong', () => {
       TESSERA_HTTP_PORT: 'eighty',
       TESSERA_CHAIN_RPC_URL: 'ftp://x',
       TESSERA_MASTER_KEY: 'short',
+      TESSERA_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/33',
     });
     assert.equal(await p.exit, 1);
     assert.match(p.err(), /ERR_CONFIG_INVALID/);
     for (const v of ['TESSERA_HTTP_PORT', 'TESSERA_CHAIN_RPC_URL', 'TESSERA_MASTER_KEY'])
       assert.match(p.err(), new RegExp(v));
+    assert.match(p.err(), /TESSERA_TRUSTED_PROXIES: '10\.0\.0\.0\/33' is not an IP address/);
     assert.doesNotMatch(p.err(), /short/, 'a secret value is never echoed');
   });
 

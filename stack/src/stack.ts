@@ -346,7 +346,13 @@ export async function startStack(
     closers.push({ name: 'chain-metrics', close: () => chainMetrics.stop() });
 
     const parts = Router();
-    const app = buildStackApp({ log, health, metrics, parts });
+    const app = buildStackApp({
+      log,
+      health,
+      metrics,
+      parts,
+      ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
+    });
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.httpPort, config.host);
       s.once('listening', () => resolve(s));
@@ -382,6 +388,7 @@ export async function startStack(
       healthz: '/healthz',
       metrics: '/metrics',
       console: '/',
+      energyPeriodSeconds: config.energyPeriodSeconds,
     });
     // The console at / (a browser asking for HTML); a client asking for JSON still gets the stack's description.
     parts.use(consoleStatic({ info: stackInfo }));
@@ -420,9 +427,10 @@ export async function startStack(
       chainDown: () => chainWatch.down,
       deviceBrokerUrl: broker.mqttUrl,
       // With Redis, the sign-in rate limit is one count per source for every replica (not one per process).
-      ...(config.redisUrl
-        ? {
-            http: {
+      http: {
+        ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
+        ...(config.redisUrl
+          ? {
               authRequestCounter: (source: string, windowStart: number) => {
                 if (!verifier?.redis) throw new TesseraError('ERR_UNAVAILABLE', 'Redis is not connected');
                 return redisWindowCount(
@@ -430,9 +438,9 @@ export async function startStack(
                   `tessera:issuer-auth:${identities.issuer.did}:${windowStart}:${source}`,
                 );
               },
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
       auth: async (issuerDomain) => {
         verifier = await startVerifierPart({
           resolver,

@@ -1142,6 +1142,86 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/issuer/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The devices the caller may see, newest first: all of them for an Operator or an Admin, otherwise those it manufactured or owns */
+    get: {
+      parameters: {
+        query?: {
+          /** @description devices per page, 1 to 100 (50) */
+          limit?: number;
+          /** @description how many to skip (the `next` of the previous page) */
+          offset?: number | null;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A page of devices; `next` is the offset of the following page, absent on the last one */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: components['schemas']['Device'][];
+              next?: number;
+            };
+          };
+        };
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_POLICY_DENIED */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VALIDATION */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/issuer/devices/{id}': {
     parameters: {
       query?: never;
@@ -1257,7 +1337,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Your request id for this commissioning (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it, instead of writing to the chain twice. */
+          'Idempotency-Key'?: string;
+        };
         path: {
           /** @description device id (DeviceRegistry key) */
           id: string;
@@ -1787,7 +1870,10 @@ export interface paths {
     post: {
       parameters: {
         query?: never;
-        header?: never;
+        header?: {
+          /** @description Your request id for this registration (1 to 128 visible ASCII characters). Repeating the request with the same key returns the result of the first one, finishing it if a crash or a chain outage interrupted it (the secrets are delivered then), instead of registering the devices twice. */
+          'Idempotency-Key'?: string;
+        };
         path?: never;
         cookie?: never;
       };
@@ -4619,7 +4705,7 @@ export interface paths {
             'application/json': components['schemas']['Offering'];
           };
         };
-        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        /** @description ERR_OFFERING_AUTHORIZATION_INVALID, ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
@@ -4637,7 +4723,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4655,7 +4741,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_OFFERING_AUTHORIZATION_USED */
         409: {
           headers: {
             [name: string]: unknown;
@@ -4871,7 +4957,7 @@ export interface paths {
             'application/json': components['schemas']['Offering'];
           };
         };
-        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        /** @description ERR_OFFERING_AUTHORIZATION_INVALID, ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
@@ -4889,7 +4975,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4907,7 +4993,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_OFFERING_AUTHORIZATION_USED */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5098,6 +5184,15 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
+        /** @description ERR_OFFERING_AUTHORIZATION_INVALID */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
@@ -5107,7 +5202,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED, ERR_FORBIDDEN */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5125,7 +5220,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_OFFERING_AUTHORIZATION_USED */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5285,6 +5380,15 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
+        /** @description ERR_OFFERING_AUTHORIZATION_INVALID */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
         401: {
           headers: {
@@ -5294,7 +5398,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_FORBIDDEN */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED, ERR_FORBIDDEN */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5312,7 +5416,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_OFFERING_AUTHORIZATION_USED */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5378,7 +5482,7 @@ export interface paths {
             'application/json': components['schemas']['Subscription'];
           };
         };
-        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        /** @description ERR_OFFERING_AUTHORIZATION_INVALID, ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
@@ -5396,7 +5500,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED */
+        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5414,7 +5518,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED */
+        /** @description ERR_OFFERING_EXISTS, ERR_OFFERING_STATE, ERR_OFFERING_NOT_CERTIFIED, ERR_OFFERING_NOT_OPEN, ERR_OFFERING_CLOSED, ERR_OFFERING_SOLD_OUT, ERR_OFFERING_ALREADY_SUBSCRIBED, ERR_OFFERING_AUTHORIZATION_USED */
         409: {
           headers: {
             [name: string]: unknown;
@@ -5521,6 +5625,132 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/services/offerings/{offeringId}/transfers': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Relay a transfer the holder signed (EIP-3009 transferWithAuthorization): the platform's relayer sends it and pays the gas; the token checks both parties */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          offeringId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            authorization: components['schemas']['TransferAuthorization'];
+            /** @description the holder's EIP-712 signature of the authorisation */
+            signature: string;
+          };
+        };
+      };
+      responses: {
+        /** @description The transfer, mined */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              blockNumber: number | null;
+              from: string;
+              nonce: string;
+              offeringId: string;
+              to: string;
+              txHash: string | null;
+              value: string;
+            };
+          };
+        };
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING, ERR_OFFERING_AUTHORIZATION_INVALID */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_OFFERING_TRANSFER_RESTRICTED */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_OFFERING_NOT_FOUND */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_OFFERING_STATE, ERR_OFFERING_AUTHORIZATION_USED */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_BODY_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNSUPPORTED_MEDIA_TYPE */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VALIDATION */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CHAIN_TX_FAILED */
+        502: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -8205,6 +8435,7 @@ export interface components {
           | 'ERR_DEVICE_STATE'
           | 'ERR_HANDSHAKE_DENIED'
           | 'ERR_HANDSHAKE_MALFORMED'
+          | 'ERR_HANDSHAKE_UNAVAILABLE'
           | 'ERR_DEVICE_SUSPENDED'
           | 'ERR_DEVICE_REVOKED'
           | 'ERR_DEVICE_DECOMMISSIONED'
@@ -8266,9 +8497,13 @@ export interface components {
           | 'ERR_WALLET_OFFER_MALFORMED'
           | 'ERR_WALLET_NO_MATCHING_CREDENTIAL'
           | 'ERR_WALLET_NO_TOKEN'
+          | 'ERR_WALLET_DECLINED'
           | 'ERR_OFFERING_ISSUER_NOT_AUTHORISED'
           | 'ERR_OFFERING_CERTIFIER_NOT_TRUSTED'
           | 'ERR_OFFERING_COUPON_UNKNOWN'
+          | 'ERR_OFFERING_TRANSFER_RESTRICTED'
+          | 'ERR_OFFERING_AUTHORIZATION_INVALID'
+          | 'ERR_OFFERING_AUTHORIZATION_USED'
           | 'ERR_DEVICE_EXISTS'
           | 'ERR_DEVICE_ID_INVALID'
           | 'ERR_DEVICE_BATCH_TOO_LARGE'
@@ -9842,6 +10077,18 @@ export interface components {
       /** Format: date-time */
       when: string;
       who: string;
+    };
+    /** @description EIP-3009 TransferWithAuthorization, EIP-712 domain { name: the token's name, version: '1', chainId, verifyingContract: the token } */
+    TransferAuthorization: {
+      /** @description the holder's address: the signer */
+      from: string;
+      nonce: string;
+      to: string;
+      /** @description unix seconds; valid strictly after (0: at once) */
+      validAfter: number;
+      /** @description unix seconds; valid strictly before */
+      validBefore: number;
+      value: string;
     };
     /** @description kind credential: subject, types, issuer, claims, status; kind presentation: holder, scope, credentials */
     Verified: {

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type DeviceSession, type DeviceView } from '../api';
-import { useSession } from '../session';
+import { describeCredential } from '../crypto';
+import { credentialsOf, useSession } from '../session';
 import { ConfirmButton, Notice, Refusal, Section, settle, short, token } from '../ui';
 
 type Err = { code: string; message: string } | undefined;
@@ -69,6 +70,45 @@ function RegisterBatch({ onRegistered }: { onRegistered: (ids: string[]) => void
   );
 }
 
+/** The owner commissions the device with the DID its DeviceOwner credential names (the lifecycle checks it). */
+function Commission(props: { deviceId: string; onDone: (notice: string | undefined, error: Err) => Promise<void> }) {
+  const s = useSession();
+  const named = s.holder
+    ? credentialsOf(s.holder, ['DeviceOwnerCredential'])
+        .map((jwt) => describeCredential(jwt).claims.device)
+        .filter((d): d is string => typeof d === 'string')
+    : [];
+  return (
+    <form
+      id="commission"
+      class="filters"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        const identity = String(new FormData(e.currentTarget).get('identity') ?? '').trim();
+        const r = settle(await api.commission(token(), props.deviceId, identity));
+        if (!r.ok) return props.onDone(undefined, r.error);
+        await props.onDone(`Device ${props.deviceId}: commissioned as ${identity}.`, undefined);
+      }}
+    >
+      <label for="commission-identity">Device DID</label>
+      <input
+        id="commission-identity"
+        name="identity"
+        required
+        maxLength={200}
+        defaultValue={named[0] ?? ''}
+        list="owned-devices"
+      />
+      <datalist id="owned-devices">
+        {named.map((d) => (
+          <option key={d} value={d} />
+        ))}
+      </datalist>
+      <button type="submit">Commission</button>
+    </form>
+  );
+}
+
 export function Devices() {
   const s = useSession();
   const allowed = s.session?.allowed ?? {};
@@ -78,9 +118,30 @@ export function Devices() {
   const [error, setError] = useState<Err>();
   const [notice, setNotice] = useState<string>();
 
-  // The devices named in the audit trail (registrations and lifecycle changes), newest first.
+  // The devices the caller may see (the issuer's list), newest first.
+  const [list, setList] = useState<{ items: DeviceView[]; next?: number }>();
+  const [offset, setOffset] = useState(0);
+  const listed = allowed['devices.list'] === true;
   useEffect(() => {
-    if (!allowed['audit.read']) return;
+    if (!listed) return;
+    let alive = true;
+    const load = async () => {
+      const r = settle(await api.devices(token(), offset));
+      if (!alive) return;
+      if (r.ok) setList(r.value);
+      else setError(r.error);
+    };
+    void load();
+    const t = setInterval(load, 5_000);
+    return () => {
+      alive = false;
+      clearInterval(t);
+    };
+  }, [offset, listed]);
+
+  // Without the list: the devices named in the audit trail (registrations and lifecycle changes), newest first.
+  useEffect(() => {
+    if (listed || !allowed['audit.read']) return;
     void (async () => {
       const ids = new Set<string>();
       let after: number | undefined;
@@ -107,12 +168,16 @@ export function Devices() {
       setError(undefined);
     } else setError(r.error);
   };
-  const act = async (action: 'suspend' | 'resume' | 'revoke') => {
+  const act = async (action: 'suspend' | 'resume' | 'revoke' | 'decommission') => {
     if (!device) return;
-    const r = settle(await api.deviceAction(token(), device.deviceId, action));
+    const r = settle(
+      action === 'decommission'
+        ? await api.decommission(token(), device.deviceId)
+        : await api.deviceAction(token(), device.deviceId, action),
+    );
     if (!r.ok) return setError(r.error);
-    setNotice(`Device ${device.deviceId}: ${action} sent.`);
     await open(device.deviceId);
+    setNotice(`Device ${device.deviceId}: ${action} sent.`);
   };
   // The open device's state and MQTT session, live (every 2 s): a revocation shows its session dropping.
   const deviceId = device?.deviceId;
@@ -151,7 +216,7 @@ export function Devices() {
             <label for="device-id">Device id</label>
             <input id="device-id" name="deviceId" required list="known-devices" />
             <datalist id="known-devices">
-              {known.map((d) => (
+              {(list ? list.items.map((d) => d.deviceId) : known).map((d) => (
                 <option key={d} value={d} />
               ))}
             </datalist>
@@ -159,6 +224,51 @@ export function Devices() {
           </form>
           <Refusal error={error} />
           <Notice text={notice} />
+        </Section>
+      ) : null}
+      {list ? (
+        <Section title="Devices" id="device-list">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Device</th>
+                <th scope="col">State</th>
+                <th scope="col">Model</th>
+                <th scope="col">Serial</th>
+                <th scope="col">Owner</th>
+                <th scope="col">Registered</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.items.map((d) => (
+                <tr key={d.deviceId} data-device={d.deviceId}>
+                  <th scope="row">
+                    <button type="button" class="link" data-action="open-device" onClick={() => void open(d.deviceId)}>
+                      {short(d.deviceId, 12)}
+                    </button>
+                  </th>
+                  <td data-state>{d.state}</td>
+                  <td>{d.characteristics.model ?? '–'}</td>
+                  <td>{d.characteristics.serial ?? '–'}</td>
+                  <td title={d.owner ?? ''}>{d.owner ? short(d.owner, 16) : '–'}</td>
+                  <td>{new Date(d.createdAt).toLocaleString()}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {list.items.length === 0 ? <p class="muted">No device yet.</p> : null}
+          <p class="actions">
+            {offset > 0 ? (
+              <button type="button" onClick={() => setOffset(Math.max(0, offset - 50))}>
+                Newer
+              </button>
+            ) : null}{' '}
+            {list.next !== undefined ? (
+              <button type="button" onClick={() => setOffset(list.next ?? 0)}>
+                Older
+              </button>
+            ) : null}
+          </p>
         </Section>
       ) : null}
       {device ? (
@@ -211,7 +321,27 @@ export function Devices() {
                 onConfirm={() => act('revoke')}
               />
             ) : null}
+            {allowed['devices.decommission'] ? (
+              <ConfirmButton
+                name="decommission"
+                danger
+                label="Decommission"
+                question="Decommission this device? It leaves service for good."
+                onConfirm={() => act('decommission')}
+              />
+            ) : null}
           </p>
+          {allowed['devices.commission'] ? (
+            <Commission
+              deviceId={device.deviceId}
+              onDone={async (text, e) => {
+                // the device as it is now first (opening it clears the messages), then what the lifecycle said
+                await open(device.deviceId);
+                setError(e);
+                setNotice(text);
+              }}
+            />
+          ) : null}
         </Section>
       ) : null}
     </>

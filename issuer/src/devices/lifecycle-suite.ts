@@ -241,6 +241,7 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
       for (const p of ['batches', '{id}', '{id}/commission', '{id}/suspend', '{id}/resume', '{id}/revoke']) {
         assert.ok(spec.paths[`/devices/${p}`], `/devices/${p}`);
       }
+      assert.ok(spec.paths['/devices'].get.security, 'the list of devices');
       assert.ok(spec.paths['/devices/{id}/decommission'].post.security);
     });
 
@@ -288,6 +289,44 @@ export function deviceLifecycleSuite(backend: StoreBackend): void {
       assert.equal(stolen.json.error.code, 'ERR_DEVICE_NOT_OWNER');
       const ok = await call('POST', `/devices/${d.deviceId}/commission`, carol.token, { identity: carol.deviceDid });
       assert.equal(ok.status, 200, ok.text);
+    });
+
+    it('lists the devices a caller may see: every one for an operator, its own for a manufacturer or an owner', async () => {
+      const dave = await owner();
+      const [d] = (await register(['LIST-1'], { owner: dave.holder.did })).json.devices;
+      const otherMaker = await loginWithCredentials(
+        base,
+        await holder('ManufacturerCredential', {
+          legalName: 'Other Meters SA',
+          country: 'FR',
+          manufacturerCode: 'OTHR',
+        }),
+      );
+      type Listed = { deviceId: string; manufacturer: string; owner: string | null; state: string };
+      const all = await call('GET', '/devices?limit=100', operator);
+      assert.equal(all.status, 200, all.text);
+      assert.ok((all.json.items as Listed[]).some((x) => x.deviceId === d.deviceId));
+      assert.equal(all.text.includes('"secret"'), false);
+      const made = (await call('GET', '/devices?limit=100', manufacturerToken)).json.items as Listed[];
+      assert.ok(made.some((x) => x.deviceId === d.deviceId));
+      assert.ok(made.every((x) => x.manufacturer === manufacturer.did));
+      const owned = await call('GET', '/devices', dave.token);
+      assert.deepEqual(
+        (owned.json.items as Listed[]).map((x) => [x.deviceId, x.owner]),
+        [[d.deviceId, dave.holder.did]],
+      );
+      assert.deepEqual((await call('GET', '/devices', otherMaker)).json.items, []);
+      // pages, newest first
+      const first = await call('GET', '/devices?limit=1', operator);
+      assert.equal(first.json.items.length, 1);
+      assert.equal(first.json.next, 1);
+      const second = await call('GET', '/devices?limit=1&offset=1', operator);
+      assert.notEqual(second.json.items[0].deviceId, first.json.items[0].deviceId);
+      // refused: bad paging, no token
+      assert.equal((await call('GET', '/devices?limit=0', operator)).json.error.code, 'ERR_VALIDATION');
+      assert.equal((await call('GET', '/devices?offset=-1', operator)).json.error.code, 'ERR_VALIDATION');
+      assert.equal((await call('GET', '/devices?limit=2&sort=x', operator)).json.error.code, 'ERR_VALIDATION');
+      assert.equal((await call('GET', '/devices')).json.error.code, 'ERR_AUTH_REQUIRED');
     });
 
     it('lets an operator suspend, resume and revoke, refuses others and impossible transitions', async () => {

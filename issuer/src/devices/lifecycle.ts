@@ -531,6 +531,26 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     return ok(view(d.value.row, d.value.chain));
   }
 
+  /**
+   * The devices the caller may see, newest first: every device for an operator or an admin, otherwise those it
+   * manufactured or that were sold to it. `offset` pages through them; `next` is the offset of the following page.
+   */
+  async function list(
+    caller: DeviceCaller,
+    page: { limit: number; offset: number },
+  ): Promise<Result<{ items: DeviceView[]; next?: number }>> {
+    const all = isOperator(caller) || caller.roles.includes('AdminCredential');
+    const rows = await o.dataSource.getRepository(DeviceEntity).find({
+      ...(all ? {} : { where: [{ manufacturer: caller.did }, { owner: caller.did }] }),
+      order: { createdAt: 'DESC', deviceId: 'ASC' },
+      skip: page.offset,
+      take: page.limit + 1,
+    });
+    const shown = rows.slice(0, page.limit);
+    const items = await Promise.all(shown.map(async (row) => view(row, await status(row.deviceId))));
+    return ok({ items, ...(rows.length > page.limit ? { next: page.offset + page.limit } : {}) });
+  }
+
   /** A device still only in its batch tree gets its record first (DeviceRegistry.materialize; anyone may call). */
   async function materialize(row: DeviceRow): Promise<Result<unknown>> {
     if (row.batchId === null) return err('ERR_DEVICE_STATE', 'the device’s batch is not on chain yet');
@@ -721,6 +741,7 @@ export function createDeviceLifecycle(o: DeviceLifecycleOptions) {
     sessionStatus,
     register,
     get,
+    list,
     commission,
     suspend: (id: string, caller: DeviceCaller) => transition(id, 'suspend', caller),
     resume: (id: string, caller: DeviceCaller) => transition(id, 'resume', caller),

@@ -112,6 +112,16 @@ export const DeviceIdParam = z.object({
     .regex(/^0x[0-9a-fA-F]{64}$/)
     .meta({ description: 'device id (DeviceRegistry key)' }),
 });
+export const DeviceListQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).optional().meta({ description: 'devices per page, 1 to 100 (50)' }),
+  offset: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .optional()
+    .meta({ description: 'how many to skip (the `next` of the previous page)' }),
+});
 export const StatusListParam = z.object({ id: z.string().meta({ description: 'status list number' }) });
 export const StatusListPurposeParam = z.object({
   id: z.string().meta({ description: 'status list number' }),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { get as httpGet, type Server } from 'node:http';
+import { get as httpGet, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -548,6 +548,52 @@ export function issuerHttpSuite(backend: StoreBackend): void {
         assert.equal((await call('POST', '/auth/challenge')).status, 201);
       } finally {
         clock.offsetMs = 0;
+      }
+    });
+
+    it('counts the client named by X-Forwarded-For only when the request comes from a trusted proxy', async () => {
+      const behind = buildIssuerApp(
+        { authRequestsPerMinute: 2, trustedProxies: ['127.0.0.1'] },
+        { issuer, auth: auth.core, now: () => new Date(Date.now() + clock.offsetMs) },
+      );
+      const proxied = behind.listen(0, '127.0.0.1');
+      await new Promise((r) => proxied.once('listening', r));
+      const port = (proxied.address() as AddressInfo).port;
+      /** POST /auth/challenge from `localAddress` with the given X-Forwarded-For; the status. */
+      const challenge = (localAddress: string, forwardedFor: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest(
+            {
+              host: '127.0.0.1',
+              port,
+              path: '/auth/challenge',
+              method: 'POST',
+              localAddress,
+              headers: { 'x-forwarded-for': forwardedFor },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      try {
+        // From the proxy: each client it names has its own budget.
+        const seen: string[] = [];
+        for (const client of ['203.0.113.1', '203.0.113.1', '203.0.113.1', '203.0.113.2']) {
+          seen.push(`${client} ${await challenge('127.0.0.1', client)}`);
+        }
+        assert.deepEqual(seen, ['203.0.113.1 201', '203.0.113.1 201', '203.0.113.1 429', '203.0.113.2 201']);
+        // From anywhere else the header is ignored: a client cannot pick a fresh budget by naming another address.
+        const direct: number[] = [];
+        for (const claimed of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
+          direct.push(await challenge('127.0.0.2', claimed));
+        }
+        assert.deepEqual(direct, [201, 201, 429]);
+      } finally {
+        proxied.close();
       }
     });
 

@@ -72,6 +72,11 @@ export interface IssuerHttpConfig {
    * it from holding unbounded connections. Beyond them: 429 ERR_RATE_LIMITED per source, 503 ERR_CAPACITY in all.
    */
   statusEventStreams?: { perSource?: number; total?: number };
+  /**
+   * Load balancers whose X-Forwarded-For names the client (express `trust proxy`): the per-source limits above then
+   * count the client. None by default: the connecting address is the source.
+   */
+  trustedProxies?: readonly string[];
 }
 
 /** Defaults of the status event stream caps. */
@@ -109,6 +114,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', config.trustedProxies?.length ? [...config.trustedProxies] : false);
 
   // Bodies are JSON or nothing; a registration batch is authenticated first and has its own limit (devices.ts).
   app.use(
@@ -124,7 +130,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
   const shared = config.authRequestCounter;
   const limited = async (req: Request, res: Response, next: NextFunction) => {
     const t = now().getTime();
-    const source = req.socket.remoteAddress ?? 'unknown';
+    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
     let n: number;
     let startedAt: number;
     if (shared) {
@@ -557,7 +563,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       errors: ['ERR_RATE_LIMITED', 'ERR_CAPACITY'],
     },
     (_input, req, res) => {
-      const source = req.socket.remoteAddress ?? 'unknown';
+      const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
       const mine = openStreams.get(source) ?? 0;
       if (mine >= streamsPerSource) {
         res.setHeader('retry-after', '60');

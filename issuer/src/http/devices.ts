@@ -1,9 +1,9 @@
 import { type ErrorShape, MAX_DEVICE_BATCH, type Result, TesseraError } from '@tessera/protocol';
 import { type HttpApi, jsonBody, validationError } from '@tessera/runtime/http';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { DeviceCaller, DeviceLifecycle, PendingDeviceOperation } from '../devices/lifecycle.js';
-import { DeviceBatch, DeviceBatchRequest, DeviceCommission, Device, DeviceIdParam } from './api.js';
+import { DeviceBatch, DeviceBatchRequest, DeviceCommission, Device, DeviceIdParam, DeviceListQuery } from './api.js';
 import type { Principal } from './auth.js';
 
 /** A registration body of MAX_DEVICE_BATCH devices is larger than the API's default body limit. */
@@ -106,6 +106,29 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
     async (_input, req, res) => {
       const l = lifecycle(res);
       if (l) sendOperation(res, await l.register(req.body, await callerOf(res), requestIdOf(req)), 201);
+    },
+  );
+  api.route(
+    router,
+    {
+      method: 'get',
+      path: '/devices',
+      summary:
+        'The devices the caller may see, newest first: all of them for an Operator or an Admin, otherwise those it manufactured or owns',
+      bearer: true,
+      query: DeviceListQuery,
+      responses: {
+        200: {
+          description: 'A page of devices; `next` is the offset of the following page, absent on the last one',
+          schema: z.object({ items: z.array(Device), next: z.number().int().optional() }),
+        },
+      },
+      errors: [...GUARDED, 'ERR_VALIDATION', 'ERR_UNAVAILABLE'],
+    },
+    ...guard('/devices'),
+    async ({ query }, _req, res) => {
+      const l = lifecycle(res);
+      if (l) send(res, await l.list(await callerOf(res), { limit: query.limit ?? 50, offset: query.offset ?? 0 }));
     },
   );
   api.route(
