@@ -94,7 +94,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
     registryAddress: ctx.contracts.EligibilityRegistry,
     statuses: ctx.issuer.issuer,
     tokenDeployer: ctx.keystore.getOrCreate('offerings').connect(ctx.provider),
-    resolver: ctx.resolver,
+    verifyCredential: ctx.verifier.core.verifyCredential,
     guard,
     publicUrl: `${ctx.publicUrl}/services/offerings`,
     log: ctx.log.child({ part: 'offerings' }),

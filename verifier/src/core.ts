@@ -32,6 +32,7 @@ import { FreshStatusLists } from './vc/status-fresh.js';
 import { createOid4vpService, type Oid4vpService } from './oid4vp/service.js';
 import type { TrustList } from './vc/trust.js';
 import {
+  type CredentialCheckOptions,
   checkStatusEntries,
   PresentationVerifier,
   type VerifiedCredential,
@@ -156,8 +157,11 @@ export interface Verifier {
   decide(verified: VerifiedPresentation): Promise<Result<PresentedAccess>>;
   /** The end of `exchange` for `decide`'s result: the same access token. */
   grant(access: PresentedAccess): Promise<Result<IssuedToken>>;
-  /** Verify one credential JWT (signature, trust, validity, status). */
-  verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>>;
+  /**
+   * Verify one credential JWT (signature, trust, validity, status); `options` can name the one issuer accepted
+   * instead of the trust list, and whether a status entry is required.
+   */
+  verifyCredential(jwt: unknown, options?: CredentialCheckOptions): Promise<Result<VerifiedCredential>>;
   /**
    * May the bearer of `token` take `action` on `resource` now? Its signature and lifetime, that it was not signed out,
    * that its scope covers the resource, that none of its credentials was revoked or suspended since, and that the
@@ -331,9 +335,9 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     return ok({ token, grant, policies: r.value.decision.policies });
   }
 
-  async function verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>> {
+  async function verifyCredential(jwt: unknown, options?: CredentialCheckOptions): Promise<Result<VerifiedCredential>> {
     await settled();
-    return checks.verifyCredential(jwt);
+    return checks.verifyCredential(jwt, options);
   }
 
   /** A token's signature, lifetime and sign-out, and the status of the credentials it was granted on. */

@@ -47,6 +47,7 @@ export {
   parseTrustList,
   type NonceStore,
   type ParsedJwt,
+  type CredentialCheckOptions,
   type PresentationRequest,
   type StatusListProvider,
   type StatusListSnapshot,

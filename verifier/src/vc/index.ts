@@ -18,6 +18,7 @@ export {
   MAX_CREDENTIALS_PER_PRESENTATION,
   PresentationVerifier,
   checkStatusEntries,
+  type CredentialCheckOptions,
   type PresentationRequest,
   type VerifiedCredential,
   type VerifiedPresentation,

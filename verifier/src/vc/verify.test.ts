@@ -405,6 +405,60 @@ describe('presentation verification: every refusal has its own code and is never
     assertRefused(await verifier.verifyPresentation(await present([other.jwt])), 'ERR_VC_UNTRUSTED_ISSUER');
   });
 
+  it('per call: one named issuer instead of the trust list, a subject that is a thing, a status entry optional', async () => {
+    // a credential about an offering, signed by a party the trust list does not name, without status
+    const about = 'urn:tessera:offering:green-bond-1';
+    const jwt = await createVerifiableCredentialJwt(
+      {
+        sub: about,
+        nbf: nowS() - 60,
+        exp: nowS() + 3600,
+        vc: {
+          '@context': CONTEXT,
+          type: ['VerifiableCredential', 'OfferingCertificationCredential'],
+          credentialSubject: { scheme: 'EU Green Bond Standard' },
+        } as never,
+      },
+      { did: rogue.did, signer: ES256KSigner(Buffer.from(rogue.wallet.privateKey.slice(2), 'hex')), alg: 'ES256K' },
+    );
+    const codeOf = (r: Result<unknown>) => (r.ok ? 'ok' : r.error.code);
+    // by default: a DID subject, a status entry and a trusted issuer are all required
+    assert.equal(codeOf(await verifier.verifyCredential(jwt)), 'ERR_VC_MALFORMED');
+    const named = { issuer: rogue.did, requireStatus: false, anySubject: true };
+    const r = await verifier.verifyCredential(jwt, named);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(
+      [r.value.subject, r.value.issuer, r.value.claims],
+      [about, rogue.did, { scheme: 'EU Green Bond Standard' }],
+    );
+    // another issuer named: refused, whatever the trust list says
+    assert.equal(
+      codeOf(await verifier.verifyCredential(jwt, { ...named, issuer: certifier.did })),
+      'ERR_VC_UNTRUSTED_ISSUER',
+    );
+    const trusted = await issue();
+    assert.equal(
+      codeOf(await verifier.verifyCredential(trusted.jwt, { issuer: rogue.did })),
+      'ERR_VC_UNTRUSTED_ISSUER',
+    );
+    // each relaxation only by itself
+    assert.equal(codeOf(await verifier.verifyCredential(jwt, { ...named, anySubject: false })), 'ERR_VC_MALFORMED');
+    assert.equal(codeOf(await verifier.verifyCredential(jwt, { ...named, requireStatus: true })), 'ERR_VC_MALFORMED');
+    // still the signature: the same payload signed by somebody else is refused
+    const [h, p] = parts(jwt);
+    const forged = `${h}.${p}.${parts(trusted.jwt)[2]}`;
+    assert.notEqual(codeOf(await verifier.verifyCredential(forged, named)), 'ok');
+    // a subject that is no URI at all stays malformed
+    const noUri = await createVerifiableCredentialJwt(
+      {
+        sub: 'not a uri',
+        vc: { '@context': CONTEXT, type: ['VerifiableCredential', 'X'], credentialSubject: { a: 1 } } as never,
+      },
+      { did: rogue.did, signer: ES256KSigner(Buffer.from(rogue.wallet.privateKey.slice(2), 'hex')), alg: 'ES256K' },
+    );
+    assert.equal(codeOf(await verifier.verifyCredential(noUri, named)), 'ERR_VC_MALFORMED');
+  });
+
   it('refuses a revoked and a suspended credential as soon as the status list is pushed, and accepts it resumed', async () => {
     const revoked = await issue();
     assert.ok((await verifier.verifyPresentation(await present([revoked.jwt]))).ok);

@@ -62,6 +62,19 @@ export interface VerifierOptions {
 }
 
 /** A credential whose signature, issuer trust, validity period and status were all checked. */
+/** Per-call choices of `verifyCredential` (see there). */
+export interface CredentialCheckOptions {
+  /** Accept this issuer only, instead of the issuers the trust list names for the credential's types. */
+  issuer?: string;
+  /** Refuse a credential without a status entry (default: the verifier's own setting). */
+  requireStatus?: boolean;
+  /**
+   * The subject may be any absolute URI (a credential about a thing, such as an offering), not only a DID. Such a
+   * credential binds no holder: never use it to grant a right to whoever presents it.
+   */
+  anySubject?: boolean;
+}
+
 export interface VerifiedCredential {
   jwt: string;
   /** `jti`, when the issuer set one. */
@@ -102,6 +115,9 @@ const isPlainDid = (v: unknown): v is string => {
   const p = parseDid(v);
   return p.ok && p.value.did === v;
 };
+/** An absolute URI (RFC 3986 §4.3: a scheme, then anything printable), of a sane length. */
+const isAbsoluteUri = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 2048 && /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(v);
 const optionalTime = (v: unknown): v is number | undefined =>
   v === undefined || (typeof v === 'number' && Number.isFinite(v));
 
@@ -240,8 +256,13 @@ export class PresentationVerifier {
     });
   }
 
-  /** Verify one credential JWT: signature, issuer trusted for its types, validity period and status. */
-  async verifyCredential(jwt: unknown): Promise<Result<VerifiedCredential>> {
+  /**
+   * Verify one credential JWT: signature, issuer trusted for its types, validity period and status. `options.issuer`
+   * replaces the trust list for this one credential with one DID (for credentials a party issues about something it
+   * is trusted for elsewhere, such as a certifier's certification of an offering); `options.requireStatus` overrides
+   * whether a credential without a status entry is refused.
+   */
+  async verifyCredential(jwt: unknown, options: CredentialCheckOptions = {}): Promise<Result<VerifiedCredential>> {
     const parsed = parseJwt(jwt, this.o.maxJwtBytes);
     if (!parsed.ok) return parsed;
     const { payload } = parsed.value;
@@ -259,8 +280,10 @@ export class PresentationVerifier {
     // VC Data Model 1.1 §6.3.1: iss carries the issuer; a different vc.issuer would be an unsigned-for second claim.
     const vcIssuer = isRecord(vc.issuer) ? vc.issuer.id : vc.issuer;
     if (vcIssuer !== undefined && vcIssuer !== issuer) return err('ERR_VC_MALFORMED', 'vc.issuer differs from iss');
-    const subject = payload.sub ?? subjectClaims.id;
-    if (!isPlainDid(subject)) return err('ERR_VC_MALFORMED', 'sub must be a DID');
+    const subject: unknown = payload.sub ?? subjectClaims.id;
+    if (typeof subject !== 'string' || !(options.anySubject ? isAbsoluteUri(subject) : isPlainDid(subject))) {
+      return err('ERR_VC_MALFORMED', options.anySubject ? 'sub must be an absolute URI' : 'sub must be a DID');
+    }
     if (subjectClaims.id !== undefined && subjectClaims.id !== subject) {
       return err('ERR_VC_MALFORMED', 'sub and credentialSubject.id differ');
     }
@@ -272,14 +295,21 @@ export class PresentationVerifier {
       const s = parseStatusListEntries(vc.credentialStatus);
       if (!s.ok) return s;
       status = s.value;
-    } else if (this.o.requireStatus) {
+    } else if (options.requireStatus ?? this.o.requireStatus) {
       return err('ERR_VC_MALFORMED', 'the credential has no credentialStatus, so its revocation cannot be checked');
     }
 
-    // The trust list: the issuer must be trusted for every type the credential claims to be.
-    for (const type of types) {
-      if (!isTrustedIssuer(this.o.trust, type, issuer)) {
-        return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);
+    if (options.issuer !== undefined) {
+      // One issuer named by the caller, instead of the trust list.
+      if (issuer.toLowerCase() !== options.issuer.toLowerCase()) {
+        return err('ERR_VC_UNTRUSTED_ISSUER', `the credential is issued by ${issuer}, not by ${options.issuer}`);
+      }
+    } else {
+      // The trust list: the issuer must be trusted for every type the credential claims to be.
+      for (const type of types) {
+        if (!isTrustedIssuer(this.o.trust, type, issuer)) {
+          return err('ERR_VC_UNTRUSTED_ISSUER', `${issuer} is not trusted to issue ${type}`);
+        }
       }
     }
 

@@ -1,8 +1,7 @@
 import { EligibilityRegistry__factory, type Outbox } from '@tessera/contracts';
 import type { Logger } from '@tessera/protocol';
 import { type JsonRpcProvider, parseEther, type Wallet } from 'ethers';
-import type { RequireCredentialsOptions } from '@tessera/verifier';
-import type { Resolvable } from 'did-resolver';
+import type { RequireCredentialsOptions, Verifier } from '@tessera/verifier';
 import type { RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
 import { OfferingPayments } from '../payments.js';
@@ -88,7 +87,8 @@ export interface OfferingsPartDeps {
   statuses: CredentialStatuses;
   /** The key that deploys offering tokens (not the outbox's: its nonces are the outbox's own). */
   tokenDeployer: Wallet;
-  resolver: Resolvable;
+  /** The credential core's check of one credential (certification credentials). */
+  verifyCredential: Verifier['verifyCredential'];
   /** The verifier's route guard. */
   guard: (options: RequireCredentialsOptions) => RequestHandler;
   /** Where the service is mounted. */
@@ -144,7 +144,7 @@ export async function startOfferingsPart(ctx: OfferingsPartDeps): Promise<Offeri
     store,
     provider: ctx.provider,
     requireCredentials: ctx.guard,
-    resolver: ctx.resolver,
+    verifyCredential: ctx.verifyCredential,
     deployToken: tokenDeployer({
       deployer: ctx.tokenDeployer,
       outbox: ctx.outbox,

@@ -10,9 +10,7 @@ import {
   TesseraError,
 } from '@tessera/protocol';
 import { type ApiRoute, attachOpenApi, BODY_ERRORS, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
-import { type AccessGrant, normaliseDid, type RequireCredentialsOptions } from '@tessera/verifier';
-import { verifyCredential } from 'did-jwt-vc';
-import type { Resolvable } from 'did-resolver';
+import { type AccessGrant, normaliseDid, type RequireCredentialsOptions, type Verifier } from '@tessera/verifier';
 import { isAddress, type JsonRpcProvider } from 'ethers';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { z } from 'zod';
@@ -46,8 +44,11 @@ export interface OfferingsRouterDeps {
   provider: JsonRpcProvider;
   /** The verifier's guard (`verifierRouter.requireCredentials`). */
   requireCredentials(options: RequireCredentialsOptions): RequestHandler;
-  /** Resolves certifiers' DIDs to check the signature of a certification credential. */
-  resolver: Resolvable;
+  /**
+   * The credential core's check of one credential, for certification credentials: signed by the certifier named as
+   * their issuer (not by an issuer of the trust list), valid now, status checked when it has one.
+   */
+  verifyCredential: Verifier['verifyCredential'];
   /** Deploy the offering's SecurityToken (owner: the platform's deployer key; agent: the outbox account). */
   deployToken(offering: Offering): Promise<string>;
   /** Absolute URL the router is mounted at, for the OpenAPI document. */
@@ -486,36 +487,39 @@ export function buildOfferingsRouter(deps: OfferingsRouterDeps): Router {
     const { credential } = bodyOf(CertifyBody, req);
     const offering = await mustGet(id);
     const bad = (m: string) => new TesseraError('ERR_OFFERING_CERTIFICATION_INVALID', m);
-    let vc: Awaited<ReturnType<typeof verifyCredential>>;
-    try {
-      // Signature against the certifier's DID document as it is on chain now, expiry and not-before (VC-JWT §6.3.1).
-      vc = await verifyCredential(credential, deps.resolver);
-    } catch (e) {
-      throw bad(`the certification credential does not verify: ${(e as Error).message.slice(0, 200)}`);
+    // The one credential check, with the certifier who presented the CertifierCredential as the only accepted
+    // issuer: its signature against the certifier's DID document as it is on chain now, nbf and exp, and the status
+    // when the certification carries one (a certifier need not run a status list).
+    const grant = grantOf(req);
+    const checked = await deps.verifyCredential(credential, {
+      issuer: grant.holder,
+      requireStatus: false,
+      anySubject: true,
+    });
+    if (!checked.ok && checked.error.code === 'ERR_VC_UNTRUSTED_ISSUER') {
+      // signed by somebody else than the certifier presenting it
+      throw new TesseraError('ERR_OFFERING_CERTIFIER_NOT_TRUSTED', checked.error.message);
     }
-    const payload = vc.verifiableCredential;
-    const types = ([] as string[]).concat(payload.type ?? []);
-    if (!types.includes(OFFERING_CERTIFICATION_CREDENTIAL)) {
+    if (!checked.ok) {
+      throw bad(`the certification credential does not verify (${checked.error.code}): ${checked.error.message}`);
+    }
+    const vc = checked.value;
+    if (!vc.types.includes(OFFERING_CERTIFICATION_CREDENTIAL)) {
       throw bad(`the credential is not an ${OFFERING_CERTIFICATION_CREDENTIAL}`);
     }
-    const subject = (
-      Array.isArray(payload.credentialSubject) ? payload.credentialSubject[0] : payload.credentialSubject
-    ) as Record<string, unknown> | undefined;
-    const certifier = typeof payload.issuer === 'string' ? payload.issuer : payload.issuer?.id;
-    const docs = subject?.documentsSha256;
+    const docs = vc.claims.documentsSha256;
     const certification: Certification = {
-      certifier: normaliseDid(String(certifier ?? '')),
-      credentialId: payload.id ?? createHash('sha256').update(credential).digest('hex'),
-      subject: String(subject?.id ?? ''),
-      ...(typeof subject?.scheme === 'string' ? { scheme: subject.scheme.slice(0, 200) } : {}),
+      certifier: normaliseDid(vc.issuer),
+      credentialId: vc.id ?? createHash('sha256').update(credential).digest('hex'),
+      subject: vc.subject,
+      ...(typeof vc.claims.scheme === 'string' ? { scheme: vc.claims.scheme.slice(0, 200) } : {}),
       ...(Array.isArray(docs) && docs.every((d) => typeof d === 'string') ? { documentsSha256: docs as string[] } : {}),
-      ...(payload.expirationDate ? { expiresAt: Math.floor(Date.parse(payload.expirationDate) / 1000) } : {}),
+      ...(vc.expiresAt !== undefined ? { expiresAt: vc.expiresAt } : {}),
     };
     if (certification.subject !== offeringUrn(offering.id)) {
       throw bad(`the certification is about ${certification.subject || 'nothing'}, not ${offeringUrn(offering.id)}`);
     }
     // the certifier is the holder of a CertifierCredential the trust list trusts (the policy), and signed this
-    const grant = grantOf(req);
     const certifierVc = credentialOf(grant, 'CertifierCredential');
     unwrap(checkCertifier(certifierVc, grant.holder, certification));
     // revoking or suspending the certifier's credential later withdraws the badge (revocations.ts)

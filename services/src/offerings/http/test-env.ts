@@ -198,7 +198,7 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
       store: env.store,
       provider,
       requireCredentials: env.verifier.guard,
-      resolver,
+      verifyCredential: env.verifier.verifyCredential,
       deployToken: tokenDeployer({
         deployer: new Wallet(Wallet.createRandom().privateKey, provider),
         outbox: env.outbox,
