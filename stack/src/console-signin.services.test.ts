@@ -9,13 +9,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@tessera/protocol';
 import { answerOpenid4vp, issuerRequest, loginWithCredentials, readHolderFile, TesseraWallet } from '@tessera/wallet';
+import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { Wallet } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { loadConfig } from './config.js';
@@ -28,6 +29,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-results', 'console');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WALLET_PASSPHRASE = 'cli wallet passphrase';
+const PASSPHRASE = 'correct horse battery staple';
 
 let dir: string;
 let stack: RunningStack;
@@ -108,6 +110,31 @@ async function showRequest(page: Page): Promise<string> {
   assert.match(link, /^openid4vp:\/\/\?client_id=decentralized_identifier%3Adid%3Aethr%3A.+&request_uri=http/);
   assert.match(await page.locator('#cross-device-command').inputValue(), /wallet -- present --request 'openid4vp:/);
   return link;
+}
+
+/** A browser wallet: a wallet file holding `credentials` of a fresh key, imported under the test passphrase. */
+async function browserWallet(name: string, issue: { type: string; claims: Record<string, unknown> }[]) {
+  const key = Wallet.createRandom();
+  const did = `did:ethr:0x${stack.chainId.toString(16)}:${key.address.toLowerCase()}`;
+  const credentials: string[] = [];
+  for (const c of issue) {
+    const r = await issuerRequest(issuerUrl, 'POST', '/credentials', {
+      token: adminToken,
+      body: { type: c.type, subject: did, claims: c.claims },
+    });
+    assert.equal(r.status, 201, r.text);
+    credentials.push(r.json.jwt);
+  }
+  const file = join(dir, `${name}-wallet.json`);
+  writeFileSync(file, JSON.stringify({ did, privateKey: key.privateKey, credentials }));
+  const page = await browser();
+  await page.goto(`${base}/#/wallet`);
+  await page.setInputFiles('#wallet-file', file);
+  await page.fill('#import-passphrase', PASSPHRASE);
+  await page.fill('#import-passphrase-again', PASSPHRASE);
+  await page.click('#import-wallet button[type=submit]');
+  await page.locator('#lock').waitFor();
+  return { page, did };
 }
 
 before(async () => {
@@ -217,5 +244,66 @@ describe('console sign-in with the CLI wallet (cross-device OpenID4VP)', () => {
     assert.equal(r.ok ? 'ok' : r.error.code, 'ERR_OID4VP_VERIFIER_MISMATCH');
     const junk = await answerOpenid4vp(opened.value, `${base}/verifier`, 'javascript:alert(1)');
     assert.equal(junk.ok ? 'ok' : junk.error.code, 'ERR_OID4VP_REQUEST_SIGNATURE');
+  });
+
+  it('the browser wallet answers a pasted request: who asks (its signature checked), for what, consent', async () => {
+    const verifierDid = String(
+      ((await (await fetch(`${base}/verifier/.well-known/openid4vp-verifier`)).json()) as { audience: string })
+        .audience,
+    );
+    const shower = await browser();
+    await shower.goto(`${base}/`);
+    const { page: wallet } = await browserWallet('answering', [
+      { type: 'AdminCredential', claims: { name: 'Browser admin' } },
+    ]);
+    await wallet.evaluate(() => {
+      (globalThis as unknown as { location: { hash: string } }).location.hash = '#/wallet';
+    });
+    await wallet.locator('#present-request').waitFor();
+
+    // declined: nothing is sent, the other page keeps waiting
+    const declined = await showRequest(shower);
+    await wallet.fill('#request-text', declined);
+    await wallet.click('#present-request button[type=submit]');
+    await wallet.locator('#consent').waitFor();
+    assert.equal(await wallet.locator('#consent').getAttribute('data-verifier'), verifierDid);
+    assert.equal(await wallet.locator('#consent-scope').textContent(), '* /issuer/**');
+    assert.match((await wallet.locator('#consent-asks').textContent()) ?? '', /AdminCredential/);
+    await axe(wallet, 'wallet-consent');
+    await wallet.screenshot({ path: join(OUT, 'wallet-consent.png'), fullPage: true });
+    await wallet.click('#consent-decline');
+    await wallet.locator('#present .notice', { hasText: 'Declined' }).waitFor();
+    assert.equal(await shower.locator('#me').count(), 0);
+    await shower.getByRole('button', { name: 'Cancel' }).click();
+
+    // a request object not signed by the verifier's key (a forgery naming its DID) is refused before anything is shown
+    const forger = Wallet.createRandom();
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const input = `${b64({ alg: 'ES256K', typ: 'oauth-authz-req+jwt', kid: `${verifierDid}#controller` })}.${b64({
+      client_id: `decentralized_identifier:${verifierDid}`,
+      response_uri: `${base}/verifier/oid4vp/response/x`,
+      exp: Math.floor(Date.now() / 1000) + 60,
+    })}`;
+    const forged = `${input}.${await ES256KSigner(hexToBytes(forger.privateKey))(input)}`;
+    await wallet.route('**/verifier/oid4vp/requests/*/object', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/oauth-authz-req+jwt', body: forged }),
+    );
+    await wallet.fill('#request-text', await showRequest(shower));
+    await wallet.click('#present-request button[type=submit]');
+    await wallet.locator('#present .error[data-code="ERR_OID4VP_REQUEST_SIGNATURE"]').waitFor();
+    await wallet.unroute('**/verifier/oid4vp/requests/*/object');
+    await shower.getByRole('button', { name: 'Cancel' }).click();
+
+    // answered: the page that showed the request is signed in as the browser wallet's holder
+    const link = await showRequest(shower);
+    await wallet.fill('#request-text', link);
+    await wallet.click('#present-request button[type=submit]');
+    await wallet.locator('#consent').waitFor();
+    await wallet.click('#consent-answer');
+    await wallet
+      .locator('#present .notice', { hasText: 'the device that showed the request receives the session' })
+      .waitFor();
+    await shower.locator('#me').waitFor({ timeout: 10_000 });
+    assert.match((await shower.locator('#me').textContent()) ?? '', /AdminCredential/);
   });
 });

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { describeCredential, signJwt } from '../crypto';
+import { describeCredential, type HolderKey, signJwt } from '../crypto';
+import { answerRequest, type PresentationRequest, readRequest } from '../oid4vp';
 import { addCredential, useSession } from '../session';
 import { Notice, Refusal, Section, short } from '../ui';
 
@@ -58,6 +59,96 @@ async function readOffer(text: string): Promise<{ issuer: string; code: string }
   return { issuer: offer.credential_issuer, code };
 }
 
+/**
+ * Answer a presentation request pasted in (an openid4vp:// link or a QR code's text): the request is checked first
+ * (src/oid4vp.ts), then the page shows who asks, where the answer goes, for what and what would be disclosed, and
+ * answers only when the user says so.
+ */
+function Present({ holder }: { holder: HolderKey }) {
+  const [error, setError] = useState<Err>();
+  const [notice, setNotice] = useState<string>();
+  const [req, setReq] = useState<PresentationRequest>();
+  return (
+    <Section title="Answer a presentation request" id="present">
+      {!req ? (
+        <form
+          id="present-request"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(undefined);
+            setNotice(undefined);
+            const text = String(new FormData(e.currentTarget).get('request') ?? '');
+            const r = await readRequest(text, holder);
+            if (!r.ok) return setError(r.error);
+            e.currentTarget?.reset();
+            setReq(r.value);
+          }}
+        >
+          <label for="request-text">Request link or QR text (openid4vp://…)</label>
+          <textarea id="request-text" name="request" rows={3} required />
+          <button type="submit">Read the request</button>
+        </form>
+      ) : (
+        <div id="consent" data-verifier={req.verifier}>
+          <p>
+            <strong>
+              <code id="consent-verifier">{req.verifier}</code>
+            </strong>{' '}
+            asks (its signature on the request checked), and the answer goes to <code>{req.responseUri}</code>.
+          </p>
+          <p>
+            For <strong id="consent-scope">{`${req.action ?? '?'} ${req.resource ?? '?'}`}</strong>, it asks for:
+          </p>
+          <ul id="consent-asks">
+            {req.asks.map((a, i) => (
+              <li key={i} data-answered={a.credential ? 'yes' : 'no'}>
+                a {a.types.join(' or ')}, disclosing {a.claims.join(', ') || 'the whole credential'}:{' '}
+                {a.credential
+                  ? `your ${describeCredential(a.credential).types.join(', ')} (${JSON.stringify(describeCredential(a.credential).claims).slice(0, 80)})`
+                  : 'you hold none that meets it'}
+              </li>
+            ))}
+          </ul>
+          {req.transactionData.length > 0 ? (
+            <p>
+              It binds the answer to: <code>{JSON.stringify(req.transactionData)}</code>
+            </p>
+          ) : null}
+          <button
+            type="button"
+            id="consent-answer"
+            disabled={req.asks.some((a) => !a.credential)}
+            onClick={async () => {
+              const r = await answerRequest(holder, req);
+              setReq(undefined);
+              if (!r.ok) return setError(r.error);
+              setNotice(
+                r.value.accessGranted
+                  ? `Answered: access granted to ${r.value.holder}.`
+                  : `Answered as ${r.value.holder}: the device that showed the request receives the session.`,
+              );
+            }}
+          >
+            Answer
+          </button>{' '}
+          <button
+            type="button"
+            id="consent-decline"
+            onClick={() => {
+              setReq(undefined);
+              setNotice('Declined: nothing was sent.');
+            }}
+          >
+            Decline
+          </button>
+        </div>
+      )}
+      <Refusal error={error} />
+      <Notice text={notice} />
+    </Section>
+  );
+}
+
 export function Wallet() {
   const s = useSession();
   const holder = s.holder;
@@ -111,6 +202,7 @@ export function Wallet() {
         <Refusal error={error} />
         <Notice text={notice} />
       </Section>
+      <Present holder={holder} />
       <Section title="Credentials" id="held">
         <table id="wallet-credentials">
           <thead>
