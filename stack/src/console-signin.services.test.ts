@@ -306,4 +306,41 @@ describe('console sign-in with the CLI wallet (cross-device OpenID4VP)', () => {
     await shower.locator('#me').waitFor({ timeout: 10_000 });
     assert.match((await shower.locator('#me').textContent()) ?? '', /AdminCredential/);
   });
+
+  it('the browser wallet receives an offer with a transaction code; a wrong code is refused with its code and does not spend it', async () => {
+    const { page, did } = await browserWallet('tx', []);
+    const issued = await issuerRequest(issuerUrl, 'POST', '/credentials', {
+      token: adminToken,
+      body: { type: 'OperatorCredential', subject: did, claims: { name: 'Night shift' } },
+    });
+    assert.equal(issued.status, 201, issued.text);
+    const offered = await issuerRequest(issuerUrl, 'POST', `/credentials/${issued.json.id}/offer`, {
+      token: adminToken,
+      body: { txCode: true },
+    });
+    assert.equal(offered.status, 201, offered.text);
+    const txCode = String(offered.json.txCode);
+    assert.match(txCode, /^\d{6}$/);
+    const wrong = txCode === '000000' ? '111111' : '000000';
+
+    await page.locator('#receive-offer').waitFor();
+    await page.fill('#offer-text', offered.json.offer_uri_by_reference);
+    await page.click('#receive-offer button[type=submit]');
+    await page.locator('#tx-code').waitFor();
+    await page.fill('#tx-code', wrong);
+    await page.click('#tx-code-form button[type=submit]');
+    await page.locator('#receive .error[data-code="ERR_OID4VCI_TX_CODE"]').waitFor();
+    assert.match((await page.locator('#receive .error').textContent()) ?? '', /wrong/);
+    await axe(page, 'wallet-tx-code');
+    await page.screenshot({ path: join(OUT, 'wallet-tx-code.png'), fullPage: true });
+
+    // the same offer, the right code: received (the wrong one did not spend it)
+    await page.fill('#tx-code', txCode);
+    await page.click('#tx-code-form button[type=submit]');
+    await page.locator('#receive .notice', { hasText: 'OperatorCredential' }).waitFor();
+    const row = page.locator('#wallet-credentials tr[data-type="OperatorCredential"]');
+    await row.waitFor();
+    await row.locator('[data-status]', { hasText: 'valid' }).waitFor();
+    assert.equal(await page.locator('#tx-code').count(), 0);
+  });
 });
