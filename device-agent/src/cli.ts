@@ -156,6 +156,11 @@ export function deviceProgram(): Command {
       agent.on('suspended', () =>
         console.error('device suspended: waiting for an operator to resume it (the agent keeps trying)'),
       );
+      agent.on('unavailable', (u: { nextAttemptMs: number }) =>
+        console.error(
+          `the verifier cannot decide now (its chain does not answer); next attempt in ${Math.round(u.nextAttemptMs / 1000)} s`,
+        ),
+      );
       agent.on('refused', (r: { message: string; nextAttemptMs: number; suspended: boolean }) =>
         console.error(
           `${r.suspended ? 'still suspended' : `the broker refused the connection (${r.message})`}; next attempt in ${Math.round(r.nextAttemptMs / 1000)} s`,
