@@ -140,6 +140,13 @@ export interface HealthReport {
   ok: boolean;
   parts: Record<string, { ok: boolean } & Record<string, unknown>>;
 }
+export interface CrossDeviceRequest {
+  id: string;
+  authorization_request: string;
+  qr_svg: string;
+  transaction_secret: string;
+  expires_at: number;
+}
 export interface AccessReply {
   did: string;
   expiresAt: number;
@@ -320,6 +327,19 @@ export const api = {
   decommission: (token: string, id: string) =>
     typed<DeviceView>(
       client.POST('/issuer/devices/{id}/decommission', { headers: bearer(token), params: { path: { id } } }),
+    ),
+  /** An OpenID4VP request for a wallet on another device (QR code and link); the initiator polls its result. */
+  crossDeviceRequest: (resource: string, action: string) =>
+    typed<CrossDeviceRequest>(
+      client.POST('/verifier/oid4vp/requests', {
+        body: { resource, action, flow: 'cross-device', response_mode: 'direct_post.jwt' },
+      }),
+    ),
+  /** The outcome of a cross-device request: the access token once (200), `pending` (202) while unanswered. */
+  crossDeviceResult: (id: string, secret: string) =>
+    call<{ status: 'pending' } | { access_token: string; expires_in: number; holder: string }>(
+      'GET',
+      `/verifier/oid4vp/requests/${encodeURIComponent(id)}/result?response_code=${encodeURIComponent(secret)}`,
     ),
   /** A presentation request of the verifier for one resource and action (a nonce, and what the policy needs). */
   presentationRequest: (resource: string, action: string) =>

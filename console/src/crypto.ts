@@ -53,6 +53,19 @@ export function signJwt(
   return `${input}.${b64url(sig.toCompactRawBytes())}`;
 }
 
+/** A compact ES256K JWS with the header and payload as given (no `iss` added): OpenID4VCI proofs. */
+export function signJws(
+  holder: Pick<HolderKey, 'privateKey'>,
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+): string {
+  const input = `${b64url(enc.encode(JSON.stringify({ alg: 'ES256K', ...header })))}.${b64url(enc.encode(JSON.stringify(payload)))}`;
+  const sig = secp256k1.sign(sha256(enc.encode(input)), hexToBytes(holder.privateKey.replace(/^0x/, '')), {
+    lowS: true,
+  });
+  return `${input}.${b64url(sig.toCompactRawBytes())}`;
+}
+
 /** The payload of a JWT, unverified (for showing what a credential says; the server verifies). */
 export function jwtPayload(jwt: string): Record<string, unknown> | undefined {
   try {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api';
-import { describeCredential, type HolderKey, type SealedWallet, seal, signJwt, unseal } from './crypto';
+import { describeCredential, type HolderKey, jwtPayload, type SealedWallet, seal, signJwt, unseal } from './crypto';
 
 /** The role credentials that sign in to the issuer's API (which of them opens what is the policy's decision). */
 export const ROLE_TYPES = ['AdminCredential', 'OperatorCredential', 'ManufacturerCredential', 'DeviceOwnerCredential'];
@@ -146,6 +146,40 @@ export async function signIn(): Promise<{ ok: true } | { ok: false; code: string
   } finally {
     set({}, ['busy']);
   }
+}
+
+/**
+ * Take the session a wallet on another device opened (the console's cross-device OpenID4VP sign-in: the verifier
+ * granted `token` for the issuer's sign-in scope to the wallet that answered the request this browser showed). The
+ * roles shown are read from the token's own credential list (display only: every request is decided by the policy).
+ */
+export async function adoptSession(
+  token: string,
+  expiresInSeconds: number,
+): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
+  const a = await api.access(token);
+  if (!a.ok) return { ok: false, ...a.error };
+  const claims = jwtPayload(token)?.tessera as { credentials?: { types?: unknown }[] } | undefined;
+  const roles = [
+    ...new Set(
+      (claims?.credentials ?? []).flatMap((c) =>
+        (Array.isArray(c.types) ? c.types : []).filter((t): t is string => ROLE_TYPES.includes(t as string)),
+      ),
+    ),
+  ];
+  set(
+    {
+      session: {
+        token,
+        did: a.value.did,
+        roles,
+        expiresAt: Date.now() + expiresInSeconds * 1000,
+        allowed: a.value.allowed,
+      },
+    },
+    ['ended'],
+  );
+  return { ok: true };
 }
 
 export async function signOut(): Promise<void> {

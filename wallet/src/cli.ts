@@ -126,10 +126,14 @@ export function walletProgram(): Command {
   program
     .command('present')
     .description(
-      'answer the verifier over OpenID4VP for a resource: check its signed request, show who asks and for what, ask, then print and keep the access token',
+      'answer the verifier over OpenID4VP for a resource, or answer a request shown elsewhere (--request, e.g. the console sign-in QR code): check its signed request, show who asks and for what, ask, then answer',
     )
-    .requiredOption('--resource <path>', 'the resource, for example /energy/meters/DE000123/orders')
-    .requiredOption('--action <method>', 'the action, for example POST')
+    .option('--resource <path>', 'the resource, for example /energy/meters/DE000123/orders')
+    .option('--action <method>', 'the action, for example POST')
+    .option(
+      '--request <uri>',
+      'answer this openid4vp:// request (from a QR code or a link on another device) instead of asking for one',
+    )
     .option('--verifier <url>', 'the verifier (default: TESSERA_URL/verifier)')
     .option('--verifier-did <did>', "the verifier's DID (default: from its metadata at --verifier)")
     .option('--response-mode <mode>', 'direct_post or direct_post.jwt (encrypted, the default)', 'direct_post.jwt')
@@ -138,8 +142,9 @@ export function walletProgram(): Command {
     .action(
       async (
         o: {
-          resource: string;
-          action: string;
+          resource?: string;
+          action?: string;
+          request?: string;
           verifier?: string;
           verifierDid?: string;
           responseMode: string;
@@ -148,6 +153,12 @@ export function walletProgram(): Command {
         },
         cmd: Command,
       ) => {
+        if (o.request === undefined && (o.resource === undefined || o.action === undefined)) {
+          failWith({ code: 'ERR_VALIDATION', message: 'give --resource and --action, or --request <openid4vp://…>' });
+        }
+        if (o.request !== undefined && (o.resource !== undefined || o.action !== undefined)) {
+          failWith({ code: 'ERR_VALIDATION', message: '--request names its own resource and action' });
+        }
         if (o.responseMode !== 'direct_post' && o.responseMode !== 'direct_post.jwt') {
           failWith({ code: 'ERR_VALIDATION', message: '--response-mode is direct_post or direct_post.jwt' });
         }
@@ -155,7 +166,7 @@ export function walletProgram(): Command {
           failWith({ code: 'ERR_VALIDATION', message: '--format is dc+sd-jwt or jwt_vc_json' });
         }
         const { config, dir, secret } = await open(cmd);
-        const [{ TesseraWallet }, { presentOpenid4vp }, { createInterface }] = await Promise.all([
+        const [{ TesseraWallet }, { answerOpenid4vp, presentOpenid4vp }, { createInterface }] = await Promise.all([
           import('./store.js'),
           import('./oid4vc.js'),
           import('node:readline/promises'),
@@ -179,17 +190,27 @@ export function walletProgram(): Command {
           rl.close();
           return /^y(es)?$/i.test(answer.trim());
         };
+        const options = {
+          ...(o.format ? { preferFormat: o.format as 'dc+sd-jwt' | 'jwt_vc_json' } : {}),
+          ...(o.verifierDid ? { verifierDid: o.verifierDid } : {}),
+          confirm,
+        };
+        if (o.request !== undefined) {
+          const r = unwrap(await answerOpenid4vp(w, o.verifier ?? config.verifierUrl, o.request, options));
+          if (r.access_token) {
+            console.log(r.access_token);
+            console.error(`access granted to ${r.holder}; token kept in the wallet`);
+          } else {
+            console.error(`answered as ${r.holder}: the device that showed the request receives the session`);
+          }
+          return;
+        }
         const r = unwrap(
           await presentOpenid4vp(
             w,
             o.verifier ?? config.verifierUrl,
-            { resource: o.resource, action: o.action },
-            {
-              responseMode: o.responseMode as 'direct_post' | 'direct_post.jwt',
-              ...(o.format ? { preferFormat: o.format as 'dc+sd-jwt' | 'jwt_vc_json' } : {}),
-              ...(o.verifierDid ? { verifierDid: o.verifierDid } : {}),
-              confirm,
-            },
+            { resource: o.resource!, action: o.action! },
+            { responseMode: o.responseMode as 'direct_post' | 'direct_post.jwt', ...options },
           ),
         );
         console.log(r.access_token);

@@ -43,6 +43,7 @@ export {
 export {
   type Addressed,
   type PresentationConsent,
+  answerOpenid4vp,
   checkRequestObject,
   presentOpenid4vp,
   receiveCredentialOffer,

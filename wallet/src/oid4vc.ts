@@ -373,6 +373,13 @@ interface DcqlCredentialQuery {
   claims?: { path: string[]; values?: unknown[] }[];
 }
 
+type AnswerOptions = FlowOptions & {
+  verifierDid?: string;
+  confirm?: (consent: PresentationConsent) => boolean | Promise<boolean>;
+  /** Which format to present when both are held (default: dc+sd-jwt, which discloses only what is asked). */
+  preferFormat?: 'jwt_vc_json' | 'dc+sd-jwt';
+};
+
 /**
  * Present to an OpenID4VP 1.0 verifier on this device: ask it for a request for `scope`, fetch and check the signed
  * request object against the verifier the user addressed (its DID from `${verifier}/.well-known/openid4vp-verifier`
@@ -384,25 +391,15 @@ export async function presentOpenid4vp(
   wallet: TesseraWallet,
   verifier: string,
   scope: { resource: string; action: string },
-  options: FlowOptions & {
+  options: AnswerOptions & {
     responseMode?: 'direct_post' | 'direct_post.jwt';
-    verifierDid?: string;
     transactionData?: Record<string, unknown>[];
-    confirm?: (consent: PresentationConsent) => boolean | Promise<boolean>;
-    /** Which format to present when both are held (default: dc+sd-jwt, which discloses only what is asked). */
-    preferFormat?: 'jwt_vc_json' | 'dc+sd-jwt';
     /** Tests and relays: the request to answer, instead of asking `verifier` for one. */
     authorizationRequest?: string;
   } = {},
 ): Promise<Result<{ access_token: string; holder: string; consent: PresentationConsent }>> {
   const f = options.fetch ?? fetch;
   const base = trimSlash(verifier);
-  let verifierDid = options.verifierDid;
-  if (!verifierDid) {
-    const m = await getJson(`${base}/.well-known/openid4vp-verifier`, f);
-    if (!m.ok) return m;
-    verifierDid = String(m.value.body.audience);
-  }
   let authorizationRequest = options.authorizationRequest;
   if (!authorizationRequest) {
     const created = await getJson(`${base}/oid4vp/requests`, f, {
@@ -417,10 +414,114 @@ export async function presentOpenid4vp(
     if (!created.ok) return created;
     authorizationRequest = String(created.value.body.authorization_request);
   }
+  const answered = await answerRequest(wallet, base, authorizationRequest, scope, options);
+  if (!answered.ok) return answered;
+  const t = await followRedirect(wallet, base, answered.value.redirect, f, scope);
+  if (!t) return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the verifier answered no redirect on its own origin');
+  if (!t.ok) return t;
+  return ok({ ...t.value, consent: answered.value.consent });
+}
+
+/**
+ * Answer an OpenID4VP 1.0 request the user brings from elsewhere (`openid4vp://…` from a QR code or a link shown on
+ * another device, such as the console's sign-in): the same checks as `presentOpenid4vp` (the signed request object is
+ * the verifier the user addressed at `verifier`, answers to its origin), except that the resource and action are the
+ * request's own, shown in `confirm` for the user to decide. In a cross-device flow the access token goes to the
+ * device that showed the request (it polls the result), so `access_token` is absent; in a same-device flow the wallet
+ * follows the redirect and keeps the token as `presentOpenid4vp` does.
+ */
+export async function answerOpenid4vp(
+  wallet: TesseraWallet,
+  verifier: string,
+  authorizationRequest: string,
+  options: AnswerOptions = {},
+): Promise<Result<{ consent: PresentationConsent; access_token?: string; holder: string }>> {
+  const f = options.fetch ?? fetch;
+  const base = trimSlash(verifier);
+  if (typeof authorizationRequest !== 'string' || !/^(openid4vp|https?):/.test(authorizationRequest.trim())) {
+    return err('ERR_OID4VP_REQUEST_SIGNATURE', 'expected an openid4vp://?client_id=…&request_uri=… request');
+  }
+  const answered = await answerRequest(wallet, base, authorizationRequest.trim(), undefined, options);
+  if (!answered.ok) return answered;
+  if (answered.value.redirect === undefined) return ok({ consent: answered.value.consent, holder: wallet.did });
+  const t = await followRedirect(wallet, base, answered.value.redirect, f);
+  if (!t) return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the verifier answered no redirect on its own origin');
+  if (!t.ok) return t;
+  return ok({ ...t.value, consent: answered.value.consent });
+}
+
+/** Follow a same-device redirect on the verifier's own origin and keep the access token it answers. */
+async function followRedirect(
+  wallet: TesseraWallet,
+  base: string,
+  redirect: unknown,
+  f: typeof fetch,
+  asked?: { resource: string; action: string },
+): Promise<Result<{ access_token: string; holder: string }> | undefined> {
+  if (typeof redirect !== 'string') return undefined;
+  try {
+    if (new URL(redirect).origin !== new URL(base).origin) return undefined;
+  } catch {
+    return undefined;
+  }
+  const result = await getJson(redirect, f);
+  if (!result.ok) return result;
+  const t = result.value.body as {
+    access_token: string;
+    holder: string;
+    expires_in: number;
+    scopes?: { resource: string; action: string }[];
+  };
+  const now = Date.now();
+  const scope = asked ?? t.scopes?.[0];
+  wallet.addToken({
+    verifier: base,
+    resource: scope?.resource ?? '',
+    action: (scope?.action ?? '').toUpperCase(),
+    token: t.access_token,
+    holder: t.holder,
+    expiresAt: new Date(now + t.expires_in * 1000).toISOString(),
+    obtainedAt: new Date(now).toISOString(),
+  });
+  return ok({ access_token: t.access_token, holder: t.holder });
+}
+
+/**
+ * Fetch and check the signed request object of `authorizationRequest` (against the verifier addressed at `base`, and
+ * against `scope` when the user asked for one), ask the user, and post the answer: what the verifier answered
+ * (`redirect`, absent in a cross-device flow) and what the user consented to.
+ */
+async function answerRequest(
+  wallet: TesseraWallet,
+  base: string,
+  authorizationRequest: string,
+  asked: { resource: string; action: string } | undefined,
+  options: AnswerOptions,
+): Promise<Result<{ consent: PresentationConsent; redirect?: unknown }>> {
+  const f = options.fetch ?? fetch;
+  let verifierDid = options.verifierDid;
+  if (!verifierDid) {
+    const m = await getJson(`${base}/.well-known/openid4vp-verifier`, f);
+    if (!m.ok) return m;
+    verifierDid = String(m.value.body.audience);
+  }
   const params = new URLSearchParams(authorizationRequest.slice(authorizationRequest.indexOf('?') + 1));
   const requestUri = params.get('request_uri');
   if (!requestUri)
     return err('ERR_OID4VP_REQUEST_SIGNATURE', 'the request is not by reference to a signed request object');
+  // The request object is fetched only from the verifier the user addressed (never from a URL a QR code names).
+  let requestOrigin: string | undefined;
+  try {
+    requestOrigin = new URL(requestUri).origin;
+  } catch {
+    requestOrigin = undefined;
+  }
+  if (requestOrigin !== new URL(base).origin) {
+    return err(
+      'ERR_OID4VP_VERIFIER_MISMATCH',
+      `the request is kept at ${requestOrigin ?? 'no valid URL'}, not at the verifier you addressed (${new URL(base).origin})`,
+    );
+  }
   let jwt: string;
   try {
     const res = await f(requestUri);
@@ -429,22 +530,26 @@ export async function presentOpenid4vp(
   } catch (e) {
     return err('ERR_UNAVAILABLE', `${requestUri} does not answer: ${(e as Error).message}`);
   }
-  const checked = checkRequestObject(jwt, { verifierDid, origin: base, scope });
+  const checked = checkRequestObject(jwt, { verifierDid, origin: base, ...(asked ? { scope: asked } : {}) });
   if (!checked.ok) return checked;
   const req = checked.value;
   if (params.get('client_id') !== req.client_id)
     return err('ERR_OID4VP_REQUEST_SIGNATURE', 'the client_id differs from the signed one');
+  const requestScope = isRecord(req.tessera_scope)
+    ? { resource: String(req.tessera_scope.resource), action: String(req.tessera_scope.action) }
+    : undefined;
+  const scope = asked ?? requestScope ?? { resource: '', action: '' };
 
   const dcql = req.dcql_query as { credentials: DcqlCredentialQuery[]; credential_sets?: { options: string[][] }[] };
+  if (!isRecord(dcql) || !Array.isArray(dcql.credentials))
+    return err('ERR_OID4VP_REQUEST_SIGNATURE', 'the request object has no dcql_query');
   const queries = new Map(dcql.credentials.map((q) => [q.id, q]));
   const sets = dcql.credential_sets ?? dcql.credentials.map((q) => ({ options: [[q.id]] }));
   const txData = Array.isArray(req.transaction_data) ? (req.transaction_data as string[]) : [];
   const consent: PresentationConsent = {
     verifier: verifierDid,
     responseUri: String(req.response_uri),
-    ...(isRecord(req.tessera_scope)
-      ? { resource: String(req.tessera_scope.resource), action: String(req.tessera_scope.action) }
-      : {}),
+    ...(requestScope ?? {}),
     asks: sets.map((s) => {
       const q = queries.get(s.options[0]![0]!);
       return {
@@ -565,24 +670,10 @@ export async function presentOpenid4vp(
     body: new URLSearchParams(form).toString(),
   });
   if (!posted.ok) return posted;
-  const redirect = posted.value.body.redirect_uri;
-  if (typeof redirect !== 'string' || new URL(redirect).origin !== new URL(base).origin) {
-    return err('ERR_OID4VP_RESPONSE_MALFORMED', 'the verifier answered no redirect on its own origin');
-  }
-  const result = await getJson(redirect, f);
-  if (!result.ok) return result;
-  const t = result.value.body as { access_token: string; holder: string; expires_in: number };
-  const now = Date.now();
-  wallet.addToken({
-    verifier: base,
-    resource: scope.resource,
-    action: scope.action.toUpperCase(),
-    token: t.access_token,
-    holder: t.holder,
-    expiresAt: new Date(now + t.expires_in * 1000).toISOString(),
-    obtainedAt: new Date(now).toISOString(),
+  return ok({
+    consent,
+    ...(posted.value.body.redirect_uri === undefined ? {} : { redirect: posted.value.body.redirect_uri }),
   });
-  return ok({ access_token: t.access_token, holder: t.holder, consent });
 }
 
 /** An SD-JWT presentation (RFC 9901 §4.3) of the claims named, with a KB-JWT by the wallet's key. */

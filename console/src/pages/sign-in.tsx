@@ -3,6 +3,7 @@ import { api } from '../api';
 import { checkHolderFile, newHolder } from '../crypto';
 import { forgetWallet, keepWallet, roleCredentials, signIn, unlock, useSession } from '../session';
 import { Refusal, Section } from '../ui';
+import { CrossDeviceSignIn } from './sign-in-cli';
 
 type Err = { code: string; message: string } | undefined;
 const MIN_PASSPHRASE = 10;
@@ -181,6 +182,7 @@ export function SignIn() {
         </Section>
       ) : null}
       <Refusal error={error} />
+      {!s.session ? <CrossDeviceSignIn /> : null}
     </>
   );
 }

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api';
-import { describeCredential, signJwt } from '../crypto';
+import { describeCredential, type HolderKey, signJwt } from '../crypto';
+import { receiveWithTxCode } from '../oid4vci';
+import { answerRequest, type PresentationRequest, readRequest } from '../oid4vp';
 import { addCredential, useSession } from '../session';
 import { Notice, Refusal, Section, short } from '../ui';
 
@@ -22,8 +24,16 @@ function local(url: string): string | undefined {
   }
 }
 
+interface ReadOffer {
+  issuer: string;
+  code: string;
+  offer: { credential_issuer: string; credential_configuration_ids: unknown[] };
+  /** The transaction code the offer asks for (OpenID4VCI §4.1.1 tx_code), typed by the user. */
+  txCode?: { length?: number; description?: string };
+}
+
 /** An OpenID4VCI credential offer, by value or by reference, as a link, a QR's text or JSON. */
-async function readOffer(text: string): Promise<{ issuer: string; code: string } | { error: Err }> {
+async function readOffer(text: string): Promise<ReadOffer | { error: Err }> {
   let offer: Record<string, unknown> | undefined;
   const t = text.trim();
   try {
@@ -48,14 +58,115 @@ async function readOffer(text: string): Promise<{ issuer: string; code: string }
   const code = grant?.['pre-authorized_code'];
   if (typeof offer?.credential_issuer !== 'string' || typeof code !== 'string')
     return { error: malformed('no issuer or no pre-authorized code') };
-  if (grant?.tx_code)
-    return {
-      error: {
-        code: 'ERR_OID4VCI_TX_CODE',
-        message: 'offers with a transaction code are received with the CLI wallet',
-      },
-    };
-  return { issuer: offer.credential_issuer, code };
+  if (!Array.isArray(offer.credential_configuration_ids))
+    return { error: malformed('no credential_configuration_ids') };
+  const tx = grant?.tx_code as { length?: unknown; description?: unknown } | undefined;
+  return {
+    issuer: offer.credential_issuer,
+    code,
+    offer: {
+      credential_issuer: offer.credential_issuer,
+      credential_configuration_ids: offer.credential_configuration_ids,
+    },
+    ...(tx
+      ? {
+          txCode: {
+            ...(typeof tx.length === 'number' ? { length: tx.length } : {}),
+            ...(typeof tx.description === 'string' ? { description: tx.description.slice(0, 200) } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Answer a presentation request pasted in (an openid4vp:// link or a QR code's text): the request is checked first
+ * (src/oid4vp.ts), then the page shows who asks, where the answer goes, for what and what would be disclosed, and
+ * answers only when the user says so.
+ */
+function Present({ holder }: { holder: HolderKey }) {
+  const [error, setError] = useState<Err>();
+  const [notice, setNotice] = useState<string>();
+  const [req, setReq] = useState<PresentationRequest>();
+  return (
+    <Section title="Answer a presentation request" id="present">
+      {!req ? (
+        <form
+          id="present-request"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setError(undefined);
+            setNotice(undefined);
+            const text = String(new FormData(e.currentTarget).get('request') ?? '');
+            const r = await readRequest(text, holder);
+            if (!r.ok) return setError(r.error);
+            e.currentTarget?.reset();
+            setReq(r.value);
+          }}
+        >
+          <label for="request-text">Request link or QR text (openid4vp://…)</label>
+          <textarea id="request-text" name="request" rows={3} required />
+          <button type="submit">Read the request</button>
+        </form>
+      ) : (
+        <div id="consent" data-verifier={req.verifier}>
+          <p>
+            <strong>
+              <code id="consent-verifier">{req.verifier}</code>
+            </strong>{' '}
+            asks (its signature on the request checked), and the answer goes to <code>{req.responseUri}</code>.
+          </p>
+          <p>
+            For <strong id="consent-scope">{`${req.action ?? '?'} ${req.resource ?? '?'}`}</strong>, it asks for:
+          </p>
+          <ul id="consent-asks">
+            {req.asks.map((a, i) => (
+              <li key={i} data-answered={a.credential ? 'yes' : 'no'}>
+                a {a.types.join(' or ')}, disclosing {a.claims.join(', ') || 'the whole credential'}:{' '}
+                {a.credential
+                  ? `your ${describeCredential(a.credential).types.join(', ')} (${JSON.stringify(describeCredential(a.credential).claims).slice(0, 80)})`
+                  : 'you hold none that meets it'}
+              </li>
+            ))}
+          </ul>
+          {req.transactionData.length > 0 ? (
+            <p>
+              It binds the answer to: <code>{JSON.stringify(req.transactionData)}</code>
+            </p>
+          ) : null}
+          <button
+            type="button"
+            id="consent-answer"
+            disabled={req.asks.some((a) => !a.credential)}
+            onClick={async () => {
+              const r = await answerRequest(holder, req);
+              setReq(undefined);
+              if (!r.ok) return setError(r.error);
+              setNotice(
+                r.value.accessGranted
+                  ? `Answered: access granted to ${r.value.holder}.`
+                  : `Answered as ${r.value.holder}: the device that showed the request receives the session.`,
+              );
+            }}
+          >
+            Answer
+          </button>{' '}
+          <button
+            type="button"
+            id="consent-decline"
+            onClick={() => {
+              setReq(undefined);
+              setNotice('Declined: nothing was sent.');
+            }}
+          >
+            Decline
+          </button>
+        </div>
+      )}
+      <Refusal error={error} />
+      <Notice text={notice} />
+    </Section>
+  );
 }
 
 export function Wallet() {
@@ -64,6 +175,7 @@ export function Wallet() {
   const [error, setError] = useState<Err>();
   const [notice, setNotice] = useState<string>();
   const [status, setStatus] = useState<Record<string, string>>({});
+  const [txOffer, setTxOffer] = useState<ReadOffer>();
 
   useEffect(() => {
     if (!holder) return;
@@ -95,6 +207,11 @@ export function Wallet() {
             const text = String(new FormData(e.currentTarget).get('offer') ?? '');
             const o = await readOffer(text);
             if ('error' in o) return setError(o.error);
+            if (o.txCode) {
+              // asked for below; the offer stays here until the right code is typed (a wrong one does not spend it)
+              e.currentTarget?.reset();
+              return setTxOffer(o);
+            }
             const redeem = local(`${o.issuer}/offers/redeem`);
             if (!redeem) return setError(malformed('the issuer is at another origin than this console'));
             const proof = signJwt(holder, { aud: o.issuer, nonce: o.code }, OFFER_PROOF_TYP);
@@ -108,9 +225,46 @@ export function Wallet() {
           <textarea id="offer-text" name="offer" rows={3} required />
           <button type="submit">Receive</button>
         </form>
+        {txOffer ? (
+          <form
+            id="tx-code-form"
+            onSubmit={async (e) => {
+              e.preventDefault();
+              setError(undefined);
+              setNotice(undefined);
+              const code = String(new FormData(e.currentTarget).get('txCode') ?? '').trim();
+              const r = await receiveWithTxCode(holder, txOffer.offer, txOffer.code, code);
+              if (!r.ok) return setError(r.error);
+              for (const jwt of r.value) await addCredential(jwt);
+              setTxOffer(undefined);
+              setNotice(`Received ${r.value.map((j) => describeCredential(j).types.join(', ')).join('; ')}.`);
+            }}
+          >
+            <p>
+              This offer of <code>{txOffer.issuer}</code> needs a transaction code
+              {txOffer.txCode?.description ? ` (${txOffer.txCode.description})` : ''}.
+            </p>
+            <label for="tx-code">
+              Transaction code{txOffer.txCode?.length ? ` (${txOffer.txCode.length} digits)` : ''}
+            </label>
+            <input
+              id="tx-code"
+              name="txCode"
+              required
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              maxLength={txOffer.txCode?.length ?? 16}
+            />
+            <button type="submit">Receive with the code</button>{' '}
+            <button type="button" class="link" onClick={() => setTxOffer(undefined)}>
+              Cancel
+            </button>
+          </form>
+        ) : null}
         <Refusal error={error} />
         <Notice text={notice} />
       </Section>
+      <Present holder={holder} />
       <Section title="Credentials" id="held">
         <table id="wallet-credentials">
           <thead>
