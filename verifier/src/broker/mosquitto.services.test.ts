@@ -413,6 +413,46 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     }
   });
 
+  // Why a granted connection cannot be locked against takeovers on Mosquitto 2.0 dynsec (docs/mosquitto.md, "Limits"):
+  // the only things the plugin checks at CONNECT are the client's password, its pinned client id and its disabled
+  // flag, and changing any of them drops every live connection of that username, the granted one included. If a
+  // future Mosquitto stops doing that, this test fails, and changing the password while a grant is held becomes a
+  // way to refuse a takeover's CONNECT.
+  it('changing a connected client’s password or pinned client id drops its live session (no lock without a kick)', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    for (const change of [
+      { command: 'setClientPassword', username: a.deviceId, password: randomBytes(32).toString('base64url') },
+      { command: 'setClientId', username: a.deviceId, clientid: `${a.deviceId}-locked` },
+    ]) {
+      const { client, connection } = await connectApplied(a.deviceId, a.password);
+      assert.equal(
+        await adapter.grant({
+          deviceId: a.deviceId,
+          did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+          permissions: deviceTopicPermissions(a.deviceId),
+          expiresAt: Date.now() + 60_000,
+          connection,
+        }),
+        true,
+      );
+      const gone = closed(client);
+      await admin.batch([change]);
+      await Promise.race([
+        gone,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => reject(new Error(`${change.command} kept the session`)), BOUND_MS),
+        ),
+      ]);
+      assert.equal(client.connected, false, `${change.command} dropped the granted connection`);
+      // Back as it was, so the next round (and the device) can connect again.
+      await admin.batch([
+        { command: 'setClientPassword', username: a.deviceId, password: a.password },
+        { command: 'setClientId', username: a.deviceId, clientid: a.deviceId },
+      ]);
+    }
+  });
+
   it('start refuses a broker without connection notices or without max_packet_size (ERR_BROKER_CONFIG)', async () => {
     for (const [omit, named] of [
       [{ connectionNotices: true }, /log_dest topic/],

@@ -50,7 +50,9 @@ import {
  *   narrows its role back to the handshake topics; a grant applies only if the connection that answered the handshake
  *   is still the device's current one. `start` checks that the broker publishes these notices and enforces
  *   `max_packet_size` (ERR_BROKER_CONFIG otherwise). What this cannot close: packets a takeover pipelines right behind
- *   its CONNECT are handled by Mosquitto before the notice's role change arrives (docs/mosquitto.md, "Limits").
+ *   its CONNECT are handled by Mosquitto before the notice's role change arrives, and the login cannot be locked
+ *   while a grant is held because every dynsec change to a client drops its live connection (docs/mosquitto.md,
+ *   "Why the window stays open").
  *
  * @example
  * const adapter = new MosquittoBrokerAdapter({ url: 'mqtt://broker:1883', admin: { username: 'admin', password } });
