@@ -18,6 +18,7 @@ import {
   TesseraError,
   TRANSFER_WITH_AUTHORIZATION_TYPES,
   type TransferAuthorization,
+  type TransferReceipt,
   transferAuthorizationDomain,
 } from '@tessera/protocol';
 import { type EntityManager, IsNull, Not } from 'typeorm';
@@ -76,18 +77,6 @@ export interface MintReport {
   minted: number;
   pending: number;
   failed: { subscriptionId: string; error: string }[];
-}
-
-/** A relayed transfer, once mined. */
-export interface TransferReceipt {
-  offeringId: string;
-  from: string;
-  to: string;
-  /** Token base units, decimal. */
-  value: string;
-  nonce: string;
-  txHash: string | null;
-  blockNumber: number | null;
 }
 
 const restrictionName = Object.fromEntries(Object.entries(TransferRestriction).map(([k, v]) => [v, k])) as Record<
