@@ -178,6 +178,7 @@ export {
   TRANSFER_WITH_AUTHORIZATION_TYPES,
   type TransferAuthorization,
   type TransferAuthorizationDomain,
+  type TransferReceipt,
   transferAuthorizationDigest,
   transferAuthorizationDomain,
 } from './transfer-authorization.js';
