@@ -3228,7 +3228,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A closed period: price, volume, digests, bills and the on-chain settlement state */
+    /**
+     * A closed period: price, volume, its order book, digests, bills and the on-chain settlement state
+     * @description The book lists every order of the period in submission order with what it traded (`filledWh`), so the supply and demand curves and the clearing can be drawn and checked. Books are shown only once a period is closed: an open book would let a participant bid against the others’ sealed orders.
+     */
     get: {
       parameters: {
         query?: never;
@@ -5733,6 +5736,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_RATE_LIMITED */
+        429: {
           headers: {
             [name: string]: unknown;
           };

@@ -185,11 +185,19 @@ describe('energy market over HTTP, settled on chain', () => {
 
     const view = (await (await fetch(`${base}/energy/periods/1000`)).json()) as {
       volumeWh: number;
+      book: { id: string; side: string; energyWh: number; limitPriceMicroEurPerKwh: number; filledWh: number }[];
       bills: { participant: string; consumedWh: number; producedWh: number }[];
       balance: { energyWh: number; moneyNanoEur: string };
       settlement: { status: string } | null;
     };
     assert.equal(view.volumeWh, 1000);
+    // the closed book, in submission order, with what each order traded: bob took alice's 900 and 100 of carol's
+    assert.deepEqual(view.book, [
+      { id: 'a1', side: 'offer', energyWh: 900, limitPriceMicroEurPerKwh: c(8), filledWh: 900 },
+      { id: 'c1', side: 'offer', energyWh: 400, limitPriceMicroEurPerKwh: c(12), filledWh: 100 },
+      { id: 'b1', side: 'bid', energyWh: 1000, limitPriceMicroEurPerKwh: c(20), filledWh: 1000 },
+      { id: 'd1', side: 'bid', energyWh: 200, limitPriceMicroEurPerKwh: c(11), filledWh: 0 },
+    ]);
     assert.deepEqual(view.balance, { energyWh: 0, moneyNanoEur: '0' }, 'the view shows the period balancing to zero');
     assert.deepEqual(
       view.bills.find((b) => b.participant === bob.did),

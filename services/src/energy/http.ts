@@ -2,6 +2,7 @@ import { type Logger, silentLogger, TesseraError } from '@tessera/protocol';
 import { attachOpenApi, errorHandler, type HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
+import type { ClosedPeriod } from './market/book.js';
 import type { EnergyMarket } from './market-service.js';
 import { described, GUARDED, newEnergyApi, OrderBody } from './bodies.js';
 import { z } from 'zod';
@@ -42,6 +43,22 @@ export function periodBalance(s: {
  * closed period: price, volume, digests and the on-chain settlement's outbox state; `GET /energy/openapi.json`
  * describes the API.
  */
+/** A closed period's orders in submission order, each with the energy it traded (from the clearing's trades). */
+function bookOf(closed: ClosedPeriod) {
+  const filled = new Map<string, number>();
+  for (const t of closed.clearing.trades) {
+    filled.set(t.bidId, (filled.get(t.bidId) ?? 0) + t.energyWh);
+    filled.set(t.offerId, (filled.get(t.offerId) ?? 0) + t.energyWh);
+  }
+  return closed.orders.map((o) => ({
+    id: o.id,
+    side: o.side,
+    energyWh: o.energyWh,
+    limitPriceMicroEurPerKwh: o.limitPrice,
+    filledWh: filled.get(o.id) ?? 0,
+  }));
+}
+
 export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
   const log = deps.logger ?? silentLogger;
   const router = Router();
@@ -111,7 +128,11 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
     {
       method: 'get',
       path: '/energy/periods/{periodId}',
-      summary: 'A closed period: price, volume, digests, bills and the on-chain settlement state',
+      summary: 'A closed period: price, volume, its order book, digests, bills and the on-chain settlement state',
+      description:
+        'The book lists every order of the period in submission order with what it traded (`filledWh`), so the ' +
+        'supply and demand curves and the clearing can be drawn and checked. Books are shown only once a period is ' +
+        'closed: an open book would let a participant bid against the others’ sealed orders.',
       params: z.object({
         periodId: z
           .string()
@@ -134,6 +155,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         volumeWh: o.closed.clearing.volumeWh,
         orders: o.closed.orders.length,
         trades: o.closed.clearing.trades.length,
+        book: bookOf(o.closed),
         bookHash: o.closed.bookHash,
         allocationHash: o.closed.allocationHash,
         grid: {
