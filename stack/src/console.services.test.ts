@@ -827,7 +827,7 @@ describe('the console in chromium', () => {
     await ack(sender, 'answer');
     const processId = (await recipient.locator('#processes tr[data-process]').first().getAttribute('data-process'))!;
     await recipient
-      .locator(`#send-process option[value="${processId}"]`)
+      .locator('#send-process option', { hasText: processId })
       .waitFor({ state: 'attached', timeout: 15_000 });
     await recipient.selectOption('#send-to', acme.did);
     await recipient.fill('#send-label', 'ISO 14001 certificate');
