@@ -464,6 +464,16 @@ export class Outbox {
     return this.repo.findOneBy({ id: key });
   }
 
+  /** How many writes whose key starts with `prefix` were recorded at or after `since` (for budgets on a kind of write). */
+  async countSince(prefix: string, since: Date): Promise<number> {
+    const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return this.repo
+      .createQueryBuilder('o')
+      .where("o.id LIKE :prefix ESCAPE '\\'", { prefix: `${escaped}%` })
+      .andWhere('o.createdAt >= :since', { since: since.toISOString() })
+      .getCount();
+  }
+
   async counts(): Promise<Record<OutboxStatus, number>> {
     const rows = (await this.repo
       .createQueryBuilder('o')

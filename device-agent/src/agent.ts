@@ -2,6 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import {
   DEVICE_SESSION_REFRESH_BEFORE_S,
   deriveBrokerPassword,
+  deriveSessionPassword,
   type ErrorCode,
   type HandshakeChallenge,
   type HandshakeHello,
@@ -43,7 +44,12 @@ export interface DeviceAgentOptions {
 }
 
 export type HandshakeOutcome =
-  | { ok: true; session: DeviceSession }
+  | {
+      ok: true;
+      session: DeviceSession;
+      /** The broker holds the grant on this session login: reconnect with it (docs/protocol.md, "Session logins"). */
+      login?: string;
+    }
   | { ok: false; code: ErrorCode; retryAfterMs?: number };
 
 /** What the verifier tells a device about its own on-chain state when that state keeps it out. */
@@ -110,6 +116,10 @@ export class DeviceAgent extends EventEmitter {
     | { hello: HandshakeHello; sessionId?: string; resolve: (o: HandshakeOutcome) => void; timer: NodeJS.Timeout }
     | undefined;
   private current: DeviceSession | undefined;
+  /** The session login to connect with next (after a handshake whose result named one), with its session. */
+  private login: { username: string; password: string; session: DeviceSession } | undefined;
+  /** The current connection is being closed to reconnect with the session login (not a loss). */
+  private switching = false;
   private lastRefusal: ConnectRefusal | undefined;
   private suspendedSince: number | undefined;
   private finalCode: FinalLifecycleCode | undefined;
@@ -160,6 +170,8 @@ export class DeviceAgent extends EventEmitter {
     this.wake = undefined;
     this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
     this.current = undefined;
+    this.login = undefined;
+    this.switching = false;
     const c = this.client;
     this.client = undefined;
     if (c) await c.endAsync();
@@ -167,11 +179,13 @@ export class DeviceAgent extends EventEmitter {
 
   private connectOnce(): void {
     const id = this.options.identity;
+    // The session login a handshake named, once; otherwise (and after it) the device's own login.
+    const login = this.login;
     const client = connect(this.options.brokerUrl, {
       protocolVersion: 4,
       clientId: id.deviceId,
-      username: id.deviceId,
-      password: deriveBrokerPassword(id.secret),
+      username: login?.username ?? id.deviceId,
+      password: login?.password ?? deriveBrokerPassword(id.secret),
       clean: true,
       reconnectPeriod: 0, // our own backoff with jitter
       connectTimeout: 10_000,
@@ -182,9 +196,10 @@ export class DeviceAgent extends EventEmitter {
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     client.on('connect', () => {
       this.lastRefusal = undefined;
-      this.log.info({ event: 'connected' });
+      this.log.info({ event: 'connected', login: login ? 'session' : 'device' });
       this.emit('connected');
-      void this.afterConnect(client);
+      if (login) void this.afterSessionConnect(client, login.session);
+      else void this.afterConnect(client);
     });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (e) => {
@@ -204,6 +219,14 @@ export class DeviceAgent extends EventEmitter {
       this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
       client.removeAllListeners('message');
       client.end(true);
+      if (this.switching && !this.stopped) {
+        // Closed on purpose, to come back at once with the session login.
+        this.switching = false;
+        this.connectOnce();
+        return;
+      }
+      // A session login serves one connection: the next one starts from the device's own login and a handshake.
+      if (login) this.login = undefined;
       this.emit('disconnected');
       this.scheduleReconnect();
     });
@@ -239,6 +262,30 @@ export class DeviceAgent extends EventEmitter {
       return;
     }
     await this.runUntilSession();
+  }
+
+  /** Connected with the session login: the session is live (the handshake topics stay subscribed, for refreshes). */
+  private async afterSessionConnect(client: MqttClient, session: DeviceSession): Promise<void> {
+    const id = this.options.identity.deviceId;
+    try {
+      await client.subscribeAsync([topics.handshake(id, 'challenge'), topics.handshake(id, 'result')], { qos: 1 });
+    } catch (e) {
+      this.log.warn({ event: 'subscribe_failed', error: (e as Error).message });
+      client.end(true);
+      return;
+    }
+    this.login = undefined;
+    this.attempt = 0;
+    this.grantedSession(session);
+  }
+
+  private grantedSession(session: DeviceSession): void {
+    this.current = session;
+    if (this.suspendedSince !== undefined) this.log.info({ event: 'resumed' }, 'the device is active again');
+    this.suspendedSince = undefined;
+    this.scheduleRefresh(session);
+    this.log.info({ event: 'session', sessionId: session.sessionId, expiresAt: session.expiresAt });
+    this.emit('session', session);
   }
 
   /** A wait that `stop` cuts short (a lockout may ask for minutes). */
@@ -297,13 +344,20 @@ export class DeviceAgent extends EventEmitter {
         (e) => e && this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' }),
       );
     }).then((outcome) => {
-      if (outcome.ok) {
-        this.current = outcome.session;
-        if (this.suspendedSince !== undefined) this.log.info({ event: 'resumed' }, 'the device is active again');
-        this.suspendedSince = undefined;
-        this.scheduleRefresh(outcome.session);
-        this.log.info({ event: 'session', sessionId: outcome.session.sessionId, expiresAt: outcome.session.expiresAt });
-        this.emit('session', outcome.session);
+      if (outcome.ok && outcome.login !== undefined) {
+        // The grant is on a session login: close this connection and come back with it ('session' follows then).
+        this.login = {
+          username: outcome.login,
+          password: deriveSessionPassword(this.options.identity.secret, outcome.session.sessionId),
+          session: outcome.session,
+        };
+        this.log.info({ event: 'session_login', sessionId: outcome.session.sessionId });
+        if (this.client === client && !this.stopped) {
+          this.switching = true;
+          client.end();
+        }
+      } else if (outcome.ok) {
+        this.grantedSession(outcome.session);
       } else if (outcome.code !== 'ERR_UNAVAILABLE' && outcome.code !== 'ERR_HANDSHAKE_UNAVAILABLE') {
         this.log.warn({ event: 'handshake_failed', code: outcome.code, retryAfterMs: outcome.retryAfterMs });
         if (outcome.code === 'ERR_HANDSHAKE_SERVER_PROOF') this.emit('rogue');
@@ -411,6 +465,7 @@ export class DeviceAgent extends EventEmitter {
     this.finishPending({
       ok: true,
       session: { sessionId: r.sessionId, credential: r.credential, expiresAt: r.expiresAt, permissions: r.permissions },
+      ...(r.login === undefined ? {} : { login: r.login }),
     });
   }
 

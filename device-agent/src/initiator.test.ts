@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   deriveBrokerPassword,
+  deriveSessionPassword,
   deviceFingerprint,
   deviceIdOf,
   HANDSHAKE_VERSION,
@@ -59,6 +60,7 @@ describe('handshake initiator', () => {
       'S_SMbBdPd-wKe9llzTLADs1a2sDgzF8vRRgB6ym8SUslqeW8l99PRTTklH40RBbE_74S2r-wXmo_WuuDrQmftwA',
     );
     assert.equal(deriveBrokerPassword(key), 'TnQiK-2003ARr_51bunJ44UgjirDFQd9CVfwoD2W6zc');
+    assert.equal(deriveSessionPassword(key, challenge.sessionId), '-yLChTSocEWa789m9hp60_a8KOL8XZKf5HFXu92VCbs');
     // the signature recovers the device key's address
     const raw = Buffer.from(a.value.response.signature, 'base64url');
     const sig = Signature.from({

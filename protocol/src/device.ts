@@ -486,6 +486,13 @@ export const HandshakeResultSchema = z.discriminatedUnion('ok', [
       permissions: z
         .object({ publish: z.array(z.string().min(1)).max(256), subscribe: z.array(z.string().min(1)).max(256) })
         .strict(),
+      /**
+       * Present when the broker holds the grant on a session login (Mosquitto): the device reconnects with this
+       * username, client id = its device id, password = deriveSessionPassword(K, sessionId); its own login keeps the
+       * handshake topics only. Absent when the connection that answered has the grant (the embedded broker, and every
+       * refresh made on a session login's connection).
+       */
+      login: z.string().min(1).max(256).optional(),
     })
     .strict(),
   z

@@ -151,7 +151,13 @@ export {
   type HandshakeMessage,
   type HandshakeTranscript,
 } from './device.js';
-export { BROKER_PASSWORD_LABEL, deriveBrokerPassword, brokerPasswordsEqual } from './broker-password.js';
+export {
+  BROKER_PASSWORD_LABEL,
+  brokerPasswordsEqual,
+  deriveBrokerPassword,
+  deriveSessionPassword,
+  SESSION_PASSWORD_LABEL,
+} from './broker-password.js';
 export {
   ClaimConstraintSchema,
   invalidPolicy,
@@ -172,6 +178,7 @@ export {
   TRANSFER_WITH_AUTHORIZATION_TYPES,
   type TransferAuthorization,
   type TransferAuthorizationDomain,
+  type TransferReceipt,
   transferAuthorizationDigest,
   transferAuthorizationDomain,
 } from './transfer-authorization.js';

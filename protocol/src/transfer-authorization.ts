@@ -20,6 +20,18 @@ export interface TransferAuthorization {
   nonce: string;
 }
 
+/** What the offerings service answers once a relayed transfer is mined (and the wallet reads). */
+export interface TransferReceipt {
+  offeringId: string;
+  from: string;
+  to: string;
+  /** Token base units, decimal. */
+  value: string;
+  nonce: string;
+  txHash: string | null;
+  blockNumber: number | null;
+}
+
 export interface TransferAuthorizationDomain {
   /** The token's name (its `name()`). */
   name: string;

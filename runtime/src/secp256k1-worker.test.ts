@@ -54,6 +54,18 @@ describe('Secp256k1Worker', { skip: libsecp256k1 ? false : 'the libsecp256k1 add
     assert.equal(results.filter((r) => !r).length, 0);
   });
 
+  it('closes while a large batch is in flight: the worker answers it first, the process survives', async () => {
+    const w = Secp256k1Worker.start()!;
+    const sig = lib.ecdsaSign(digest('m'), seckey).signature;
+    const pending = Array.from({ length: 3000 }, (_, i) => w.verify(sig, digest(i % 2 ? 'm' : 'n'), point));
+    // let the batch reach the worker, then close in the middle of its work
+    await new Promise((r) => setImmediate(r));
+    await w.close();
+    const results = await Promise.all(pending);
+    assert.equal(results.filter((v, i) => v !== (i % 2 === 1)).length, 0);
+    assert.equal(await w.verify(sig, digest('m'), point), true, 'and later ones run here');
+  });
+
   it('falls back to this thread when the worker is gone, pending operations included', async () => {
     const w = Secp256k1Worker.start()!;
     const sign = w.signer(seckey);

@@ -87,6 +87,10 @@ export class Secp256k1Worker {
   private scheduled = false;
   private pending = 0;
   private dead = false;
+  /** Set by `close()`: new operations run here while the worker finishes what it has. */
+  private closing = false;
+  /** Called when the last pending operation is answered (while closing). */
+  private drained: (() => void) | undefined;
   /** Operations run here because the worker was gone (for tests and metrics). */
   fallbacks = 0;
 
@@ -149,15 +153,30 @@ export class Secp256k1Worker {
     };
   }
 
-  /** Stop the worker; pending and later operations run on the calling thread. */
+  /**
+   * Stop the worker: later operations run on the calling thread; the ones it has are answered first (up to 2 s).
+   * Terminating it in the middle of a libsecp256k1 call aborts the whole process (the addon's C++ exception escapes
+   * when its environment is torn down under it), which a test's teardown right after a verification once did.
+   */
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.pending > 0 && !this.dead) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        timer.unref();
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
     await this.worker.terminate();
     this.die();
   }
 
   private submit(record: Uint8Array): Promise<Uint8Array> {
     return new Promise((resolve) => {
-      if (this.dead) {
+      if (this.dead || this.closing) {
         this.fallbacks++;
         resolve(runHere(this.lib, this.keys, record));
         return;
@@ -196,6 +215,11 @@ export class Secp256k1Worker {
   private done(n: number): void {
     this.pending -= n;
     if (this.pending === 0 && !this.dead) this.worker.unref();
+    if (this.pending === 0 && this.drained) {
+      const drained = this.drained;
+      this.drained = undefined;
+      drained();
+    }
   }
 
   private settleHere(ops: Op[]): void {

@@ -46,7 +46,12 @@ import type { BenchServerConfig } from './verify-http-server.js';
 
 const HOLDERS = 50;
 const WARMUP = 500;
-const PRESENTATIONS = Number(process.env.TESSERA_BENCH_PRESENTATIONS ?? 4000);
+/**
+ * Timed presentations per contender (TESSERA_BENCH_PRESENTATIONS overrides). 16,000 since 4,000 made rounds of about one
+ * second each, which measured the JIT's warm-up of the request path as much as the path: two trees with the same
+ * steady-state cost (equal CPU profiles over long runs) differed by 10% at 4,000 and by noise at 16,000.
+ */
+const PRESENTATIONS = Number(process.env.TESSERA_BENCH_PRESENTATIONS ?? 16_000);
 /**
  * Per contender and round, three times the number in flight: with fewer, the last items of a round run with most of
  * the slots idle, which would understate a baseline that waits on the chain (40 per round at 32 in flight did).

@@ -87,6 +87,8 @@ export {
   aclsFor,
   deviceRoleName,
   type MosquittoAdapterOptions,
+  sessionLoginOf,
+  sessionRoleName,
 } from './broker/mosquitto.js';
 export {
   DedicatedMosquittoAdapter,
@@ -118,6 +120,7 @@ export type {
   BrokerPacketStats,
   DeviceBrokerCredentials,
   DeviceSessionGrant,
+  GrantOutcome,
   InboundHandler,
 } from './broker/adapter.js';
 export { AedesBrokerAdapter, type AedesBrokerOptions } from './broker/aedes.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { err, ethrAddress, ok, type Result, type TransferAuthorization } from '@tessera/protocol';
+import { err, ethrAddress, ok, type Result, type TransferAuthorization, type TransferReceipt } from '@tessera/protocol';
 import { getAddress, isAddress, parseUnits } from 'ethers';
 import { type FlowOptions, httpJson } from './flows.js';
 import type { TesseraWallet } from './store.js';
@@ -15,17 +15,6 @@ export interface TransferConsent {
   value: string;
   validBefore: number;
   chainId: number;
-}
-
-/** What the offerings service answers once the transfer is mined. */
-export interface TransferReceipt {
-  offeringId: string;
-  from: string;
-  to: string;
-  value: string;
-  nonce: string;
-  txHash: string | null;
-  blockNumber: number | null;
 }
 
 interface OfferingView {

@@ -18,6 +18,7 @@ import {
   TesseraError,
   TRANSFER_WITH_AUTHORIZATION_TYPES,
   type TransferAuthorization,
+  type TransferReceipt,
   transferAuthorizationDomain,
 } from '@tessera/protocol';
 import { type EntityManager, IsNull, Not } from 'typeorm';
@@ -78,18 +79,6 @@ export interface MintReport {
   failed: { subscriptionId: string; error: string }[];
 }
 
-/** A relayed transfer, once mined. */
-export interface TransferReceipt {
-  offeringId: string;
-  from: string;
-  to: string;
-  /** Token base units, decimal. */
-  value: string;
-  nonce: string;
-  txHash: string | null;
-  blockNumber: number | null;
-}
-
 const restrictionName = Object.fromEntries(Object.entries(TransferRestriction).map(([k, v]) => [v, k])) as Record<
   number,
   string
@@ -104,7 +93,15 @@ export interface OfferingServiceOptions {
   /** For reads (holdings). */
   provider: JsonRpcProvider;
   now?: () => Date;
+  /**
+   * Relayed transfers (the platform pays their gas) per holder and offering in any hour; beyond it 429
+   * ERR_RATE_LIMITED. Default RELAYED_TRANSFERS_PER_HOUR.
+   */
+  relayedTransfersPerHour?: number;
 }
+
+/** Default budget of relayed transfers per holder and offering per hour: the relayer's gas is not free to drain. */
+export const RELAYED_TRANSFERS_PER_HOUR = 20;
 
 const registryIface = EligibilityRegistry__factory.createInterface();
 const tokenIface = SecurityToken__factory.createInterface();
@@ -482,7 +479,8 @@ export class OfferingService {
     if (auth.validAfter >= nowS + 1) {
       return invalid(`the authorisation is valid only after ${new Date(auth.validAfter * 1000).toISOString()}`);
     }
-    const key = `offering:${offeringId}:transfer:${from.toLowerCase()}:${auth.nonce.toLowerCase()}`;
+    const holderKeys = `offering:${offeringId}:transfer:${from.toLowerCase()}:`;
+    const key = `${holderKeys}${auth.nonce.toLowerCase()}`;
     const earlier = await this.o.outbox.get(key);
     if (earlier?.status === 'failed') {
       return err(
@@ -494,6 +492,16 @@ export class OfferingService {
       return err(
         'ERR_OFFERING_AUTHORIZATION_USED',
         `authorisation ${auth.nonce} of ${from.toLowerCase()} was already used`,
+      );
+    }
+    // The relayer pays the gas: an eligible holder could otherwise drain it with transfers back and forth. Counted in
+    // the outbox (the shared database), so the budget holds across replicas (two racing requests may both pass).
+    const budget = this.o.relayedTransfersPerHour ?? RELAYED_TRANSFERS_PER_HOUR;
+    const hourAgo = new Date(Date.now() - 3_600_000); // the outbox records the wall clock
+    if ((await this.o.outbox.countSince(holderKeys, hourAgo)) >= budget) {
+      return err(
+        'ERR_RATE_LIMITED',
+        `at most ${budget} relayed transfers per holder and offering in an hour; ${from.toLowerCase()} has used them, try again later or send the transfer yourself`,
       );
     }
     const code = Number(await token.detectTransferRestriction(from, to, BigInt(auth.value)));

@@ -6,7 +6,9 @@ import type { TopicPermissions } from '@tessera/protocol';
  * use only its own handshake topics until a handshake succeeds (`grant`), and nothing at all after `revoke`.
  *
  * A grant belongs to the one MQTT connection that ran the handshake (`BrokerConnection`): a new connection of the same
- * device, a reconnect or a takeover of its client id, starts with the handshake topics again. Packets are capped by
+ * device, a reconnect or a takeover of its client id, starts with the handshake topics again. Where the broker's
+ * permissions belong to a login, not a connection (Mosquitto), the grant goes to a session login whose password only
+ * the device can derive, and the device reconnects with it (`GrantOutcome`). Packets are capped by
  * their fixed header before their body is read (MQTT_MAX_PACKET_BYTES_BEFORE_CONNECT, then MQTT_MAX_PACKET_BYTES).
  *
  * Implementations: the embedded aedes broker (authenticate/authorize hooks, MQTT 3.1.1) and an external Mosquitto 2
@@ -32,7 +34,19 @@ export interface DeviceSessionGrant {
   expiresAt: number;
   /** The connection that ran the handshake: only it gets the permissions. */
   connection: BrokerConnection;
+  /**
+   * The session password (`deriveSessionPassword(K, sessionId)`), for brokers that hold grants on a session login
+   * rather than on a connection (Mosquitto). Adapters that grant the connection itself ignore it.
+   */
+  sessionPassword?: string;
 }
+
+/**
+ * What `grant` did: `false`, nothing (the connection is gone); `true`, the connection that ran the handshake has the
+ * permissions; `{ login }`, the permissions belong to a session login and the device must reconnect with that
+ * username and the session password (its own login keeps the handshake topics only).
+ */
+export type GrantOutcome = boolean | { login: string };
 
 /** Broker-level credentials of one device, derived by the verifier from the device secret (never the secret itself). */
 export interface DeviceBrokerCredentials {
@@ -75,10 +89,12 @@ export interface BrokerAdapter {
   enrol(credentials: DeviceBrokerCredentials): Promise<void>;
   /**
    * After a successful handshake: widen the permissions of the connection that ran it until `expiresAt` (refresh =
-   * grant again on the same connection). Resolves false, and widens nothing, when that connection is gone (closed,
-   * replaced by a new connection or a takeover of the client id).
+   * grant again on the same connection), or, where the broker cannot tell connections of one login apart
+   * (Mosquitto), give them to a session login only the device can use and resolve with its username. Resolves false,
+   * and widens nothing, when that connection is gone (closed, replaced by a new connection or a takeover of the
+   * client id).
    */
-  grant(grant: DeviceSessionGrant): Promise<boolean>;
+  grant(grant: DeviceSessionGrant): Promise<GrantOutcome>;
   /** The device's current connection, when the adapter knows of one (tests, and grants outside a handshake). */
   connectionOf(deviceId: string): BrokerConnection | undefined;
   /**

@@ -121,7 +121,8 @@ export async function startMosquitto(options: StartMosquittoOptions = {}): Promi
         // closes the connection.
         'retain_available false',
         // Connection notices on $SYS/broker/log/N and /E: the adapter narrows a device's role on every connection
-        // event, so a session grant never outlives the connection that earned it.
+        // event as soon as it hears of it (what a takeover pipelines behind its CONNECT comes first:
+        // docs/mosquitto.md, "Why the window stays open").
         'connection_messages true',
         ...(options.omit?.connectionNotices ? [] : ['log_dest topic']),
         'log_dest stderr',

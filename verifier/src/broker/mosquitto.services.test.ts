@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { deviceIdOf, deviceTopicPermissions, TesseraError, topics } from '@tessera/protocol';
+import { deviceIdOf, deviceTopicPermissions, TesseraError, type TopicPermissions, topics } from '@tessera/protocol';
+import { connect as tcpConnect } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import type { BrokerConnection } from './adapter.js';
 import { DynsecClient } from './dynsec.js';
-import { deviceRoleName, MosquittoBrokerAdapter } from './mosquitto.js';
+import { deviceRoleName, MosquittoBrokerAdapter, sessionLoginOf, sessionRoleName } from './mosquitto.js';
 import { type MosquittoInstance, startMosquitto } from './mosquitto-instance.js';
 
 // Against a dedicated Mosquitto 2 with dynamic security, started by this file on a free port (never the system one).
@@ -43,6 +46,33 @@ async function connectApplied(deviceId: string, password: string) {
   const applied = adapter.nextConnection(deviceId);
   const client = await connectDevice(deviceId, password);
   return { client, connection: await applied };
+}
+
+const DID = 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001';
+
+/**
+ * Grant the device's current connection (as a handshake would) and reconnect, as the device does, with the session
+ * login the grant names; resolves with the session's connection and its login.
+ */
+async function grantSession(
+  deviceId: string,
+  connection: BrokerConnection,
+  o: { permissions?: TopicPermissions; expiresAt?: number; via?: MosquittoBrokerAdapter } = {},
+) {
+  const sessionPassword = randomBytes(32).toString('base64url');
+  const outcome = await (o.via ?? adapter).grant({
+    deviceId,
+    did: DID,
+    permissions: o.permissions ?? deviceTopicPermissions(deviceId),
+    expiresAt: o.expiresAt ?? Date.now() + 60_000,
+    connection,
+    sessionPassword,
+  });
+  assert.ok(typeof outcome === 'object', `a session login (got ${JSON.stringify(outcome)})`);
+  assert.equal(outcome.login, sessionLoginOf(deviceId));
+  const applied = (o.via ?? adapter).nextConnection(deviceId);
+  const client = await connectDevice(outcome.login, sessionPassword, deviceId);
+  return { client, login: outcome.login, password: sessionPassword, connection: await applied };
 }
 
 /** CONNECT that must fail: resolves to the CONNACK return code (MQTT 3.1.1 §3.2.2.3). */
@@ -219,25 +249,21 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     const b = newDevice();
     await adapter.enrol(a);
     await adapter.enrol(b);
-    const { client, connection } = await connectApplied(a.deviceId, a.password);
+    const { client: own0, connection } = await connectApplied(a.deviceId, a.password);
     const marker = topics.handshake(a.deviceId, 'hello');
     const telemetry = topics.telemetry(a.deviceId, 'power');
 
     const before = randomBytes(4).toString('hex');
-    await publishThenMarker(client, telemetry, marker, before);
+    await publishThenMarker(own0, telemetry, marker, before);
     assert.equal(seen(telemetry, before), false, 'telemetry before the grant');
 
     const own = deviceTopicPermissions(a.deviceId);
     const extra = topics.command(b.deviceId, 'set-limit');
-    await adapter.grant({
-      deviceId: a.deviceId,
-      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
+    const { client, connection: sessionConnection } = await grantSession(a.deviceId, connection, {
       permissions: { publish: [...own.publish, extra], subscribe: own.subscribe },
-      expiresAt: Date.now() + 60_000,
-      connection,
     });
 
-    // Now allowed, on the same connection: own telemetry, the one extra topic, own commands subtree.
+    // Now allowed, on the session login's connection: own telemetry, the one extra topic, own commands subtree.
     const after1 = randomBytes(4).toString('hex');
     await publishThenMarker(client, telemetry, marker, after1);
     assert.equal(seen(telemetry, after1), true, 'telemetry after the grant');
@@ -264,24 +290,35 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     }
     assert.deepEqual(await subscribeCodes(client, topics.command(b.deviceId, 'set-limit')), [0x80]);
     assert.deepEqual(await subscribeCodes(client, 'tessera/v1/devices/+/commands/#'), [0x80]);
+
+    // A refresh on the session's connection widens it live, without a new login.
+    const topicsAfter = { ...own, publish: [...own.publish, topics.command(b.deviceId, 'later')] };
+    assert.equal(
+      await adapter.grant({
+        deviceId: a.deviceId,
+        did: DID,
+        permissions: topicsAfter,
+        expiresAt: Date.now() + 60_000,
+        connection: sessionConnection,
+      }),
+      true,
+      'a refresh keeps the connection',
+    );
+    const later = randomBytes(4).toString('hex');
+    await publishThenMarker(client, topics.command(b.deviceId, 'later'), marker, later);
+    assert.equal(seen(topics.command(b.deviceId, 'later'), later), true, 'the refreshed grant applies live');
   });
 
   it('a grant ends at expiresAt: the role is back to the handshake topics', async () => {
     const a = newDevice();
     await adapter.enrol(a);
-    const { client, connection } = await connectApplied(a.deviceId, a.password);
-    await adapter.grant({
-      deviceId: a.deviceId,
-      did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-      permissions: deviceTopicPermissions(a.deviceId),
-      expiresAt: Date.now() + 300,
-      connection,
-    });
+    const { connection } = await connectApplied(a.deviceId, a.password);
+    const { client } = await grantSession(a.deviceId, connection, { expiresAt: Date.now() + 300 });
     const telemetry = topics.telemetry(a.deviceId, 'power');
     const marker = topics.handshake(a.deviceId, 'hello');
     // Wait for the event (the role changing back), not for a duration.
     await waitFor('the grant to expire', async () => {
-      const role = await admin.getRole(deviceRoleName(a.deviceId));
+      const role = await admin.getRole(sessionRoleName(a.deviceId));
       return role.acls.some((x) => x.topic === telemetry.replace(/power$/, '#')) ? undefined : true;
     });
     const p = randomBytes(4).toString('hex');
@@ -292,17 +329,8 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
   it('revoke (suspend) drops a live session at once and refuses reconnects; enrol again lets it back in', async (t) => {
     const a = newDevice();
     await adapter.enrol(a);
-    const { client, connection } = await connectApplied(a.deviceId, a.password);
-    assert.equal(
-      await adapter.grant({
-        deviceId: a.deviceId,
-        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-        permissions: deviceTopicPermissions(a.deviceId),
-        expiresAt: Date.now() + 60_000,
-        connection,
-      }),
-      true,
-    );
+    const { connection } = await connectApplied(a.deviceId, a.password);
+    const { client, login, password } = await grantSession(a.deviceId, connection);
     const gone = closed(client);
     const t0 = performance.now();
     await adapter.revoke(a.deviceId, { permanent: false, reason: 'operator suspended the device' });
@@ -315,6 +343,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     );
     assert.equal(client.connected, false);
     assert.ok([4, 5].includes(await refusedConnect(a.deviceId, a.password, a.deviceId)), 'suspended device refused');
+    assert.ok([4, 5].includes(await refusedConnect(login, password, a.deviceId)), 'and its session login');
     assert.equal((await admin.getClient(a.deviceId)).disabled, true);
 
     // Resume: enrol again; it may connect, and it is back to the handshake topics (the old grant is gone).
@@ -324,6 +353,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     const p = randomBytes(4).toString('hex');
     await publishThenMarker(back, telemetry, topics.handshake(a.deviceId, 'hello'), p);
     assert.equal(seen(telemetry, p), false, 'a resumed device must handshake again before it gets its topics');
+    assert.ok([4, 5].includes(await refusedConnect(login, password, a.deviceId)), 'the old session login is gone');
   });
 
   it('revoke (permanent) drops the session and deletes the client and its role', async (t) => {
@@ -339,15 +369,151 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     ]);
     t.diagnostic(`mosquitto revoke(permanent) → session closed: ${(t1 - t0).toFixed(1)} ms`);
     assert.ok([4, 5].includes(await refusedConnect(a.deviceId, a.password, a.deviceId)));
-    const [c, r] = await admin.execute([
+    const [c, r, sc, sr] = await admin.execute([
       { command: 'getClient', username: a.deviceId },
       { command: 'getRole', rolename: deviceRoleName(a.deviceId) },
+      { command: 'getClient', username: sessionLoginOf(a.deviceId) },
+      { command: 'getRole', rolename: sessionRoleName(a.deviceId) },
     ]);
     assert.equal(c?.error, 'Client not found');
     assert.equal(r?.error, 'Role not found');
+    assert.equal(sc?.error, 'Client not found', 'the session login is deleted too');
+    assert.equal(sr?.error, 'Role not found');
     // Revoking again, or revoking an unknown device, is a no-op, not an error.
     await adapter.revoke(a.deviceId, { permanent: true, reason: 'again' });
     await adapter.revoke(newDevice().deviceId, { permanent: false, reason: 'unknown' });
+  });
+
+  it('a takeover with the broker password gets nothing, not even for what it pipelines behind its CONNECT', async (t) => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const commands = topics.command(a.deviceId, 'x').replace(/x$/, '#');
+    const result = topics.handshake(a.deviceId, 'result');
+    const generate = (p: Record<string, unknown>) =>
+      mqttPacket.generate(p as unknown as Packet, { protocolVersion: 4 });
+    const { port } = new URL(broker.url);
+    const ROUNDS = 5;
+    const TELEMETRY_PER_ROUND = 50;
+    let { connection } = await connectApplied(a.deviceId, a.password);
+    for (let round = 0; round < ROUNDS; round++) {
+      // The device's session: granted, reconnected with its session login, subscribed to its commands.
+      const session = await grantSession(a.deviceId, connection);
+      assert.deepEqual(await subscribeCodes(session.client, commands), [1], 'the session has its commands');
+      const dropped = closed(session.client);
+      // The taker: the broker password only. CONNECT, SUBSCRIBE commands/# and its result topic, telemetry and a
+      // sentinel hello, all in one TCP write, so that the broker reads them in one go.
+      const tag = randomBytes(4).toString('hex');
+      const telemetry = topics.telemetry(a.deviceId, 'meter');
+      const sentinel = topics.handshake(a.deviceId, 'hello');
+      const sock = tcpConnect({ host: '127.0.0.1', port: Number(port), noDelay: true });
+      const packets: Packet[] = [];
+      const arrived: (() => void)[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (p) => {
+        packets.push(p);
+        for (const f of arrived.splice(0)) f();
+      });
+      sock.on('data', (b) => parser.parse(b));
+      sock.on('error', () => {});
+      const packet = async (what: string, match: (p: Packet) => boolean): Promise<Packet> => {
+        const deadline = Date.now() + BOUND_MS;
+        for (;;) {
+          const p = packets.find(match);
+          if (p) return p;
+          if (Date.now() > deadline) assert.fail(`no ${what} from the broker`);
+          await new Promise<void>((resolve) => {
+            arrived.push(resolve);
+            setTimeout(resolve, 50);
+          });
+        }
+      };
+      await new Promise<void>((resolve, reject) => {
+        sock.once('connect', () => resolve());
+        sock.once('error', reject);
+      });
+      const publish = (topic: string, payload: string, messageId: number) =>
+        generate({
+          cmd: 'publish',
+          topic,
+          payload: Buffer.from(payload),
+          qos: 1,
+          messageId,
+          retain: false,
+          dup: false,
+        });
+      sock.write(
+        Buffer.concat([
+          generate({
+            cmd: 'connect',
+            protocolId: 'MQTT',
+            protocolVersion: 4,
+            clean: true,
+            clientId: a.deviceId,
+            keepalive: 60,
+            username: a.deviceId,
+            password: Buffer.from(a.password),
+          }),
+          generate({
+            cmd: 'subscribe',
+            messageId: 1,
+            subscriptions: [
+              { topic: commands, qos: 1 },
+              { topic: result, qos: 1 },
+            ],
+          }),
+          ...Array.from({ length: TELEMETRY_PER_ROUND }, (_, i) => publish(telemetry, `${tag}-${i}`, 10 + i)),
+          publish(sentinel, `sentinel-${tag}`, 9),
+        ]),
+      );
+      const connack = (await packet('CONNACK', (p) => p.cmd === 'connack')) as { returnCode: number };
+      assert.equal(connack.returnCode, 0, 'the broker password still logs in (handshake topics)');
+      const suback = (await packet('SUBACK', (p) => p.cmd === 'suback')) as { granted: number[] };
+      assert.deepEqual(suback.granted, [0x80, 1], 'commands/# refused, its own result topic allowed');
+      await dropped; // the session's connection was taken over (same client id)
+      // MQTT keeps one connection's order (§4.6): once the sentinel reached the verifier, every telemetry PUBLISH
+      // before it was decided.
+      await waitFor('the sentinel at the verifier', () => (seen(sentinel, `sentinel-${tag}`) ? true : undefined));
+      const leaked = received.filter((m) => m.topic === telemetry && m.payload.startsWith(`${tag}-`)).length;
+      assert.equal(leaked, 0, `${leaked} of ${TELEMETRY_PER_ROUND} pipelined telemetry messages reached the verifier`);
+      // A command the services send now, then a result on the taker's own topic from the same verifier connection:
+      // the result arriving shows the command was not delivered before it.
+      await adapter.publish(topics.command(a.deviceId, 'reboot'), `command-${tag}`);
+      await adapter.publish(result, `after-${tag}`);
+      await packet('the result sentinel', (p) => p.cmd === 'publish' && (p as { topic: string }).topic === result);
+      assert.ok(
+        !packets.some((p) => p.cmd === 'publish' && (p as { topic: string }).topic !== result),
+        'no command reached the taker',
+      );
+      // The device comes back with its own login (taking over the taker) and earns a new session.
+      const back = await connectApplied(a.deviceId, a.password);
+      connection = back.connection;
+      assert.ok(
+        [4, 5].includes(await refusedConnect(session.login, session.password, a.deviceId)),
+        'old session closed',
+      );
+      sock.destroy();
+    }
+    t.diagnostic(
+      `${ROUNDS} takeovers, each with SUBSCRIBE commands/# and ${TELEMETRY_PER_ROUND} telemetry PUBLISHes in its CONNECT's write: nothing served, nothing delivered`,
+    );
+  });
+
+  it('after a disconnect the device logs in with its own login, handshakes again and gets a new session login', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const commands = topics.command(a.deviceId, 'x').replace(/x$/, '#');
+    const first = await connectApplied(a.deviceId, a.password);
+    const s1 = await grantSession(a.deviceId, first.connection);
+    assert.deepEqual(await subscribeCodes(s1.client, commands), [1]);
+    // The session's connection ends (the device reboots); when its own login connects, the session login is closed.
+    const ended = adapter.nextConnection(a.deviceId);
+    await s1.client.endAsync();
+    const again = await connectDevice(a.deviceId, a.password);
+    const connection = await ended;
+    assert.deepEqual(await subscribeCodes(again, commands), [0x80], 'nothing inherited');
+    assert.ok([4, 5].includes(await refusedConnect(s1.login, s1.password, a.deviceId)), 'the old session is closed');
+    const s2 = await grantSession(a.deviceId, connection);
+    assert.deepEqual(await subscribeCodes(s2.client, commands), [1], 'its new session');
   });
 
   it('grant for a device that is not enrolled fails with ERR_DEVICE_UNKNOWN', async () => {
@@ -359,6 +525,7 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
         permissions: deviceTopicPermissions(a.deviceId),
         expiresAt: Date.now() + 60_000,
         connection: { deviceId: a.deviceId, id: 0 },
+        sessionPassword: randomBytes(32).toString('base64url'),
       }),
       (e: unknown) => e instanceof TesseraError && e.code === 'ERR_DEVICE_UNKNOWN',
     );
@@ -381,23 +548,15 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     await other.start();
     await other.enrol(a);
     const seenByOther = other.nextConnection(a.deviceId);
-    const first = await connectDevice(a.deviceId, a.password);
+    await connectDevice(a.deviceId, a.password);
     const connection = await seenByOther;
-    assert.equal(
-      await other.grant({
-        deviceId: a.deviceId,
-        did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
-        permissions: deviceTopicPermissions(a.deviceId),
-        expiresAt: Date.now() + 60_000,
-        connection,
-      }),
-      true,
-    );
+    const { client: first, login, password } = await grantSession(a.deviceId, connection, { via: other });
     await other.stop();
     const commands = `${topics.command(a.deviceId, 'x').replace(/x$/, '#')}`;
     assert.deepEqual(await subscribeCodes(first, commands), [1], 'granted while A ran');
-    // This replica never granted it; a takeover with the broker password must not inherit A's grant either. (The
-    // second is the grant's minimum age for a replica that did not make it; the test waits for the event, not time.)
+    // This replica never granted it; a takeover with the broker password must not inherit A's grant, and the session
+    // login must not be usable again. (The second is the grant's minimum age for a replica that did not make it; the
+    // test waits for the event, not time.)
     const narrowing = new MosquittoBrokerAdapter({ url: broker.url, admin: broker.admin, foreignGrantMinAgeMs: 0 });
     await narrowing.start();
     try {
@@ -407,9 +566,42 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
         await applied;
         return { client };
       })();
-      assert.deepEqual(await subscribeCodes(taker, commands), [0x80], 'the foreign grant was narrowed');
+      assert.deepEqual(await subscribeCodes(taker, commands), [0x80], 'nothing on the device login');
+      const role = await admin.getRole(sessionRoleName(a.deviceId));
+      assert.ok(!role.acls.some((x) => x.topic === commands), 'the foreign grant was narrowed');
+      assert.ok([4, 5].includes(await refusedConnect(login, password, a.deviceId)), 'the session login is closed');
     } finally {
       await narrowing.stop();
+    }
+  });
+
+  // Why grants live on a session login rather than on the device's own (docs/mosquitto.md, "Session logins"): the only
+  // things the plugin checks at CONNECT are a client's password, its pinned client id and its disabled flag, and
+  // changing any of them drops every live connection of that username. So a login that holds a grant cannot be locked
+  // against a takeover's CONNECT while its connection lives; the adapter relies on this when it replaces a session
+  // login's password at the end of a session (no one is left on it) and keeps it at enrol (a device may be on it).
+  it('changing a connected client’s password or pinned client id drops its live session (no lock without a kick)', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    for (const change of [
+      { command: 'setClientPassword', username: a.deviceId, password: randomBytes(32).toString('base64url') },
+      { command: 'setClientId', username: a.deviceId, clientid: `${a.deviceId}-locked` },
+    ]) {
+      const { client } = await connectApplied(a.deviceId, a.password);
+      const gone = closed(client);
+      await admin.batch([change]);
+      await Promise.race([
+        gone,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => reject(new Error(`${change.command} kept the session`)), BOUND_MS),
+        ),
+      ]);
+      assert.equal(client.connected, false, `${change.command} dropped the live connection`);
+      // Back as it was, so the next round (and the device) can connect again.
+      await admin.batch([
+        { command: 'setClientPassword', username: a.deviceId, password: a.password },
+        { command: 'setClientId', username: a.deviceId, clientid: a.deviceId },
+      ]);
     }
   });
 

@@ -18,6 +18,7 @@ import type {
   BrokerPacketStats,
   DeviceBrokerCredentials,
   DeviceSessionGrant,
+  GrantOutcome,
   InboundHandler,
 } from './adapter.js';
 import { checkOutboundSize } from './packet-guard.js';
@@ -36,21 +37,25 @@ import {
  *
  * - Deny by default: at start the broker-wide default ACL access is set to deny publish, subscribe and delivery
  *   (unsubscribe stays allowed: it can only remove what was granted).
- * - One dynsec client per device: username = client id = device id (the client id is pinned, so the credentials
- *   cannot be used under another id), password = the derived broker password.
- * - One role per device with literal topics (Mosquitto 2.0.11 does not substitute %u/%c in ACL topics): the
- *   handshake topics after `enrol`, the granted permissions after `grant`, back to the handshake topics when the grant
- *   expires. A role change applies to live sessions at once.
- * - `revoke`: `disableClient` (suspend; the broker drops the live session within milliseconds and refuses CONNECT)
- *   or `deleteClient` + `deleteRole` (permanent). `enrol` after a suspension re-enables the client.
+ * - Two dynsec clients per device, both with the client id pinned to the device id: its own login (username = device
+ *   id, password = the derived broker password, role `tessera-device-<id>`: the handshake topics, never more) and its
+ *   session login (`<id>.session`, role `tessera-session-<id>`), which holds the grant. Roles have literal topics
+ *   (Mosquitto 2.0.11 does not substitute %u/%c in ACL topics); a role change applies to live sessions at once.
+ * - `grant` after a handshake on the device's own login sets the session role to the granted permissions and the
+ *   session login's password to the session password (derived from K and the session id: only the device and the
+ *   verifier can make it) and resolves `{ login }`: the device reconnects with it. A refresh on the session login's
+ *   connection extends the role. At expiry the session role goes back to the handshake topics.
+ * - Per connection. Dynsec permissions belong to a username, and Mosquitto handles what a client pipelines behind its
+ *   CONNECT before anyone hears of it; since the device's own login never holds a grant, a takeover with the broker
+ *   password gets nothing, not even for one packet. The adapter follows the broker's connection notices
+ *   (`$SYS/broker/log/N` and `/E`, on the same MQTT connection as the handshake messages, so they arrive in order):
+ *   when the device's own login connects, the session role is narrowed and the session login gets a password nobody
+ *   knows; a grant applies only if the connection that answered the handshake is still the device's current one. `start` checks that the broker publishes these notices and enforces
+ *   `max_packet_size` (ERR_BROKER_CONFIG otherwise). (Why not lock the device's own login while granted: every dynsec
+ *   change to a client drops its live connections; docs/mosquitto.md, "Session logins".)
+ * - `revoke`: `disableClient` of both logins (suspend; the broker drops the live session within milliseconds and
+ *   refuses CONNECT) or `deleteClient` + `deleteRole` of both (permanent). `enrol` after a suspension re-enables them.
  * - The verifier's own traffic goes through a privileged dynsec client (role `tessera-verifier`) over MQTT 5.
- * - Per connection. Dynsec roles belong to a username, not to a connection, so the adapter follows the
- *   broker's connection notices (`$SYS/broker/log/N` and `/E`, on the same MQTT connection as the handshake messages,
- *   so they arrive in order): every connection, takeover or disconnect of a device moves its connection id on and
- *   narrows its role back to the handshake topics; a grant applies only if the connection that answered the handshake
- *   is still the device's current one. `start` checks that the broker publishes these notices and enforces
- *   `max_packet_size` (ERR_BROKER_CONFIG otherwise). What this cannot close: packets a takeover pipelines right behind
- *   its CONNECT are handled by Mosquitto before the notice's role change arrives (docs/mosquitto.md, "Limits").
  *
  * @example
  * const adapter = new MosquittoBrokerAdapter({ url: 'mqtt://broker:1883', admin: { username: 'admin', password } });
@@ -117,12 +122,13 @@ const FOREIGN_GRANT_MIN_AGE_MS = 1_000;
 
 /** What one broker notice says about a device's connection, parsed from Mosquitto 2.0's log lines (src/loop.c). */
 export type ConnectionNotice =
-  | { kind: 'connected' | 'taken-over' | 'disconnected'; clientId: string }
+  | { kind: 'connected'; clientId: string; username?: string }
+  | { kind: 'taken-over' | 'disconnected'; clientId: string }
   | { kind: 'oversize'; clientId: string | undefined };
 
 // A line may start with a timestamp (`log_timestamp`); client ids come from the wire, so match whole lines.
 const NOTICE_PATTERNS: [RegExp, ConnectionNotice['kind']][] = [
-  [/^(?:.*?: )?New client connected from \S+ as (.+) \(p\d+, c\d, k\d+(?:, u'.*')?\)\.$/s, 'connected'],
+  [/^(?:.*?: )?New client connected from \S+ as (.+) \(p\d+, c\d, k\d+(?:, u'(.*)')?\)\.$/s, 'connected'],
   [/^(?:.*?: )?Client (.+) already connected, closing old connection\.$/s, 'taken-over'],
   [/^(?:.*?: )?Client (.+) disconnected due to oversize packet\.$/s, 'oversize'],
   [
@@ -139,13 +145,24 @@ export function parseConnectionNotice(line: string): ConnectionNotice | undefine
     const id = m[1] ?? m[2] ?? '';
     if (kind === 'oversize') return { kind, clientId: id === '<unknown>' ? undefined : id };
     if (id === '<unknown>') return undefined;
+    if (kind === 'connected')
+      return m[2] === undefined ? { kind, clientId: m[1]! } : { kind, clientId: m[1]!, username: m[2] };
     return { kind, clientId: id };
   }
   return undefined;
 }
 
-/** The dynsec role of one device. */
+/** The dynsec role of one device's own login: its handshake topics, never more. */
 export const deviceRoleName = (deviceId: string) => `tessera-device-${deviceId}`;
+/**
+ * The session login of a device: a second dynsec client, client id pinned to the device id, whose password is the
+ * session password of the device's latest handshake (`deriveSessionPassword(K, sessionId)`), and whose role holds the
+ * grant. The device's own login (the broker password) never gets more than the handshake topics, so a takeover with
+ * the broker password has nothing to inherit, not even for the packets it pipelines behind its CONNECT.
+ */
+export const sessionLoginOf = (deviceId: string) => `${deviceId}.session`;
+/** The role of a device's session login (the grant; the handshake topics when no grant is live). */
+export const sessionRoleName = (deviceId: string) => `tessera-session-${deviceId}`;
 
 /**
  * ACLs for a set of permissions. Publish filters become `publishClientSend`; subscribe filters become
@@ -197,6 +214,19 @@ const union = (a: TopicPermissions, b: TopicPermissions): TopicPermissions => ({
   subscribe: [...new Set([...a.subscribe, ...b.subscribe])],
 });
 const digest = (s: string) => createHash('sha256').update(s).digest('hex');
+/** A password nobody knows: a session login between sessions. */
+const unknownPassword = () => randomBytes(32).toString('base64url');
+
+/** The grant a getRole answer records in the role's description, if any. */
+function recordedGrantOf(data: unknown): RecordedGrant | undefined {
+  try {
+    const text = (data as { role?: { textdescription?: string } } | undefined)?.role?.textdescription;
+    const recorded = JSON.parse(text || '{}') as RecordedGrant;
+    return typeof recorded.expiresAt === 'number' ? recorded : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function checkDeviceId(deviceId: string): void {
   if (!DEVICE_ID_PATTERN.test(deviceId))
@@ -241,6 +271,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   private lastConnectionId = 0;
   /** Devices whose last notice was a connect. */
   private readonly connected = new Set<string>();
+  /** Per device, the login its latest connect notice named (absent: none seen, or forgotten). */
+  private readonly currentLogin = new Map<string, 'device' | 'session'>();
   /** Grants this adapter made that may still be live, by device. */
   private readonly ownGrants = new Set<string>();
   /** Per device, the tail of its role changes: resets and grants apply in the order the notices and answers came. */
@@ -352,6 +384,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.expiryTimers.clear();
     this.ownGrants.clear();
     this.connected.clear();
+    this.currentLogin.clear();
     const client = this.client;
     const dynsec = this.dynsec;
     this.client = undefined;
@@ -389,11 +422,16 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       if (created?.error && reset)
         await dynsec.batch([{ command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' }]);
     };
-    const [found] = await dynsec.execute([{ command: 'getClient', username: deviceId }]);
+    const [found, session, own] = await dynsec.execute([
+      { command: 'getClient', username: deviceId },
+      { command: 'getClient', username: sessionLoginOf(deviceId) },
+      { command: 'getRole', rolename: role },
+    ]);
     if (found?.error === DYNSEC_ERRORS.clientNotFound) {
       this.clearExpiry(deviceId);
       // A role left over from an interrupted permanent revoke is reset to the handshake topics.
       await ensureRole(true);
+      await this.ensureSessionLogin(deviceId, true);
       await dynsec.batch(
         [
           {
@@ -415,6 +453,10 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     const info = (found.data as { client: { disabled?: boolean; clientid?: string; roles?: { rolename: string }[] } })
       .client;
     const hasRole = (info.roles ?? []).some((r) => r.rolename === role);
+    // The device's own role holds the handshake topics only; a grant recorded there by an older version of this
+    // adapter (before session logins) is taken back.
+    if (hasRole && !own?.error && recordedGrantOf(own?.data) !== undefined)
+      await dynsec.batch([{ command: 'modifyRole', rolename: role, acls: handshakeAcls, textdescription: '' }]);
     if (info.disabled) {
       // Resume: back to the handshake topics before the client may connect again.
       this.clearExpiry(deviceId);
@@ -425,6 +467,9 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       await ensureRole(info.disabled === true);
       await dynsec.batch([{ command: 'addClientRole', username: deviceId, rolename: role }]);
     }
+    if (session?.error === DYNSEC_ERRORS.clientNotFound) await this.ensureSessionLogin(deviceId, true);
+    else if (info.disabled || (session?.data as { client?: { disabled?: boolean } })?.client?.disabled)
+      await this.ensureSessionLogin(deviceId, true);
     const commands: DynsecCommand[] = [];
     if (info.clientid !== deviceId) commands.push({ command: 'setClientId', username: deviceId, clientid: deviceId });
     const known = this.passwords.get(deviceId);
@@ -436,40 +481,90 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   }
 
   /**
-   * Replace the device role's ACLs with the granted permissions (plus its handshake topics, so it can refresh) until
-   * `expiresAt`; then the role goes back to the handshake topics unless a later grant extended it. The expiry is kept
-   * in the role's description, so a replica's timer never cuts short another replica's refresh.
+   * Create the device's session login and its role where missing (handshake topics, a password nobody knows);
+   * `reset`: also put existing ones back so (role narrowed, password replaced, client enabled).
    */
-  async grant(grant: DeviceSessionGrant): Promise<boolean> {
+  private async ensureSessionLogin(deviceId: string, reset: boolean): Promise<void> {
+    const dynsec = this.control('enrol');
+    const rolename = sessionRoleName(deviceId);
+    const username = sessionLoginOf(deviceId);
+    const handshakeAcls = aclsFor(handshakeTopicPermissions(deviceId));
+    const [role, client] = await dynsec.batch(
+      [
+        { command: 'createRole', rolename, acls: handshakeAcls },
+        {
+          command: 'createClient',
+          username,
+          clientid: deviceId,
+          password: unknownPassword(),
+          textname: 'Tessera device session',
+          roles: [{ rolename }],
+        },
+      ],
+      [DYNSEC_ERRORS.roleExists, DYNSEC_ERRORS.clientExists],
+    );
+    if (!reset) return;
+    const commands: DynsecCommand[] = [];
+    if (role?.error) commands.push({ command: 'modifyRole', rolename, acls: handshakeAcls, textdescription: '' });
+    if (client?.error)
+      commands.push(
+        { command: 'setClientPassword', username, password: unknownPassword() },
+        { command: 'enableClient', username },
+      );
+    await dynsec.batch(commands);
+  }
+
+  /**
+   * The grant goes to the device's session login, never to its own: the session role gets the granted permissions
+   * (plus the handshake topics, so it can refresh) until `expiresAt`, and, when the handshake ran on the device's own
+   * login, the session login gets the session password (`grant.sessionPassword`) and the device is told to reconnect
+   * with it (`{ login }`). A refresh on the session login's connection only extends the role (`true`). Then the role
+   * goes back to the handshake topics unless a later grant extended it; the expiry is kept in the role's description,
+   * so a replica's timer never cuts short another replica's refresh.
+   */
+  async grant(grant: DeviceSessionGrant): Promise<GrantOutcome> {
     checkDeviceId(grant.deviceId);
     const dynsec = this.control('grant');
-    const acls = aclsFor(union(handshakeTopicPermissions(grant.deviceId), grant.permissions));
-    return this.inOrder(grant.deviceId, async () => {
+    const { deviceId } = grant;
+    const acls = aclsFor(union(handshakeTopicPermissions(deviceId), grant.permissions));
+    return this.inOrder(deviceId, async () => {
       // Checked in turn with the resets the notices queued: a connection event after the response wins.
-      if (
-        grant.connection.deviceId !== grant.deviceId ||
-        grant.connection.id !== (this.connectionIds.get(grant.deviceId) ?? 0)
-      ) {
-        this.log.info({ event: 'grant_connection_gone', deviceId: grant.deviceId, connection: grant.connection.id });
+      if (grant.connection.deviceId !== deviceId || grant.connection.id !== (this.connectionIds.get(deviceId) ?? 0)) {
+        this.log.info({ event: 'grant_connection_gone', deviceId, connection: grant.connection.id });
         return false;
       }
+      const onSession = this.currentLogin.get(deviceId) === 'session';
+      if (!onSession && !grant.sessionPassword)
+        throw new TesseraError('ERR_VALIDATION', 'a grant on Mosquitto needs the session password of the handshake');
       const recorded: RecordedGrant = { did: grant.did, expiresAt: grant.expiresAt, grantedAt: Date.now() };
-      const [r] = await dynsec.execute([
+      const username = sessionLoginOf(deviceId);
+      const commands: DynsecCommand[] = [
         {
           command: 'modifyRole',
-          rolename: deviceRoleName(grant.deviceId),
+          rolename: sessionRoleName(deviceId),
           acls,
           textdescription: JSON.stringify(recorded),
         },
-      ]);
-      if (r?.error === DYNSEC_ERRORS.roleDoesNotExist)
-        throw new TesseraError('ERR_DEVICE_UNKNOWN', 'the device is not enrolled on the broker', {
-          details: { deviceId: grant.deviceId },
-        });
-      if (!r || r.error) throw refusedResponse(r);
-      this.ownGrants.add(grant.deviceId);
-      this.scheduleExpiry(grant.deviceId, grant.expiresAt);
-      return true;
+        // Setting it drops nothing live: the session login has no connection while the device's own login has one
+        // (both are pinned to the same client id).
+        ...(onSession ? [] : [{ command: 'setClientPassword', username, password: grant.sessionPassword! }]),
+      ];
+      let rs = await dynsec.execute(commands);
+      if (rs.some((r) => r.error === DYNSEC_ERRORS.roleDoesNotExist || r.error === DYNSEC_ERRORS.clientNotFound)) {
+        // Enrolled by an older version of this adapter (no session login yet), or not enrolled at all.
+        const [device] = await dynsec.execute([{ command: 'getClient', username: deviceId }]);
+        if (device?.error === DYNSEC_ERRORS.clientNotFound)
+          throw new TesseraError('ERR_DEVICE_UNKNOWN', 'the device is not enrolled on the broker', {
+            details: { deviceId },
+          });
+        await this.ensureSessionLogin(deviceId, false);
+        rs = await dynsec.execute(commands);
+      }
+      const failed = rs.find((r) => r.error !== undefined);
+      if (failed) throw refusedResponse(failed);
+      this.ownGrants.add(deviceId);
+      this.scheduleExpiry(deviceId, grant.expiresAt);
+      return onSession ? true : { login: username };
     });
   }
 
@@ -479,14 +574,20 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.clearExpiry(deviceId);
     this.ownGrants.delete(deviceId);
     const role = deviceRoleName(deviceId);
-    // Suspend is one command: the plugin rewrites its whole JSON file after every command, so each one costs time
-    // proportional to the number of clients. The role is narrowed back to the handshake topics on resume (`enrol`).
+    // Suspend is one command per login: the plugin rewrites its whole JSON file after every command, so each one costs
+    // time proportional to the number of clients. The session role is narrowed on resume (`enrol`).
+    // Both logins: the device's own, and its session login (which holds a live grant's connection).
     const commands: DynsecCommand[] = options.permanent
       ? [
           { command: 'deleteClient', username: deviceId },
+          { command: 'deleteClient', username: sessionLoginOf(deviceId) },
           { command: 'deleteRole', rolename: role },
+          { command: 'deleteRole', rolename: sessionRoleName(deviceId) },
         ]
-      : [{ command: 'disableClient', username: deviceId }];
+      : [
+          { command: 'disableClient', username: deviceId },
+          { command: 'disableClient', username: sessionLoginOf(deviceId) },
+        ];
     await dynsec.batch(commands, [
       DYNSEC_ERRORS.clientNotFound,
       DYNSEC_ERRORS.roleNotFound,
@@ -705,8 +806,16 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.connectionIds.set(deviceId, id);
     if (n.kind === 'connected') this.connected.add(deviceId);
     else if (n.kind !== 'taken-over') this.connected.delete(deviceId);
+    // A session ends when the device's own login connects (the device starts over after losing its session's
+    // connection, or someone holding the broker password took over its client id): "New client connected" is logged
+    // only once a CONNECT has passed authentication. Disconnect lines are not used for this: Mosquitto logs them in
+    // the same words for a refused CONNECT that merely names the device's client id, so acting on them would let
+    // anyone end a device's session. The device's move from its own login to the session login ends nothing.
+    const viaSession = n.kind === 'connected' && n.username === sessionLoginOf(deviceId);
+    if (n.kind === 'connected') this.currentLogin.set(deviceId, viaSession ? 'session' : 'device');
+    const ends = n.kind === 'connected' && !viaSession;
     const at = Date.now();
-    void this.inOrder(deviceId, () => this.narrow(deviceId, at))
+    void this.inOrder(deviceId, () => (ends ? this.narrow(deviceId, at) : Promise.resolve()))
       .catch((e: Error) =>
         this.log.error({ event: 'grant_reset_failed', deviceId, error: e.message }, 'could not narrow a device role'),
       )
@@ -719,20 +828,18 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   }
 
   /**
-   * A connection event of the device: back to the handshake topics. Our own grants always; a grant recorded by another
-   * replica (or by this one before a restart) when it is older than the event.
+   * A session of the device ended: its session role back to the handshake topics and its session login's password
+   * replaced by one nobody knows (every connection earns its own grant). Our own grants always; a grant recorded by
+   * another replica (or by this one before a restart) when it is older than the event.
    */
   private async narrow(deviceId: string, at: number): Promise<void> {
     const dynsec = this.dynsec;
     if (!dynsec) return;
-    const rolename = deviceRoleName(deviceId);
+    const rolename = sessionRoleName(deviceId);
     if (!this.ownGrants.has(deviceId)) {
       const [r] = await dynsec.execute([{ command: 'getRole', rolename }]);
       if (!r || r.error) return; // no role: nothing granted
-      let recorded: RecordedGrant = {};
-      try {
-        recorded = JSON.parse((r.data as { role: { textdescription?: string } }).role.textdescription || '{}');
-      } catch {}
+      const recorded = recordedGrantOf(r.data) ?? {};
       if (typeof recorded.expiresAt !== 'number' || recorded.expiresAt <= Date.now()) return;
       const minAge = this.options.foreignGrantMinAgeMs ?? FOREIGN_GRANT_MIN_AGE_MS;
       if (typeof recorded.grantedAt === 'number' && recorded.grantedAt > at - minAge) return;
@@ -740,8 +847,11 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.ownGrants.delete(deviceId);
     this.clearExpiry(deviceId);
     await dynsec.batch(
-      [{ command: 'modifyRole', rolename, acls: aclsFor(handshakeTopicPermissions(deviceId)), textdescription: '' }],
-      [DYNSEC_ERRORS.roleDoesNotExist],
+      [
+        { command: 'modifyRole', rolename, acls: aclsFor(handshakeTopicPermissions(deviceId)), textdescription: '' },
+        { command: 'setClientPassword', username: sessionLoginOf(deviceId), password: unknownPassword() },
+      ],
+      [DYNSEC_ERRORS.roleDoesNotExist, DYNSEC_ERRORS.clientNotFound],
     );
     this.log.info({ event: 'grant_narrowed', deviceId });
   }
@@ -751,6 +861,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.log.warn({ event: 'notices_interrupted' }, 'broker connection notices may have been missed; grants reset');
     const at = Date.now();
     const devices = new Set([...this.connectionIds.keys(), ...this.ownGrants]);
+    this.currentLogin.clear();
     for (const deviceId of devices) {
       this.connectionIds.set(deviceId, ++this.lastConnectionId);
       this.connected.delete(deviceId);
@@ -796,7 +907,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     if (!dynsec) return;
     // In turn with grants and resets: a refresh that came in meanwhile is seen here.
     await this.inOrder(deviceId, async () => {
-      const role = await dynsec.getRole(deviceRoleName(deviceId));
+      const role = await dynsec.getRole(sessionRoleName(deviceId));
       let expiresAt: unknown;
       try {
         expiresAt = (JSON.parse(role.textdescription || '{}') as RecordedGrant).expiresAt;
@@ -808,7 +919,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       this.ownGrants.delete(deviceId);
       if (typeof expiresAt !== 'number') return; // already narrowed
       await dynsec.modifyRole({
-        rolename: deviceRoleName(deviceId),
+        rolename: sessionRoleName(deviceId),
         acls: aclsFor(handshakeTopicPermissions(deviceId)),
         textdescription: '',
       });

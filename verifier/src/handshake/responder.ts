@@ -5,6 +5,7 @@ import {
   credentialJwtClaims,
   DEVICE_SESSION_TTL_S,
   deriveBrokerPassword,
+  deriveSessionPassword,
   deviceIdFromTopic,
   deviceTopicPermissions,
   type ErrorCode,
@@ -361,6 +362,7 @@ export class HandshakeResponder {
     const stored = await this.o.vault.get(deviceId);
     if (!stored) return this.failed(keys, withSession(deny('no secret in the vault for this device')));
     let expected: string;
+    let sessionPassword: string;
     try {
       if (!secretMatchesCommitment(stored.salt, stored.secret, status.commitment))
         return this.failed(keys, withSession(deny('vault secret does not match the on-chain commitment')));
@@ -369,6 +371,7 @@ export class HandshakeResponder {
         serverChallenge: t.serverNonce,
         session: digest,
       });
+      sessionPassword = deriveSessionPassword(stored.secret, t.sessionId);
     } finally {
       stored.secret.fill(0);
     }
@@ -423,8 +426,15 @@ export class HandshakeResponder {
     );
     // Only the connection that answered gets the permissions; if it is gone (closed, reconnected, taken over) no one
     // does, and the device, if it is still there, starts again on its new connection.
-    if (!(await this.o.broker.grant({ deviceId, did: t.did, permissions, expiresAt, connection })))
-      return withSession(deny('the connection that ran the handshake is gone'));
+    const granted = await this.o.broker.grant({
+      deviceId,
+      did: t.did,
+      permissions,
+      expiresAt,
+      connection,
+      sessionPassword,
+    });
+    if (!granted) return withSession(deny('the connection that ran the handshake is gone'));
     await this.limiter.succeed([`device:${deviceId}`]);
     this.log.info({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, expiresAt });
     this.o.audit?.({ event: 'handshake_granted', deviceId, sessionId: t.sessionId, source });
@@ -436,6 +446,8 @@ export class HandshakeResponder {
       credential,
       expiresAt,
       permissions,
+      // The grant is on a session login: the device reconnects with it (docs/protocol.md, "Session logins").
+      ...(typeof granted === 'object' ? { login: granted.login } : {}),
     };
   }
 

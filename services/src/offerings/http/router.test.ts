@@ -23,6 +23,7 @@ import {
   issue,
   issuerOrgClaims,
   present,
+  RELAYED_TRANSFERS_IN_TESTS,
   reverts,
   tokenFor,
   useOfferingsHttp,
@@ -219,6 +220,19 @@ describe('token offerings over HTTP with the real issuer, verifier and chain', (
     assert.equal(await token.balanceOf(bob.wallet.address), 550n, 'nothing else moved');
     // and back, so the rest of the story keeps its figures
     assert.equal((await call('POST', transfers, await signed(alice, alice, bob, '50'))).status, 200);
+    // the relayer pays the gas, so each holder has a budget of relayed transfers per offering and hour (the refused
+    // ones above never reached the outbox and do not count); Bob has used one
+    for (let i = 1; i < RELAYED_TRANSFERS_IN_TESTS; i++) {
+      assert.equal((await call('POST', transfers, await signed(bob, bob, alice, '1'))).status, 200);
+    }
+    const overBudget = await call('POST', transfers, await signed(bob, bob, alice, '1'));
+    assert.deepEqual([overBudget.status, code(overBudget)], [429, 'ERR_RATE_LIMITED']);
+    assert.equal(
+      (await call('POST', transfers, await signed(alice, alice, bob, `${RELAYED_TRANSFERS_IN_TESTS - 1}`))).status,
+      200,
+      "Alice's budget is her own",
+    );
+    assert.equal(await token.balanceOf(bob.wallet.address), 600n);
 
     // revoking Alice's credential at the issuer removes her eligibility on chain: her next transfer reverts
     const revoked = await env.issuer.revoke(aliceVc.id, { actor: 'operator', reason: 'accreditation withdrawn' });

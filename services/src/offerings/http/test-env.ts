@@ -76,6 +76,9 @@ export interface OfferingsHttpEnv {
   reconnect(): void;
 }
 
+/** The budget of relayed transfers per holder, offering and hour in these tests (small, so exceeding it is cheap). */
+export const RELAYED_TRANSFERS_IN_TESTS = 4;
+
 export const actor = (): Actor => {
   const wallet = new Wallet(Wallet.createRandom().privateKey);
   return { wallet, did: `did:ethr:0x7a69:${wallet.address.toLowerCase()}` };
@@ -170,7 +173,14 @@ export function useOfferingsHttp(): OfferingsHttpEnv {
     assert.equal(await ensureAttester(registryAddress, env.outbox, provider, silentLogger), 'already');
     env.store = new OfferingStore(env.db);
     const now = () => new Date(env.clock);
-    env.service = new OfferingService({ store: env.store, outbox: env.outbox, registryAddress, provider, now });
+    env.service = new OfferingService({
+      store: env.store,
+      outbox: env.outbox,
+      registryAddress,
+      provider,
+      now,
+      relayedTransfersPerHour: RELAYED_TRANSFERS_IN_TESTS,
+    });
     const link = () =>
       connectRevocations({
         issuer: env.issuer,
