@@ -17,7 +17,7 @@ import type { BenchContext } from '@tessera/runtime';
 import { buildIssuer } from '../src/issuer.js';
 import { openIssuerDatabase } from '../src/store.js';
 
-const CREDENTIALS = 400;
+const CREDENTIALS = Number(process.env.TESSERA_BENCH_CREDENTIALS ?? 400);
 const CONCURRENCY = 8;
 const claims = (i: number) => ({
   meterId: `DE${String(i).padStart(8, '0')}`,

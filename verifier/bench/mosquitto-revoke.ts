@@ -1,6 +1,6 @@
 /**
  * Revocation to disconnect on Mosquitto 2 with dynamic security (an operator's suspend drops the live
- * session): connected, granted devices on a dedicated broker; the time from the verifier's `revoke` call to the
+ * session): connected, granted devices (each on its session login, as after a handshake) on a dedicated broker; the time from the verifier's `revoke` call to the
  * device seeing its connection closed. Baseline on the same broker and the same kind of device, same run: what an
  * operator script would do without the adapter, one `mosquitto_ctrl dynsec disableClient` per device (a new admin
  * connection per revoke). Also a burst: every remaining device revoked at once.
@@ -20,6 +20,8 @@ const BURST = 100;
 
 interface Device {
   deviceId: string;
+  /** The session login its granted connection uses. */
+  login: string;
   password: string;
   client: MqttClient;
 }
@@ -47,19 +49,35 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       const password = randomBytes(32).toString('base64url');
       await adapter.enrol({ deviceId, password });
       const connected = adapter.nextConnection(deviceId);
-      const client = await mqtt.connectAsync(
+      const own = await mqtt.connectAsync(
         adapter.url,
         { clientId: deviceId, username: deviceId, password, protocolVersion: 4, reconnectPeriod: 0 },
         false,
       );
-      await adapter.grant({
+      // Granted as after a handshake: the grant is on the device's session login, and the device reconnects with it.
+      const sessionPassword = randomBytes(32).toString('base64url');
+      const granted = await adapter.grant({
         deviceId,
         did: 'did:ethr:0x7a69:0x0000000000000000000000000000000000000001',
         permissions: deviceTopicPermissions(deviceId),
         expiresAt: Date.now() + 3_600_000,
         connection: await connected,
+        sessionPassword,
       });
-      devices.push({ deviceId, password, client });
+      if (typeof granted !== 'object') throw new Error(`expected a session login, got ${JSON.stringify(granted)}`);
+      const client = await mqtt.connectAsync(
+        adapter.url,
+        {
+          clientId: deviceId,
+          username: granted.login,
+          password: sessionPassword,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        },
+        false,
+      );
+      await own.endAsync(true).catch(() => {});
+      devices.push({ deviceId, login: granted.login, password, client });
       ctx.progress('enrol, connect, grant', i + 1, total);
     }
     const sequential = devices.slice(0, SEQUENTIAL);
@@ -91,7 +109,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         admin.password,
         'dynsec',
         'disableClient',
-        d.deviceId,
+        d.login, // the login that holds the live connection
       ]);
       cli.push((await closed) - t0);
       ctx.progress('mosquitto_ctrl disableClient', i + 1, baseline.length);
@@ -123,9 +141,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       },
       machine: ctx.machine,
       notes: [
-        `Mosquitto 2 with dynamic security on 127.0.0.1, ${total} enrolled, granted and connected devices (MQTT 3.1.1); latency = revoke call to the device's socket closing`,
-        `ours: MosquittoBrokerAdapter.revoke (one disableClient on the verifier's open admin connection), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
-        `baseline: mosquitto_ctrl dynsec disableClient per device (new admin connection each time), ${BASELINE} one after another`,
+        `Mosquitto 2 with dynamic security on 127.0.0.1, ${total} enrolled, granted and connected devices (MQTT 3.1.1, each on its session login); latency = revoke call to the device's socket closing`,
+        `ours: MosquittoBrokerAdapter.revoke (disableClient of the device's two logins, one control message on the verifier's open admin connection), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
+        `baseline: mosquitto_ctrl dynsec disableClient of the login holding the connection, per device (new admin connection each time), ${BASELINE} one after another`,
       ],
     };
   } finally {

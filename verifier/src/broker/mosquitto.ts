@@ -576,17 +576,18 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     const role = deviceRoleName(deviceId);
     // Suspend is one command per login: the plugin rewrites its whole JSON file after every command, so each one costs
     // time proportional to the number of clients. The session role is narrowed on resume (`enrol`).
-    // Both logins: the device's own, and its session login (which holds a live grant's connection).
+    // Both logins: the session login first, since it holds a granted device's live connection (the plugin drops it as
+    // it handles the command, before rewriting its file), then the device's own.
     const commands: DynsecCommand[] = options.permanent
       ? [
-          { command: 'deleteClient', username: deviceId },
           { command: 'deleteClient', username: sessionLoginOf(deviceId) },
-          { command: 'deleteRole', rolename: role },
+          { command: 'deleteClient', username: deviceId },
           { command: 'deleteRole', rolename: sessionRoleName(deviceId) },
+          { command: 'deleteRole', rolename: role },
         ]
       : [
-          { command: 'disableClient', username: deviceId },
           { command: 'disableClient', username: sessionLoginOf(deviceId) },
+          { command: 'disableClient', username: deviceId },
         ];
     await dynsec.batch(commands, [
       DYNSEC_ERRORS.clientNotFound,
