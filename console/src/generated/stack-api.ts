@@ -5740,6 +5740,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_RATE_LIMITED */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
