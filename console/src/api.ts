@@ -129,12 +129,55 @@ export interface ExchangeMessage {
   to: string;
   kind: string;
   status: 'sent' | 'acknowledged';
+  processId?: string | null;
+  refId?: string | null;
   jws: string;
   hash: string;
   body?: { kind: string; label?: string; payload?: unknown } & Record<string, unknown>;
   sentAt: string;
   receivedAt: string;
   ackedAt: string | null;
+}
+export interface ExchangeProcess {
+  id: string;
+  template: string;
+  initiator: string;
+  counterparty: string;
+  status: 'running' | 'completed' | 'rejected';
+  steps: { name: string; kind: string; from: string; state: string; messageId?: string }[];
+  createdAt: string;
+  updatedAt: string;
+}
+export interface ExchangeConsent {
+  id: string;
+  controller: string;
+  recipient: string;
+  subject: string;
+  purpose: string;
+  thirdPartyDisclosure: boolean;
+  thirdParties: string[] | null;
+  expiresAt: string;
+  status: 'active' | 'revoked';
+}
+export interface HostedKeyOffer {
+  did: string;
+  request: {
+    registry: string;
+    nonce: string;
+    identity: string;
+    delegateType: string;
+    delegate: string;
+    validitySeconds: number;
+  };
+  owner: string;
+  digest: string;
+  active: boolean;
+}
+export interface WalletAccessReply {
+  /** Service capability → whether the policy lets these credentials use it. */
+  allowed: Record<string, boolean>;
+  /** The meters whose bills the credentials open. */
+  meters: string[];
 }
 export interface HealthReport {
   ok: boolean;
@@ -410,9 +453,34 @@ export const api = {
       }),
     ),
   consents: (token: string) =>
-    typed<{ consents: Record<string, unknown>[] }>(
-      client.GET('/services/exchange/consents', { headers: bearer(token) }),
+    typed<{ consents: ExchangeConsent[] }>(client.GET('/services/exchange/consents', { headers: bearer(token) })),
+  processes: (token: string) =>
+    typed<{ processes: ExchangeProcess[] }>(client.GET('/services/exchange/processes', { headers: bearer(token) })),
+  trail: (token: string) =>
+    typed<{ entries: AuditEntry[] }>(
+      client.GET('/services/exchange/trail', { headers: bearer(token), params: { query: { limit: 1000 } } }),
     ),
+  /** A message signed with the key the stack holds for the caller (once the caller's DID authorised it on chain). */
+  sendHosted: (token: string, to: string, body: Record<string, unknown>) =>
+    typed<ExchangeMessage>(
+      client.POST('/services/exchange/messages/hosted', { headers: bearer(token), body: { to, body } as never }),
+    ),
+  ackHosted: (token: string, id: string) =>
+    typed<ExchangeMessage>(
+      client.POST('/services/exchange/messages/{id}/ack/hosted', { headers: bearer(token), params: { path: { id } } }),
+    ),
+  hostedKeyOffer: (token: string) =>
+    typed<HostedKeyOffer>(client.POST('/services/exchange/partners/hosted-key', { headers: bearer(token) })),
+  hostedKeyConfirm: (token: string, signature: string) =>
+    typed<{ delegate: string; txHash: string | null }>(
+      client.POST('/services/exchange/partners/hosted-key/confirm', {
+        headers: bearer(token),
+        body: { signature },
+      }),
+    ),
+  /** Which actions of the services the policy grants these credentials (decided by the credential core, no nonce). */
+  walletAccess: (credentials: string[]) =>
+    call<WalletAccessReply>('POST', '/console/api/wallet-access', { body: { credentials } }),
   verifyTrail: (token: string) =>
     typed<{ verified: boolean; length: number; head: { seq: number }; anchored?: { seq: number } }>(
       client.GET('/services/exchange/trail/verify', { headers: bearer(token) }),

@@ -1,16 +1,15 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { HolderKey } from './crypto';
 import { Audit } from './pages/audit';
 import { Credentials } from './pages/credentials';
 import { Devices } from './pages/devices';
 import { Energy } from './pages/energy';
 import { Exchange } from './pages/exchange';
-import { OFFERING_ROLES, Offerings } from './pages/offerings';
+import { Offerings } from './pages/offerings';
 import { Overview } from './pages/overview';
 import { SignIn } from './pages/sign-in';
 import { Wallet } from './pages/wallet';
-import { credentialsOf, lock, type Session, signOut, startSessionKeeper, useSession } from './session';
+import { lock, type State, signOut, startSessionKeeper, useSession } from './session';
 import './style.css';
 
 interface Page {
@@ -18,7 +17,7 @@ interface Page {
   title: string;
   render: () => preact.JSX.Element;
   /** Shown when the session may use it (deny by default: a capability the policy did not grant hides the page). */
-  visible: (s: Session | undefined, wallet: HolderKey | undefined) => boolean;
+  visible: (s: State['session'], wallet: State['holder'], access: State['walletAccess']) => boolean;
 }
 
 const PAGES: Page[] = [
@@ -40,23 +39,23 @@ const PAGES: Page[] = [
     path: 'energy',
     title: 'Energy',
     render: () => <Energy />,
-    // the market's periods are public; a meter's bills need its EnergyProsumer credential in the wallet
-    visible: (s, w) =>
-      s !== undefined || (w !== undefined && credentialsOf(w, ['EnergyProsumerCredential']).length > 0),
+    // the market's periods are public; a meter's bills open to the credentials the policy grants them to
+    visible: (s, _w, a) => s !== undefined || (a?.meters.length ?? 0) > 0,
   },
   {
     path: 'offerings',
     title: 'Offerings',
     render: () => <Offerings />,
-    // the list and the holdings are public; creating, certifying, subscribing and allocating need a credential
-    visible: (s, w) => s !== undefined || (w !== undefined && credentialsOf(w, OFFERING_ROLES).length > 0),
+    // the list and the holdings are public; creating, certifying, subscribing and allocating are the policy's call
+    visible: (s, _w, a) =>
+      s !== undefined || Object.entries(a?.allowed ?? {}).some(([k, v]) => k.startsWith('offerings.') && v),
   },
   {
     path: 'exchange',
     title: 'Data exchange',
     render: () => <Exchange />,
-    // every route of the exchange needs the wallet's DataPartner credential
-    visible: (_s, w) => w !== undefined && credentialsOf(w, ['DataPartnerCredential']).length > 0,
+    // every route of the exchange is behind the data.exchange policy
+    visible: (_s, _w, a) => a?.allowed.exchange === true,
   },
   { path: 'wallet', title: 'Wallet', render: () => <Wallet />, visible: (_s, w) => w !== undefined },
 ];
@@ -75,7 +74,7 @@ function useRoute(): string {
 function App() {
   const s = useSession();
   const route = useRoute();
-  const visible = PAGES.filter((p) => p.visible(s.session, s.holder));
+  const visible = PAGES.filter((p) => p.visible(s.session, s.holder, s.walletAccess));
   // The page asked for stays in the address bar: after a sign-in (or a renewed one) the user is back on it.
   const page = visible.find((p) => p.path === route) ?? (route === '' && s.session ? visible[0] : undefined);
   useEffect(() => {

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api } from './api';
+import { api, type WalletAccessReply } from './api';
 import { describeCredential, type HolderKey, jwtPayload, type SealedWallet, seal, signJwt, unseal } from './crypto';
 
 /** The role credentials that sign in to the issuer's API (which of them opens what is the policy's decision). */
@@ -21,6 +21,11 @@ export interface State {
   /** The unlocked wallet, in memory only. */
   holder?: HolderKey;
   session?: Session;
+  /**
+   * What the policy lets the unlocked wallet's credentials do in the services (energy, offerings, data exchange),
+   * decided by the credential core for the credentials as they are now; asked again when they change.
+   */
+  walletAccess?: WalletAccessReply;
   /** Why the last session ended, shown on the sign-in page (an expiry explains itself). */
   ended?: { code: string; message: string };
   busy?: string;
@@ -63,6 +68,7 @@ export async function keepWallet(holder: HolderKey, passphrase: string): Promise
   localStorage.setItem(STORE_KEY, JSON.stringify(sealed));
   passphraseForResave = passphrase;
   set({ sealed, holder });
+  void refreshWalletAccess();
 }
 
 export async function unlock(passphrase: string): Promise<boolean> {
@@ -71,7 +77,22 @@ export async function unlock(passphrase: string): Promise<boolean> {
   if (!holder) return false;
   passphraseForResave = passphrase;
   set({ holder });
+  void refreshWalletAccess();
   return true;
+}
+
+/** Ask the stack what the wallet's credentials open in the services (no presentation, no nonce spent). */
+export async function refreshWalletAccess(): Promise<void> {
+  const holder = state.holder;
+  if (!holder) return;
+  const now = Date.now() / 1000;
+  const live = holder.credentials.filter((jwt) => {
+    const d = describeCredential(jwt);
+    return d.types.length > 0 && (d.expiresAt === undefined || d.expiresAt > now);
+  });
+  const r = await api.walletAccess(live.slice(-32));
+  if (state.holder !== holder) return; // the wallet changed meanwhile: its own question is on its way
+  set({ walletAccess: r.ok ? r.value : { allowed: {}, meters: [] } });
 }
 
 /** Add a received credential to the unlocked wallet and seal it again. */
@@ -85,13 +106,13 @@ export async function addCredential(jwt: string): Promise<void> {
 export function forgetWallet(): void {
   localStorage.removeItem(STORE_KEY);
   passphraseForResave = undefined;
-  set({}, ['sealed', 'holder', 'session']);
+  set({}, ['sealed', 'holder', 'session', 'walletAccess']);
 }
 
 export function lock(): void {
   passphraseForResave = undefined;
   void signOut();
-  set({}, ['holder']);
+  set({}, ['holder', 'walletAccess']);
 }
 
 /** The wallet's role credentials that have not expired (what a sign-in presents). */

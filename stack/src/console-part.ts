@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Verifier } from '@tessera/verifier';
+import { silentLogger } from '@tessera/protocol';
+import { errorHandler, jsonBody } from '@tessera/runtime/http';
+import type { VerifiedCredential, Verifier } from '@tessera/verifier';
 import express, { type Request, type Response, type Router } from 'express';
 
 /** Where `npm install` (the root `prepare` script, scripts/build-console.mjs) builds the console. */
@@ -30,6 +32,25 @@ export const CONSOLE_CAPABILITIES: Record<string, { resource: string; action: st
   'audit.read': { resource: '/issuer/audit', action: 'GET' },
   'audit.verify': { resource: '/issuer/audit/verify', action: 'GET' },
 };
+
+/**
+ * What the services' pages (energy, offerings, data exchange) may show a wallet holder: each capability is one
+ * service route in the policy namespace, decided by the policy for the wallet's verified credentials (the guard of the
+ * route decides again, for a presentation, when the action is taken). `_` stands for any parameter the policy does not
+ * bind to a claim.
+ */
+export const WALLET_CAPABILITIES: Record<string, { resource: string; action: string }> = {
+  'offerings.create': { resource: '/offerings', action: 'POST' },
+  'offerings.certify': { resource: '/offerings/_/certification', action: 'POST' },
+  'offerings.subscribe': { resource: '/offerings/_/subscriptions', action: 'POST' },
+  'offerings.allocate': { resource: '/offerings/_/allocation', action: 'POST' },
+  exchange: { resource: '/data/exchange', action: '*' },
+};
+/** A meter's bills: the policy binds the meter to the credential's `meterId` claim. */
+export const meterBillsResource = (meterId: string) => `/energy/meters/${encodeURIComponent(meterId)}/bills`;
+/** Most credentials one wallet-access question carries, and the most characters of each. */
+const WALLET_ACCESS_MAX_CREDENTIALS = 32;
+const WALLET_ACCESS_MAX_JWT = 16 * 1024;
 
 /**
  * The console's Content-Security-Policy: its own scripts, styles and API only (no inline script, no other origin);
@@ -112,7 +133,7 @@ export function consoleStatic(o: { info: () => Record<string, unknown>; dist?: s
  * session may do (`/console/api/access`), and whether a device holds an MQTT session now.
  */
 export function consoleApi(o: {
-  core: Pick<Verifier, 'authorize' | 'guard'>;
+  core: Pick<Verifier, 'authorize' | 'guard' | 'verifyCredential' | 'policy'>;
   info: () => Record<string, unknown>;
   /** A device's MQTT session now and its last handshake. */
   session: (deviceId: string) => { connected: boolean; lastHandshake: LastHandshake | null };
@@ -149,6 +170,49 @@ export function consoleApi(o: {
     }
     res.json({ did: holder, expiresAt, allowed });
   });
+  // What a wallet's credentials open in the services, asked without a presentation (no nonce is spent): each
+  // credential is verified by the core (signature, trust, validity, status), then the policy decides each capability.
+  router.post(
+    '/console/api/wallet-access',
+    jsonBody({ limit: WALLET_ACCESS_MAX_CREDENTIALS * WALLET_ACCESS_MAX_JWT + 1024 }),
+    async (req, res, next) => {
+      try {
+        res.setHeader('cache-control', 'no-store');
+        const list = (req.body as { credentials?: unknown } | undefined)?.credentials;
+        if (
+          !Array.isArray(list) ||
+          list.length > WALLET_ACCESS_MAX_CREDENTIALS ||
+          !list.every((c) => typeof c === 'string' && c.length > 0 && c.length <= WALLET_ACCESS_MAX_JWT)
+        ) {
+          res.status(422).json({
+            error: {
+              code: 'ERR_VALIDATION',
+              message: `the body is { "credentials": [<credential JWT>, …] } with at most ${WALLET_ACCESS_MAX_CREDENTIALS} JWTs`,
+            },
+          });
+          return;
+        }
+        const verified: VerifiedCredential[] = [];
+        for (const jwt of new Set(list as string[])) {
+          const r = await o.core.verifyCredential(jwt);
+          if (r.ok) verified.push(r.value); // a credential that does not verify opens nothing
+        }
+        const allowed: Record<string, boolean> = {};
+        for (const [name, c] of Object.entries(WALLET_CAPABILITIES)) {
+          allowed[name] = o.core.policy.evaluate({ resource: c.resource, action: c.action }, verified).ok;
+        }
+        const claimed = verified.flatMap((vc) =>
+          typeof vc.claims.meterId === 'string' && vc.claims.meterId.length <= 128 ? [vc.claims.meterId] : [],
+        );
+        const meters = [...new Set(claimed)].filter(
+          (m) => o.core.policy.evaluate({ resource: meterBillsResource(m), action: 'GET' }, verified).ok,
+        );
+        res.json({ allowed, meters });
+      } catch (e) {
+        next(e);
+      }
+    },
+  );
   router.get(
     '/console/api/devices/:id/session',
     o.core.guard({ resource: '/issuer/devices/:id', action: 'GET' }),
@@ -158,6 +222,7 @@ export function consoleApi(o: {
       res.json({ deviceId: id, ...o.session(id) });
     },
   );
+  router.use('/console/api', errorHandler(silentLogger, 'console'));
   return router;
 }
 

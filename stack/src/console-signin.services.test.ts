@@ -184,6 +184,16 @@ describe('console sign-in with the CLI wallet (cross-device OpenID4VP)', () => {
     await page.locator('#issue').waitFor();
     await axe(page, 'credentials-after-cross-device');
     assert.deepEqual(cspViolations, []);
+
+    // the sign-in is in the issuer's audit trail, as one through POST /auth/token is
+    const audit = await issuerRequest(issuerUrl, 'GET', '/audit?limit=1000', { token: adminToken });
+    assert.equal(audit.status, 200, audit.text);
+    const entries = (audit.json.items as { what: string; who: string; details: Record<string, unknown> }[]).filter(
+      (e) => e.what === 'auth.token' && e.details.holder === admin.did,
+    );
+    assert.equal(entries.length, 1, JSON.stringify(entries));
+    assert.deepEqual(entries[0]!.details, { holder: admin.did, roles: ['AdminCredential'], via: 'openid4vp' });
+    assert.equal(entries[0]!.who, admin.did);
   });
 
   it('a wallet without a role credential does not answer; one whose role credential is revoked is refused with its code', async () => {

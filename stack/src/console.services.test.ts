@@ -786,6 +786,222 @@ describe('the console in chromium', () => {
     assert.match((await verified.textContent()) ?? '', /^Trail verified: [1-9]\d* entries/);
     await axe(recipient, 'exchange');
     await recipient.screenshot({ path: join(OUT, 'exchange.png'), fullPage: true });
+
+    // the server-rendered interface's address leads to this page
+    const old = await fetch(`${base}/services/exchange/ui/`, { redirect: 'manual' });
+    assert.equal(old.status, 303);
+    assert.equal(old.headers.get('location'), '/#/exchange');
+
+    // the notice of the page after an action, and the incoming message of `kind` acknowledged from the page
+    const noticed = (page: Page, text: string) =>
+      page.locator('main > .notice', { hasText: text }).waitFor({ timeout: 15_000 });
+    const ack = async (page: Page, kind: string) => {
+      const row = page
+        .locator(`tr[data-kind="${kind}"][data-direction="in"]`, { has: page.locator('button[data-action="ack"]') })
+        .first();
+      await row.waitFor({ timeout: 15_000 });
+      const id = await row.getAttribute('data-message');
+      await page.click(`tr[data-message="${id}"] button[data-action="ack"]`);
+      await noticed(page, `Acknowledged ${id}.`);
+    };
+
+    // supplier onboarding: Acme asks with a questionnaire, Volt answers it and sends its certificate, Acme approves
+    await sender.selectOption('#request-to', volt.did);
+    await sender.check('#request-onboarding');
+    await sender.click('#send-request-form button[type=submit]');
+    await noticed(sender, 'Questionnaire signed and sent.');
+    await ack(recipient, 'request');
+    const answer = recipient.locator('#answers form[data-request]').first();
+    await answer.waitFor({ timeout: 15_000 });
+    await answer.locator('[name="q.legalName"]').fill('Volt Supplies BV');
+    await answer.locator('[name="q.vatId"]').fill('nl123'); // off the questionnaire's pattern: refused by the exchange
+    await answer.locator('[name="q.employees"]').fill('42');
+    await answer.locator('[name="q.iso14001"]').selectOption('true');
+    await answer.locator('[name="q.country"]').selectOption('NL');
+    await answer.locator('button[type=submit]').click();
+    await recipient.locator('main > .error').waitFor({ timeout: 15_000 });
+    assert.match((await recipient.locator('main > .error').getAttribute('data-code')) ?? '', /^ERR_EXCHANGE_/);
+    await answer.locator('[name="q.vatId"]').fill('NL123456789B01');
+    await answer.locator('button[type=submit]').click();
+    await noticed(recipient, 'Answer signed and sent.');
+    await ack(sender, 'answer');
+    const processId = (await recipient.locator('#processes tr[data-process]').first().getAttribute('data-process'))!;
+    await recipient
+      .locator('#send-process option', { hasText: processId })
+      .waitFor({ state: 'attached', timeout: 15_000 });
+    await recipient.selectOption('#send-to', acme.did);
+    await recipient.fill('#send-label', 'ISO 14001 certificate');
+    await recipient.fill('#send-payload', '');
+    await recipient.fill('#send-document', 'ISO 14001:2015 certificate no. 2026-0042, Volt Supplies BV');
+    await recipient.fill('#send-title', 'iso14001.txt');
+    await recipient.selectOption('#send-process', processId);
+    await recipient.click('#send-data-form button[type=submit]');
+    await noticed(recipient, 'Sent “ISO 14001 certificate”.');
+    await ack(sender, 'data');
+    await sender.selectOption('#decision-process', processId);
+    await sender.fill('#decision-reason', 'all documents in order');
+    await sender.click('#approve');
+    await noticed(sender, 'Decision signed and sent.');
+    await ack(recipient, 'decision');
+    await sender.locator(`tr[data-process="${processId}"] [data-status="completed"]`).waitFor({ timeout: 15_000 });
+    await axe(sender, 'exchange');
+    await sender.screenshot({ path: join(OUT, 'exchange-onboarding.png'), fullPage: true });
+
+    // forwarding under consent: Acme lets Volt pass its meter data on to an auditor, then revokes that
+    const auditor = await issueTo('DataPartnerCredential', {
+      organisationName: 'Nordic Grid Audit',
+      registrationId: 'CVR 11223344',
+      dataspace: 'tessera',
+    });
+    const auditorToken = await verifierToken(auditor, '/data/exchange', '*');
+    assert.equal(
+      (await api('POST', '/services/exchange/partners', { name: 'Nordic Grid Audit' }, auditorToken)).status,
+      200,
+    );
+    await sender.locator(`#consent-to option[value="${volt.did}"]`).waitFor({ state: 'attached', timeout: 15_000 });
+    await sender.selectOption('#consent-to', volt.did);
+    await sender.fill('#consent-purpose', 'Grid audit 2026');
+    await sender.check('#consent-third');
+    await sender.fill('#consent-parties', auditor.did);
+    await sender.click('#send-consent-form button[type=submit]');
+    await noticed(sender, 'Consent signed and granted.');
+    const consentId = (await sender.locator('#consents tr[data-consent]').first().getAttribute('data-consent'))!;
+    const meterData = (await recipient
+      .locator('tr[data-kind="data"][data-direction="in"]', { hasText: 'Meter data Q1' })
+      .first()
+      .getAttribute('data-message'))!;
+    await recipient
+      .locator(`#forward-consent option[value="${consentId}"]`)
+      .waitFor({ state: 'attached', timeout: 15_000 });
+    await recipient.locator(`#forward-to option[value="${auditor.did}"]`).waitFor({ state: 'attached' });
+    const forward = async () => {
+      await recipient.selectOption('#forward-original', meterData);
+      await recipient.selectOption('#forward-consent', consentId);
+      await recipient.selectOption('#forward-to', auditor.did);
+      await recipient.click('#send-forward-form button[type=submit]');
+    };
+    await forward();
+    await noticed(recipient, 'Data forwarded under consent.');
+    await recipient.locator('tr[data-kind="forward"][data-direction="out"]').first().waitFor();
+    await sender.click(`tr[data-consent="${consentId}"] button[data-action="revoke-consent"]`);
+    await sender.click(`tr[data-consent="${consentId}"] button[data-confirm="revoke-consent"]`);
+    await noticed(sender, 'Consent revoked.');
+    await sender.locator(`tr[data-consent="${consentId}"] [data-status="revoked"]`).waitFor({ timeout: 15_000 });
+    // a forward under the revoked consent is refused by the exchange, with its code
+    await recipient
+      .locator(`#forward-consent option[value="${consentId}"]`, { hasText: 'revoked' })
+      .waitFor({ state: 'attached', timeout: 15_000 });
+    await forward();
+    await recipient.locator('main > .error').waitFor({ timeout: 15_000 });
+    assert.equal(await recipient.locator('main > .error').getAttribute('data-code'), 'ERR_EXCHANGE_CONSENT_REVOKED');
+    await axe(sender, 'exchange');
+    await sender.screenshot({ path: join(OUT, 'exchange-consent.png'), fullPage: true });
+
+    // the key the stack holds for Volt: authorised on chain by the wallet's key, then it signs a message for Volt
+    await recipient.click('#hosted-key-ask');
+    await recipient.locator('[data-hosted-active="false"]').waitFor({ timeout: 15_000 });
+    await recipient.click('button[data-action="hosted-key-authorise"]');
+    await recipient.click('button[data-confirm="hosted-key-authorise"]');
+    await recipient.locator('[data-hosted-active="true"]').waitFor({ timeout: 30_000 });
+    await recipient.check('#use-hosted');
+    await recipient.selectOption('#send-to', acme.did);
+    await recipient.fill('#send-label', 'Signed by the stack for Volt');
+    await recipient.fill('#send-document', '');
+    await recipient.fill('#send-payload', '{"ok":true}');
+    await recipient.selectOption('#send-process', '');
+    await recipient.click('#send-data-form button[type=submit]');
+    await noticed(recipient, 'Sent “Signed by the stack for Volt”.');
+    const hostedRow = sender.locator('tr[data-kind="data"][data-direction="in"]', {
+      hasText: 'Signed by the stack for Volt',
+    });
+    await hostedRow.first().waitFor({ timeout: 15_000 });
+    await axe(recipient, 'exchange');
+    await recipient.screenshot({ path: join(OUT, 'exchange-hosted-key.png'), fullPage: true });
+
+    // the trail: the party's own entries exported as JSON
+    const [download] = await Promise.all([sender.waitForEvent('download'), sender.click('#export-trail')]);
+    const exported = JSON.parse(readFileSync((await download.path())!, 'utf8')) as {
+      party: string;
+      entries: { what: string }[];
+    };
+    assert.equal(exported.party, acme.did);
+    assert.ok(exported.entries.length >= 10, `${exported.entries.length} trail entries exported`);
+    // the pages stop polling the exchange (their tokens are presented for again every few minutes)
+    for (const p of [sender, recipient]) {
+      await p.evaluate(() => {
+        location.hash = '#/wallet';
+      });
+    }
+  });
+
+  it('the policy decides what the services pages offer a wallet, from its credentials, without a presentation', async () => {
+    const ask = (credentials: unknown) =>
+      fetch(`${base}/console/api/wallet-access`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ credentials }),
+      });
+    const investor = await issueTo('AccreditedInvestorCredential', {
+      jurisdiction: 'FR',
+      investorType: 'individual',
+      accreditationLevel: 'accredited',
+      kycLevel: 'standard',
+    });
+    // a credential of the right type whose claims the policy does not accept opens nothing
+    const outsideInvestor = await issueTo('AccreditedInvestorCredential', {
+      jurisdiction: 'US',
+      investorType: 'individual',
+      accreditationLevel: 'accredited',
+      kycLevel: 'standard',
+    });
+    const otherSpace = await issueTo('DataPartnerCredential', {
+      organisationName: 'Elsewhere Data',
+      registrationId: 'X-1',
+      dataspace: 'elsewhere',
+    });
+    // every single-use nonce the credential core makes goes through its store: count them while the wallets ask
+    const nonces = stack.verifier.core.nonces;
+    const put = nonces.put.bind(nonces);
+    let made = 0;
+    nonces.put = (...args: Parameters<typeof put>) => {
+      made++;
+      return put(...args);
+    };
+    try {
+      const a = (await (await ask(investor.credentials)).json()) as {
+        allowed: Record<string, boolean>;
+        meters: string[];
+      };
+      assert.equal(a.allowed['offerings.subscribe'], true);
+      assert.equal(a.allowed['offerings.create'], false);
+      assert.equal(a.allowed.exchange, false);
+      const b = (await (await ask([...outsideInvestor.credentials, ...otherSpace.credentials])).json()) as {
+        allowed: Record<string, boolean>;
+      };
+      assert.equal(b.allowed['offerings.subscribe'], false, 'jurisdiction US is not in the policy');
+      assert.equal(b.allowed.exchange, false, 'data space "elsewhere" is not the policy\'s');
+      // a forged credential (someone else's signature) opens nothing
+      const [h, , sig] = investor.credentials[0]!.split('.');
+      const forged = `${h}.${Buffer.from(JSON.stringify({ vc: { type: ['VerifiableCredential', 'OfferingIssuerCredential'] } })).toString('base64url')}.${sig}`;
+      const f = (await (await ask([forged])).json()) as { allowed: Record<string, boolean> };
+      assert.equal(f.allowed['offerings.create'], false);
+      // hostile bodies are refused with their code
+      assert.equal((await ask('not a list')).status, 422);
+      assert.equal((await ask(Array.from({ length: 40 }, () => 'x'))).status, 422);
+      const text = await fetch(`${base}/console/api/wallet-access`, { method: 'POST', body: 'credentials' });
+      assert.equal(text.status, 415);
+    } finally {
+      nonces.put = put;
+    }
+    assert.equal(made, 0, 'no presentation nonce was made');
+
+    // in the browser: the investor's wallet is offered the subscription, the outside investor's is not offered the page
+    const page = await walletBrowser(investor, 'investor-access');
+    await page.locator('nav a[href="#/offerings"]').waitFor({ timeout: 10_000 });
+    const outside = await walletBrowser(outsideInvestor, 'outside-investor');
+    await outside.locator('nav a[href="#/wallet"]').waitFor();
+    await sleep(1_000);
+    assert.equal(await outside.locator('nav a[href="#/offerings"]').count(), 0);
   });
 
   it('a session ended by the server explains itself on the page it ended, and signing in again returns there', async () => {

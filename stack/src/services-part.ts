@@ -3,7 +3,7 @@ import type { IssuerService } from '@tessera/issuer';
 import { err, type Logger } from '@tessera/protocol';
 import type { CachedDidResolver, RegistryWatcher } from '@tessera/verifier';
 import type { JsonRpcProvider } from 'ethers';
-import type { Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import {
@@ -24,6 +24,10 @@ import type { StackConfig } from './config.js';
 import type { DevicesPart } from './devices-part.js';
 import type { ActorIdentity, StackActor } from './identities.js';
 import type { VerifierPart } from './verifier-part.js';
+
+/** Where the data exchange's server-rendered interface was; it now leads to the console's exchange page. */
+export const EXCHANGE_UI_PATH = '/services/exchange/ui';
+export const CONSOLE_EXCHANGE_PAGE = '/#/exchange';
 
 /**
  * The one place where the credential-gated services join the stack: their tables (added to the stack's database
@@ -131,7 +135,7 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
   urls.energy = `${ctx.publicUrl}/services/energy`;
   stops.push(() => energy.stop());
 
-  // trusted data exchange: API, HTML interface at /services/exchange/ui, trail anchored every minute
+  // trusted data exchange: API (its pages are the console's), trail anchored every minute
   const exchange = await startExchangePart(
     {
       db: ctx.db,
@@ -145,9 +149,13 @@ export async function startServices(ctx: ServicesContext): Promise<RunningServic
     },
     ctx.log.child({ part: 'exchange' }),
   );
+  // the exchange's pages are the console's (`/#/exchange`): the server-rendered interface's address leads there
+  ctx.parts.use(EXCHANGE_UI_PATH, (_req: Request, res: Response) => {
+    res.redirect(303, CONSOLE_EXCHANGE_PAGE);
+  });
   ctx.parts.use('/services/exchange', exchange.router);
   urls.exchange = `${ctx.publicUrl}/services/exchange`;
-  urls.exchangeUi = `${ctx.publicUrl}/services/exchange/ui`;
+  urls.exchangeUi = `${ctx.publicUrl}${CONSOLE_EXCHANGE_PAGE}`;
   stops.push(() => exchange.stop());
 
   // Whiteflag (issue 23): operators' signs and signals over HTTP and devices' over MQTT, each from the originator's own

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Issuer, pushStatusChanges, statusListReader } from '@tessera/issuer';
+import { ISSUER_SIGN_IN_SCOPE, type Issuer, principalOf, pushStatusChanges, statusListReader } from '@tessera/issuer';
 import { CREDENTIAL_TYPE_NAMES, type Logger, TesseraError } from '@tessera/protocol';
 import {
   createVerifier,
@@ -120,6 +120,17 @@ export async function startVerifierPart(o: {
             revokedTokens: new RedisTokenDenylist(redis),
           }
         : {}),
+      // A sign-in to the issuer through OpenID4VP (the console's QR code or link answered by a wallet on another
+      // device) goes to the issuer's audit trail like one through its own token endpoint (`POST /auth/token`).
+      onOid4vpGrant: async (issued) => {
+        if (!issued.grant.scopes.some((s) => s.resource === ISSUER_SIGN_IN_SCOPE)) return;
+        const p = principalOf(issued.grant);
+        await o.issuer.recordAction(
+          'auth.token',
+          { holder: p.did, roles: p.roles, via: 'openid4vp' },
+          { actor: p.did },
+        );
+      },
       log: o.log,
     },
   );

@@ -91,6 +91,12 @@ export interface VerifierDeps {
    * Default: started here when the addon loads, closed by `stop`; `false` keeps everything on the calling thread.
    */
   signatureWorker?: Secp256k1Worker | false;
+  /**
+   * Called with each access token an OpenID4VP response earns, before the wallet and the initiator learn of it: the
+   * stack records sign-ins to the issuer's audit trail here, as the issuer's own token endpoint does. A failure refuses
+   * the response.
+   */
+  onOid4vpGrant?: (issued: IssuedToken) => Promise<void>;
   log?: Logger;
   /** Milliseconds since the epoch; injectable for tests. */
   now?: () => number;
@@ -432,6 +438,7 @@ export function createVerifier(config: VerifierConfig, deps: VerifierDeps): Veri
     core.oid4vp = createOid4vpService(core as Verifier, {
       privateKey: config.privateKey,
       publicUrl: config.publicUrl,
+      ...(deps.onOid4vpGrant ? { onGranted: deps.onOid4vpGrant } : {}),
       log,
     });
   }

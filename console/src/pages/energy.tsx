@@ -1,8 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type EnergyBills, type EnergyPeriod, parseMetrics } from '../api';
 import type { ChartSpec } from '../charts';
-import { describeCredential } from '../crypto';
-import { credentialsOf, presentFor, useSession } from '../session';
+import { presentFor, useSession } from '../session';
 import { Refusal, Section, short } from '../ui';
 
 type Err = { code: string; message: string } | undefined;
@@ -82,18 +81,13 @@ function periodCharts(periods: EnergyPeriod[], periodMs: number): { price: Chart
   };
 }
 
-/** Bills of a meter whose EnergyProsumer credential is in the wallet, read with a token presented for it. */
+/**
+ * Bills of the meters the policy opens to the wallet's credentials (decided by the stack's credential core without a
+ * presentation), each read with a token the wallet presents its credential for.
+ */
 function Bills() {
   const s = useSession();
-  const meters = s.holder
-    ? [
-        ...new Set(
-          credentialsOf(s.holder, ['EnergyProsumerCredential'])
-            .map((jwt) => describeCredential(jwt).claims.meterId)
-            .filter((m): m is string => typeof m === 'string'),
-        ),
-      ]
-    : [];
+  const meters = s.walletAccess?.meters ?? [];
   const [bills, setBills] = useState<EnergyBills & { meterId: string }>();
   const [error, setError] = useState<Err>();
   const [busy, setBusy] = useState(false);
@@ -101,38 +95,45 @@ function Bills() {
     <Section title="Bills per meter" id="bills">
       <p>
         A meter's bills are its holder's: the wallet presents the meter's EnergyProsumer credential to the verifier for
-        them{s.holder ? '' : ' (unlock a wallet that holds one)'}.
+        them{s.holder ? '' : ' (unlock a wallet that holds one)'}. The meters offered are those the policy opens to the
+        wallet's credentials.
       </p>
-      <form
-        class="filters"
-        id="bills-form"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          const meterId = String(new FormData(e.currentTarget).get('meterId') ?? '').trim();
-          setError(undefined);
-          setBusy(true);
-          try {
-            const t = await presentFor(`/energy/meters/${meterId}/bills`, 'GET');
-            if (!t.ok) return setError(t);
-            const r = await api.energyBills(t.token, meterId);
-            if (!r.ok) return setError(r.error);
-            setBills({ ...r.value, meterId });
-          } finally {
-            setBusy(false);
-          }
-        }}
-      >
-        <label for="bills-meter">Meter</label>
-        <input id="bills-meter" name="meterId" required maxLength={64} list="wallet-meters" />
-        <datalist id="wallet-meters">
-          {meters.map((m) => (
-            <option key={m} value={m} />
-          ))}
-        </datalist>
-        <button type="submit" disabled={busy}>
-          Show bills
-        </button>
-      </form>
+      {meters.length > 0 ? (
+        <form
+          class="filters"
+          id="bills-form"
+          onSubmit={async (e) => {
+            e.preventDefault();
+            const meterId = String(new FormData(e.currentTarget).get('meterId') ?? '').trim();
+            setError(undefined);
+            setBusy(true);
+            try {
+              const t = await presentFor(`/energy/meters/${meterId}/bills`, 'GET');
+              if (!t.ok) return setError(t);
+              const r = await api.energyBills(t.token, meterId);
+              if (!r.ok) return setError(r.error);
+              setBills({ ...r.value, meterId });
+            } finally {
+              setBusy(false);
+            }
+          }}
+        >
+          <label for="bills-meter">Meter</label>
+          <input id="bills-meter" name="meterId" required maxLength={64} list="wallet-meters" />
+          <datalist id="wallet-meters">
+            {meters.map((m) => (
+              <option key={m} value={m} />
+            ))}
+          </datalist>
+          <button type="submit" disabled={busy}>
+            Show bills
+          </button>
+        </form>
+      ) : (
+        <p class="muted" id="no-meters">
+          The policy opens no meter's bills to {s.holder ? "this wallet's credentials" : 'this session'}.
+        </p>
+      )}
       <Refusal error={error} />
       {bills ? (
         <div data-bills={bills.meterId}>

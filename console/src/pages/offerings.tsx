@@ -1,12 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Offering } from '../api';
 import { signJwt } from '../crypto';
-import { credentialsOf, current, presentFor, useSession } from '../session';
+import { current, presentFor, useSession } from '../session';
 import { Notice, Refusal, Section, short } from '../ui';
 
 type Err = { code: string; message: string } | undefined;
-/** The credential each action of the offerings API asks for (the verifier's policy decides; these only show forms). */
-export const OFFERING_ROLES = ['OfferingIssuerCredential', 'CertifierCredential', 'AccreditedInvestorCredential'];
+/**
+ * Whether the policy lets the wallet's credentials take an action of the offerings API (`offerings.create`,
+ * `.certify`, `.subscribe`, `.allocate`): the stack's credential core decided it for them without a presentation; the
+ * route's guard decides again when the action is taken.
+ */
+const allowed = (s: ReturnType<typeof useSession>, capability: string) => s.walletAccess?.allowed[capability] === true;
 const offeringUrn = (id: string) => `urn:tessera:offering:${id}`;
 
 async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
@@ -133,7 +137,7 @@ function CreateOffering({ onCreated }: { onCreated: (o: Offering) => void }) {
 /** The actions on one offering that the wallet's credentials may take, each with its own presented token. */
 function OfferingActions({ offering, onChange }: { offering: Offering; onChange: () => Promise<void> }) {
   const s = useSession();
-  const has = (t: string) => (s.holder ? credentialsOf(s.holder, [t]).length > 0 : false);
+  const can = (capability: string) => allowed(s, capability);
   const [error, setError] = useState<Err>();
   const [notice, setNotice] = useState<string>();
   const [holdings, setHoldings] = useState<{ wallet: string; balance: string }[]>();
@@ -170,7 +174,7 @@ function OfferingActions({ offering, onChange }: { offering: Offering; onChange:
         <dd>{offering.tokenAddress ?? '–'}</dd>
       </dl>
       <div class="actions">
-        {has('CertifierCredential') ? (
+        {can('offerings.certify') ? (
           <form
             id="certify"
             class="filters"
@@ -211,7 +215,7 @@ function OfferingActions({ offering, onChange }: { offering: Offering; onChange:
             <button type="submit">Certify</button>
           </form>
         ) : null}
-        {has('AccreditedInvestorCredential') ? (
+        {can('offerings.subscribe') ? (
           <form
             id="subscribe"
             class="filters"
@@ -229,7 +233,7 @@ function OfferingActions({ offering, onChange }: { offering: Offering; onChange:
             <button type="submit">Subscribe</button>
           </form>
         ) : null}
-        {has('OfferingIssuerCredential') ? (
+        {can('offerings.allocate') ? (
           <button
             type="button"
             id="allocate"
@@ -289,7 +293,7 @@ export function Offerings() {
     void load();
   }, []);
   const chosen = items?.find((o) => o.id === open);
-  const issuer = s.holder ? credentialsOf(s.holder, ['OfferingIssuerCredential']).length > 0 : false;
+  const issuer = allowed(s, 'offerings.create');
   return (
     <>
       <h1>Offerings</h1>

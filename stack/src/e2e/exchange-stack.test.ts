@@ -90,13 +90,16 @@ after(async () => {
 });
 
 describe('data exchange mounted in the stack', () => {
-  it('is listed with the stack and serves its OpenAPI document and HTML login page', async () => {
+  it('is listed with the stack and serves its OpenAPI document; its old HTML address leads to the console', async () => {
     assert.equal(stack.services.urls.exchange, base);
     const spec = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     assert.ok(spec.paths['/partners/hosted-key/confirm']);
-    const login = await fetch(`${base}/ui/login`);
-    assert.equal(login.status, 200);
-    assert.match(await login.text(), /Access token/);
+    // the exchange's pages are the console's: the old interface's address leads there
+    for (const path of ['/ui/login', '/ui/']) {
+      const ui = await fetch(`${base}${path}`, { redirect: 'manual' });
+      assert.equal(ui.status, 303);
+      assert.equal(ui.headers.get('location'), '/#/exchange');
+    }
   });
 
   it('refuses an organisation without a DataPartner credential', async () => {

@@ -128,7 +128,14 @@ export interface Oid4vpService {
  */
 export function createOid4vpService(
   core: Pick<Verifier, 'did' | 'request' | 'decide' | 'grant' | 'nonces' | 'checks'>,
-  o: { privateKey: string; publicUrl: string; requestTtlMs?: number; log?: Logger },
+  o: {
+    privateKey: string;
+    publicUrl: string;
+    requestTtlMs?: number;
+    /** Each token granted, before it is handed out (a throw refuses the response with ERR_UNAVAILABLE). */
+    onGranted?: (issued: IssuedToken) => Promise<void>;
+    log?: Logger;
+  },
 ): Oid4vpService {
   const log = o.log ?? silentLogger;
   const clientId = `${DID_CLIENT_ID_PREFIX}${core.did}`;
@@ -364,7 +371,15 @@ export function createOid4vpService(
     const raw = typeof id === 'string' && id.length <= 64 ? await core.nonces.consume(key('state', id)) : undefined;
     if (!raw) return err('ERR_OID4VP_REQUEST_UNKNOWN', 'no open request with this id (answered already, or expired)');
     const rec = JSON.parse(raw) as RequestState;
-    const r = await verifyResponse(rec, body);
+    let r = await verifyResponse(rec, body);
+    if (r.ok && o.onGranted) {
+      try {
+        await o.onGranted(r.value);
+      } catch (e) {
+        log.error({ err: e }, 'a granted OpenID4VP sign-in could not be recorded');
+        r = err('ERR_UNAVAILABLE', 'the sign-in could not be recorded; try again');
+      }
+    }
     // The outcome waits for the initiator (its transaction secret), and for a same-device redirect (its response code).
     const outcome = JSON.stringify(r.ok ? { ok: true, value: r.value } : { ok: false, error: r.error });
     await core.nonces.put(key('result', `${id}:${rec.secretHash}`), outcome, ttl);
