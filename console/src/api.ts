@@ -80,6 +80,8 @@ export interface EnergyPeriod {
   volumeWh: number;
   orders: number;
   trades: number;
+  /** The closed period's orders in submission order, each with the energy it traded. */
+  book?: { id: string; side: 'bid' | 'offer'; energyWh: number; limitPriceMicroEurPerKwh: number; filledWh: number }[];
   bookHash: string;
   allocationHash: string;
   grid: { importWh: number; exportWh: number; receivedNanoEur: string; paidNanoEur: string };

@@ -181,6 +181,45 @@ function BillTable({ rows, first }: { rows: EnergyBills['periods']; first: 'mont
   );
 }
 
+/** The book of one closed period: bids from the highest limit down, offers from the lowest up, as the clearing ranks them. */
+function ClosedBook({ period }: { period: EnergyPeriod | undefined }) {
+  if (!period?.book) return null;
+  const bids = period.book
+    .filter((o) => o.side === 'bid')
+    .sort((a, b) => b.limitPriceMicroEurPerKwh - a.limitPriceMicroEurPerKwh);
+  const offers = period.book
+    .filter((o) => o.side === 'offer')
+    .sort((a, b) => a.limitPriceMicroEurPerKwh - b.limitPriceMicroEurPerKwh);
+  return (
+    <table id="closed-book" data-book-period={period.periodId}>
+      <caption>
+        Book of period {period.periodId}: {period.book.length} orders, cleared at {cents(period.priceMicroEurPerKwh)}{' '}
+        ct/kWh
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Side</th>
+          <th scope="col">Order</th>
+          <th scope="col">Energy (kWh)</th>
+          <th scope="col">Limit (ct/kWh)</th>
+          <th scope="col">Traded (kWh)</th>
+        </tr>
+      </thead>
+      <tbody>
+        {[...bids, ...offers].map((o) => (
+          <tr key={`${o.side}:${o.id}`} data-order={o.id}>
+            <td>{o.side}</td>
+            <td>{short(o.id, 12)}</td>
+            <td>{kwh(o.energyWh)}</td>
+            <td>{cents(o.limitPriceMicroEurPerKwh)}</td>
+            <td data-filled>{kwh(o.filledWh)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 export function Energy() {
   const [periodMs, setPeriodMs] = useState<number>();
   const [periods, setPeriods] = useState<EnergyPeriod[]>();
@@ -247,8 +286,8 @@ export function Energy() {
       </Section>
       <Section title="Order book" id="book">
         <p>
-          Orders stay private to their participants while a period trades; once it closes, the market publishes its book
-          as counts and digests (the on-chain settlement commits to them).
+          Orders stay private to their participants while a period trades (sealed bids); once it closes, the market
+          publishes its book: every order with what it traded, and its digest, which the on-chain settlement commits to.
         </p>
         <dl class="figures">
           {orders.map((o) => (
@@ -288,6 +327,7 @@ export function Energy() {
             ))}
           </tbody>
         </table>
+        <ClosedBook period={[...(periods ?? [])].reverse().find((p) => (p.book?.length ?? 0) > 0)} />
       </Section>
       <Bills />
     </>
