@@ -644,9 +644,11 @@ describe('the console in chromium', () => {
     // the closed period's book: both orders, the bid traded 12 of its 14 Wh against the whole offer
     await home.locator(`#closed-book[data-book-period="${period}"]`).waitFor({ timeout: 10_000 });
     assert.deepEqual(
-      await home.locator('#closed-book [data-order]').evaluateAll((rows) =>
-        rows.map((r) => `${r.getAttribute('data-order')} ${r.querySelector('[data-filled]')?.textContent}`),
-      ),
+      await home
+        .locator('#closed-book [data-order]')
+        .evaluateAll((rows) =>
+          rows.map((r) => `${r.getAttribute('data-order')} ${r.querySelector('[data-filled]')?.textContent}`),
+        ),
       ['b1 0.012', 'a1 0.012'],
     );
     await axe(home, 'energy');
