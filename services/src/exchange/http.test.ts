@@ -113,25 +113,6 @@ describe('data exchange HTTP API behind the verifier guard', () => {
     assert.equal((await call(buyer, 'GET', '/messages/nope-0000')).body.error.code, 'ERR_EXCHANGE_NOT_FOUND');
   });
 
-  it('refuses UI form posts from another site, and UI pages without a token', async () => {
-    const post = (origin: string) =>
-      fetch(`${base}/data/exchange/ui/login`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
-        body: `token=${tokens.get(buyer)}`,
-      });
-    const evil = await post('https://evil.example');
-    assert.equal(evil.status, 403);
-    assert.equal(evil.headers.get('set-cookie'), null);
-    const same = await post(base);
-    assert.equal(same.status, 303);
-    assert.match(same.headers.get('set-cookie') ?? '', /^tessera_exchange_token=.*HttpOnly.*SameSite=Strict/i);
-    const page = await fetch(`${base}/data/exchange/ui/`, { redirect: 'manual' });
-    assert.equal(page.status, 303);
-    assert.match(page.headers.get('location') ?? '', /\/ui\/login\?error=ERR_AUTH_REQUIRED/);
-  });
-
   it('serves its OpenAPI 3.1 document, with the message kinds generated from the schemas', async () => {
     const spec = await call(undefined, 'GET', '/openapi.json');
     assert.equal(spec.status, 200);

@@ -16,7 +16,6 @@ import type { HostedKeyring } from './hosted-keys.js';
 import { MessageBodySchema } from './messages.js';
 import { QuestionnaireSchema } from './questionnaire.js';
 import type { Actor, ExchangeService } from './service.js';
-import { buildExchangeUi } from './ui.js';
 
 export interface ExchangeRouterDeps {
   service: ExchangeService;
@@ -210,7 +209,6 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
   router.get('/openapi.json', (req, res) => {
     res.json(document(`${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`));
   });
-  router.use('/ui', buildExchangeUi({ service, guard, log }));
 
   const routes = express.Router();
   routes.use(guard);

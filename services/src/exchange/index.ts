@@ -65,7 +65,6 @@ export {
   type TrailRow,
 } from './store.js';
 export { readTrail, verifyTrail, type TrailEntry, type TrailVerification } from './trail.js';
-export { UI_TOKEN_COOKIE } from './ui.js';
 export {
   EXCHANGE_ANCHOR_INTERVAL_MS,
   startExchangePart,
