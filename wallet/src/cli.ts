@@ -308,7 +308,7 @@ export function walletProgram(): Command {
   program
     .command('delegate')
     .description(
-      "let a service (the data exchange's HTML interface) sign for the holder DID through an on-chain veriKey delegation the wallet checks and signs",
+      "let a service (such as the data exchange's hosted key) sign for the holder DID through an on-chain veriKey delegation the wallet checks and signs",
     )
     .argument('<url>', "the service's hosted-key endpoint (…/partners/hosted-key)")
     .option('--resource <path>', 'the resource whose token authorises the request (default /data/exchange)')

@@ -328,7 +328,7 @@ interface HostedKeyOffer {
 export const MAX_DELEGATION_SECONDS = 2 * 365 * 24 * 3600;
 
 /**
- * Let a service sign for the holder's DID (the data exchange's HTML interface): ask `url` (…/partners/hosted-key)
+ * Let a service sign for the holder's DID (such as the data exchange's hosted key): ask `url` (…/partners/hosted-key)
  * for the delegation, check it is a `veriKey` delegation of this wallet's own identity for at most two years,
  * sign it with the holder key (the digest is recomputed by the wallet) and post the signature to `url/confirm`,
  * where the service relays it on chain. `token` is an access token for the service (default: the wallet's latest
