@@ -22,11 +22,10 @@ import { DeviceAgent, DeviceKeyStore } from '@tessera/device-agent';
 import { ethrDid, topics } from '@tessera/protocol';
 import { centsPerKwh as c, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { Wallet } from 'ethers';
+import { accessToken, http, type Json, seeded } from '../testing/fault-flows.js';
 import { faultReport, freePort, readSqlite } from '../testing/fault-report.js';
-import { type Started, stackProcesses } from '../testing/stack-process.js';
+import { stackProcesses } from '../testing/stack-process.js';
 
 const { start, tmp, health } = stackProcesses();
 const report = faultReport('flows');
@@ -38,58 +37,6 @@ const agents: DeviceAgent[] = [];
 after(async () => {
   for (const a of agents) await a.stop();
 });
-
-/** mulberry32: a small seeded generator, so a failing run can be repeated with its seed. */
-function seeded(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: JSON answers, checked by the assertions
-type Json = Record<string, any>;
-
-async function http(method: string, url: string, body?: unknown, bearer?: string) {
-  try {
-    const r = await fetch(url, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(20_000),
-    });
-    return { status: r.status, body: (await r.json().catch(() => ({}))) as Json };
-  } catch {
-    return { status: 0, body: {} as Json }; // the process died (or was killed) before answering
-  }
-}
-
-/** A wallet's side: presentation request → VP of `credentials` → access token. */
-async function accessToken(s: Started, key: HolderKey, resource: string, action: string): Promise<string> {
-  const req = await http('POST', `${s.http}/verifier/presentation-requests`, { resource, action });
-  assert.equal(req.status, 201, JSON.stringify(req.body));
-  const vp = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: key.credentials,
-      },
-    } as never,
-    { did: key.did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
-    { challenge: String(req.body.nonce), domain: String(req.body.audience) },
-  );
-  const t = await http('POST', `${s.http}/verifier/presentations`, { vp });
-  assert.equal(t.status, 200, JSON.stringify(t.body));
-  return t.body.access_token as string;
-}
 
 interface Household {
   name: string;
