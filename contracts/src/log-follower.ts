@@ -13,6 +13,9 @@ export interface RawLog {
   logIndex: string;
 }
 
+/** After a failed `eth_getLogs`, the next attempt (without waiting for another head). */
+const FAILED_READ_RETRY_MS = 500;
+
 export interface LogFollowerOptions {
   /** Used for `eth_getLogs` (and for polling when there is no WebSocket). */
   provider: JsonRpcProvider;
@@ -37,6 +40,7 @@ export interface LogFollowerOptions {
 export class ChainLogFollower extends EventEmitter<{ logs: [RawLog[]]; block: [number]; live: [boolean] }> {
   private ws: WebSocket | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
   private lastBlock = -1;
   private targetBlock = -1;
@@ -80,6 +84,8 @@ export class ChainLogFollower extends EventEmitter<{ logs: [RawLog[]]; block: [n
     this.stopped = true;
     this.setLive(false);
     if (this.pollTimer) clearTimeout(this.pollTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const ws = this.ws;
     this.ws = undefined;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
@@ -155,6 +161,16 @@ export class ChainLogFollower extends EventEmitter<{ logs: [RawLog[]]; block: [n
         this.emit('block', to);
       } catch (e) {
         this.o.onError?.(e);
+        // The range stays unprocessed. On a push subscription the next try would come with the next head, and a
+        // chain that mines on demand (anvil) may not mine another block for a long time: a revocation in that
+        // block would wait with it. Try again soon instead.
+        if (!this.stopped && !this.retryTimer) {
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            void this.catchUp(this.targetBlock);
+          }, FAILED_READ_RETRY_MS);
+          this.retryTimer.unref();
+        }
       }
     });
     return this.processing;
