@@ -490,6 +490,23 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * Every code a route guarded by an access token can answer before its handler runs (the verifier's
+ * `requireCredentials` and the credential core's `authorize` behind it, which the issuer and the services use): for
+ * the OpenAPI documents of those routes, so each lists the guard's refusals once and alike.
+ */
+export const GUARD_ERRORS = [
+  'ERR_AUTH_REQUIRED',
+  'ERR_AUTH_INVALID',
+  'ERR_AUTH_EXPIRED',
+  'ERR_FORBIDDEN',
+  'ERR_POLICY_DENIED',
+  'ERR_VC_REVOKED',
+  'ERR_VC_SUSPENDED',
+  'ERR_VC_STATUS_UNAVAILABLE',
+  'ERR_UNAVAILABLE',
+] as const satisfies readonly ErrorCode[];
+
 /** Plain, serialisable error shape carried by results and HTTP bodies. */
 export interface ErrorShape {
   code: ErrorCode;

@@ -4,7 +4,15 @@
  * tree and the handshake messages, OCRA (RFC 6287), status list encoding, the hash chain, protocol constants.
  * May import: nothing of ours.
  */
-export { ERROR_CODES, TesseraError, isErrorCode, toTesseraError, type ErrorCode, type ErrorShape } from './errors.js';
+export {
+  ERROR_CODES,
+  GUARD_ERRORS,
+  TesseraError,
+  isErrorCode,
+  toTesseraError,
+  type ErrorCode,
+  type ErrorShape,
+} from './errors.js';
 export { ok, err, type Result } from './result.js';
 export {
   parseDid,

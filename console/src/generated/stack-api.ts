@@ -104,7 +104,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -113,7 +113,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -124,6 +124,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -167,7 +176,7 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -176,7 +185,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -187,6 +196,15 @@ export interface paths {
         };
         /** @description ERR_AUDIT_TAMPERED */
         500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -493,7 +511,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -502,7 +520,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -513,6 +531,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -555,7 +582,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -564,7 +591,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -593,6 +620,15 @@ export interface paths {
         };
         /** @description ERR_VC_CLAIMS_INVALID, ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -636,7 +672,7 @@ export interface paths {
             'application/json': components['schemas']['Credential'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -645,7 +681,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -656,6 +692,15 @@ export interface paths {
         };
         /** @description ERR_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -729,7 +774,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -738,7 +783,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -785,6 +830,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -843,7 +897,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -852,7 +906,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -899,6 +953,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -957,7 +1020,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -966,7 +1029,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1013,6 +1076,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -1071,7 +1143,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1080,7 +1152,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1134,6 +1206,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -1176,7 +1257,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1185,7 +1266,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1203,7 +1284,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1260,7 +1341,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1269,7 +1350,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1305,7 +1386,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1378,7 +1459,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1387,7 +1468,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1432,7 +1513,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1489,7 +1570,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1498,7 +1579,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1534,7 +1615,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1591,7 +1672,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1600,7 +1681,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1636,7 +1717,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1693,7 +1774,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1702,7 +1783,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1738,7 +1819,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1795,7 +1876,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1804,7 +1885,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1840,7 +1921,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1908,7 +1989,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1917,7 +1998,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1971,7 +2052,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2412,7 +2493,7 @@ export interface paths {
             }[];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -2421,7 +2502,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2432,6 +2513,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2476,7 +2566,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -2485,7 +2575,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2523,6 +2613,15 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2568,7 +2667,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -2577,7 +2676,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2588,6 +2687,15 @@ export interface paths {
         };
         /** @description ERR_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2807,7 +2915,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2834,7 +2942,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2891,7 +2999,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2909,7 +3017,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2968,7 +3076,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -2977,7 +3085,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3042,7 +3150,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3078,7 +3186,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3150,7 +3258,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3204,7 +3312,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3300,7 +3408,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3309,8 +3417,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3361,7 +3478,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3370,8 +3487,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3417,7 +3543,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3426,7 +3552,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3489,6 +3615,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -3525,7 +3660,7 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3534,7 +3669,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3545,6 +3680,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3608,7 +3752,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3617,7 +3761,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3680,6 +3824,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -3718,7 +3871,7 @@ export interface paths {
             'application/json': components['schemas']['Message'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3727,7 +3880,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3765,6 +3918,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
         500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3810,7 +3972,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3819,7 +3981,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3830,6 +3992,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3875,7 +4046,7 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3884,7 +4055,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -3895,6 +4066,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3957,7 +4137,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -3966,7 +4146,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4029,6 +4209,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -4065,7 +4254,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4074,8 +4263,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4120,7 +4318,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4129,7 +4327,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4192,6 +4390,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -4228,7 +4435,7 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4237,7 +4444,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4275,6 +4482,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
         500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4333,7 +4549,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_EXCHANGE_BAD_SIGNATURE */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4342,7 +4558,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_EXCHANGE_NOT_PARTNER, ERR_EXCHANGE_NOT_RECIPIENT, ERR_EXCHANGE_NO_CONSENT, ERR_EXCHANGE_CONSENT_REVOKED, ERR_EXCHANGE_CONSENT_EXPIRED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4405,6 +4621,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -4441,7 +4666,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4450,8 +4675,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4497,7 +4731,7 @@ export interface paths {
             'application/json': components['schemas']['Process'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4506,7 +4740,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4517,6 +4751,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4567,7 +4810,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4576,8 +4819,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4621,7 +4873,7 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4630,8 +4882,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4717,7 +4978,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4726,7 +4987,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4773,6 +5034,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4877,7 +5147,7 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4886,7 +5156,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_FORBIDDEN */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -4906,6 +5176,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_STATE */
         409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -4969,7 +5248,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -4978,7 +5257,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5025,6 +5304,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5196,7 +5484,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -5205,7 +5493,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED, ERR_FORBIDDEN */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5234,6 +5522,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5392,7 +5689,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -5401,7 +5698,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED, ERR_FORBIDDEN */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5430,6 +5727,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5494,7 +5800,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -5503,7 +5809,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_OFFERING_JURISDICTION, ERR_OFFERING_INVESTOR_NOT_ACCREDITED, ERR_OFFERING_WALLET_NOT_HOLDER, ERR_OFFERING_ISSUER_NOT_AUTHORISED, ERR_OFFERING_CERTIFIER_NOT_TRUSTED, ERR_OFFERING_TRANSFER_RESTRICTED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5550,6 +5856,15 @@ export interface paths {
         };
         /** @description ERR_OFFERING_TERMS_INVALID, ERR_OFFERING_CERTIFICATION_INVALID, ERR_OFFERING_BELOW_MINIMUM, ERR_OFFERING_ABOVE_MAXIMUM, ERR_OFFERING_INVESTOR_LIMIT, ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5800,7 +6115,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED */
+        /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
           headers: {
             [name: string]: unknown;
@@ -5809,8 +6124,17 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5874,7 +6198,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5892,7 +6216,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5949,7 +6273,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED, ERR_DEVICE_NOT_OWNER */
         403: {
           headers: {
             [name: string]: unknown;
@@ -5976,7 +6300,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6039,7 +6363,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6057,7 +6381,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6140,7 +6464,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6185,7 +6509,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6239,7 +6563,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6266,7 +6590,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6334,7 +6658,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6401,7 +6725,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6437,7 +6761,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6491,7 +6815,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_POLICY_DENIED */
+        /** @description ERR_FORBIDDEN, ERR_POLICY_DENIED */
         403: {
           headers: {
             [name: string]: unknown;
@@ -6509,7 +6833,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;

@@ -7,6 +7,7 @@ import {
   type Result,
   silentLogger,
   TesseraError,
+  GUARD_ERRORS,
 } from '@tessera/protocol';
 import { attachOpenApi, BODY_ERRORS, errorHandler, jsonBody, parseWith } from '@tessera/runtime/http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -171,7 +172,6 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
 
   const api = newIssuerApi();
   const BODY = BODY_ERRORS;
-  const GUARDED = ['ERR_AUTH_REQUIRED', 'ERR_AUTH_INVALID', 'ERR_AUTH_EXPIRED', 'ERR_POLICY_DENIED'] as const;
 
   api.route(
     app,
@@ -294,7 +294,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       body: IssueRequest,
       validateBody: false,
       responses: { 201: { description: 'The issued credential', schema: Credential } },
-      errors: [...GUARDED, 'ERR_VC_TYPE_UNKNOWN', 'ERR_VC_CLAIMS_INVALID', 'ERR_DID_MALFORMED', ...BODY],
+      errors: [...GUARD_ERRORS, 'ERR_VC_TYPE_UNKNOWN', 'ERR_VC_CLAIMS_INVALID', 'ERR_DID_MALFORMED', ...BODY],
     },
     ...guard('/credentials'),
     async (_input, req, res) => {
@@ -319,7 +319,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       bearer: true,
       query: ListQuery,
       responses: { 200: { description: 'A page', schema: CredentialPage } },
-      errors: [...GUARDED, 'ERR_VALIDATION'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION'],
     },
     ...guard('/credentials'),
     async ({ query: q }, _req, res) => {
@@ -336,7 +336,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       bearer: true,
       params: IdParam,
       responses: { 200: { description: 'The credential', schema: Credential } },
-      errors: [...GUARDED, 'ERR_NOT_FOUND'],
+      errors: [...GUARD_ERRORS, 'ERR_NOT_FOUND'],
     },
     ...guard('/credentials/:id'),
     async ({ params }, _req, res) => {
@@ -359,7 +359,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
         body: ReasonBody,
         bodyRequired: false,
         responses: { 200: { description: 'The credential after the change', schema: StatusChange } },
-        errors: [...GUARDED, 'ERR_NOT_FOUND', 'ERR_CONFLICT', ...BODY],
+        errors: [...GUARD_ERRORS, 'ERR_NOT_FOUND', 'ERR_CONFLICT', ...BODY],
       },
       ...guard(`/credentials/:id/${action}`),
       async ({ params, body }, _req, res) => {
@@ -380,7 +380,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       body: PartyInputDoc,
       validateBody: false,
       responses: { 201: { description: 'The party', schema: Party } },
-      errors: [...GUARDED, 'ERR_CONFLICT', ...BODY],
+      errors: [...GUARD_ERRORS, 'ERR_CONFLICT', ...BODY],
     },
     ...guard('/parties'),
     async (_input, req, res) => {
@@ -396,7 +396,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       bearer: true,
       query: PartiesQuery,
       responses: { 200: { description: 'Parties', schema: z.array(Party) } },
-      errors: [...GUARDED, 'ERR_VALIDATION'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION'],
     },
     ...guard('/parties'),
     async ({ query: q }, _req, res) => {
@@ -419,7 +419,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       bearer: true,
       params: DidParam,
       responses: { 200: { description: 'The party and its credentials', schema: Party } },
-      errors: [...GUARDED, 'ERR_NOT_FOUND'],
+      errors: [...GUARD_ERRORS, 'ERR_NOT_FOUND'],
     },
     ...guard('/parties/:did'),
     async ({ params }, _req, res) => {
@@ -449,7 +449,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       body: OfferBody,
       bodyRequired: false,
       responses: { 201: { description: 'The offer (the code is shown only here)', schema: Offer } },
-      errors: [...GUARDED, 'ERR_NOT_FOUND', 'ERR_CONFLICT', ...BODY],
+      errors: [...GUARD_ERRORS, 'ERR_NOT_FOUND', 'ERR_CONFLICT', ...BODY],
     },
     ...guard('/credentials/:id/offer'),
     async ({ params, body }, _req, res) => {
@@ -614,7 +614,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       bearer: true,
       query: AuditQuery,
       responses: { 200: { description: 'Entries', schema: z.object({ items: z.array(AuditEntry) }) } },
-      errors: [...GUARDED, 'ERR_VALIDATION'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION'],
     },
     ...guard('/audit'),
     async ({ query: q }, _req, res) => {
@@ -630,7 +630,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       summary: 'Verify the hash chain (and the head anchored on chain, when anchoring is configured)',
       bearer: true,
       responses: { 200: { description: 'The trail verifies', schema: opaque('{ ok, entries, head, anchor? }') } },
-      errors: [...GUARDED, 'ERR_AUDIT_TAMPERED'],
+      errors: [...GUARD_ERRORS, 'ERR_AUDIT_TAMPERED'],
     },
     ...guard('/audit/verify'),
     async (_input, _req, res) => {

@@ -1,4 +1,4 @@
-import { type ErrorShape, MAX_DEVICE_BATCH, type Result, TesseraError } from '@tessera/protocol';
+import { type ErrorShape, MAX_DEVICE_BATCH, type Result, TesseraError, GUARD_ERRORS } from '@tessera/protocol';
 import { type HttpApi, jsonBody, validationError } from '@tessera/runtime/http';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { z } from 'zod';
@@ -21,7 +21,6 @@ export interface DeviceRoutesDeps {
   sendError(res: Response, e: ErrorShape): void;
 }
 
-const GUARDED = ['ERR_AUTH_REQUIRED', 'ERR_AUTH_INVALID', 'ERR_AUTH_EXPIRED', 'ERR_POLICY_DENIED'] as const;
 const LIFECYCLE = [
   'ERR_DEVICE_ID_INVALID',
   'ERR_DEVICE_UNKNOWN',
@@ -99,7 +98,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
             'The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result',
         },
       },
-      errors: [...GUARDED, ...LIFECYCLE, 'ERR_DEVICE_BATCH_TOO_LARGE', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE'],
+      errors: [...GUARD_ERRORS, ...LIFECYCLE, 'ERR_DEVICE_BATCH_TOO_LARGE', 'ERR_VALIDATION', 'ERR_BODY_TOO_LARGE'],
     },
     ...guard(DEVICE_BATCH_PATH),
     jsonBody({ limit: DEVICE_BATCH_MAX_BODY_BYTES }),
@@ -123,7 +122,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
           schema: z.object({ items: z.array(Device), next: z.number().int().optional() }),
         },
       },
-      errors: [...GUARDED, 'ERR_VALIDATION', 'ERR_UNAVAILABLE'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION', 'ERR_UNAVAILABLE'],
     },
     ...guard('/devices'),
     async ({ query }, _req, res) => {
@@ -141,7 +140,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
       bearer: true,
       ...byId,
       responses: { 200: { description: 'The device', schema: Device } },
-      errors: [...GUARDED, ...LIFECYCLE],
+      errors: [...GUARD_ERRORS, ...LIFECYCLE],
     },
     ...guard('/devices/:id'),
     async ({ params }, _req, res) => {
@@ -169,7 +168,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
             'The chain write is recorded but not final yet (the chain is down or slow): `{ pending: true, requestId, message }`; it will be finished, and repeating the request with the same `Idempotency-Key` header returns its result',
         },
       },
-      errors: [...GUARDED, ...LIFECYCLE, 'ERR_DID_MALFORMED', 'ERR_VALIDATION'],
+      errors: [...GUARD_ERRORS, ...LIFECYCLE, 'ERR_DID_MALFORMED', 'ERR_VALIDATION'],
     },
     ...guard('/devices/:id/commission'),
     async ({ params }, req, res) => {
@@ -193,7 +192,7 @@ export function deviceRoutes(d: DeviceRoutesDeps): Router {
         bearer: true,
         ...byId,
         responses: { 200: { description: 'The device after the change', schema: Device } },
-        errors: [...GUARDED, ...LIFECYCLE],
+        errors: [...GUARD_ERRORS, ...LIFECYCLE],
       },
       ...guard(`/devices/:id/${action}`),
       async ({ params }, _req, res) => {

@@ -79,17 +79,6 @@ export const GatewayBodyDoc = GatewayBody.meta({ id: 'GatewayBody' });
 export const TopUpBodyDoc = TopUpBody.meta({ id: 'TopUpBody' });
 export const MeterParam = z.object({ meterId: z.string() });
 
-/** Codes of every guarded route (the verifier's guard). */
-export const GUARDED = [
-  'ERR_AUTH_REQUIRED',
-  'ERR_AUTH_INVALID',
-  'ERR_AUTH_EXPIRED',
-  'ERR_VC_REVOKED',
-  'ERR_VC_SUSPENDED',
-  'ERR_VC_STATUS_UNAVAILABLE',
-  'ERR_POLICY_DENIED',
-] as const;
-
 export const newEnergyApi = () =>
   new HttpApi({
     title: 'Tessera energy market',

@@ -1,10 +1,10 @@
-import { type Logger, silentLogger, TesseraError } from '@tessera/protocol';
+import { type Logger, silentLogger, TesseraError, GUARD_ERRORS } from '@tessera/protocol';
 import { attachOpenApi, errorHandler, type HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { ClosedPeriod } from './market/book.js';
 import type { EnergyMarket } from './market-service.js';
-import { described, GUARDED, newEnergyApi, OrderBody } from './bodies.js';
+import { described, newEnergyApi, OrderBody } from './bodies.js';
 import { z } from 'zod';
 
 export interface EnergyRouterDeps {
@@ -85,7 +85,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
         'ERR_JSON_MALFORMED',
         'ERR_BODY_TOO_LARGE',
         'ERR_UNSUPPORTED_MEDIA_TYPE',
-        ...GUARDED,
+        ...GUARD_ERRORS,
         'ERR_MARKET_ORDER_INVALID',
         'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
         'ERR_MARKET_DUPLICATE_ORDER',

@@ -1,20 +1,12 @@
 import { EnergyCredit__factory, type Outbox } from '@tessera/contracts';
-import { type DeviceState, err, type Logger, ok, type Result, TesseraError } from '@tessera/protocol';
+import { type DeviceState, err, type Logger, ok, type Result, TesseraError, GUARD_ERRORS } from '@tessera/protocol';
 import { attachOpenApi, errorHandler, jsonBody } from '@tessera/runtime/http';
 import type { BrokerAdapter, RequireCredentialsOptions } from '@tessera/verifier';
 import { getAddress, type JsonRpcProvider } from 'ethers';
 import { type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import {
-  described,
-  GatewayBodyDoc,
-  GUARDED,
-  MAX_TOP_UP_NANO_EUR,
-  MeterParam,
-  newEnergyApi,
-  TopUpBodyDoc,
-} from './bodies.js';
+import { described, GatewayBodyDoc, MAX_TOP_UP_NANO_EUR, MeterParam, newEnergyApi, TopUpBodyDoc } from './bodies.js';
 import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
@@ -141,7 +133,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       responses: {
         200: { description: 'the binding', schema: described('meterId, participant, deviceId, nameplateW') },
       },
-      errors: [...GUARDED, 'ERR_VALIDATION', 'ERR_DEVICE_NOT_OWNER', 'ERR_CONFLICT', 'ERR_DEVICE_UNKNOWN'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION', 'ERR_DEVICE_NOT_OWNER', 'ERR_CONFLICT', 'ERR_DEVICE_UNKNOWN'],
     },
     guard({ resource: GATEWAY }),
     jsonBody({ limit: 1024 }),
@@ -186,7 +178,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
           schema: described('participant, account, balanceNanoEur, meter, currentPeriod, periodMs'),
         },
       },
-      errors: [...GUARDED, 'ERR_MARKET_ACCOUNT_UNKNOWN'],
+      errors: [...GUARD_ERRORS, 'ERR_MARKET_ACCOUNT_UNKNOWN'],
     },
     guard({ resource: ACCOUNT }),
     async ({ params: { meterId } }, req, res) => {
@@ -217,7 +209,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       bearer: true,
       params: MeterParam,
       responses: { 200: { description: 'the bills', schema: described('participant, periods, months') } },
-      errors: [...GUARDED],
+      errors: [...GUARD_ERRORS],
     },
     guard({ resource: BILLS }),
     async ({ params: { meterId } }, req, res) => {
@@ -256,7 +248,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
         },
       },
       errors: [
-        ...GUARDED,
+        ...GUARD_ERRORS,
         'ERR_VALIDATION',
         'ERR_MARKET_AMOUNT_OUT_OF_RANGE',
         'ERR_MARKET_ACCOUNT_UNKNOWN',

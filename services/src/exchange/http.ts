@@ -7,6 +7,7 @@ import {
   type Result,
   silentLogger,
   TesseraError,
+  GUARD_ERRORS,
 } from '@tessera/protocol';
 import { attachOpenApi, BODY_ERRORS, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
@@ -155,13 +156,6 @@ const TrailEntry = z
   .meta({ id: 'TrailEntry' });
 const described = (description: string) => ({ type: 'object', description });
 
-const GUARD: ErrorCode[] = [
-  'ERR_AUTH_REQUIRED',
-  'ERR_AUTH_INVALID',
-  'ERR_AUTH_EXPIRED',
-  'ERR_VC_REVOKED',
-  'ERR_POLICY_DENIED',
-];
 /** The exchange's own refusals (ERR_EXCHANGE_*): which apply depends on the message and its process. */
 const EXCHANGE = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => c.startsWith('ERR_EXCHANGE_'));
 
@@ -233,7 +227,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
         bearer: true,
         ...extra,
         responses: { 200: answer },
-        errors: [...GUARD, ...(extra.params ? (['ERR_EXCHANGE_NOT_FOUND'] as ErrorCode[]) : [])],
+        errors: [...GUARD_ERRORS, ...(extra.params ? (['ERR_EXCHANGE_NOT_FOUND'] as ErrorCode[]) : [])],
       },
       async (input, req, res) => {
         res.json(await handler(input as never, req));
@@ -260,7 +254,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
         ...(o.params ? { params: o.params } : {}),
         ...(o.body ? { body: o.body } : {}),
         responses: { [o.status ?? 200]: o.answer },
-        errors: [...GUARD, ...EXCHANGE, ...(o.body ? BODY_ERRORS : [])],
+        errors: [...GUARD_ERRORS, ...EXCHANGE, ...(o.body ? BODY_ERRORS : [])],
       },
       async (input, req, res) => {
         res.status(o.status ?? 200).json(await handler(input as never, req));

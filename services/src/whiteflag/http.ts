@@ -1,4 +1,4 @@
-import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError } from '@tessera/protocol';
+import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError, GUARD_ERRORS } from '@tessera/protocol';
 import { notation, type WhiteflagMessage } from '@tessera/protocol/whiteflag';
 import { attachOpenApi, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
@@ -92,15 +92,6 @@ export function messageView(row: ReceivedRow) {
   };
 }
 
-const GUARD = [
-  'ERR_AUTH_REQUIRED',
-  'ERR_AUTH_INVALID',
-  'ERR_AUTH_EXPIRED',
-  'ERR_VC_REVOKED',
-  'ERR_VC_SUSPENDED',
-  'ERR_VC_STATUS_UNAVAILABLE',
-  'ERR_POLICY_DENIED',
-] as const;
 const described = (description: string) => ({ type: 'object', description });
 const SendBody = SendBodyDocSchema.meta({ id: 'SendBody' });
 const AreaBody = AreaBodySchema.meta({ id: 'AreaBody' });
@@ -192,7 +183,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       description: 'The same offer form as the data exchange’s hosted keys: `wallet delegate <this URL>` signs it.',
       bearer: true,
       responses: { 200: { description: 'the offer and whether it is active', schema: described('the offer') } },
-      errors: [...GUARD, 'ERR_DID_MALFORMED', 'ERR_UNAVAILABLE'],
+      errors: [...GUARD_ERRORS, 'ERR_DID_MALFORMED', 'ERR_UNAVAILABLE'],
     },
     d.guard({ resource: SENDING_KEY }),
     json,
@@ -217,7 +208,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
         },
       },
       errors: [
-        ...GUARD,
+        ...GUARD_ERRORS,
         'ERR_VALIDATION',
         'ERR_WHITEFLAG_AUTH_FAILED',
         'ERR_WHITEFLAG_NOT_FOUND',
@@ -262,7 +253,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
         202: { description: 'recorded and sent, not yet mined', schema: described('the send') },
       },
       errors: [
-        ...GUARD,
+        ...GUARD_ERRORS,
         'ERR_VALIDATION',
         'ERR_JSON_MALFORMED',
         'ERR_BODY_TOO_LARGE',
@@ -314,7 +305,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       bearer: true,
       params: z.object({ requestId: z.string() }),
       responses: { 200: { description: 'its outbox state and hashes', schema: described('the send') } },
-      errors: [...GUARD, 'ERR_WHITEFLAG_NOT_FOUND'],
+      errors: [...GUARD_ERRORS, 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
     async ({ params: { requestId } }, req, res) => {
@@ -337,7 +328,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       bearer: true,
       query: ListQuerySchema,
       responses: { 200: { description: '{ messages: [...] }', schema: described('the messages') } },
-      errors: [...GUARD, 'ERR_VALIDATION'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
     async ({ query: q }, _req, res) => {
@@ -362,7 +353,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       bearer: true,
       params: z.object({ txHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x and 64 hex digits') }),
       responses: { 200: { description: 'the message', schema: described('the message') } },
-      errors: [...GUARD, 'ERR_VALIDATION', 'ERR_WHITEFLAG_NOT_FOUND'],
+      errors: [...GUARD_ERRORS, 'ERR_VALIDATION', 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
     async ({ params }, _req, res) => {
@@ -410,7 +401,13 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       body: AreaBody,
       validateBody: false,
       responses: { 200: { description: 'the area', schema: described('the area') } },
-      errors: [...GUARD, 'ERR_VALIDATION', 'ERR_DEVICE_ID_INVALID', 'ERR_DEVICE_UNKNOWN', 'ERR_DEVICE_NOT_OWNER'],
+      errors: [
+        ...GUARD_ERRORS,
+        'ERR_VALIDATION',
+        'ERR_DEVICE_ID_INVALID',
+        'ERR_DEVICE_UNKNOWN',
+        'ERR_DEVICE_NOT_OWNER',
+      ],
     },
     d.guard({ resource: AREA }),
     json,
@@ -434,7 +431,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       params: DeviceParam,
       responses: { 200: { description: 'the area', schema: described('the area') } },
       errors: [
-        ...GUARD,
+        ...GUARD_ERRORS,
         'ERR_DEVICE_ID_INVALID',
         'ERR_DEVICE_UNKNOWN',
         'ERR_DEVICE_NOT_OWNER',

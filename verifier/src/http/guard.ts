@@ -53,7 +53,8 @@ const refuse = (next: NextFunction, code: ErrorCode, message: string) => next(ne
  * action, and (with status lists) that none of its credentials was revoked or suspended since. On success
  * `req.accessGrant` carries the holder DID and the credentials' claims. Everything else is refused with its code:
  * ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED (401), ERR_VC_REVOKED / ERR_VC_SUSPENDED (401),
- * ERR_VC_STATUS_UNAVAILABLE (503), ERR_FORBIDDEN (403).
+ * ERR_VC_STATUS_UNAVAILABLE (503), ERR_FORBIDDEN / ERR_POLICY_DENIED (403), ERR_UNAVAILABLE (503: its store is down);
+ * protocol's `GUARD_ERRORS` lists them.
  *
  * @example router.post('/energy/meters/:meterId/orders', requireCredentials(deps, { resource: '/energy/meters/:meterId/orders' }), handler)
  */

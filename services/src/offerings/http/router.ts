@@ -8,6 +8,7 @@ import {
   type Result,
   silentLogger,
   TesseraError,
+  GUARD_ERRORS,
 } from '@tessera/protocol';
 import { type ApiRoute, attachOpenApi, BODY_ERRORS, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import { type AccessGrant, normaliseDid, type RequireCredentialsOptions, type Verifier } from '@tessera/verifier';
@@ -106,13 +107,6 @@ const TransferBody = z.strictObject({
 const OfferingIdParam = z.string().regex(/^[a-z0-9][a-z0-9-]{2,63}$/, 'not an offering id');
 const CouponParam = z.coerce.number().int().min(1).max(100);
 
-const GUARD: ErrorCode[] = [
-  'ERR_AUTH_REQUIRED',
-  'ERR_AUTH_INVALID',
-  'ERR_AUTH_EXPIRED',
-  'ERR_VC_REVOKED',
-  'ERR_POLICY_DENIED',
-];
 /** The offerings' own refusals (ERR_OFFERING_*): which apply depends on the offering's state and terms. */
 const OFFERING = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => c.startsWith('ERR_OFFERING_'));
 const described = (description: string) => ({ type: 'object', description });
@@ -166,7 +160,7 @@ const ROUTES = {
     body: CreateDoc,
     validateBody: false,
     responses: { 201: { description: 'The offering', schema: OfferingView } },
-    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+    errors: [...GUARD_ERRORS, ...OFFERING, ...BODY_ERRORS],
   },
   mine: {
     method: 'get',
@@ -174,7 +168,7 @@ const ROUTES = {
     summary: "The holder's subscriptions (AccreditedInvestorCredential)",
     ...secured('offering.subscriptions.read'),
     responses: { 200: { description: 'Subscriptions', schema: z.object({ items: z.array(Subscription) }) } },
-    errors: GUARD,
+    errors: [...GUARD_ERRORS],
   },
   one: {
     method: 'get',
@@ -192,7 +186,7 @@ const ROUTES = {
     params: OfferingPath,
     body: CertifyBody,
     responses: { 200: { description: 'The certified offering', schema: OfferingView } },
-    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+    errors: [...GUARD_ERRORS, ...OFFERING, ...BODY_ERRORS],
   },
   subscribe: {
     method: 'post',
@@ -202,7 +196,7 @@ const ROUTES = {
     params: OfferingPath,
     body: SubscribeBody,
     responses: { 201: { description: 'The subscription', schema: Subscription } },
-    errors: [...GUARD, ...OFFERING, ...BODY_ERRORS],
+    errors: [...GUARD_ERRORS, ...OFFERING, ...BODY_ERRORS],
   },
   allocate: {
     method: 'post',
@@ -216,7 +210,7 @@ const ROUTES = {
         schema: described('{ offering, allocations, mint }'),
       },
     },
-    errors: [...GUARD, 'ERR_FORBIDDEN', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
+    errors: [...GUARD_ERRORS, 'ERR_FORBIDDEN', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
   },
   holdings: {
     method: 'get',
@@ -246,7 +240,7 @@ const ROUTES = {
     ...secured('offering.coupons.record'),
     params: CouponPath,
     responses: { 200: { description: 'The coupon and its payments', schema: described('{ coupon, payments }') } },
-    errors: [...GUARD, ...OFFERING, 'ERR_FORBIDDEN', 'ERR_VALIDATION'],
+    errors: [...GUARD_ERRORS, ...OFFERING, 'ERR_FORBIDDEN', 'ERR_VALIDATION'],
   },
   couponPayments: {
     method: 'get',
@@ -264,7 +258,7 @@ const ROUTES = {
     ...secured('offering.redeem'),
     params: OfferingPath,
     responses: { 200: { description: 'The offering and its redemption', schema: described('{ offering, payments }') } },
-    errors: [...GUARD, ...OFFERING, 'ERR_FORBIDDEN'],
+    errors: [...GUARD_ERRORS, ...OFFERING, 'ERR_FORBIDDEN'],
   },
   redemption: {
     method: 'get',
