@@ -248,8 +248,15 @@ async function keep(): Promise<void> {
     }
     return;
   }
-  // Past the session's maximum age: present the credentials again while the wallet is unlocked.
-  if (state.holder) await signIn();
+  // Past the session's maximum age: present the credentials again while the wallet is unlocked. A session signed out
+  // on the server, or whose credential was revoked or suspended, ends and says so: signing in again on its own would
+  // undo a sign-out made elsewhere. Anything else (the verifier unavailable) is tried again at the next tick.
+  if (r.error.code === 'ERR_AUTH_EXPIRED') {
+    if (state.holder) await signIn();
+    return;
+  }
+  const ended = endsSession(r.error.code) || r.error.code === 'ERR_VC_REVOKED' || r.error.code === 'ERR_VC_SUSPENDED';
+  if (ended && state.session?.token === s.token) sessionEnded(r.error.code, r.error.message);
 }
 
 /** The unlocked wallet's credentials of one of `types` that have not expired. */

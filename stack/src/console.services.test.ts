@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
-import { ethrDid, silentLogger, topics } from '@tessera/protocol';
+import { ACCESS_TOKEN_TTL_S, ethrDid, silentLogger, topics } from '@tessera/protocol';
 import { centsPerKwh, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
@@ -1059,5 +1059,25 @@ describe('the console in chromium', () => {
     assert.match((await ended.textContent()) ?? '', /session ended/);
     assert.match(holder.url(), /#\/devices$/);
     await holder.screenshot({ path: join(OUT, 'session-expired.png'), fullPage: true });
+  });
+
+  it('a session signed out on the server is not renewed behind the user: the renewal says it ended', async () => {
+    // signed in again (the wallet is still unlocked), a request shows the token the console holds
+    await admin.click('#sign-in');
+    await visit(admin, 'credentials', '#issue');
+    const sent = admin.waitForRequest((r) => r.url().includes('/issuer/credentials?') && !!r.headers().authorization, {
+      timeout: 20_000,
+    });
+    await admin.click('#list form.filters button[type=submit]');
+    const bearer = (await sent).headers().authorization!;
+    const out = await fetch(`${issuerUrl}/auth/logout`, { method: 'POST', headers: { authorization: bearer } });
+    assert.equal(out.status, 204);
+    // the token now ends within a minute and the user was active: the session keeper asks to renew it, nothing else
+    // goes out; renewing a signed-out token is refused, and the console must not sign in again on its own
+    await admin.clock.install();
+    await admin.clock.setSystemTime(Date.now() + (ACCESS_TOKEN_TTL_S - 30) * 1000);
+    const ended = admin.locator('#session-ended');
+    await ended.waitFor({ timeout: 20_000 });
+    assert.equal(await ended.getAttribute('data-code'), 'ERR_AUTH_INVALID');
   });
 });
