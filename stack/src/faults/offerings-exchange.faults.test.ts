@@ -221,18 +221,15 @@ describe('faults: kill -9 during an offering allocation and while messages are e
 
     // 2. a kill during the allocation (messages go on meanwhile)
     while (Date.now() < closesAt + 1000) await sleep(200);
-    const allocate = async () =>
-      http(
-        'POST',
-        `${offerings}/${id}/allocation`,
-        undefined,
-        await accessToken(s, org, `/offerings/${id}/allocation`, 'POST'),
-      );
+    const allocateWith = (token: string) => http('POST', `${offerings}/${id}/allocation`, undefined, token);
+    const allocate = async () => allocateWith(await accessToken(s, org, `/offerings/${id}/allocation`, 'POST'));
     {
+      // the organisation signs in first: the kill is meant for the allocation, not for the sign-in before it
+      const token = await accessToken(s, org, `/offerings/${id}/allocation`, 'POST');
       let running = true;
       const work = Promise.all([
         messages(() => running),
-        allocate().then((r) =>
+        allocateWith(token).then((r) =>
           report.inject(r.status === 0 ? 'kill-9-before-allocation-answered' : 'allocation-answered-before-kill'),
         ),
       ]);
