@@ -53,5 +53,13 @@ if (picked.length === 0) {
 // the fault suite's files each drive whole stacks: one at a time, so their timings stay meaningful on two cores
 const concurrency = suite === 'faults' ? 1 : 2;
 const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...picked];
-const r = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TESSERA_TEST_SUITE: suite } });
+const r = spawnSync(process.execPath, args, {
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    TESSERA_TEST_SUITE: suite,
+    // the SQLite gate refuses a statement a transaction's callback makes through another manager (see sqlite-gate.ts)
+    TESSERA_SQLITE_GATE_CHECK: '1',
+  },
+});
 process.exit(r.status ?? 1);

@@ -12,6 +12,11 @@ export interface DatabaseConfig {
    * would. For tests of a full store; unset, SQLite's own limit.
    */
   sqliteMaxPages?: number;
+  /**
+   * SQLite only: how long one transaction may hold the connection before the statements waiting for it are refused
+   * with ERR_STORAGE_UNAVAILABLE (default SQLITE_HOLD_LIMIT_MS, 30 s; see sqlite-gate.ts). For tests.
+   */
+  sqliteHoldLimitMs?: number;
 }
 
 export interface DatabaseParts {
@@ -78,7 +83,8 @@ export async function openDatabase(config: DatabaseConfig, parts: DatabaseParts)
     throw new TesseraError('ERR_UNAVAILABLE', `database could not be opened: ${(cause as Error).message}`, { cause });
   }
   // One connection shared by every store: transactions are serialized on it, never nested (see sqlite-gate.ts).
-  if (options.type === 'better-sqlite3') installSqliteGate(ds);
+  if (options.type === 'better-sqlite3')
+    installSqliteGate(ds, config.sqliteHoldLimitMs === undefined ? {} : { holdLimitMs: config.sqliteHoldLimitMs });
   await ds.runMigrations({ transaction: 'each' });
   return ds;
 }

@@ -28,6 +28,19 @@ class GateRowMigration1700000000099 implements MigrationInterface {
 }
 const parts = { entities: [RowEntity], migrations: [GateRowMigration1700000000099] };
 
+/** Open with the gate's check on ('1') or off (undefined), whatever the environment says. */
+async function openGated(sqlitePath: string, check: '1' | undefined, sqliteHoldLimitMs?: number) {
+  const before = process.env.TESSERA_SQLITE_GATE_CHECK;
+  if (check) process.env.TESSERA_SQLITE_GATE_CHECK = check;
+  else delete process.env.TESSERA_SQLITE_GATE_CHECK;
+  try {
+    return await openDatabase({ sqlitePath, ...(sqliteHoldLimitMs ? { sqliteHoldLimitMs } : {}) }, parts);
+  } finally {
+    if (before === undefined) delete process.env.TESSERA_SQLITE_GATE_CHECK;
+    else process.env.TESSERA_SQLITE_GATE_CHECK = before;
+  }
+}
+
 describe('SQLite: one connection, transactions serialized, storage faults', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-gate-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -83,8 +96,8 @@ describe('SQLite: one connection, transactions serialized, storage faults', () =
     await again.destroy();
   });
 
-  it('runs work started inside a transaction callback in that transaction (no deadlock), others after it', async () => {
-    const ds = await openDatabase({ sqlitePath: join(dir, 'nest.sqlite') }, parts);
+  it('refuses at once, when checking, a statement a transaction callback makes through the data source manager', async () => {
+    const ds = await openGated(join(dir, 'check.sqlite'), '1');
     const order: string[] = [];
     const outside = (async () => {
       await new Promise((r) => setImmediate(r));
@@ -94,18 +107,52 @@ describe('SQLite: one connection, transactions serialized, storage faults', () =
     await assert.rejects(
       ds.transaction(async (m) => {
         await m.getRepository(RowEntity).insert({ id: 'in', body: '' });
-        // the mistake of using the data source's manager inside a callback still joins this transaction
-        await ds.getRepository(RowEntity).insert({ id: 'joined', body: '' });
         await new Promise((r) => setTimeout(r, 20));
         order.push('tx');
-        throw new Error('rolled back');
+        // the mistake: the data source's manager inside a callback
+        await ds.getRepository(RowEntity).insert({ id: 'stray', body: '' });
       }),
-      /rolled back/,
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_INTERNAL' && /callback's manager/.test(e.message),
+    );
+    await assert.rejects(
+      ds.transaction(async () => {
+        await ds.transaction(async (n) => n.getRepository(RowEntity).insert({ id: 'nested', body: '' }));
+      }),
+      (e: unknown) => e instanceof TesseraError && e.code === 'ERR_INTERNAL',
     );
     await outside;
     assert.deepEqual(order, ['tx', 'outside']);
     const ids = (await ds.getRepository(RowEntity).find()).map((r) => r.id).sort();
-    assert.deepEqual(ids, ['outside']);
+    assert.deepEqual(ids, ['outside'], 'the transaction rolled back as a whole; the statement outside it ran after it');
+    await ds.destroy();
+  });
+
+  it('without the check, refuses what waits for a transaction held past the limit, and serves again', async () => {
+    // the gate as production runs it, whatever the environment says
+    const ds = await openGated(join(dir, 'hold.sqlite'), undefined, 300);
+    const t0 = Date.now();
+    let held!: () => void;
+    const holding = new Promise<void>((r) => {
+      held = r;
+    });
+    const tx = ds.transaction(async (m) => {
+      await m.getRepository(RowEntity).insert({ id: 'in', body: '' });
+      held();
+      // the mistake: waits for its own transaction
+      await ds.getRepository(RowEntity).insert({ id: 'stray', body: '' });
+    });
+    await holding;
+    // a statement that arrives while the stuck transaction holds the connection waits with the stray one
+    const waiting = ds.getRepository(RowEntity).insert({ id: 'waiting', body: '' });
+    const refused = (e: unknown) => e instanceof TesseraError && e.code === 'ERR_STORAGE_UNAVAILABLE';
+    await assert.rejects(tx, refused);
+    await assert.rejects(waiting, refused);
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 250, `refused after the hold limit, not before (${waited} ms)`);
+    // nothing of the transaction is left, and the store serves again
+    await ds.getRepository(RowEntity).save({ id: 'after', body: '' });
+    const ids = (await ds.getRepository(RowEntity).find()).map((r) => r.id).sort();
+    assert.deepEqual(ids, ['after']);
     await ds.destroy();
   });
 });

@@ -9,8 +9,18 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
  * caller's acknowledged write is rolled back with it, and a failed COMMIT could leave the connection inside a
  * transaction that is never committed. The gate gives every caller its own query-runner state over the one
  * connection and serializes them: a transaction holds the connection from BEGIN to COMMIT/ROLLBACK, a statement
- * outside a transaction waits for it. Work started inside a transaction's callback (including `ds.manager` calls
- * made there by mistake) joins that transaction, as before.
+ * outside a transaction waits for it (first come, first served).
+ *
+ * Inside a transaction's callback every statement must go through the callback's own manager (`m`): one made through
+ * the data source's manager (`ds.manager`, `ds.getRepository`, a nested `ds.transaction`) is a statement outside the
+ * transaction and waits for it, which never ends. Such a mistake is caught two ways:
+ * - the test runner sets `TESSERA_SQLITE_GATE_CHECK=1`, and then the gate follows each transaction's async context
+ *   (an AsyncLocalStorage) and refuses such a statement at once with ERR_INTERNAL, naming the mistake; this is off
+ *   otherwise, because on Node 20 an AsyncLocalStorage in use puts a hook on every promise of the process (the
+ *   issuer's write path measured 5–10% slower with it);
+ * - whatever slips through: a transaction that has held the connection for `holdLimitMs` (default
+ *   SQLITE_HOLD_LIMIT_MS) gets the statements waiting for it refused with ERR_STORAGE_UNAVAILABLE, so the stuck
+ *   callback fails, its transaction rolls back, and the store serves again.
  *
  * A storage fault (disk full, I/O error, read-only file) fails the statement with `ERR_STORAGE_UNAVAILABLE`, always
  * leaves the connection outside any transaction, and is remembered until a write probe succeeds (`storageHealth`).
@@ -23,10 +33,29 @@ export interface StorageHealth {
   since?: string;
 }
 
+/** How long one transaction may hold the connection before the statements waiting for it are refused. */
+export const SQLITE_HOLD_LIMIT_MS = 30_000;
+
+export interface SqliteGateOptions {
+  /** Default SQLITE_HOLD_LIMIT_MS. */
+  holdLimitMs?: number;
+  /** Refuse statements made inside a transaction's callback through another manager (default: `TESSERA_SQLITE_GATE_CHECK=1`). */
+  check?: boolean;
+}
+
+interface Waiter {
+  resolve: (release: () => void) => void;
+  reject: (e: Error) => void;
+}
+
 interface Gate {
-  als: AsyncLocalStorage<object>;
-  tail: Promise<void>;
-  /** The async context (a token from `als`) whose transaction holds the connection. */
+  /** Only when checking: the async context of each transaction begun through the manager. */
+  als: AsyncLocalStorage<object> | undefined;
+  /** Whether someone holds the connection (a transaction, or one statement outside any). */
+  busy: boolean;
+  /** Who waits for it, in order. */
+  queue: Waiter[];
+  /** When checking: the async context (a token from `als`) whose transaction holds the connection. */
   holder: object | undefined;
   holderSession: QueryRunner | undefined;
   fault: { code: string; message: string; since: string } | undefined;
@@ -54,19 +83,23 @@ interface RawDb {
 
 interface Session extends QueryRunner {
   gateRelease?: () => void;
+  gateTimer?: NodeJS.Timeout;
   /** typeorm's nesting depth (BEGIN at 0, SAVEPOINTs above), protected in its typings. */
   transactionDepth: number;
 }
 
 /** Install the gate on a freshly initialized better-sqlite3 DataSource (before anything else uses it). */
-export function installSqliteGate(ds: DataSource): void {
+export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {}): void {
+  const holdLimitMs = options.holdLimitMs ?? SQLITE_HOLD_LIMIT_MS;
+  const check = options.check ?? process.env.TESSERA_SQLITE_GATE_CHECK === '1';
   // biome-ignore lint/suspicious/noExplicitAny: typeorm's driver internals are not typed for this
   const driver = ds.driver as any;
   const base: QueryRunner = driver.createQueryRunner('master');
   const raw = (): RawDb => driver.databaseConnection as RawDb;
   const gate: Gate = {
-    als: new AsyncLocalStorage<object>(),
-    tail: Promise.resolve(),
+    als: check ? new AsyncLocalStorage<object>() : undefined,
+    busy: false,
+    queue: [],
     holder: undefined,
     holderSession: undefined,
     fault: undefined,
@@ -74,16 +107,46 @@ export function installSqliteGate(ds: DataSource): void {
   };
   gates.set(ds, gate);
 
-  const acquire = async (): Promise<() => void> => {
-    let release!: () => void;
-    const prev = gate.tail;
-    gate.tail = new Promise<void>((r) => {
-      release = r;
-    });
-    await prev;
-    return release;
+  /** A release for one acquisition (idempotent): hands the connection to the next waiter, or frees it. */
+  const releaser = (): (() => void) => {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = gate.queue.shift();
+      if (next) next.resolve(releaser());
+      else gate.busy = false;
+    };
   };
-  const inHolder = () => gate.holder !== undefined && gate.als.getStore() === gate.holder;
+  /** The connection now (undefined: someone holds it; wait with `acquire`). */
+  const tryAcquire = (): (() => void) | undefined => {
+    if (gate.busy) return undefined;
+    gate.busy = true;
+    return releaser();
+  };
+  const acquire = (): Promise<() => void> =>
+    new Promise((resolve, reject) => {
+      const now = tryAcquire();
+      if (now) resolve(now);
+      else gate.queue.push({ resolve, reject });
+    });
+  const inHolder = () => gate.als !== undefined && gate.holder !== undefined && gate.als.getStore() === gate.holder;
+  const stray = (what: string) =>
+    new TesseraError(
+      'ERR_INTERNAL',
+      `${what} inside a transaction's callback went through another manager than the transaction's own: use the callback's manager (it would wait for its own transaction forever)`,
+    );
+  /** The transaction of `s` held the connection too long: refuse everyone waiting for it (see the top). */
+  const refuseWaiters = (s: Session) => {
+    if (gate.holderSession !== s) return;
+    for (const w of gate.queue.splice(0))
+      w.reject(
+        new TesseraError(
+          'ERR_STORAGE_UNAVAILABLE',
+          `one transaction has held the database for ${holdLimitMs / 1000} s; this statement was refused instead of waiting longer`,
+        ),
+      );
+  };
 
   const baseQuery = base.query;
   const baseStart = base.startTransaction;
@@ -129,8 +192,9 @@ export function installSqliteGate(ds: DataSource): void {
       data: {},
     });
     s.query = async function (this: Session, ...args: unknown[]) {
-      if (this.gateRelease || inHolder()) return runQuery(this, args);
-      const release = await acquire();
+      if (this.gateRelease) return runQuery(this, args);
+      if (inHolder()) throw stray('a statement');
+      const release = tryAcquire() ?? (await acquire());
       try {
         return await runQuery(this, args);
       } finally {
@@ -140,10 +204,13 @@ export function installSqliteGate(ds: DataSource): void {
     } as any;
     s.startTransaction = async function (this: Session, isolation?: Parameters<QueryRunner['startTransaction']>[0]) {
       if (this.transactionDepth > 0) return baseStart.call(this, isolation);
-      const release = await acquire();
-      gate.holder = gate.als.getStore() ?? {};
+      if (inHolder()) throw stray('a transaction');
+      const release = tryAcquire() ?? (await acquire());
+      gate.holder = gate.als?.getStore() ?? {};
       gate.holderSession = this;
       this.gateRelease = release;
+      // not unref'd: it lives only while the transaction is open, and a stuck one must not let the process exit
+      this.gateTimer = setTimeout(() => refuseWaiters(this), holdLimitMs);
       try {
         await baseStart.call(this, isolation);
       } catch (e) {
@@ -179,7 +246,9 @@ export function installSqliteGate(ds: DataSource): void {
 
   /** The outermost transaction of `s` ended (or never began): the connection is outside any transaction again. */
   const finish = (s: Session) => {
-    if (raw().inTransaction) {
+    clearTimeout(s.gateTimer);
+    s.gateTimer = undefined;
+    if (raw().inTransaction && gate.holderSession === s) {
       try {
         raw().exec('ROLLBACK');
       } catch {
@@ -197,15 +266,18 @@ export function installSqliteGate(ds: DataSource): void {
     release?.();
   };
 
-  driver.createQueryRunner = () => (inHolder() && gate.holderSession ? gate.holderSession : newSession());
+  driver.createQueryRunner = () => newSession();
 
-  // Transactions begun through the manager carry their token in the async context, so work started inside the
-  // callback finds the transaction it belongs to.
-  const manager = ds.manager as EntityManager;
-  const managerTransaction = manager.transaction.bind(manager) as (...a: unknown[]) => Promise<unknown>;
-  // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
-  (manager as any).transaction = (...args: unknown[]) =>
-    inHolder() ? managerTransaction(...args) : gate.als.run({}, () => managerTransaction(...args));
+  // When checking, transactions begun through the manager carry a token in their async context, so a statement made
+  // inside the callback through another manager is recognised (and refused) instead of waiting forever.
+  const als = gate.als;
+  if (als) {
+    const manager = ds.manager as EntityManager;
+    const managerTransaction = manager.transaction.bind(manager) as (...a: unknown[]) => Promise<unknown>;
+    // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
+    (manager as any).transaction = (...args: unknown[]) =>
+      inHolder() ? managerTransaction(...args) : als.run({}, () => managerTransaction(...args));
+  }
 
   gate.probe = async () => {
     if (!gate.fault) return { ok: true };
