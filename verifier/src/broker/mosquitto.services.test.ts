@@ -326,6 +326,54 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     assert.equal(seen(telemetry, p), false);
   });
 
+  it('the session login has the handshake topics through the device role; its own role only what a grant adds', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const { connection } = await connectApplied(a.deviceId, a.password);
+    const { client, connection: onSession } = await grantSession(a.deviceId, connection);
+    const session = await admin.getClient(sessionLoginOf(a.deviceId));
+    assert.deepEqual(
+      session.roles.map((r) => r.rolename).sort(),
+      [deviceRoleName(a.deviceId), sessionRoleName(a.deviceId)].sort(),
+    );
+    const granted = (await admin.getRole(sessionRoleName(a.deviceId))).acls.map((x) => x.topic);
+    assert.ok(!granted.some((t) => t.includes('/handshake/')), 'no handshake topic twice');
+    assert.ok(granted.includes(topics.telemetry(a.deviceId, 'x').replace(/x$/, '#')));
+    // a refresh from the session login's own connection: hello and response come through the device's role
+    const hello = topics.handshake(a.deviceId, 'hello');
+    const p = randomBytes(4).toString('hex');
+    await client.publishAsync(hello, p, { qos: 1 });
+    await waitFor('a hello from the session login', () => (seen(hello, p) ? true : undefined));
+    assert.equal(
+      await adapter.grant({
+        deviceId: a.deviceId,
+        did: DID,
+        permissions: deviceTopicPermissions(a.deviceId),
+        expiresAt: Date.now() + 60_000,
+        connection: onSession,
+      }),
+      true,
+    );
+  });
+
+  it('enrol gives a session login made by an earlier version (its own role only) the device role too', async () => {
+    const a = newDevice();
+    await adapter.enrol(a);
+    const [removed] = await admin.execute([
+      { command: 'removeClientRole', username: sessionLoginOf(a.deviceId), rolename: deviceRoleName(a.deviceId) },
+    ]);
+    assert.equal(removed?.error, undefined);
+    assert.deepEqual(
+      (await admin.getClient(sessionLoginOf(a.deviceId))).roles.map((r) => r.rolename),
+      [sessionRoleName(a.deviceId)],
+    );
+    await adapter.enrol(a);
+    assert.deepEqual(
+      (await admin.getClient(sessionLoginOf(a.deviceId))).roles.map((r) => r.rolename).sort(),
+      [deviceRoleName(a.deviceId), sessionRoleName(a.deviceId)].sort(),
+    );
+  });
+
   it('revoke (suspend) drops a live session at once and refuses reconnects; enrol again lets it back in', async (t) => {
     const a = newDevice();
     await adapter.enrol(a);

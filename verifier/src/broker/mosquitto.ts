@@ -39,8 +39,9 @@ import {
  *   (unsubscribe stays allowed: it can only remove what was granted).
  * - Two dynsec clients per device, both with the client id pinned to the device id: its own login (username = device
  *   id, password = the derived broker password, role `tessera-device-<id>`: the handshake topics, never more) and its
- *   session login (`<id>.session`, role `tessera-session-<id>`), which holds the grant. Roles have literal topics
- *   (Mosquitto 2.0.11 does not substitute %u/%c in ACL topics); a role change applies to live sessions at once.
+ *   session login (`<id>.session`, roles `tessera-session-<id>` and the device's own), which holds the grant: the
+ *   session role holds what the grant adds to the handshake topics, and nothing between grants. Roles have literal
+ *   topics (Mosquitto 2.0.11 does not substitute %u/%c in ACL topics); a role change applies to live sessions at once.
  * - `grant` after a handshake on the device's own login sets the session role to the granted permissions and the
  *   session login's password to the session password (derived from K and the session id: only the device and the
  *   verifier can make it) and resolves `{ login }`: the device reconnects with it. A refresh on the session login's
@@ -161,14 +162,19 @@ export const deviceRoleName = (deviceId: string) => `tessera-device-${deviceId}`
  * the broker password has nothing to inherit, not even for the packets it pipelines behind its CONNECT.
  */
 export const sessionLoginOf = (deviceId: string) => `${deviceId}.session`;
-/** The role of a device's session login (the grant; the handshake topics when no grant is live). */
+/**
+ * The role of a device's session login: what the grant adds to the handshake topics (the login has the device's own
+ * role too, so it can refresh), and no topic at all when no grant is live.
+ */
 export const sessionRoleName = (deviceId: string) => `tessera-session-${deviceId}`;
 
 /**
  * ACLs for a set of permissions. Publish filters become `publishClientSend`; subscribe filters become
- * `subscribeLiteral` (the exact filter), `subscribePattern` (narrower filters inside it, e.g. one command under
- * `commands/#`) and `publishClientReceive` (delivery is denied by default too, so narrowing a role also stops
- * delivery on subscriptions made before).
+ * `subscribePattern` (the filter itself and narrower filters inside it, e.g. one command under `commands/#`; the
+ * plugin's check, `sub_acl_check`, takes a filter equal to the pattern, wildcards included, so a `subscribeLiteral`
+ * beside it would only make the role, and the file the plugin rewrites after every change, larger) and
+ * `publishClientReceive` (delivery is denied by default too, so narrowing a role also stops delivery on subscriptions
+ * made before).
  */
 export function aclsFor(permissions: TopicPermissions): DynsecAcl[] {
   const acls: DynsecAcl[] = [];
@@ -181,8 +187,7 @@ export function aclsFor(permissions: TopicPermissions): DynsecAcl[] {
   };
   for (const t of permissions.publish) add('publishClientSend', checkFilter(t));
   for (const t of permissions.subscribe) {
-    add('subscribeLiteral', checkFilter(t));
-    add('subscribePattern', t);
+    add('subscribePattern', checkFilter(t));
     add('publishClientReceive', t);
   }
   return acls;
@@ -209,9 +214,10 @@ function checkFilter(filter: string): string {
   return filter;
 }
 
-const union = (a: TopicPermissions, b: TopicPermissions): TopicPermissions => ({
-  publish: [...new Set([...a.publish, ...b.publish])],
-  subscribe: [...new Set([...a.subscribe, ...b.subscribe])],
+/** What `b` adds to `a` (the device's own role holds the handshake topics; the session role the rest). */
+const beyond = (a: TopicPermissions, b: TopicPermissions): TopicPermissions => ({
+  publish: [...new Set(b.publish.filter((t) => !a.publish.includes(t)))],
+  subscribe: [...new Set(b.subscribe.filter((t) => !a.subscribe.includes(t)))],
 });
 const digest = (s: string) => createHash('sha256').update(s).digest('hex');
 /** A password nobody knows: a session login between sessions. */
@@ -467,9 +473,13 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       await ensureRole(info.disabled === true);
       await dynsec.batch([{ command: 'addClientRole', username: deviceId, rolename: role }]);
     }
+    const sessionInfo = (session?.data as { client?: { disabled?: boolean; roles?: { rolename: string }[] } })?.client;
+    // A session login made by an earlier version of this adapter (its role held the handshake topics too) gets the
+    // device's own role and starts over (adding a role drops its live connection; the device reconnects).
+    const lacksOwnRole = sessionInfo !== undefined && !(sessionInfo.roles ?? []).some((r) => r.rolename === role);
     if (session?.error === DYNSEC_ERRORS.clientNotFound) await this.ensureSessionLogin(deviceId, true);
-    else if (info.disabled || (session?.data as { client?: { disabled?: boolean } })?.client?.disabled)
-      await this.ensureSessionLogin(deviceId, true);
+    else if (info.disabled || sessionInfo?.disabled || lacksOwnRole)
+      await this.ensureSessionLogin(deviceId, true, lacksOwnRole);
     const commands: DynsecCommand[] = [];
     if (info.clientid !== deviceId) commands.push({ command: 'setClientId', username: deviceId, clientid: deviceId });
     const known = this.passwords.get(deviceId);
@@ -481,42 +491,46 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   }
 
   /**
-   * Create the device's session login and its role where missing (handshake topics, a password nobody knows);
-   * `reset`: also put existing ones back so (role narrowed, password replaced, client enabled).
+   * Create the device's session login and its role where missing (no grant: the device's own role only; a password
+   * nobody knows); `reset`: also put existing ones back so (no grant, password replaced, both roles, client enabled).
+   * The device's own role must exist.
    */
-  private async ensureSessionLogin(deviceId: string, reset: boolean): Promise<void> {
+  private async ensureSessionLogin(deviceId: string, reset: boolean, lacksOwnRole = false): Promise<void> {
     const dynsec = this.control('enrol');
     const rolename = sessionRoleName(deviceId);
     const username = sessionLoginOf(deviceId);
-    const handshakeAcls = aclsFor(handshakeTopicPermissions(deviceId));
     const [role, client] = await dynsec.batch(
       [
-        { command: 'createRole', rolename, acls: handshakeAcls },
+        { command: 'createRole', rolename, acls: [] },
         {
           command: 'createClient',
           username,
           clientid: deviceId,
           password: unknownPassword(),
           textname: 'Tessera device session',
-          roles: [{ rolename }],
+          roles: [{ rolename }, { rolename: deviceRoleName(deviceId) }],
         },
       ],
       [DYNSEC_ERRORS.roleExists, DYNSEC_ERRORS.clientExists],
     );
     if (!reset) return;
     const commands: DynsecCommand[] = [];
-    if (role?.error) commands.push({ command: 'modifyRole', rolename, acls: handshakeAcls, textdescription: '' });
+    if (role?.error) commands.push({ command: 'modifyRole', rolename, acls: [], textdescription: '' });
     if (client?.error)
       commands.push(
         { command: 'setClientPassword', username, password: unknownPassword() },
         { command: 'enableClient', username },
       );
+    // An earlier version of this adapter gave the session login its session role only.
+    if (client?.error && lacksOwnRole)
+      commands.push({ command: 'addClientRole', username, rolename: deviceRoleName(deviceId) });
     await dynsec.batch(commands);
   }
 
   /**
-   * The grant goes to the device's session login, never to its own: the session role gets the granted permissions
-   * (plus the handshake topics, so it can refresh) until `expiresAt`, and, when the handshake ran on the device's own
+   * The grant goes to the device's session login, never to its own: the session role gets what the granted
+   * permissions add to the handshake topics (the session login has those through the device's own role, so it can
+   * refresh) until `expiresAt`, and, when the handshake ran on the device's own
    * login, the session login gets the session password (`grant.sessionPassword`) and the device is told to reconnect
    * with it (`{ login }`). A refresh on the session login's connection only extends the role (`true`). Then the role
    * goes back to the handshake topics unless a later grant extended it; the expiry is kept in the role's description,
@@ -526,7 +540,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     checkDeviceId(grant.deviceId);
     const dynsec = this.control('grant');
     const { deviceId } = grant;
-    const acls = aclsFor(union(handshakeTopicPermissions(deviceId), grant.permissions));
+    const acls = aclsFor(beyond(handshakeTopicPermissions(deviceId), grant.permissions));
     return this.inOrder(deviceId, async () => {
       // Checked in turn with the resets the notices queued: a connection event after the response wins.
       if (grant.connection.deviceId !== deviceId || grant.connection.id !== (this.connectionIds.get(deviceId) ?? 0)) {
@@ -575,25 +589,28 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.ownGrants.delete(deviceId);
     const role = deviceRoleName(deviceId);
     // Suspend is one command per login: the plugin rewrites its whole JSON file after every command, so each one costs
-    // time proportional to the number of clients. The session role is narrowed on resume (`enrol`).
-    // Both logins: the session login first, since it holds a granted device's live connection (the plugin drops it as
-    // it handles the command, before rewriting its file), then the device's own.
-    const commands: DynsecCommand[] = options.permanent
+    // time proportional to the size of that file. The session role is narrowed on resume (`enrol`).
+    // The session login first, in a message of its own: it holds a granted device's live connection, and the plugin
+    // only lets the broker close it once the whole message is handled (each command rewriting the file). Sent alone,
+    // the connection drops after one rewrite; and in a burst of revocations every session login's command is queued
+    // on the admin connection before any second command, so every session drops after at most one rewrite per
+    // revocation. Then the device's own login (it holds at most the handshake topics).
+    const [first, rest]: DynsecCommand[][] = options.permanent
       ? [
-          { command: 'deleteClient', username: sessionLoginOf(deviceId) },
-          { command: 'deleteClient', username: deviceId },
-          { command: 'deleteRole', rolename: sessionRoleName(deviceId) },
-          { command: 'deleteRole', rolename: role },
+          [{ command: 'deleteClient', username: sessionLoginOf(deviceId) }],
+          [
+            { command: 'deleteClient', username: deviceId },
+            { command: 'deleteRole', rolename: sessionRoleName(deviceId) },
+            { command: 'deleteRole', rolename: role },
+          ],
         ]
       : [
-          { command: 'disableClient', username: sessionLoginOf(deviceId) },
-          { command: 'disableClient', username: deviceId },
+          [{ command: 'disableClient', username: sessionLoginOf(deviceId) }],
+          [{ command: 'disableClient', username: deviceId }],
         ];
-    await dynsec.batch(commands, [
-      DYNSEC_ERRORS.clientNotFound,
-      DYNSEC_ERRORS.roleNotFound,
-      DYNSEC_ERRORS.roleDoesNotExist,
-    ]);
+    const tolerate = [DYNSEC_ERRORS.clientNotFound, DYNSEC_ERRORS.roleNotFound, DYNSEC_ERRORS.roleDoesNotExist];
+    await dynsec.batch(first!, tolerate);
+    await dynsec.batch(rest!, tolerate);
     if (options.permanent) this.passwords.delete(deviceId);
   }
 
@@ -849,7 +866,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     this.clearExpiry(deviceId);
     await dynsec.batch(
       [
-        { command: 'modifyRole', rolename, acls: aclsFor(handshakeTopicPermissions(deviceId)), textdescription: '' },
+        { command: 'modifyRole', rolename, acls: [], textdescription: '' },
         { command: 'setClientPassword', username: sessionLoginOf(deviceId), password: unknownPassword() },
       ],
       [DYNSEC_ERRORS.roleDoesNotExist, DYNSEC_ERRORS.clientNotFound],
@@ -919,11 +936,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       }
       this.ownGrants.delete(deviceId);
       if (typeof expiresAt !== 'number') return; // already narrowed
-      await dynsec.modifyRole({
-        rolename: sessionRoleName(deviceId),
-        acls: aclsFor(handshakeTopicPermissions(deviceId)),
-        textdescription: '',
-      });
+      await dynsec.modifyRole({ rolename: sessionRoleName(deviceId), acls: [], textdescription: '' });
     });
   }
 }
