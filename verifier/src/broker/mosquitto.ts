@@ -846,9 +846,11 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
   }
 
   /**
-   * A session of the device ended: its session role back to the handshake topics and its session login's password
-   * replaced by one nobody knows (every connection earns its own grant). Our own grants always; a grant recorded by
-   * another replica (or by this one before a restart) when it is older than the event.
+   * A session of the device ended: its session login's password is replaced by one nobody knows, so no one can log in
+   * under the grant any more (every connection earns its own grant). One command: the session role keeps its topics,
+   * out of anyone's reach, until its expiry timer narrows it or the next grant replaces them (each command rewrites
+   * the plugin's file, and a device that starts over is granted again within milliseconds). Our own grants always; a
+   * grant recorded by another replica (or by this one before a restart) when it is older than the event.
    */
   private async narrow(deviceId: string, at: number): Promise<void> {
     const dynsec = this.dynsec;
@@ -863,13 +865,9 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       if (typeof recorded.grantedAt === 'number' && recorded.grantedAt > at - minAge) return;
     }
     this.ownGrants.delete(deviceId);
-    this.clearExpiry(deviceId);
     await dynsec.batch(
-      [
-        { command: 'modifyRole', rolename, acls: [], textdescription: '' },
-        { command: 'setClientPassword', username: sessionLoginOf(deviceId), password: unknownPassword() },
-      ],
-      [DYNSEC_ERRORS.roleDoesNotExist, DYNSEC_ERRORS.clientNotFound],
+      [{ command: 'setClientPassword', username: sessionLoginOf(deviceId), password: unknownPassword() }],
+      [DYNSEC_ERRORS.clientNotFound],
     );
     this.log.info({ event: 'grant_narrowed', deviceId });
   }
