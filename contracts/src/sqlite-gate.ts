@@ -153,29 +153,37 @@ export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {
   const baseCommit = base.commitTransaction;
   const baseRollback = base.rollbackTransaction;
 
-  const runQuery = async (s: Session, args: unknown[]) => {
+  const storageFault = (e: unknown): never => {
+    if (isStorageFault(e)) {
+      const code = sqliteCode(e);
+      const message = (e as Error).message;
+      if (!gate.fault) gate.fault = { code, message, since: new Date().toISOString() };
+      throw new TesseraError('ERR_STORAGE_UNAVAILABLE', `the database refused the write (${code}): ${message}`, {
+        cause: e,
+      });
+    }
+    throw e;
+  };
+  // Every statement of the process passes here: promises chained, no extra async layers.
+  const runQuery = (s: Session, args: unknown[]): Promise<unknown> => {
     // A connection that SQLite took out of the transaction (after a storage fault) must not run the rest of the
     // transaction's statements one by one in autocommit mode.
     if (s.transactionDepth > 0 && !raw().inTransaction && !/^\s*(ROLLBACK|COMMIT)/i.test(String(args[0]))) {
-      throw new TesseraError(
-        'ERR_STORAGE_UNAVAILABLE',
-        'the database rolled the transaction back after a storage fault; nothing of it was recorded',
+      return Promise.reject(
+        new TesseraError(
+          'ERR_STORAGE_UNAVAILABLE',
+          'the database rolled the transaction back after a storage fault; nothing of it was recorded',
+        ),
       );
     }
-    try {
-      // biome-ignore lint/suspicious/noExplicitAny: forwarding typeorm's overloads
-      return await (baseQuery as any).apply(s, args);
-    } catch (e) {
-      if (isStorageFault(e)) {
-        const code = sqliteCode(e);
-        const message = (e as Error).message;
-        if (!gate.fault) gate.fault = { code, message, since: new Date().toISOString() };
-        throw new TesseraError('ERR_STORAGE_UNAVAILABLE', `the database refused the write (${code}): ${message}`, {
-          cause: e,
-        });
-      }
-      throw e;
-    }
+    // biome-ignore lint/suspicious/noExplicitAny: forwarding typeorm's overloads
+    return ((baseQuery as any).apply(s, args) as Promise<unknown>).catch(storageFault);
+  };
+  /** Run one statement outside any transaction with the connection held, and hand it on when it settles. */
+  const runHolding = (s: Session, args: unknown[], release: () => void): Promise<unknown> => {
+    const p = runQuery(s, args);
+    p.then(release, release);
+    return p;
   };
 
   const newSession = (): Session => {
@@ -191,15 +199,12 @@ export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {
       sqlMemoryMode: false,
       data: {},
     });
-    s.query = async function (this: Session, ...args: unknown[]) {
+    s.query = function (this: Session, ...args: unknown[]) {
       if (this.gateRelease) return runQuery(this, args);
-      if (inHolder()) throw stray('a statement');
-      const release = tryAcquire() ?? (await acquire());
-      try {
-        return await runQuery(this, args);
-      } finally {
-        release();
-      }
+      if (inHolder()) return Promise.reject(stray('a statement'));
+      const release = tryAcquire();
+      if (release) return runHolding(this, args, release);
+      return acquire().then((r) => runHolding(this, args, r));
       // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
     } as any;
     s.startTransaction = async function (this: Session, isolation?: Parameters<QueryRunner['startTransaction']>[0]) {
