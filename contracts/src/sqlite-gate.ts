@@ -58,6 +58,10 @@ interface Gate {
   /** When checking: the async context (a token from `als`) whose transaction holds the connection. */
   holder: object | undefined;
   holderSession: QueryRunner | undefined;
+  /** When the holding transaction began (Date.now()). */
+  holderSince: number;
+  /** The timer that refuses the waiters of a transaction held too long (armed only while someone waits). */
+  watch: NodeJS.Timeout | undefined;
   fault: { code: string; message: string; since: string } | undefined;
   probe(): Promise<StorageHealth>;
 }
@@ -81,9 +85,14 @@ interface RawDb {
   exec(sql: string): unknown;
 }
 
+/** typeorm's flags, read-only in its typings. */
+interface Writable {
+  isReleased: boolean;
+  isTransactionActive: boolean;
+}
+
 interface Session extends QueryRunner {
   gateRelease?: () => void;
-  gateTimer?: NodeJS.Timeout;
   /** typeorm's nesting depth (BEGIN at 0, SAVEPOINTs above), protected in its typings. */
   transactionDepth: number;
 }
@@ -102,6 +111,8 @@ export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {
     queue: [],
     holder: undefined,
     holderSession: undefined,
+    holderSince: 0,
+    watch: undefined,
     fault: undefined,
     probe: async () => ({ ok: true }),
   };
@@ -128,7 +139,10 @@ export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {
     new Promise((resolve, reject) => {
       const now = tryAcquire();
       if (now) resolve(now);
-      else gate.queue.push({ resolve, reject });
+      else {
+        gate.queue.push({ resolve, reject });
+        watch();
+      }
     });
   const inHolder = () => gate.als !== undefined && gate.holder !== undefined && gate.als.getStore() === gate.holder;
   const stray = (what: string) =>
@@ -186,85 +200,110 @@ export function installSqliteGate(ds: DataSource, options: SqliteGateOptions = {
     return p;
   };
 
+  // The methods every caller's runner shares (one object; each caller's runner adds only its own state).
+  const proto = Object.create(base) as Session;
+  proto.query = function (this: Session, ...args: unknown[]) {
+    if (this.gateRelease) return runQuery(this, args);
+    if (inHolder()) return Promise.reject(stray('a statement'));
+    const release = tryAcquire();
+    if (release) return runHolding(this, args, release);
+    return acquire().then((r) => runHolding(this, args, r));
+    // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
+  } as any;
+  proto.startTransaction = async function (this: Session, isolation?: Parameters<QueryRunner['startTransaction']>[0]) {
+    if (this.transactionDepth > 0) return baseStart.call(this, isolation);
+    if (inHolder()) throw stray('a transaction');
+    const release = tryAcquire() ?? (await acquire());
+    gate.holder = gate.als?.getStore() ?? {};
+    gate.holderSession = this;
+    gate.holderSince = Date.now();
+    this.gateRelease = release;
+    if (gate.queue.length > 0) watch();
+    try {
+      await baseStart.call(this, isolation);
+    } catch (e) {
+      finish(this);
+      throw e;
+    }
+  };
+  proto.commitTransaction = async function (this: Session) {
+    await baseCommit.call(this);
+    if (this.transactionDepth === 0) finish(this);
+  };
+  proto.rollbackTransaction = async function (this: Session) {
+    if (this.transactionDepth > 1) {
+      try {
+        return await baseRollback.call(this);
+      } catch (e) {
+        if (raw().inTransaction) throw e;
+        // SQLite already rolled everything back: the savepoint is gone with it
+        this.transactionDepth -= 1;
+        return;
+      }
+    }
+    try {
+      await baseRollback.call(this);
+    } catch {
+      // ROLLBACK fails when SQLite already rolled the transaction back itself (a storage fault): no harm done
+    } finally {
+      finish(this);
+    }
+  };
+
   const newSession = (): Session => {
-    const s = Object.create(base) as Session;
+    const s = Object.create(proto) as Session;
     // per-caller state; the connection, driver and statement cache are the base runner's
-    Object.assign(s, {
-      isReleased: false,
-      isTransactionActive: false,
-      transactionDepth: 0,
+    const w = s as unknown as Writable;
+    w.isReleased = false;
+    w.isTransactionActive = false;
+    s.transactionDepth = 0;
+    // biome-ignore lint/suspicious/noExplicitAny: typeorm's writable internals
+    Object.assign(s as any, {
       loadedTables: [],
       loadedViews: [],
       sqlInMemory: { upQueries: [], downQueries: [] },
       sqlMemoryMode: false,
       data: {},
     });
-    s.query = function (this: Session, ...args: unknown[]) {
-      if (this.gateRelease) return runQuery(this, args);
-      if (inHolder()) return Promise.reject(stray('a statement'));
-      const release = tryAcquire();
-      if (release) return runHolding(this, args, release);
-      return acquire().then((r) => runHolding(this, args, r));
-      // biome-ignore lint/suspicious/noExplicitAny: typeorm's overloads
-    } as any;
-    s.startTransaction = async function (this: Session, isolation?: Parameters<QueryRunner['startTransaction']>[0]) {
-      if (this.transactionDepth > 0) return baseStart.call(this, isolation);
-      if (inHolder()) throw stray('a transaction');
-      const release = tryAcquire() ?? (await acquire());
-      gate.holder = gate.als?.getStore() ?? {};
-      gate.holderSession = this;
-      this.gateRelease = release;
-      // not unref'd: it lives only while the transaction is open, and a stuck one must not let the process exit
-      this.gateTimer = setTimeout(() => refuseWaiters(this), holdLimitMs);
-      try {
-        await baseStart.call(this, isolation);
-      } catch (e) {
-        finish(this);
-        throw e;
-      }
-    };
-    s.commitTransaction = async function (this: Session) {
-      await baseCommit.call(this);
-      if (this.transactionDepth === 0) finish(this);
-    };
-    s.rollbackTransaction = async function (this: Session) {
-      if (this.transactionDepth > 1) {
-        try {
-          return await baseRollback.call(this);
-        } catch (e) {
-          if (raw().inTransaction) throw e;
-          // SQLite already rolled everything back: the savepoint is gone with it
-          this.transactionDepth -= 1;
-          return;
-        }
-      }
-      try {
-        await baseRollback.call(this);
-      } catch {
-        // ROLLBACK fails when SQLite already rolled the transaction back itself (a storage fault): no harm done
-      } finally {
-        finish(this);
-      }
-    };
     return s;
+  };
+
+  /**
+   * Someone waits while a transaction holds the connection: refuse the waiters if that transaction still holds it
+   * `holdLimitMs` after it began. Armed only when someone waits (not per transaction); not unref'd, so a stuck
+   * transaction cannot let the process exit before its waiters are answered.
+   */
+  const watch = () => {
+    const s = gate.holderSession as Session | undefined;
+    if (gate.watch || !s) return;
+    gate.watch = setTimeout(
+      () => {
+        gate.watch = undefined;
+        refuseWaiters(s);
+      },
+      Math.max(0, holdLimitMs - (Date.now() - gate.holderSince)),
+    );
   };
 
   /** The outermost transaction of `s` ended (or never began): the connection is outside any transaction again. */
   const finish = (s: Session) => {
-    clearTimeout(s.gateTimer);
-    s.gateTimer = undefined;
-    if (raw().inTransaction && gate.holderSession === s) {
+    const holder = gate.holderSession === s;
+    if (holder && raw().inTransaction) {
       try {
         raw().exec('ROLLBACK');
       } catch {
         // nothing more can be done here; the next BEGIN reports it
       }
     }
-    // biome-ignore lint/suspicious/noExplicitAny: typeorm's writable internals
-    Object.assign(s as any, { isTransactionActive: false, transactionDepth: 0 });
-    if (gate.holderSession === s) {
+    (s as unknown as Writable).isTransactionActive = false;
+    s.transactionDepth = 0;
+    if (holder) {
       gate.holder = undefined;
       gate.holderSession = undefined;
+      if (gate.watch) {
+        clearTimeout(gate.watch);
+        gate.watch = undefined;
+      }
     }
     const release = s.gateRelease;
     s.gateRelease = undefined;
