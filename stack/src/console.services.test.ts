@@ -20,8 +20,7 @@ import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
 import { ACCESS_TOKEN_TTL_S, ethrDid, silentLogger, topics } from '@tessera/protocol';
 import { centsPerKwh, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
+import { holderPresentation } from './testing/fault-flows.js';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -125,17 +124,7 @@ async function verifierToken(key: HolderKey, resource: string, action: string): 
   };
   const req = await post('/presentation-requests', { resource, action });
   assert.equal(req.status, 201, JSON.stringify(req.body));
-  const vp = await createVerifiablePresentationJwt(
-    {
-      vp: {
-        '@context': ['https://www.w3.org/2018/credentials/v1'],
-        type: ['VerifiablePresentation'],
-        verifiableCredential: key.credentials,
-      },
-    } as never,
-    { did: key.did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
-    { challenge: String(req.body.nonce), domain: String(req.body.audience) },
-  );
+  const vp = await holderPresentation(key, req.body);
   const t = await post('/presentations', { vp });
   assert.equal(t.status, 200, JSON.stringify(t.body));
   return String(t.body.access_token);

@@ -22,8 +22,7 @@ import { EnergyCredit__factory, makeProvider, openDatabase } from '@tessera/cont
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
 import { ethrDid } from '@tessera/protocol';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
-import { ES256KSigner, hexToBytes } from 'did-jwt';
-import { createVerifiablePresentationJwt } from 'did-jwt-vc';
+import { holderPresentation } from './testing/fault-flows.js';
 import { type JsonRpcProvider, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { type Cluster, startCluster } from './cluster.js';
@@ -89,17 +88,7 @@ describe('replicas: three stacks (processes) on one PostgreSQL, Redis, Mosquitto
   const presentation = async (at: number, key: HolderKey, resource: string, action: string) => {
     const req = await post(`${http(at)}/verifier/presentation-requests`, { resource, action });
     assert.equal(req.status, 201, JSON.stringify(req.body));
-    return createVerifiablePresentationJwt(
-      {
-        vp: {
-          '@context': ['https://www.w3.org/2018/credentials/v1'],
-          type: ['VerifiablePresentation'],
-          verifiableCredential: key.credentials,
-        },
-      } as never,
-      { did: key.did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
-      { challenge: String(req.body.nonce), domain: String(req.body.audience) },
-    );
+    return holderPresentation(key, req.body);
   };
   const accessToken = async (at: number, key: HolderKey, resource: string, action: string) => {
     const t = await post(`${http(at)}/verifier/presentations`, { vp: await presentation(at, key, resource, action) });

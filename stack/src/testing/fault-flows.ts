@@ -42,11 +42,12 @@ export async function http(method: string, url: string, body?: unknown, bearer?:
   }
 }
 
-/** A wallet's side: presentation request → VP of `key`'s credentials → access token for `resource` and `action`. */
-export async function accessToken(s: Started, key: HolderKey, resource: string, action: string): Promise<string> {
-  const req = await http('POST', `${s.http}/verifier/presentation-requests`, { resource, action });
-  assert.equal(req.status, 201, JSON.stringify(req.body));
-  const vp = await createVerifiablePresentationJwt(
+/**
+ * A VP JWT of every credential `key` holds, answering a presentation request's `nonce` and `audience` (tests present
+ * exactly what they hold, unlike the wallet's `buildPresentation`, which picks per requirement).
+ */
+export function holderPresentation(key: HolderKey, request: Record<string, unknown>): Promise<string> {
+  return createVerifiablePresentationJwt(
     {
       vp: {
         '@context': ['https://www.w3.org/2018/credentials/v1'],
@@ -55,8 +56,15 @@ export async function accessToken(s: Started, key: HolderKey, resource: string, 
       },
     } as never,
     { did: key.did, signer: ES256KSigner(hexToBytes(key.privateKey)), alg: 'ES256K' },
-    { challenge: String(req.body.nonce), domain: String(req.body.audience) },
+    { challenge: String(request.nonce), domain: String(request.audience) },
   );
+}
+
+/** A wallet's side: presentation request → VP of `key`'s credentials → access token for `resource` and `action`. */
+export async function accessToken(s: Started, key: HolderKey, resource: string, action: string): Promise<string> {
+  const req = await http('POST', `${s.http}/verifier/presentation-requests`, { resource, action });
+  assert.equal(req.status, 201, JSON.stringify(req.body));
+  const vp = await holderPresentation(key, req.body);
   const t = await http('POST', `${s.http}/verifier/presentations`, { vp });
   assert.equal(t.status, 200, JSON.stringify(t.body));
   return t.body.access_token as string;
