@@ -50,6 +50,13 @@ if (picked.length === 0) {
   console.error(`no ${suite} test files found`);
   process.exit(1);
 }
+// The console the browser tests load, built once here when its sources changed (test files running side by side
+// must not each rebuild it under the other's browser).
+const ui = await import('./build-console.mjs');
+if (ui.viteInstalled() && ui.consoleIsStale()) {
+  console.error('building the console into console/dist (its sources changed since the last build)…');
+  await ui.buildConsole({ quiet: true });
+}
 // the fault suite's files each drive whole stacks: one at a time, so their timings stay meaningful on two cores
 const concurrency = suite === 'faults' ? 1 : 2;
 const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', ...picked];

@@ -140,7 +140,7 @@ async function browserWallet(name: string, issue: { type: string; claims: Record
 before(async () => {
   statSync(CHROMIUM);
   mkdirSync(OUT, { recursive: true });
-  execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'ignore' });
+  execFileSync(process.execPath, ['scripts/build-console.mjs', '--if-stale'], { stdio: 'ignore' });
   dir = mkdtempSync(join(tmpdir(), 'tessera-console-signin-'));
   const config = loadConfig({
     TESSERA_DATA_DIR: join(dir, 'stack'),

@@ -162,7 +162,7 @@ before(async () => {
   statSync(CHROMIUM); // fails clearly when the Debian package is missing (.ci/run installs it)
   mkdirSync(OUT, { recursive: true });
   // The console as `npm install` builds it (a no-op when it is up to date).
-  execFileSync(process.execPath, ['scripts/build-console.mjs'], { stdio: 'ignore' });
+  execFileSync(process.execPath, ['scripts/build-console.mjs', '--if-stale'], { stdio: 'ignore' });
   dir = mkdtempSync(join(tmpdir(), 'tessera-console-'));
   const config = loadConfig({
     TESSERA_DATA_DIR: join(dir, 'stack'),
