@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { Logger } from '@tessera/protocol';
 import { ChainProvisioner, startInProcessStack } from '@tessera/stack';
 import { generateDevices, type ProgressFn, seededRng } from '../src/index.js';
 import type { ToWorker, WireIdentity, WorkerStats } from './scale-worker.js';
@@ -44,11 +45,19 @@ export interface ScaleResult {
   baseline: { heapUsedMb: number; rssMb: number };
   connected: { heapUsedMb: number; rssMb: number };
   afterHold: { heapUsedMb: number; rssMb: number; withSession: number; refreshes: number };
-  holdErrors: { denied: Record<string, number>; connectRefused: number; disconnects: number; lostSessions: number };
+  holdErrors: {
+    denied: Record<string, number>;
+    connectRefused: number;
+    disconnects: number;
+    lostSessions: number;
+    reasons: Record<string, number>;
+  };
   storm: {
     reauthenticated: number;
     allBackS: number;
     denied: Record<string, number>;
+    /** The verifier's reasons for its refusals in this phase (log only; the device sees the code). */
+    reasons: Record<string, number>;
     connectRefused: number;
     timedOut: boolean;
   };
@@ -128,7 +137,22 @@ const mb = (b: number) => Math.round(b / 2 ** 20);
  */
 export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
   const timeoutMs = o.timeoutMs ?? 600_000;
-  const stack = await startInProcessStack();
+  // The verifier's precise reason for every refusal and every undecided handshake, counted per phase.
+  let reasons: Record<string, number> = {};
+  const count = (obj: object | string) => {
+    const e = obj as { event?: string; code?: string; reason?: string };
+    if (e.event !== 'handshake_denied' && e.event !== 'handshake_unavailable' && e.event !== 'handshake_error') return;
+    const k = `${e.code ?? e.event}: ${e.reason ?? ''}`;
+    reasons[k] = (reasons[k] ?? 0) + 1;
+  };
+  const noop = () => undefined;
+  const log: Logger = { debug: noop, info: noop, warn: count, error: count, child: () => log };
+  const takeReasons = () => {
+    const r = reasons;
+    reasons = {};
+    return r;
+  };
+  const stack = await startInProcessStack({ log });
   let child: ChildProcess | undefined;
   try {
     const t0 = performance.now();
@@ -183,6 +207,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       (s) => s.withSession,
     );
     const connectAllS = (performance.now() - connectStart) / 1000;
+    takeReasons();
     const atConnect = measure();
     snapshot('connected');
     const connectedClients = stack.broker.connectedClients;
@@ -210,6 +235,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       connectRefused: s.connectRefused - before.connectRefused,
       disconnects: s.disconnects - before.disconnects,
       lostSessions: o.devices - s.withSession,
+      reasons: takeReasons(),
     };
 
     // Connect storm: restart the broker (and the handshake service on it); everyone reconnects.
@@ -223,6 +249,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       (x) => x.reauthenticated,
     );
     const allBackS = (performance.now() - stormStart) / 1000;
+    const stormReasons = takeReasons();
 
     // The same storm with the devices enrolled before the broker listens (what-if for the verifier's start order).
     let warm: ScaleResult['warmStorm'];
@@ -240,6 +267,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
         reauthenticated: w.s.reauthenticated,
         allBackS: (performance.now() - warmStart) / 1000,
         denied: diff(w.s.denied, storm.s.denied),
+        reasons: takeReasons(),
         connectRefused: w.s.connectRefused - storm.s.connectRefused,
         timedOut: w.timedOut,
       };
@@ -272,6 +300,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
         reauthenticated: storm.s.reauthenticated,
         allBackS,
         denied: diff(storm.s.denied, s.denied),
+        reasons: stormReasons,
         connectRefused: storm.s.connectRefused - s.connectRefused,
         timedOut: storm.timedOut,
       },

@@ -15,6 +15,14 @@ const kb = (bytes: number) => (bytes / 1024).toFixed(1);
 const split = (b: RssBreakdown) =>
   `by where it sits: V8 heap in use ${kb(b.v8Live)} KB, V8 heap committed but not in use ${kb(b.v8CommittedNotLive)} KB, ` +
   `malloc heap ${kb(b.mallocHeap)} KB, rest ${kb(b.rest)} KB`;
+/** The verifier's reasons for the handshakes it refused or could not decide in a phase, if any. */
+const reasons = (r: Record<string, number>) =>
+  Object.keys(r).length === 0
+    ? ''
+    : `; the verifier's reasons: ${Object.entries(r)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${n}× ${k}`)
+        .join(', ')}`;
 const int = (v: string | undefined, d: number) => (v && Number.isFinite(Number(v)) ? Math.floor(Number(v)) : d);
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
@@ -73,10 +81,20 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         ? [`RSS per session at the end of the hold, ${split(r.rssBreakdownPerSessionAfterHold)}`]
         : []),
       `hold errors: denied ${JSON.stringify(r.holdErrors.denied)}, refused connects ${r.holdErrors.connectRefused}, ` +
-        `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}`,
+        `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}` +
+        reasons(r.holdErrors.reasons),
       `connect storm: ${r.storm.reauthenticated}/${r.devices} back in ${r.storm.allBackS.toFixed(1)} s` +
         `${r.storm.timedOut ? ' (TIMED OUT)' : ''}; handshake refusals ${JSON.stringify(r.storm.denied)}; ` +
-        `CONNECTs refused while the restarted verifier re-enrolled devices: ${r.storm.connectRefused}`,
+        `CONNECTs refused while the restarted verifier re-enrolled devices: ${r.storm.connectRefused}` +
+        reasons(r.storm.reasons),
+      ...(r.warmStorm
+        ? [
+            `connect storm, enrolled first: ${r.warmStorm.reauthenticated}/${r.devices} back in ` +
+              `${r.warmStorm.allBackS.toFixed(1)} s${r.warmStorm.timedOut ? ' (TIMED OUT)' : ''}; handshake refusals ` +
+              `${JSON.stringify(r.warmStorm.denied)}; CONNECTs refused: ${r.warmStorm.connectRefused}` +
+              reasons(r.warmStorm.reasons),
+          ]
+        : []),
     ],
   };
 }

@@ -12,7 +12,7 @@ import {
   readDeviceStatus,
   startAnvil,
 } from '@tessera/contracts';
-import { deriveBrokerPassword, seal, silentLogger, unseal } from '@tessera/protocol';
+import { deriveBrokerPassword, type Logger, seal, silentLogger, unseal } from '@tessera/protocol';
 import {
   type AedesBrokerAdapter,
   createDidResolver,
@@ -83,6 +83,8 @@ export interface InProcessStackOptions {
   limits?: Partial<HandshakeLimits>;
   /** Called when the verifier has applied a lifecycle change to the broker. */
   onApplied?(deviceId: string, to: string): void;
+  /** The broker's and the handshake service's log (default: silent). */
+  log?: Logger;
 }
 
 /**
@@ -148,7 +150,7 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
       const part = await startBroker({
         host: '127.0.0.1',
         port,
-        log: silentLogger,
+        log: o.log ?? silentLogger,
         holdUnknownMs: 60_000,
         ...(enrolBeforeListen ? { beforeListen: enrolActive } : {}),
       });
@@ -163,7 +165,7 @@ export async function startInProcessStack(o: InProcessStackOptions = {}): Promis
         limiter,
         signer: issuer,
         ...(o.onApplied ? { onApplied: (c) => o.onApplied?.(c.deviceId, c.to) } : {}),
-        log: silentLogger,
+        log: o.log ?? silentLogger,
       });
       // no external broker was given: the embedded aedes one
       return { broker: part.broker as AedesBrokerAdapter, service };
