@@ -30,6 +30,9 @@ export interface WorkerStats {
   refreshes: number;
   /** Handshake refusals by code (any refusal of these genuine devices is a wrong one). */
   denied: Record<string, number>;
+  /** Other handshakes that did not end in a session, by what the agent saw: a server proof that did not verify (a
+   * challenge that was not for its hello), the verifier undecided. */
+  other: Record<string, number>;
   /** CONNECTs the broker refused (CONNACK 4/5). */
   connectRefused: number;
   disconnects: number;
@@ -49,6 +52,7 @@ const stats: WorkerStats = {
   sessions: 0,
   refreshes: 0,
   denied: {},
+  other: {},
   connectRefused: 0,
   disconnects: 0,
   reauthenticated: 0,
@@ -108,6 +112,12 @@ async function start(m: Extract<ToWorker, { type: 'start' }>) {
     });
     agent.on('denied', (d: { code: string }) => {
       stats.denied[d.code] = (stats.denied[d.code] ?? 0) + 1;
+    });
+    agent.on('rogue', () => {
+      stats.other.server_proof = (stats.other.server_proof ?? 0) + 1;
+    });
+    agent.on('unavailable', () => {
+      stats.other.unavailable = (stats.other.unavailable ?? 0) + 1;
     });
     agent.on('disconnected', () => {
       stats.disconnects++;

@@ -58,6 +58,8 @@ export interface ScaleResult {
     denied: Record<string, number>;
     /** The verifier's reasons for its refusals in this phase (log only; the device sees the code). */
     reasons: Record<string, number>;
+    /** Handshakes the agents saw fail otherwise (a server proof that did not verify, the verifier undecided). */
+    other: Record<string, number>;
     connectRefused: number;
     timedOut: boolean;
   };
@@ -268,6 +270,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
         allBackS: (performance.now() - warmStart) / 1000,
         denied: diff(w.s.denied, storm.s.denied),
         reasons: takeReasons(),
+        other: diff(w.s.other, storm.s.other),
         connectRefused: w.s.connectRefused - storm.s.connectRefused,
         timedOut: w.timedOut,
       };
@@ -301,6 +304,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
         allBackS,
         denied: diff(storm.s.denied, s.denied),
         reasons: stormReasons,
+        other: diff(storm.s.other, s.other),
         connectRefused: storm.s.connectRefused - s.connectRefused,
         timedOut: storm.timedOut,
       },

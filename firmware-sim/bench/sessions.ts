@@ -85,14 +85,14 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
         reasons(r.holdErrors.reasons),
       `connect storm: ${r.storm.reauthenticated}/${r.devices} back in ${r.storm.allBackS.toFixed(1)} s` +
         `${r.storm.timedOut ? ' (TIMED OUT)' : ''}; handshake refusals ${JSON.stringify(r.storm.denied)}; ` +
-        `CONNECTs refused while the restarted verifier re-enrolled devices: ${r.storm.connectRefused}` +
-        reasons(r.storm.reasons),
+        `CONNECTs refused while the restarted verifier re-enrolled devices: ${r.storm.connectRefused}; ` +
+        `other failed handshakes ${JSON.stringify(r.storm.other)}${reasons(r.storm.reasons)}`,
       ...(r.warmStorm
         ? [
             `connect storm, enrolled first: ${r.warmStorm.reauthenticated}/${r.devices} back in ` +
               `${r.warmStorm.allBackS.toFixed(1)} s${r.warmStorm.timedOut ? ' (TIMED OUT)' : ''}; handshake refusals ` +
-              `${JSON.stringify(r.warmStorm.denied)}; CONNECTs refused: ${r.warmStorm.connectRefused}` +
-              reasons(r.warmStorm.reasons),
+              `${JSON.stringify(r.warmStorm.denied)}; CONNECTs refused: ${r.warmStorm.connectRefused}; ` +
+              `other failed handshakes ${JSON.stringify(r.warmStorm.other)}${reasons(r.warmStorm.reasons)}`,
           ]
         : []),
     ],
