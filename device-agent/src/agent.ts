@@ -165,9 +165,7 @@ export class DeviceAgent extends EventEmitter {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.refreshTimer);
-    clearTimeout(this.retryTimer);
-    this.wake?.();
-    this.wake = undefined;
+    this.cutSleep();
     this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
     this.current = undefined;
     this.login = undefined;
@@ -217,6 +215,8 @@ export class DeviceAgent extends EventEmitter {
       clearTimeout(this.refreshTimer);
       this.current = undefined;
       this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
+      // A handshake loop waiting to try again on this connection ends here: the next connection runs its own.
+      this.cutSleep();
       client.removeAllListeners('message');
       client.end(true);
       if (this.switching && !this.stopped) {
@@ -288,7 +288,15 @@ export class DeviceAgent extends EventEmitter {
     this.emit('session', session);
   }
 
-  /** A wait that `stop` cuts short (a lockout may ask for minutes). */
+  /** End the current `sleep` now. */
+  private cutSleep(): void {
+    clearTimeout(this.retryTimer);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** A wait that `stop` and a closed connection cut short (a lockout may ask for minutes). */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.retryTimer = setTimeout(() => {
@@ -299,15 +307,21 @@ export class DeviceAgent extends EventEmitter {
     });
   }
 
-  /** Handshake until a session is granted, backing off between denials, as long as the connection lasts. */
+  /**
+   * Handshake until a session is granted, backing off between denials, as long as the connection it started on lasts.
+   * A loop belongs to one connection: once it closes the loop ends (a wait is cut short), and the next connection's
+   * loop is the only one (two loops would each cancel the other's handshake).
+   */
   private async runUntilSession(): Promise<void> {
-    while (!this.stopped && this.client?.connected) {
+    const client = this.client;
+    const current = () => !this.stopped && client !== undefined && this.client === client && client.connected;
+    while (current()) {
       const outcome = await this.handshake();
       if (outcome.ok) {
         this.attempt = 0;
         return;
       }
-      if (!this.client?.connected || this.stopped) return;
+      if (!current()) return;
       const backoff = backoffDelay(this.attempt++, this.backoff, this.random);
       // The verifier could not decide (its chain does not answer): no earlier than it asks, and backing off.
       const wait =
@@ -329,7 +343,8 @@ export class DeviceAgent extends EventEmitter {
   handshake(): Promise<HandshakeOutcome> {
     const client = this.client;
     if (!client?.connected) return Promise.resolve({ ok: false, code: 'ERR_UNAVAILABLE' });
-    this.finishPending({ ok: false, code: 'ERR_HANDSHAKE_DENIED' });
+    // A handshake still under way is superseded by this one: not decided (nobody refused it), so not a denial.
+    this.finishPending({ ok: false, code: 'ERR_UNAVAILABLE' });
     const hello = createHello(this.options.identity);
     return new Promise<HandshakeOutcome>((resolve) => {
       const timer = setTimeout(
@@ -452,8 +467,10 @@ export class DeviceAgent extends EventEmitter {
       return;
     }
     if (!p) return;
-    // A denial may come before a session exists (no sessionId); otherwise it must be for our session.
-    if (r.sessionId !== undefined && r.sessionId !== p.sessionId) return;
+    // The answer must be for the handshake under way: to its response (its session), or, before its challenge came,
+    // to its hello (no session). A late answer to an earlier attempt names another session, or none once this one
+    // has its challenge, and is ignored.
+    if (r.sessionId !== p.sessionId) return;
     if (!r.ok) {
       this.finishPending({
         ok: false,

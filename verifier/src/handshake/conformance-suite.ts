@@ -687,7 +687,10 @@ export function handshakeConformanceSuite(
       const a = answerChallenge(d.identity, hello, challenge);
       assert.ok(a.ok);
       assert.equal((await c.respond(a.value.response)).ok, true);
-      denied(await c.respond(a.value.response));
+      const replayed = await c.respond(a.value.response);
+      denied(replayed);
+      // the refusal names the session the response named (a device running another handshake ignores it)
+      assert.equal(replayed.sessionId, a.value.response.sessionId);
     });
 
     it('refuses a response after its challenge expired (fake clock)', async () => {

@@ -306,9 +306,10 @@ export class HandshakeResponder {
   ): Promise<void> {
     const topicDevice = deviceIdFromTopic(topic);
     if (!topicDevice) return;
+    const parsed = parseHandshakeMessage('response', payload);
     let outcome: HandshakeResult | Denial;
     try {
-      outcome = this.knownUnavailable() ?? (await this.response(topicDevice, payload, clientId, source, connection));
+      outcome = this.knownUnavailable() ?? (await this.response(topicDevice, parsed, clientId, source, connection));
     } catch (e) {
       this.log.error({ event: 'handshake_error', deviceId: topicDevice, error: (e as Error).message });
       outcome = unavailable(`could not decide: ${(e as Error).message}`, this.retryMs);
@@ -317,7 +318,12 @@ export class HandshakeResponder {
       if ('type' in outcome) {
         this.stats.granted++;
         await this.o.broker.publish(topics.handshake(topicDevice, 'result'), JSON.stringify(outcome));
-      } else await this.refuse(topicDevice, outcome, source);
+      } else {
+        // Every answer to a response names the session the response named: a device takes it for the handshake it
+        // is running only if it is that one (a late answer to an earlier attempt is not mistaken for this one's).
+        const sessionId = outcome.sessionId ?? (parsed.ok ? parsed.value.sessionId : undefined);
+        await this.refuse(topicDevice, sessionId ? { ...outcome, sessionId } : outcome, source);
+      }
     } catch (e) {
       this.log.error({ event: 'handshake_reply_failed', deviceId: topicDevice, error: (e as Error).message });
     }
@@ -325,7 +331,7 @@ export class HandshakeResponder {
 
   private async response(
     deviceId: string,
-    payload: Buffer,
+    parsed: ReturnType<typeof parseHandshakeMessage<'response'>>,
     clientId: string | undefined,
     source: string | undefined,
     connection: BrokerConnection | undefined,
@@ -333,7 +339,6 @@ export class HandshakeResponder {
     const keys = this.keys(deviceId, source);
     const wait = await this.limiter.admit(keys);
     if (wait > 0) return { code: 'ERR_HANDSHAKE_LOCKED', reason: 'rate limit or lockout', retryAfterMs: wait };
-    const parsed = parseHandshakeMessage('response', payload);
     if (!parsed.ok) return this.failed(keys, { code: 'ERR_HANDSHAKE_MALFORMED', reason: parsed.error.message });
     const r = parsed.value;
     if (clientId !== undefined && clientId !== deviceId) return this.failed(keys, deny('client id differs from topic'));

@@ -2,7 +2,9 @@
  * A handshake the verifier cannot decide — its chain read fails, or the chain is known to be down — is answered
  * ERR_HANDSHAKE_UNAVAILABLE with `retryAfterMs`: not DENIED, and not counted towards the device's lockout. The device
  * side is the reference agent on the embedded broker; the chain is what fails (its read throws, or `unavailable` says
- * so), nothing else is replaced.
+ * so), nothing else is replaced. And the agent's side of retrying: its wait to try again ends with its connection (the
+ * next connection runs the only handshake loop), and a late answer meant for an earlier attempt is not taken for the
+ * handshake under way (each answer to a response names its session).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DeviceChainStatus } from '@tessera/contracts';
 import { DeviceAgent } from '@tessera/device-agent';
-import { deriveBrokerPassword, deviceIdOf, ethrDid } from '@tessera/protocol';
+import { deriveBrokerPassword, deviceIdOf, ethrDid, secretCommitment, topics } from '@tessera/protocol';
 import type { Resolvable } from 'did-resolver';
 import { Wallet } from 'ethers';
 import { AedesBrokerAdapter } from '../broker/aedes.js';
@@ -108,5 +110,146 @@ describe('handshake while the verifier cannot decide', () => {
     for (const w of waits) assert.ok(w >= 50, `waits at least retryAfterMs: ${waits}`);
     assert.equal(a.session, undefined);
     chain.down = false;
+  });
+});
+
+describe('the agent waiting to retry when its connection drops', () => {
+  let broker: AedesBrokerAdapter;
+  let responder: HandshakeResponder;
+  let dir: string;
+  let agent: DeviceAgent | undefined;
+  const RETRY_MS = 3_000;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-hs-loop-'));
+    broker = new AedesBrokerAdapter({ port: 0 });
+    await broker.start();
+    responder = new HandshakeResponder({
+      broker,
+      readStatus: async () => assert.fail('the chain is known to be down: not read'),
+      vault: new FileDeviceSecretVault(join(dir, 'secrets.json'), randomBytes(32)),
+      resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
+      challenges: new MemoryNonceStore(),
+      limiter: new MemoryHandshakeLimiter(),
+      issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
+      chainId: 31337,
+      unavailable: () => 'the chain does not answer',
+      unavailableRetryMs: RETRY_MS,
+    });
+    await responder.start();
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the wait ends with the connection: the next connection runs the only handshake loop', async () => {
+    const key = Wallet.createRandom();
+    const secret = randomBytes(32);
+    const deviceId = deviceIdOf('loop', randomBytes(8).toString('hex'));
+    await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
+    const a = new DeviceAgent({
+      identity: {
+        deviceId,
+        did: ethrDid(31337, key.address),
+        secret,
+        privateKey: key.privateKey,
+        fingerprint: `0x${'11'.repeat(32)}`,
+      },
+      brokerUrl: broker.url,
+      backoff: { initialMs: 20, maxMs: 100 },
+    });
+    agent = a;
+    const attempts: number[] = [];
+    a.on('unavailable', () => attempts.push(Date.now()));
+    a.start();
+    await once(a, 'unavailable'); // the first connection's loop now waits RETRY_MS before its next hello
+    // The network drops the connection; the agent reconnects within 100 ms and its new loop says hello at once.
+    const reconnected = once(a, 'connected');
+    (a as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+    await reconnected;
+    const from = Date.now();
+    await new Promise((r) => setTimeout(r, RETRY_MS * 1.5));
+    // One loop: a hello at once and one RETRY_MS later. The first connection's loop, had it outlived its connection,
+    // would have said hello on the new one too when its wait ended (and each loop would cancel the other's handshake).
+    const since = attempts.filter((t) => t >= from);
+    assert.equal(since.length, 2, `attempts on the new connection at ${since.map((t) => t - from).join(', ')} ms`);
+  });
+});
+
+describe('an answer meant for an earlier attempt', () => {
+  let broker: AedesBrokerAdapter;
+  let dir: string;
+  let agent: DeviceAgent | undefined;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-hs-late-'));
+    broker = new AedesBrokerAdapter({ port: 0 });
+    await broker.start();
+  });
+
+  after(async () => {
+    await agent?.stop();
+    await broker?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is not taken for the handshake under way: the device takes only the answer naming its session', async () => {
+    const key = Wallet.createRandom();
+    const secret = randomBytes(32);
+    const salt = randomBytes(32);
+    const deviceId = deviceIdOf('late', randomBytes(8).toString('hex'));
+    const fingerprint = `0x${'22'.repeat(32)}`;
+    const vault = new FileDeviceSecretVault(join(dir, 'secrets.json'), randomBytes(32));
+    await vault.put(deviceId, secret, salt);
+    // The chain answers the hello; the read at the response waits until the test lets it fail (then: UNAVAILABLE).
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let reads = 0;
+    let responding!: () => void;
+    const atResponse = new Promise<void>((r) => (responding = r));
+    const responder = new HandshakeResponder({
+      broker,
+      readStatus: async (): Promise<DeviceChainStatus> => {
+        if (++reads === 1)
+          return { state: 'Active', identity: key.address, fingerprint, commitment: secretCommitment(salt, secret) };
+        responding();
+        await held;
+        throw new Error('connect ECONNREFUSED 127.0.0.1:8545');
+      },
+      vault,
+      resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
+      challenges: new MemoryNonceStore(),
+      limiter: new MemoryHandshakeLimiter(),
+      issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
+      chainId: 31337,
+      unavailableRetryMs: 60_000,
+    });
+    await responder.start();
+    await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
+    const a = new DeviceAgent({
+      identity: { deviceId, did: ethrDid(31337, key.address), secret, privateKey: key.privateKey, fingerprint },
+      brokerUrl: broker.url,
+    });
+    agent = a;
+    const denied: unknown[] = [];
+    a.on('denied', (d) => denied.push(d));
+    a.start();
+    await atResponse; // the device has answered its challenge and waits for the result
+    // Late answers to earlier attempts, on the result topic, before this handshake's own answer: one refusing a hello
+    // (no session), one refusing a response of another session.
+    const result = topics.handshake(deviceId, 'result');
+    await broker.publish(result, JSON.stringify({ type: 'result', v: 1, ok: false, code: 'ERR_HANDSHAKE_DENIED' }));
+    await broker.publish(
+      result,
+      JSON.stringify({ type: 'result', v: 1, sessionId: 'ab'.repeat(16), ok: false, code: 'ERR_HANDSHAKE_LOCKED' }),
+    );
+    const own = once(a, 'unavailable');
+    release();
+    const [u] = (await own) as [{ retryAfterMs?: number }];
+    assert.equal(u.retryAfterMs, 60_000, "this handshake's own answer, naming its session");
+    assert.deepEqual(denied, [], 'neither late answer was taken for this handshake');
   });
 });
