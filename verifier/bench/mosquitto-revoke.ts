@@ -142,7 +142,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       machine: ctx.machine,
       notes: [
         `Mosquitto 2 with dynamic security on 127.0.0.1, ${total} enrolled, granted and connected devices (MQTT 3.1.1, each on its session login); latency = revoke call to the device's socket closing`,
-        `ours: MosquittoBrokerAdapter.revoke (disableClient of the device's two logins, one control message on the verifier's open admin connection), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
+        `ours: MosquittoBrokerAdapter.revoke (disableClient of the device's two logins on the verifier's open admin connection, the session login's in a control message of its own), ${SEQUENTIAL} one after another; burst: ${BURST} revoked at once`,
         `baseline: mosquitto_ctrl dynsec disableClient of the login holding the connection, per device (new admin connection each time), ${BASELINE} one after another`,
       ],
     };
