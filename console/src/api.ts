@@ -438,6 +438,10 @@ export const api = {
     typed<{ items: { wallet: string; balance: string }[] }>(
       client.GET('/services/offerings/{offeringId}/holdings', { params: { path: { offeringId: id } } }),
     ),
+  supplierQuestionnaire: (token: string) =>
+    typed<Record<string, unknown>>(
+      client.GET('/services/exchange/questionnaires/supplier-onboarding', { headers: bearer(token) }),
+    ),
   partners: (token: string) =>
     typed<{ partners: Partner[] }>(client.GET('/services/exchange/partners', { headers: bearer(token) })),
   registerPartner: (token: string, name: string) =>

@@ -804,7 +804,11 @@ describe('the console in chromium', () => {
       await noticed(page, `Acknowledged ${id}.`);
     };
 
-    // supplier onboarding: Acme asks with a questionnaire, Volt answers it and sends its certificate, Acme approves
+    // supplier onboarding: Acme asks with a questionnaire, Volt answers it and sends its certificate, Acme approves;
+    // the form starts from the exchange's own template (GET /services/exchange/questionnaires/supplier-onboarding)
+    await sender.waitForFunction(() =>
+      document.querySelector('#request-questionnaire')?.value.includes('"title": "Supplier onboarding"'),
+    );
     await sender.selectOption('#request-to', volt.did);
     await sender.check('#request-onboarding');
     await sender.click('#send-request-form button[type=submit]');

@@ -38,22 +38,6 @@ interface Questionnaire {
   required?: string[];
 }
 
-/** What the request form starts with: the exchange's supplier-onboarding questionnaire (editable). */
-const DEFAULT_QUESTIONNAIRE = {
-  title: 'Supplier onboarding',
-  type: 'object',
-  properties: {
-    legalName: { type: 'string', title: 'Registered legal name', maxLength: 200 },
-    vatId: { type: 'string', title: 'VAT identification number', pattern: '^[A-Z]{2}[A-Z0-9]{2,13}$' },
-    employees: { type: 'integer', title: 'Number of employees', minimum: 0, maximum: 1_000_000 },
-    iso14001: { type: 'boolean', title: 'ISO 14001 certified environmental management?' },
-    renewableShare: { type: 'number', title: 'Share of renewable electricity (%)', minimum: 0, maximum: 100 },
-    country: { type: 'string', title: 'Country of registration', enum: ['AT', 'BE', 'DE', 'FR', 'IT', 'NL'] },
-  },
-  required: ['legalName', 'vatId', 'employees', 'iso14001', 'country'],
-  additionalProperties: false,
-};
-
 /** One token for the page, presented for again when it ends (the wallet's DataPartner credential). */
 let held: { token: string; until: number; did: string } | undefined;
 async function exchangeToken(): Promise<{ ok: true; token: string } | { ok: false; code: string; message: string }> {
@@ -246,6 +230,8 @@ export function Exchange() {
   const [notice, setNotice] = useState<string>();
   const [loaded, setLoaded] = useState(false);
   const [hosted, setHosted] = useState<HostedKeyOffer>();
+  /** What the request form starts with: the exchange's supplier-onboarding questionnaire (editable). */
+  const [template, setTemplate] = useState<string>();
   const [useHosted, setUseHosted] = useState(false);
 
   const load = async () => {
@@ -263,6 +249,11 @@ export function Exchange() {
     setLoadError(failed && !failed.ok ? failed.error : undefined);
     setLoaded(true);
   };
+  useEffect(() => {
+    void withToken((t) => api.supplierQuestionnaire(t)).then((r) => {
+      if (r.ok) setTemplate(JSON.stringify(r.value, null, 1));
+    });
+  }, [me]);
   useEffect(() => {
     let alive = true;
     void load();
@@ -505,7 +496,8 @@ export function Exchange() {
             id="request-questionnaire"
             name="questionnaire"
             rows={8}
-            defaultValue={JSON.stringify(DEFAULT_QUESTIONNAIRE, null, 1)}
+            key={template === undefined ? 'empty' : 'template'}
+            defaultValue={template ?? ''}
           />
           <label for="request-onboarding">Start a supplier-onboarding process</label>
           <input id="request-onboarding" name="onboarding" type="checkbox" value="1" />

@@ -84,7 +84,12 @@ describe('data exchange HTTP API behind the verifier guard', () => {
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
     assert.equal((await call(buyer, 'GET', '/partners')).body.partners.length, 2);
-    const jws = await signMessage(buyer, supplier.did, { kind: 'request', questionnaire: SUPPLIER_QUESTIONNAIRE });
+    // the exchange's own template, as a buyer (or the console's request form) starts from it
+    const template = await call(buyer, 'GET', '/questionnaires/supplier-onboarding');
+    assert.equal(template.status, 200, JSON.stringify(template.body));
+    assert.deepEqual(template.body, SUPPLIER_QUESTIONNAIRE);
+    assert.equal((await call(undefined, 'GET', '/questionnaires/supplier-onboarding')).status, 401);
+    const jws = await signMessage(buyer, supplier.did, { kind: 'request', questionnaire: template.body });
     const sent = await call(buyer, 'POST', '/messages', { jws });
     assert.equal(sent.status, 201, JSON.stringify(sent.body));
     // Only its signer may submit it.

@@ -15,7 +15,7 @@ import express, { type Request, type RequestHandler, type Router } from 'express
 import { z } from 'zod';
 import type { HostedKeyring } from './hosted-keys.js';
 import { MessageBodySchema } from './messages.js';
-import { QuestionnaireSchema } from './questionnaire.js';
+import { QuestionnaireSchema, SUPPLIER_QUESTIONNAIRE } from './questionnaire.js';
 import type { Actor, ExchangeService } from './service.js';
 
 export interface ExchangeRouterDeps {
@@ -261,6 +261,13 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
       },
     );
 
+  read(
+    '/questionnaires/supplier-onboarding',
+    "The exchange's supplier-onboarding questionnaire, for a buyer to send as it is or to start from",
+    {},
+    { description: 'The questionnaire', schema: { $ref: '#/components/schemas/Questionnaire' } },
+    async () => SUPPLIER_QUESTIONNAIRE,
+  );
   read('/partners', 'Partners others can address', {}, list('partners', Partner), async () => ({
     partners: await service.partners(),
   }));
