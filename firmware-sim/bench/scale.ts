@@ -30,6 +30,8 @@ export interface ScaleResult {
   provisionS: number;
   /** From the first CONNECT to the last device authenticated. */
   connectAllS: number;
+  /** The verifier's reasons for the handshakes it refused or could not decide while the fleet connected. */
+  connectReasons: Record<string, number>;
   authenticated: number;
   connectedClients: number;
   heapPerSessionBytes: number;
@@ -209,7 +211,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       (s) => s.withSession,
     );
     const connectAllS = (performance.now() - connectStart) / 1000;
-    takeReasons();
+    const connectReasons = takeReasons();
     const atConnect = measure();
     snapshot('connected');
     const connectedClients = stack.broker.connectedClients;
@@ -283,6 +285,7 @@ export async function runSessionsScale(o: ScaleOptions): Promise<ScaleResult> {
       devices: o.devices,
       provisionS,
       connectAllS,
+      connectReasons,
       authenticated: connected.s.withSession,
       connectedClients,
       heapPerSessionBytes: Math.round((atConnect.heapUsed - base.heapUsed) / n),

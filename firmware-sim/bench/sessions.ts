@@ -80,6 +80,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ...(r.rssBreakdownPerSessionAfterHold
         ? [`RSS per session at the end of the hold, ${split(r.rssBreakdownPerSessionAfterHold)}`]
         : []),
+      `connect: ${r.authenticated}/${r.devices} authenticated in ${r.connectAllS.toFixed(1)} s${reasons(r.connectReasons)}`,
       `hold errors: denied ${JSON.stringify(r.holdErrors.denied)}, refused connects ${r.holdErrors.connectRefused}, ` +
         `disconnects ${r.holdErrors.disconnects}, sessions lost ${r.holdErrors.lostSessions}` +
         reasons(r.holdErrors.reasons),
