@@ -21,8 +21,29 @@ import { Wallet } from 'ethers';
 import { AedesBrokerAdapter } from '../broker/aedes.js';
 import { MemoryNonceStore } from '../vc/nonce-store.js';
 import { MemoryHandshakeLimiter } from './limiter.js';
-import { HandshakeResponder } from './responder.js';
+import { HandshakeResponder, type HandshakeResponderOptions } from './responder.js';
 import { FileDeviceSecretVault } from './vault.js';
+
+/**
+ * The real responder on `broker` with a fresh challenge store and limiter; the chain (`readStatus`, `unavailable`) and
+ * the retry hint are each test's. DID resolution is never reached in these tests.
+ */
+async function startResponder(
+  broker: AedesBrokerAdapter,
+  o: Pick<HandshakeResponderOptions, 'readStatus' | 'vault' | 'unavailable' | 'unavailableRetryMs'>,
+): Promise<HandshakeResponder> {
+  const responder = new HandshakeResponder({
+    broker,
+    ...o,
+    resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
+    challenges: new MemoryNonceStore(),
+    limiter: new MemoryHandshakeLimiter(),
+    issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
+    chainId: 31337,
+  });
+  await responder.start();
+  return responder;
+}
 
 describe('handshake while the verifier cannot decide', () => {
   let broker: AedesBrokerAdapter;
@@ -36,22 +57,15 @@ describe('handshake while the verifier cannot decide', () => {
     broker = new AedesBrokerAdapter({ port: 0 });
     await broker.start();
     chain = { down: false, reads: 0 };
-    responder = new HandshakeResponder({
-      broker,
+    responder = await startResponder(broker, {
       readStatus: async (): Promise<DeviceChainStatus> => {
         chain.reads++;
         throw new Error('connect ECONNREFUSED 127.0.0.1:8545');
       },
       vault: new FileDeviceSecretVault(join(dir, 'secrets.json'), randomBytes(32)),
-      resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
-      challenges: new MemoryNonceStore(),
-      limiter: new MemoryHandshakeLimiter(),
-      issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
-      chainId: 31337,
       unavailable: () => (chain.down ? 'the chain does not answer' : undefined),
       unavailableRetryMs: 50,
     });
-    await responder.start();
   });
 
   after(async () => {
@@ -115,7 +129,6 @@ describe('handshake while the verifier cannot decide', () => {
 
 describe('the agent waiting to retry when its connection drops', () => {
   let broker: AedesBrokerAdapter;
-  let responder: HandshakeResponder;
   let dir: string;
   let agent: DeviceAgent | undefined;
   const RETRY_MS = 3_000;
@@ -124,19 +137,12 @@ describe('the agent waiting to retry when its connection drops', () => {
     dir = mkdtempSync(join(tmpdir(), 'tessera-hs-loop-'));
     broker = new AedesBrokerAdapter({ port: 0 });
     await broker.start();
-    responder = new HandshakeResponder({
-      broker,
+    await startResponder(broker, {
       readStatus: async () => assert.fail('the chain is known to be down: not read'),
       vault: new FileDeviceSecretVault(join(dir, 'secrets.json'), randomBytes(32)),
-      resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
-      challenges: new MemoryNonceStore(),
-      limiter: new MemoryHandshakeLimiter(),
-      issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
-      chainId: 31337,
       unavailable: () => 'the chain does not answer',
       unavailableRetryMs: RETRY_MS,
     });
-    await responder.start();
   });
 
   after(async () => {
@@ -210,8 +216,7 @@ describe('an answer meant for an earlier attempt', () => {
     let reads = 0;
     let responding!: () => void;
     const atResponse = new Promise<void>((r) => (responding = r));
-    const responder = new HandshakeResponder({
-      broker,
+    await startResponder(broker, {
       readStatus: async (): Promise<DeviceChainStatus> => {
         if (++reads === 1)
           return { state: 'Active', identity: key.address, fingerprint, commitment: secretCommitment(salt, secret) };
@@ -220,14 +225,8 @@ describe('an answer meant for an earlier attempt', () => {
         throw new Error('connect ECONNREFUSED 127.0.0.1:8545');
       },
       vault,
-      resolver: { resolve: async () => assert.fail('not reached') } as unknown as Resolvable,
-      challenges: new MemoryNonceStore(),
-      limiter: new MemoryHandshakeLimiter(),
-      issuer: { did: ethrDid(31337, Wallet.createRandom().address), privateKey: Wallet.createRandom().privateKey },
-      chainId: 31337,
       unavailableRetryMs: 60_000,
     });
-    await responder.start();
     await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
     const a = new DeviceAgent({
       identity: { deviceId, did: ethrDid(31337, key.address), secret, privateKey: key.privateKey, fingerprint },
