@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Wallet } from 'ethers';
+import { JsonRpcProvider, Wallet } from 'ethers';
 import { getCreateAddress, keccak256 } from 'ethers';
 import registryPackage from 'ethr-did-registry';
 import { startAnvil as launch, ANVIL_FUNDER_KEY, type AnvilChain, type AnvilOptions } from './anvil.js';
@@ -160,43 +160,91 @@ describe('embedded chain and deployment', () => {
 });
 
 describe('waiting for receipts', () => {
-  it('sees a transaction mined between the first receipt check and the first block poll (ethers does not)', async () => {
-    const chain = await startAnvil({});
-    const provider = makeProvider(chain.rpcUrl, chain.chainId);
+  /**
+   * The two races in ethers' (6.17) transaction waits, made deterministic on a chain that mines only when told:
+   * - "first poll" (`missesBeforeMine` 1): `waitForTransaction`'s receipt check answers "none", and the block with
+   *   the transaction is mined before the block poller's first poll, which only learns the block number. It then
+   *   waits for a block that never comes.
+   * - "subscriber start" (`missesBeforeMine` 2): `tx.wait()` asks once more as its subscriber starts, but that ask
+   *   and the block poller's first poll run side by side; the block mined between the two is missed the same way.
+   *   This one hung security-token.test.ts in CI until its 180 s timeout.
+   * Returns a sent, unmined transaction whose block is mined right after the `missesBeforeMine`-th receipt check;
+   * a block-number request made while that check is under way is answered after the block (as a node that takes
+   * the two in that order would).
+   */
+  async function racedTransaction(provider: JsonRpcProvider, missesBeforeMine: number) {
     const wallet = new Wallet(ANVIL_FUNDER_KEY, provider);
-    await provider.send('evm_setAutomine', [false]); // no block unless this test mines one
-    // The race, made deterministic: the first receipt check answers "none", and the block with the
-    // transaction is mined before the caller can start watching for blocks. No other block follows.
-    const real = provider.getTransactionReceipt.bind(provider);
-    let mineAfterMiss = false;
+    const tx = await wallet.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
+    const real = {
+      receipt: provider.getTransactionReceipt.bind(provider),
+      block: provider.getBlockNumber.bind(provider),
+    };
+    let checks = 0;
+    let holding = false;
+    let minedNow!: () => void;
+    const mined = new Promise<void>((resolve) => {
+      minedNow = resolve;
+    });
     provider.getTransactionReceipt = async (hash: string) => {
-      const r = await real(hash);
-      if (r === null && mineAfterMiss) {
-        mineAfterMiss = false;
+      const mineAfter = hash === tx.hash && ++checks === missesBeforeMine;
+      if (mineAfter) holding = true;
+      const r = await real.receipt(hash);
+      if (mineAfter) {
+        assert.equal(r, null);
         await provider.send('evm_mine', []);
+        minedNow();
       }
       return r;
     };
-    const send = async () => {
-      const tx = await wallet.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
-      mineAfterMiss = true;
-      return tx;
+    provider.getBlockNumber = async () => {
+      if (holding) await mined;
+      return real.block();
     };
+    return tx;
+  }
+  const quietChain = async (make: (rpcUrl: string, chainId: number) => JsonRpcProvider) => {
+    const chain = await startAnvil({});
+    const provider = make(chain.rpcUrl, chain.chainId);
+    await provider.send('evm_setAutomine', [false]); // no block unless the test mines one
+    return provider;
+  };
+  /** The options `makeProvider` gives, on ethers' own provider (its subscribers unchanged). */
+  const plain = (rpcUrl: string, chainId: number) =>
+    new JsonRpcProvider(rpcUrl, chainId, {
+      staticNetwork: true,
+      batchMaxCount: 1,
+      cacheTimeout: -1,
+      pollingInterval: 100,
+    });
 
-    // ethers' waitForTransaction misses it and runs into its timeout: the reason waitForReceipt exists.
-    // If this assertion ever fails, an ethers upgrade fixed the race and waitForReceipt could go.
-    const a = await send();
+  it('ethers alone misses a transaction mined in either race and waits for a block that never comes', async () => {
+    // If one of these assertions ever fails, an ethers upgrade fixed that race.
+    const provider = await quietChain(plain);
+    const a = await racedTransaction(provider, 1);
     await assert.rejects(provider.waitForTransaction(a.hash, 1, 1000), (e: unknown) => /timeout/i.test(String(e)));
-    // tx.wait() checks the receipt again when its subscriber starts, so it sees the block.
-    const b = await send();
-    assert.equal((await b.wait(1, 5000))?.hash, b.hash);
+    const fresh = await quietChain(plain);
+    const b = await racedTransaction(fresh, 2);
+    await assert.rejects(b.wait(1, 1000), (e: unknown) => /timeout/i.test(String(e)));
+    provider.destroy();
+    fresh.destroy();
+  });
 
-    const c = await send();
+  it("tx.wait() on the project's provider sees it: its transaction subscriber polls the receipt, not the blocks", async () => {
+    const provider = await quietChain(makeProvider);
+    const b = await racedTransaction(provider, 2);
+    assert.equal((await b.wait(1, 5000))?.hash, b.hash);
+    provider.destroy();
+  });
+
+  it('waitForReceipt sees it too, and names a transaction never mined in a clear timeout', async () => {
+    const provider = await quietChain(plain);
+    const c = await racedTransaction(provider, 1);
     const receipt = await waitForReceipt(provider, c.hash, { timeoutMs: 5000 });
     assert.equal(receipt.status, 1);
     assert.equal(receipt.hash, c.hash);
 
     // Never mined: a clear timeout that says the transaction may still land.
+    const wallet = new Wallet(ANVIL_FUNDER_KEY, provider);
     const e = await wallet.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
     await assert.rejects(
       waitForReceipt(provider, e.hash, { timeoutMs: 300 }),
@@ -208,6 +256,5 @@ describe('waiting for receipts', () => {
     const f = await wallet.sendTransaction({ data: '0x60006000fd', gasLimit: 100_000 }); // PUSH1 0 PUSH1 0 REVERT
     assert.equal((await waitForReceipt(provider, f.hash, { timeoutMs: 5000 })).status, 0);
     provider.destroy();
-    await chain.stop();
   });
 });

@@ -1,10 +1,74 @@
 import { TesseraError } from '@tessera/protocol';
-import { FetchRequest, JsonRpcProvider, Network, type Provider, type TransactionReceipt } from 'ethers';
+import {
+  FetchRequest,
+  JsonRpcProvider,
+  Network,
+  type Provider,
+  type Subscriber,
+  type Subscription,
+  type TransactionReceipt,
+} from 'ethers';
 
 export interface ChainConnection {
   provider: JsonRpcProvider;
   chainId: number;
   rpcUrl: string;
+}
+
+/**
+ * Watches one transaction by asking for its receipt every polling interval until it comes.
+ *
+ * Ethers' own transaction subscriber (6.17) asks once as it starts and then again only on a new block, and its
+ * block poller spends its first poll learning the current block number. A transaction mined between that first
+ * receipt check and that first poll is then noticed only when a later block comes, and an automining chain with
+ * nothing else to do mines none: `tx.wait()` hung until the test timeout (security-token.test.ts in CI, 180 s).
+ */
+class ReceiptSubscriber implements Subscriber {
+  #timer: number | undefined;
+  #running = false;
+  constructor(
+    private readonly provider: JsonRpcProvider,
+    private readonly hash: string,
+  ) {}
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    void this.#poll();
+  }
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== undefined) this.provider._clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+  pause(): void {
+    this.stop();
+  }
+  resume(): void {
+    this.start();
+  }
+  async #poll(): Promise<void> {
+    this.#timer = undefined;
+    try {
+      const receipt = await this.provider.getTransactionReceipt(this.hash);
+      if (receipt && this.#running) await this.provider.emit(this.hash, receipt);
+    } catch {
+      // the endpoint failed this once: ask again at the next interval
+    }
+    if (this.#running && this.#timer === undefined && !this.provider.destroyed) {
+      this.#timer = this.provider._setTimeout(() => void this.#poll(), this.provider.pollingInterval);
+    }
+  }
+}
+
+/**
+ * A JSON-RPC provider whose `tx.wait()` polls the receipt itself. (`provider.waitForTransaction` does not use a
+ * transaction subscriber and keeps its race: use `waitForReceipt`.)
+ */
+class ReceiptPollingProvider extends JsonRpcProvider {
+  override _getSubscriber(sub: Subscription): Subscriber {
+    if (sub.type === 'transaction') return new ReceiptSubscriber(this, sub.hash);
+    return super._getSubscriber(sub);
+  }
 }
 
 /**
@@ -18,7 +82,7 @@ export function makeProvider(
 ) {
   const req = new FetchRequest(rpcUrl);
   req.timeout = options.timeoutMs ?? 10_000;
-  const provider = new JsonRpcProvider(req, Network.from(chainId), {
+  const provider = new ReceiptPollingProvider(req, Network.from(chainId), {
     staticNetwork: true,
     batchMaxCount: 1,
     cacheTimeout: -1,
@@ -92,8 +156,8 @@ export interface ReceiptWait {
  * next "block" event, but ethers' block poller spends its first poll only learning the current block
  * number. A transaction mined between that receipt check and the first poll (anvil's automine does this
  * under load) is then seen only when some later block comes, and on a quiet automining chain none ever
- * does: the wait ran into its 30 s timeout and failed CI once (chain.test.ts reproduces it). `tx.wait()`
- * is not affected: its transaction subscriber checks the receipt again as it starts. Errors from the
+ * does: the wait ran into its 30 s timeout and failed CI once (chain.test.ts reproduces it). `tx.wait()` has
+ * a narrower form of the race, closed for providers from `makeProvider` (see `ReceiptSubscriber`). Errors from the
  * endpoint while polling are retried until the deadline; the last one is named in the timeout.
  */
 export async function waitForReceipt(

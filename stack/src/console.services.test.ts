@@ -16,13 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { ANVIL_FUNDER_KEY } from '@tessera/contracts';
+import { ANVIL_FUNDER_KEY, makeProvider } from '@tessera/contracts';
 import { DeviceAgent, type DeviceSession, DeviceKeyStore } from '@tessera/device-agent';
 import { ACCESS_TOKEN_TTL_S, ethrDid, silentLogger, topics } from '@tessera/protocol';
 import { centsPerKwh, METER_STREAM, NANO_EUR_PER_EUR } from '@tessera/services';
 import { holderPresentation } from './testing/fault-flows.js';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { Wallet } from 'ethers';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { loadConfig } from './config.js';
 import { CONSOLE_CSP } from './console-part.js';
@@ -414,7 +414,7 @@ describe('the console in chromium', () => {
       /\d/.test(document.querySelector('[data-figure="tessera_chain_block"]')?.textContent ?? ''),
     );
     const before = Number(((await figure.textContent()) ?? '').replace(/,/g, ''));
-    const provider = new JsonRpcProvider(stack.urls.chainRpc, stack.chainId, { staticNetwork: true });
+    const provider = makeProvider(stack.urls.chainRpc, stack.chainId);
     const funder = new Wallet(ANVIL_FUNDER_KEY, provider);
     const tx = await funder.sendTransaction({ to: Wallet.createRandom().address, value: 1n });
     const receipt = await tx.wait();
