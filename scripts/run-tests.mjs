@@ -67,6 +67,8 @@ const r = spawnSync(process.execPath, args, {
     TESSERA_TEST_SUITE: suite,
     // the SQLite gate refuses a statement a transaction's callback makes through another manager (see sqlite-gate.ts)
     TESSERA_SQLITE_GATE_CHECK: '1',
+    // every JSON answer of a declared route is checked against the OpenAPI document (runtime/src/http/openapi.ts)
+    TESSERA_CHECK_RESPONSES: '1',
   },
 });
 process.exit(r.status ?? 1);

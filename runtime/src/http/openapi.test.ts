@@ -6,7 +6,15 @@ import express from 'express';
 import { z } from 'zod';
 import { jsonBody } from './body.js';
 import { errorHandler } from './errors.js';
-import { attachOpenApi, BODY_ERRORS, HttpApi, mergeOpenApi, type OpenApiDocument, openApiOf } from './openapi.js';
+import {
+  answerDrift,
+  attachOpenApi,
+  BODY_ERRORS,
+  HttpApi,
+  mergeOpenApi,
+  type OpenApiDocument,
+  openApiOf,
+} from './openapi.js';
 
 /** A JSON answer or document, read by path in the assertions. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape, checked by the assertions
@@ -193,5 +201,63 @@ describe('mergeOpenApi', () => {
         ],
       }),
     );
+  });
+});
+
+describe('checking answers against the document (TESSERA_CHECK_RESPONSES=1, as the test runner sets it)', () => {
+  const Thing = z.object({ id: z.string(), size: z.number().int(), tags: z.array(z.object({ name: z.string() })) });
+  const spec = { responses: { 200: { description: 'the thing', schema: Thing }, 204: { description: 'none' } } };
+
+  it('names a missing or mistyped field, a field the document does not name (at any depth), an unlisted status', () => {
+    assert.equal(answerDrift(spec, 200, { id: 'a', size: 1, tags: [{ name: 'x' }] }), undefined);
+    assert.match(answerDrift(spec, 200, { id: 'a', tags: [] }) ?? '', /^size: /);
+    assert.match(answerDrift(spec, 200, { id: 'a', size: '1', tags: [] }) ?? '', /^size: /);
+    assert.equal(
+      answerDrift(spec, 200, { id: 'a', size: 1, secret: 's', tags: [{ name: 'x', colour: 'red' }] }),
+      'fields the document does not name: secret, tags[0].colour',
+    );
+    assert.match(
+      answerDrift(spec, 201, { id: 'a' }) ?? '',
+      /status 201 is not among the documented answers \(200, 204\)/,
+    );
+    // refusals are the error handler's (documented per code), an opaque schema documents no fields
+    assert.equal(answerDrift(spec, 404, { error: { code: 'ERR_NOT_FOUND' } }), undefined);
+    assert.equal(
+      answerDrift({ responses: { 200: { description: 'x', schema: { type: 'object' } } } }, 200, { a: 1 }),
+      undefined,
+    );
+  });
+
+  it('turns an answer that drifts into a 500 naming the route and the drift; a conforming one goes out as sent', async () => {
+    const api = new HttpApi({ title: 'things', description: 'answers checked' }, { checkResponses: true });
+    const router = express.Router();
+    api.route(
+      router,
+      { method: 'get', path: '/good', summary: 'as documented', responses: spec.responses },
+      (_i, _r, res) => {
+        res.json({ id: 'a', size: 1, tags: [] });
+      },
+    );
+    api.route(router, { method: 'get', path: '/bad', summary: 'drifts', responses: spec.responses }, (_i, _r, res) => {
+      res.json({ id: 'a', size: 1, tags: [], internal: true });
+    });
+    const server = express().use(router).listen(0);
+    await new Promise((resolve) => server.once('listening', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const good = await fetch(`${base}/good`);
+      assert.equal(good.status, 200);
+      assert.deepEqual(await good.json(), { id: 'a', size: 1, tags: [] });
+      const bad = await fetch(`${base}/bad`);
+      assert.equal(bad.status, 500);
+      const body = (await bad.json()) as Json;
+      assert.equal(body.error.code, 'ERR_INTERNAL');
+      assert.match(
+        body.error.message,
+        /GET \/bad does not match the OpenAPI document: fields the document does not name: internal/,
+      );
+    } finally {
+      server.close();
+    }
   });
 });

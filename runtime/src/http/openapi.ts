@@ -77,6 +77,60 @@ export interface ApiRoute<
 /** The `Idempotency-Key` header as the routes that honour it accept it: 1 to 128 visible ASCII characters. */
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * Whether every JSON answer of a declared route is checked against the route's documented response (tests set
+ * TESSERA_CHECK_RESPONSES=1: scripts/run-tests.mjs does, for every suite). Off in production: it costs a parse per answer.
+ */
+const CHECK_RESPONSES = process.env.TESSERA_CHECK_RESPONSES === '1';
+
+/** Paths of the object keys in `sent` that the schema's parse dropped: fields the document does not name. */
+function undocumentedKeys(sent: unknown, parsed: unknown, at = ''): string[] {
+  if (Array.isArray(sent) && Array.isArray(parsed))
+    return sent.flatMap((v, i) => undocumentedKeys(v, parsed[i], `${at}[${i}]`));
+  if (!sent || typeof sent !== 'object' || !parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(sent)) {
+    if (v === undefined) continue;
+    const path = at ? `${at}.${k}` : k;
+    if (!(k in parsed)) out.push(path);
+    else out.push(...undocumentedKeys(v, (parsed as Record<string, unknown>)[k], path));
+  }
+  return out;
+}
+
+/**
+ * What is wrong with a 2xx JSON answer against the route's document: a status it does not list, a body its schema
+ * refuses, or fields it does not name. Undefined when the answer is as documented (or documented as opaque).
+ */
+export function answerDrift(spec: Pick<ApiRoute, 'responses'>, status: number, body: unknown): string | undefined {
+  if (status < 200 || status > 299) return undefined;
+  const documented = spec.responses[status];
+  if (!documented)
+    return `status ${status} is not among the documented answers (${Object.keys(spec.responses).join(', ')})`;
+  const schema = documented.schema;
+  if (!(schema instanceof z.ZodType)) return undefined;
+  const r = schema.safeParse(body);
+  if (!r.success) return r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+  const extra = undocumentedKeys(body, r.data);
+  return extra.length > 0 ? `fields the document does not name: ${extra.slice(0, 10).join(', ')}` : undefined;
+}
+
+/**
+ * Under TESSERA_CHECK_RESPONSES=1, an answer that drifts from the document is replaced by a 500 naming the drift, so
+ * the test that caused it fails and says where the document and the code disagree.
+ */
+function checkAnswers(spec: Pick<ApiRoute, 'method' | 'path' | 'responses'>, req: Request, res: Response): void {
+  const json = res.json.bind(res);
+  res.json = (body: unknown) => {
+    const drift = answerDrift(spec, res.statusCode, body);
+    if (drift === undefined) return json(body);
+    const message = `the answer of ${spec.method.toUpperCase()} ${spec.path} does not match the OpenAPI document: ${drift}`;
+    console.error(`TESSERA_CHECK_RESPONSES: ${message} (${req.method} ${req.originalUrl})`);
+    res.status(500);
+    return json({ error: { code: 'ERR_INTERNAL', message } });
+  };
+}
+
 export interface ApiInput<B extends z.ZodType, Q extends AnyObject, P extends AnyObject> {
   body: z.output<B>;
   query: z.output<Q>;
@@ -157,7 +211,15 @@ export class HttpApi {
   readonly #registry = new OpenAPIRegistry();
   #bearer = false;
 
-  constructor(readonly info: ApiInfo) {}
+  readonly #checkResponses: boolean;
+
+  /** `checkResponses`: check every JSON answer against its documented response (default: TESSERA_CHECK_RESPONSES=1). */
+  constructor(
+    readonly info: ApiInfo,
+    options: { checkResponses?: boolean } = {},
+  ) {
+    this.#checkResponses = options.checkResponses ?? CHECK_RESPONSES;
+  }
 
   readonly #schemas: z.ZodType[] = [];
 
@@ -277,6 +339,7 @@ export class HttpApi {
             body =
               spec.fastBody?.(req) ?? check(spec.body, req.body === undefined && !required ? {} : req.body, 'body');
         }
+        if (this.#checkResponses && !spec.hidden) checkAnswers(spec, req, res);
         await handler({ body, query, params } as ApiInput<B, Q, P>, req, res);
       } catch (e) {
         next(e);
