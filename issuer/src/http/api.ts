@@ -181,13 +181,23 @@ export const AdminToken = z.object({
 });
 export const Offer = z
   .object({
-    code: z.string().meta({ description: 'shown only here' }),
+    code: z.string().meta({ description: 'the pre-authorized code; shown only here' }),
     credentialId: z.string(),
     expiresAt: iso,
-    redeemUrl: z.string(),
+    txCode: z.string().optional().meta({ description: 'the transaction code to hand over by another channel, if set' }),
+    redeemUrl: z.string().meta({ description: 'the one-step redemption (POST /offers/redeem)' }),
+    credential_offer: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'the OpenID4VCI credential offer object (credential_issuer, configuration ids, grants)' }),
+    offer_uri: z.string().meta({ description: 'openid-credential-offer:// with the offer by value' }),
+    offer_uri_by_reference: z.string().meta({ description: 'openid-credential-offer:// with credential_offer_uri' }),
+    credential_offer_uri: z.string().meta({ description: 'where a wallet fetches the offer object' }),
+    qr_svg: z.string().meta({ description: 'the by-reference URI as an SVG QR code' }),
   })
-  .catchall(z.unknown())
-  .meta({ description: 'The offer, with the OpenID4VCI credential offer by value, by reference and as a QR code' });
+  .meta({
+    id: 'CredentialOfferAnswer',
+    description: 'The offer, with the OpenID4VCI credential offer by value, by reference and as a QR code',
+  });
 export const Redeemed = z.object({ id: z.string(), type: z.string(), credential: z.string() });
 export const Device = z
   .object({
@@ -226,6 +236,23 @@ export const DeviceBatch = z
   .meta({ id: 'DeviceBatch' });
 export const Party = z.record(z.string(), z.unknown()).meta({ description: 'A person or an organisation by its DID' });
 export const opaque = (description: string) => ({ type: 'object', description });
+export const CredentialTypeInfo = z
+  .object({
+    kind: z.enum(['device', 'role']),
+    defaultValiditySeconds: z.number().int(),
+    maxValiditySeconds: z.number().int(),
+    claims: z.object({ $ref: z.string() }).meta({ description: 'the JSON Schema of its claims in this document' }),
+  })
+  .meta({ id: 'CredentialTypeInfo' });
+export const CredentialTypes = z
+  .record(z.enum(CREDENTIAL_TYPE_NAMES), CredentialTypeInfo)
+  .meta({ description: 'Every credential type by name' });
+export const AuditVerification = z
+  .object({
+    length: z.number().int().meta({ description: 'the entries checked' }),
+    head: z.object({ seq: z.number().int(), hash: z.string() }).meta({ description: 'the last entry' }),
+  })
+  .meta({ id: 'AuditVerification' });
 
 const OauthError = z
   .object({ error: z.string(), error_description: z.string().optional(), error_code: z.string().optional() })

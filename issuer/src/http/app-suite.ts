@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ANVIL_FUNDER_KEY, type AnvilChain, ensureDeployed, makeProvider, startAnvil } from '@tessera/contracts';
-import { decodeStatusList, ethrDid, OFFER_PROOF_TYP } from '@tessera/protocol';
+import { CREDENTIAL_TYPE_NAMES, decodeStatusList, ethrDid, OFFER_PROOF_TYP } from '@tessera/protocol';
 import { createJWT, ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
 import { type JsonRpcProvider, Wallet } from 'ethers';
@@ -225,6 +225,15 @@ export function issuerHttpSuite(backend: StoreBackend): void {
       assert.equal(mine[0].who, root.did, 'the admin who issued is recorded');
       const verify = await call('GET', '/audit/verify', { token: admin });
       assert.equal(verify.status, 200, verify.text);
+      assert.equal(verify.json.head.seq, verify.json.length, 'every entry checked, up to the head');
+    });
+
+    it('lists every credential type with its kind, validity and the schema of its claims', async () => {
+      const types = await call('GET', '/credential-types');
+      assert.equal(types.status, 200, types.text);
+      assert.deepEqual(Object.keys(types.json).sort(), [...CREDENTIAL_TYPE_NAMES].sort());
+      assert.equal(types.json.DeviceIdentityCredential.kind, 'device');
+      assert.equal(types.json.AdminCredential.claims.$ref, '/openapi.json#/components/schemas/AdminCredentialClaims');
     });
 
     it('refuses bad issue requests with stable codes and issues nothing', async () => {

@@ -31,7 +31,8 @@ import {
   newIssuerApi,
   Offer,
   OfferBody,
-  opaque,
+  AuditVerification,
+  CredentialTypes,
   PartiesQuery,
   Party,
   PartyInputDoc,
@@ -182,7 +183,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       responses: {
         200: {
           description: 'Types by name',
-          schema: opaque('{ [type]: { kind, defaultValiditySeconds, maxValiditySeconds, claims: { $ref } } }'),
+          schema: CredentialTypes,
         },
       },
     },
@@ -629,7 +630,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       path: '/audit/verify',
       summary: 'Verify the hash chain (and the head anchored on chain, when anchoring is configured)',
       bearer: true,
-      responses: { 200: { description: 'The trail verifies', schema: opaque('{ ok, entries, head, anchor? }') } },
+      responses: { 200: { description: 'The trail verifies', schema: AuditVerification } },
       errors: [...GUARD_ERRORS, 'ERR_AUDIT_TAMPERED'],
     },
     ...guard('/audit/verify'),
