@@ -22,10 +22,20 @@ const CreateBody = z
 const Created = z
   .object({
     id: z.string(),
+    client_id: z.string().meta({ description: 'The verifier, as the wallet sees it (decentralized_identifier:…)' }),
+    request_uri: z.string().meta({ description: 'Where the wallet fetches the signed request object, once' }),
     authorization_request: z.string().meta({ description: 'The openid4vp:// request by reference' }),
+    response_mode: z.enum(RESPONSE_MODES),
+    result_uri: z.string().meta({
+      description: 'Where the initiator collects the access token (GET, with response_code = transaction_secret)',
+    }),
+    transaction_secret: z
+      .string()
+      .meta({ description: "The initiator's secret for result_uri; never give it to the wallet" }),
+    expires_at: z.number().int().meta({ description: 'When the request lapses (seconds since the epoch)' }),
+    dcql_query: z.record(z.string(), z.unknown()).meta({ description: 'The DCQL query the request carries' }),
     qr_svg: z.string().meta({ description: 'The same as a QR code (SVG)' }),
   })
-  .catchall(z.unknown())
   .meta({ id: 'Oid4vpRequest', description: 'The request, its QR code, the result URI and the transaction secret' });
 const IdParam = z.object({ id: z.string() });
 /** The response endpoint's form (OpenID4VP 1.0 §8.2 direct_post, §8.3.1 direct_post.jwt). */
