@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ANVIL_FUNDER_KEY, EthereumDIDRegistry__factory, Keystore } from '@tessera/contracts';
+import { Wallet } from 'ethers';
 import express from 'express';
+import { HostedKeyring } from './hosted-keys.js';
 import { buildExchangeRouter } from './http.js';
 import { signAck, signMessage } from './messages.js';
 import { SUPPLIER_QUESTIONNAIRE } from './questionnaire.js';
@@ -19,6 +25,7 @@ let fx: ExchangeFixture;
 let vf: VerifierFixture;
 let server: Server;
 let base = '';
+let keysDir = '';
 const buyer = newOrg('Acme Buyer GmbH');
 const supplier = newOrg('Solar Parts SARL');
 const outsider = newOrg('Untrusted Ltd');
@@ -43,7 +50,21 @@ before(async () => {
   fx.keyring.add(buyer).addPrivateKey(supplier.did, supplier.wallet.privateKey);
   const app = express();
   vf = await startVerifier(fx.resolver, app, () => base);
-  app.use('/data/exchange', buildExchangeRouter({ service: fx.service, requireCredentials: vf.core.guard }));
+  // hosted keys on a registry of their own: the routes offer and relay the delegation; signing with them is tested
+  // through the service's keyring
+  keysDir = mkdtempSync(join(tmpdir(), 'tessera-exchange-keys-'));
+  const registry = await new EthereumDIDRegistry__factory(new Wallet(ANVIL_FUNDER_KEY, fx.provider)).deploy();
+  await registry.waitForDeployment();
+  const hostedKeys = new HostedKeyring({
+    keystore: Keystore.open(keysDir),
+    outbox: fx.outbox,
+    provider: fx.provider,
+    registry: await registry.getAddress(),
+  });
+  app.use(
+    '/data/exchange',
+    buildExchangeRouter({ service: fx.service, requireCredentials: vf.core.guard, hostedKeys }),
+  );
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -56,6 +77,7 @@ before(async () => {
 after(async () => {
   server?.close();
   await fx?.close();
+  if (keysDir) rmSync(keysDir, { recursive: true, force: true });
 });
 
 describe('data exchange HTTP API behind the verifier guard', () => {
@@ -114,8 +136,49 @@ describe('data exchange HTTP API behind the verifier guard', () => {
       trail.body.entries.map((e: { what: string }) => e.what),
       ['partner.register', 'message.request', 'message.ack'],
     );
-    assert.equal((await call(buyer, 'GET', '/trail/verify')).body.verified, true);
+    const verified = await call(buyer, 'GET', '/trail/verify');
+    assert.equal(verified.status, 200, JSON.stringify(verified.body));
+    assert.deepEqual(Object.keys(verified.body).sort(), ['anchored', 'head', 'length', 'verified']);
+    assert.equal(verified.body.head.seq, verified.body.length);
+    // a message not acknowledged yet: its sender's signature only
+    const data = await call(buyer, 'POST', '/messages', {
+      jws: await signMessage(buyer, supplier.did, { kind: 'data', label: 'Monthly volume', payload: { volume: 12 } }),
+    });
+    assert.equal(data.status, 201, JSON.stringify(data.body));
+    const unacked = await call(supplier, 'GET', `/messages/${data.body.id}/signatures`);
+    assert.equal(unacked.status, 200, JSON.stringify(unacked.body));
+    assert.deepEqual(unacked.body, {
+      message: { verified: true, signer: buyer.did, hash: data.body.hash, issuedAt: unacked.body.message.issuedAt },
+      ack: null,
+    });
     assert.equal((await call(buyer, 'GET', '/messages/nope-0000')).body.error.code, 'ERR_EXCHANGE_NOT_FOUND');
+  });
+
+  it("offers the hosted-key delegation and relays the owner's signature of it on chain", async () => {
+    const offer = await call(buyer, 'POST', '/partners/hosted-key');
+    assert.equal(offer.status, 200, JSON.stringify(offer.body));
+    const address = buyer.wallet.address;
+    assert.deepEqual(
+      [
+        offer.body.did,
+        offer.body.owner,
+        offer.body.request.identity,
+        offer.body.request.delegateType,
+        offer.body.active,
+      ],
+      [buyer.did, address, address, 'veriKey', false],
+    );
+    const bad = await call(buyer, 'POST', '/partners/hosted-key/confirm', {
+      signature: supplier.wallet.signingKey.sign(offer.body.digest).serialized,
+    });
+    assert.equal(bad.body.error?.code, 'ERR_EXCHANGE_BAD_SIGNATURE');
+    const confirmed = await call(buyer, 'POST', '/partners/hosted-key/confirm', {
+      signature: buyer.wallet.signingKey.sign(offer.body.digest).serialized,
+    });
+    assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+    assert.equal(confirmed.body.delegate, offer.body.request.delegate);
+    assert.match(confirmed.body.txHash, /^0x[0-9a-f]{64}$/);
+    assert.equal((await call(buyer, 'POST', '/partners/hosted-key')).body.active, true);
   });
 
   it('serves its OpenAPI 3.1 document, with the message kinds generated from the schemas', async () => {

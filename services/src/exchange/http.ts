@@ -154,7 +154,69 @@ const TrailEntry = z
       .meta({ description: 'SHA-256 over the canonical JSON of seq, prevHash, who, what, when, details' }),
   })
   .meta({ id: 'TrailEntry' });
-const described = (description: string) => ({ type: 'object', description });
+const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const HostedKeyOffer = z
+  .object({
+    did: z.string().meta({ description: 'the caller DID' }),
+    request: z
+      .object({
+        registry: Address.meta({ description: 'the ERC-1056 EthereumDIDRegistry' }),
+        identity: Address.meta({ description: "the address of the caller's did:ethr" }),
+        delegateType: z.literal('veriKey'),
+        delegate: Address.meta({ description: 'the key the service holds for the caller' }),
+        validitySeconds: z.number().int(),
+        nonce: z
+          .string()
+          .regex(/^[0-9]+$/)
+          .meta({ description: "the owner's registry nonce, decimal" }),
+      })
+      .meta({ description: 'The addDelegateSigned request, every field shown so a wallet can recompute the digest' }),
+    owner: Address.meta({ description: "the identity's current owner: the key that must sign" }),
+    digest: z
+      .string()
+      .regex(/^0x[0-9a-f]{64}$/)
+      .meta({ description: 'addDelegateDigest(request): what the owner signs' }),
+    active: z.boolean().meta({ description: 'the delegation is already valid on chain' }),
+  })
+  .meta({ id: 'ExchangeHostedKeyOffer' });
+const HostedKeyDelegation = z
+  .object({
+    delegate: Address.meta({ description: 'the hosted key, now a veriKey delegate of the caller DID' }),
+    txHash: z.string().nullable().meta({ description: 'the addDelegateSigned transaction (mined)' }),
+  })
+  .meta({ id: 'ExchangeHostedKeyDelegation' });
+const verified = z.literal(true).meta({ description: 'always true: a signature that does not verify is refused' });
+const issuedAt = z.number().meta({ description: "the signer's timestamp (iat), Unix seconds" });
+const SignatureCheck = z
+  .object({
+    message: z.object({
+      verified,
+      signer: z.string().meta({ description: 'the sender DID' }),
+      hash: z.string().meta({ description: 'SHA-256 (hex) of the message JWS' }),
+      issuedAt,
+    }),
+    ack: z
+      .object({
+        verified,
+        signer: z.string().meta({ description: 'the recipient DID' }),
+        messageHash: z.string().meta({ description: 'the message hash the acknowledgement signs' }),
+        issuedAt,
+      })
+      .nullable()
+      .meta({ description: 'null while the message is not acknowledged' }),
+  })
+  .meta({ id: 'ExchangeSignatureCheck' });
+const TrailHead = z.object({ seq: z.number().int(), hash: z.string() });
+const TrailCheck = z
+  .object({
+    verified: z.literal(true).meta({ description: 'always true: a trail that does not verify is refused' }),
+    length: z.number().int().meta({ description: 'entries checked' }),
+    head: TrailHead.meta({ description: 'the last entry (seq 0: an empty trail)' }),
+    anchored: TrailHead.meta({
+      description: 'the head anchored on chain the trail was checked against (seq 0: none yet)',
+    }),
+  })
+  .meta({ id: 'ExchangeTrailCheck' });
 
 /** The exchange's own refusals (ERR_EXCHANGE_*): which apply depends on the message and its process. */
 const EXCHANGE = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => c.startsWith('ERR_EXCHANGE_'));
@@ -280,7 +342,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
   write(
     '/partners/hosted-key',
     "The delegation the caller's owner key signs to let the service sign for it (the HTML interface)",
-    { answer: { description: 'The offer and whether it is active', schema: described('the offer') } },
+    { answer: { description: 'The offer and whether it is active', schema: HostedKeyOffer } },
     async (_input, req) => {
       if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
       return unwrap(await deps.hostedKeys.offer(actorOf(req).did));
@@ -291,7 +353,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     'Relay the signed delegation on chain',
     {
       body: DelegationSignature,
-      answer: { description: 'The delegate and its transaction', schema: described('the delegation') },
+      answer: { description: 'The delegate and its transaction', schema: HostedKeyDelegation },
     },
     async ({ body: { signature } }, req) => {
       if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
@@ -335,10 +397,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     '/messages/{id}/signatures',
     "Re-verify the sender's and the recipient's signatures against their DIDs now",
     { params: IdParam },
-    {
-      description: 'Both signatures verified',
-      schema: described('{ message: { verified, signer, hash, issuedAt }, ack }'),
-    },
+    { description: 'Both signatures verified', schema: SignatureCheck },
     async ({ params }, req) => {
       const v = unwrap(await service.verifySignatures(params.id, actorOf(req).did));
       return {
@@ -391,7 +450,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     '/trail/verify',
     'Verify the whole trail: hash chain, recorded messages, and the head anchored on chain',
     {},
-    { description: 'The trail verifies', schema: described('{ verified, entries, head, anchor? }') },
+    { description: 'The trail verifies', schema: TrailCheck },
     async () => ({ verified: true, ...unwrap(await service.verifyTrail({ checkAnchor: true })) }),
   );
 
