@@ -109,13 +109,36 @@ const CouponParam = z.coerce.number().int().min(1).max(100);
 
 /** The offerings' own refusals (ERR_OFFERING_*): which apply depends on the offering's state and terms. */
 const OFFERING = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => c.startsWith('ERR_OFFERING_'));
-const described = (description: string) => ({ type: 'object', description });
 const OfferingPath = z.object({ offeringId: OfferingIdParam });
 const CouponPath = z.object({ offeringId: OfferingIdParam, coupon: CouponParam });
 const secured = (policy: string) => ({
   bearer: true,
   description: `Bearer access token from the verifier (POST /verifier/presentation-requests, then POST /verifier/presentations) for policy \`${policy}\`.`,
 });
+const iso = z.string().meta({ format: 'date-time' });
+const BaseUnits = z
+  .string()
+  .regex(/^[0-9]+$/)
+  .meta({ description: 'token base units, decimal' });
+const CertificationView = z
+  .object({
+    certifier: z.string().meta({ description: 'DID of the certifier (the issuer of the certification credential)' }),
+    credentialId: z
+      .string()
+      .meta({ description: "the certification credential's id (jti), or the SHA-256 of the JWT" }),
+    subject: z.string().meta({ description: 'urn:tessera:offering:<id>' }),
+    scheme: z.string().optional().meta({ description: 'for example "Climate Bonds Standard v4"' }),
+    documentsSha256: z.array(z.string()).optional().meta({ description: 'the document set the certifier reviewed' }),
+    expiresAt: z.number().int().optional().meta({ description: 'Unix seconds; the badge shows only while it holds' }),
+    certifierCredentialId: z.string().optional().meta({
+      description: "the status entry of the certifier's CertifierCredential: revoking it withdraws the badge",
+    }),
+    withdrawn: z
+      .boolean()
+      .optional()
+      .meta({ description: "set while the certifier's credential is revoked or suspended" }),
+  })
+  .meta({ id: 'OfferingCertification' });
 // The terms are checked by the domain (parseTerms) with this schema; the route checks the envelope.
 const CreateDoc = z.strictObject({ terms: OfferingTermsSchema.meta({ id: 'OfferingTerms' }) });
 const OfferingView = z
@@ -125,24 +148,96 @@ const OfferingView = z
     terms: z.unknown().meta({ $ref: '#/components/schemas/OfferingTerms' }),
     status: z.enum(['open', 'allocated', 'redeemed', 'cancelled']),
     tokenAddress: z.string().nullable(),
-    certification: z.record(z.string(), z.unknown()).nullable(),
+    certification: CertificationView.nullable(),
     certified: z.boolean().meta({ description: 'the certification badge shows now' }),
     subscribed: z.number().int(),
     remaining: z.number().int(),
-    createdAt: z.string().meta({ format: 'date-time' }),
-    allocatedAt: z.string().meta({ format: 'date-time' }).nullable(),
+    createdAt: iso,
+    allocatedAt: iso.nullable(),
   })
   .meta({ id: 'Offering' });
 const Subscription = z
   .object({
     id: z.string(),
     offeringId: z.string(),
-    investor: z.string(),
-    wallet: z.string(),
-    quantity: z.number().int(),
+    investor: z.string().meta({ description: 'the investor DID (the access token holder)' }),
+    wallet: z.string().meta({ description: "the holder's own wallet, lower case: receives the tokens" }),
+    quantity: z.number().int().meta({ description: 'whole units requested' }),
+    jurisdiction: z
+      .string()
+      .meta({ description: "the investor's jurisdiction from the credential (ISO 3166 alpha-2)" }),
+    credentialId: z.string().meta({ description: 'the AccreditedInvestor credential it was taken with' }),
+    status: z.enum(['subscribed', 'allocated', 'minted', 'unallocated', 'mint-failed']),
+    allocated: z.number().int().nullable().meta({ description: 'whole units allocated at close (null before)' }),
+    mintKey: z.string().nullable().meta({ description: 'outbox key of the mint' }),
+    error: z.string().nullable().meta({ description: 'why the mint failed' }),
+    createdAt: iso,
+    updatedAt: iso,
   })
-  .catchall(z.unknown())
   .meta({ id: 'Subscription' });
+const Allocation = z
+  .object({
+    id: z.string().meta({ description: 'the subscription' }),
+    requested: z.number().int(),
+    allocated: z.number().int().meta({ description: 'whole units (0: the ticket was dropped)' }),
+  })
+  .meta({ id: 'OfferingAllocation' });
+const AllocationReport = z
+  .object({
+    offering: OfferingView,
+    allocations: z.array(Allocation),
+    mint: z
+      .object({
+        minted: z.number().int(),
+        pending: z.number().int(),
+        failed: z.array(z.object({ subscriptionId: z.string(), error: z.string() })),
+      })
+      .meta({ description: 'the mints through the outbox, one per allocated subscription' }),
+  })
+  .meta({ id: 'OfferingAllocationReport' });
+const Coupon = z
+  .object({
+    number: z.number().int().meta({ description: '1 for the first coupon' }),
+    recordAt: iso.meta({ description: 'holders of record at this time are paid (paysAt less recordDays)' }),
+    paysAt: iso,
+    perUnit: z
+      .string()
+      .regex(/^[0-9]+(\.[0-9]+)?$/)
+      .meta({ description: 'minor units owed per whole unit held, exact, decimal (for example "175" or "87.5")' }),
+  })
+  .meta({ id: 'Coupon' });
+const Payment = z
+  .object({
+    id: z.string().meta({ description: '<offering>:coupon:<n>:<wallet> or <offering>:redemption:<wallet>' }),
+    offeringId: z.string(),
+    kind: z.enum(['coupon', 'redemption']),
+    coupon: z.number().int().meta({ description: "the coupon's number; 0 for the redemption" }),
+    blockNumber: z.number().int().meta({ description: 'the block whose balances the record was taken from' }),
+    wallet: z.string(),
+    balance: BaseUnits.meta({ description: 'token base units held at that block, decimal' }),
+    amount: z.number().int().meta({ description: 'minor units of currency owed, rounded down' }),
+    currency: z.string(),
+    status: z
+      .enum(['due', 'withheld'])
+      .meta({ description: 'withheld: the wallet was not eligible at the record block; paid once it is' }),
+    burnKey: z.string().nullable().meta({ description: 'outbox key of the burn (redemption only)' }),
+    createdAt: iso,
+  })
+  .meta({ id: 'OfferingPayment' });
+const RecordBlock = z.number().int().meta({ description: 'the block whose balances were recorded' });
+const TransferCheck = z
+  .object({
+    allowed: z.boolean(),
+    code: z.number().int().meta({ description: 'ERC-1404 restriction code (0: allowed)' }),
+    name: z.enum([...(Object.keys(TransferRestriction) as [string, ...string[]]), 'UNKNOWN']),
+    message: z.string().meta({ description: "the token's messageForTransferRestriction" }),
+    revertsWith: z
+      .string()
+      .nullable()
+      .optional()
+      .meta({ description: 'the custom error the transfer would revert with (absent when allowed)' }),
+  })
+  .meta({ id: 'OfferingTransferCheck' });
 
 /** Each route of the API, declared once: validation and the document come from these. */
 const ROUTES = {
@@ -207,7 +302,7 @@ const ROUTES = {
     responses: {
       200: {
         description: 'The offering, its allocations and the mint',
-        schema: described('{ offering, allocations, mint }'),
+        schema: AllocationReport,
       },
     },
     errors: [...GUARD_ERRORS, 'ERR_FORBIDDEN', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
@@ -220,7 +315,7 @@ const ROUTES = {
     responses: {
       200: {
         description: 'Holdings',
-        schema: z.object({ items: z.array(z.object({ wallet: z.string(), balance: z.string() })) }),
+        schema: z.object({ items: z.array(z.object({ wallet: z.string(), balance: BaseUnits })) }),
       },
     },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
@@ -230,7 +325,7 @@ const ROUTES = {
     path: '/{offeringId}/coupons',
     summary: 'The coupon schedule from the terms (empty without a coupon)',
     params: OfferingPath,
-    responses: { 200: { description: 'The schedule', schema: described('{ items: [coupon] }') } },
+    responses: { 200: { description: 'The schedule', schema: z.object({ items: z.array(Coupon) }) } },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
   },
   recordCoupon: {
@@ -239,7 +334,12 @@ const ROUTES = {
     summary: "Record coupon n as due: one payment per holder of record, pro rata (the offering's issuer)",
     ...secured('offering.coupons.record'),
     params: CouponPath,
-    responses: { 200: { description: 'The coupon and its payments', schema: described('{ coupon, payments }') } },
+    responses: {
+      200: {
+        description: 'The coupon and its payments',
+        schema: z.object({ coupon: Coupon, blockNumber: RecordBlock, payments: z.array(Payment) }),
+      },
+    },
     errors: [...GUARD_ERRORS, ...OFFERING, 'ERR_FORBIDDEN', 'ERR_VALIDATION'],
   },
   couponPayments: {
@@ -247,7 +347,12 @@ const ROUTES = {
     path: '/{offeringId}/coupons/{coupon}/payments',
     summary: 'The payment records of coupon n (empty until recorded)',
     params: CouponPath,
-    responses: { 200: { description: 'The coupon and its payments', schema: described('{ coupon, items }') } },
+    responses: {
+      200: {
+        description: 'The coupon and its payments',
+        schema: z.object({ coupon: Coupon, items: z.array(Payment) }),
+      },
+    },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_COUPON_UNKNOWN'],
   },
   redeem: {
@@ -257,7 +362,23 @@ const ROUTES = {
       "Redeem at maturity: one payment per holder of record, then the token is paused (the offering's issuer); idempotent",
     ...secured('offering.redeem'),
     params: OfferingPath,
-    responses: { 200: { description: 'The offering and its redemption', schema: described('{ offering, payments }') } },
+    responses: {
+      200: {
+        description: 'The offering and its redemption',
+        schema: z.object({
+          offering: OfferingView,
+          blockNumber: RecordBlock.meta({ description: 'the block whose balances were recorded (0: no holders)' }),
+          payments: z.array(Payment),
+          burn: z
+            .object({
+              burned: z.number().int(),
+              pending: z.number().int(),
+              failed: z.array(z.object({ wallet: z.string(), error: z.string() })),
+            })
+            .meta({ description: "the burns of the holders' units through the outbox" }),
+        }),
+      },
+    },
     errors: [...GUARD_ERRORS, ...OFFERING, 'ERR_FORBIDDEN'],
   },
   redemption: {
@@ -265,7 +386,7 @@ const ROUTES = {
     path: '/{offeringId}/redemption',
     summary: 'The redemption payments (empty until redeemed)',
     params: OfferingPath,
-    responses: { 200: { description: 'Payments', schema: described('{ items }') } },
+    responses: { 200: { description: 'Payments', schema: z.object({ items: z.array(Payment) }) } },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND'],
   },
   transfer: {
@@ -307,7 +428,7 @@ const ROUTES = {
     params: OfferingPath,
     query: TransferCheckQuery,
     responses: {
-      200: { description: 'The answer', schema: described('{ allowed, code, name, message, revertsWith? }') },
+      200: { description: 'The answer', schema: TransferCheck },
     },
     errors: ['ERR_VALIDATION', 'ERR_OFFERING_NOT_FOUND', 'ERR_OFFERING_STATE'],
   },
