@@ -140,12 +140,13 @@ const CertificationView = z
   })
   .meta({ id: 'OfferingCertification' });
 // The terms are checked by the domain (parseTerms) with this schema; the route checks the envelope.
-const CreateDoc = z.strictObject({ terms: OfferingTermsSchema.meta({ id: 'OfferingTerms' }) });
+const OfferingTerms = OfferingTermsSchema.meta({ id: 'OfferingTerms' });
+const CreateDoc = z.strictObject({ terms: OfferingTerms });
 const OfferingView = z
   .object({
     id: z.string(),
     issuer: z.string().meta({ description: 'DID of the issuer organisation' }),
-    terms: z.unknown().meta({ $ref: '#/components/schemas/OfferingTerms' }),
+    terms: OfferingTerms,
     status: z.enum(['open', 'allocated', 'redeemed', 'cancelled']),
     tokenAddress: z.string().nullable(),
     certification: CertificationView.nullable(),
