@@ -89,5 +89,169 @@ export const newEnergyApi = () =>
     bearerDescription: 'JWT (RFC 9068 at+jwt) access token from the verifier',
   });
 
-/** A JSON answer described in words (its fields are listed in the description). */
-export const described = (description: string) => ({ type: 'object', description });
+// ---------------------------------------------------------------------------------------------------------------
+// The answers, as the routes send them (checked against the real answers under TESSERA_CHECK_RESPONSES=1)
+
+const wh = (description?: string) => {
+  const s = z.number().int().min(0);
+  return description ? s.meta({ description }) : s;
+};
+/** n€ as a decimal string (bigint amounts are sent as strings); `signed`: may be negative. */
+const nanoEur = (description: string, signed = false) =>
+  z
+    .string()
+    .regex(signed ? /^-?[0-9]+$/ : /^[0-9]+$/)
+    .meta({ description });
+const ADDRESS = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const DIGEST = z.string().regex(/^0x[0-9a-f]{64}$/);
+
+/** An accepted order as the market keeps it: the order schema, with the participant and meter the route filled in. */
+export const EnergyOrder = z.object(OrderSchema.shape).meta({
+  id: 'EnergyOrder',
+  description: 'an order as the market keeps it: `participant` is the token’s holder, `meterId` the path’s',
+});
+
+export const OrderAccepted = z.object({
+  order: EnergyOrder,
+  periodId: z.number().int().min(0).meta({ description: 'the trading period the order is in' }),
+});
+
+/** A closed period as `GET /energy/periods/{periodId}` shows it. */
+export const EnergyPeriod = z
+  .object({
+    periodId: z.number().int().min(0),
+    rule: z.enum(['uniform', 'pay-as-bid']).meta({ description: 'the pricing rule it was cleared with' }),
+    priceMicroEurPerKwh: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'the uniform clearing price (µ€/kWh); null when nothing matched, or under pay-as-bid' }),
+    volumeWh: wh('energy traded between participants'),
+    orders: z.number().int().min(0).meta({ description: 'how many orders the book had' }),
+    trades: z.number().int().min(0).meta({ description: 'how many trades the clearing made' }),
+    book: z
+      .array(
+        z.object({
+          id: z.string(),
+          side: z.enum(['bid', 'offer']),
+          energyWh: wh(),
+          limitPriceMicroEurPerKwh: z.number().int().min(0),
+          filledWh: wh('what the order traded'),
+        }),
+      )
+      .meta({ description: 'every order of the period, in submission order' }),
+    bookHash: DIGEST.meta({ description: 'sha256 of the order book, recorded on chain by the settlement' }),
+    allocationHash: DIGEST.meta({ description: 'sha256 of the allocation (rule, price, trades), recorded on chain' }),
+    grid: z
+      .object({
+        importWh: wh(),
+        exportWh: wh(),
+        receivedNanoEur: nanoEur('what the grid received for imports (n€)'),
+        paidNanoEur: nanoEur('what the grid paid for exports (n€)'),
+      })
+      .meta({ description: 'the grid supplier’s side: what it delivered and took, and the money' }),
+    bills: z.array(
+      z.object({
+        participant: z.string(),
+        consumedWh: wh(),
+        producedWh: wh(),
+        boughtWh: wh('bought from other participants'),
+        soldWh: wh('sold to other participants'),
+        gridImportWh: wh('metered net import beyond what was bought locally, bought from the grid at retail'),
+        gridExportWh: wh('metered net export beyond what was sold locally, sold to the grid at feed-in'),
+        netNanoEur: nanoEur('what the participant pays net (negative: receives); the credit moved on chain', true),
+      }),
+    ),
+    balance: z
+      .object({ energyWh: z.number().int(), moneyNanoEur: nanoEur('n€ left over', true) })
+      .meta({ description: 'what is left over across the participants and the grid: 0 Wh and "0" n€' }),
+    settlement: z
+      .object({
+        status: z.enum(['pending', 'signed', 'mined', 'failed']),
+        txHash: z.string().nullable(),
+        blockNumber: z.number().int().nullable(),
+      })
+      .nullable()
+      .meta({ description: 'the on-chain settlement as the outbox has it now; null when settlement is not on chain' }),
+  })
+  .meta({ id: 'EnergyPeriod' });
+
+/** A meter's gateway binding (`POST /energy/meters/{meterId}/gateway`). */
+export const EnergyMeterBinding = z
+  .object({
+    meterId: z.string(),
+    participant: z.string().meta({ description: 'the holder DID that trades for the meter' }),
+    deviceId: z.string().regex(/^0x[0-9a-f]{64}$/),
+    nameplateW: z
+      .number()
+      .int()
+      .min(0)
+      .meta({ description: 'production limit (W) from the credential’s nameplateKw; 0 for a consumer' }),
+  })
+  .meta({ id: 'EnergyMeterBinding' });
+
+export const EnergyAccount = z.object({
+  participant: z.string().meta({ description: 'the holder DID' }),
+  account: ADDRESS.meta({ description: 'its on-chain account (checksummed)' }),
+  balanceNanoEur: nanoEur('its EnergyCredit balance (n€)'),
+  meter: z
+    .object({
+      ...EnergyMeterBinding.shape,
+      updatedAt: z.string().meta({ description: 'when it was bound (ISO 8601)' }),
+    })
+    .nullable()
+    .meta({ description: 'the meter’s binding; null until a gateway is bound to it' }),
+  currentPeriod: z.number().int().min(0).meta({ description: 'the period trading now: floor(ms / periodMs)' }),
+  periodMs: z.number().int().min(1).meta({ description: 'trading period length (ms)' }),
+});
+
+/** A bill's amounts: energy in Wh, money in n€ as decimal strings. */
+const billFields = {
+  participant: z.string(),
+  consumedWh: wh(),
+  producedWh: wh(),
+  boughtWh: wh('bought from other participants'),
+  soldWh: wh('sold to other participants'),
+  gridImportWh: wh('metered net import beyond what was bought locally, bought from the grid at retail'),
+  gridExportWh: wh('metered net export beyond what was sold locally, sold to the grid at feed-in'),
+  marketPaid: nanoEur('paid to other participants (n€)'),
+  marketReceived: nanoEur('received from other participants (n€)'),
+  gridPaid: nanoEur('paid to the grid for imports (n€)'),
+  gridReceived: nanoEur('received from the grid for exports (n€)'),
+  net: nanoEur('what the participant pays net (negative: receives), n€', true),
+};
+
+export const EnergyBills = z.object({
+  participant: z.string(),
+  periods: z
+    .array(z.object({ periodId: z.number().int().min(0), ...billFields }))
+    .meta({ description: 'one bill per closed period the holder took part in, oldest first' }),
+  months: z
+    .array(
+      z.object({
+        ...billFields,
+        month: z
+          .string()
+          .regex(/^[0-9]{4}-[0-9]{2}$/)
+          .meta({ description: 'YYYY-MM, Europe/Paris' }),
+        periods: z.number().int().min(1).meta({ description: 'how many period bills it sums' }),
+      }),
+    )
+    .meta({ description: 'the period bills summed per calendar month' }),
+});
+
+export const TopUpDone = z.object({
+  participant: z.string(),
+  account: ADDRESS.meta({ description: 'the account credited (checksummed)' }),
+  amountNanoEur: z.string().regex(/^[1-9][0-9]*$/),
+  txHash: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/)
+    .meta({ description: 'the mint transaction' }),
+});
+
+export const TopUpPending = z.object({
+  pending: z.literal(true),
+  requestId: z.string(),
+  message: z.string(),
+});

@@ -4,7 +4,7 @@ import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import type { ClosedPeriod } from './market/book.js';
 import type { EnergyMarket } from './market-service.js';
-import { described, newEnergyApi, OrderBody } from './bodies.js';
+import { EnergyPeriod, newEnergyApi, OrderAccepted, OrderBody } from './bodies.js';
 import { z } from 'zod';
 
 export interface EnergyRouterDeps {
@@ -80,7 +80,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
       params: z.object({ meterId: z.string() }),
       body: OrderBody,
       validateBody: false,
-      responses: { 201: { description: 'accepted; the order and its period', schema: described('the order') } },
+      responses: { 201: { description: 'accepted; the order and its period', schema: OrderAccepted } },
       errors: [
         'ERR_JSON_MALFORMED',
         'ERR_BODY_TOO_LARGE',
@@ -140,7 +140,7 @@ export function buildEnergyRouter(deps: EnergyRouterDeps): Router {
           .meta({ description: 'the period number' }),
       }),
       invalid: (_where, _e) => new TesseraError('ERR_NOT_FOUND', 'no such closed period'),
-      responses: { 200: { description: 'the period', schema: described('the period') } },
+      responses: { 200: { description: 'the period', schema: EnergyPeriod } },
       errors: ['ERR_NOT_FOUND'],
     },
     async ({ params }, _req, res) => {

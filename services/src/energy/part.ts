@@ -6,7 +6,18 @@ import { getAddress, type JsonRpcProvider } from 'ethers';
 import { type Request, type RequestHandler, Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import { described, GatewayBodyDoc, MAX_TOP_UP_NANO_EUR, MeterParam, newEnergyApi, TopUpBodyDoc } from './bodies.js';
+import {
+  EnergyAccount,
+  EnergyBills,
+  EnergyMeterBinding,
+  GatewayBodyDoc,
+  MAX_TOP_UP_NANO_EUR,
+  MeterParam,
+  newEnergyApi,
+  TopUpBodyDoc,
+  TopUpDone,
+  TopUpPending,
+} from './bodies.js';
 import { buildEnergyRouter } from './http.js';
 import { monthlyBills } from './market/billing.js';
 import { NANO_EUR_PER_EUR } from './market/units.js';
@@ -131,7 +142,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       params: MeterParam,
       body: GatewayBodyDoc,
       responses: {
-        200: { description: 'the binding', schema: described('meterId, participant, deviceId, nameplateW') },
+        200: { description: 'the binding', schema: EnergyMeterBinding },
       },
       errors: [...GUARD_ERRORS, 'ERR_VALIDATION', 'ERR_DEVICE_NOT_OWNER', 'ERR_CONFLICT', 'ERR_DEVICE_UNKNOWN'],
     },
@@ -173,10 +184,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       bearer: true,
       params: MeterParam,
       responses: {
-        200: {
-          description: 'the account',
-          schema: described('participant, account, balanceNanoEur, meter, currentPeriod, periodMs'),
-        },
+        200: { description: 'the account', schema: EnergyAccount },
       },
       errors: [...GUARD_ERRORS, 'ERR_MARKET_ACCOUNT_UNKNOWN'],
     },
@@ -208,7 +216,7 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       description: 'Bearer access token from the verifier for policy `energy.meter.read`.',
       bearer: true,
       params: MeterParam,
-      responses: { 200: { description: 'the bills', schema: described('participant, periods, months') } },
+      responses: { 200: { description: 'the bills', schema: EnergyBills } },
       errors: [...GUARD_ERRORS],
     },
     guard({ resource: BILLS }),
@@ -241,10 +249,11 @@ export async function startEnergyPart(ctx: EnergyPartDeps, o: EnergyPartOptions,
       bearer: true,
       body: TopUpBodyDoc,
       responses: {
-        200: { description: 'minted', schema: described('participant, account, amountNanoEur, txHash') },
+        200: { description: 'minted', schema: TopUpDone },
         202: {
           description:
-            'recorded, not final yet (the chain stopped answering meanwhile): `{ pending, requestId, message }`; it will be minted once, and the same requestId returns the result',
+            'recorded, not final yet (the chain stopped answering meanwhile): it will be minted once, and the same requestId returns the result',
+          schema: TopUpPending,
         },
       },
       errors: [
