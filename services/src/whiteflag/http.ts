@@ -92,7 +92,139 @@ export function messageView(row: ReceivedRow) {
   };
 }
 
-const described = (description: string) => ({ type: 'object', description });
+// The answers, as the routes send them (checked against the real answers under TESSERA_CHECK_RESPONSES=1).
+const ADDRESS = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const TX_HASH = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
+const BASE64URL = z.string().regex(/^[A-Za-z0-9_-]*$/);
+
+/** RFC 7515 §7.2.2 flattened JWS (ES256K) of a method-1 account; its payload has addr, orgname, url and did. */
+const WhiteflagStatement = z
+  .object({ protected: BASE64URL, payload: BASE64URL, signature: BASE64URL })
+  .meta({ id: 'WhiteflagStatement' });
+
+/** The ERC-1056 `addDelegateSigned` offer for the holder's sending key (the data exchange's hosted-key offer). */
+const WhiteflagSendingKeyOffer = z
+  .object({
+    did: z.string().meta({ description: 'the holder DID' }),
+    request: z
+      .object({
+        registry: ADDRESS.meta({ description: 'the ERC-1056 DID registry' }),
+        identity: ADDRESS,
+        delegateType: z.enum(['veriKey', 'sigAuth']),
+        delegate: ADDRESS.meta({ description: 'the sending key the stack holds for the holder' }),
+        validitySeconds: z.number().int().min(0),
+        nonce: z
+          .string()
+          .regex(/^[0-9]+$/)
+          .meta({ description: 'the owner’s registry nonce, a decimal string' }),
+      })
+      .meta({ description: 'what the signature authorises' }),
+    owner: ADDRESS.meta({ description: 'the identity’s current owner: the key that must sign' }),
+    digest: z
+      .string()
+      .regex(/^0x[0-9a-f]{64}$/)
+      .meta({ description: 'addDelegateDigest(request): the 32 bytes the owner signs' }),
+    active: z.boolean().meta({ description: 'whether the delegation is already valid on chain' }),
+  })
+  .meta({ id: 'WhiteflagSendingKeyOffer' });
+
+const WhiteflagSendingKey = z
+  .object({
+    delegate: ADDRESS.meta({ description: 'the sending key, now a veriKey delegate of the holder DID' }),
+    txHash: z.string().nullable().meta({ description: 'the addDelegateSigned transaction' }),
+    account: ADDRESS.meta({ description: 'the sending account (lower-case)' }),
+    statement: z.string().meta({ description: 'the URL of its method-1 statement' }),
+  })
+  .meta({ id: 'WhiteflagSendingKey' });
+
+/** One send as the outbox has it now (`GET /whiteflag/sent/{requestId}`). */
+const WhiteflagSendState = z
+  .object({
+    id: z.string().meta({ description: '`<account>:<requestId>`' }),
+    account: ADDRESS.meta({ description: 'the sending account (lower-case)' }),
+    status: z.enum(['pending', 'signed', 'mined', 'failed']).meta({
+      description:
+        'the message’s outbox state; an encrypted message is `signed` until its initialisation vector is mined',
+    }),
+    txHash: TX_HASH.nullable().meta({ description: 'the message’s transaction; null until it is signed' }),
+    ivTxHash: TX_HASH.nullable().meta({
+      description: 'the transaction of the initialisation vector (K(3)) that follows an encrypted message',
+    }),
+    error: z.string().optional().meta({ description: 'the outbox’s last error, when it has one' }),
+  })
+  .meta({ id: 'WhiteflagSendState' });
+
+/** `POST /whiteflag/messages/{messageCode}`: the send's state, with its request id and originator. */
+const WhiteflagSend = z
+  .object({
+    requestId: z.string(),
+    originator: z.string().meta({ description: 'the DID the message is sent for' }),
+    ...WhiteflagSendState.shape,
+  })
+  .meta({ id: 'WhiteflagSend' });
+
+/** A Whiteflag message in its JSON form (Annex B). */
+const WhiteflagMessageJson = z.object({
+  MessageHeader: z.object({
+    Prefix: z.string(),
+    Version: z.string(),
+    EncryptionIndicator: z.string(),
+    DuressIndicator: z.string(),
+    MessageCode: z.string(),
+    ReferenceIndicator: z.string(),
+    ReferencedMessage: z.string(),
+  }),
+  MessageBody: z.record(z.string(), z.unknown()).meta({
+    description:
+      'the body by field name (strings); a Q body may carry requestObjects, a T body its PseudoMessageBody (Annex B)',
+  }),
+});
+
+/** A received message as `messageView` shows it. */
+const WhiteflagReceived = z
+  .object({
+    txHash: TX_HASH,
+    blockNumber: z.number().int().min(0),
+    canonical: z.boolean().meta({ description: 'false once a reorganisation took its block off the chain' }),
+    originator: z.object({
+      address: ADDRESS.meta({ description: 'the sending account (lower-case)' }),
+      did: z.string().nullable().meta({ description: 'the DID its verified authentication names' }),
+      deviceId: z.string().nullable().meta({ description: 'the device its verified authentication names' }),
+      authentication: z.enum(['authenticated', 'unauthenticated', 'failed']),
+      method: z.string().nullable().meta({ description: 'the authentication method (1 or 2)' }),
+      authenticationMessage: z
+        .string()
+        .nullable()
+        .meta({ description: 'the authentication message (transaction hash) that vouched for it' }),
+    }),
+    authentic: z
+      .boolean()
+      .meta({ description: 'true only for a valid message whose account was authenticated when it was mined' }),
+    state: z.enum(['valid', 'invalid', 'encrypted', 'undecryptable']),
+    error: z
+      .object({ code: z.string(), message: z.string().nullable() })
+      .nullable()
+      .meta({ description: 'why it is invalid or undecryptable' }),
+    encryption: z.string().meta({ description: 'its EncryptionIndicator' }),
+    decryptedWith: z
+      .string()
+      .nullable()
+      .meta({ description: 'the key that decrypted it: `psk:<name>` or `ecdh:<account>`' }),
+    notation: z.string().nullable().meta({ description: 'e.g. `I21(0)`, bracketed when it was encrypted' }),
+    message: WhiteflagMessageJson.nullable().meta({ description: 'the message; null while it cannot be read' }),
+    receivedAt: z.string(),
+  })
+  .meta({ id: 'WhiteflagReceived' });
+
+const WhiteflagArea = z
+  .object({
+    deviceId: z.string().regex(/^0x[0-9a-f]{64}$/),
+    did: z.string().meta({ description: 'the device’s DID as the registry binds it' }),
+    ...AreaBodySchema.shape,
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'WhiteflagArea' });
+
 const SendBody = SendBodyDocSchema.meta({ id: 'SendBody' });
 const AreaBody = AreaBodySchema.meta({ id: 'AreaBody' });
 const SignatureBody = SignatureBodySchema.meta({ id: 'SignatureBody' });
@@ -139,7 +271,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       path: '/whiteflag/statements/{address}',
       summary: 'The signed statement of a method-1 account (flattened JWS, ES256K), public',
       params: z.object({ address: z.string() }),
-      responses: { 200: { description: 'RFC 7515 flattened JSON serialization', schema: described('JWS') } },
+      responses: { 200: { description: 'RFC 7515 flattened JSON serialization', schema: WhiteflagStatement } },
       errors: ['ERR_NOT_FOUND', 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     async ({ params: { address } }, _req, res) => {
@@ -182,7 +314,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       summary: 'The ERC-1056 delegation the holder signs to authorise its sending account',
       description: 'The same offer form as the data exchange’s hosted keys: `wallet delegate <this URL>` signs it.',
       bearer: true,
-      responses: { 200: { description: 'the offer and whether it is active', schema: described('the offer') } },
+      responses: { 200: { description: 'the offer and whether it is active', schema: WhiteflagSendingKeyOffer } },
       errors: [...GUARD_ERRORS, 'ERR_DID_MALFORMED', 'ERR_UNAVAILABLE'],
     },
     d.guard({ resource: SENDING_KEY }),
@@ -204,7 +336,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       responses: {
         200: {
           description: 'the delegate, its transaction, the account and its statement URL',
-          schema: described('the delegation'),
+          schema: WhiteflagSendingKey,
         },
       },
       errors: [
@@ -248,9 +380,9 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       responses: {
         201: {
           description: 'mined: the transaction (and the initialisation vector’s, when encrypted)',
-          schema: described('the send'),
+          schema: WhiteflagSend,
         },
-        202: { description: 'recorded and sent, not yet mined', schema: described('the send') },
+        202: { description: 'recorded and sent, not yet mined', schema: WhiteflagSend },
       },
       errors: [
         ...GUARD_ERRORS,
@@ -304,7 +436,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       summary: 'The state of one of the holder’s sends',
       bearer: true,
       params: z.object({ requestId: z.string() }),
-      responses: { 200: { description: 'its outbox state and hashes', schema: described('the send') } },
+      responses: { 200: { description: 'its outbox state and hashes', schema: WhiteflagSendState } },
       errors: [...GUARD_ERRORS, 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
@@ -327,7 +459,9 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
         'mined; unauthenticated and wrongly authenticated messages are listed, marked as such.',
       bearer: true,
       query: ListQuerySchema,
-      responses: { 200: { description: '{ messages: [...] }', schema: described('the messages') } },
+      responses: {
+        200: { description: 'newest first', schema: z.object({ messages: z.array(WhiteflagReceived) }) },
+      },
       errors: [...GUARD_ERRORS, 'ERR_VALIDATION'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
@@ -352,7 +486,18 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       summary: 'One received message, the chain of messages it references, and those that reference it',
       bearer: true,
       params: z.object({ txHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 0x and 64 hex digits') }),
-      responses: { 200: { description: 'the message', schema: described('the message') } },
+      responses: {
+        200: {
+          description: 'the message',
+          schema: z.object({
+            ...WhiteflagReceived.shape,
+            references: z
+              .array(WhiteflagReceived)
+              .meta({ description: 'the messages it references, back to the original (at most 16)' }),
+            referencedBy: z.array(WhiteflagReceived).meta({ description: 'the messages that reference it' }),
+          }),
+        },
+      },
       errors: [...GUARD_ERRORS, 'ERR_VALIDATION', 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     d.guard({ resource: MESSAGES, action: 'GET' }),
@@ -400,7 +545,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       params: DeviceParam,
       body: AreaBody,
       validateBody: false,
-      responses: { 200: { description: 'the area', schema: described('the area') } },
+      responses: { 200: { description: 'the area', schema: WhiteflagArea } },
       errors: [
         ...GUARD_ERRORS,
         'ERR_VALIDATION',
@@ -429,7 +574,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       summary: 'The device’s area',
       bearer: true,
       params: DeviceParam,
-      responses: { 200: { description: 'the area', schema: described('the area') } },
+      responses: { 200: { description: 'the area', schema: WhiteflagArea } },
       errors: [
         ...GUARD_ERRORS,
         'ERR_DEVICE_ID_INVALID',

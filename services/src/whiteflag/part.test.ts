@@ -110,6 +110,16 @@ describe('Whiteflag over HTTP, gated by the operator’s credential', () => {
     assert.equal(again.body['txHash'], sent.body['txHash'], 'the same request id sends once');
 
     const read = await app.token(operator, [operatorVc], '/whiteflag/messages', 'GET');
+    // the holder's own send, by its request id: its outbox state and hashes
+    const state = await call('GET', '/whiteflag/sent/notice-0001', read);
+    assert.equal(state.status, 200, JSON.stringify(state.body));
+    assert.deepEqual(state.body, {
+      id: `${account}:notice-0001`,
+      account,
+      status: 'mined',
+      txHash: sent.body['txHash'],
+      ivTxHash: null,
+    });
     const m = await received(sent.body['txHash'] as string, read);
     assert.equal(m['authentic'], true);
     assert.deepEqual(m['originator'], {
@@ -202,6 +212,9 @@ describe('Whiteflag over MQTT, gated by the device’s session credential', () =
     const t = await app.token(owner, [vc], path, 'PUT');
     const r = await call('PUT', path, t, { latitude: 43.2965, longitude: 5.3698, radiusM: 2000 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(Object.keys(r.body).sort(), ['deviceId', 'did', 'latitude', 'longitude', 'radiusM', 'updatedAt']);
+    const read = await call('GET', path, await app.token(owner, [vc], path, 'GET'));
+    assert.deepEqual(read, r, 'the area as it was set');
     // someone else's DeviceOwnerCredential does not open this device
     const stranger = holder('Stranger');
     const other = await app.credential(stranger, 'DeviceOwnerCredential', { device: sender.did });
