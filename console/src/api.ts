@@ -13,167 +13,38 @@ export interface ApiError {
 }
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 
-export interface IssuedCredential {
-  id: string;
-  type: string;
-  subject: string;
-  issuer: string;
-  status: 'active' | 'suspended' | 'revoked';
-  claims: Record<string, unknown>;
-  jwt: string;
-  issuedAt: string;
-  expiresAt: string;
-  expired: boolean;
-  updatedAt: string;
-}
-export interface CredentialPage {
-  items: IssuedCredential[];
-  nextCursor?: string;
-}
-export interface TokenReply {
-  accessToken: string;
-  expiresAt: string;
-  did: string;
-  roles: string[];
-}
-export interface OfferReply {
-  code: string;
-  credentialId: string;
-  expiresAt: string;
-  txCode?: string;
-  offer_uri: string;
-  offer_uri_by_reference: string;
-  credential_offer_uri: string;
-  qr_svg: string;
-}
-export interface AuditEntry {
-  seq: number;
-  when: string;
-  who: string;
-  what: string;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-export interface DeviceView {
-  deviceId: string;
-  state: string;
-  manufacturer: string;
-  owner: string | null;
-  did: string | null;
-  identity: string | null;
-  batchId: number | null;
-  fingerprint: string;
-  characteristics: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
-}
+/** What an endpoint of `api` answers with: the type the stack's OpenAPI document gives its answer. */
+export type ValueOf<F extends (...args: never[]) => Promise<ApiResult<unknown>>> = Extract<
+  Awaited<ReturnType<F>>,
+  { ok: true }
+>['value'];
+
+// The answers the pages hold, named: each one is the OpenAPI document's, through the endpoint that returns it.
+export type IssuedCredential = ValueOf<typeof api.issue>;
+export type CredentialPage = ValueOf<typeof api.listCredentials>;
+export type TokenReply = ValueOf<typeof api.token>;
+export type OfferReply = ValueOf<typeof api.offer>;
+export type AuditEntry = ValueOf<typeof api.audit>['items'][number];
+export type DeviceView = ValueOf<typeof api.device>;
+export type EnergyPeriod = ValueOf<typeof api.energyPeriod>;
+export type EnergyBills = ValueOf<typeof api.energyBills>;
+export type EnergyBill = EnergyBills['periods'][number];
+export type Offering = ValueOf<typeof api.offering>;
+export type Partner = ValueOf<typeof api.registerPartner>;
+export type ExchangeMessage = ValueOf<typeof api.sendMessage>;
+export type ExchangeProcess = ValueOf<typeof api.processes>['processes'][number];
+export type ExchangeConsent = ValueOf<typeof api.consents>['consents'][number];
+export type HostedKeyOffer = ValueOf<typeof api.hostedKeyOffer>;
+export type CrossDeviceRequest = ValueOf<typeof api.crossDeviceRequest>;
+export type CredentialTypeInfo = NonNullable<
+  ValueOf<typeof api.credentialTypes>[keyof ValueOf<typeof api.credentialTypes>]
+>;
+
+// The console's own routes (`/console/api/*`) and /healthz are outside the document: their answers are typed here.
 export interface DeviceSession {
   deviceId: string;
   connected: boolean;
   lastHandshake: { at: string; outcome: string; code?: string } | null;
-}
-export interface EnergyPeriod {
-  periodId: number;
-  rule: string;
-  priceMicroEurPerKwh: number | null;
-  volumeWh: number;
-  orders: number;
-  trades: number;
-  /** The closed period's orders in submission order, each with the energy it traded. */
-  book?: { id: string; side: 'bid' | 'offer'; energyWh: number; limitPriceMicroEurPerKwh: number; filledWh: number }[];
-  bookHash: string;
-  allocationHash: string;
-  grid: { importWh: number; exportWh: number; receivedNanoEur: string; paidNanoEur: string };
-  bills: { participant: string; consumedWh: number; producedWh: number; netNanoEur: string }[];
-  settlement: { status: string; txHash: string | null; blockNumber: number | null } | null;
-}
-export interface EnergyBill {
-  periodId?: number;
-  month?: string;
-  consumedWh: number;
-  producedWh: number;
-  boughtWh: number;
-  soldWh: number;
-  gridImportWh: number;
-  gridExportWh: number;
-  net: string;
-  [k: string]: unknown;
-}
-export interface EnergyBills {
-  participant: string;
-  periods: EnergyBill[];
-  months: EnergyBill[];
-}
-export interface Offering {
-  id: string;
-  issuer: string;
-  terms: Record<string, unknown>;
-  status: string;
-  tokenAddress: string | null;
-  certification: Record<string, unknown> | null;
-  certified: boolean;
-  subscribed: number;
-  remaining: number;
-  createdAt: string;
-  allocatedAt: string | null;
-}
-export interface Partner {
-  did: string;
-  name: string;
-  registeredAt: string;
-  updatedAt: string;
-  validUntil: string | null;
-}
-export interface ExchangeMessage {
-  id: string;
-  from: string;
-  to: string;
-  kind: string;
-  status: 'sent' | 'acknowledged';
-  processId?: string | null;
-  refId?: string | null;
-  jws: string;
-  hash: string;
-  body?: { kind: string; label?: string; payload?: unknown } & Record<string, unknown>;
-  sentAt: string;
-  receivedAt: string;
-  ackedAt: string | null;
-}
-export interface ExchangeProcess {
-  id: string;
-  template: string;
-  initiator: string;
-  counterparty: string;
-  status: 'running' | 'completed' | 'rejected';
-  steps: { name: string; kind: string; from: string; state: string; messageId?: string }[];
-  createdAt: string;
-  updatedAt: string;
-}
-export interface ExchangeConsent {
-  id: string;
-  controller: string;
-  recipient: string;
-  subject: string;
-  purpose: string;
-  thirdPartyDisclosure: boolean;
-  thirdParties: string[] | null;
-  expiresAt: string;
-  status: 'active' | 'revoked';
-}
-export interface HostedKeyOffer {
-  did: string;
-  request: {
-    registry: string;
-    nonce: string;
-    identity: string;
-    delegateType: string;
-    delegate: string;
-    validitySeconds: number;
-  };
-  owner: string;
-  digest: string;
-  active: boolean;
 }
 export interface WalletAccessReply {
   /** Service capability → whether the policy lets these credentials use it. */
@@ -185,24 +56,11 @@ export interface HealthReport {
   ok: boolean;
   parts: Record<string, { ok: boolean } & Record<string, unknown>>;
 }
-export interface CrossDeviceRequest {
-  id: string;
-  authorization_request: string;
-  qr_svg: string;
-  transaction_secret: string;
-  expires_at: number;
-}
 export interface AccessReply {
   did: string;
   expiresAt: number;
   /** Console capability → whether the policy lets this session use it. */
   allowed: Record<string, boolean>;
-}
-export interface CredentialTypeInfo {
-  kind: string;
-  defaultValiditySeconds: number;
-  maxValiditySeconds: number;
-  claims: { $ref: string };
 }
 // biome-ignore lint/suspicious/noExplicitAny: JSON Schema documents are open-ended
 export type JsonSchema = Record<string, any>;
@@ -258,7 +116,7 @@ const client = createClient<paths>({ baseUrl: '' });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** An openapi-fetch answer as the console's result: the value, or the API's `{ code, message }` and status. */
-async function typed<T>(p: Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<ApiResult<T>> {
+async function typed<D>(p: Promise<{ data?: D; error?: unknown; response: Response }>): Promise<ApiResult<D>> {
   let r: Awaited<typeof p>;
   try {
     r = await p;
@@ -268,7 +126,7 @@ async function typed<T>(p: Promise<{ data?: unknown; error?: unknown; response: 
       error: { code: 'ERR_UNAVAILABLE', message: `the stack did not answer: ${String(e)}`, status: 0 },
     };
   }
-  if (r.response.ok) return { ok: true, value: r.data as T };
+  if (r.response.ok) return { ok: true, value: r.data as D };
   const e = (r.error as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   return {
     ok: false,
@@ -289,20 +147,16 @@ export const api = {
   info: () => call<{ chainId: number; issuer: string; energyPeriodSeconds?: number }>('GET', '/console/api/info'),
   health: () => call<HealthReport>('GET', '/healthz'),
   metrics: () => call<string>('GET', '/metrics', { text: true }),
-  challenge: () =>
-    typed<{ nonce: string; audience: string; expiresAt: string }>(client.POST('/issuer/auth/challenge', {})),
-  token: (presentation: string) => typed<TokenReply>(client.POST('/issuer/auth/token', { body: { presentation } })),
-  renew: (token: string) =>
-    typed<{ access_token: string; expires_in: number }>(
-      client.POST('/verifier/tokens/renew', { headers: bearer(token) }),
-    ),
-  signOut: (token: string) => typed<void>(client.POST('/issuer/auth/logout', { headers: bearer(token) })),
+  challenge: () => typed(client.POST('/issuer/auth/challenge', {})),
+  token: (presentation: string) => typed(client.POST('/issuer/auth/token', { body: { presentation } })),
+  renew: (token: string) => typed(client.POST('/verifier/tokens/renew', { headers: bearer(token) })),
+  signOut: (token: string) => typed(client.POST('/issuer/auth/logout', { headers: bearer(token) })),
   access: (token: string) => call<AccessReply>('GET', '/console/api/access', { token }),
-  credentialTypes: () => typed<Record<string, CredentialTypeInfo>>(client.GET('/issuer/credential-types')),
+  credentialTypes: () => typed(client.GET('/issuer/credential-types')),
   /** The stack's OpenAPI document: the claim schemas the issue form is generated from. */
   spec: () => call<JsonSchema>('GET', '/openapi.json'),
   listCredentials: (token: string, f: { type?: string; subject?: string; status?: string; cursor?: string }) =>
-    typed<CredentialPage>(
+    typed(
       client.GET('/issuer/credentials', {
         headers: bearer(token),
         params: {
@@ -317,9 +171,9 @@ export const api = {
       }),
     ),
   issue: (token: string, body: { type: string; subject: string; claims: unknown; validitySeconds?: number }) =>
-    typed<IssuedCredential>(client.POST('/issuer/credentials', { headers: bearer(token), body: body as never })),
+    typed(client.POST('/issuer/credentials', { headers: bearer(token), body: body as never })),
   credentialAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke', reason?: string) =>
-    typed<{ credential: IssuedCredential; changed: boolean }>(
+    typed(
       client.POST(`/issuer/credentials/{id}/${action}`, {
         headers: bearer(token),
         params: { path: { id } },
@@ -327,42 +181,30 @@ export const api = {
       }),
     ),
   offer: (token: string, id: string) =>
-    typed<OfferReply>(
+    typed(
       client.POST('/issuer/credentials/{id}/offer', { headers: bearer(token), params: { path: { id } }, body: {} }),
     ),
   fetchOffer: (url: string) => call<Record<string, unknown>>('GET', url),
-  redeem: (code: string, proof: string) =>
-    typed<{ id: string; type: string; credential: string }>(
-      client.POST('/issuer/offers/redeem', { body: { code, proof } }),
-    ),
-  verifyJwt: (jwt: string) => typed<{ verified: boolean }>(client.POST('/verifier/verify', { body: { jwt } })),
+  redeem: (code: string, proof: string) => typed(client.POST('/issuer/offers/redeem', { body: { code, proof } })),
+  verifyJwt: (jwt: string) => typed(client.POST('/verifier/verify', { body: { jwt } })),
   audit: (token: string, afterSeq?: number, limit = 100) =>
-    typed<{ items: AuditEntry[] }>(
+    typed(
       client.GET('/issuer/audit', {
         headers: bearer(token),
         params: { query: { limit, ...(afterSeq === undefined ? {} : { afterSeq }) } },
       }),
     ),
-  verifyAudit: (token: string) =>
-    typed<{ length: number; head: { seq: number; hash: string } }>(
-      client.GET('/issuer/audit/verify', { headers: bearer(token) }),
-    ),
+  verifyAudit: (token: string) => typed(client.GET('/issuer/audit/verify', { headers: bearer(token) })),
   registerBatch: (token: string, devices: { characteristics: Record<string, string> }[]) =>
-    typed<{ batchId: number; txHash: string; devices: { deviceId: string; provisioning: Record<string, unknown> }[] }>(
-      client.POST('/issuer/devices/batches', { headers: bearer(token), body: { devices } as never }),
-    ),
+    typed(client.POST('/issuer/devices/batches', { headers: bearer(token), body: { devices } as never })),
   devices: (token: string, offset = 0, limit = 50) =>
-    typed<{ items: DeviceView[]; next?: number }>(
-      client.GET('/issuer/devices', { headers: bearer(token), params: { query: { limit, offset } } }),
-    ),
+    typed(client.GET('/issuer/devices', { headers: bearer(token), params: { query: { limit, offset } } })),
   device: (token: string, id: string) =>
-    typed<DeviceView>(client.GET('/issuer/devices/{id}', { headers: bearer(token), params: { path: { id } } })),
+    typed(client.GET('/issuer/devices/{id}', { headers: bearer(token), params: { path: { id } } })),
   deviceAction: (token: string, id: string, action: 'suspend' | 'resume' | 'revoke') =>
-    typed<DeviceView>(
-      client.POST(`/issuer/devices/{id}/${action}`, { headers: bearer(token), params: { path: { id } } }),
-    ),
+    typed(client.POST(`/issuer/devices/{id}/${action}`, { headers: bearer(token), params: { path: { id } } })),
   commission: (token: string, id: string, identity: string) =>
-    typed<DeviceView>(
+    typed(
       client.POST('/issuer/devices/{id}/commission', {
         headers: bearer(token),
         params: { path: { id } },
@@ -370,12 +212,10 @@ export const api = {
       }),
     ),
   decommission: (token: string, id: string) =>
-    typed<DeviceView>(
-      client.POST('/issuer/devices/{id}/decommission', { headers: bearer(token), params: { path: { id } } }),
-    ),
+    typed(client.POST('/issuer/devices/{id}/decommission', { headers: bearer(token), params: { path: { id } } })),
   /** An OpenID4VP request for a wallet on another device (QR code and link); the initiator polls its result. */
   crossDeviceRequest: (resource: string, action: string) =>
-    typed<CrossDeviceRequest>(
+    typed(
       client.POST('/verifier/oid4vp/requests', {
         body: { resource, action, flow: 'cross-device', response_mode: 'direct_post.jwt' },
       }),
@@ -388,31 +228,26 @@ export const api = {
     ),
   /** A presentation request of the verifier for one resource and action (a nonce, and what the policy needs). */
   presentationRequest: (resource: string, action: string) =>
-    typed<{ nonce: string; audience: string; requirements: { credentialType: string | string[] }[] }>(
-      client.POST('/verifier/presentation-requests', { body: { resource, action } }),
-    ),
-  present: (vp: string) =>
-    typed<{ access_token: string; expires_in: number; holder: string }>(
-      client.POST('/verifier/presentations', { body: { vp } as never }),
-    ),
+    typed(client.POST('/verifier/presentation-requests', { body: { resource, action } })),
+  present: (vp: string) => typed(client.POST('/verifier/presentations', { body: { vp } as never })),
   energyPeriod: (periodId: number) =>
-    typed<EnergyPeriod>(
+    typed(
       client.GET('/services/energy/energy/periods/{periodId}', { params: { path: { periodId: String(periodId) } } }),
     ),
   energyBills: (token: string, meterId: string) =>
-    typed<EnergyBills>(
+    typed(
       client.GET('/services/energy/energy/meters/{meterId}/bills', {
         headers: bearer(token),
         params: { path: { meterId } },
       }),
     ),
-  offerings: () => typed<{ items: Offering[] }>(client.GET('/services/offerings')),
+  offerings: () => typed(client.GET('/services/offerings')),
   offering: (id: string) =>
-    typed<Offering>(client.GET('/services/offerings/{offeringId}', { params: { path: { offeringId: id } } })),
+    typed(client.GET('/services/offerings/{offeringId}', { params: { path: { offeringId: id } } })),
   createOffering: (token: string, terms: unknown) =>
-    typed<Offering>(client.POST('/services/offerings', { headers: bearer(token), body: { terms } as never })),
+    typed(client.POST('/services/offerings', { headers: bearer(token), body: { terms } as never })),
   certifyOffering: (token: string, id: string, credential: string) =>
-    typed<Offering>(
+    typed(
       client.POST('/services/offerings/{offeringId}/certification', {
         headers: bearer(token),
         params: { path: { offeringId: id } },
@@ -420,7 +255,7 @@ export const api = {
       }),
     ),
   subscribe: (token: string, id: string, body: Record<string, unknown>) =>
-    typed<Record<string, unknown>>(
+    typed(
       client.POST('/services/offerings/{offeringId}/subscriptions', {
         headers: bearer(token),
         params: { path: { offeringId: id } },
@@ -428,57 +263,45 @@ export const api = {
       }),
     ),
   allocate: (token: string, id: string) =>
-    typed<{ offering: Offering }>(
+    typed(
       client.POST('/services/offerings/{offeringId}/allocation', {
         headers: bearer(token),
         params: { path: { offeringId: id } },
       }),
     ),
   holdings: (id: string) =>
-    typed<{ items: { wallet: string; balance: string }[] }>(
-      client.GET('/services/offerings/{offeringId}/holdings', { params: { path: { offeringId: id } } }),
-    ),
+    typed(client.GET('/services/offerings/{offeringId}/holdings', { params: { path: { offeringId: id } } })),
   supplierQuestionnaire: (token: string) =>
-    typed<Record<string, unknown>>(
-      client.GET('/services/exchange/questionnaires/supplier-onboarding', { headers: bearer(token) }),
-    ),
-  partners: (token: string) =>
-    typed<{ partners: Partner[] }>(client.GET('/services/exchange/partners', { headers: bearer(token) })),
+    typed(client.GET('/services/exchange/questionnaires/supplier-onboarding', { headers: bearer(token) })),
+  partners: (token: string) => typed(client.GET('/services/exchange/partners', { headers: bearer(token) })),
   registerPartner: (token: string, name: string) =>
-    typed<Partner>(client.POST('/services/exchange/partners', { headers: bearer(token), body: { name } as never })),
-  messages: (token: string) =>
-    typed<{ messages: ExchangeMessage[] }>(client.GET('/services/exchange/messages', { headers: bearer(token) })),
+    typed(client.POST('/services/exchange/partners', { headers: bearer(token), body: { name } as never })),
+  messages: (token: string) => typed(client.GET('/services/exchange/messages', { headers: bearer(token) })),
   sendMessage: (token: string, jws: string) =>
-    typed<ExchangeMessage>(client.POST('/services/exchange/messages', { headers: bearer(token), body: { jws } })),
+    typed(client.POST('/services/exchange/messages', { headers: bearer(token), body: { jws } })),
   ackMessage: (token: string, id: string, jws: string) =>
-    typed<ExchangeMessage>(
+    typed(
       client.POST('/services/exchange/messages/{id}/ack', {
         headers: bearer(token),
         params: { path: { id } },
         body: { jws },
       }),
     ),
-  consents: (token: string) =>
-    typed<{ consents: ExchangeConsent[] }>(client.GET('/services/exchange/consents', { headers: bearer(token) })),
-  processes: (token: string) =>
-    typed<{ processes: ExchangeProcess[] }>(client.GET('/services/exchange/processes', { headers: bearer(token) })),
+  consents: (token: string) => typed(client.GET('/services/exchange/consents', { headers: bearer(token) })),
+  processes: (token: string) => typed(client.GET('/services/exchange/processes', { headers: bearer(token) })),
   trail: (token: string) =>
-    typed<{ entries: AuditEntry[] }>(
-      client.GET('/services/exchange/trail', { headers: bearer(token), params: { query: { limit: 1000 } } }),
-    ),
+    typed(client.GET('/services/exchange/trail', { headers: bearer(token), params: { query: { limit: 1000 } } })),
   /** A message signed with the key the stack holds for the caller (once the caller's DID authorised it on chain). */
   sendHosted: (token: string, to: string, body: Record<string, unknown>) =>
-    typed<ExchangeMessage>(
-      client.POST('/services/exchange/messages/hosted', { headers: bearer(token), body: { to, body } as never }),
-    ),
+    typed(client.POST('/services/exchange/messages/hosted', { headers: bearer(token), body: { to, body } as never })),
   ackHosted: (token: string, id: string) =>
-    typed<ExchangeMessage>(
+    typed(
       client.POST('/services/exchange/messages/{id}/ack/hosted', { headers: bearer(token), params: { path: { id } } }),
     ),
   hostedKeyOffer: (token: string) =>
-    typed<HostedKeyOffer>(client.POST('/services/exchange/partners/hosted-key', { headers: bearer(token) })),
+    typed(client.POST('/services/exchange/partners/hosted-key', { headers: bearer(token) })),
   hostedKeyConfirm: (token: string, signature: string) =>
-    typed<{ delegate: string; txHash: string | null }>(
+    typed(
       client.POST('/services/exchange/partners/hosted-key/confirm', {
         headers: bearer(token),
         body: { signature },
@@ -487,10 +310,7 @@ export const api = {
   /** Which actions of the services the policy grants these credentials (decided by the credential core, no nonce). */
   walletAccess: (credentials: string[]) =>
     call<WalletAccessReply>('POST', '/console/api/wallet-access', { body: { credentials } }),
-  verifyTrail: (token: string) =>
-    typed<{ verified: boolean; length: number; head: { seq: number }; anchored?: { seq: number } }>(
-      client.GET('/services/exchange/trail/verify', { headers: bearer(token) }),
-    ),
+  verifyTrail: (token: string) => typed(client.GET('/services/exchange/trail/verify', { headers: bearer(token) })),
   deviceSession: (token: string, id: string) =>
     call<DeviceSession>('GET', `/console/api/devices/${encodeURIComponent(id)}/session`, { token }),
 };

@@ -173,7 +173,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['AuditVerification'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -461,7 +461,19 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              AccreditedInvestorCredential?: components['schemas']['CredentialTypeInfo'];
+              AdminCredential?: components['schemas']['CredentialTypeInfo'];
+              CertifierCredential?: components['schemas']['CredentialTypeInfo'];
+              DataPartnerCredential?: components['schemas']['CredentialTypeInfo'];
+              DeviceIdentityCredential?: components['schemas']['CredentialTypeInfo'];
+              DeviceOwnerCredential?: components['schemas']['CredentialTypeInfo'];
+              DeviceSessionCredential?: components['schemas']['CredentialTypeInfo'];
+              EnergyProsumerCredential?: components['schemas']['CredentialTypeInfo'];
+              ManufacturerCredential?: components['schemas']['CredentialTypeInfo'];
+              OfferingIssuerCredential?: components['schemas']['CredentialTypeInfo'];
+              OperatorCredential?: components['schemas']['CredentialTypeInfo'];
+            };
           };
         };
       };
@@ -753,16 +765,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': {
-              /** @description shown only here */
-              code: string;
-              credentialId: string;
-              /** Format: date-time */
-              expiresAt: string;
-              redeemUrl: string;
-            } & {
-              [key: string]: unknown;
-            };
+            'application/json': components['schemas']['CredentialOfferAnswer'];
           };
         };
         /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
@@ -2896,15 +2899,29 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description the account credited (checksummed) */
+              account: string;
+              amountNanoEur: string;
+              participant: string;
+              /** @description the mint transaction */
+              txHash: string;
+            };
           };
         };
-        /** @description recorded, not final yet (the chain stopped answering meanwhile): `{ pending, requestId, message }`; it will be minted once, and the same requestId returns the result */
+        /** @description recorded, not final yet (the chain stopped answering meanwhile): it will be minted once, and the same requestId returns the result */
         202: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              message: string;
+              /** @enum {boolean} */
+              pending: true;
+              requestId: string;
+            };
+          };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
         401: {
@@ -2987,7 +3004,29 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description its on-chain account (checksummed) */
+              account: string;
+              /** @description its EnergyCredit balance (n€) */
+              balanceNanoEur: string;
+              /** @description the period trading now: floor(ms / periodMs) */
+              currentPeriod: number;
+              /** @description the meter’s binding; null until a gateway is bound to it */
+              meter: {
+                deviceId: string;
+                meterId: string;
+                /** @description production limit (W) from the credential’s nameplateKw; 0 for a consumer */
+                nameplateW: number;
+                /** @description the holder DID that trades for the meter */
+                participant: string;
+                /** @description when it was bound (ISO 8601) */
+                updatedAt: string;
+              } | null;
+              /** @description the holder DID */
+              participant: string;
+              /** @description trading period length (ms) */
+              periodMs: number;
+            };
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -3064,7 +3103,62 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description the period bills summed per calendar month */
+              months: {
+                /** @description bought from other participants */
+                boughtWh: number;
+                consumedWh: number;
+                /** @description metered net export beyond what was sold locally, sold to the grid at feed-in */
+                gridExportWh: number;
+                /** @description metered net import beyond what was bought locally, bought from the grid at retail */
+                gridImportWh: number;
+                /** @description paid to the grid for imports (n€) */
+                gridPaid: string;
+                /** @description received from the grid for exports (n€) */
+                gridReceived: string;
+                /** @description paid to other participants (n€) */
+                marketPaid: string;
+                /** @description received from other participants (n€) */
+                marketReceived: string;
+                /** @description YYYY-MM, Europe/Paris */
+                month: string;
+                /** @description what the participant pays net (negative: receives), n€ */
+                net: string;
+                participant: string;
+                /** @description how many period bills it sums */
+                periods: number;
+                producedWh: number;
+                /** @description sold to other participants */
+                soldWh: number;
+              }[];
+              participant: string;
+              /** @description one bill per closed period the holder took part in, oldest first */
+              periods: {
+                /** @description bought from other participants */
+                boughtWh: number;
+                consumedWh: number;
+                /** @description metered net export beyond what was sold locally, sold to the grid at feed-in */
+                gridExportWh: number;
+                /** @description metered net import beyond what was bought locally, bought from the grid at retail */
+                gridImportWh: number;
+                /** @description paid to the grid for imports (n€) */
+                gridPaid: string;
+                /** @description received from the grid for exports (n€) */
+                gridReceived: string;
+                /** @description paid to other participants (n€) */
+                marketPaid: string;
+                /** @description received from other participants (n€) */
+                marketReceived: string;
+                /** @description what the participant pays net (negative: receives), n€ */
+                net: string;
+                participant: string;
+                periodId: number;
+                producedWh: number;
+                /** @description sold to other participants */
+                soldWh: number;
+              }[];
+            };
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -3138,7 +3232,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['EnergyMeterBinding'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -3237,7 +3331,11 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              order: components['schemas']['EnergyOrder'];
+              /** @description the trading period the order is in */
+              periodId: number;
+            };
           };
         };
         /** @description ERR_JSON_MALFORMED */
@@ -3358,7 +3456,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['EnergyPeriod'];
           };
         };
         /** @description ERR_NOT_FOUND */
@@ -4043,7 +4141,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['ExchangeSignatureCheck'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -4432,7 +4530,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['ExchangeHostedKeyOffer'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
@@ -4537,7 +4635,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['ExchangeHostedKeyDelegation'];
           };
         };
         /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
@@ -4933,7 +5031,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['ExchangeTrailCheck'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -5207,7 +5305,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['OfferingAllocationReport'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -5416,7 +5514,9 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: components['schemas']['Coupon'][];
+            };
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -5473,7 +5573,10 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              coupon: components['schemas']['Coupon'];
+              items: components['schemas']['OfferingPayment'][];
+            };
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND, ERR_OFFERING_COUPON_UNKNOWN */
@@ -5535,7 +5638,12 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description the block whose balances were recorded */
+              blockNumber: number;
+              coupon: components['schemas']['Coupon'];
+              payments: components['schemas']['OfferingPayment'][];
+            };
           };
         };
         /** @description ERR_OFFERING_AUTHORIZATION_INVALID */
@@ -5636,6 +5744,7 @@ export interface paths {
           content: {
             'application/json': {
               items: {
+                /** @description token base units, decimal */
                 balance: string;
                 wallet: string;
               }[];
@@ -5695,7 +5804,9 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: components['schemas']['OfferingPayment'][];
+            };
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -5740,7 +5851,21 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description the block whose balances were recorded (0: no holders) */
+              blockNumber: number;
+              /** @description the burns of the holders' units through the outbox */
+              burn: {
+                burned: number;
+                failed: {
+                  error: string;
+                  wallet: string;
+                }[];
+                pending: number;
+              };
+              offering: components['schemas']['Offering'];
+              payments: components['schemas']['OfferingPayment'][];
+            };
           };
         };
         /** @description ERR_OFFERING_AUTHORIZATION_INVALID */
@@ -5972,7 +6097,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['OfferingTransferCheck'];
           };
         };
         /** @description ERR_OFFERING_NOT_FOUND */
@@ -6240,7 +6365,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagArea'];
           };
         };
         /** @description ERR_DEVICE_ID_INVALID */
@@ -6315,7 +6440,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagArea'];
           };
         };
         /** @description ERR_DEVICE_ID_INVALID */
@@ -6408,13 +6533,15 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { messages: [...] } */
+        /** @description newest first */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              messages: components['schemas']['WhiteflagReceived'][];
+            };
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -6497,7 +6624,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagSend'];
           };
         };
         /** @description recorded and sent, not yet mined */
@@ -6506,7 +6633,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagSend'];
           };
         };
         /** @description ERR_JSON_MALFORMED */
@@ -6614,7 +6741,62 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** @description true only for a valid message whose account was authenticated when it was mined */
+              authentic: boolean;
+              blockNumber: number;
+              /** @description false once a reorganisation took its block off the chain */
+              canonical: boolean;
+              /** @description the key that decrypted it: `psk:<name>` or `ecdh:<account>` */
+              decryptedWith: string | null;
+              /** @description its EncryptionIndicator */
+              encryption: string;
+              /** @description why it is invalid or undecryptable */
+              error: {
+                code: string;
+                message: string | null;
+              } | null;
+              /** @description the message; null while it cannot be read */
+              message: {
+                /** @description the body by field name (strings); a Q body may carry requestObjects, a T body its PseudoMessageBody (Annex B) */
+                MessageBody: {
+                  [key: string]: unknown;
+                };
+                MessageHeader: {
+                  DuressIndicator: string;
+                  EncryptionIndicator: string;
+                  MessageCode: string;
+                  Prefix: string;
+                  ReferencedMessage: string;
+                  ReferenceIndicator: string;
+                  Version: string;
+                };
+              } | null;
+              /** @description e.g. `I21(0)`, bracketed when it was encrypted */
+              notation: string | null;
+              originator: {
+                /** @description the sending account (lower-case) */
+                address: string;
+                /** @enum {string} */
+                authentication: 'authenticated' | 'unauthenticated' | 'failed';
+                /** @description the authentication message (transaction hash) that vouched for it */
+                authenticationMessage: string | null;
+                /** @description the device its verified authentication names */
+                deviceId: string | null;
+                /** @description the DID its verified authentication names */
+                did: string | null;
+                /** @description the authentication method (1 or 2) */
+                method: string | null;
+              };
+              receivedAt: string;
+              /** @description the messages that reference it */
+              referencedBy: components['schemas']['WhiteflagReceived'][];
+              /** @description the messages it references, back to the original (at most 16) */
+              references: components['schemas']['WhiteflagReceived'][];
+              /** @enum {string} */
+              state: 'valid' | 'invalid' | 'encrypted' | 'undecryptable';
+              txHash: string;
+            };
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -6700,7 +6882,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagSendingKeyOffer'];
           };
         };
         /** @description ERR_DID_MALFORMED */
@@ -6776,7 +6958,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagSendingKey'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_WHITEFLAG_AUTH_FAILED */
@@ -6866,7 +7048,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagSendState'];
           };
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED */
@@ -6940,7 +7122,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': components['schemas']['WhiteflagStatement'];
           };
         };
         /** @description ERR_NOT_FOUND, ERR_WHITEFLAG_NOT_FOUND */
@@ -8005,6 +8187,15 @@ export interface components {
       when: string;
       who: string;
     };
+    AuditVerification: {
+      /** @description the last entry */
+      head: {
+        hash: string;
+        seq: number;
+      };
+      /** @description the entries checked */
+      length: number;
+    };
     /**
      * @example {
      *       "legalName": "Climate Bonds Verifier SA",
@@ -8308,6 +8499,19 @@ export interface components {
       thirdParties: string[] | null;
       thirdPartyDisclosure: boolean;
     };
+    Coupon: {
+      /** @description 1 for the first coupon */
+      number: number;
+      /** Format: date-time */
+      paysAt: string;
+      /** @description minor units owed per whole unit held, exact, decimal (for example "175" or "87.5") */
+      perUnit: string;
+      /**
+       * Format: date-time
+       * @description holders of record at this time are paid (paysAt less recordDays)
+       */
+      recordAt: string;
+    };
     Credential: {
       claims: {
         [key: string]: unknown;
@@ -8343,6 +8547,40 @@ export interface components {
         | 'CertifierCredential';
       /** Format: date-time */
       updatedAt?: string;
+    };
+    /** @description The offer, with the OpenID4VCI credential offer by value, by reference and as a QR code */
+    CredentialOfferAnswer: {
+      /** @description the pre-authorized code; shown only here */
+      code: string;
+      /** @description the OpenID4VCI credential offer object (credential_issuer, configuration ids, grants) */
+      credential_offer: {
+        [key: string]: unknown;
+      };
+      /** @description where a wallet fetches the offer object */
+      credential_offer_uri: string;
+      credentialId: string;
+      /** Format: date-time */
+      expiresAt: string;
+      /** @description openid-credential-offer:// with the offer by value */
+      offer_uri: string;
+      /** @description openid-credential-offer:// with credential_offer_uri */
+      offer_uri_by_reference: string;
+      /** @description the by-reference URI as an SVG QR code */
+      qr_svg: string;
+      /** @description the one-step redemption (POST /offers/redeem) */
+      redeemUrl: string;
+      /** @description the transaction code to hand over by another channel, if set */
+      txCode?: string;
+    };
+    CredentialTypeInfo: {
+      /** @description the JSON Schema of its claims in this document */
+      claims: {
+        $ref: string;
+      };
+      defaultValiditySeconds: number;
+      /** @enum {string} */
+      kind: 'device' | 'role';
+      maxValiditySeconds: number;
     };
     /**
      * @example {
@@ -8747,6 +8985,91 @@ export interface components {
       /** @description your idempotency key: the same request id never sends twice */
       requestId: string;
     };
+    EnergyMeterBinding: {
+      deviceId: string;
+      meterId: string;
+      /** @description production limit (W) from the credential’s nameplateKw; 0 for a consumer */
+      nameplateW: number;
+      /** @description the holder DID that trades for the meter */
+      participant: string;
+    };
+    /** @description an order as the market keeps it: `participant` is the token’s holder, `meterId` the path’s */
+    EnergyOrder: {
+      energyWh: number;
+      id: string;
+      limitPrice: number;
+      meterId: string;
+      participant: string;
+      /** @enum {string} */
+      side: 'bid' | 'offer';
+    };
+    EnergyPeriod: {
+      /** @description sha256 of the allocation (rule, price, trades), recorded on chain */
+      allocationHash: string;
+      /** @description what is left over across the participants and the grid: 0 Wh and "0" n€ */
+      balance: {
+        energyWh: number;
+        /** @description n€ left over */
+        moneyNanoEur: string;
+      };
+      bills: {
+        /** @description bought from other participants */
+        boughtWh: number;
+        consumedWh: number;
+        /** @description metered net export beyond what was sold locally, sold to the grid at feed-in */
+        gridExportWh: number;
+        /** @description metered net import beyond what was bought locally, bought from the grid at retail */
+        gridImportWh: number;
+        /** @description what the participant pays net (negative: receives); the credit moved on chain */
+        netNanoEur: string;
+        participant: string;
+        producedWh: number;
+        /** @description sold to other participants */
+        soldWh: number;
+      }[];
+      /** @description every order of the period, in submission order */
+      book: {
+        energyWh: number;
+        /** @description what the order traded */
+        filledWh: number;
+        id: string;
+        limitPriceMicroEurPerKwh: number;
+        /** @enum {string} */
+        side: 'bid' | 'offer';
+      }[];
+      /** @description sha256 of the order book, recorded on chain by the settlement */
+      bookHash: string;
+      /** @description the grid supplier’s side: what it delivered and took, and the money */
+      grid: {
+        exportWh: number;
+        importWh: number;
+        /** @description what the grid paid for exports (n€) */
+        paidNanoEur: string;
+        /** @description what the grid received for imports (n€) */
+        receivedNanoEur: string;
+      };
+      /** @description how many orders the book had */
+      orders: number;
+      periodId: number;
+      /** @description the uniform clearing price (µ€/kWh); null when nothing matched, or under pay-as-bid */
+      priceMicroEurPerKwh: number | null;
+      /**
+       * @description the pricing rule it was cleared with
+       * @enum {string}
+       */
+      rule: 'uniform' | 'pay-as-bid';
+      /** @description the on-chain settlement as the outbox has it now; null when settlement is not on chain */
+      settlement: {
+        blockNumber: number | null;
+        /** @enum {string} */
+        status: 'pending' | 'signed' | 'mined' | 'failed';
+        txHash: string | null;
+      } | null;
+      /** @description how many trades the clearing made */
+      trades: number;
+      /** @description energy traded between participants */
+      volumeWh: number;
+    };
     /**
      * @example {
      *       "meterId": "DE000123",
@@ -8937,6 +9260,84 @@ export interface components {
         details?: unknown;
         message: string;
       };
+    };
+    ExchangeHostedKeyDelegation: {
+      /** @description the hosted key, now a veriKey delegate of the caller DID */
+      delegate: string;
+      /** @description the addDelegateSigned transaction (mined) */
+      txHash: string | null;
+    };
+    ExchangeHostedKeyOffer: {
+      /** @description the delegation is already valid on chain */
+      active: boolean;
+      /** @description the caller DID */
+      did: string;
+      /** @description addDelegateDigest(request): what the owner signs */
+      digest: string;
+      /** @description the identity's current owner: the key that must sign */
+      owner: string;
+      /** @description The addDelegateSigned request, every field shown so a wallet can recompute the digest */
+      request: {
+        /** @description the key the service holds for the caller */
+        delegate: string;
+        /** @enum {string} */
+        delegateType: 'veriKey';
+        /** @description the address of the caller's did:ethr */
+        identity: string;
+        /** @description the owner's registry nonce, decimal */
+        nonce: string;
+        /** @description the ERC-1056 EthereumDIDRegistry */
+        registry: string;
+        validitySeconds: number;
+      };
+    };
+    ExchangeSignatureCheck: {
+      /** @description null while the message is not acknowledged */
+      ack: {
+        /** @description the signer's timestamp (iat), Unix seconds */
+        issuedAt: number;
+        /** @description the message hash the acknowledgement signs */
+        messageHash: string;
+        /** @description the recipient DID */
+        signer: string;
+        /**
+         * @description always true: a signature that does not verify is refused
+         * @enum {boolean}
+         */
+        verified: true;
+      } | null;
+      message: {
+        /** @description SHA-256 (hex) of the message JWS */
+        hash: string;
+        /** @description the signer's timestamp (iat), Unix seconds */
+        issuedAt: number;
+        /** @description the sender DID */
+        signer: string;
+        /**
+         * @description always true: a signature that does not verify is refused
+         * @enum {boolean}
+         */
+        verified: true;
+      };
+    };
+    ExchangeTrailCheck: {
+      /** @description the head anchored on chain the trail was checked against (seq 0: none yet) */
+      anchored: {
+        hash: string;
+        seq: number;
+      };
+      /** @description the last entry (seq 0: an empty trail) */
+      head: {
+        hash: string;
+        seq: number;
+      };
+      /** @description entries checked */
+      length: number;
+      /**
+       * @description always true: a trail that does not verify is refused
+       * @enum {boolean}
+       */
+      verified: true;
     };
     /**
      * @example {
@@ -9556,9 +9957,7 @@ export interface components {
     Offering: {
       /** Format: date-time */
       allocatedAt: string | null;
-      certification: {
-        [key: string]: unknown;
-      } | null;
+      certification: components['schemas']['OfferingCertification'];
       /** @description the certification badge shows now */
       certified: boolean;
       /** Format: date-time */
@@ -9570,9 +9969,47 @@ export interface components {
       /** @enum {string} */
       status: 'open' | 'allocated' | 'redeemed' | 'cancelled';
       subscribed: number;
-      terms?: components['schemas']['OfferingTerms'];
+      terms: components['schemas']['OfferingTerms'];
       tokenAddress: string | null;
     };
+    OfferingAllocation: {
+      /** @description whole units (0: the ticket was dropped) */
+      allocated: number;
+      /** @description the subscription */
+      id: string;
+      requested: number;
+    };
+    OfferingAllocationReport: {
+      allocations: components['schemas']['OfferingAllocation'][];
+      /** @description the mints through the outbox, one per allocated subscription */
+      mint: {
+        failed: {
+          error: string;
+          subscriptionId: string;
+        }[];
+        minted: number;
+        pending: number;
+      };
+      offering: components['schemas']['Offering'];
+    };
+    OfferingCertification: {
+      /** @description DID of the certifier (the issuer of the certification credential) */
+      certifier: string;
+      /** @description the status entry of the certifier's CertifierCredential: revoking it withdraws the badge */
+      certifierCredentialId?: string;
+      /** @description the certification credential's id (jti), or the SHA-256 of the JWT */
+      credentialId: string;
+      /** @description the document set the certifier reviewed */
+      documentsSha256?: string[];
+      /** @description Unix seconds; the badge shows only while it holds */
+      expiresAt?: number;
+      /** @description for example "Climate Bonds Standard v4" */
+      scheme?: string;
+      /** @description urn:tessera:offering:<id> */
+      subject: string;
+      /** @description set while the certifier's credential is revoked or suspended */
+      withdrawn?: boolean;
+    } | null;
     /**
      * @example {
      *       "legalName": "Solaire Provence SAS",
@@ -9851,6 +10288,32 @@ export interface components {
         }
       | unknown
       | unknown;
+    OfferingPayment: {
+      /** @description minor units of currency owed, rounded down */
+      amount: number;
+      /** @description token base units held at that block, decimal */
+      balance: string;
+      /** @description the block whose balances the record was taken from */
+      blockNumber: number;
+      /** @description outbox key of the burn (redemption only) */
+      burnKey: string | null;
+      /** @description the coupon's number; 0 for the redemption */
+      coupon: number;
+      /** Format: date-time */
+      createdAt: string;
+      currency: string;
+      /** @description <offering>:coupon:<n>:<wallet> or <offering>:redemption:<wallet> */
+      id: string;
+      /** @enum {string} */
+      kind: 'coupon' | 'redemption';
+      offeringId: string;
+      /**
+       * @description withheld: the wallet was not eligible at the record block; paid once it is
+       * @enum {string}
+       */
+      status: 'due' | 'withheld';
+      wallet: string;
+    };
     OfferingTerms: {
       /**
        * @default [
@@ -10161,15 +10624,55 @@ export interface components {
         currency: string;
       };
     };
+    OfferingTransferCheck: {
+      allowed: boolean;
+      /** @description ERC-1404 restriction code (0: allowed) */
+      code: number;
+      /** @description the token's messageForTransferRestriction */
+      message: string;
+      /** @enum {string} */
+      name:
+        | 'SUCCESS'
+        | 'PAUSED'
+        | 'SENDER_NOT_ELIGIBLE'
+        | 'RECEIVER_NOT_ELIGIBLE'
+        | 'SENDER_EXPIRED'
+        | 'RECEIVER_EXPIRED'
+        | 'SENDER_FROZEN'
+        | 'RECEIVER_FROZEN'
+        | 'SENDER_MISSING_CREDENTIALS'
+        | 'RECEIVER_MISSING_CREDENTIALS'
+        | 'SENDER_JURISDICTION'
+        | 'RECEIVER_JURISDICTION'
+        | 'INSUFFICIENT_BALANCE'
+        | 'AMOUNT_FROZEN'
+        | 'UNKNOWN';
+      /** @description the custom error the transfer would revert with (absent when allowed) */
+      revertsWith?: string | null;
+    };
     /** @description The request, its QR code, the result URI and the transaction secret */
     Oid4vpRequest: {
       /** @description The openid4vp:// request by reference */
       authorization_request: string;
+      /** @description The verifier, as the wallet sees it (decentralized_identifier:…) */
+      client_id: string;
+      /** @description The DCQL query the request carries */
+      dcql_query: {
+        [key: string]: unknown;
+      };
+      /** @description When the request lapses (seconds since the epoch) */
+      expires_at: number;
       id: string;
       /** @description The same as a QR code (SVG) */
       qr_svg: string;
-    } & {
-      [key: string]: unknown;
+      /** @description Where the wallet fetches the signed request object, once */
+      request_uri: string;
+      /** @enum {string} */
+      response_mode: 'direct_post' | 'direct_post.jwt';
+      /** @description Where the initiator collects the access token (GET, with response_code = transaction_secret) */
+      result_uri: string;
+      /** @description The initiator's secret for result_uri; never give it to the wallet */
+      transaction_secret: string;
     };
     Oid4vpRequestBody: {
       action: string;
@@ -10432,13 +10935,30 @@ export interface components {
       reason?: string;
     };
     Subscription: {
+      /** @description whole units allocated at close (null before) */
+      allocated: number | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** @description the AccreditedInvestor credential it was taken with */
+      credentialId: string;
+      /** @description why the mint failed */
+      error: string | null;
       id: string;
+      /** @description the investor DID (the access token holder) */
       investor: string;
+      /** @description the investor's jurisdiction from the credential (ISO 3166 alpha-2) */
+      jurisdiction: string;
+      /** @description outbox key of the mint */
+      mintKey: string | null;
       offeringId: string;
+      /** @description whole units requested */
       quantity: number;
+      /** @enum {string} */
+      status: 'subscribed' | 'allocated' | 'minted' | 'unallocated' | 'mint-failed';
+      /** Format: date-time */
+      updatedAt: string;
+      /** @description the holder's own wallet, lower case: receives the tokens */
       wallet: string;
-    } & {
-      [key: string]: unknown;
     };
     /**
      * @example {
@@ -10538,6 +11058,143 @@ export interface components {
           /** @description A compact JWS (JWT VC or VP); its form is checked with a coded refusal (ERR_JWT_*) */
           vc?: string;
         };
+    WhiteflagArea: {
+      deviceId: string;
+      /** @description the device’s DID as the registry binds it */
+      did: string;
+      latitude: number;
+      longitude: number;
+      /** @description metres around the point */
+      radiusM: number;
+      updatedAt: string;
+    };
+    WhiteflagReceived: {
+      /** @description true only for a valid message whose account was authenticated when it was mined */
+      authentic: boolean;
+      blockNumber: number;
+      /** @description false once a reorganisation took its block off the chain */
+      canonical: boolean;
+      /** @description the key that decrypted it: `psk:<name>` or `ecdh:<account>` */
+      decryptedWith: string | null;
+      /** @description its EncryptionIndicator */
+      encryption: string;
+      /** @description why it is invalid or undecryptable */
+      error: {
+        code: string;
+        message: string | null;
+      } | null;
+      /** @description the message; null while it cannot be read */
+      message: {
+        /** @description the body by field name (strings); a Q body may carry requestObjects, a T body its PseudoMessageBody (Annex B) */
+        MessageBody: {
+          [key: string]: unknown;
+        };
+        MessageHeader: {
+          DuressIndicator: string;
+          EncryptionIndicator: string;
+          MessageCode: string;
+          Prefix: string;
+          ReferencedMessage: string;
+          ReferenceIndicator: string;
+          Version: string;
+        };
+      } | null;
+      /** @description e.g. `I21(0)`, bracketed when it was encrypted */
+      notation: string | null;
+      originator: {
+        /** @description the sending account (lower-case) */
+        address: string;
+        /** @enum {string} */
+        authentication: 'authenticated' | 'unauthenticated' | 'failed';
+        /** @description the authentication message (transaction hash) that vouched for it */
+        authenticationMessage: string | null;
+        /** @description the device its verified authentication names */
+        deviceId: string | null;
+        /** @description the DID its verified authentication names */
+        did: string | null;
+        /** @description the authentication method (1 or 2) */
+        method: string | null;
+      };
+      receivedAt: string;
+      /** @enum {string} */
+      state: 'valid' | 'invalid' | 'encrypted' | 'undecryptable';
+      txHash: string;
+    };
+    WhiteflagSend: {
+      /** @description the sending account (lower-case) */
+      account: string;
+      /** @description the outbox’s last error, when it has one */
+      error?: string;
+      /** @description `<account>:<requestId>` */
+      id: string;
+      /** @description the transaction of the initialisation vector (K(3)) that follows an encrypted message */
+      ivTxHash: string | null;
+      /** @description the DID the message is sent for */
+      originator: string;
+      requestId: string;
+      /**
+       * @description the message’s outbox state; an encrypted message is `signed` until its initialisation vector is mined
+       * @enum {string}
+       */
+      status: 'pending' | 'signed' | 'mined' | 'failed';
+      /** @description the message’s transaction; null until it is signed */
+      txHash: string | null;
+    };
+    WhiteflagSendingKey: {
+      /** @description the sending account (lower-case) */
+      account: string;
+      /** @description the sending key, now a veriKey delegate of the holder DID */
+      delegate: string;
+      /** @description the URL of its method-1 statement */
+      statement: string;
+      /** @description the addDelegateSigned transaction */
+      txHash: string | null;
+    };
+    WhiteflagSendingKeyOffer: {
+      /** @description whether the delegation is already valid on chain */
+      active: boolean;
+      /** @description the holder DID */
+      did: string;
+      /** @description addDelegateDigest(request): the 32 bytes the owner signs */
+      digest: string;
+      /** @description the identity’s current owner: the key that must sign */
+      owner: string;
+      /** @description what the signature authorises */
+      request: {
+        /** @description the sending key the stack holds for the holder */
+        delegate: string;
+        /** @enum {string} */
+        delegateType: 'veriKey' | 'sigAuth';
+        identity: string;
+        /** @description the owner’s registry nonce, a decimal string */
+        nonce: string;
+        /** @description the ERC-1056 DID registry */
+        registry: string;
+        validitySeconds: number;
+      };
+    };
+    WhiteflagSendState: {
+      /** @description the sending account (lower-case) */
+      account: string;
+      /** @description the outbox’s last error, when it has one */
+      error?: string;
+      /** @description `<account>:<requestId>` */
+      id: string;
+      /** @description the transaction of the initialisation vector (K(3)) that follows an encrypted message */
+      ivTxHash: string | null;
+      /**
+       * @description the message’s outbox state; an encrypted message is `signed` until its initialisation vector is mined
+       * @enum {string}
+       */
+      status: 'pending' | 'signed' | 'mined' | 'failed';
+      /** @description the message’s transaction; null until it is signed */
+      txHash: string | null;
+    };
+    WhiteflagStatement: {
+      payload: string;
+      protected: string;
+      signature: string;
+    };
   };
   responses: never;
   parameters: never;

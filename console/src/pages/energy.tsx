@@ -147,7 +147,9 @@ function Bills() {
   );
 }
 
-function BillTable({ rows, first }: { rows: EnergyBills['periods']; first: 'month' | 'periodId' }) {
+type BillRow = EnergyBills['periods'][number] | EnergyBills['months'][number];
+
+function BillTable({ rows, first }: { rows: BillRow[]; first: 'month' | 'periodId' }) {
   if (rows.length === 0) return <p class="muted">No bill yet.</p>;
   return (
     <table>
@@ -165,8 +167,8 @@ function BillTable({ rows, first }: { rows: EnergyBills['periods']; first: 'mont
       </thead>
       <tbody>
         {rows.map((b) => (
-          <tr key={String(b[first])} data-bill-row>
-            <th scope="row">{String(b[first] ?? '')}</th>
+          <tr key={'month' in b ? b.month : b.periodId} data-bill-row>
+            <th scope="row">{'month' in b ? b.month : b.periodId}</th>
             <td>{kwh(b.consumedWh)}</td>
             <td>{kwh(b.producedWh)}</td>
             <td>{kwh(b.boughtWh)}</td>

@@ -740,7 +740,7 @@ export function Exchange() {
             <option value="">—</option>
             {received.map((m) => (
               <option key={m.id} value={m.id}>
-                {String(m.body?.label ?? m.id)} from {nameOf(m.from)}
+                {m.body && 'label' in m.body ? m.body.label : m.id} from {nameOf(m.from)}
               </option>
             ))}
           </select>
