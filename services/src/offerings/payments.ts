@@ -111,7 +111,7 @@ export class OfferingPayments {
   /**
    * Redeem at maturity (from `maturesAt` on): pause the token (no transfer can move units after the record), record
    * every holder's principal (`redemptionAmount`, `withheld` when not eligible), and burn each holder's units through
-   * the outbox under `offering:<id>:redeem:<wallet>`, so retries never burn twice. Idempotent.
+   * the outbox under `offering:<id>:redeem:<h>` (h: 16 hex digits of the wallet's SHA-256), so retries never burn twice. Idempotent.
    */
   async redeem(offeringId: string): Promise<Result<RedemptionReport>> {
     const o = await this.allocated(offeringId);
