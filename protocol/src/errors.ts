@@ -507,6 +507,34 @@ export const GUARD_ERRORS = [
   'ERR_UNAVAILABLE',
 ] as const satisfies readonly ErrorCode[];
 
+/**
+ * The refusals of verifying a presentation (JWT VP) and the credentials in it, for the OpenAPI documents of the routes
+ * that take one (the verifier's presentations, the issuer's admin sign-in), so each lists them once and alike.
+ */
+export const PRESENTATION_ERRORS = [
+  'ERR_JWT_MALFORMED',
+  'ERR_JWT_TOO_LARGE',
+  'ERR_JWT_ALG_UNSUPPORTED',
+  'ERR_JWT_SIGNATURE',
+  'ERR_VP_MALFORMED',
+  'ERR_VP_NO_CREDENTIAL',
+  'ERR_VP_NONCE',
+  'ERR_VP_AUDIENCE',
+  'ERR_VP_EXPIRED',
+  'ERR_VP_NOT_YET_VALID',
+  'ERR_VC_MALFORMED',
+  'ERR_VC_EXPIRED',
+  'ERR_VC_NOT_YET_VALID',
+  'ERR_VC_REVOKED',
+  'ERR_VC_SUSPENDED',
+  'ERR_VC_STATUS_UNAVAILABLE',
+  'ERR_VC_UNTRUSTED_ISSUER',
+  'ERR_VC_SUBJECT_MISMATCH',
+  'ERR_DID_NOT_FOUND',
+  'ERR_DID_RESOLUTION_FAILED',
+  'ERR_POLICY_DENIED',
+] as const satisfies readonly ErrorCode[];
+
 /** Plain, serialisable error shape carried by results and HTTP bodies. */
 export interface ErrorShape {
   code: ErrorCode;

@@ -7,6 +7,7 @@
 export {
   ERROR_CODES,
   GUARD_ERRORS,
+  PRESENTATION_ERRORS,
   TesseraError,
   isErrorCode,
   toTesseraError,

@@ -26,6 +26,24 @@ export interface paths {
             'application/json': Record<string, never>;
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     put?: never;
@@ -60,6 +78,24 @@ export interface paths {
           };
           content: {
             'application/json': Record<string, never>;
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -131,7 +167,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -194,7 +239,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_AUDIT_TAMPERED */
+        /** @description ERR_AUDIT_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -203,7 +248,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -267,7 +312,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_CAPACITY */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CAPACITY, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -312,6 +366,24 @@ export interface paths {
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -367,7 +439,7 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_VP_MALFORMED, ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        /** @description ERR_JWT_MALFORMED, ERR_VP_MALFORMED, ERR_VP_NO_CREDENTIAL, ERR_VC_MALFORMED, ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
         400: {
           headers: {
             [name: string]: unknown;
@@ -376,7 +448,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VP_NONCE, ERR_VP_AUDIENCE, ERR_VC_REVOKED */
+        /** @description ERR_JWT_ALG_UNSUPPORTED, ERR_JWT_SIGNATURE, ERR_VP_NONCE, ERR_VP_AUDIENCE, ERR_VP_EXPIRED, ERR_VP_NOT_YET_VALID, ERR_VC_EXPIRED, ERR_VC_NOT_YET_VALID, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_VC_UNTRUSTED_ISSUER, ERR_VC_SUBJECT_MISMATCH */
         401: {
           headers: {
             [name: string]: unknown;
@@ -394,7 +466,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_BODY_TOO_LARGE */
+        /** @description ERR_DID_NOT_FOUND */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_JWT_TOO_LARGE, ERR_BODY_TOO_LARGE */
         413: {
           headers: {
             [name: string]: unknown;
@@ -423,6 +504,33 @@ export interface paths {
         };
         /** @description ERR_RATE_LIMITED */
         429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_DID_RESOLUTION_FAILED */
+        502: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -474,6 +582,24 @@ export interface paths {
               OfferingIssuerCredential?: components['schemas']['CredentialTypeInfo'];
               OperatorCredential?: components['schemas']['CredentialTypeInfo'];
             };
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -550,7 +676,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -639,7 +774,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -711,7 +855,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -840,7 +993,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -963,7 +1125,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1086,7 +1257,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1209,7 +1389,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1287,7 +1476,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1380,6 +1578,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1389,7 +1596,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1507,6 +1714,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1516,7 +1732,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1609,6 +1825,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1618,7 +1843,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1711,6 +1936,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1720,7 +1954,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1813,6 +2047,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1822,7 +2065,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -1915,6 +2158,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -1924,7 +2176,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2046,6 +2298,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -2055,7 +2316,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2175,6 +2436,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -2236,6 +2515,24 @@ export interface paths {
         };
         /** @description ERR_POLICY_DENIED */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2312,6 +2609,24 @@ export interface paths {
             'application/json': components['schemas']['OAuthError'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -2348,6 +2663,24 @@ export interface paths {
             'application/json': {
               c_nonce: string;
             };
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -2388,6 +2721,24 @@ export interface paths {
         };
         /** @description ERR_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2452,6 +2803,24 @@ export interface paths {
           };
           content: {
             'application/json': components['schemas']['OAuthError'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -2523,7 +2892,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2623,7 +3001,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2697,7 +3084,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2751,7 +3147,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_CAPACITY */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CAPACITY, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2809,6 +3214,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     put?: never;
@@ -2850,6 +3273,24 @@ export interface paths {
         };
         /** @description ERR_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -2950,6 +3391,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -2959,7 +3409,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3056,7 +3506,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3179,7 +3638,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3280,7 +3748,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3410,7 +3887,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3461,6 +3947,24 @@ export interface paths {
         };
         /** @description ERR_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -3524,7 +4028,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3594,7 +4107,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3704,7 +4226,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -3713,7 +4235,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3785,7 +4307,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -3913,7 +4444,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -3922,7 +4453,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4014,7 +4545,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -4023,7 +4554,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4097,7 +4628,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4171,7 +4711,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4298,7 +4847,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -4307,7 +4856,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4370,7 +4919,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4479,7 +5037,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -4488,7 +5046,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4578,7 +5136,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -4587,7 +5145,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4710,7 +5268,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_TRAIL_TAMPERED */
+        /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
           headers: {
             [name: string]: unknown;
@@ -4719,7 +5277,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4782,7 +5340,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4856,7 +5423,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4919,7 +5495,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -4989,7 +5574,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5052,7 +5646,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5097,6 +5700,24 @@ export interface paths {
             'application/json': {
               items: components['schemas']['Offering'][];
             };
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -5202,7 +5823,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5258,6 +5888,24 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5344,7 +5992,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5472,7 +6129,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5537,6 +6203,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     put?: never;
@@ -5590,6 +6274,24 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5700,7 +6402,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -5769,6 +6480,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     put?: never;
@@ -5820,6 +6549,24 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -5922,7 +6669,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6051,7 +6807,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6120,6 +6885,24 @@ export interface paths {
         };
         /** @description ERR_VALIDATION */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -6255,8 +7038,26 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -6321,7 +7122,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6404,7 +7214,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6488,7 +7307,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6571,7 +7399,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6690,6 +7527,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -6699,7 +7545,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6835,7 +7681,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6912,7 +7767,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -6997,6 +7861,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_CHAIN_TX_FAILED */
         502: {
           headers: {
@@ -7006,7 +7879,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -7078,7 +7951,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -7134,6 +8016,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     put?: never;
@@ -7168,6 +8068,24 @@ export interface paths {
           };
           content: {
             'application/json': Record<string, never>;
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -7251,7 +8169,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_CAPACITY */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CAPACITY, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -7303,6 +8230,24 @@ export interface paths {
           };
           content: {
             'application/json': components['schemas']['verifierOAuthError'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -7358,8 +8303,71 @@ export interface paths {
             };
           };
         };
-        /** @description ERR_OID4VP_REQUEST_UNKNOWN */
+        /** @description ERR_OID4VP_RESPONSE_MALFORMED, ERR_OID4VP_QUERY_MISMATCH, ERR_JWT_MALFORMED, ERR_VP_MALFORMED, ERR_VP_NO_CREDENTIAL, ERR_VC_MALFORMED */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_JWT_ALG_UNSUPPORTED, ERR_JWT_SIGNATURE, ERR_VP_NONCE, ERR_VP_AUDIENCE, ERR_VP_EXPIRED, ERR_VP_NOT_YET_VALID, ERR_VC_EXPIRED, ERR_VC_NOT_YET_VALID, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_VC_UNTRUSTED_ISSUER, ERR_VC_SUBJECT_MISMATCH */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_POLICY_DENIED */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_OID4VP_REQUEST_UNKNOWN, ERR_DID_NOT_FOUND */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_JWT_TOO_LARGE */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_DID_RESOLUTION_FAILED */
+        502: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -7420,6 +8428,24 @@ export interface paths {
           };
           content: {
             'application/json': components['schemas']['verifierOAuthError'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
           };
         };
       };
@@ -7519,7 +8545,16 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_CAPACITY */
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CAPACITY, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -7634,6 +8669,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_DID_RESOLUTION_FAILED */
         502: {
           headers: {
@@ -7643,7 +8687,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;
@@ -7697,6 +8741,24 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
       };
     };
     delete?: never;
@@ -7733,6 +8795,24 @@ export interface paths {
         };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_AUTH_REPLAYED */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -7843,6 +8923,15 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
+        /** @description ERR_INTERNAL */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_DID_RESOLUTION_FAILED */
         502: {
           headers: {
@@ -7852,7 +8941,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_VC_STATUS_UNAVAILABLE */
+        /** @description ERR_VC_STATUS_UNAVAILABLE, ERR_UNAVAILABLE, ERR_STORAGE_UNAVAILABLE, ERR_CHAIN_UNAVAILABLE */
         503: {
           headers: {
             [name: string]: unknown;

@@ -8,6 +8,7 @@ import {
   silentLogger,
   TesseraError,
   GUARD_ERRORS,
+  PRESENTATION_ERRORS,
 } from '@tessera/protocol';
 import { attachOpenApi, BODY_ERRORS, errorHandler, jsonBody, parseWith } from '@tessera/runtime/http';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -236,15 +237,7 @@ export function buildIssuerApp(config: IssuerHttpConfig, deps: IssuerHttpDeps): 
       body: TokenBody,
       invalid: () => new TesseraError('ERR_VP_MALFORMED', 'the body is { "presentation": "<JWT VP>" }'),
       responses: { 200: { description: 'A short-lived access token', schema: AdminToken } },
-      errors: [
-        'ERR_VP_MALFORMED',
-        'ERR_VP_NONCE',
-        'ERR_VP_AUDIENCE',
-        'ERR_VC_REVOKED',
-        'ERR_POLICY_DENIED',
-        'ERR_RATE_LIMITED',
-        ...BODY,
-      ],
+      errors: [...PRESENTATION_ERRORS, 'ERR_RATE_LIMITED', ...BODY],
     },
     limited,
     async ({ body }, _req, res) => {

@@ -220,8 +220,19 @@ describe('checking answers against the document (TESSERA_CHECK_RESPONSES=1, as t
       answerDrift(spec, 201, { id: 'a' }) ?? '',
       /status 201 is not among the documented answers \(200, 204\)/,
     );
-    // refusals are the error handler's (documented per code), an opaque schema documents no fields
-    assert.equal(answerDrift(spec, 404, { error: { code: 'ERR_NOT_FOUND' } }), undefined);
+    // a refusal's code must be among the route's errors or those of any route; an opaque schema documents no fields
+    const refusing = { ...spec, errors: ['ERR_NOT_FOUND' as const] };
+    assert.equal(answerDrift(refusing, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no' } }), undefined);
+    assert.equal(answerDrift(refusing, 500, { error: { code: 'ERR_INTERNAL', message: 'oops' } }), undefined);
+    assert.equal(
+      answerDrift(refusing, 503, { error: { code: 'ERR_STORAGE_UNAVAILABLE', message: 'down' } }),
+      undefined,
+    );
+    assert.equal(
+      answerDrift(refusing, 409, { error: { code: 'ERR_CONFLICT', message: 'taken' } }),
+      "ERR_CONFLICT is not among the route's documented refusals (ERR_NOT_FOUND)",
+    );
+    assert.match(answerDrift(spec, 409, { error: { code: 'ERR_CONFLICT' } }) ?? '', /documented refusals \(none\)/);
     assert.equal(
       answerDrift({ responses: { 200: { description: 'x', schema: { type: 'object' } } } }, 200, { a: 1 }),
       undefined,

@@ -99,10 +99,26 @@ function undocumentedKeys(sent: unknown, parsed: unknown, at = ''): string[] {
 }
 
 /**
- * What is wrong with a 2xx JSON answer against the route's document: a status it does not list, a body its schema
- * refuses, or fields it does not name. Undefined when the answer is as documented (or documented as opaque).
+ * What is wrong with a JSON answer against the route's document: for a 2xx, a status it does not list, a body its
+ * schema refuses, or fields it does not name; for a refusal `{ error: { code } }`, a code that is not among the route's
+ * `errors` or `ANY_ROUTE_ERRORS`. Undefined when the answer is as documented (or
+ * documented as opaque).
  */
-export function answerDrift(spec: Pick<ApiRoute, 'responses'>, status: number, body: unknown): string | undefined {
+export function answerDrift(
+  spec: Pick<ApiRoute, 'responses' | 'errors'>,
+  status: number,
+  body: unknown,
+): string | undefined {
+  if (status >= 400) {
+    const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+    if (
+      typeof code !== 'string' ||
+      ANY_ROUTE_ERRORS.includes(code as ErrorCode) ||
+      spec.errors?.includes(code as ErrorCode)
+    )
+      return undefined;
+    return `${code} is not among the route's documented refusals (${spec.errors?.join(', ') || 'none'})`;
+  }
   if (status < 200 || status > 299) return undefined;
   const documented = spec.responses[status];
   if (!documented)
@@ -119,7 +135,11 @@ export function answerDrift(spec: Pick<ApiRoute, 'responses'>, status: number, b
  * Under TESSERA_CHECK_RESPONSES=1, an answer that drifts from the document is replaced by a 500 naming the drift, so
  * the test that caused it fails and says where the document and the code disagree.
  */
-function checkAnswers(spec: Pick<ApiRoute, 'method' | 'path' | 'responses'>, req: Request, res: Response): void {
+function checkAnswers(
+  spec: Pick<ApiRoute, 'method' | 'path' | 'responses' | 'errors'>,
+  req: Request,
+  res: Response,
+): void {
   const json = res.json.bind(res);
   res.json = (body: unknown) => {
     const drift = answerDrift(spec, res.statusCode, body);
@@ -161,6 +181,17 @@ export const BODY_ERRORS: readonly ErrorCode[] = [
   'ERR_BODY_ENCODING',
   'ERR_UNSUPPORTED_MEDIA_TYPE',
   'ERR_VALIDATION',
+];
+
+/**
+ * Codes any route may answer, documented on every route: an internal fault, or a shared engine it depends on (the
+ * storage, the chain, another service) unavailable for now.
+ */
+export const ANY_ROUTE_ERRORS: readonly ErrorCode[] = [
+  'ERR_INTERNAL',
+  'ERR_UNAVAILABLE',
+  'ERR_STORAGE_UNAVAILABLE',
+  'ERR_CHAIN_UNAVAILABLE',
 ];
 
 /** One response per status, listing the codes that map to it. */
@@ -259,7 +290,7 @@ export class HttpApi {
     if (spec.bearer) this.#bearer = true;
     const responses: Record<string, ResponseConfig> = {};
     // the route's own description of a status wins over the list of codes that map to it
-    const all = { ...errorResponses(spec.errors ?? []), ...spec.responses };
+    const all = { ...errorResponses([...(spec.errors ?? []), ...ANY_ROUTE_ERRORS]), ...spec.responses };
     for (const [status, r] of Object.entries(all)) {
       responses[status] = {
         description: r.description,

@@ -1,5 +1,6 @@
 import {
   type Logger,
+  PRESENTATION_ERRORS,
   type Requirement,
   RequirementSchema,
   requirementTypes,
@@ -114,29 +115,6 @@ const Verified = z
       'kind credential: subject, types, issuer, claims, status; kind presentation: holder, scope, credentials',
   });
 
-const PRESENTATION_ERRORS = [
-  'ERR_JWT_MALFORMED',
-  'ERR_JWT_TOO_LARGE',
-  'ERR_JWT_ALG_UNSUPPORTED',
-  'ERR_JWT_SIGNATURE',
-  'ERR_VP_MALFORMED',
-  'ERR_VP_NO_CREDENTIAL',
-  'ERR_VP_NONCE',
-  'ERR_VP_AUDIENCE',
-  'ERR_VP_EXPIRED',
-  'ERR_VP_NOT_YET_VALID',
-  'ERR_VC_MALFORMED',
-  'ERR_VC_EXPIRED',
-  'ERR_VC_NOT_YET_VALID',
-  'ERR_VC_REVOKED',
-  'ERR_VC_SUSPENDED',
-  'ERR_VC_STATUS_UNAVAILABLE',
-  'ERR_VC_UNTRUSTED_ISSUER',
-  'ERR_VC_SUBJECT_MISMATCH',
-  'ERR_DID_NOT_FOUND',
-  'ERR_DID_RESOLUTION_FAILED',
-  'ERR_POLICY_DENIED',
-] as const;
 const TOKEN_ERRORS = ['ERR_AUTH_REQUIRED', 'ERR_AUTH_INVALID', 'ERR_AUTH_EXPIRED', 'ERR_AUTH_REPLAYED'] as const;
 
 /**

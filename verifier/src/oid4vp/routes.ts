@@ -1,4 +1,4 @@
-import { ERROR_CODES, type ErrorShape, type Logger, TesseraError } from '@tessera/protocol';
+import { ERROR_CODES, type ErrorShape, type Logger, PRESENTATION_ERRORS, TesseraError } from '@tessera/protocol';
 import { formBody, type HttpApi } from '@tessera/runtime/http';
 import express, { type Request, type Response, type Router } from 'express';
 import type { BudgetRefusal } from '../http/request-budget.js';
@@ -199,7 +199,14 @@ export function oid4vpRoutes(
         200: { description: 'The access token', schema: TokenAnswer },
         202: { description: 'Pending', schema: z.object({ status: z.literal('pending') }) },
       },
-      errors: ['ERR_OID4VP_REQUEST_UNKNOWN'],
+      // the wallet's answer, relayed: refused as its presentation was
+      errors: [
+        'ERR_OID4VP_REQUEST_UNKNOWN',
+        'ERR_OID4VP_RESPONSE_MALFORMED',
+        'ERR_OID4VP_QUERY_MISMATCH',
+        ...PRESENTATION_ERRORS,
+        'ERR_UNAVAILABLE',
+      ],
     },
     async ({ params }, req, res) => {
       const code = typeof req.query.response_code === 'string' ? req.query.response_code : '';
