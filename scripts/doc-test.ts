@@ -64,14 +64,25 @@ function cloneLike(): { work: string; home: string } {
   return { work, home };
 }
 
-/** The environment of a new terminal: none of the caller's Tessera or npm settings, a fresh HOME. */
+/**
+ * The environment of a new terminal: none of the caller's Tessera or npm settings, a fresh HOME. One setting is
+ * added: the stack checks its answers against its OpenAPI document (TESSERA_CHECK_RESPONSES, docs/http-api.md), so a
+ * walk-through that meets an answer the document does not describe fails.
+ */
 function userEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (k.startsWith('TESSERA_') || k.startsWith('npm_') || k === 'INIT_CWD') continue;
     env[k] = v;
   }
-  return { ...env, HOME: home, npm_config_update_notifier: 'false', npm_config_fund: 'false', ...extra };
+  return {
+    ...env,
+    HOME: home,
+    npm_config_update_notifier: 'false',
+    npm_config_fund: 'false',
+    TESSERA_CHECK_RESPONSES: '1',
+    ...extra,
+  };
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
