@@ -5091,6 +5091,15 @@ export interface paths {
             'application/json': components['schemas']['ExchangeHostedKeyOffer'];
           };
         };
+        /** @description ERR_DID_MALFORMED */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
         /** @description ERR_AUTH_REQUIRED, ERR_AUTH_INVALID, ERR_AUTH_EXPIRED, ERR_VC_REVOKED, ERR_VC_SUSPENDED, ERR_EXCHANGE_BAD_SIGNATURE */
         401: {
           headers: {
@@ -5109,7 +5118,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_NOT_FOUND */
+        /** @description ERR_EXCHANGE_NOT_FOUND, ERR_NOT_FOUND */
         404: {
           headers: {
             [name: string]: unknown;
@@ -5196,7 +5205,7 @@ export interface paths {
             'application/json': components['schemas']['ExchangeHostedKeyDelegation'];
           };
         };
-        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING */
+        /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING, ERR_DID_MALFORMED */
         400: {
           headers: {
             [name: string]: unknown;
@@ -5223,7 +5232,7 @@ export interface paths {
             'application/json': components['schemas']['Error'];
           };
         };
-        /** @description ERR_EXCHANGE_NOT_FOUND */
+        /** @description ERR_EXCHANGE_NOT_FOUND, ERR_NOT_FOUND */
         404: {
           headers: {
             [name: string]: unknown;
@@ -5270,6 +5279,15 @@ export interface paths {
         };
         /** @description ERR_EXCHANGE_TRAIL_TAMPERED, ERR_INTERNAL */
         500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+        /** @description ERR_CHAIN_TX_FAILED */
+        502: {
           headers: {
             [name: string]: unknown;
           };

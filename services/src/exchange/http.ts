@@ -303,6 +303,8 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
       params?: typeof IdParam;
       status?: number;
       answer: { description: string; schema: z.ZodType | Record<string, unknown> };
+      /** Codes beyond the guard's and the exchange's own. */
+      errors?: ErrorCode[];
     },
     handler: (input: { body: z.output<B>; params: { id: string } }, req: Request) => Promise<unknown>,
   ) =>
@@ -316,7 +318,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
         ...(o.params ? { params: o.params } : {}),
         ...(o.body ? { body: o.body } : {}),
         responses: { [o.status ?? 200]: o.answer },
-        errors: [...GUARD_ERRORS, ...EXCHANGE, ...(o.body ? BODY_ERRORS : [])],
+        errors: [...GUARD_ERRORS, ...EXCHANGE, ...(o.body ? BODY_ERRORS : []), ...(o.errors ?? [])],
       },
       async (input, req, res) => {
         res.status(o.status ?? 200).json(await handler(input as never, req));
@@ -342,7 +344,10 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
   write(
     '/partners/hosted-key',
     "The delegation the caller's owner key signs to let the service sign for it (the HTML interface)",
-    { answer: { description: 'The offer and whether it is active', schema: HostedKeyOffer } },
+    {
+      answer: { description: 'The offer and whether it is active', schema: HostedKeyOffer },
+      errors: ['ERR_NOT_FOUND', 'ERR_DID_MALFORMED'],
+    },
     async (_input, req) => {
       if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
       return unwrap(await deps.hostedKeys.offer(actorOf(req).did));
@@ -354,6 +359,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     {
       body: DelegationSignature,
       answer: { description: 'The delegate and its transaction', schema: HostedKeyDelegation },
+      errors: ['ERR_NOT_FOUND', 'ERR_DID_MALFORMED', 'ERR_CHAIN_TX_FAILED'],
     },
     async ({ body: { signature } }, req) => {
       if (!deps.hostedKeys) throw new TesseraError('ERR_NOT_FOUND', 'this deployment holds no keys for organisations');
