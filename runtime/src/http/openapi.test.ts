@@ -52,6 +52,7 @@ function build() {
       params: z.object({ n: z.string().regex(/^[0-9]+$/) }),
       invalid: () => new TesseraError('ERR_NOT_FOUND', 'no such list'),
       responses: { 200: { description: 'the list', schema: { type: 'object' } } },
+      errors: ['ERR_NOT_FOUND'],
     },
     ({ params }, _req, res) => {
       res.json({ n: Number(params.n) });

@@ -370,7 +370,6 @@ export class HttpApi {
             body =
               spec.fastBody?.(req) ?? check(spec.body, req.body === undefined && !required ? {} : req.body, 'body');
         }
-        if (this.#checkResponses && !spec.hidden) checkAnswers(spec, req, res);
         await handler({ body, query, params } as ApiInput<B, Q, P>, req, res);
       } catch (e) {
         next(e);
@@ -378,6 +377,15 @@ export class HttpApi {
     };
     (router[spec.method] as (path: string, ...h: RequestHandler[]) => unknown)(
       expressPath(spec.path),
+      // before the route's own middleware, so a guard's refusal is checked against the route's codes too
+      ...(this.#checkResponses && !spec.hidden
+        ? [
+            (req: Request, res: Response, next: NextFunction) => {
+              checkAnswers(spec, req, res);
+              next();
+            },
+          ]
+        : []),
       ...middleware,
       run,
     );
