@@ -79,7 +79,8 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
 /**
  * Whether every JSON answer of a declared route is checked against the route's documented response (tests set
- * TESSERA_CHECK_RESPONSES=1: scripts/run-tests.mjs does, for every suite). Off in production: it costs a parse per answer.
+ * TESSERA_CHECK_RESPONSES=1: scripts/run-tests.mjs for the unit, services and fault suites, scripts/doc-test.ts for the
+ * stacks the walk-throughs start). Off in production: it costs a parse per answer.
  */
 const CHECK_RESPONSES = process.env.TESSERA_CHECK_RESPONSES === '1';
 
@@ -101,8 +102,7 @@ function undocumentedKeys(sent: unknown, parsed: unknown, at = ''): string[] {
 /**
  * What is wrong with a JSON answer against the route's document: for a 2xx, a status it does not list, a body its
  * schema refuses, or fields it does not name; for a refusal `{ error: { code } }`, a code that is not among the route's
- * `errors` or `ANY_ROUTE_ERRORS`. Undefined when the answer is as documented (or
- * documented as opaque).
+ * `errors` or `ANY_ROUTE_ERRORS`. Undefined when the answer is as documented (or documented as opaque).
  */
 export function answerDrift(
   spec: Pick<ApiRoute, 'responses' | 'errors'>,
