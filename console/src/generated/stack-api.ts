@@ -5088,7 +5088,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['ExchangeHostedKeyOffer'];
+            'application/json': components['schemas']['HostedKeyOffer'];
           };
         };
         /** @description ERR_DID_MALFORMED */
@@ -5202,7 +5202,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['ExchangeHostedKeyDelegation'];
+            'application/json': components['schemas']['HostedKeyDelegation'];
           };
         };
         /** @description ERR_JSON_MALFORMED, ERR_BODY_ENCODING, ERR_DID_MALFORMED */
@@ -7755,7 +7755,7 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': components['schemas']['WhiteflagSendingKeyOffer'];
+            'application/json': components['schemas']['HostedKeyOffer'];
           };
         };
         /** @description ERR_DID_MALFORMED */
@@ -10368,36 +10368,6 @@ export interface components {
         message: string;
       };
     };
-    ExchangeHostedKeyDelegation: {
-      /** @description the hosted key, now a veriKey delegate of the caller DID */
-      delegate: string;
-      /** @description the addDelegateSigned transaction (mined) */
-      txHash: string | null;
-    };
-    ExchangeHostedKeyOffer: {
-      /** @description the delegation is already valid on chain */
-      active: boolean;
-      /** @description the caller DID */
-      did: string;
-      /** @description addDelegateDigest(request): what the owner signs */
-      digest: string;
-      /** @description the identity's current owner: the key that must sign */
-      owner: string;
-      /** @description The addDelegateSigned request, every field shown so a wallet can recompute the digest */
-      request: {
-        /** @description the key the service holds for the caller */
-        delegate: string;
-        /** @enum {string} */
-        delegateType: 'veriKey';
-        /** @description the address of the caller's did:ethr */
-        identity: string;
-        /** @description the owner's registry nonce, decimal */
-        nonce: string;
-        /** @description the ERC-1056 EthereumDIDRegistry */
-        registry: string;
-        validitySeconds: number;
-      };
-    };
     ExchangeSignatureCheck: {
       /** @description null while the message is not acknowledged */
       ack: {
@@ -10457,6 +10427,36 @@ export interface components {
        * @example 0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
        */
       deviceId: string;
+    };
+    HostedKeyDelegation: {
+      /** @description the hosted key, now a veriKey delegate of the caller DID */
+      delegate: string;
+      /** @description the addDelegateSigned transaction (mined) */
+      txHash: string | null;
+    };
+    HostedKeyOffer: {
+      /** @description whether the delegation is already valid on chain */
+      active: boolean;
+      /** @description the DID the hosted key is to sign for (the caller) */
+      did: string;
+      /** @description addDelegateDigest(request): the 32 bytes the owner signs */
+      digest: string;
+      /** @description the identity's current owner: the key that must sign */
+      owner: string;
+      /** @description The addDelegateSigned request, every field shown so a wallet can recompute the digest */
+      request: {
+        /** @description the key the stack holds for the caller */
+        delegate: string;
+        /** @enum {string} */
+        delegateType: 'veriKey' | 'sigAuth';
+        /** @description the address of the caller's did:ethr */
+        identity: string;
+        /** @description the owner's registry nonce, decimal */
+        nonce: string;
+        /** @description the ERC-1056 EthereumDIDRegistry */
+        registry: string;
+        validitySeconds: number;
+      };
     };
     IssueRequest:
       | components['schemas']['IssueRequestDeviceIdentityCredential']
@@ -12250,35 +12250,12 @@ export interface components {
     WhiteflagSendingKey: {
       /** @description the sending account (lower-case) */
       account: string;
-      /** @description the sending key, now a veriKey delegate of the holder DID */
+      /** @description the hosted key, now a veriKey delegate of the caller DID */
       delegate: string;
       /** @description the URL of its method-1 statement */
       statement: string;
-      /** @description the addDelegateSigned transaction */
+      /** @description the addDelegateSigned transaction (mined) */
       txHash: string | null;
-    };
-    WhiteflagSendingKeyOffer: {
-      /** @description whether the delegation is already valid on chain */
-      active: boolean;
-      /** @description the holder DID */
-      did: string;
-      /** @description addDelegateDigest(request): the 32 bytes the owner signs */
-      digest: string;
-      /** @description the identity’s current owner: the key that must sign */
-      owner: string;
-      /** @description what the signature authorises */
-      request: {
-        /** @description the sending key the stack holds for the holder */
-        delegate: string;
-        /** @enum {string} */
-        delegateType: 'veriKey' | 'sigAuth';
-        identity: string;
-        /** @description the owner’s registry nonce, a decimal string */
-        nonce: string;
-        /** @description the ERC-1056 DID registry */
-        registry: string;
-        validitySeconds: number;
-      };
     };
     WhiteflagSendState: {
       /** @description the sending account (lower-case) */

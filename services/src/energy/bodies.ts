@@ -116,6 +116,17 @@ export const OrderAccepted = z.object({
   periodId: z.number().int().min(0).meta({ description: 'the trading period the order is in' }),
 });
 
+/** A participant's energy in a bill (Wh): the same in a period's bills and in a meter's. */
+const billEnergy = {
+  participant: z.string(),
+  consumedWh: wh(),
+  producedWh: wh(),
+  boughtWh: wh('bought from other participants'),
+  soldWh: wh('sold to other participants'),
+  gridImportWh: wh('metered net import beyond what was bought locally, bought from the grid at retail'),
+  gridExportWh: wh('metered net export beyond what was sold locally, sold to the grid at feed-in'),
+};
+
 /** A closed period as `GET /energy/periods/{periodId}` shows it. */
 export const EnergyPeriod = z
   .object({
@@ -152,13 +163,7 @@ export const EnergyPeriod = z
       .meta({ description: 'the grid supplier’s side: what it delivered and took, and the money' }),
     bills: z.array(
       z.object({
-        participant: z.string(),
-        consumedWh: wh(),
-        producedWh: wh(),
-        boughtWh: wh('bought from other participants'),
-        soldWh: wh('sold to other participants'),
-        gridImportWh: wh('metered net import beyond what was bought locally, bought from the grid at retail'),
-        gridExportWh: wh('metered net export beyond what was sold locally, sold to the grid at feed-in'),
+        ...billEnergy,
         netNanoEur: nanoEur('what the participant pays net (negative: receives); the credit moved on chain', true),
       }),
     ),
@@ -207,13 +212,7 @@ export const EnergyAccount = z.object({
 
 /** A bill's amounts: energy in Wh, money in n€ as decimal strings. */
 const billFields = {
-  participant: z.string(),
-  consumedWh: wh(),
-  producedWh: wh(),
-  boughtWh: wh('bought from other participants'),
-  soldWh: wh('sold to other participants'),
-  gridImportWh: wh('metered net import beyond what was bought locally, bought from the grid at retail'),
-  gridExportWh: wh('metered net export beyond what was sold locally, sold to the grid at feed-in'),
+  ...billEnergy,
   marketPaid: nanoEur('paid to other participants (n€)'),
   marketReceived: nanoEur('received from other participants (n€)'),
   gridPaid: nanoEur('paid to the grid for imports (n€)'),

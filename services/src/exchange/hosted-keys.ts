@@ -1,5 +1,4 @@
 import {
-  type AddDelegateRequest,
   addDelegateDigest,
   addDelegateSignedWrite,
   EthereumDIDRegistry__factory,
@@ -10,6 +9,7 @@ import {
 import { err, ok, parseEthrDid, type Result } from '@tessera/protocol';
 import { ES256KSigner, type Signer } from 'did-jwt';
 import { encodeBytes32String, getAddress, type JsonRpcProvider, recoverAddress, Signature } from 'ethers';
+import { z } from 'zod';
 import type { ExchangeKeyring } from './service.js';
 
 /** A hosted key signs JWTs for the organisation's DID: an ERC-1056 `veriKey` delegate. */
@@ -18,17 +18,45 @@ export const HOSTED_DELEGATE_TYPE = 'veriKey' as const;
 export const HOSTED_KEY_VALIDITY_S = 365 * 24 * 3600;
 const EXCHANGE_KEY_PREFIX = 'exchange-hosted-';
 
-/** What an organisation signs, with every field shown so its wallet can recompute the digest before signing. */
-export interface HostedKeyOffer {
-  did: string;
-  request: Omit<AddDelegateRequest, 'nonce'> & { nonce: string };
-  /** The identity's current owner: the key that must sign. */
-  owner: string;
-  /** addDelegateDigest(request), for wallets that check and then sign it. */
-  digest: string;
-  /** Whether the delegation is already valid on chain (the HTML interface can sign for this DID). */
-  active: boolean;
-}
+const EvmAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+
+/**
+ * What the DID's owner signs, with every field shown so its wallet can recompute the digest before signing: the answer
+ * of the exchange's `POST /partners/hosted-key` and of Whiteflag's `POST /originator/sending-key`.
+ */
+export const HostedKeyOfferSchema = z
+  .object({
+    did: z.string().meta({ description: 'the DID the hosted key is to sign for (the caller)' }),
+    request: z
+      .object({
+        registry: EvmAddress.meta({ description: 'the ERC-1056 EthereumDIDRegistry' }),
+        identity: EvmAddress.meta({ description: "the address of the caller's did:ethr" }),
+        delegateType: z.enum(['veriKey', 'sigAuth']),
+        delegate: EvmAddress.meta({ description: 'the key the stack holds for the caller' }),
+        validitySeconds: z.number().int().min(0),
+        nonce: z
+          .string()
+          .regex(/^[0-9]+$/)
+          .meta({ description: "the owner's registry nonce, decimal" }),
+      })
+      .meta({ description: 'The addDelegateSigned request, every field shown so a wallet can recompute the digest' }),
+    owner: EvmAddress.meta({ description: "the identity's current owner: the key that must sign" }),
+    digest: z
+      .string()
+      .regex(/^0x[0-9a-f]{64}$/)
+      .meta({ description: 'addDelegateDigest(request): the 32 bytes the owner signs' }),
+    active: z.boolean().meta({ description: 'whether the delegation is already valid on chain' }),
+  })
+  .meta({ id: 'HostedKeyOffer' });
+export type HostedKeyOffer = z.output<typeof HostedKeyOfferSchema>;
+
+/** A delegation relayed on chain: the answer of the confirm routes (Whiteflag's adds its sending account). */
+export const HostedKeyDelegationSchema = z
+  .object({
+    delegate: EvmAddress.meta({ description: 'the hosted key, now a veriKey delegate of the caller DID' }),
+    txHash: z.string().nullable().meta({ description: 'the addDelegateSigned transaction (mined)' }),
+  })
+  .meta({ id: 'HostedKeyDelegation' });
 
 /**
  * Keys the stack holds for organisations that want to use the HTML interface (each organisation acts

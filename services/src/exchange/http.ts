@@ -13,7 +13,7 @@ import { attachOpenApi, BODY_ERRORS, errorHandler, HttpApi, jsonBody } from '@te
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { HostedKeyring } from './hosted-keys.js';
+import { HostedKeyDelegationSchema, HostedKeyOfferSchema, type HostedKeyring } from './hosted-keys.js';
 import { MessageBodySchema } from './messages.js';
 import { QuestionnaireSchema, SUPPLIER_QUESTIONNAIRE } from './questionnaire.js';
 import type { Actor, ExchangeService } from './service.js';
@@ -154,37 +154,6 @@ const TrailEntry = z
       .meta({ description: 'SHA-256 over the canonical JSON of seq, prevHash, who, what, when, details' }),
   })
   .meta({ id: 'TrailEntry' });
-const Address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
-const HostedKeyOffer = z
-  .object({
-    did: z.string().meta({ description: 'the caller DID' }),
-    request: z
-      .object({
-        registry: Address.meta({ description: 'the ERC-1056 EthereumDIDRegistry' }),
-        identity: Address.meta({ description: "the address of the caller's did:ethr" }),
-        delegateType: z.literal('veriKey'),
-        delegate: Address.meta({ description: 'the key the service holds for the caller' }),
-        validitySeconds: z.number().int(),
-        nonce: z
-          .string()
-          .regex(/^[0-9]+$/)
-          .meta({ description: "the owner's registry nonce, decimal" }),
-      })
-      .meta({ description: 'The addDelegateSigned request, every field shown so a wallet can recompute the digest' }),
-    owner: Address.meta({ description: "the identity's current owner: the key that must sign" }),
-    digest: z
-      .string()
-      .regex(/^0x[0-9a-f]{64}$/)
-      .meta({ description: 'addDelegateDigest(request): what the owner signs' }),
-    active: z.boolean().meta({ description: 'the delegation is already valid on chain' }),
-  })
-  .meta({ id: 'ExchangeHostedKeyOffer' });
-const HostedKeyDelegation = z
-  .object({
-    delegate: Address.meta({ description: 'the hosted key, now a veriKey delegate of the caller DID' }),
-    txHash: z.string().nullable().meta({ description: 'the addDelegateSigned transaction (mined)' }),
-  })
-  .meta({ id: 'ExchangeHostedKeyDelegation' });
 const verified = z.literal(true).meta({ description: 'always true: a signature that does not verify is refused' });
 const issuedAt = z.number().meta({ description: "the signer's timestamp (iat), Unix seconds" });
 const SignatureCheck = z
@@ -345,7 +314,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     '/partners/hosted-key',
     "The delegation the caller's owner key signs to let the service sign for it (the HTML interface)",
     {
-      answer: { description: 'The offer and whether it is active', schema: HostedKeyOffer },
+      answer: { description: 'The offer and whether it is active', schema: HostedKeyOfferSchema },
       errors: ['ERR_NOT_FOUND', 'ERR_DID_MALFORMED'],
     },
     async (_input, req) => {
@@ -358,7 +327,7 @@ export function buildExchangeRouter(deps: ExchangeRouterDeps): Router {
     'Relay the signed delegation on chain',
     {
       body: DelegationSignature,
-      answer: { description: 'The delegate and its transaction', schema: HostedKeyDelegation },
+      answer: { description: 'The delegate and its transaction', schema: HostedKeyDelegationSchema },
       errors: ['ERR_NOT_FOUND', 'ERR_DID_MALFORMED', 'ERR_CHAIN_TX_FAILED'],
     },
     async ({ body: { signature } }, req) => {

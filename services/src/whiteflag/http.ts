@@ -4,7 +4,7 @@ import { attachOpenApi, errorHandler, HttpApi, jsonBody } from '@tessera/runtime
 import type { RequireCredentialsOptions } from '@tessera/verifier';
 import { type Request, type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import type { HostedKeyring } from '../exchange/hosted-keys.js';
+import { HostedKeyDelegationSchema, HostedKeyOfferSchema, type HostedKeyring } from '../exchange/hosted-keys.js';
 import type { WhiteflagAccounts } from './accounts.js';
 import {
   AreaBodySchema,
@@ -102,40 +102,11 @@ const WhiteflagStatement = z
   .object({ protected: BASE64URL, payload: BASE64URL, signature: BASE64URL })
   .meta({ id: 'WhiteflagStatement' });
 
-/** The ERC-1056 `addDelegateSigned` offer for the holder's sending key (the data exchange's hosted-key offer). */
-const WhiteflagSendingKeyOffer = z
-  .object({
-    did: z.string().meta({ description: 'the holder DID' }),
-    request: z
-      .object({
-        registry: ADDRESS.meta({ description: 'the ERC-1056 DID registry' }),
-        identity: ADDRESS,
-        delegateType: z.enum(['veriKey', 'sigAuth']),
-        delegate: ADDRESS.meta({ description: 'the sending key the stack holds for the holder' }),
-        validitySeconds: z.number().int().min(0),
-        nonce: z
-          .string()
-          .regex(/^[0-9]+$/)
-          .meta({ description: 'the owner’s registry nonce, a decimal string' }),
-      })
-      .meta({ description: 'what the signature authorises' }),
-    owner: ADDRESS.meta({ description: 'the identity’s current owner: the key that must sign' }),
-    digest: z
-      .string()
-      .regex(/^0x[0-9a-f]{64}$/)
-      .meta({ description: 'addDelegateDigest(request): the 32 bytes the owner signs' }),
-    active: z.boolean().meta({ description: 'whether the delegation is already valid on chain' }),
-  })
-  .meta({ id: 'WhiteflagSendingKeyOffer' });
-
-const WhiteflagSendingKey = z
-  .object({
-    delegate: ADDRESS.meta({ description: 'the sending key, now a veriKey delegate of the holder DID' }),
-    txHash: z.string().nullable().meta({ description: 'the addDelegateSigned transaction' }),
-    account: ADDRESS.meta({ description: 'the sending account (lower-case)' }),
-    statement: z.string().meta({ description: 'the URL of its method-1 statement' }),
-  })
-  .meta({ id: 'WhiteflagSendingKey' });
+/** The relayed delegation of the holder's sending key, and the account it sends from. */
+const WhiteflagSendingKey = HostedKeyDelegationSchema.extend({
+  account: ADDRESS.meta({ description: 'the sending account (lower-case)' }),
+  statement: z.string().meta({ description: 'the URL of its method-1 statement' }),
+}).meta({ id: 'WhiteflagSendingKey' });
 
 /** One send as the outbox has it now (`GET /whiteflag/sent/{requestId}`). */
 const WhiteflagSendState = z
@@ -314,7 +285,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       summary: 'The ERC-1056 delegation the holder signs to authorise its sending account',
       description: 'The same offer form as the data exchange’s hosted keys: `wallet delegate <this URL>` signs it.',
       bearer: true,
-      responses: { 200: { description: 'the offer and whether it is active', schema: WhiteflagSendingKeyOffer } },
+      responses: { 200: { description: 'the offer and whether it is active', schema: HostedKeyOfferSchema } },
       errors: [...GUARD_ERRORS, 'ERR_DID_MALFORMED', 'ERR_UNAVAILABLE'],
     },
     d.guard({ resource: SENDING_KEY }),

@@ -45,6 +45,25 @@ async function startResponder(
   return responder;
 }
 
+/** The reference agent of a new device enrolled on `broker` (a fresh key and secret), not started; quick retries. */
+async function enrolledAgent(broker: AedesBrokerAdapter, name: string): Promise<DeviceAgent> {
+  const key = Wallet.createRandom();
+  const secret = randomBytes(32);
+  const deviceId = deviceIdOf(name, randomBytes(8).toString('hex'));
+  await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
+  return new DeviceAgent({
+    identity: {
+      deviceId,
+      did: ethrDid(31337, key.address),
+      secret,
+      privateKey: key.privateKey,
+      fingerprint: `0x${'11'.repeat(32)}`,
+    },
+    brokerUrl: broker.url,
+    backoff: { initialMs: 20, maxMs: 100 },
+  });
+}
+
 describe('handshake while the verifier cannot decide', () => {
   let broker: AedesBrokerAdapter;
   let dir: string;
@@ -75,21 +94,7 @@ describe('handshake while the verifier cannot decide', () => {
   });
 
   const agent = async () => {
-    const key = Wallet.createRandom();
-    const secret = randomBytes(32);
-    const deviceId = deviceIdOf('unavailable', randomBytes(8).toString('hex'));
-    await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
-    const a = new DeviceAgent({
-      identity: {
-        deviceId,
-        did: ethrDid(31337, key.address),
-        secret,
-        privateKey: key.privateKey,
-        fingerprint: `0x${'11'.repeat(32)}`,
-      },
-      brokerUrl: broker.url,
-      backoff: { initialMs: 20, maxMs: 100 },
-    });
+    const a = await enrolledAgent(broker, 'unavailable');
     agents.push(a);
     const connected = once(a, 'connected');
     a.start();
@@ -152,21 +157,7 @@ describe('the agent waiting to retry when its connection drops', () => {
   });
 
   it('the wait ends with the connection: the next connection runs the only handshake loop', async () => {
-    const key = Wallet.createRandom();
-    const secret = randomBytes(32);
-    const deviceId = deviceIdOf('loop', randomBytes(8).toString('hex'));
-    await broker.enrol({ deviceId, password: deriveBrokerPassword(secret) });
-    const a = new DeviceAgent({
-      identity: {
-        deviceId,
-        did: ethrDid(31337, key.address),
-        secret,
-        privateKey: key.privateKey,
-        fingerprint: `0x${'11'.repeat(32)}`,
-      },
-      brokerUrl: broker.url,
-      backoff: { initialMs: 20, maxMs: 100 },
-    });
+    const a = await enrolledAgent(broker, 'loop');
     agent = a;
     const attempts: number[] = [];
     a.on('unavailable', () => attempts.push(Date.now()));
