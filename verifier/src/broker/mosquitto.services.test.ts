@@ -564,6 +564,47 @@ describe('MosquittoBrokerAdapter against Mosquitto 2 with dynamic security', () 
     assert.deepEqual(await subscribeCodes(s2.client, commands), [1], 'its new session');
   });
 
+  it('numbers a message by the connection that sent it, even when the verifier reads late (one queue, one QoS)', async () => {
+    // The per-connection grant stands on this: every notice about a device reaches the verifier after the messages
+    // sent before it. The verifier stops reading its socket while a device sends more hellos (QoS 1) than Mosquitto's
+    // inflight window (20) and a takeover of its client id then connects. Were the notices and the device topics
+    // subscribed at different QoS, the takeover's notice would overtake the hellos queued behind the window, and
+    // those hellos would be taken for the taker's.
+    const a = newDevice();
+    await adapter.enrol(a);
+    const hello = topics.handshake(a.deviceId, 'hello');
+    const seenHellos: { payload: string; id: number | undefined }[] = [];
+    await adapter.subscribe(hello, (_t, payload, _c, _s, connection) => {
+      seenHellos.push({ payload: payload.toString('utf8'), id: connection?.id });
+    });
+    const first = await connectApplied(a.deviceId, a.password);
+    const verifierSocket = (adapter as unknown as { client: MqttClient }).client.stream;
+    verifierSocket.pause();
+    const sent: string[] = [];
+    try {
+      for (let i = 0; i < 30; i++) {
+        const p = `hello-${i}-${randomBytes(4).toString('hex')}`;
+        sent.push(p);
+        await first.client.publishAsync(hello, p, { qos: 1 }); // acknowledged by the broker, queued for the verifier
+      }
+      await connectDevice(a.deviceId, a.password); // a takeover: the broker notices it while the hellos wait
+    } finally {
+      verifierSocket.resume();
+    }
+    const next = adapter.nextConnection(a.deviceId);
+    await waitFor('the 30 hellos', () =>
+      sent.every((p) => seenHellos.some((h) => h.payload === p)) ? true : undefined,
+    );
+    const taker = await next;
+    assert.ok(taker.id > first.connection.id);
+    const ids = sent.map((p) => seenHellos.find((h) => h.payload === p)?.id);
+    assert.deepEqual(
+      ids,
+      sent.map(() => first.connection.id),
+      'every hello carries the connection that sent it',
+    );
+  });
+
   it('grant for a device that is not enrolled fails with ERR_DEVICE_UNKNOWN', async () => {
     const a = newDevice();
     await assert.rejects(

@@ -115,6 +115,17 @@ export const CONNECTION_NOTICE_TOPICS = ['$SYS/broker/log/N', '$SYS/broker/log/E
 /** The subscription identifier of the notices (MQTT 5 §3.8.2.1.2: 1 to 268,435,455); handler subscriptions count up. */
 const NOTICE_SUBSCRIPTION_ID = 268_435_455;
 /**
+ * The QoS of every subscription of the verifier's connection: the connection notices and the device topics alike.
+ * The session is clean, so QoS 1 would redeliver nothing after a reconnect; all it would add is a PUBACK per message
+ * (a packet each way per connection event, handshake message and reading) and Mosquitto's inflight window
+ * (`max_inflight_messages`, 20), behind which QoS 1 messages queue while QoS 0 ones do not. At QoS 0 on every
+ * subscription, Mosquitto writes everything for the verifier in the order it queued it (src/database.c,
+ * `db__message_insert`): each notice about a device comes before the messages of the connection it announces. Under
+ * overload both lose messages: QoS 0 once `max_queued_messages` packets wait unsent on the connection, QoS 1 once that
+ * many wait behind the window.
+ */
+const INBOUND_QOS = 0;
+/**
  * A grant another replica made (or this one before a restart) is narrowed on a connection notice only if it is older
  * than the notice by this much: a replica that hears of a connection late must not undo the grant of that very
  * connection's handshake, made by a faster replica (clocks of replicas are assumed within this bound).
@@ -645,7 +656,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     try {
       const group = this.options.shareGroup;
       const granted = await client.subscribeAsync(group ? `$share/${group}/${filter}` : filter, {
-        qos: 1,
+        qos: INBOUND_QOS,
         properties: { subscriptionIdentifier: id },
       });
       if (granted.some((g) => g.qos > 2)) throw Object.assign(new Error('refused'), { code: granted[0]?.qos });
@@ -726,8 +737,8 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
       const idList = ids === undefined ? undefined : Array.isArray(ids) ? ids : [ids];
       const step = handshakeStepOf(topic);
       const clientId = step === 'hello' || step === 'response' ? deviceIdFromTopic(topic) : undefined;
-      // The device's connection as of this message: its notices came before it on this same connection (QoS 1 both,
-      // one queue at the broker), so a connection event after the message cannot be mistaken for its sender.
+      // The device's connection as of this message: its notices came before it on this same connection (INBOUND_QOS
+      // both, one queue at the broker), so a connection event after the message cannot be mistaken for its sender.
       const connection = clientId ? { deviceId: clientId, id: this.connectionIds.get(clientId) ?? 0 } : undefined;
       for (const [filter, sub] of this.subscriptions) {
         const matches = idList ? idList.includes(sub.id) : topicMatches(filter, topic);
@@ -744,7 +755,7 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     try {
       const granted = await client.subscribeAsync(
         CONNECTION_NOTICE_TOPICS.map((t) => t),
-        { qos: 1, properties: { subscriptionIdentifier: NOTICE_SUBSCRIPTION_ID } },
+        { qos: INBOUND_QOS, properties: { subscriptionIdentifier: NOTICE_SUBSCRIPTION_ID } },
       );
       if (granted.some((g) => g.qos > 2)) throw new Error(`SUBACK ${granted.map((g) => g.qos).join(',')}`);
     } catch (cause) {
@@ -835,23 +846,26 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     if (deviceId === undefined || !DEVICE_ID_PATTERN.test(deviceId)) return;
     const id = ++this.lastConnectionId;
     this.connectionIds.set(deviceId, id);
-    if (n.kind === 'connected') this.connected.add(deviceId);
-    else if (n.kind !== 'taken-over') this.connected.delete(deviceId);
+    if (n.kind !== 'connected') {
+      // A message that came before this notice belongs to a connection that is gone; nothing else to do (see below).
+      if (n.kind !== 'taken-over') this.connected.delete(deviceId);
+      return;
+    }
+    this.connected.add(deviceId);
     // A session ends when the device's own login connects (the device starts over after losing its session's
     // connection, or someone holding the broker password took over its client id): "New client connected" is logged
     // only once a CONNECT has passed authentication. Disconnect lines are not used for this: Mosquitto logs them in
     // the same words for a refused CONNECT that merely names the device's client id, so acting on them would let
     // anyone end a device's session. The device's move from its own login to the session login ends nothing.
-    const viaSession = n.kind === 'connected' && n.username === sessionLoginOf(deviceId);
-    if (n.kind === 'connected') this.currentLogin.set(deviceId, viaSession ? 'session' : 'device');
-    const ends = n.kind === 'connected' && !viaSession;
+    const viaSession = n.username === sessionLoginOf(deviceId);
+    this.currentLogin.set(deviceId, viaSession ? 'session' : 'device');
     const at = Date.now();
-    void this.inOrder(deviceId, () => (ends ? this.narrow(deviceId, at) : Promise.resolve()))
+    void this.inOrder(deviceId, () => (viaSession ? Promise.resolve() : this.narrow(deviceId, at)))
       .catch((e: Error) =>
         this.log.error({ event: 'grant_reset_failed', deviceId, error: e.message }, 'could not narrow a device role'),
       )
       .finally(() => {
-        if (n.kind !== 'connected' || this.connectionIds.get(deviceId) !== id) return;
+        if (this.connectionIds.get(deviceId) !== id) return;
         const waiters = this.connectionWaiters.get(deviceId);
         this.connectionWaiters.delete(deviceId);
         for (const w of waiters ?? []) w({ deviceId, id });
