@@ -614,11 +614,11 @@ export class MosquittoBrokerAdapter implements BrokerAdapter {
     const role = deviceRoleName(deviceId);
     // Suspend is one command per login: the plugin rewrites its whole JSON file after every command, so each one costs
     // time proportional to the size of that file. The session role is narrowed on resume (`enrol`).
-    // The session login first, in a message of its own: it holds a granted device's live connection, and the plugin
-    // only lets the broker close it once the whole message is handled (each command rewriting the file). Sent alone,
-    // the connection drops after one rewrite; and in a burst of revocations every session login's command is queued
-    // on the admin connection before any second command, so every session drops after at most one rewrite per
-    // revocation. Then the device's own login (it holds at most the handshake topics).
+    // The session login first: it holds a granted device's live connection, and `disableClient` drops it before the
+    // plugin rewrites its file (2.0.11 clients.c: kick, then save), so one revocation reaches the device at once. In a
+    // message of its own, so that in a burst of revocations every session login's command is queued on the admin
+    // connection before any second command: the last session drops after one rewrite per revocation, not two. Then
+    // the device's own login (it holds at most the handshake topics).
     const [first, rest]: DynsecCommand[][] = options.permanent
       ? [
           [{ command: 'deleteClient', username: sessionLoginOf(deviceId) }],
