@@ -43,3 +43,6 @@ export const PRESENTATION_NONCE_TTL_MS = 5 * 60 * 1000;
 export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 /** n/2: BIP-62 low-s, one valid signature per message, as did-jwt, ethers and libsecp256k1 expect. */
 export const SECP256K1_HALF_N = SECP256K1_N >> 1n;
+
+/** An EVM account or contract address: 0x and 20 bytes in hex, either case (EIP-55 checksums are not checked). */
+export const EVM_ADDRESS_PATTERN = /^0x[0-9a-fA-F]{40}$/;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { TesseraError } from '@tessera/protocol';
+import { EVM_ADDRESS_PATTERN, TesseraError } from '@tessera/protocol';
 import { originsOf, WhiteflagListenerEnv } from '@tessera/services';
 import { z } from 'zod';
 
@@ -48,10 +48,7 @@ const optionalUrl = (name: string, protocols: string[]) =>
     .transform((v) => (v === '' ? undefined : v));
 
 const address = (name: string) =>
-  z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/, `${name} must be a 0x-prefixed 20-byte hex address`)
-    .optional();
+  z.string().regex(EVM_ADDRESS_PATTERN, `${name} must be a 0x-prefixed 20-byte hex address`).optional();
 
 /**
  * Every option of the stack, with its default (the only place defaults live). Read once from the environment,

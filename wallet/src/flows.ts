@@ -2,6 +2,7 @@ import {
   type ErrorShape,
   decodeStatusList,
   err,
+  EVM_ADDRESS_PATTERN,
   isErrorCode,
   OFFER_PROOF_TYP,
   ok,
@@ -361,8 +362,8 @@ export async function authoriseHostedKey(
     r.validitySeconds <= 0 ||
     r.validitySeconds > MAX_DELEGATION_SECONDS ||
     !/^\d{1,78}$/.test(String(r.nonce)) ||
-    !/^0x[0-9a-fA-F]{40}$/.test(String(r.delegate)) ||
-    !/^0x[0-9a-fA-F]{40}$/.test(String(r.registry))
+    !EVM_ADDRESS_PATTERN.test(String(r.delegate)) ||
+    !EVM_ADDRESS_PATTERN.test(String(r.registry))
   ) {
     return err(
       'ERR_WALLET_DELEGATION_REFUSED',

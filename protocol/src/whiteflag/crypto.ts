@@ -1,4 +1,5 @@
 import { createCipheriv, createECDH, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { EVM_ADDRESS_PATTERN } from '../constants.js';
 import { err, ok, type Result } from '../result.js';
 import { type EncryptionMethod, WHITEFLAG_UNENCRYPTED_BYTES } from './definitions.js';
 
@@ -131,7 +132,6 @@ export function ecdhSharedSecret(privateKey: Uint8Array, peerPublicKey: string):
 
 /** The binary form of an EVM address (20 bytes): the `info` of every HKDF derivation for accounts on the chain. */
 export function evmAddressBytes(address: string): Result<Buffer> {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(address))
-    return err('ERR_BAD_REQUEST', `'${address.slice(0, 60)}' is not an address`);
+  if (!EVM_ADDRESS_PATTERN.test(address)) return err('ERR_BAD_REQUEST', `'${address.slice(0, 60)}' is not an address`);
   return ok(Buffer.from(address.slice(2), 'hex'));
 }

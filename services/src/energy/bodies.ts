@@ -1,3 +1,4 @@
+import { EVM_ADDRESS_PATTERN } from '@tessera/protocol';
 import { HttpApi } from '@tessera/runtime/http';
 import { z } from 'zod';
 import { OrderSchema } from './market/order.js';
@@ -102,7 +103,7 @@ const nanoEur = (description: string, signed = false) =>
     .string()
     .regex(signed ? /^-?[0-9]+$/ : /^[0-9]+$/)
     .meta({ description });
-const ADDRESS = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const ADDRESS = z.string().regex(EVM_ADDRESS_PATTERN);
 const DIGEST = z.string().regex(/^0x[0-9a-f]{64}$/);
 
 /** An accepted order as the market keeps it: the order schema, with the participant and meter the route filled in. */

@@ -6,7 +6,7 @@ import {
   type Outbox,
   prepareAddDelegate,
 } from '@tessera/contracts';
-import { err, ok, parseEthrDid, type Result } from '@tessera/protocol';
+import { err, EVM_ADDRESS_PATTERN, ok, parseEthrDid, type Result } from '@tessera/protocol';
 import { ES256KSigner, type Signer } from 'did-jwt';
 import { encodeBytes32String, getAddress, type JsonRpcProvider, recoverAddress, Signature } from 'ethers';
 import { z } from 'zod';
@@ -18,7 +18,7 @@ export const HOSTED_DELEGATE_TYPE = 'veriKey' as const;
 export const HOSTED_KEY_VALIDITY_S = 365 * 24 * 3600;
 const EXCHANGE_KEY_PREFIX = 'exchange-hosted-';
 
-const EvmAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const EvmAddress = z.string().regex(EVM_ADDRESS_PATTERN);
 
 /**
  * What the DID's owner signs, with every field shown so its wallet can recompute the digest before signing: the answer
@@ -89,7 +89,7 @@ export class HostedKeyring implements ExchangeKeyring {
   private identityOf(did: string): Result<string> {
     const p = parseEthrDid(did);
     if (!p.ok) return p;
-    if (!/^0x[0-9a-fA-F]{40}$/.test(p.value.identifier))
+    if (!EVM_ADDRESS_PATTERN.test(p.value.identifier))
       return err('ERR_DID_MALFORMED', 'a hosted key needs a did:ethr whose identifier is an address');
     return ok(getAddress(p.value.identifier));
   }

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TesseraError } from '@tessera/protocol';
+import { EVM_ADDRESS_PATTERN, TesseraError } from '@tessera/protocol';
 import { MIN_SHARED_SECRET_BYTES } from '@tessera/protocol/whiteflag';
 import { z } from 'zod';
 import type { OriginatorToken } from './authenticate.js';
@@ -80,7 +80,7 @@ const url = (name: string, protocols: string[]) =>
     },
     `${name} must be a ${protocols.join(' or ')} URL`,
   );
-const address = (name: string) => z.string().regex(/^0x[0-9a-fA-F]{40}$/, `${name} must be a 0x-prefixed address`);
+const address = (name: string) => z.string().regex(EVM_ADDRESS_PATTERN, `${name} must be a 0x-prefixed address`);
 const hex32 = (name: string) => z.string().regex(/^[0-9a-fA-F]{64}$/, `${name} must be 64 hex characters`);
 
 /** The options shared by the stack and the node: comma-separated origins, and the listener's first block and depth. */

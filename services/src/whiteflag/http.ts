@@ -1,4 +1,12 @@
-import { type ErrorCode, type Logger, type Result, silentLogger, TesseraError, GUARD_ERRORS } from '@tessera/protocol';
+import {
+  type ErrorCode,
+  EVM_ADDRESS_PATTERN,
+  type Logger,
+  type Result,
+  silentLogger,
+  TesseraError,
+  GUARD_ERRORS,
+} from '@tessera/protocol';
 import { notation, type WhiteflagMessage } from '@tessera/protocol/whiteflag';
 import { attachOpenApi, errorHandler, HttpApi, jsonBody } from '@tessera/runtime/http';
 import type { RequireCredentialsOptions } from '@tessera/verifier';
@@ -93,7 +101,7 @@ export function messageView(row: ReceivedRow) {
 }
 
 // The answers, as the routes send them (checked against the real answers under TESSERA_CHECK_RESPONSES=1).
-const ADDRESS = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+const ADDRESS = z.string().regex(EVM_ADDRESS_PATTERN);
 const TX_HASH = z.string().regex(/^0x[0-9a-fA-F]{64}$/);
 const BASE64URL = z.string().regex(/^[A-Za-z0-9_-]*$/);
 
@@ -246,7 +254,7 @@ export function buildWhiteflagRouter(d: WhiteflagRouterDeps): Router {
       errors: ['ERR_NOT_FOUND', 'ERR_WHITEFLAG_NOT_FOUND'],
     },
     async ({ params: { address } }, _req, res) => {
-      if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new TesseraError('ERR_NOT_FOUND', 'no statement at that address');
+      if (!EVM_ADDRESS_PATTERN.test(address)) throw new TesseraError('ERR_NOT_FOUND', 'no statement at that address');
       const text = await d.accounts.statement(address);
       if (!text) throw new TesseraError('ERR_WHITEFLAG_NOT_FOUND', `no method-1 account ${address.toLowerCase()}`);
       res.type('application/json').send(text);

@@ -5,6 +5,7 @@ import {
   OBJECT_TYPES,
   SIGN_SIGNAL_FIELDS,
 } from '@tessera/protocol/whiteflag';
+import { EVM_ADDRESS_PATTERN } from '@tessera/protocol';
 import { z } from 'zod';
 
 /**
@@ -86,7 +87,7 @@ const Encryption = z
       method: z.literal('1'),
       recipient: z
         .string()
-        .regex(/^0x[0-9a-fA-F]{40}$/)
+        .regex(EVM_ADDRESS_PATTERN)
         .describe('the account whose published ECDH key (K(0)0A) to negotiate with'),
     }),
   ])
@@ -136,10 +137,7 @@ export const ListQuerySchema = z.strictObject({
     .regex(/^[A-Z]$/)
     .optional(),
   auth: z.enum(['authenticated', 'unauthenticated', 'failed']).optional(),
-  originator: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/)
-    .optional(),
+  originator: z.string().regex(EVM_ADDRESS_PATTERN).optional(),
   sinceBlock: z.coerce.number().int().min(-1).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   orphaned: z.enum(['true', 'false']).optional(),
