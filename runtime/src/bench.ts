@@ -19,6 +19,15 @@ export interface BenchReport {
   notes?: string[];
 }
 
+/**
+ * Thrown by a bench that cannot run on this machine because a program or service it measures is missing (HAProxy,
+ * Mosquitto): `npm run bench` lists it as skipped with this message, which says what to install, and the other
+ * benches' figures still count. Run alone, the bench exits with code 3 and the message.
+ */
+export class BenchUnavailable extends Error {
+  override readonly name = 'BenchUnavailable';
+}
+
 /** A ratio rounded for reading; `higherIsBetter` false inverts it so that > 1 always means "we are better". */
 export function ratio(ours: number, baseline: number, higherIsBetter = true): number {
   if (!(ours > 0) || !(baseline > 0)) return 0;

@@ -17,6 +17,13 @@ export { type Libsecp256k1, libsecp256k1 } from './secp256k1.js';
 export { Secp256k1Worker } from './secp256k1-worker.js';
 export { randomBase64url } from './random.js';
 export { ProgressBar } from './progress.js';
-export { type BenchContext, type BenchReport, formatBenchTable, percentile, ratio } from './bench.js';
+export {
+  type BenchContext,
+  type BenchReport,
+  BenchUnavailable,
+  formatBenchTable,
+  percentile,
+  ratio,
+} from './bench.js';
 export { JWE_ENCS, type JweEnc, MAX_JWE_BYTES, decryptJwe, encryptJwe, generateEncryptionKey } from './jwe.js';
 export { decodeJwsPart, jwkThumbprint, verifyJwsWithJwk } from './jws.js';

@@ -19,7 +19,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { DeviceAgent, type DeviceIdentity, DeviceKeyStore } from '@tessera/device-agent';
 import { ethrDid, silentLogger } from '@tessera/protocol';
-import { type BenchContext, type BenchReport, percentile, ratio } from '@tessera/runtime';
+import { type BenchContext, type BenchReport, BenchUnavailable, percentile, ratio } from '@tessera/runtime';
 import { type HolderKey, issuerRequest, loginWithCredentials, readHolderFile } from '@tessera/wallet';
 import { ES256KSigner, hexToBytes } from 'did-jwt';
 import { createVerifiablePresentationJwt } from 'did-jwt-vc';
@@ -354,7 +354,7 @@ async function measure(t: Target, ctx: BenchContext): Promise<Figures> {
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
   if (!haproxyBinary())
-    throw new Error('HAProxy is not installed (apt-get install haproxy): the replicas stand behind it');
+    throw new BenchUnavailable('HAProxy is not installed (apt-get install haproxy): the replicas stand behind it');
   const results: { label: string; n: number; f: Figures }[] = [];
   for (const n of [0, 1, 2, 3]) {
     const t = n === 0 ? await startSingle() : await startReplicas(n);

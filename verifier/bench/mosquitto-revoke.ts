@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { deviceIdOf, deviceTopicPermissions } from '@tessera/protocol';
-import { type BenchReport, percentile, ratio } from '@tessera/runtime';
+import { type BenchReport, BenchUnavailable, percentile, ratio } from '@tessera/runtime';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { BenchContext } from '@tessera/runtime';
-import { startDedicatedMosquittoAdapter } from '../src/broker/mosquitto-instance.js';
+import { mosquittoAvailable, startDedicatedMosquittoAdapter } from '../src/broker/mosquitto-instance.js';
 
 const SEQUENTIAL = 100;
 const BASELINE = 50;
@@ -39,6 +39,10 @@ const stats = (xs: number[]) => {
 const ms = (x: number) => Number(x.toFixed(2));
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
+  if (!mosquittoAvailable())
+    throw new BenchUnavailable(
+      'Mosquitto 2 with its dynamic-security plugin is not installed (apt-get install mosquitto): the bench revokes devices on it',
+    );
   const adapter = await startDedicatedMosquittoAdapter();
   const devices: Device[] = [];
   try {
