@@ -66,6 +66,7 @@ const UNAVAILABLE_EXIT = 3;
 const skipped: Record<string, string> = {};
 if (selected.length === 1) {
   const name = selected[0]!;
+  rmSync(`.bench/${name}.skipped`, { force: true });
   let report: BenchReport;
   try {
     report = await (await BENCHES[name]!())(ctx);
