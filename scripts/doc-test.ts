@@ -39,15 +39,31 @@ function documents(): string[] {
   return files.filter((f) => markedBlocks(readFileSync(join(ROOT, f), 'utf8')).length > 0);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+/** Can something listen on this port of 127.0.0.1 now? 0 asks the system for any free port. */
+function listenable(port: number): Promise<number | undefined> {
+  return new Promise((res) => {
     const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
+    s.once('error', () => res(undefined));
+    s.listen(port, '127.0.0.1', () => {
       const a = s.address();
-      s.close(() => res(typeof a === 'object' && a ? a.port : 0));
+      s.close(() => res(typeof a === 'object' && a ? a.port : undefined));
     });
   });
+}
+
+/**
+ * A port for a stack to listen on. Chosen below Linux's ephemeral range (32768–60999 by default): a port the system
+ * hands out for bind(0) is also one it hands out as the local end of outgoing connections, and with the documents
+ * running side by side one of those can take it between this check and the stack's listen.
+ */
+async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await listenable(20_000 + Math.floor(Math.random() * 12_000));
+    if (port !== undefined) return port;
+  }
+  const any = await listenable(0);
+  if (any === undefined) throw new Error('no free port on 127.0.0.1');
+  return any;
 }
 
 /** A folder that looks like a fresh clone to the tools: package.json copied, what they run from linked. */
@@ -108,7 +124,19 @@ interface Stack {
   url: string;
 }
 
+/** Start the stack; a start that lost a race for its port (ERR_PORT_IN_USE) is made again on other ports. */
 async function startStack(work: string, home: string, extra: Record<string, string>): Promise<Stack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(work, home, extra);
+    } catch (e) {
+      if (attempt >= 3 || !/ERR_PORT_IN_USE/.test((e as Error).message)) throw e;
+      console.error(`doc-test: npm start lost its port (attempt ${attempt}), starting again on other ports`);
+    }
+  }
+}
+
+async function startStackOnce(work: string, home: string, extra: Record<string, string>): Promise<Stack> {
   const [http, mqtt] = [await freePort(), await freePort()];
   const child = spawn('npm', ['start'], {
     cwd: work,
@@ -126,7 +154,10 @@ async function startStack(work: string, home: string, extra: Record<string, stri
   child.stderr!.on('data', (c) => (log += c));
   const deadline = Date.now() + 120_000;
   while (!/ ready in /.test(log)) {
-    if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${log}`);
+    if (child.exitCode !== null) {
+      killGroup(child, 'SIGKILL'); // whatever it started and left behind (an embedded chain)
+      throw new Error(`npm start exited with ${child.exitCode}:\n${log}`);
+    }
     if (Date.now() > deadline) throw new Error(`npm start printed no ready line in 120 s:\n${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
