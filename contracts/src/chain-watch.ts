@@ -59,17 +59,25 @@ export class ChainWatch {
           this.o.onChange?.(false);
         }
       } catch (e) {
-        this.lastError = (e as Error).message;
-        if (!this.failing) {
-          this.failing = true;
-          this.since = new Date().toISOString();
-          this.o.onChange?.(true, this.lastError);
-        }
+        this.reportFailure((e as Error).message);
       } finally {
         this.running = undefined;
       }
     })();
     return this.running;
+  }
+
+  /**
+   * The chain failed to answer another caller in time (the health check's own call): it is down from now until a probe
+   * answers, so that whatever asks `down` (handshakes, chain writes) agrees with what /healthz reported.
+   */
+  reportFailure(reason: string): void {
+    this.lastError = reason;
+    if (!this.failing) {
+      this.failing = true;
+      this.since = new Date().toISOString();
+      this.o.onChange?.(true, reason);
+    }
   }
 
   start(): void {

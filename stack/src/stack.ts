@@ -249,6 +249,9 @@ export async function startStack(
         ]).finally(() => clearTimeout(timer));
         parts.chain = { ok: true, chainId, block: lastBlock, rpcUrl, embedded: anvil !== undefined };
       } catch (e) {
+        // what /healthz calls down is down for every caller until a probe answers (a handshake granted from cached
+        // state while /healthz says the chain is down would be two answers to one question)
+        if (!chainWatch.down) chainWatch.reportFailure((e as Error).message);
         parts.chain = { ok: false, chainId, rpcUrl, error: (e as Error).message };
       }
       try {
